@@ -1,0 +1,317 @@
+/* st_db.h — one database: documents with revision trees, _local documents,
+ * attachments, the changes sequence.  The engine's internal API, used by
+ * server/, replicator/ and client/; nothing here knows about HTTP.
+ *
+ * Storage: one SQLite file per database (see st_store.h; all SQL lives
+ * behind it).  Durability: a write is reported done only after its
+ * transaction committed; with ST_DURABLE_FULL (the default) the commit is
+ * fsynced and survives power loss, with ST_DURABLE_NORMAL it survives the
+ * process being killed but the last commits may be lost on power loss.
+ *
+ * Threading: an st_db is safe to use from any number of threads at once.
+ * Reads run on pooled read connections and never wait for writers (WAL).
+ * Writes from concurrent threads are queued and committed together, one
+ * transaction and one sync per group (group commit); each caller still gets
+ * its own result.  Observer callbacks run on the thread that committed.
+ *
+ * Memory: results are written into caller-provided st_buf/st_jw; row
+ * callbacks receive borrowed views valid only during the call.
+ */
+#ifndef ST_DB_H
+#define ST_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "st_buf.h"
+#include "st_error.h"
+#include "st_json.h"
+#include "st_jw.h"
+#include "st_rev.h"
+
+typedef struct st_db st_db;
+
+typedef enum {
+    ST_DURABLE_FULL = 0,   /* fsync each commit group: survives power loss */
+    ST_DURABLE_NORMAL = 1  /* survives process kill; power loss may drop the last commits */
+} st_durability;
+
+typedef struct st_db_options {
+    bool create;              /* create the file if missing (default false) */
+    st_durability durability; /* default ST_DURABLE_FULL */
+    size_t max_doc_size;      /* bytes of JSON per document; default 8000000 */
+    size_t max_att_size;      /* bytes per attachment; default 256 MiB */
+    unsigned max_depth;       /* JSON nesting; default 64 */
+    unsigned readers;         /* pooled read connections; default 4 */
+} st_db_options;
+
+void st_db_options_init(st_db_options *o);
+
+/* Open (or with o->create, create) the database file at path; name is the
+ * database name reported by info.  ST_E_NOT_FOUND when missing and !create. */
+st_status st_db_open(const char *path, const char *name, const st_db_options *o,
+                     st_db **out_db, st_error *err);
+/* Close: waits for in-flight calls; observers must have been removed
+ * (ST_E_BUSY otherwise, and nothing is closed).  NULL ok. */
+st_status st_db_close(st_db *db);
+
+const char *st_db_name(const st_db *db);
+
+typedef struct st_db_info {
+    uint64_t update_seq;
+    uint64_t purge_seq;
+    uint64_t doc_count;      /* documents whose winner is not deleted */
+    uint64_t doc_del_count;  /* documents whose winner is deleted */
+    uint64_t size_file;      /* bytes of the database file(s) */
+    uint64_t size_active;    /* bytes in use inside the file */
+    uint64_t size_external;  /* bytes of the winning bodies and attachments */
+    unsigned revs_limit;
+    char instance_start_time[24]; /* microseconds since epoch at open, decimal */
+    char uuid[33];           /* per-database random id, fixed at creation */
+} st_db_info;
+
+st_status st_db_info_get(st_db *db, st_db_info *out, st_error *err);
+
+/* ------------------------------------------------------------------ writes */
+
+/* Attachment bytes supplied out of band (multipart "follows" parts or a
+ * standalone attachment PUT).  Borrowed for the call. */
+typedef struct st_att_data {
+    const char *name;
+    const char *content_type;   /* NULL: take it from the JSON stub */
+    const void *data;
+    size_t len;
+} st_att_data;
+
+typedef struct st_write_req {
+    const st_json *doc;     /* the document object; NULL = a bare deletion */
+    const char *id;         /* NULL: doc._id (generated when absent) */
+    const char *rev;        /* NULL: doc._rev; set from ?rev= or If-Match */
+    bool delete_doc;        /* force _deleted (DELETE /db/doc) */
+    const st_att_data *atts;/* bodies for "follows" stubs */
+    size_t n_atts;
+} st_write_req;
+
+typedef struct st_write_result {
+    st_error err;           /* err.code == ST_OK on success */
+    char *id;               /* malloc'd; freed by st_write_results_free */
+    char rev[ST_REV_STR_MAX];
+} st_write_result;
+
+#define ST_WRITE_REPLICATED 0x1u  /* new_edits=false: merge the given revs */
+
+/* Apply n documents in one transaction (_bulk_docs semantics): each gets its
+ * own result (conflict, validation error, ...) in results[0..n).  Returns
+ * ST_OK when the batch was processed, whatever the per-document outcome;
+ * another status means nothing was written (results are then undefined).
+ * With ST_WRITE_REPLICATED, a revision already present changes nothing and
+ * takes no sequence. */
+st_status st_db_write(st_db *db, const st_write_req *reqs, size_t n, unsigned flags,
+                      st_write_result *results, st_error *err);
+void st_write_results_free(st_write_result *results, size_t n);
+
+/* One document from JSON text: parse (with the db's limits) and write. */
+st_status st_db_put_json(st_db *db, const char *json, size_t len, unsigned flags,
+                         st_write_result *result, st_error *err);
+
+/* Add, replace (data != NULL) or delete (data == NULL) one attachment on
+ * the current revision rev of doc id; creates the doc when it does not exist
+ * and rev is NULL.  The new rev goes to result. */
+st_status st_db_put_attachment(st_db *db, const char *id, const char *rev,
+                               const st_att_data *att, st_write_result *result,
+                               st_error *err);
+
+/* ------------------------------------------------------------------- reads */
+
+typedef enum {
+    ST_ATTS_STUB = 0,   /* "stub":true */
+    ST_ATTS_INLINE,     /* "data":"<base64>" */
+    ST_ATTS_FOLLOWS     /* "follows":true, for multipart responses */
+} st_atts_mode;
+
+typedef struct st_get_opts {
+    const char *rev;          /* a given revision; NULL = the winner */
+    bool revs;                /* _revisions */
+    bool revs_info;           /* _revs_info */
+    bool conflicts;           /* _conflicts */
+    bool deleted_conflicts;   /* _deleted_conflicts */
+    bool local_seq;           /* _local_seq */
+    bool latest;              /* open_revs: replace a non-leaf by its leaves */
+    st_atts_mode atts;        /* how attachment bodies are shown */
+    bool att_encoding_info;
+    const char *const *atts_since; /* with ST_ATTS_INLINE/FOLLOWS: only newer */
+    size_t n_atts_since;
+} st_get_opts;
+
+/* Metadata of one attachment of one revision. */
+typedef struct st_att {
+    const char *name;
+    const char *content_type;
+    const char *digest;       /* "md5-<base64>" */
+    uint64_t length;
+    uint64_t revpos;
+    bool body_sent;           /* in the rendered JSON as data/follows, not stub */
+} st_att;
+
+/* One revision as rendered for a caller. */
+typedef struct st_doc_view {
+    const char *id;
+    const char *rev;          /* "N-hash" */
+    bool deleted;
+    bool missing;             /* open_revs: requested rev unknown; json NULL */
+    const char *json;         /* the document per st_get_opts */
+    size_t json_len;
+    const st_att *atts;       /* attachments of this revision */
+    size_t n_atts;
+} st_doc_view;
+
+/* Return nonzero to stop an iteration early (not an error). */
+typedef int (*st_doc_fn)(void *ctx, const st_doc_view *doc);
+
+/* The document (winner or o->rev) as JSON into out.  ST_E_NOT_FOUND with
+ * reason "missing" or "deleted" as CouchDB answers. o may be NULL. */
+st_status st_db_get(st_db *db, const char *id, const st_get_opts *o, st_buf *out,
+                    st_error *err);
+
+/* Same, delivering a view with attachment metadata (for multipart output). */
+st_status st_db_get_view(st_db *db, const char *id, const st_get_opts *o, st_doc_fn fn,
+                         void *ctx, st_error *err);
+
+/* open_revs: revs NULL = every leaf (deleted ones too), else the listed
+ * revisions, each either found or reported with missing = true. */
+st_status st_db_open_revs(st_db *db, const char *id, const char *const *revs, size_t n,
+                          const st_get_opts *o, st_doc_fn fn, void *ctx, st_error *err);
+
+/* One attachment's bytes (into data) and metadata (into *meta).  rev NULL
+ * = the winner.  ST_E_NOT_FOUND when the document or attachment is absent. */
+typedef struct st_att_info {
+    char content_type[256];
+    char digest[64];
+    uint64_t length;
+    uint64_t revpos;
+} st_att_info;
+
+st_status st_db_get_attachment(st_db *db, const char *id, const char *rev, const char *name,
+                               st_buf *data, st_att_info *meta, st_error *err);
+
+/* ---------------------------------------------------------------- all_docs */
+
+typedef struct st_alldocs_opts {
+    const char *startkey;     /* NULL: from the first id */
+    const char *endkey;       /* NULL: to the last id */
+    bool inclusive_end;       /* default true */
+    bool descending;
+    uint64_t limit;           /* default UINT64_MAX */
+    uint64_t skip;
+    const char *const *keys;  /* non-NULL: exactly these ids, in this order */
+    size_t n_keys;
+    bool include_docs;
+    bool conflicts;           /* with include_docs */
+    st_atts_mode atts;        /* with include_docs */
+} st_alldocs_opts;
+
+void st_alldocs_opts_init(st_alldocs_opts *o);
+
+typedef struct st_alldocs_row {
+    const char *id;           /* NULL for an unknown key */
+    const char *key;
+    const char *rev;          /* winner */
+    bool deleted;             /* keys=: a deleted document */
+    bool not_found;           /* keys=: unknown id */
+    const char *doc_json;     /* include_docs; NULL for deleted/unknown */
+    size_t doc_len;
+} st_alldocs_row;
+
+typedef int (*st_alldocs_fn)(void *ctx, const st_alldocs_row *row);
+
+/* Rows in id order (bytewise).  total_rows (doc_count) and offset (rows
+ * before the first one returned) are reported before the first row. */
+st_status st_db_all_docs(st_db *db, const st_alldocs_opts *o,
+                         void (*head)(void *ctx, uint64_t total_rows, uint64_t offset),
+                         st_alldocs_fn fn, void *ctx, st_error *err);
+
+/* ----------------------------------------------------------------- changes */
+
+typedef struct st_change_row {
+    uint64_t seq;
+    const char *id;
+    const char *const *revs;  /* winner first; one entry unless all_docs */
+    size_t n_revs;
+    bool deleted;             /* the winner is deleted */
+    const char *doc_json;     /* include_docs */
+    size_t doc_len;
+} st_change_row;
+
+typedef struct st_changes_opts {
+    uint64_t since;
+    uint64_t limit;           /* default UINT64_MAX; 0 acts as 1 */
+    bool descending;
+    bool all_docs;            /* style=all_docs: every leaf */
+    bool include_docs;
+    bool conflicts;           /* with include_docs */
+    st_atts_mode atts;        /* with include_docs */
+    const char *const *doc_ids; /* non-NULL: only these documents */
+    size_t n_doc_ids;
+    /* Optional filter (e.g. a Mango selector); runs before limit counts.
+     * doc_json in the row is set when include_docs or filter_needs_doc. */
+    bool (*filter)(void *ctx, const st_change_row *row);
+    void *filter_ctx;
+    bool filter_needs_doc;
+} st_changes_opts;
+
+void st_changes_opts_init(st_changes_opts *o);
+
+typedef int (*st_change_fn)(void *ctx, const st_change_row *row);
+
+/* Rows with seq > since (or, descending, every row from the newest).
+ * *out_last_seq is the last row's seq (or the db's update_seq when the range
+ * held no rows, as CouchDB does); *out_pending the number of changes after
+ * it.  Either out pointer may be NULL. */
+st_status st_db_changes(st_db *db, const st_changes_opts *o, st_change_fn fn, void *ctx,
+                        uint64_t *out_last_seq, uint64_t *out_pending, st_error *err);
+
+/* Observers: told after each commit that advanced update_seq.  The callback
+ * runs on the committing thread while no db lock is held; it must be quick
+ * (signal, do not read or write here).  ctx must outlive the registration. */
+typedef void (*st_db_observer_fn)(void *ctx, uint64_t update_seq);
+typedef struct st_db_observer st_db_observer;
+st_status st_db_observe(st_db *db, st_db_observer_fn fn, void *ctx, st_db_observer **out,
+                        st_error *err);
+void st_db_unobserve(st_db *db, st_db_observer *obs); /* NULL ok; no call after return */
+
+/* ------------------------------------------------------ replication helpers */
+
+/* _revs_diff: req is {"id":["rev",...],...}; writes the CouchDB response
+ * object {"id":{"missing":[...],"possible_ancestors":[...]}} to w. */
+st_status st_db_revs_diff(st_db *db, const st_json *req, st_jw *w, st_error *err);
+
+/* _bulk_get: req is {"docs":[{"id","rev"?,"atts_since"?},...]}; writes
+ * {"results":[...]} to w.  o supplies revs/latest/attachments. */
+st_status st_db_bulk_get(st_db *db, const st_json *req, const st_get_opts *o, st_jw *w,
+                         st_error *err);
+
+/* ------------------------------------------------------------ _local docs */
+
+/* id includes the "_local/" prefix.  Revs are "0-N". */
+st_status st_db_local_get(st_db *db, const char *id, st_buf *out, st_error *err);
+st_status st_db_local_put(st_db *db, const char *id, const st_json *doc, const char *rev,
+                          char out_rev[ST_REV_STR_MAX], st_error *err);
+st_status st_db_local_delete(st_db *db, const char *id, const char *rev, st_error *err);
+
+/* ----------------------------------------------------------- maintenance */
+
+st_status st_db_revs_limit_get(st_db *db, unsigned *out, st_error *err);
+st_status st_db_revs_limit_set(st_db *db, unsigned limit, st_error *err); /* >= 1 */
+
+/* Drop bodies of non-leaf revisions and unreferenced attachments, then give
+ * free pages back to the file system. */
+st_status st_db_compact(st_db *db, st_error *err);
+
+/* _purge: req is {"id":["rev",...],...}; writes
+ * {"purge_seq":null,"purged":{"id":["rev",...]}} to w. */
+st_status st_db_purge(st_db *db, const st_json *req, st_jw *w, st_error *err);
+
+/* Generate a random document id (32 lowercase hex + NUL). */
+void st_uuid(char out[33]);
+
+#endif
