@@ -69,7 +69,8 @@ const st_json *st_json_get(const st_json *obj, const char *key);
 const char *st_json_get_str(const st_json *obj, const char *key); /* string member */
 bool st_json_is_str(const st_json *v);
 
-/* Number helpers: true when v is a NUMBER that is an integer fitting the type. */
+/* Number helpers: true when v is a NUMBER that is an integer fitting the type.
+ * Only plain integer text counts ("-12"); "1.0" and "1e2" are refused. */
 bool st_json_int64(const st_json *v, int64_t *out);
 bool st_json_uint64(const st_json *v, uint64_t *out);
 

@@ -31,6 +31,7 @@ typedef struct st_jw {
     bool after_key;                    /* a key was written, value comes next */
 } st_jw;
 
+/* The yajl_gen keeps a pointer to w: do not copy or move w after init. */
 st_status st_jw_init(st_jw *w, st_buf *out);  /* ST_E_NOMEM on failure */
 void st_jw_free(st_jw *w);                    /* frees the yajl_gen only */
 st_status st_jw_status(const st_jw *w);

@@ -1,0 +1,93 @@
+/* error.c — names and HTTP statuses for st_status, and the error filler.
+ *
+ * Why a table: the server answers with CouchDB's exact {"error","reason"}
+ * body, so each code must map to one stable name and status.  Keeping both in
+ * one table indexed by the enum makes a missing entry a compile-time size
+ * mismatch rather than a silent "unknown_error" at run time.
+ */
+#include "st_error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int http;
+} status_table[] = {
+    [ST_OK] = {"ok", 200},
+    [ST_E_BAD_REQUEST] = {"bad_request", 400},
+    [ST_E_ILLEGAL_DOCID] = {"illegal_docid", 400},
+    [ST_E_DOC_VALIDATION] = {"doc_validation", 400},
+    [ST_E_ILLEGAL_DBNAME] = {"illegal_database_name", 400},
+    [ST_E_NOT_FOUND] = {"not_found", 404},
+    [ST_E_CONFLICT] = {"conflict", 409},
+    [ST_E_FILE_EXISTS] = {"file_exists", 412},
+    [ST_E_PRECONDITION] = {"precondition_failed", 412},
+    [ST_E_MISSING_STUB] = {"missing_stub", 412},
+    [ST_E_DOC_TOO_LARGE] = {"document_too_large", 413},
+    [ST_E_ATT_TOO_LARGE] = {"attachment_too_large", 413},
+    [ST_E_TOO_LARGE] = {"too_large", 413},
+    [ST_E_NOMEM] = {"internal_server_error", 500},
+    [ST_E_IO] = {"internal_server_error", 500},
+    /* CouchDB says service_unavailable for its 503s. */
+    [ST_E_BUSY] = {"service_unavailable", 503},
+    [ST_E_MISUSE] = {"internal_server_error", 500},
+    [ST_E_UNAUTHORIZED] = {"unauthorized", 401},
+    [ST_E_FORBIDDEN] = {"forbidden", 403},
+    [ST_E_BAD_CONTENT_TYPE] = {"bad_content_type", 415},
+    [ST_E_METHOD] = {"method_not_allowed", 405},
+    [ST_E_RANGE] = {"requested_range_not_satisfiable", 416},
+    /* A remote peer failed while we acted as its client: a gateway error. */
+    [ST_E_NETWORK] = {"bad_gateway", 502},
+    [ST_E_TIMEOUT] = {"timeout", 500},
+    [ST_E_QUERY_PARSE] = {"query_parse_error", 400},
+    [ST_E_NOT_ACCEPTABLE] = {"not_acceptable", 406},
+};
+
+_Static_assert(sizeof status_table / sizeof status_table[0] == ST_E_LAST,
+               "every st_status needs a name and an HTTP status");
+
+static int known(st_status code)
+{
+    return (unsigned)code < (unsigned)ST_E_LAST;
+}
+
+const char *st_status_name(st_status code)
+{
+    return known(code) ? status_table[code].name : "unknown_error";
+}
+
+int st_status_http(st_status code)
+{
+    return known(code) ? status_table[code].http : 500;
+}
+
+st_status st_fail(st_error *err, st_status code, const char *fmt, ...)
+{
+    /* Format into a local first: callers may pass err->reason as an argument
+     * ("wrapping: %s", err->reason) and vsnprintf must not overlap. */
+    char tmp[ST_REASON_MAX];
+    va_list ap;
+
+    if (err == NULL)
+        return code;
+    tmp[0] = '\0';
+    if (fmt != NULL) {
+        va_start(ap, fmt);
+        if (vsnprintf(tmp, sizeof tmp, fmt, ap) < 0)
+            tmp[0] = '\0';
+        va_end(ap);
+    }
+    err->code = code;
+    memcpy(err->reason, tmp, sizeof tmp);
+    return code;
+}
+
+void st_error_clear(st_error *err)
+{
+    if (err == NULL)
+        return;
+    err->code = ST_OK;
+    err->reason[0] = '\0';
+}

@@ -1,0 +1,521 @@
+/* jw.c — a streaming JSON writer over st_buf, escaping through yajl_gen.
+ *
+ * Why not yajl_gen for everything: yajl_gen cannot splice pre-rendered JSON
+ * (stored bodies are kept minified and are copied into responses as is), so
+ * this writer tracks commas and nesting itself and borrows yajl only for
+ * string escaping, so that one escaper serves the whole codebase.  Strings
+ * with nothing to escape (most ids and revs) skip yajl and are copied
+ * directly; yajl's escape set is exactly '"', '\\' and bytes below 0x20
+ * (solidus escaping stays off), so both paths give identical bytes.
+ *
+ * The yajl_gen's print callback carries a pointer to the st_jw, so an
+ * initialised writer must not be copied or moved.
+ */
+#include "st_jw.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_gen.h>
+
+/* need_comma[] holds two flags per nesting level (level 0 is top level). */
+#define JW_COMMA 1u  /* a value was written at this level */
+#define JW_OBJECT 2u /* this level is an object: values need keys */
+
+static void jw_fail(st_jw *w, st_status rc)
+{
+    if (w->status == ST_OK)
+        w->status = rc;
+}
+
+static void jw_emit(st_jw *w, const char *s, size_t n)
+{
+    st_status rc;
+
+    if (w->status != ST_OK)
+        return;
+    rc = st_buf_add(w->out, s, n);
+    if (rc != ST_OK)
+        jw_fail(w, rc);
+}
+
+static void jw_emitc(st_jw *w, char c)
+{
+    st_status rc;
+
+    if (w->status != ST_OK)
+        return;
+    rc = st_buf_addc(w->out, c);
+    if (rc != ST_OK)
+        jw_fail(w, rc);
+}
+
+static void jw_print(void *ctx, const char *s, size_t n)
+{
+    jw_emit(ctx, s, n);
+}
+
+/* Index of the first byte JSON requires escaped, or n. */
+static size_t plain_prefix(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c < 0x20 || c == '"' || c == '\\')
+            break;
+    }
+    return i;
+}
+
+/* Append "s" (quoted) straight into b: only when nothing needs escaping. */
+static st_status quote_plain(st_buf *b, const char *s, size_t n)
+{
+    st_status rc;
+
+    if (n > SIZE_MAX - 2)
+        return ST_E_TOO_LARGE;
+    rc = st_buf_reserve(b, n + 2);
+    if (rc != ST_OK)
+        return rc;
+    b->data[b->len] = '"';
+    if (n > 0)
+        memcpy(b->data + b->len + 1, s, n);
+    b->data[b->len + 1 + n] = '"';
+    b->len += n + 2;
+    b->data[b->len] = '\0';
+    return ST_OK;
+}
+
+/* Quote through yajl.  A string is a whole top-level value for yajl_gen, so
+ * the generator is reset after each one. */
+static int yajl_quote(yajl_gen g, const char *s, size_t n)
+{
+    yajl_gen_status gs;
+
+    gs = yajl_gen_string(g, (const unsigned char *)s, n);
+    yajl_gen_reset(g, NULL);
+    return gs == yajl_gen_status_ok;
+}
+
+static void jw_string(st_jw *w, const char *s, size_t n)
+{
+    st_status rc;
+
+    if (w->status != ST_OK)
+        return;
+    if (plain_prefix(s, n) == n) {
+        rc = quote_plain(w->out, s, n);
+        if (rc != ST_OK)
+            jw_fail(w, rc);
+        return;
+    }
+    if (n > UINT_MAX) { /* yajl's encoder counts in unsigned int */
+        jw_fail(w, ST_E_TOO_LARGE);
+        return;
+    }
+    if (!yajl_quote(w->gen, s, n))
+        jw_fail(w, ST_E_MISUSE);
+}
+
+st_status st_jw_init(st_jw *w, st_buf *out)
+{
+    yajl_gen g;
+
+    memset(w, 0, sizeof *w);
+    w->out = out;
+    if (out == NULL) {
+        w->status = ST_E_MISUSE;
+        return w->status;
+    }
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        w->status = ST_E_NOMEM;
+        return w->status;
+    }
+    if (!yajl_gen_config(g, yajl_gen_print_callback, jw_print, (void *)w)) {
+        yajl_gen_free(g);
+        w->status = ST_E_NOMEM;
+        return w->status;
+    }
+    w->gen = g;
+    return ST_OK;
+}
+
+void st_jw_free(st_jw *w)
+{
+    if (w == NULL || w->gen == NULL)
+        return;
+    yajl_gen_free(w->gen);
+    w->gen = NULL;
+}
+
+st_status st_jw_status(const st_jw *w)
+{
+    return w->status;
+}
+
+/* Before any value: the comma, and in an object the check that a key came
+ * first.  Top-level values are independent (no commas between them), so a
+ * caller may render several documents in a row with one writer. */
+static bool begin_value(st_jw *w)
+{
+    unsigned char *f;
+
+    if (w->status != ST_OK)
+        return false;
+    f = &w->need_comma[w->depth];
+    if (*f & JW_OBJECT) {
+        if (!w->after_key) {
+            jw_fail(w, ST_E_MISUSE);
+            return false;
+        }
+        w->after_key = false;
+    } else if (w->depth > 0 && (*f & JW_COMMA)) {
+        jw_emitc(w, ',');
+    }
+    *f |= JW_COMMA;
+    return w->status == ST_OK;
+}
+
+static void jw_open(st_jw *w, char c, unsigned flags)
+{
+    if (!begin_value(w))
+        return;
+    if (w->depth >= ST_JW_MAX_DEPTH) {
+        jw_fail(w, ST_E_MISUSE);
+        return;
+    }
+    jw_emitc(w, c);
+    w->need_comma[++w->depth] = (unsigned char)flags;
+}
+
+static void jw_close(st_jw *w, char c, unsigned flags)
+{
+    if (w->status != ST_OK)
+        return;
+    if (w->depth == 0 || (w->need_comma[w->depth] & JW_OBJECT) != flags || w->after_key) {
+        jw_fail(w, ST_E_MISUSE);
+        return;
+    }
+    jw_emitc(w, c);
+    w->depth--;
+}
+
+void st_jw_obj_open(st_jw *w)
+{
+    jw_open(w, '{', JW_OBJECT);
+}
+
+void st_jw_obj_close(st_jw *w)
+{
+    jw_close(w, '}', JW_OBJECT);
+}
+
+void st_jw_arr_open(st_jw *w)
+{
+    jw_open(w, '[', 0);
+}
+
+void st_jw_arr_close(st_jw *w)
+{
+    jw_close(w, ']', 0);
+}
+
+void st_jw_keyn(st_jw *w, const char *key, size_t n)
+{
+    unsigned char *f;
+
+    if (w->status != ST_OK)
+        return;
+    f = &w->need_comma[w->depth];
+    if (!(*f & JW_OBJECT) || w->after_key || key == NULL) {
+        jw_fail(w, ST_E_MISUSE);
+        return;
+    }
+    if (*f & JW_COMMA)
+        jw_emitc(w, ',');
+    *f |= JW_COMMA;
+    jw_string(w, key, n);
+    jw_emitc(w, ':');
+    w->after_key = true;
+}
+
+void st_jw_key(st_jw *w, const char *key)
+{
+    if (key == NULL) {
+        jw_fail(w, ST_E_MISUSE);
+        return;
+    }
+    st_jw_keyn(w, key, strlen(key));
+}
+
+void st_jw_strn(st_jw *w, const char *s, size_t n)
+{
+    if (s == NULL) {
+        st_jw_null(w);
+        return;
+    }
+    if (begin_value(w))
+        jw_string(w, s, n);
+}
+
+void st_jw_str(st_jw *w, const char *s)
+{
+    st_jw_strn(w, s, s != NULL ? strlen(s) : 0);
+}
+
+/* Decimal digits of v, written backwards ending at end; returns the start. */
+static char *fmt_u64(char *end, uint64_t v)
+{
+    char *p = end;
+
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return p;
+}
+
+void st_jw_uint(st_jw *w, uint64_t v)
+{
+    char tmp[24], *p;
+
+    if (!begin_value(w))
+        return;
+    p = fmt_u64(tmp + sizeof tmp, v);
+    jw_emit(w, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+void st_jw_int(st_jw *w, int64_t v)
+{
+    char tmp[24], *p;
+    /* Negate in unsigned arithmetic so INT64_MIN does not overflow. */
+    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    if (!begin_value(w))
+        return;
+    p = fmt_u64(tmp + sizeof tmp, mag);
+    if (v < 0)
+        *--p = '-';
+    jw_emit(w, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+void st_jw_bool(st_jw *w, bool v)
+{
+    if (begin_value(w))
+        jw_emit(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+void st_jw_null(st_jw *w)
+{
+    if (begin_value(w))
+        jw_emit(w, "null", 4);
+}
+
+void st_jw_raw(st_jw *w, const char *json, size_t n)
+{
+    if (w->status == ST_OK && (json == NULL || n == 0)) {
+        jw_fail(w, ST_E_MISUSE);
+        return;
+    }
+    if (begin_value(w))
+        jw_emit(w, json, n);
+}
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+void st_jw_members(st_jw *w, const char *obj_json, size_t n)
+{
+    const char *p = obj_json, *e = obj_json + n;
+    unsigned char *f;
+
+    if (w->status != ST_OK)
+        return;
+    f = &w->need_comma[w->depth];
+    if (!(*f & JW_OBJECT) || w->after_key || obj_json == NULL) {
+        jw_fail(w, ST_E_MISUSE);
+        return;
+    }
+    while (p < e && is_ws(*p))
+        p++;
+    while (e > p && is_ws(e[-1]))
+        e--;
+    if (e - p < 2 || *p != '{' || e[-1] != '}') {
+        jw_fail(w, ST_E_MISUSE);
+        return;
+    }
+    p++;
+    e--;
+    while (p < e && is_ws(*p))
+        p++;
+    while (e > p && is_ws(e[-1]))
+        e--;
+    if (p == e)
+        return; /* "{}": no members to add */
+    if (*f & JW_COMMA)
+        jw_emitc(w, ',');
+    *f |= JW_COMMA;
+    jw_emit(w, p, (size_t)(e - p));
+}
+
+void st_jw_value(st_jw *w, const st_json *v)
+{
+    if (w->status != ST_OK)
+        return;
+    if (v == NULL) {
+        jw_fail(w, ST_E_MISUSE);
+        return;
+    }
+    switch (v->type) {
+    case ST_JSON_NULL:
+        st_jw_null(w);
+        break;
+    case ST_JSON_FALSE:
+        st_jw_bool(w, false);
+        break;
+    case ST_JSON_TRUE:
+        st_jw_bool(w, true);
+        break;
+    case ST_JSON_NUMBER:
+        st_jw_raw(w, v->u.str, v->len);
+        break;
+    case ST_JSON_STRING:
+        st_jw_strn(w, v->u.str, v->len);
+        break;
+    case ST_JSON_ARRAY:
+        st_jw_arr_open(w);
+        for (size_t i = 0; i < v->len && w->status == ST_OK; i++)
+            st_jw_value(w, &v->u.items[i]);
+        st_jw_arr_close(w);
+        break;
+    case ST_JSON_OBJECT:
+        st_jw_obj_open(w);
+        for (size_t i = 0; i < v->len && w->status == ST_OK; i++) {
+            st_jw_keyn(w, v->u.members[i].key, v->u.members[i].key_len);
+            st_jw_value(w, &v->u.members[i].value);
+        }
+        st_jw_obj_close(w);
+        break;
+    default:
+        jw_fail(w, ST_E_MISUSE);
+        break;
+    }
+}
+
+/* ---- st_json_quote ------------------------------------------------------
+ * Called per document id in hot paths, so each thread keeps one yajl_gen
+ * (freed by the key's destructor at thread exit) for the strings that need
+ * escaping; the common plain string never reaches yajl. */
+
+typedef struct quoter {
+    yajl_gen gen;
+    st_buf *out;      /* target of the current call */
+    st_status status; /* first append failure of the current call */
+} quoter;
+
+static pthread_key_t quoter_key;
+static pthread_once_t quoter_once = PTHREAD_ONCE_INIT;
+static bool quoter_key_ok; /* written once, under quoter_once */
+
+static void quoter_print(void *ctx, const char *s, size_t n)
+{
+    quoter *q = ctx;
+    st_status rc;
+
+    if (q->status != ST_OK)
+        return;
+    rc = st_buf_add(q->out, s, n);
+    if (rc != ST_OK)
+        q->status = rc;
+}
+
+static void quoter_free(void *p)
+{
+    quoter *q = p;
+
+    if (q == NULL)
+        return;
+    if (q->gen != NULL)
+        yajl_gen_free(q->gen);
+    free(q);
+}
+
+static void quoter_key_init(void)
+{
+    quoter_key_ok = pthread_key_create(&quoter_key, quoter_free) == 0;
+}
+
+static quoter *quoter_new(void)
+{
+    quoter *q = calloc(1, sizeof *q);
+
+    if (q == NULL)
+        return NULL;
+    q->gen = yajl_gen_alloc(NULL);
+    if (q->gen == NULL ||
+        !yajl_gen_config(q->gen, yajl_gen_print_callback, quoter_print, (void *)q)) {
+        quoter_free(q);
+        return NULL;
+    }
+    return q;
+}
+
+/* The calling thread's quoter; *owned set when the caller must free it
+ * (the key could not be created or set). */
+static quoter *quoter_get(bool *owned)
+{
+    quoter *q;
+
+    *owned = false;
+    if (pthread_once(&quoter_once, quoter_key_init) == 0 && quoter_key_ok) {
+        q = pthread_getspecific(quoter_key);
+        if (q != NULL)
+            return q;
+        q = quoter_new();
+        if (q == NULL)
+            return NULL;
+        if (pthread_setspecific(quoter_key, q) == 0)
+            return q;
+        *owned = true;
+        return q;
+    }
+    q = quoter_new();
+    *owned = q != NULL;
+    return q;
+}
+
+st_status st_json_quote(st_buf *b, const char *s, size_t n)
+{
+    quoter *q;
+    bool owned;
+    size_t old_len;
+    st_status rc;
+
+    if (b == NULL || (s == NULL && n > 0))
+        return ST_E_MISUSE;
+    if (plain_prefix(s, n) == n)
+        return quote_plain(b, s, n);
+    if (n > UINT_MAX)
+        return ST_E_TOO_LARGE;
+    q = quoter_get(&owned);
+    if (q == NULL)
+        return ST_E_NOMEM;
+    old_len = b->len;
+    q->out = b;
+    q->status = ST_OK;
+    rc = yajl_quote(q->gen, s, n) ? q->status : ST_E_MISUSE;
+    q->out = NULL;
+    if (rc != ST_OK && b->data != NULL) { /* all or nothing: drop a partial string */
+        b->len = old_len;
+        b->data[old_len] = '\0';
+    }
+    if (owned)
+        quoter_free(q);
+    return rc;
+}
