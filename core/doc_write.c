@@ -1,0 +1,722 @@
+/* doc_write.c — writing documents: MVCC edits, replicated revisions
+ * (new_edits=false), tombstones, stemming, and where bodies are kept.
+ *
+ * Every write runs inside the group-commit leader's transaction (db.c), one
+ * savepoint per document, so a failed document leaves nothing behind while
+ * its neighbours in the same _bulk_docs still land.
+ *
+ * Body placement rule: the docs row carries the WINNING revision's body;
+ * every other revision that still has a body lives in the revs table.  When
+ * a write changes the winner, the old winner's body moves to revs and the
+ * new winner's body moves into the row.
+ */
+#include "atts.h"
+#include "db_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ID_LEN 4096
+
+/* Underscore members a document may carry and that stay in its body. */
+static bool kept_special(const char *k)
+{
+    return strcmp(k, "_access") == 0 || strcmp(k, "_replication_state") == 0 ||
+           strcmp(k, "_replication_state_time") == 0 ||
+           strcmp(k, "_replication_state_reason") == 0 ||
+           strcmp(k, "_replication_id") == 0 || strcmp(k, "_replication_stats") == 0;
+}
+
+/* What a write request says once its special members are read. */
+typedef struct parsed {
+    const char *id;
+    const char *rev;
+    bool deleted;
+    const st_json *atts;
+    const st_json *revisions;
+} parsed;
+
+static st_status parse_specials(const st_write_req *req, parsed *p, st_error *err)
+{
+    memset(p, 0, sizeof *p);
+    p->deleted = req->delete_doc;
+    const st_json *doc = req->doc;
+    if (doc && doc->type != ST_JSON_OBJECT)
+        return st_fail(err, ST_E_BAD_REQUEST, "Document must be a JSON object");
+    for (size_t i = 0; doc && i < doc->len; i++) {
+        const st_json_member *m = &doc->u.members[i];
+        const char *k = m->key;
+        if (k[0] != '_')
+            continue;
+        if (strcmp(k, "_id") == 0) {
+            if (m->value.type != ST_JSON_STRING)
+                return st_fail(err, ST_E_ILLEGAL_DOCID, "Document id must be a string");
+            p->id = m->value.u.str;
+        } else if (strcmp(k, "_rev") == 0) {
+            if (m->value.type != ST_JSON_STRING)
+                return st_fail(err, ST_E_BAD_REQUEST, "Invalid rev format");
+            p->rev = m->value.u.str;
+        } else if (strcmp(k, "_deleted") == 0) {
+            if (m->value.type == ST_JSON_TRUE)
+                p->deleted = true;
+            else if (m->value.type != ST_JSON_FALSE && m->value.type != ST_JSON_NULL)
+                return st_fail(err, ST_E_BAD_REQUEST, "_deleted must be a boolean");
+        } else if (strcmp(k, "_attachments") == 0) {
+            p->atts = &m->value;
+        } else if (strcmp(k, "_revisions") == 0) {
+            p->revisions = &m->value;
+        } else if (st_rev_is_stripped_member(k, m->key_len) || kept_special(k)) {
+            continue;
+        } else {
+            return st_fail(err, ST_E_DOC_VALIDATION, "Bad special document member: %s", k);
+        }
+    }
+    if (req->id)
+        p->id = req->id;
+    if (req->rev)
+        p->rev = req->rev;
+    return ST_OK;
+}
+
+static st_status check_id(const char *id, st_error *err)
+{
+    size_t n = strlen(id);
+    if (n == 0)
+        return st_fail(err, ST_E_ILLEGAL_DOCID, "Document id must not be empty");
+    if (n > MAX_ID_LEN)
+        return st_fail(err, ST_E_ILLEGAL_DOCID, "Document id is too long");
+    if (id[0] == '_' && strncmp(id, "_design/", 8) != 0 && strncmp(id, "_local/", 7) != 0)
+        return st_fail(err, ST_E_ILLEGAL_DOCID,
+                       "Only reserved document ids may start with underscore.");
+    if ((strcmp(id, "_design/") == 0) || strcmp(id, "_local/") == 0)
+        return st_fail(err, ST_E_ILLEGAL_DOCID, "Illegal document id `%s`", id);
+    return ST_OK;
+}
+
+/* The stored body: the document's members minus the special ones. */
+static st_status body_of(const st_json *doc, st_buf *out, st_error *err)
+{
+    st_buf_reset(out);
+    st_jw w;
+    st_status st = st_jw_init(&w, out);
+    if (st != ST_OK)
+        return st_fail(err, st, "out of memory");
+    st_jw_obj_open(&w);
+    for (size_t i = 0; doc && i < doc->len; i++) {
+        const st_json_member *m = &doc->u.members[i];
+        if (m->key[0] == '_' && !kept_special(m->key))
+            continue;
+        st_jw_keyn(&w, m->key, m->key_len);
+        st_jw_value(&w, &m->value);
+    }
+    st_jw_obj_close(&w);
+    st = st_jw_status(&w);
+    st_jw_free(&w);
+    return st == ST_OK ? ST_OK : st_fail(err, st, "out of memory");
+}
+
+/* Build the revision path from _revisions (or just _rev). */
+static st_status replicated_path(const parsed *p, st_rev **out, size_t *out_n, st_error *err)
+{
+    *out = NULL;
+    *out_n = 0;
+    if (!p->revisions && !p->rev)
+        return st_fail(err, ST_E_BAD_REQUEST,
+                       "When `new_edits: false`, the document needs `_rev` or `_revisions` "
+                       "specified");
+    if (!p->revisions) {
+        st_rev *r = malloc(sizeof *r);
+        if (!r)
+            return st_fail(err, ST_E_NOMEM, "out of memory");
+        st_status st = st_rev_parse(p->rev, strlen(p->rev), r, err);
+        if (st != ST_OK) {
+            free(r);
+            return st;
+        }
+        *out = r;
+        *out_n = 1;
+        return ST_OK;
+    }
+    const st_json *ids = st_json_get(p->revisions, "ids");
+    uint64_t start = 0;
+    if (p->revisions->type != ST_JSON_OBJECT || !ids || ids->type != ST_JSON_ARRAY ||
+        ids->len == 0 || !st_json_uint64(st_json_get(p->revisions, "start"), &start) ||
+        start < ids->len)
+        return st_fail(err, ST_E_BAD_REQUEST, "Invalid _revisions");
+    st_rev *path = malloc(ids->len * sizeof *path);
+    if (!path)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    for (size_t k = 0; k < ids->len; k++) {
+        const st_json *h = &ids->u.items[k];
+        if (h->type != ST_JSON_STRING || h->len == 0 || h->len > ST_REV_HASH_MAX ||
+            memchr(h->u.str, '\0', h->len)) {
+            free(path);
+            return st_fail(err, ST_E_BAD_REQUEST, "Invalid _revisions");
+        }
+        path[k].gen = start - k;
+        path[k].hash_len = (unsigned)h->len;
+        memcpy(path[k].hash, h->u.str, h->len + 1);
+    }
+    if (p->rev) {
+        st_rev r;
+        st_status st = st_rev_parse(p->rev, strlen(p->rev), &r, err);
+        if (st == ST_OK && !st_rev_eq(&r, &path[0]))
+            st = st_fail(err, ST_E_BAD_REQUEST, "_rev does not match _revisions");
+        if (st != ST_OK) {
+            free(path);
+            return st;
+        }
+    }
+    *out = path;
+    *out_n = ids->len;
+    return ST_OK;
+}
+
+/* Scratch state for one document write. */
+typedef struct wctx {
+    st_db *db;
+    const char *id;
+    db_loaded old;          /* the existing row (old.tree NULL: new document) */
+    bool exists;
+    st_buf body;            /* the new revision's body */
+    st_buf buf_a, buf_b;    /* scratch bodies moved between row and revs */
+    st_atts_out atts;
+} wctx;
+
+static void remove_body(void *ctx, const st_rev *rev, unsigned flags)
+{
+    wctx *w = ctx;
+    if (!(flags & ST_REVTREE_HAS_BODY))
+        return;
+    char rs[ST_REV_STR_MAX];
+    st_rev_format(rev, rs, sizeof rs);
+    /* The row's winner body is replaced anyway; others leave revs. */
+    (void)st_store_rev_delete(w->db->writer, w->id, rs, NULL);
+}
+
+static void rev_str(const st_revtree *t, int i, char out[ST_REV_STR_MAX])
+{
+    st_rev r;
+    st_revtree_node(t, (size_t)i, &r, NULL, NULL);
+    st_rev_format(&r, out, ST_REV_STR_MAX);
+}
+
+/* Merge path into the tree and store the result (rows, bodies, counters). */
+static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, bool deleted,
+                       bool replicated, st_write_result *res, st_error *err)
+{
+    st_db *db = w->db;
+    st_conn *c = db->writer;
+    st_merge_result mr;
+    int old_winner = w->exists ? st_revtree_winner(t) : -1;
+    char old_winner_rev[ST_REV_STR_MAX] = "";
+    if (old_winner >= 0)
+        rev_str(t, old_winner, old_winner_rev);
+    unsigned leaf_flags = ST_REVTREE_HAS_BODY | (deleted ? ST_REVTREE_DELETED : 0);
+    st_status st = st_revtree_merge_path(t, path, n, leaf_flags, &mr, err);
+    if (st != ST_OK)
+        return st;
+    st_rev_format(&path[0], res->rev, sizeof res->rev);
+    if (mr == ST_MERGE_INTERNAL_NODE) {
+        if (!replicated)
+            return st_fail(err, ST_E_CONFLICT, "Document update conflict.");
+        return ST_OK; /* already known: nothing changes, no new sequence */
+    }
+    if ((st = st_revtree_stem(t, db->ctr.revs_limit, remove_body, w)) != ST_OK)
+        return st;
+    int winner = st_revtree_winner(t);
+    int leaf = st_revtree_find(t, &path[0]);
+    char winner_rev[ST_REV_STR_MAX];
+    rev_str(t, winner, winner_rev);
+
+    st_doc_rec row = {0};
+    row.deleted = (st_revtree_flags(t, (size_t)winner) & ST_REVTREE_DELETED) != 0;
+    const st_buf *row_body, *row_atts;
+    /* Old winner still in the tree but no longer winning: its body moves out. */
+    st_rev ow;
+    int ow_idx = -1;
+    if (old_winner_rev[0] && st_rev_parse(old_winner_rev, strlen(old_winner_rev), &ow, NULL) == ST_OK)
+        ow_idx = st_revtree_find(t, &ow);
+    bool old_moves = ow_idx >= 0 && ow_idx != winner &&
+                     (st_revtree_flags(t, (size_t)ow_idx) & ST_REVTREE_HAS_BODY);
+    if (old_moves &&
+        (st = st_store_rev_put(c, w->id, old_winner_rev, w->old.rec.body.data,
+                               w->old.rec.body.len, w->old.rec.atts.data, w->old.rec.atts.len,
+                               err)) != ST_OK)
+        return st;
+    if (winner == leaf) {
+        row_body = &w->body;
+        row_atts = &w->atts.json;
+    } else {
+        if (leaf >= 0 && (st = st_store_rev_put(c, w->id, res->rev, w->body.data, w->body.len,
+                                                w->atts.json.data, w->atts.json.len, err)) != ST_OK)
+            return st;
+        if (winner == ow_idx) {
+            row_body = &w->old.rec.body;
+            row_atts = &w->old.rec.atts;
+        } else {
+            /* Another stored leaf now wins: bring its body into the row. */
+            st = st_store_rev_get(c, w->id, winner_rev, &w->buf_a, &w->buf_b, err);
+            if (st == ST_E_NOT_FOUND) {
+                st_buf_reset(&w->buf_a);
+                st_buf_reset(&w->buf_b);
+                st = st_buf_adds(&w->buf_a, "{}");
+            }
+            if (st == ST_OK)
+                st = st_store_rev_delete(c, w->id, winner_rev, err);
+            if (st != ST_OK)
+                return st;
+            row_body = &w->buf_a;
+            row_atts = &w->buf_b;
+        }
+    }
+    row.body = *row_body;
+    row.atts = *row_atts;
+
+    /* Counters: take the old row out, put the new one in. */
+    if (w->exists) {
+        if (w->old.rec.deleted)
+            db->ctr.del_count--;
+        else
+            db->ctr.doc_count--;
+        db->ctr.external -= (int64_t)w->old.rec.body.len;
+    }
+    if (row.deleted)
+        db->ctr.del_count++;
+    else
+        db->ctr.doc_count++;
+    db->ctr.external += (int64_t)row.body.len;
+    row.seq = ++db->ctr.update_seq;
+
+    st_buf tree = ST_BUF_INIT;
+    st = st_revtree_encode(t, &tree);
+    if (st == ST_OK) {
+        row.tree = tree;
+        st = st_store_doc_put(c, w->id, w->exists ? w->old.rec.seq : 0, &row, err);
+    } else {
+        st_fail(err, st, "out of memory");
+    }
+    st_buf_free(&tree);
+    return st;
+}
+
+static st_status write_local(st_db *db, const parsed *p, const st_json *doc,
+                             st_write_result *res, st_error *err);
+
+static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
+                           st_write_result *res, wctx *w, st_error *err)
+{
+    bool replicated = (flags & ST_WRITE_REPLICATED) != 0;
+    parsed p;
+    st_status st = parse_specials(req, &p, err);
+    if (st != ST_OK)
+        return st;
+    char gen_id[33];
+    if (!p.id) {
+        if (replicated)
+            return st_fail(err, ST_E_BAD_REQUEST, "Document id is missing");
+        st_uuid(gen_id);
+        p.id = gen_id;
+    }
+    free(res->id);
+    if (!(res->id = strdup(p.id)))
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    if ((st = check_id(p.id, err)) != ST_OK)
+        return st;
+    if (st_db_id_is_local(p.id))
+        return write_local(db, &p, req->doc, res, err);
+    w->id = p.id;
+    if ((st = body_of(req->doc, &w->body, err)) != ST_OK)
+        return st;
+    if (w->body.len > db->opts.max_doc_size)
+        return st_fail(err, ST_E_DOC_TOO_LARGE, "Document exceeds the maximum size of %zu bytes",
+                       db->opts.max_doc_size);
+
+    st = st_db_load(db->writer, p.id, &w->old, err);
+    w->exists = st == ST_OK;
+    if (st != ST_OK && st != ST_E_NOT_FOUND)
+        return st;
+    st_revtree *t = w->exists ? w->old.tree : st_revtree_new();
+    if (!t)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    w->old.tree = t;
+
+    st_rev *path = NULL;
+    size_t n = 0;
+    st_rev two[2];
+    st_atts_in ain = {
+        .obj = p.atts,
+        .max_att_size = db->opts.max_att_size,
+        .follows = req->atts,
+        .n_follows = req->n_atts,
+        .replicated = replicated,
+        .doc_id = p.id,
+    };
+    if (replicated) {
+        if ((st = replicated_path(&p, &path, &n, err)) != ST_OK)
+            return st;
+        ain.new_gen = path[0].gen;
+        /* Stubs refer to the nearest stored ancestor's attachments. */
+        for (size_t k = 1; k < n && !ain.parent_json; k++) {
+            int i = st_revtree_find(t, &path[k]);
+            if (i >= 0 && st_db_rev_body(db->writer, p.id, &w->old, (size_t)i, &w->buf_a,
+                                         &w->buf_b, NULL) == ST_OK && w->buf_b.len) {
+                ain.parent_json = w->buf_b.data;
+                ain.parent_len = w->buf_b.len;
+            }
+        }
+        if (st_revtree_find(t, &path[0]) >= 0) {
+            /* Known revision: nothing to store (idempotent). */
+            st_rev_format(&path[0], res->rev, sizeof res->rev);
+            free(path);
+            return ST_OK;
+        }
+        if ((st = st_atts_prepare(db->writer, &ain, &w->atts, err)) == ST_OK)
+            st = apply(w, t, path, n, p.deleted, true, res, err);
+        free(path);
+        return st;
+    }
+
+    /* Interactive edit: the parent must be a current leaf. */
+    int parent = -1;
+    if (p.rev) {
+        if ((st = st_rev_parse(p.rev, strlen(p.rev), &two[1], err)) != ST_OK)
+            return st;
+        parent = w->exists ? st_revtree_find(t, &two[1]) : -1;
+        if (parent < 0 || !st_revtree_is_leaf(t, (size_t)parent))
+            return st_fail(err, ST_E_CONFLICT, "Document update conflict.");
+    } else if (w->exists) {
+        parent = st_revtree_winner(t);
+        if (!w->old.rec.deleted)
+            return st_fail(err, ST_E_CONFLICT, "Document update conflict.");
+        st_revtree_node(t, (size_t)parent, &two[1], NULL, NULL);
+    }
+    if (parent >= 0) {
+        if ((st = st_db_rev_body(db->writer, p.id, &w->old, (size_t)parent, &w->buf_a, &w->buf_b,
+                                 err)) != ST_OK &&
+            st != ST_E_NOT_FOUND)
+            return st;
+        if (st == ST_OK && w->buf_b.len) {
+            ain.parent_json = w->buf_b.data;
+            ain.parent_len = w->buf_b.len;
+        }
+    }
+    ain.new_gen = parent >= 0 ? two[1].gen + 1 : 1;
+    if ((st = st_atts_prepare(db->writer, &ain, &w->atts, err)) != ST_OK)
+        return st;
+    if ((st = st_rev_compute(parent >= 0 ? &two[1] : NULL, p.deleted, req->doc,
+                             w->atts.digests, w->atts.n, &two[0], err)) != ST_OK)
+        return st;
+    return apply(w, t, two, parent >= 0 ? 2 : 1, p.deleted, false, res, err);
+}
+
+typedef struct write_job {
+    const st_write_req *reqs;
+    size_t n;
+    unsigned flags;
+    st_write_result *results;
+} write_job;
+
+static bool fatal(st_status st) { return st == ST_E_IO || st == ST_E_NOMEM; }
+
+static st_status run_write(st_db *db, void *arg, st_error *err)
+{
+    write_job *job = arg;
+    wctx w;
+    memset(&w, 0, sizeof w);
+    w.db = db;
+    st_status st = ST_OK;
+    for (size_t i = 0; i < job->n; i++) {
+        st_write_result *res = &job->results[i];
+        db_counters before = db->ctr;
+        if ((st = st_store_savepoint(db->writer, err)) != ST_OK)
+            break;
+        st_error_clear(&res->err);
+        st_status s = write_one(db, &job->reqs[i], job->flags, res, &w, &res->err);
+        st_atts_out_free(&w.atts);
+        st_db_loaded_free(&w.old);
+        w.exists = false;
+        if (s == ST_OK) {
+            if ((st = st_store_savepoint_release(db->writer, err)) != ST_OK)
+                break;
+            continue;
+        }
+        res->err.code = s;
+        st_store_savepoint_rollback(db->writer);
+        db->ctr = before;
+        if (fatal(s)) {
+            st = s;
+            if (err)
+                *err = res->err;
+            break;
+        }
+    }
+    st_buf_free(&w.body);
+    st_buf_free(&w.buf_a);
+    st_buf_free(&w.buf_b);
+    st_atts_out_free(&w.atts);
+    st_db_loaded_free(&w.old);
+    return st;
+}
+
+st_status st_db_write(st_db *db, const st_write_req *reqs, size_t n, unsigned flags,
+                      st_write_result *results, st_error *err)
+{
+    if (!db || (n && (!reqs || !results)))
+        return st_fail(err, ST_E_MISUSE, "NULL argument");
+    memset(results, 0, n * sizeof *results);
+    write_job job = {reqs, n, flags, results};
+    db_job j = {.run = run_write, .arg = &job, .err = err};
+    return st_db_submit(db, &j);
+}
+
+void st_write_results_free(st_write_result *results, size_t n)
+{
+    for (size_t i = 0; results && i < n; i++) {
+        free(results[i].id);
+        results[i].id = NULL;
+    }
+}
+
+st_status st_db_put_json(st_db *db, const char *json, size_t len, unsigned flags,
+                         st_write_result *result, st_error *err)
+{
+    memset(result, 0, sizeof *result);
+    st_json_limits lim = {db->opts.max_doc_size, db->opts.max_depth};
+    st_json_doc *doc = NULL;
+    st_status st = st_json_parse(json, len, &lim, &doc, err);
+    if (st != ST_OK)
+        return st;
+    st_write_req req = {.doc = st_json_doc_root(doc)};
+    st = st_db_write(db, &req, 1, flags, result, err);
+    if (st == ST_OK && result->err.code != ST_OK) {
+        st = result->err.code;
+        if (err)
+            *err = result->err;
+    }
+    st_json_doc_free(doc);
+    return st;
+}
+
+/* ------------------------------------------------------------ _local docs */
+
+static st_status write_local(st_db *db, const parsed *p, const st_json *doc,
+                             st_write_result *res, st_error *err)
+{
+    st_conn *c = db->writer;
+    uint64_t cur = 0;
+    st_status st = st_store_local_get(c, p->id, &cur, NULL, err);
+    bool exists = st == ST_OK;
+    if (st != ST_OK && st != ST_E_NOT_FOUND)
+        return st;
+    if (p->rev) {
+        /* "0-N"; CouchDB accepts a write without _rev over an existing doc. */
+        char want[32];
+        snprintf(want, sizeof want, "0-%llu", (unsigned long long)cur);
+        if (!exists || strcmp(p->rev, want) != 0)
+            return st_fail(err, p->deleted && !exists ? ST_E_NOT_FOUND : ST_E_CONFLICT,
+                           p->deleted && !exists ? "missing" : "Document update conflict.");
+    }
+    if (p->deleted) {
+        if (!exists)
+            return st_fail(err, ST_E_NOT_FOUND, "missing");
+        if ((st = st_store_local_delete(c, p->id, err)) != ST_OK)
+            return st;
+        snprintf(res->rev, sizeof res->rev, "0-0");
+        return ST_OK;
+    }
+    st_buf body = ST_BUF_INIT;
+    if ((st = body_of(doc, &body, err)) == ST_OK) {
+        if (body.len > db->opts.max_doc_size)
+            st = st_fail(err, ST_E_DOC_TOO_LARGE, "Document exceeds the maximum size");
+        else
+            st = st_store_local_put(c, p->id, cur + 1, body.data, body.len, err);
+    }
+    st_buf_free(&body);
+    if (st == ST_OK)
+        snprintf(res->rev, sizeof res->rev, "0-%llu", (unsigned long long)(cur + 1));
+    return st;
+}
+
+st_status st_db_local_put(st_db *db, const char *id, const st_json *doc, const char *rev,
+                          char out_rev[ST_REV_STR_MAX], st_error *err)
+{
+    if (!st_db_id_is_local(id))
+        return st_fail(err, ST_E_BAD_REQUEST, "not a _local document id");
+    st_write_req req = {.doc = doc, .id = id, .rev = rev};
+    st_write_result res;
+    st_status st = st_db_write(db, &req, 1, 0, &res, err);
+    if (st == ST_OK && res.err.code != ST_OK) {
+        st = res.err.code;
+        if (err)
+            *err = res.err;
+    }
+    if (st == ST_OK && out_rev)
+        memcpy(out_rev, res.rev, ST_REV_STR_MAX);
+    st_write_results_free(&res, 1);
+    return st;
+}
+
+st_status st_db_local_delete(st_db *db, const char *id, const char *rev, st_error *err)
+{
+    if (!st_db_id_is_local(id))
+        return st_fail(err, ST_E_BAD_REQUEST, "not a _local document id");
+    st_write_req req = {.doc = NULL, .id = id, .rev = rev, .delete_doc = true};
+    st_write_result res;
+    st_status st = st_db_write(db, &req, 1, 0, &res, err);
+    if (st == ST_OK && res.err.code != ST_OK) {
+        st = res.err.code;
+        if (err)
+            *err = res.err;
+    }
+    st_write_results_free(&res, 1);
+    return st;
+}
+
+st_status st_db_local_get(st_db *db, const char *id, st_buf *out, st_error *err)
+{
+    if (!st_db_id_is_local(id))
+        return st_fail(err, ST_E_BAD_REQUEST, "not a _local document id");
+    st_conn *c = st_db_reader(db, err);
+    if (!c)
+        return err ? err->code : ST_E_IO;
+    st_buf body = ST_BUF_INIT;
+    uint64_t rev = 0;
+    st_status st = st_store_local_get(c, id, &rev, &body, err);
+    st_db_reader_put(db, c);
+    if (st == ST_E_NOT_FOUND)
+        st = st_fail(err, ST_E_NOT_FOUND, "missing");
+    if (st == ST_OK) {
+        st_jw w;
+        if ((st = st_jw_init(&w, out)) == ST_OK) {
+            char rs[32];
+            snprintf(rs, sizeof rs, "0-%llu", (unsigned long long)rev);
+            st_jw_obj_open(&w);
+            st_jw_key(&w, "_id");
+            st_jw_str(&w, id);
+            st_jw_key(&w, "_rev");
+            st_jw_str(&w, rs);
+            st_jw_members(&w, body.data ? body.data : "{}", body.data ? body.len : 2);
+            st_jw_obj_close(&w);
+            st = st_jw_status(&w);
+            st_jw_free(&w);
+        }
+        if (st != ST_OK)
+            st_fail(err, st, "out of memory");
+    }
+    st_buf_free(&body);
+    return st;
+}
+
+/* ------------------------------------------------- standalone attachments */
+
+typedef struct grab {
+    st_buf *out;
+    st_status st;
+} grab;
+
+static int grab_json(void *ctx, const st_doc_view *v)
+{
+    grab *g = ctx;
+    g->st = st_buf_add(g->out, v->json, v->json_len);
+    return 1;
+}
+
+/* The new document: the old one's members, its attachments as stubs minus
+ * att->name, plus att->name as a "follows" entry when it carries data.
+ * MVCC on rev makes reading outside the write transaction safe. */
+st_status st_db_put_attachment(st_db *db, const char *id, const char *rev,
+                               const st_att_data *att, st_write_result *result, st_error *err)
+{
+    memset(result, 0, sizeof *result);
+    if (!db || !id || !att || !att->name)
+        return st_fail(err, ST_E_MISUSE, "NULL argument");
+    if (att->name[0] == '\0' || att->name[0] == '_')
+        return st_fail(err, ST_E_BAD_REQUEST, "Attachment name can't start with '_'");
+    st_buf old = ST_BUF_INIT, next = ST_BUF_INIT;
+    st_json_doc *parsed_old = NULL, *parsed_next = NULL;
+    st_status st = ST_OK;
+    if (rev) {
+        st_get_opts o = {.rev = rev};
+        grab g = {&old, ST_OK};
+        st = st_db_get_view(db, id, &o, grab_json, &g, err);
+        if (st == ST_E_NOT_FOUND)
+            st = st_fail(err, ST_E_CONFLICT, "Document update conflict.");
+        if (st == ST_OK && g.st != ST_OK)
+            st = st_fail(err, g.st, "out of memory");
+    } else {
+        st = st_buf_adds(&old, "{}");
+    }
+    if (st != ST_OK)
+        goto out;
+    if ((st = st_json_parse(old.data, old.len, NULL, &parsed_old, err)) != ST_OK)
+        goto out;
+    const st_json *od = st_json_doc_root(parsed_old);
+    const st_json *oatts = st_json_get(od, "_attachments");
+    if (!att->data && !(oatts && st_json_get(oatts, att->name))) {
+        st = st_fail(err, ST_E_NOT_FOUND, "Document is missing attachment");
+        goto out;
+    }
+    st_jw w;
+    if ((st = st_jw_init(&w, &next)) != ST_OK) {
+        st_fail(err, st, "out of memory");
+        goto out;
+    }
+    st_jw_obj_open(&w);
+    for (size_t i = 0; i < od->len; i++) {
+        const st_json_member *m = &od->u.members[i];
+        if (strcmp(m->key, "_attachments") == 0 || strcmp(m->key, "_id") == 0 ||
+            strcmp(m->key, "_rev") == 0)
+            continue;
+        st_jw_keyn(&w, m->key, m->key_len);
+        st_jw_value(&w, &m->value);
+    }
+    st_jw_key(&w, "_attachments");
+    st_jw_obj_open(&w);
+    for (size_t i = 0; oatts && i < oatts->len; i++) {
+        const st_json_member *m = &oatts->u.members[i];
+        if (strcmp(m->key, att->name) == 0)
+            continue;
+        st_jw_keyn(&w, m->key, m->key_len);
+        st_jw_value(&w, &m->value);
+    }
+    if (att->data) {
+        st_jw_key(&w, att->name);
+        st_jw_obj_open(&w);
+        st_jw_key(&w, "content_type");
+        st_jw_str(&w, att->content_type ? att->content_type : "application/octet-stream");
+        st_jw_key(&w, "follows");
+        st_jw_bool(&w, true);
+        st_jw_obj_close(&w);
+    }
+    st_jw_obj_close(&w);
+    st_jw_obj_close(&w);
+    st = st_jw_status(&w);
+    st_jw_free(&w);
+    if (st != ST_OK) {
+        st_fail(err, st, "out of memory");
+        goto out;
+    }
+    if ((st = st_json_parse(next.data, next.len, NULL, &parsed_next, err)) != ST_OK)
+        goto out;
+    st_write_req req = {
+        .doc = st_json_doc_root(parsed_next),
+        .id = id,
+        .rev = rev,
+        .atts = att,
+        .n_atts = att->data ? 1 : 0,
+    };
+    st = st_db_write(db, &req, 1, 0, result, err);
+    if (st == ST_OK && result->err.code != ST_OK) {
+        st = result->err.code;
+        if (err)
+            *err = result->err;
+    }
+out:
+    st_json_doc_free(parsed_old);
+    st_json_doc_free(parsed_next);
+    st_buf_free(&old);
+    st_buf_free(&next);
+    return st;
+}

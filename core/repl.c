@@ -1,0 +1,212 @@
+/* repl.c — the two reads replication is built on: _revs_diff (which of
+ * these revisions do you lack?) and _bulk_get (give me these revisions with
+ * their history).  Both take and produce CouchDB's JSON shapes so the server
+ * and the replicator's local endpoint share one implementation.
+ */
+#include "db_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+st_status st_db_revs_diff(st_db *db, const st_json *req, st_jw *w, st_error *err)
+{
+    if (!req || req->type != ST_JSON_OBJECT)
+        return st_fail(err, ST_E_BAD_REQUEST, "Request body must be a JSON object");
+    for (size_t i = 0; i < req->len; i++) {
+        const st_json *revs = &req->u.members[i].value;
+        if (revs->type != ST_JSON_ARRAY)
+            return st_fail(err, ST_E_BAD_REQUEST, "Revisions for %s must be an array",
+                           req->u.members[i].key);
+        for (size_t k = 0; k < revs->len; k++)
+            if (revs->u.items[k].type != ST_JSON_STRING)
+                return st_fail(err, ST_E_BAD_REQUEST, "Invalid rev format");
+    }
+    st_conn *c = st_db_reader(db, err);
+    if (!c)
+        return err ? err->code : ST_E_IO;
+    db_loaded l = {0};
+    size_t *leaves = NULL;
+    st_status st = st_store_read_begin(c, err);
+    if (st != ST_OK)
+        goto out;
+    st_jw_obj_open(w);
+    for (size_t i = 0; i < req->len && st == ST_OK; i++) {
+        const char *id = req->u.members[i].key;
+        const st_json *revs = &req->u.members[i].value;
+        st = st_db_load(c, id, &l, err);
+        bool exists = st == ST_OK;
+        if (st == ST_E_NOT_FOUND)
+            st = ST_OK;
+        if (st != ST_OK)
+            break;
+        bool opened = false;
+        uint64_t max_missing = 0;
+        for (size_t k = 0; k < revs->len; k++) {
+            const st_json *rv = &revs->u.items[k];
+            st_rev r;
+            bool known = false;
+            if (st_rev_parse(rv->u.str, rv->len, &r, NULL) == ST_OK && exists)
+                known = st_revtree_find(l.tree, &r) >= 0;
+            if (known)
+                continue;
+            if (!opened) {
+                st_jw_key(w, id);
+                st_jw_obj_open(w);
+                st_jw_key(w, "missing");
+                st_jw_arr_open(w);
+                opened = true;
+            }
+            st_jw_strn(w, rv->u.str, rv->len);
+            if (st_rev_parse(rv->u.str, rv->len, &r, NULL) == ST_OK && r.gen > max_missing)
+                max_missing = r.gen;
+        }
+        if (!opened)
+            continue;
+        st_jw_arr_close(w);
+        if (exists) {
+            free(leaves);
+            leaves = malloc(st_revtree_count(l.tree) * sizeof *leaves);
+            if (!leaves) {
+                st = st_fail(err, ST_E_NOMEM, "out of memory");
+                break;
+            }
+            size_t nl = st_revtree_leaves(l.tree, leaves);
+            bool anc = false;
+            for (size_t k = 0; k < nl; k++) {
+                if (st_revtree_gen(l.tree, leaves[k]) >= max_missing)
+                    continue;
+                if (!anc) {
+                    st_jw_key(w, "possible_ancestors");
+                    st_jw_arr_open(w);
+                    anc = true;
+                }
+                st_rev r;
+                char rs[ST_REV_STR_MAX];
+                st_revtree_node(l.tree, leaves[k], &r, NULL, NULL);
+                st_jw_strn(w, rs, st_rev_format(&r, rs, sizeof rs));
+            }
+            if (anc)
+                st_jw_arr_close(w);
+        }
+        st_jw_obj_close(w);
+    }
+    st_jw_obj_close(w);
+    st_store_read_end(c);
+    if (st == ST_OK && (st = st_jw_status(w)) != ST_OK)
+        st_fail(err, st, "out of memory");
+out:
+    free(leaves);
+    st_db_loaded_free(&l);
+    st_db_reader_put(db, c);
+    return st;
+}
+
+typedef struct bg {
+    st_jw *w;
+    const char *id;
+} bg;
+
+static int bg_doc(void *ctx, const st_doc_view *v)
+{
+    bg *b = ctx;
+    st_jw_obj_open(b->w);
+    if (v->missing) {
+        st_jw_key(b->w, "error");
+        st_jw_obj_open(b->w);
+        st_jw_key(b->w, "id");
+        st_jw_str(b->w, b->id);
+        st_jw_key(b->w, "rev");
+        st_jw_str(b->w, v->rev);
+        st_jw_key(b->w, "error");
+        st_jw_str(b->w, "not_found");
+        st_jw_key(b->w, "reason");
+        st_jw_str(b->w, "missing");
+        st_jw_obj_close(b->w);
+    } else {
+        st_jw_key(b->w, "ok");
+        st_jw_raw(b->w, v->json, v->json_len);
+    }
+    st_jw_obj_close(b->w);
+    return 0;
+}
+
+static void bg_error(st_jw *w, const char *id, const char *rev, const st_error *e)
+{
+    st_jw_obj_open(w);
+    st_jw_key(w, "error");
+    st_jw_obj_open(w);
+    st_jw_key(w, "id");
+    st_jw_str(w, id);
+    st_jw_key(w, "rev");
+    st_jw_str(w, rev ? rev : "undefined");
+    st_jw_key(w, "error");
+    st_jw_str(w, st_status_name(e->code));
+    st_jw_key(w, "reason");
+    st_jw_str(w, e->reason[0] ? e->reason : "missing");
+    st_jw_obj_close(w);
+    st_jw_obj_close(w);
+}
+
+st_status st_db_bulk_get(st_db *db, const st_json *req, const st_get_opts *o, st_jw *w,
+                         st_error *err)
+{
+    const st_json *docs = req && req->type == ST_JSON_OBJECT ? st_json_get(req, "docs") : NULL;
+    if (!docs || docs->type != ST_JSON_ARRAY)
+        return st_fail(err, ST_E_BAD_REQUEST, "Missing JSON list of 'docs'.");
+    st_jw_obj_open(w);
+    st_jw_key(w, "results");
+    st_jw_arr_open(w);
+    st_status st = ST_OK;
+    for (size_t i = 0; i < docs->len && st == ST_OK; i++) {
+        const st_json *d = &docs->u.items[i];
+        const char *id = d->type == ST_JSON_OBJECT ? st_json_get_str(d, "id") : NULL;
+        const char *rev = d->type == ST_JSON_OBJECT ? st_json_get_str(d, "rev") : NULL;
+        st_jw_obj_open(w);
+        st_jw_key(w, "id");
+        st_jw_str(w, id);
+        st_jw_key(w, "docs");
+        st_jw_arr_open(w);
+        st_error e;
+        st_error_clear(&e);
+        if (!id) {
+            st_fail(&e, ST_E_BAD_REQUEST, "document id missing");
+            bg_error(w, "null", rev, &e);
+        } else {
+            st_get_opts go = o ? *o : (st_get_opts){0};
+            const st_json *since = st_json_get(d, "atts_since");
+            const char **list = NULL;
+            if (since && since->type == ST_JSON_ARRAY && since->len) {
+                list = calloc(since->len, sizeof *list);
+                if (!list) {
+                    st = st_fail(err, ST_E_NOMEM, "out of memory");
+                    break;
+                }
+                size_t n = 0;
+                for (size_t k = 0; k < since->len; k++)
+                    if (since->u.items[k].type == ST_JSON_STRING)
+                        list[n++] = since->u.items[k].u.str;
+                go.atts_since = list;
+                go.n_atts_since = n;
+            }
+            bg b = {w, id};
+            const char *one[1] = {rev};
+            st_status s = st_db_open_revs(db, id, rev ? one : NULL, rev ? 1 : 0, &go, bg_doc, &b,
+                                          &e);
+            free(list);
+            if (s == ST_E_IO || s == ST_E_NOMEM) {
+                st = s;
+                if (err)
+                    *err = e;
+            } else if (s != ST_OK) {
+                bg_error(w, id, rev, &e);
+            }
+        }
+        st_jw_arr_close(w);
+        st_jw_obj_close(w);
+    }
+    st_jw_arr_close(w);
+    st_jw_obj_close(w);
+    if (st == ST_OK && (st = st_jw_status(w)) != ST_OK)
+        st_fail(err, st, "out of memory");
+    return st;
+}
