@@ -114,8 +114,9 @@ static st_status render_impl(st_conn *c, const char *id, const st_revtree *t, si
             return st;
     }
     size_t count = st_revtree_count(t);
-    size_t *idx = malloc((count ? count : 1) * sizeof *idx);
-    if (!idx)
+    size_t *idx = NULL;
+    bool need_idx = o->conflicts || o->deleted_conflicts || o->revs || o->revs_info;
+    if (need_idx && !(idx = malloc((count ? count : 1) * sizeof *idx)))
         return st_fail(err, ST_E_NOMEM, "out of memory");
     if (o->conflicts || o->deleted_conflicts) {
         size_t nl = st_revtree_leaves(t, idx);
@@ -188,31 +189,45 @@ st_status st_db_render(st_conn *c, const char *id, const st_revtree *t, size_t i
                        NULL, err);
 }
 
-/* Render node i of l and hand it to fn as a view. */
+/* Render node i of l into out, then (fn non-NULL) hand it to fn as a view.
+ * The winner's body is rendered straight from the row, without a copy. */
 static st_status emit(st_conn *c, const char *id, const db_loaded *l, size_t i,
-                      const st_get_opts *o, st_doc_fn fn, void *ctx, int *stop, st_error *err)
+                      const st_get_opts *o, st_buf *out, st_doc_fn fn, void *ctx, int *stop,
+                      st_error *err)
 {
-    st_buf body = ST_BUF_INIT, atts = ST_BUF_INIT, out = ST_BUF_INIT;
+    st_buf body = ST_BUF_INIT, atts = ST_BUF_INIT;
     st_json_doc *arena = NULL;
     st_att *list = NULL;
     size_t n_atts = 0;
     st_jw w;
-    st_status st = st_db_rev_body(c, id, l, i, &body, &atts, err);
-    if (st == ST_E_NOT_FOUND) {
-        /* A revision whose body was compacted away: CouchDB reports it
-         * as missing too. */
-        st = st_fail(err, ST_E_NOT_FOUND, "missing");
+    const char *bp, *ap;
+    size_t bl, al;
+    st_status st = ST_OK;
+    if ((int)i == st_revtree_winner(l->tree)) {
+        bp = l->rec.body.data;
+        bl = l->rec.body.len;
+        ap = l->rec.atts.data;
+        al = l->rec.atts.len;
+    } else {
+        st = st_db_rev_body(c, id, l, i, &body, &atts, err);
+        if (st == ST_E_NOT_FOUND) /* compacted away: CouchDB says missing too */
+            st = st_fail(err, ST_E_NOT_FOUND, "missing");
+        if (st != ST_OK)
+            goto out;
+        bp = body.data;
+        bl = body.len;
+        ap = atts.data;
+        al = atts.len;
     }
-    if (st != ST_OK)
-        goto out;
-    if ((st = st_jw_init(&w, &out)) != ST_OK) {
+    size_t mark = out->len;
+    if ((st = st_jw_init(&w, out)) != ST_OK) {
         st_fail(err, st, "out of memory");
         goto out;
     }
-    st = render_impl(c, id, l->tree, i, body.data, body.len, atts.data, atts.len, l->rec.seq, o,
-                     &w, &list, &n_atts, &arena, err);
+    st = render_impl(c, id, l->tree, i, bp, bl, ap, al, l->rec.seq, o, &w,
+                     fn ? &list : NULL, &n_atts, &arena, err);
     st_jw_free(&w);
-    if (st != ST_OK)
+    if (st != ST_OK || !fn)
         goto out;
     st_rev r;
     char rs[ST_REV_STR_MAX];
@@ -222,18 +237,18 @@ static st_status emit(st_conn *c, const char *id, const db_loaded *l, size_t i,
         .id = id,
         .rev = rs,
         .deleted = (st_revtree_flags(l->tree, i) & ST_REVTREE_DELETED) != 0,
-        .json = out.data,
-        .json_len = out.len,
+        .json = out->data + mark,
+        .json_len = out->len - mark,
         .atts = list,
         .n_atts = n_atts,
     };
     *stop = fn(ctx, &v);
+    out->len = mark;
 out:
     free(list);
     st_json_doc_free(arena);
     st_buf_free(&body);
     st_buf_free(&atts);
-    st_buf_free(&out);
     return st;
 }
 
@@ -244,8 +259,11 @@ static st_status check_id(const char *id, st_error *err)
     return ST_OK;
 }
 
-st_status st_db_get_view(st_db *db, const char *id, const st_get_opts *o, st_doc_fn fn,
-                         void *ctx, st_error *err)
+/* One revision of one document, rendered into out and, with fn, viewed.
+ * A winner without inline attachments is one row read, so it runs without
+ * an explicit transaction; anything reading more rows takes a snapshot. */
+static st_status get_one(st_db *db, const char *id, const st_get_opts *o, st_buf *out,
+                         st_doc_fn fn, void *ctx, st_error *err)
 {
     st_status st = check_id(id, err);
     if (st != ST_OK)
@@ -258,7 +276,8 @@ st_status st_db_get_view(st_db *db, const char *id, const st_get_opts *o, st_doc
         return err ? err->code : ST_E_IO;
     db_loaded l = {0};
     int stop = 0;
-    if ((st = st_store_read_begin(c, err)) != ST_OK)
+    bool txn = o && (o->rev || o->atts != ST_ATTS_STUB);
+    if (txn && (st = st_store_read_begin(c, err)) != ST_OK)
         goto out;
     st = st_db_load(c, id, &l, err);
     if (st == ST_E_NOT_FOUND) {
@@ -275,35 +294,29 @@ st_status st_db_get_view(st_db *db, const char *id, const st_get_opts *o, st_doc
                 st = st_fail(err, ST_E_NOT_FOUND, "deleted");
         }
         if (st == ST_OK)
-            st = emit(c, id, &l, (size_t)i, o, fn, ctx, &stop, err);
+            st = emit(c, id, &l, (size_t)i, o, out, fn, ctx, &stop, err);
     }
-    st_store_read_end(c);
+    if (txn)
+        st_store_read_end(c);
 out:
     st_db_loaded_free(&l);
     st_db_reader_put(db, c);
     return st;
 }
 
-typedef struct copy_ctx {
-    st_buf *out;
-    st_status st;
-} copy_ctx;
-
-static int copy_json(void *ctx, const st_doc_view *v)
+st_status st_db_get_view(st_db *db, const char *id, const st_get_opts *o, st_doc_fn fn,
+                         void *ctx, st_error *err)
 {
-    copy_ctx *cc = ctx;
-    cc->st = st_buf_add(cc->out, v->json, v->json_len);
-    return cc->st != ST_OK;
+    st_buf out = ST_BUF_INIT;
+    st_status st = get_one(db, id, o, &out, fn, ctx, err);
+    st_buf_free(&out);
+    return st;
 }
 
 st_status st_db_get(st_db *db, const char *id, const st_get_opts *o, st_buf *out,
                     st_error *err)
 {
-    copy_ctx cc = {out, ST_OK};
-    st_status st = st_db_get_view(db, id, o, copy_json, &cc, err);
-    if (st == ST_OK && cc.st != ST_OK)
-        st = st_fail(err, cc.st, "document does not fit the output buffer");
-    return st;
+    return get_one(db, id, o, out, NULL, NULL, err);
 }
 
 st_status st_db_open_revs(st_db *db, const char *id, const char *const *revs, size_t n,
@@ -316,6 +329,7 @@ st_status st_db_open_revs(st_db *db, const char *id, const char *const *revs, si
     if (!c)
         return err ? err->code : ST_E_IO;
     db_loaded l = {0};
+    st_buf out = ST_BUF_INIT;
     size_t *idx = NULL, *leaves = NULL;
     if ((st = st_store_read_begin(c, err)) != ST_OK)
         goto out;
@@ -347,7 +361,7 @@ st_status st_db_open_revs(st_db *db, const char *id, const char *const *revs, si
     int stop = 0;
     if (!revs) {
         for (size_t k = 0; k < nl && !stop && st == ST_OK; k++)
-            st = emit(c, id, &l, leaves[k], o, fn, ctx, &stop, err);
+            st = emit(c, id, &l, leaves[k], o, &out, fn, ctx, &stop, err);
         goto end;
     }
     for (size_t k = 0; k < n && !stop && st == ST_OK; k++) {
@@ -366,14 +380,14 @@ st_status st_db_open_revs(st_db *db, const char *id, const char *const *revs, si
                 size_t np = st_revtree_path(l.tree, leaves[q], idx);
                 for (size_t p = 0; p < np; p++) {
                     if (idx[p] == (size_t)i) {
-                        st = emit(c, id, &l, leaves[q], o, fn, ctx, &stop, err);
+                        st = emit(c, id, &l, leaves[q], o, &out, fn, ctx, &stop, err);
                         break;
                     }
                 }
             }
             continue;
         }
-        st = emit(c, id, &l, (size_t)i, o, fn, ctx, &stop, err);
+        st = emit(c, id, &l, (size_t)i, o, &out, fn, ctx, &stop, err);
         if (st == ST_E_NOT_FOUND) {
             st_doc_view v = {.id = id, .rev = revs[k], .missing = true};
             st = ST_OK;
@@ -383,6 +397,7 @@ st_status st_db_open_revs(st_db *db, const char *id, const char *const *revs, si
 end:
     st_store_read_end(c);
 out:
+    st_buf_free(&out);
     free(idx);
     free(leaves);
     st_db_loaded_free(&l);

@@ -116,31 +116,32 @@ static void jw_string(st_jw *w, const char *s, size_t n)
         jw_fail(w, ST_E_TOO_LARGE);
         return;
     }
+    /* The generator is made on first need: most writers never escape. */
+    if (w->gen == NULL) {
+        yajl_gen g = yajl_gen_alloc(NULL);
+        if (g == NULL) {
+            jw_fail(w, ST_E_NOMEM);
+            return;
+        }
+        if (!yajl_gen_config(g, yajl_gen_print_callback, jw_print, (void *)w)) {
+            yajl_gen_free(g);
+            jw_fail(w, ST_E_NOMEM);
+            return;
+        }
+        w->gen = g;
+    }
     if (!yajl_quote(w->gen, s, n))
         jw_fail(w, ST_E_MISUSE);
 }
 
 st_status st_jw_init(st_jw *w, st_buf *out)
 {
-    yajl_gen g;
-
     memset(w, 0, sizeof *w);
     w->out = out;
     if (out == NULL) {
         w->status = ST_E_MISUSE;
         return w->status;
     }
-    g = yajl_gen_alloc(NULL);
-    if (g == NULL) {
-        w->status = ST_E_NOMEM;
-        return w->status;
-    }
-    if (!yajl_gen_config(g, yajl_gen_print_callback, jw_print, (void *)w)) {
-        yajl_gen_free(g);
-        w->status = ST_E_NOMEM;
-        return w->status;
-    }
-    w->gen = g;
     return ST_OK;
 }
 

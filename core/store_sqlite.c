@@ -209,7 +209,7 @@ st_status st_store_conn_open(st_store *s, st_conn **out, st_error *err)
     const char *sync = s->durability == ST_DURABLE_NORMAL ? "PRAGMA synchronous=NORMAL"
                                                           : "PRAGMA synchronous=FULL";
     if (sqlite3_exec(c->db, sync, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(c->db, "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY", NULL, NULL,
+        sqlite3_exec(c->db, "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY; PRAGMA mmap_size=268435456", NULL, NULL,
                      NULL) != SQLITE_OK) {
         st_status st = sql_fail(c->db, err, "configure");
         sqlite3_close(c->db);
