@@ -1,0 +1,171 @@
+/* api_att.c — standalone attachments: GET/HEAD/PUT/DELETE
+ * /{db}/{docid}/{name}, with single byte ranges (206/416) on GET. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+
+/* Parse "bytes=a-b" / "bytes=a-" / "bytes=-n" against len.
+ * 1 = satisfiable range in [*lo,*hi], 0 = ignore the header, -1 = 416. */
+static int parse_range(const char *h, uint64_t len, uint64_t *lo, uint64_t *hi)
+{
+    if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
+        return 0; /* multiple ranges: answer the whole body, as is allowed */
+    const char *p = h + 6;
+    char *end = NULL;
+    errno = 0;
+    if (*p == '-') {
+        unsigned long long n = strtoull(p + 1, &end, 10);
+        if (errno || !end || *end || !isdigit((unsigned char)p[1]))
+            return 0;
+        if (n == 0 || len == 0)
+            return -1;
+        *lo = n >= len ? 0 : len - n;
+        *hi = len - 1;
+        return 1;
+    }
+    if (!isdigit((unsigned char)*p))
+        return 0;
+    unsigned long long a = strtoull(p, &end, 10);
+    if (errno || !end || *end != '-')
+        return 0;
+    p = end + 1;
+    unsigned long long b = len ? len - 1 : 0;
+    if (*p) {
+        if (!isdigit((unsigned char)*p))
+            return 0;
+        b = strtoull(p, &end, 10);
+        if (errno || !end || *end)
+            return 0;
+    }
+    if (a >= len || b < a)
+        return -1;
+    if (b >= len)
+        b = len - 1;
+    *lo = a;
+    *hi = b;
+    return 1;
+}
+
+void st_api_att_get(st_req *r)
+{
+    st_buf data = ST_BUF_INIT;
+    st_att_info meta;
+    st_error e;
+    char etag[80];
+    st_db *db = st_api_db_open(r);
+    if (!db)
+        return;
+    if (st_db_get_attachment(db, r->docid, st_req_q(r, "rev"), r->att, &data, &meta, &e) !=
+        ST_OK) {
+        st_resp_status(r, &e);
+        goto out;
+    }
+    /* The digest is "md5-<base64>": the base64 part is CouchDB's ETag. */
+    const char *dig = strncmp(meta.digest, "md5-", 4) == 0 ? meta.digest + 4 : meta.digest;
+    snprintf(etag, sizeof etag, "\"%s\"", dig);
+    const char *inm = st_req_header(r, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    if (inm && strcmp(inm, etag) == 0) {
+        st_resp_text(r, 304, NULL, "");
+        st_resp_header(r, MHD_HTTP_HEADER_ETAG, etag);
+        goto out;
+    }
+    const char *range = st_req_header(r, MHD_HTTP_HEADER_RANGE);
+    uint64_t lo = 0, hi = 0;
+    int rr = range ? parse_range(range, data.len, &lo, &hi) : 0;
+    if (rr < 0) {
+        char cr[64];
+        snprintf(cr, sizeof cr, "bytes */%zu", data.len);
+        st_resp_error(r, 416, "requested_range_not_satisfiable",
+                      "Requested range not satisfiable");
+        st_resp_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+        goto out;
+    }
+    if (rr > 0) {
+        st_buf part = ST_BUF_INIT;
+        char cr[96];
+        if (st_buf_add(&part, data.data + lo, (size_t)(hi - lo + 1)) != ST_OK) {
+            st_buf_free(&part);
+            st_resp_error(r, 500, "internal_server_error", "out of memory");
+            goto out;
+        }
+        snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%zu", lo, hi, data.len);
+        st_resp_buf(r, 206, meta.content_type, &part);
+        st_resp_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+    } else {
+        st_resp_buf(r, 200, meta.content_type, &data);
+    }
+    st_resp_header(r, MHD_HTTP_HEADER_ETAG, etag);
+    st_resp_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+    st_resp_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "must-revalidate");
+    if (strncmp(meta.digest, "md5-", 4) == 0)
+        st_resp_header(r, "Content-MD5", meta.digest + 4);
+out:
+    st_buf_free(&data);
+    st_api_db_put_ref(r, db);
+}
+
+static const char *att_rev(st_req *r, char *buf, size_t cap)
+{
+    const char *rev = st_req_q(r, "rev");
+    if (rev)
+        return rev;
+    const char *im = st_req_header(r, MHD_HTTP_HEADER_IF_MATCH);
+    if (!im)
+        return NULL;
+    size_t n = strlen(im);
+    if (n >= 2 && im[0] == '"' && im[n - 1] == '"') {
+        im++;
+        n -= 2;
+    }
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, im, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+static void att_write(st_req *r, bool del)
+{
+    st_write_result res;
+    st_error e;
+    char revbuf[ST_REV_STR_MAX];
+    memset(&res, 0, sizeof res);
+    st_db *db = st_api_db_open(r);
+    if (!db)
+        return;
+    st_att_data att;
+    memset(&att, 0, sizeof att);
+    att.name = r->att;
+    if (!del) {
+        const char *ct = st_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+        att.content_type = ct ? ct : "application/octet-stream";
+        att.data = r->body.data ? r->body.data : "";
+        att.len = r->body.len;
+    }
+    if (st_db_put_attachment(db, r->docid, att_rev(r, revbuf, sizeof revbuf), &att, &res, &e) !=
+        ST_OK) {
+        st_resp_status(r, &e);
+    } else {
+        if (res.err.code != ST_OK)
+            st_resp_status(r, &res.err);
+        else
+            st_api_write_ok(r, del ? 200 : 201, res.id ? res.id : r->docid, res.rev, !del);
+        st_write_results_free(&res, 1);
+    }
+    st_api_db_put_ref(r, db);
+}
+
+void st_api_att_put(st_req *r)
+{
+    att_write(r, false);
+}
+
+void st_api_att_delete(st_req *r)
+{
+    att_write(r, true);
+}

@@ -1,0 +1,215 @@
+/* api_bulk.c — the replication endpoints: _bulk_docs, _bulk_get,
+ * _revs_diff.  Shapes per PROTOCOL.md §6 steps 5–7. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "log.h"
+
+/* Parse a JSON object body for a bulk endpoint; sets the error response. */
+static bool object_body(st_req *r, st_json_doc **d)
+{
+    if (!st_req_require_json_ctype(r, false))
+        return false;
+    if (!st_req_json(r, 0, d))
+        return false;
+    if (st_json_doc_root(*d)->type != ST_JSON_OBJECT) {
+        st_resp_error(r, 400, "bad_request", "Request body must be a JSON object");
+        return false;
+    }
+    return true;
+}
+
+void st_api_bulk_docs(st_req *r)
+{
+    st_json_doc *d = NULL;
+    st_write_req *reqs = NULL;
+    st_write_result *res = NULL;
+    size_t n = 0;
+    bool have_res = false;
+    st_buf b = ST_BUF_INIT;
+    st_jw w;
+    bool w_ok = false;
+    st_error e;
+    st_db *db = NULL;
+    if (!object_body(r, &d))
+        goto out;
+    const st_json *root = st_json_doc_root(d);
+    const st_json *docs = st_json_get(root, "docs");
+    if (!docs || docs->type != ST_JSON_ARRAY) {
+        st_resp_error(r, 400, "bad_request", "POST body must include `docs` parameter.");
+        goto out;
+    }
+    bool new_edits = true;
+    const st_json *ne = st_json_get(root, "new_edits");
+    if (ne) {
+        if (ne->type != ST_JSON_TRUE && ne->type != ST_JSON_FALSE) {
+            st_resp_error(r, 400, "bad_request", "`new_edits` parameter must be a boolean.");
+            goto out;
+        }
+        new_edits = ne->type == ST_JSON_TRUE;
+    }
+    n = docs->len;
+    for (size_t i = 0; i < n; i++) {
+        if (docs->u.items[i].type != ST_JSON_OBJECT) {
+            st_resp_error(r, 400, "bad_request", "Document must be a JSON object");
+            goto out;
+        }
+    }
+    db = st_api_db_open(r);
+    if (!db)
+        goto out;
+    reqs = calloc(n ? n : 1, sizeof *reqs);
+    res = calloc(n ? n : 1, sizeof *res);
+    if (!reqs || !res) {
+        st_resp_error(r, 500, "internal_server_error", "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        reqs[i].doc = &docs->u.items[i];
+    if (n && st_db_write(db, reqs, n, new_edits ? 0 : ST_WRITE_REPLICATED, res, &e) != ST_OK) {
+        st_resp_status(r, &e);
+        goto out;
+    }
+    have_res = n > 0;
+    if (st_jw_init(&w, &b) != ST_OK) {
+        st_resp_jw_failed(r, &w);
+        goto out;
+    }
+    w_ok = true;
+    st_jw_arr_open(&w);
+    for (size_t i = 0; i < n; i++) {
+        const st_write_result *x = &res[i];
+        /* new_edits=false lists only failures (CouchDB 3.x). */
+        if (!new_edits && x->err.code == ST_OK)
+            continue;
+        st_jw_obj_open(&w);
+        if (x->err.code == ST_OK) {
+            st_jw_key(&w, "ok");
+            st_jw_bool(&w, true);
+        }
+        st_jw_key(&w, "id");
+        st_jw_str(&w, x->id ? x->id : "");
+        if (x->err.code == ST_OK) {
+            st_jw_key(&w, "rev");
+            st_jw_str(&w, x->rev);
+        } else {
+            st_status code = x->err.code;
+            bool internal = code == ST_E_IO || code == ST_E_NOMEM || code == ST_E_MISUSE;
+            if (internal)
+                st_log(ST_LOG_ERROR, "_bulk_docs %s: %s", x->id ? x->id : "", x->err.reason);
+            st_jw_key(&w, "error");
+            st_jw_str(&w, internal ? "internal_server_error" : st_status_name(code));
+            st_jw_key(&w, "reason");
+            st_jw_str(&w, internal ? "The server encountered an error." : x->err.reason);
+        }
+        st_jw_obj_close(&w);
+    }
+    st_jw_arr_close(&w);
+    if (st_jw_status(&w) != ST_OK) {
+        st_resp_jw_failed(r, &w);
+        goto out;
+    }
+    st_resp_json(r, 201, &b);
+out:
+    if (w_ok)
+        st_jw_free(&w);
+    st_buf_free(&b);
+    if (have_res)
+        st_write_results_free(res, n);
+    free(res);
+    free(reqs);
+    st_json_doc_free(d);
+    st_api_db_put_ref(r, db);
+}
+
+void st_api_bulk_get(st_req *r)
+{
+    st_json_doc *d = NULL;
+    st_get_opts o;
+    st_get_store store;
+    st_buf b = ST_BUF_INIT;
+    st_jw w;
+    bool w_ok = false;
+    st_error e;
+    st_db *db = NULL;
+    memset(&store, 0, sizeof store);
+    if (!object_body(r, &d))
+        goto out;
+    if (!st_api_get_opts(r, &o, &store))
+        goto out;
+    /* CouchDB's replicator repeats revs/latest/attachments in the body. */
+    const st_json *root = st_json_doc_root(d);
+    const st_json *v;
+    if ((v = st_json_get(root, "revs")) && v->type == ST_JSON_TRUE)
+        o.revs = true;
+    if ((v = st_json_get(root, "latest")) && v->type == ST_JSON_TRUE)
+        o.latest = true;
+    if ((v = st_json_get(root, "attachments")) && v->type == ST_JSON_TRUE)
+        o.atts = ST_ATTS_INLINE;
+    const st_json *docs = st_json_get(root, "docs");
+    if (!docs || docs->type != ST_JSON_ARRAY) {
+        st_resp_error(r, 400, "bad_request", "Missing JSON list of 'docs'.");
+        goto out;
+    }
+    db = st_api_db_open(r);
+    if (!db)
+        goto out;
+    if (st_jw_init(&w, &b) != ST_OK) {
+        st_resp_jw_failed(r, &w);
+        goto out;
+    }
+    w_ok = true;
+    if (st_db_bulk_get(db, root, &o, &w, &e) != ST_OK) {
+        st_resp_status(r, &e);
+        goto out;
+    }
+    if (st_jw_status(&w) != ST_OK) {
+        st_resp_jw_failed(r, &w);
+        goto out;
+    }
+    st_resp_json(r, 200, &b);
+out:
+    if (w_ok)
+        st_jw_free(&w);
+    st_buf_free(&b);
+    st_api_get_opts_free(&store);
+    st_json_doc_free(d);
+    st_api_db_put_ref(r, db);
+}
+
+void st_api_revs_diff(st_req *r)
+{
+    st_json_doc *d = NULL;
+    st_buf b = ST_BUF_INIT;
+    st_jw w;
+    bool w_ok = false;
+    st_error e;
+    st_db *db = NULL;
+    if (!object_body(r, &d))
+        goto out;
+    db = st_api_db_open(r);
+    if (!db)
+        goto out;
+    if (st_jw_init(&w, &b) != ST_OK) {
+        st_resp_jw_failed(r, &w);
+        goto out;
+    }
+    w_ok = true;
+    if (st_db_revs_diff(db, st_json_doc_root(d), &w, &e) != ST_OK) {
+        st_resp_status(r, &e);
+        goto out;
+    }
+    if (st_jw_status(&w) != ST_OK) {
+        st_resp_jw_failed(r, &w);
+        goto out;
+    }
+    st_resp_json(r, 200, &b);
+out:
+    if (w_ok)
+        st_jw_free(&w);
+    st_buf_free(&b);
+    st_json_doc_free(d);
+    st_api_db_put_ref(r, db);
+}

@@ -1,0 +1,178 @@
+/* api_changes.c — GET/POST /{db}/_changes: parameter parsing only; the
+ * streaming lives in feed.c.  Parameters per PROTOCOL.md §5. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "feed.h"
+
+/* doc_ids from a JSON array into a malloc'd array of malloc'd strings. */
+static bool take_doc_ids(st_req *r, const st_json *a, st_feed_params *p)
+{
+    if (!a || a->type != ST_JSON_ARRAY) {
+        st_resp_error(r, 400, "bad_request", "`doc_ids` filter parameter is not a list of doc ids.");
+        return false;
+    }
+    p->doc_ids = calloc(a->len ? a->len : 1, sizeof *p->doc_ids);
+    if (!p->doc_ids) {
+        st_resp_error(r, 500, "internal_server_error", "out of memory");
+        return false;
+    }
+    for (size_t i = 0; i < a->len; i++) {
+        if (a->u.items[i].type != ST_JSON_STRING) {
+            st_resp_error(r, 400, "bad_request",
+                          "`doc_ids` filter parameter is not a list of doc ids.");
+            return false;
+        }
+        p->doc_ids[i] = strdup(a->u.items[i].u.str);
+        if (!p->doc_ids[i]) {
+            st_resp_error(r, 500, "internal_server_error", "out of memory");
+            return false;
+        }
+        p->n_doc_ids = i + 1;
+    }
+    if (a->len == 0)
+        p->n_doc_ids = 0;
+    return true;
+}
+
+/* ms value: integer, or "true" meaning the default. */
+static bool ms_param(st_req *r, const char *key, uint64_t def_true, uint64_t *out, bool *set)
+{
+    const char *v = st_req_q(r, key);
+    *set = false;
+    if (!v)
+        return true;
+    *set = true;
+    if (strcmp(v, "true") == 0) {
+        *out = def_true;
+        return true;
+    }
+    if (strcmp(v, "false") == 0) {
+        *set = false;
+        return true;
+    }
+    return st_req_qu64(r, key, 0, out);
+}
+
+void st_api_changes(st_req *r)
+{
+    st_feed_params p;
+    st_json_doc *body = NULL, *qids = NULL;
+    bool ok = false;
+    memset(&p, 0, sizeof p);
+    st_changes_opts_init(&p.opts);
+    const char *feed = st_req_q(r, "feed");
+    if (!feed || strcmp(feed, "normal") == 0)
+        p.type = ST_FEED_NORMAL;
+    else if (strcmp(feed, "longpoll") == 0)
+        p.type = ST_FEED_LONGPOLL;
+    else if (strcmp(feed, "continuous") == 0)
+        p.type = ST_FEED_CONTINUOUS;
+    else if (strcmp(feed, "eventsource") == 0)
+        p.type = ST_FEED_EVENTSOURCE;
+    else {
+        st_resp_error(r, 400, "bad_request", "Supported `feed` types: normal, continuous, live, "
+                                             "longpoll, eventsource");
+        return;
+    }
+    const char *since = st_req_q(r, "since");
+    const char *lei = st_req_header(r, "Last-Event-ID");
+    if (!lei)
+        lei = st_req_q(r, "last-event-id");
+    if (p.type == ST_FEED_EVENTSOURCE && lei)
+        since = lei;
+    if (since && strcmp(since, "now") == 0) {
+        p.since_now = true;
+    } else if (since && *since) {
+        /* Integers, or CouchDB-style "N-opaque" strings (JSON-quoted or
+         * not): the integer prefix is our sequence. */
+        const char *s = since[0] == '"' ? since + 1 : since;
+        if (!isdigit((unsigned char)*s)) {
+            st_resp_error(r, 400, "bad_request", "Malformed sequence supplied in 'since' parameter.");
+            return;
+        }
+        p.opts.since = strtoull(s, NULL, 10);
+    }
+    bool style_all = false;
+    const char *style = st_req_q(r, "style");
+    if (style && strcmp(style, "all_docs") == 0)
+        style_all = true;
+    else if (style && strcmp(style, "main_only") != 0) {
+        st_resp_error(r, 400, "bad_request", "Invalid `style` parameter: use main_only or all_docs");
+        return;
+    }
+    p.opts.all_docs = style_all;
+    bool attachments = false, hb_set = false, to_set = false;
+    uint64_t limit = 0, seq_interval = 0;
+    if (!st_req_qbool(r, "descending", false, &p.opts.descending) ||
+        !st_req_qbool(r, "include_docs", false, &p.opts.include_docs) ||
+        !st_req_qbool(r, "conflicts", false, &p.opts.conflicts) ||
+        !st_req_qbool(r, "attachments", false, &attachments) ||
+        !st_req_qu64(r, "seq_interval", 0, &seq_interval) ||
+        !ms_param(r, "heartbeat", 60000, &p.heartbeat_ms, &hb_set) ||
+        !ms_param(r, "timeout", r->srv->cfg->changes_timeout_ms, &p.timeout_ms, &to_set))
+        return;
+    (void)seq_interval; /* accepted: our seqs are integers, cheap on every row */
+    if (st_req_q(r, "limit")) {
+        if (!st_req_qu64(r, "limit", 0, &limit))
+            return;
+        p.limit_set = true;
+        p.opts.limit = limit == 0 ? 1 : limit;
+    }
+    p.opts.atts = attachments ? ST_ATTS_INLINE : ST_ATTS_STUB;
+    if (!hb_set)
+        p.heartbeat_ms = 0;
+    else if (p.heartbeat_ms == 0)
+        p.heartbeat_ms = 1; /* heartbeat=0 would spin; 1 ms is CouchDB's floor too */
+    if (!to_set)
+        p.timeout_ms = r->srv->cfg->changes_timeout_ms;
+    const char *filter = st_req_q(r, "filter");
+    if (filter && strcmp(filter, "_doc_ids") != 0) {
+        if (strcmp(filter, "_selector") == 0 || strcmp(filter, "_view") == 0 ||
+            strcmp(filter, "_design") == 0 || strchr(filter, '/'))
+            st_resp_error(r, 400, "bad_request", "Only filter=_doc_ids is supported by settee.");
+        else
+            st_resp_error(r, 400, "bad_request", "`filter` parameter is not provided or invalid.");
+        return;
+    }
+    if (r->method == ST_M_POST && r->body.len) {
+        if (!st_req_require_json_ctype(r, false))
+            return;
+        if (!st_req_json(r, 0, &body))
+            goto out;
+        if (st_json_doc_root(body)->type != ST_JSON_OBJECT) {
+            st_resp_error(r, 400, "bad_request", "Request body must be a JSON object");
+            goto out;
+        }
+    }
+    if (filter) {
+        const st_json *ids = body ? st_json_get(st_json_doc_root(body), "doc_ids") : NULL;
+        if (!ids) {
+            const char *q = st_req_q(r, "doc_ids");
+            if (q && st_json_parse(q, strlen(q), NULL, &qids, NULL) == ST_OK)
+                ids = st_json_doc_root(qids);
+        }
+        if (!take_doc_ids(r, ids, &p))
+            goto out;
+    }
+    st_db *db = st_api_db_open(r);
+    if (!db)
+        goto out;
+    if (!p.doc_ids && filter) {
+        /* filter=_doc_ids with an empty list matches nothing */
+        p.doc_ids = calloc(1, sizeof *p.doc_ids);
+    }
+    st_feed_start(r, db, &p); /* consumes db and doc_ids */
+    ok = true;
+out:
+    if (!ok) {
+        for (size_t i = 0; i < p.n_doc_ids; i++)
+            free(p.doc_ids[i]);
+        free(p.doc_ids);
+    }
+    st_json_doc_free(body);
+    st_json_doc_free(qids);
+}

@@ -1,0 +1,604 @@
+/* api_db.c — database endpoints: PUT/GET/HEAD/DELETE/POST /{db},
+ * _all_docs, _ensure_full_commit, _compact, _purge, _revs_limit,
+ * _security; plus the helpers every db-scoped handler uses. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "log.h"
+
+#define ILLEGAL_DBNAME_FMT                                                                     \
+    "Name: '%.100s'. Only lowercase characters (a-z), digits (0-9), and any of the "           \
+    "characters _, $, (, ), +, -, and / are allowed. Must begin with a letter."
+
+static bool check_name(st_req *r)
+{
+    if (st_dbname_valid(r->db))
+        return true;
+    char reason[ST_REASON_MAX];
+    snprintf(reason, sizeof reason, ILLEGAL_DBNAME_FMT, r->db);
+    st_resp_error(r, 400, "illegal_database_name", reason);
+    return false;
+}
+
+st_db *st_api_db_open(st_req *r)
+{
+    st_db *db = NULL;
+    st_error e;
+    if (!check_name(r))
+        return NULL;
+    if (st_catalog_get(r->srv->cat, r->db, &db, &e) != ST_OK) {
+        if (e.code == ST_E_NOT_FOUND)
+            st_resp_error(r, 404, "not_found", "Database does not exist.");
+        else
+            st_resp_status(r, &e);
+        return NULL;
+    }
+    return db;
+}
+
+void st_api_db_put_ref(st_req *r, st_db *db)
+{
+    st_catalog_put(r->srv->cat, db);
+}
+
+/* Percent-encode for a URL path segment. */
+static st_status add_encoded(st_buf *b, const char *s)
+{
+    st_status rc = ST_OK;
+    for (const unsigned char *p = (const unsigned char *)s; *p && rc == ST_OK; p++) {
+        if (isalnum(*p) || strchr("-_.~$()+", *p))
+            rc = st_buf_addc(b, (char)*p);
+        else
+            rc = st_buf_printf(b, "%%%02X", *p);
+    }
+    return rc;
+}
+
+void st_api_location(st_req *r, const char *docid)
+{
+    st_buf b = ST_BUF_INIT;
+    const char *host = st_req_header(r, MHD_HTTP_HEADER_HOST);
+    st_status s = st_buf_printf(&b, "http://%s/", host ? host : "127.0.0.1");
+    if (s == ST_OK)
+        s = add_encoded(&b, r->db);
+    if (s == ST_OK && docid) {
+        s = st_buf_addc(&b, '/');
+        /* _design/x and _local/x keep their slash, as CouchDB writes them */
+        if (s == ST_OK && (strncmp(docid, "_design/", 8) == 0 || strncmp(docid, "_local/", 7) == 0)) {
+            const char *slash = strchr(docid, '/');
+            s = st_buf_add(&b, docid, (size_t)(slash - docid) + 1);
+            docid = slash + 1;
+        }
+        if (s == ST_OK)
+            s = add_encoded(&b, docid);
+    }
+    if (s == ST_OK)
+        st_resp_header(r, MHD_HTTP_HEADER_LOCATION, b.data);
+    st_buf_free(&b);
+}
+
+void st_api_db_put(st_req *r)
+{
+    st_error e;
+    if (!check_name(r))
+        return;
+    if (st_catalog_create(r->srv->cat, r->db, &e) != ST_OK) {
+        st_resp_status(r, &e);
+        return;
+    }
+    st_log(ST_LOG_NOTICE, "created database %s", r->db);
+    st_resp_ok(r, 201);
+    st_api_location(r, NULL);
+}
+
+void st_api_db_delete(st_req *r)
+{
+    st_error e;
+    if (st_req_q(r, "rev")) {
+        st_resp_error(r, 400, "bad_request",
+                      "You tried to DELETE a database with a ?=rev parameter. Did you mean to "
+                      "DELETE a document instead?");
+        return;
+    }
+    if (!check_name(r))
+        return;
+    if (st_catalog_delete(r->srv->cat, r->db, &e) != ST_OK) {
+        st_resp_status(r, &e);
+        return;
+    }
+    st_log(ST_LOG_NOTICE, "deleted database %s", r->db);
+    st_resp_ok(r, 200);
+}
+
+void st_api_db_get(st_req *r)
+{
+    st_db_info info;
+    st_error e;
+    st_buf b = ST_BUF_INIT;
+    st_jw w;
+    st_db *db = st_api_db_open(r);
+    if (!db)
+        return;
+    if (st_db_info_get(db, &info, &e) != ST_OK) {
+        st_resp_status(r, &e);
+        goto out;
+    }
+    if (st_jw_init(&w, &b) != ST_OK) {
+        st_resp_jw_failed(r, &w);
+        goto out;
+    }
+    st_jw_obj_open(&w);
+    st_jw_key(&w, "db_name");
+    st_jw_str(&w, st_db_name(db));
+    st_jw_key(&w, "purge_seq");
+    st_jw_uint(&w, info.purge_seq);
+    st_jw_key(&w, "update_seq");
+    st_jw_uint(&w, info.update_seq);
+    st_jw_key(&w, "sizes");
+    st_jw_obj_open(&w);
+    st_jw_key(&w, "file");
+    st_jw_uint(&w, info.size_file);
+    st_jw_key(&w, "external");
+    st_jw_uint(&w, info.size_external);
+    st_jw_key(&w, "active");
+    st_jw_uint(&w, info.size_active);
+    st_jw_obj_close(&w);
+    st_jw_key(&w, "props");
+    st_jw_obj_open(&w);
+    st_jw_obj_close(&w);
+    st_jw_key(&w, "doc_del_count");
+    st_jw_uint(&w, info.doc_del_count);
+    st_jw_key(&w, "doc_count");
+    st_jw_uint(&w, info.doc_count);
+    st_jw_key(&w, "disk_format_version");
+    st_jw_int(&w, 8);
+    st_jw_key(&w, "compact_running");
+    st_jw_bool(&w, false);
+    st_jw_key(&w, "cluster");
+    st_jw_obj_open(&w);
+    st_jw_key(&w, "q");
+    st_jw_int(&w, 1);
+    st_jw_key(&w, "n");
+    st_jw_int(&w, 1);
+    st_jw_key(&w, "w");
+    st_jw_int(&w, 1);
+    st_jw_key(&w, "r");
+    st_jw_int(&w, 1);
+    st_jw_obj_close(&w);
+    st_jw_key(&w, "instance_start_time");
+    st_jw_str(&w, info.instance_start_time);
+    st_jw_obj_close(&w);
+    if (st_jw_status(&w) != ST_OK)
+        st_resp_jw_failed(r, &w);
+    else
+        st_resp_json(r, 200, &b);
+    st_jw_free(&w);
+out:
+    st_buf_free(&b);
+    st_api_db_put_ref(r, db);
+}
+
+/* {"ok":true,"id":..,"rev":..} + ETag (+ Location on create). */
+void st_api_write_ok(st_req *r, unsigned status, const char *id, const char *rev, bool location)
+{
+    st_buf b = ST_BUF_INIT;
+    st_jw w;
+    if (st_jw_init(&w, &b) != ST_OK) {
+        st_resp_jw_failed(r, &w);
+        return;
+    }
+    st_jw_obj_open(&w);
+    st_jw_key(&w, "ok");
+    st_jw_bool(&w, true);
+    st_jw_key(&w, "id");
+    st_jw_str(&w, id);
+    st_jw_key(&w, "rev");
+    st_jw_str(&w, rev);
+    st_jw_obj_close(&w);
+    if (st_jw_status(&w) != ST_OK) {
+        st_resp_jw_failed(r, &w);
+        st_buf_free(&b);
+        st_jw_free(&w);
+        return;
+    }
+    st_jw_free(&w);
+    st_resp_json(r, status, &b);
+    char etag[ST_REV_STR_MAX + 3];
+    snprintf(etag, sizeof etag, "\"%s\"", rev);
+    st_resp_header(r, MHD_HTTP_HEADER_ETAG, etag);
+    if (location)
+        st_api_location(r, id);
+}
+
+void st_api_db_post(st_req *r)
+{
+    st_json_doc *d = NULL;
+    st_write_result res;
+    st_error e;
+    bool have_res = false;
+    st_db *db = NULL;
+    memset(&res, 0, sizeof res);
+    if (!st_req_require_json_ctype(r, false))
+        return;
+    db = st_api_db_open(r);
+    if (!db)
+        return;
+    if (!st_req_json(r, r->srv->cfg->max_document_size, &d))
+        goto out;
+    if (st_json_doc_root(d)->type != ST_JSON_OBJECT) {
+        st_resp_error(r, 400, "bad_request", "Document must be a JSON object");
+        goto out;
+    }
+    st_write_req wr;
+    memset(&wr, 0, sizeof wr);
+    wr.doc = st_json_doc_root(d);
+    if (st_db_write(db, &wr, 1, 0, &res, &e) != ST_OK) {
+        st_resp_status(r, &e);
+        goto out;
+    }
+    have_res = true;
+    if (res.err.code != ST_OK) {
+        st_resp_status(r, &res.err);
+        goto out;
+    }
+    bool batch = st_req_q(r, "batch") && strcmp(st_req_q(r, "batch"), "ok") == 0;
+    st_api_write_ok(r, batch ? 202 : 201, res.id, res.rev, true);
+out:
+    if (have_res)
+        st_write_results_free(&res, 1);
+    st_json_doc_free(d);
+    st_api_db_put_ref(r, db);
+}
+
+/* ------------------------------------------------------------- _all_docs */
+
+typedef struct alldocs_ctx {
+    st_jw *w;
+    bool head_done;
+    bool include_docs;
+    bool update_seq;
+    uint64_t seq;
+} alldocs_ctx;
+
+static void alldocs_head(void *ctx, uint64_t total_rows, uint64_t offset)
+{
+    alldocs_ctx *c = ctx;
+    if (c->head_done)
+        return;
+    c->head_done = true;
+    st_jw_key(c->w, "total_rows");
+    st_jw_uint(c->w, total_rows);
+    st_jw_key(c->w, "offset");
+    st_jw_uint(c->w, offset);
+    if (c->update_seq) {
+        st_jw_key(c->w, "update_seq");
+        st_jw_uint(c->w, c->seq);
+    }
+    st_jw_key(c->w, "rows");
+    st_jw_arr_open(c->w);
+}
+
+static int alldocs_row(void *ctx, const st_alldocs_row *row)
+{
+    alldocs_ctx *c = ctx;
+    st_jw *w = c->w;
+    st_jw_obj_open(w);
+    if (row->not_found) {
+        st_jw_key(w, "key");
+        st_jw_str(w, row->key);
+        st_jw_key(w, "error");
+        st_jw_str(w, "not_found");
+    } else {
+        st_jw_key(w, "id");
+        st_jw_str(w, row->id);
+        st_jw_key(w, "key");
+        st_jw_str(w, row->key ? row->key : row->id);
+        st_jw_key(w, "value");
+        st_jw_obj_open(w);
+        st_jw_key(w, "rev");
+        st_jw_str(w, row->rev);
+        if (row->deleted) {
+            st_jw_key(w, "deleted");
+            st_jw_bool(w, true);
+        }
+        st_jw_obj_close(w);
+        if (c->include_docs) {
+            st_jw_key(w, "doc");
+            if (row->doc_json && !row->deleted)
+                st_jw_raw(w, row->doc_json, row->doc_len);
+            else
+                st_jw_null(w);
+        }
+    }
+    st_jw_obj_close(w);
+    return st_jw_status(w) != ST_OK;
+}
+
+/* A JSON string query parameter (startkey="a"); NULL if absent. */
+static bool qjson_str(st_req *r, const char *k1, const char *k2, st_json_doc **store,
+                      const char **out)
+{
+    const char *v = st_req_q(r, k1);
+    if (!v && k2)
+        v = st_req_q(r, k2);
+    *out = NULL;
+    if (!v)
+        return true;
+    if (st_json_parse(v, strlen(v), NULL, store, NULL) != ST_OK ||
+        st_json_doc_root(*store)->type != ST_JSON_STRING) {
+        char reason[200];
+        snprintf(reason, sizeof reason, "Invalid JSON value for %s", k1);
+        st_resp_error(r, 400, "query_parse_error", reason);
+        return false;
+    }
+    *out = st_json_doc_root(*store)->u.str;
+    return true;
+}
+
+void st_api_all_docs(st_req *r)
+{
+    st_alldocs_opts o;
+    st_json_doc *body = NULL, *qkeys = NULL, *sk = NULL, *ek = NULL, *k1 = NULL;
+    const char **keys = NULL;
+    const char *keyv = NULL;
+    st_buf b = ST_BUF_INIT;
+    st_jw w;
+    bool w_ok = false;
+    bool conflicts = false, attachments = false, update_seq = false;
+    st_error e;
+    st_db *db = NULL;
+    alldocs_ctx c;
+    memset(&c, 0, sizeof c);
+    st_alldocs_opts_init(&o);
+    if (r->method == ST_M_POST && !st_req_require_json_ctype(r, false))
+        return;
+    if (!st_req_qbool(r, "descending", false, &o.descending) ||
+        !st_req_qbool(r, "include_docs", false, &o.include_docs) ||
+        !st_req_qbool(r, "inclusive_end", true, &o.inclusive_end) ||
+        !st_req_qbool(r, "conflicts", false, &conflicts) ||
+        !st_req_qbool(r, "attachments", false, &attachments) ||
+        !st_req_qbool(r, "update_seq", false, &update_seq) ||
+        !st_req_qu64(r, "limit", UINT64_MAX, &o.limit) || !st_req_qu64(r, "skip", 0, &o.skip))
+        return;
+    if (!qjson_str(r, "startkey", "start_key", &sk, &o.startkey) ||
+        !qjson_str(r, "endkey", "end_key", &ek, &o.endkey) ||
+        !qjson_str(r, "key", NULL, &k1, &keyv))
+        goto out;
+    if (keyv) { /* key=X is startkey=endkey=X */
+        o.startkey = o.endkey = keyv;
+        o.inclusive_end = true;
+    }
+    o.conflicts = conflicts;
+    o.atts = attachments ? ST_ATTS_INLINE : ST_ATTS_STUB;
+    const st_json *karr = NULL;
+    const char *kq = st_req_q(r, "keys");
+    if (kq) {
+        if (st_json_parse(kq, strlen(kq), NULL, &qkeys, NULL) != ST_OK) {
+            st_resp_error(r, 400, "query_parse_error", "Invalid JSON value for keys");
+            goto out;
+        }
+        karr = st_json_doc_root(qkeys);
+    }
+    if (r->method == ST_M_POST) {
+        if (!st_req_json(r, 0, &body))
+            goto out;
+        karr = st_json_get(st_json_doc_root(body), "keys");
+        if (st_json_doc_root(body)->type != ST_JSON_OBJECT) {
+            st_resp_error(r, 400, "bad_request", "Request body must be a JSON object");
+            goto out;
+        }
+    }
+    if (karr) {
+        if (karr->type != ST_JSON_ARRAY) {
+            st_resp_error(r, 400, "bad_request", "`keys` member must be an array.");
+            goto out;
+        }
+        keys = calloc(karr->len ? karr->len : 1, sizeof *keys);
+        if (!keys) {
+            st_resp_error(r, 500, "internal_server_error", "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < karr->len; i++) {
+            if (karr->u.items[i].type != ST_JSON_STRING) {
+                st_resp_error(r, 400, "bad_request", "`keys` member must hold strings");
+                goto out;
+            }
+            keys[i] = karr->u.items[i].u.str;
+        }
+        o.keys = keys;
+        o.n_keys = karr->len;
+    }
+    db = st_api_db_open(r);
+    if (!db)
+        goto out;
+    if (update_seq) {
+        st_db_info info;
+        if (st_db_info_get(db, &info, &e) != ST_OK) {
+            st_resp_status(r, &e);
+            goto out;
+        }
+        c.seq = info.update_seq;
+    }
+    if (st_jw_init(&w, &b) != ST_OK) {
+        st_resp_jw_failed(r, &w);
+        goto out;
+    }
+    w_ok = true;
+    c.w = &w;
+    c.include_docs = o.include_docs;
+    c.update_seq = update_seq;
+    st_jw_obj_open(&w);
+    if (st_db_all_docs(db, &o, alldocs_head, alldocs_row, &c, &e) != ST_OK) {
+        st_resp_status(r, &e);
+        goto out;
+    }
+    if (!c.head_done) {
+        st_db_info info;
+        if (st_db_info_get(db, &info, &e) != ST_OK) {
+            st_resp_status(r, &e);
+            goto out;
+        }
+        alldocs_head(&c, info.doc_count, 0);
+    }
+    st_jw_arr_close(&w);
+    st_jw_obj_close(&w);
+    if (st_jw_status(&w) != ST_OK) {
+        st_resp_jw_failed(r, &w);
+        goto out;
+    }
+    st_resp_json(r, 200, &b);
+out:
+    if (w_ok)
+        st_jw_free(&w);
+    st_buf_free(&b);
+    free(keys);
+    st_json_doc_free(body);
+    st_json_doc_free(qkeys);
+    st_json_doc_free(sk);
+    st_json_doc_free(ek);
+    st_json_doc_free(k1);
+    st_api_db_put_ref(r, db);
+}
+
+/* ----------------------------------------------------------- maintenance */
+
+void st_api_ensure_full_commit(st_req *r)
+{
+    st_db_info info;
+    st_error e;
+    char body[128];
+    if (!st_req_require_json_ctype(r, true))
+        return;
+    st_db *db = st_api_db_open(r);
+    if (!db)
+        return;
+    /* Every acknowledged write is already committed; this only reports the
+     * instance start time, which tells a replicator whether we restarted. */
+    if (st_db_info_get(db, &info, &e) != ST_OK) {
+        st_resp_status(r, &e);
+    } else {
+        snprintf(body, sizeof body, "{\"ok\":true,\"instance_start_time\":\"%s\"}\n",
+                 info.instance_start_time);
+        st_resp_text(r, 201, "application/json", body);
+        st_resp_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "must-revalidate");
+    }
+    st_api_db_put_ref(r, db);
+}
+
+void st_api_compact(st_req *r)
+{
+    st_error e;
+    if (!st_req_require_json_ctype(r, true))
+        return;
+    if (r->n_segs > 2) { /* _compact/ddoc: views do not exist here */
+        st_resp_error(r, 404, "not_found", "missing");
+        return;
+    }
+    st_db *db = st_api_db_open(r);
+    if (!db)
+        return;
+    /* Synchronous: simpler than a job table, and the answer (202) still
+     * tells CouchDB clients nothing about completion. */
+    if (st_db_compact(db, &e) != ST_OK)
+        st_resp_status(r, &e);
+    else
+        st_resp_ok(r, 202);
+    st_api_db_put_ref(r, db);
+}
+
+void st_api_purge(st_req *r)
+{
+    st_json_doc *d = NULL;
+    st_buf b = ST_BUF_INIT;
+    st_jw w;
+    bool w_ok = false;
+    st_error e;
+    st_db *db = NULL;
+    if (!st_req_require_json_ctype(r, false))
+        return;
+    if (!st_req_json(r, 0, &d))
+        return;
+    if (st_json_doc_root(d)->type != ST_JSON_OBJECT) {
+        st_resp_error(r, 400, "bad_request", "Request body must be a JSON object");
+        goto out;
+    }
+    db = st_api_db_open(r);
+    if (!db)
+        goto out;
+    if (st_jw_init(&w, &b) != ST_OK) {
+        st_resp_jw_failed(r, &w);
+        goto out;
+    }
+    w_ok = true;
+    if (st_db_purge(db, st_json_doc_root(d), &w, &e) != ST_OK) {
+        st_resp_status(r, &e);
+        goto out;
+    }
+    if (st_jw_status(&w) != ST_OK) {
+        st_resp_jw_failed(r, &w);
+        goto out;
+    }
+    st_resp_json(r, 201, &b);
+out:
+    if (w_ok)
+        st_jw_free(&w);
+    st_buf_free(&b);
+    st_json_doc_free(d);
+    st_api_db_put_ref(r, db);
+}
+
+void st_api_revs_limit_get(st_req *r)
+{
+    unsigned limit = 0;
+    st_error e;
+    char body[32];
+    st_db *db = st_api_db_open(r);
+    if (!db)
+        return;
+    if (st_db_revs_limit_get(db, &limit, &e) != ST_OK) {
+        st_resp_status(r, &e);
+    } else {
+        snprintf(body, sizeof body, "%u\n", limit);
+        st_resp_text(r, 200, "application/json", body);
+        st_resp_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "must-revalidate");
+    }
+    st_api_db_put_ref(r, db);
+}
+
+void st_api_revs_limit_put(st_req *r)
+{
+    st_json_doc *d = NULL;
+    st_error e;
+    uint64_t v = 0;
+    if (!st_req_json(r, 64, &d))
+        return;
+    if (!st_json_uint64(st_json_doc_root(d), &v) || v == 0 || v > 1000000) {
+        st_json_doc_free(d);
+        st_resp_error(r, 400, "bad_request", "Rev limit has to be an integer");
+        return;
+    }
+    st_json_doc_free(d);
+    st_db *db = st_api_db_open(r);
+    if (!db)
+        return;
+    if (st_db_revs_limit_set(db, (unsigned)v, &e) != ST_OK)
+        st_resp_status(r, &e);
+    else
+        st_resp_ok(r, 200);
+    st_api_db_put_ref(r, db);
+}
+
+void st_api_security_get(st_req *r)
+{
+    st_db *db = st_api_db_open(r);
+    if (!db)
+        return;
+    /* No per-database security yet: every db has CouchDB's empty object. */
+    st_resp_text(r, 200, "application/json", "{}\n");
+    st_resp_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "must-revalidate");
+    st_api_db_put_ref(r, db);
+}

@@ -1,0 +1,271 @@
+/* auth.c — Basic and cookie authentication against the configured admins.
+ *
+ * Why a verification cache: PBKDF2 is deliberately slow (thousands of HMAC
+ * rounds), and HTTP Basic sends the password with every request.  After
+ * one successful PBKDF2 check we remember sha256(name:password:salt) per
+ * admin and compare against that in constant time; a wrong password still
+ * pays the full PBKDF2 price.
+ *
+ * AuthSession cookies follow CouchDB's shape: base64url of
+ * "name:TIMEHEX:" + HMAC(secret + salt, "name:TIMEHEX"), valid for
+ * [chttpd_auth] timeout seconds.  The admin's salt is in the key, so a
+ * changed password invalidates old cookies.
+ */
+#include "auth.h"
+#include "router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+static const st_admin *find_admin(const st_server *srv, const char *name, size_t *idx)
+{
+    for (size_t i = 0; i < srv->cfg->n_admins; i++) {
+        if (strcmp(srv->cfg->admins[i].name, name) == 0) {
+            if (idx)
+                *idx = i;
+            return &srv->cfg->admins[i];
+        }
+    }
+    return NULL;
+}
+
+static void cache_key(const st_admin *a, const char *pw, unsigned char out[32])
+{
+    unsigned int len = 32;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    bool ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(c, a->name, strlen(a->name)) == 1 &&
+              EVP_DigestUpdate(c, ":", 1) == 1 && EVP_DigestUpdate(c, pw, strlen(pw)) == 1 &&
+              EVP_DigestUpdate(c, ":", 1) == 1 &&
+              EVP_DigestUpdate(c, a->salt, strlen(a->salt)) == 1 &&
+              EVP_DigestFinal_ex(c, out, &len) == 1;
+    EVP_MD_CTX_free(c);
+    if (!ok)
+        memset(out, 0, 32); /* all zeros never matches: falls back to PBKDF2 */
+}
+
+bool st_auth_check_password(st_server *srv, const char *name, const char *pw)
+{
+    size_t idx = 0;
+    const st_admin *a = find_admin(srv, name, &idx);
+    unsigned char key[32];
+    unsigned char dk[ST_ADMIN_DK_MAX];
+    static const unsigned char zero[32];
+    if (!a)
+        return false;
+    cache_key(a, pw, key);
+    pthread_mutex_lock(&srv->auth_mu);
+    bool cached = srv->auth_cache && CRYPTO_memcmp(srv->auth_cache[idx], zero, 32) != 0 &&
+                  CRYPTO_memcmp(srv->auth_cache[idx], key, 32) == 0;
+    pthread_mutex_unlock(&srv->auth_mu);
+    if (cached)
+        return true;
+    if (!st_pbkdf2(a->kind, pw, strlen(pw), a->salt, a->iterations, dk, a->dk_len))
+        return false;
+    bool ok = CRYPTO_memcmp(dk, a->dk, a->dk_len) == 0;
+    OPENSSL_cleanse(dk, sizeof dk);
+    if (ok && srv->auth_cache) {
+        pthread_mutex_lock(&srv->auth_mu);
+        memcpy(srv->auth_cache[idx], key, 32);
+        pthread_mutex_unlock(&srv->auth_mu);
+    }
+    return ok;
+}
+
+/* Standard or url-safe base64 → bytes; returns length or -1. */
+static int b64_decode(const char *in, size_t n, unsigned char *out, size_t cap)
+{
+    char tmp[1024];
+    size_t m = 0;
+    if (n > sizeof tmp - 4)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char ch = in[i];
+        if (ch == '-')
+            ch = '+';
+        else if (ch == '_')
+            ch = '/';
+        tmp[m++] = ch;
+    }
+    size_t pad = 0;
+    while (m % 4) {
+        tmp[m++] = '=';
+    }
+    for (size_t i = m; i > 0 && tmp[i - 1] == '='; i--)
+        pad++;
+    if (m / 4 * 3 > cap)
+        return -1;
+    int len = EVP_DecodeBlock(out, (const unsigned char *)tmp, (int)m);
+    if (len < 0 || (size_t)len < pad)
+        return -1;
+    return len - (int)pad;
+}
+
+static size_t b64url_encode(const unsigned char *in, size_t n, char *out, size_t cap)
+{
+    if ((n + 2) / 3 * 4 + 1 > cap)
+        return 0;
+    int len = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+    while (len > 0 && out[len - 1] == '=')
+        len--;
+    for (int i = 0; i < len; i++) {
+        if (out[i] == '+')
+            out[i] = '-';
+        else if (out[i] == '/')
+            out[i] = '_';
+    }
+    out[len] = '\0';
+    return (size_t)len;
+}
+
+static void session_hmac(st_server *srv, const st_admin *a, const char *msg, size_t n,
+                         unsigned char out[32])
+{
+    unsigned char key[sizeof srv->secret + 256];
+    size_t salt_len = strlen(a->salt);
+    if (salt_len > 256)
+        salt_len = 256;
+    memcpy(key, srv->secret, srv->secret_len);
+    memcpy(key + srv->secret_len, a->salt, salt_len);
+    unsigned int len = 32;
+    HMAC(EVP_sha256(), key, (int)(srv->secret_len + salt_len), (const unsigned char *)msg, n,
+         out, &len);
+}
+
+bool st_auth_session_cookie(st_server *srv, const char *name, char *out, size_t cap)
+{
+    const st_admin *a = find_admin(srv, name, NULL);
+    unsigned char raw[512];
+    char enc[800];
+    if (!a)
+        return false;
+    int n = snprintf((char *)raw, 300, "%s:%lX", name, (unsigned long)time(NULL));
+    if (n < 0 || n >= 300)
+        return false;
+    unsigned char mac[32];
+    session_hmac(srv, a, (const char *)raw, (size_t)n, mac);
+    raw[n] = ':';
+    memcpy(raw + n + 1, mac, 32);
+    if (!b64url_encode(raw, (size_t)n + 33, enc, sizeof enc))
+        return false;
+    int w = snprintf(out, cap, "AuthSession=%s; Version=1; Path=/; HttpOnly; Max-Age=%u", enc,
+                     srv->cfg->session_timeout_s);
+    return w > 0 && (size_t)w < cap;
+}
+
+static bool set_user(st_req *r, const char *name)
+{
+    size_t n = strlen(name);
+    if (n >= sizeof r->user)
+        return false;
+    memcpy(r->user, name, n + 1);
+    r->is_admin = true;
+    return true;
+}
+
+/* AuthSession cookie → admin name, if valid and fresh. */
+static bool check_cookie(st_req *r, const char *val)
+{
+    unsigned char raw[600];
+    size_t n = strcspn(val, "; ");
+    int len = b64_decode(val, n, raw, sizeof raw - 1);
+    if (len < 34)
+        return false;
+    /* name:TIMEHEX:<32 bytes mac> */
+    size_t msg_len = (size_t)len - 33;
+    if (raw[msg_len] != ':')
+        return false;
+    raw[msg_len] = '\0';
+    char *colon = strrchr((char *)raw, ':');
+    if (!colon || memchr(raw, '\0', msg_len))
+        return false;
+    *colon = '\0';
+    const char *name = (const char *)raw;
+    char *end = NULL;
+    unsigned long ts = strtoul(colon + 1, &end, 16);
+    if (!end || *end)
+        return false;
+    const st_admin *a = find_admin(r->srv, name, NULL);
+    if (!a)
+        return false;
+    *colon = ':';
+    unsigned char mac[32];
+    session_hmac(r->srv, a, (const char *)raw, msg_len, mac);
+    if (CRYPTO_memcmp(mac, raw + msg_len + 1, 32) != 0)
+        return false;
+    unsigned long now = (unsigned long)time(NULL);
+    if (ts > now + 60 || now - ts > r->srv->cfg->session_timeout_s)
+        return false;
+    *colon = '\0';
+    return set_user(r, name);
+}
+
+void st_auth_identify(st_req *r)
+{
+    r->user[0] = '\0';
+    r->is_admin = false;
+    const char *h = st_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h) {
+        while (*h == ' ')
+            h++;
+        if (strncasecmp(h, "Basic ", 6) != 0) {
+            r->auth_failed = true;
+            return;
+        }
+        h += 6;
+        while (*h == ' ')
+            h++;
+        unsigned char dec[600];
+        int len = b64_decode(h, strcspn(h, " "), dec, sizeof dec - 1);
+        if (len < 0) {
+            r->auth_failed = true;
+            return;
+        }
+        dec[len] = '\0';
+        char *colon = strchr((char *)dec, ':');
+        if (!colon || memchr(dec, '\0', (size_t)len)) {
+            r->auth_failed = true;
+            return;
+        }
+        *colon = '\0';
+        if (st_auth_check_password(r->srv, (char *)dec, colon + 1) &&
+            set_user(r, (char *)dec)) {
+        } else {
+            r->auth_failed = true;
+        }
+        OPENSSL_cleanse(dec, sizeof dec);
+        return;
+    }
+    const char *cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "AuthSession");
+    if (cookie && *cookie)
+        check_cookie(r, cookie); /* a stale cookie is ignored, as in CouchDB */
+}
+
+bool st_auth_authorize(st_req *r)
+{
+    unsigned flags = r->route ? r->route->flags : 0;
+    if (flags & ST_ROUTE_OPEN)
+        return true;
+    if (r->auth_failed) {
+        st_resp_error(r, 401, "unauthorized", "Name or password is incorrect.");
+        return false;
+    }
+    bool read = r->method == ST_M_GET || r->method == ST_M_HEAD ||
+                (r->method == ST_M_POST && (flags & ST_ROUTE_POST_IS_READ));
+    bool root = r->n_segs == 0 || (r->n_segs == 1 && strcmp(r->segs[0], "_up") == 0);
+    if (read && (!r->srv->cfg->require_valid_user || root))
+        return true;
+    if (r->is_admin)
+        return true;
+    if (read)
+        st_resp_error(r, 401, "unauthorized", "Authentication required.");
+    else
+        st_resp_error(r, 401, "unauthorized", "You are not a server admin.");
+    return false;
+}

@@ -1,0 +1,477 @@
+/* config.c — settings: defaults, the ini reader and one setter per name.
+ *
+ * Why one setter for everything: the ini file, the command-line flags and
+ * the tests all go through st_config_set(), so a setting cannot mean one
+ * thing in a file and another on the command line.  Names follow CouchDB's
+ * default.ini where CouchDB has the setting; settee-only knobs live in a
+ * [settee] section.  Unknown names are ignored, as CouchDB ini files carry
+ * many settings that mean nothing here.
+ *
+ * Admin passwords: CouchDB stores "-pbkdf2-<hex>,<salt>,<iterations>"
+ * (SHA-1) and, since 3.4, "-pbkdf2:sha256-..."; both are accepted.  A
+ * plaintext password is hashed at once with PBKDF2-SHA256 and a random salt,
+ * so the plaintext never outlives the call.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/crypto.h>
+
+#define PLAINTEXT_ITERATIONS 10000u /* in-memory only; verification is cached */
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+st_config *st_config_new(void)
+{
+    st_config *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->data_dir = strdup("./data");
+    c->bind_address = strdup("127.0.0.1");
+    if (!c->data_dir || !c->bind_address) {
+        st_config_free(c);
+        return NULL;
+    }
+    c->port = 5984;
+    c->max_document_size = 8000000;
+    c->max_attachment_size = 256u * 1024 * 1024;
+    c->max_http_request_size = UINT64_C(4294967296);
+    c->changes_timeout_ms = 60000;
+    c->cors_max_age = 600;
+    c->session_timeout_s = 600;
+    c->log_level = ST_LOG_INFO;
+    c->threads = 0;
+    c->max_connections = 20000;
+    c->connection_timeout_s = 60;
+    c->connection_memory = 32 * 1024;
+    c->durability = ST_DURABLE_FULL;
+    c->db_readers = 4;
+    return c;
+}
+
+static void admin_clear(st_admin *a)
+{
+    free(a->name);
+    free(a->salt);
+    OPENSSL_cleanse(a->dk, sizeof a->dk);
+    memset(a, 0, sizeof *a);
+}
+
+void st_config_free(st_config *c)
+{
+    if (!c)
+        return;
+    free(c->data_dir);
+    free(c->bind_address);
+    free(c->uuid);
+    for (size_t i = 0; i < c->n_admins; i++)
+        admin_clear(&c->admins[i]);
+    free(c->admins);
+    free(c->cors_origins);
+    free(c->cors_headers);
+    free(c->cors_methods);
+    free(c->auth_secret);
+    free(c->log_file);
+    free(c);
+}
+
+st_config *st_config_copy(const st_config *src)
+{
+    st_config *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    *c = *src;
+    c->data_dir = dup_or_null(src->data_dir);
+    c->bind_address = dup_or_null(src->bind_address);
+    c->uuid = dup_or_null(src->uuid);
+    c->cors_origins = dup_or_null(src->cors_origins);
+    c->cors_headers = dup_or_null(src->cors_headers);
+    c->cors_methods = dup_or_null(src->cors_methods);
+    c->auth_secret = dup_or_null(src->auth_secret);
+    c->log_file = dup_or_null(src->log_file);
+    c->admins = NULL;
+    c->n_admins = 0;
+    bool ok = (!src->data_dir || c->data_dir) && (!src->bind_address || c->bind_address) &&
+              (!src->uuid || c->uuid) && (!src->cors_origins || c->cors_origins) &&
+              (!src->cors_headers || c->cors_headers) && (!src->cors_methods || c->cors_methods) &&
+              (!src->auth_secret || c->auth_secret) && (!src->log_file || c->log_file);
+    if (ok && src->n_admins) {
+        c->admins = calloc(src->n_admins, sizeof *c->admins);
+        ok = c->admins != NULL;
+        for (size_t i = 0; ok && i < src->n_admins; i++) {
+            c->admins[i] = src->admins[i];
+            c->admins[i].name = strdup(src->admins[i].name);
+            c->admins[i].salt = strdup(src->admins[i].salt);
+            c->n_admins = i + 1;
+            ok = c->admins[i].name && c->admins[i].salt;
+        }
+    }
+    if (!ok) {
+        st_config_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+bool st_pbkdf2(st_pbkdf2_kind kind, const char *pw, size_t pw_len, const char *salt,
+               unsigned iterations, unsigned char *out, size_t out_len)
+{
+    const EVP_MD *md = kind == ST_PBKDF2_SHA1 ? EVP_sha1() : EVP_sha256();
+    if (iterations == 0 || iterations > INT_MAX || pw_len > INT_MAX || out_len > INT_MAX)
+        return false;
+    return PKCS5_PBKDF2_HMAC(pw, (int)pw_len, (const unsigned char *)salt, (int)strlen(salt),
+                             (int)iterations, md, (int)out_len, out) == 1;
+}
+
+static const char *const level_names[] = {"debug", "info", "notice", "warning", "error", "none"};
+
+const char *st_log_level_name(st_log_level l)
+{
+    return (unsigned)l <= ST_LOG_NONE ? level_names[l] : "?";
+}
+
+bool st_log_level_parse(const char *s, st_log_level *out)
+{
+    for (unsigned i = 0; i <= ST_LOG_NONE; i++) {
+        if (strcasecmp(s, level_names[i]) == 0) {
+            *out = (st_log_level)i;
+            return true;
+        }
+    }
+    if (strcasecmp(s, "warn") == 0) {
+        *out = ST_LOG_WARN;
+        return true;
+    }
+    if (strcasecmp(s, "err") == 0 || strcasecmp(s, "critical") == 0 ||
+        strcasecmp(s, "alert") == 0 || strcasecmp(s, "emergency") == 0) {
+        *out = ST_LOG_ERROR;
+        return true;
+    }
+    return false;
+}
+
+static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end = NULL;
+    if (!s || !*s || *s == '-' || !isdigit((unsigned char)*s))
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    while (end && isspace((unsigned char)*end))
+        end++;
+    if (errno || !end || *end || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+    if (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0) {
+        *out = true;
+        return true;
+    }
+    if (strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcasecmp(s, "no") == 0) {
+        *out = false;
+        return true;
+    }
+    return false;
+}
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* "-pbkdf2-<hex>,<salt>,<iterations>" (prefix already removed). */
+static bool parse_pbkdf2(const char *v, st_admin *a)
+{
+    const char *c1 = strchr(v, ',');
+    const char *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
+    if (!c1 || !c2)
+        return false;
+    size_t hex_len = (size_t)(c1 - v);
+    if (hex_len == 0 || hex_len % 2 || hex_len / 2 > ST_ADMIN_DK_MAX)
+        return false;
+    for (size_t i = 0; i < hex_len / 2; i++) {
+        int hi = hexval(v[2 * i]), lo = hexval(v[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        a->dk[i] = (unsigned char)(hi << 4 | lo);
+    }
+    a->dk_len = hex_len / 2;
+    uint64_t it;
+    if (!parse_u64(c2 + 1, 100000000, &it) || it == 0)
+        return false;
+    a->iterations = (unsigned)it;
+    a->salt = strndup(c1 + 1, (size_t)(c2 - c1 - 1));
+    return a->salt != NULL;
+}
+
+static st_status set_admin(st_config *c, const char *name, const char *value, st_error *err)
+{
+    st_admin a;
+    memset(&a, 0, sizeof a);
+    st_status rc = ST_OK;
+    if (!*name || strchr(name, ':'))
+        return st_fail(err, ST_E_BAD_REQUEST, "admin name must be non-empty and without ':'");
+    a.name = strdup(name);
+    if (!a.name) {
+        rc = st_fail(err, ST_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if (strncmp(value, "-pbkdf2:sha256-", 15) == 0) {
+        a.kind = ST_PBKDF2_SHA256;
+        if (!parse_pbkdf2(value + 15, &a)) {
+            rc = st_fail(err, ST_E_BAD_REQUEST, "bad pbkdf2 hash for admin %s", name);
+            goto out;
+        }
+    } else if (strncmp(value, "-pbkdf2-", 8) == 0) {
+        a.kind = ST_PBKDF2_SHA1;
+        if (!parse_pbkdf2(value + 8, &a)) {
+            rc = st_fail(err, ST_E_BAD_REQUEST, "bad pbkdf2 hash for admin %s", name);
+            goto out;
+        }
+    } else if (strncmp(value, "-hashed-", 8) == 0) {
+        rc = st_fail(err, ST_E_BAD_REQUEST,
+                     "admin %s: -hashed- passwords are not supported; use -pbkdf2- or plaintext",
+                     name);
+        goto out;
+    } else {
+        unsigned char salt_raw[16];
+        char salt_hex[33];
+        if (RAND_bytes(salt_raw, sizeof salt_raw) != 1) {
+            rc = st_fail(err, ST_E_IO, "no randomness for the admin salt");
+            goto out;
+        }
+        for (size_t i = 0; i < sizeof salt_raw; i++)
+            snprintf(salt_hex + 2 * i, 3, "%02x", salt_raw[i]);
+        a.kind = ST_PBKDF2_SHA256;
+        a.iterations = PLAINTEXT_ITERATIONS;
+        a.dk_len = 32;
+        a.salt = strdup(salt_hex);
+        if (!a.salt || !st_pbkdf2(a.kind, value, strlen(value), a.salt, a.iterations, a.dk,
+                                  a.dk_len)) {
+            rc = st_fail(err, ST_E_NOMEM, "cannot hash the admin password");
+            goto out;
+        }
+    }
+    /* Replace an existing admin of the same name (later settings win). */
+    for (size_t i = 0; i < c->n_admins; i++) {
+        if (strcmp(c->admins[i].name, name) == 0) {
+            admin_clear(&c->admins[i]);
+            c->admins[i] = a;
+            return ST_OK;
+        }
+    }
+    st_admin *grown = realloc(c->admins, (c->n_admins + 1) * sizeof *grown);
+    if (!grown) {
+        rc = st_fail(err, ST_E_NOMEM, "out of memory");
+        goto out;
+    }
+    c->admins = grown;
+    c->admins[c->n_admins++] = a;
+    return ST_OK;
+out:
+    admin_clear(&a);
+    return rc;
+}
+
+static st_status set_str(char **slot, const char *value, st_error *err)
+{
+    char *v = strdup(value);
+    if (!v)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    free(*slot);
+    *slot = v;
+    return ST_OK;
+}
+
+#define KEY(s, k) (strcmp(section, s) == 0 && strcmp(key, k) == 0)
+
+st_status st_config_set(st_config *c, const char *section, const char *key, const char *value,
+                        st_error *err)
+{
+    uint64_t u;
+    bool b;
+    if (!c || !section || !key || !value)
+        return st_fail(err, ST_E_MISUSE, "st_config_set: NULL argument");
+    if (strcmp(section, "admins") == 0)
+        return set_admin(c, key, value, err);
+    if (KEY("chttpd", "port") || KEY("httpd", "port")) {
+        if (!parse_u64(value, 65535, &u))
+            goto bad;
+        c->port = (unsigned)u;
+    } else if (KEY("chttpd", "bind_address") || KEY("httpd", "bind_address")) {
+        return set_str(&c->bind_address, value, err);
+    } else if (KEY("couchdb", "database_dir") || KEY("settee", "data")) {
+        return set_str(&c->data_dir, value, err);
+    } else if (KEY("couchdb", "uuid")) {
+        return set_str(&c->uuid, value, err);
+    } else if (KEY("couchdb", "max_document_size")) {
+        if (!parse_u64(value, SIZE_MAX / 4, &u) || u == 0)
+            goto bad;
+        c->max_document_size = (size_t)u;
+    } else if (KEY("couchdb", "max_attachment_size")) {
+        if (strcasecmp(value, "infinity") == 0)
+            u = SIZE_MAX / 4;
+        else if (!parse_u64(value, SIZE_MAX / 4, &u) || u == 0)
+            goto bad;
+        c->max_attachment_size = (size_t)u;
+    } else if (KEY("chttpd", "max_http_request_size") || KEY("httpd", "max_http_request_size")) {
+        if (!parse_u64(value, UINT64_MAX / 2, &u) || u == 0)
+            goto bad;
+        c->max_http_request_size = u;
+    } else if (KEY("chttpd", "changes_timeout")) {
+        if (!parse_u64(value, 86400000, &u))
+            goto bad;
+        c->changes_timeout_ms = (unsigned)u;
+    } else if (KEY("chttpd", "require_valid_user") || KEY("chttpd_auth", "require_valid_user")) {
+        if (!parse_bool(value, &b))
+            goto bad;
+        c->require_valid_user = b;
+    } else if (KEY("httpd", "enable_cors") || KEY("chttpd", "enable_cors")) {
+        if (!parse_bool(value, &b))
+            goto bad;
+        c->cors_enabled = b;
+    } else if (KEY("cors", "origins")) {
+        return set_str(&c->cors_origins, value, err);
+    } else if (KEY("cors", "headers")) {
+        return set_str(&c->cors_headers, value, err);
+    } else if (KEY("cors", "methods")) {
+        return set_str(&c->cors_methods, value, err);
+    } else if (KEY("cors", "credentials")) {
+        if (!parse_bool(value, &b))
+            goto bad;
+        c->cors_credentials = b;
+    } else if (KEY("cors", "max_age")) {
+        if (!parse_u64(value, 86400 * 365, &u))
+            goto bad;
+        c->cors_max_age = (unsigned)u;
+    } else if (KEY("chttpd_auth", "secret") || KEY("couch_httpd_auth", "secret")) {
+        return set_str(&c->auth_secret, value, err);
+    } else if (KEY("chttpd_auth", "timeout") || KEY("couch_httpd_auth", "timeout")) {
+        if (!parse_u64(value, 86400 * 365, &u) || u == 0)
+            goto bad;
+        c->session_timeout_s = (unsigned)u;
+    } else if (KEY("log", "level")) {
+        st_log_level l;
+        if (!st_log_level_parse(value, &l))
+            goto bad;
+        c->log_level = l;
+    } else if (KEY("log", "file")) {
+        return set_str(&c->log_file, value, err);
+    } else if (KEY("settee", "threads")) {
+        if (!parse_u64(value, 1024, &u))
+            goto bad;
+        c->threads = (unsigned)u;
+    } else if (KEY("settee", "max_connections")) {
+        if (!parse_u64(value, 1000000, &u) || u == 0)
+            goto bad;
+        c->max_connections = (unsigned)u;
+    } else if (KEY("settee", "connection_timeout")) {
+        if (!parse_u64(value, 86400, &u))
+            goto bad;
+        c->connection_timeout_s = (unsigned)u;
+    } else if (KEY("settee", "connection_memory")) {
+        if (!parse_u64(value, 64u * 1024 * 1024, &u) || u < 8192)
+            goto bad;
+        c->connection_memory = (size_t)u;
+    } else if (KEY("settee", "durability")) {
+        if (strcasecmp(value, "full") == 0)
+            c->durability = ST_DURABLE_FULL;
+        else if (strcasecmp(value, "normal") == 0)
+            c->durability = ST_DURABLE_NORMAL;
+        else
+            goto bad;
+    } else if (KEY("settee", "db_readers")) {
+        if (!parse_u64(value, 256, &u) || u == 0)
+            goto bad;
+        c->db_readers = (unsigned)u;
+    }
+    return ST_OK;
+bad:
+    return st_fail(err, ST_E_BAD_REQUEST, "bad value for [%s] %s: '%s'", section, key, value);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+st_status st_config_load(st_config *c, const char *path, st_error *err)
+{
+    char line[4096];
+    char section[128] = "";
+    unsigned lineno = 0;
+    st_status rc = ST_OK;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return st_fail(err, ST_E_NOT_FOUND, "cannot read config file %s: %s", path,
+                       strerror(errno));
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t n = strlen(line);
+        if (n == sizeof line - 1 && line[n - 1] != '\n') {
+            rc = st_fail(err, ST_E_BAD_REQUEST, "%s:%u: line too long", path, lineno);
+            goto out;
+        }
+        char *s = trim(line);
+        if (!*s || *s == ';' || *s == '#')
+            continue;
+        if (*s == '[') {
+            char *close = strchr(s, ']');
+            if (!close || (size_t)(close - s - 1) >= sizeof section) {
+                rc = st_fail(err, ST_E_BAD_REQUEST, "%s:%u: bad section header", path, lineno);
+                goto out;
+            }
+            *close = '\0';
+            snprintf(section, sizeof section, "%s", trim(s + 1));
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (!eq || !*section) {
+            rc = st_fail(err, ST_E_BAD_REQUEST, "%s:%u: expected key = value in a section",
+                         path, lineno);
+            goto out;
+        }
+        *eq = '\0';
+        char *key = trim(s);
+        char *value = trim(eq + 1);
+        /* CouchDB ini: " ; comment" after a value. */
+        char *semi = strstr(value, " ;");
+        if (semi)
+            *semi = '\0';
+        value = trim(value);
+        rc = st_config_set(c, section, key, value, err);
+        if (rc != ST_OK)
+            goto out;
+    }
+    if (ferror(f))
+        rc = st_fail(err, ST_E_IO, "error reading %s", path);
+out:
+    fclose(f);
+    return rc;
+}

@@ -1,0 +1,435 @@
+/* daemon.c — the libmicrohttpd daemon: start, stop, and the request cycle.
+ *
+ * Request cycle (MHD calls the access handler several times per request):
+ *   1. URI callback: allocate the st_req (our per-request state, MHD's
+ *      *con_cls) and keep the raw target — MHD would unescape it.
+ *   2. First access call: decode the target, route, CORS preflight,
+ *      authenticate, refuse a declared oversized body (413) before reading
+ *      it.  Early answers are queued here, so the body is never buffered.
+ *   3. Body calls: append to a capped buffer; a chunked body that passes
+ *      the cap is discarded (bounded) and answered 413 at the end.
+ *   4. Final call: run the handler, queue its response.
+ *   5. Completed notification: log one line, free the st_req.
+ *
+ * Threads: MHD's internal thread pool with epoll; handlers may block on
+ * storage, which is why the pool is larger than the core count (a thread
+ * waiting on fsync is not using a core, and concurrent writers are what
+ * lets core group-commit them).  Feeds park their connections (feed.c).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "auth.h"
+#include "cors.h"
+#include "feed.h"
+#include "http.h"
+#include "log.h"
+#include "router.h"
+
+#define SERVER_HEADER "Settee/0.1.0 (libmicrohttpd)"
+#define DISCARD_SLACK (64u * 1024 * 1024) /* chunked overflow read before closing */
+#define STOP_GRACE_MS 10000
+
+static st_method parse_method(const char *m)
+{
+    static const struct {
+        const char *name;
+        st_method m;
+    } t[] = {{"GET", ST_M_GET},       {"HEAD", ST_M_HEAD},     {"PUT", ST_M_PUT},
+             {"POST", ST_M_POST},     {"DELETE", ST_M_DELETE}, {"COPY", ST_M_COPY},
+             {"OPTIONS", ST_M_OPTIONS}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (strcmp(m, t[i].name) == 0)
+            return t[i].m;
+    return ST_M_OTHER;
+}
+
+static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    st_server *srv = cls;
+    (void)conn;
+    st_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL; /* the access handler answers 500 without state */
+    r->srv = srv;
+    r->uri = strdup(uri ? uri : "");
+    clock_gettime(CLOCK_MONOTONIC, &r->started);
+    st_buf_init(&r->body, 0);
+    atomic_fetch_add(&srv->live_requests, 1);
+    return r;
+}
+
+static enum MHD_Result queue(st_req *r)
+{
+    if (!r->resp) {
+        st_error e;
+        st_fail(&e, ST_E_MISUSE, "handler produced no response");
+        st_resp_status(r, &e);
+    }
+    if (!r->resp)
+        return MHD_NO;
+    MHD_add_response_header(r->resp, MHD_HTTP_HEADER_SERVER, SERVER_HEADER);
+    st_cors_decorate(r, r->resp);
+    r->dispatched = true;
+    enum MHD_Result rc = MHD_queue_response(r->conn, r->status, r->resp);
+    MHD_destroy_response(r->resp); /* MHD holds its own reference now */
+    r->resp = NULL;
+    return rc;
+}
+
+static void route_and_check(st_req *r)
+{
+    if (!st_req_parse_target(r)) {
+        st_resp_error(r, 400, "bad_request", "Malformed request target");
+        return;
+    }
+    st_cors_check_origin(r);
+    if (r->method == ST_M_OPTIONS) {
+        st_cors_preflight(r);
+        return;
+    }
+    if (!st_route_match(r)) {
+        if (r->bad_path)
+            st_resp_error(r, 500, "internal_server_error", "out of memory");
+        else
+            st_resp_error(r, 404, "not_found", "missing");
+        return;
+    }
+    if (!st_route_handler(r)) {
+        st_resp_method_not_allowed(r, st_route_allowed(r->route));
+        return;
+    }
+    st_auth_identify(r);
+    if (!st_auth_authorize(r))
+        return;
+    const char *cl = st_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (!errno && end && !*end && n > r->srv->cfg->max_http_request_size) {
+            st_resp_error(r, 413, "too_large", "the request entity is too large");
+            return;
+        }
+    }
+    uint64_t max = r->srv->cfg->max_http_request_size;
+    st_buf_init(&r->body, max > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)max);
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
+{
+    st_server *srv = cls;
+    st_req *r = *con_cls;
+    (void)url;
+    (void)version;
+    if (!r) {
+        static const char oom[] =
+            "{\"error\":\"internal_server_error\",\"reason\":\"out of memory\"}\n";
+        struct MHD_Response *resp = MHD_create_response_from_buffer(
+            sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+            return MHD_NO;
+        enum MHD_Result rc = MHD_queue_response(conn, 500, resp);
+        MHD_destroy_response(resp);
+        return rc;
+    }
+    if (!r->conn) { /* first call: headers are complete */
+        r->conn = conn;
+        r->method = parse_method(method);
+        snprintf(r->method_str, sizeof r->method_str, "%s", method);
+        if (!r->uri) {
+            st_resp_error(r, 500, "internal_server_error", "out of memory");
+            return queue(r);
+        }
+        route_and_check(r);
+        if (r->resp)
+            return queue(r);
+        return MHD_YES;
+    }
+    if (r->dispatched)
+        return MHD_YES;
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        r->body_seen += n;
+        if (!r->body_too_large && st_buf_add(&r->body, upload_data, n) != ST_OK) {
+            r->body_too_large = true;
+            st_buf_free(&r->body);
+        }
+        *upload_data_size = 0;
+        /* Past the slack we stop reading and drop the connection: a client
+         * streaming without end must not keep a worker busy forever. */
+        if (r->body_too_large && r->body_seen > srv->cfg->max_http_request_size + DISCARD_SLACK)
+            return MHD_NO;
+        return MHD_YES;
+    }
+    if (r->body_too_large) {
+        st_resp_error(r, 413, "too_large", "the request entity is too large");
+        return queue(r);
+    }
+    st_handler h = st_route_handler(r);
+    h(r);
+    return queue(r);
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    st_server *srv = cls;
+    st_req *r = *con_cls;
+    (void)conn;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    if (st_log_enabled(ST_LOG_INFO)) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double ms = (double)(now.tv_sec - r->started.tv_sec) * 1e3 +
+                    (double)(now.tv_nsec - r->started.tv_nsec) / 1e6;
+        const char *path = r->uri ? r->uri : "?";
+        /* Query strings may carry nothing secret in CouchDB's API, but
+         * keep lines bounded. */
+        st_log(ST_LOG_INFO, "%s %.*s %u %" PRIu64 " %.1fms%s%s%s", r->method_str[0] ? r->method_str : "-",
+               512, path, r->status, r->resp_bytes, ms, r->user[0] ? " user=" : "", r->user,
+               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+    }
+    if (r->feed)
+        st_feed_detach_req(r->feed);
+    st_req_free(r);
+    atomic_fetch_sub(&srv->live_requests, 1);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    st_log(ST_LOG_DEBUG, "mhd: %s", msg);
+}
+
+/* The server uuid must survive restarts: PouchDB keys its replication
+ * checkpoints on it. */
+static st_status load_uuid(st_server *srv, st_error *err)
+{
+    if (srv->cfg->uuid) {
+        snprintf(srv->uuid, sizeof srv->uuid, "%s", srv->cfg->uuid);
+        return ST_OK;
+    }
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/settee-server.uuid", srv->cfg->data_dir);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return st_fail(err, ST_E_BAD_REQUEST, "data directory path too long");
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char buf[64] = "";
+        bool ok = fgets(buf, sizeof buf, f) != NULL;
+        fclose(f);
+        size_t len = ok ? strcspn(buf, "\r\n") : 0;
+        if (len == 32) {
+            memcpy(srv->uuid, buf, 32);
+            srv->uuid[32] = '\0';
+            return ST_OK;
+        }
+    }
+    st_uuid(srv->uuid);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (!f)
+        return st_fail(err, ST_E_IO, "cannot write %s: %s", tmp, strerror(errno));
+    bool ok = fprintf(f, "%s\n", srv->uuid) > 0;
+    ok = fflush(f) == 0 && ok;
+    ok = fsync(fileno(f)) == 0 && ok;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0)
+        return st_fail(err, ST_E_IO, "cannot write %s", path);
+    return ST_OK;
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            st_log(ST_LOG_WARN, "cannot raise the open-file limit: %s", strerror(errno));
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        st_log(ST_LOG_DEBUG, "open-file limit %llu", (unsigned long long)rl.rlim_cur);
+}
+
+static unsigned pool_size(const st_config *c)
+{
+    if (c->threads)
+        return c->threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 1)
+        cores = 1;
+    long n = cores * 4;
+    return (unsigned)(n < 4 ? 4 : n > 64 ? 64 : n);
+}
+
+static void server_free(st_server *s)
+{
+    if (!s)
+        return;
+    st_feeds_free(s->feeds);
+    st_catalog_close(s->cat);
+    free(s->auth_cache);
+    pthread_mutex_destroy(&s->auth_mu);
+    st_config_free(s->cfg);
+    free(s);
+}
+
+st_status st_server_start(const st_config *c, st_server **out, st_error *err)
+{
+    st_status rc = ST_OK;
+    st_server *s = NULL;
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } addr;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    *out = NULL;
+    if (!c || c->n_admins == 0)
+        return st_fail(err, ST_E_MISUSE,
+                       "no server admin configured: give --admin NAME:PASSWORD or an [admins] "
+                       "section (settee does not run as an open admin party)");
+    memset(&addr, 0, sizeof addr);
+    if (inet_pton(AF_INET, c->bind_address, &addr.in4.sin_addr) == 1) {
+        addr.in4.sin_family = AF_INET;
+        addr.in4.sin_port = htons((uint16_t)c->port);
+    } else if (inet_pton(AF_INET6, c->bind_address, &addr.in6.sin6_addr) == 1) {
+        addr.in6.sin6_family = AF_INET6;
+        addr.in6.sin6_port = htons((uint16_t)c->port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        return st_fail(err, ST_E_BAD_REQUEST, "bind address '%s' is not an IP address",
+                       c->bind_address);
+    }
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    pthread_mutex_init(&s->auth_mu, NULL);
+    atomic_init(&s->live_requests, 0);
+    atomic_init(&s->stopping, false);
+    s->cfg = st_config_copy(c);
+    if (!s->cfg) {
+        rc = st_fail(err, ST_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    s->auth_cache = calloc(s->cfg->n_admins, sizeof *s->auth_cache);
+    if (!s->auth_cache) {
+        rc = st_fail(err, ST_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (!st_log_open(s->cfg->log_level, s->cfg->log_file))
+        st_log(ST_LOG_WARN, "cannot open log file %s; logging to stderr", s->cfg->log_file);
+    raise_nofile();
+    if (s->cfg->auth_secret) {
+        unsigned int len = 0;
+        if (EVP_Digest(s->cfg->auth_secret, strlen(s->cfg->auth_secret), s->secret, &len,
+                       EVP_sha256(), NULL) != 1) {
+            rc = st_fail(err, ST_E_IO, "cannot derive the session key");
+            goto fail;
+        }
+        s->secret_len = len;
+    } else {
+        if (RAND_bytes(s->secret, sizeof s->secret) != 1) {
+            rc = st_fail(err, ST_E_IO, "no randomness for the session key");
+            goto fail;
+        }
+        s->secret_len = sizeof s->secret;
+    }
+    st_db_options dbo;
+    st_db_options_init(&dbo);
+    dbo.durability = s->cfg->durability;
+    dbo.max_doc_size = s->cfg->max_document_size;
+    dbo.max_att_size = s->cfg->max_attachment_size;
+    dbo.readers = s->cfg->db_readers;
+    rc = st_catalog_open(s->cfg->data_dir, &dbo, &s->cat, err);
+    if (rc != ST_OK)
+        goto fail;
+    rc = load_uuid(s, err);
+    if (rc != ST_OK)
+        goto fail;
+    rc = st_feeds_new(s, &s->feeds, err);
+    if (rc != ST_OK)
+        goto fail;
+    s->mhd = MHD_start_daemon(
+        flags, (uint16_t)s->cfg->port, NULL, NULL, access_cb, s, MHD_OPTION_SOCK_ADDR, &addr.sa,
+        MHD_OPTION_THREAD_POOL_SIZE, pool_size(s->cfg), MHD_OPTION_CONNECTION_LIMIT,
+        s->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, s->cfg->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->cfg->connection_memory,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, s,
+        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
+        MHD_OPTION_END);
+    if (!s->mhd) {
+        rc = st_fail(err, ST_E_IO, "cannot listen on %s:%u (address in use or not permitted)",
+                     s->cfg->bind_address, s->cfg->port);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : (uint16_t)s->cfg->port;
+    st_log(ST_LOG_NOTICE, "settee listening on %s:%u, data in %s, %u threads",
+           s->cfg->bind_address, s->port, s->cfg->data_dir, pool_size(s->cfg));
+    *out = s;
+    return ST_OK;
+fail:
+    server_free(s);
+    return rc;
+}
+
+uint16_t st_server_port(const st_server *s)
+{
+    return s ? s->port : 0;
+}
+
+void st_server_stop(st_server *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stopping, true);
+    /* 1. No new connections. */
+    MHD_socket lfd = MHD_quiesce_daemon(s->mhd);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
+    /* 2. Waiting feeds end (they write their last_seq and close). */
+    st_feeds_shutdown(s->feeds);
+    /* 3. In-flight requests finish, within a grace period. */
+    for (unsigned waited = 0; waited < STOP_GRACE_MS; waited += 10) {
+        if (atomic_load(&s->live_requests) == 0)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&s->live_requests))
+        st_log(ST_LOG_WARN, "stopping with %u requests still in flight",
+               atomic_load(&s->live_requests));
+    /* 4. Close the sockets, then the databases. */
+    MHD_stop_daemon(s->mhd);
+    s->mhd = NULL;
+    st_log(ST_LOG_NOTICE, "settee stopped");
+    server_free(s);
+}

@@ -1,0 +1,52 @@
+/* feed.h — streaming _changes feeds that cost no thread while they wait.
+ *
+ * A feed is an MHD callback response.  When it has nothing to send it
+ * suspends its connection (MHD_suspend_connection) and parks in the
+ * per-database registry; the registry subscribes to the database once
+ * (st_db_observe) and resumes every parked connection on commit.  A timer
+ * thread resumes those whose heartbeat or timeout is due.  A resumed feed
+ * reads from its own position with st_db_changes, one bounded batch per
+ * callback, so a slow listener costs its socket buffer and one batch.
+ *
+ * Ownership: st_feed_start takes the database reference and the doc_ids in
+ * every case.  The feed belongs to its MHD response and is freed (via the
+ * timer thread, outside MHD's locks) when MHD destroys the response.
+ * Threading: the registry lock orders before MHD's internal locks; the
+ * observer callback only takes the registry lock and resumes connections.
+ */
+#ifndef ST_SERVER_FEED_H
+#define ST_SERVER_FEED_H
+
+#include "http.h"
+#include "st_db.h"
+
+typedef enum {
+    ST_FEED_NORMAL,
+    ST_FEED_LONGPOLL,
+    ST_FEED_CONTINUOUS,
+    ST_FEED_EVENTSOURCE
+} st_feed_type;
+
+typedef struct st_feed_params {
+    st_feed_type type;
+    st_changes_opts opts;     /* doc_ids/filter fields are set by the feed */
+    bool since_now;           /* since=now */
+    bool limit_set;
+    char **doc_ids;           /* taken (malloc'd array of malloc'd ids) */
+    size_t n_doc_ids;
+    uint64_t heartbeat_ms;    /* 0 = none */
+    uint64_t timeout_ms;
+} st_feed_params;
+
+st_status st_feeds_new(st_server *srv, st_feeds **out, st_error *err);
+/* Resume every waiting feed so that it ends; no feed waits afterwards. */
+void st_feeds_shutdown(st_feeds *f);
+/* Stop the timer thread and release every database (after MHD stopped). */
+void st_feeds_free(st_feeds *f);
+
+/* Answer r with a feed over db.  Always consumes db and p->doc_ids. */
+void st_feed_start(st_req *r, st_db *db, st_feed_params *p);
+/* The request is being freed: the feed must not touch it any more. */
+void st_feed_detach_req(st_feed *f);
+
+#endif

@@ -1,0 +1,21 @@
+/* log.h — the server's log: leveled lines to stderr or a file.
+ *
+ * One process-wide sink (a daemon has one log).  Every call is thread-safe;
+ * a line is written with a single write(2) so lines from different threads
+ * never interleave.  st_log_reopen() (SIGHUP) reopens the configured file
+ * for log rotation.
+ */
+#ifndef ST_SERVER_LOG_H
+#define ST_SERVER_LOG_H
+
+#include "config.h"
+
+/* path NULL = stderr.  Returns false if the file cannot be opened (the log
+ * then stays on stderr). */
+bool st_log_open(st_log_level level, const char *path);
+void st_log_close(void);
+void st_log_reopen(void);
+bool st_log_enabled(st_log_level level);
+void st_log(st_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,269 @@
+/* request.c — decoding the request target and reading request data.
+ *
+ * Why we decode the target ourselves: MHD unescapes the whole path before
+ * the handler sees it, which would turn a database named "a/b" (sent as
+ * "a%2Fb") into two segments.  The daemon therefore captures the raw URI
+ * (MHD_OPTION_URI_LOG_CALLBACK) and we split on '/' first, then
+ * percent-decode each segment.  In the query string '+' means space, as in
+ * CouchDB (mochiweb); in the path it is literal.
+ */
+#include "http.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* strcasestr is a GNU extension; this is the portable few lines. */
+static const char *ci_strstr(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0)
+            return hay;
+    return NULL;
+}
+
+static int hexv(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decode s[0..n) into a new string; NULL on a bad escape, an embedded NUL
+ * or memory failure. */
+static char *pct_decode(const char *s, size_t n, bool plus_space)
+{
+    char *out = malloc(n + 1);
+    size_t j = 0;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '%') {
+            int hi = i + 2 < n ? hexv((unsigned char)s[i + 1]) : -1;
+            int lo = i + 2 < n ? hexv((unsigned char)s[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi | lo) == 0) { /* bad escape or %00 */
+                free(out);
+                return NULL;
+            }
+            ch = (char)(hi << 4 | lo);
+            i += 2;
+        } else if (ch == '+' && plus_space) {
+            ch = ' ';
+        }
+        out[j++] = ch;
+    }
+    out[j] = '\0';
+    return out;
+}
+
+char *st_url_decode(const char *s, size_t n, bool plus_space)
+{
+    return pct_decode(s, n, plus_space);
+}
+
+bool st_req_parse_target(st_req *r)
+{
+    const char *u = r->uri;
+    if (!u || u[0] != '/') {
+        r->bad_path = true;
+        return false;
+    }
+    const char *q = strchr(u, '?');
+    const char *frag = strchr(u, '#');
+    size_t path_len = q ? (size_t)(q - u) : (frag ? (size_t)(frag - u) : strlen(u));
+    /* Segments: skip the leading '/', keep empty segments out (CouchDB
+     * tolerates "//" and a trailing '/'). */
+    size_t i = 1;
+    while (i <= path_len) {
+        size_t j = i;
+        while (j < path_len && u[j] != '/')
+            j++;
+        if (j > i) {
+            if (r->n_segs == ST_MAX_SEGS) {
+                r->bad_path = true;
+                return false;
+            }
+            char *seg = pct_decode(u + i, j - i, false);
+            if (!seg) {
+                r->bad_path = true;
+                return false;
+            }
+            r->segs[r->n_segs++] = seg;
+        }
+        i = j + 1;
+    }
+    if (!q)
+        return true;
+    const char *qs = q + 1;
+    size_t qlen = frag && frag > q ? (size_t)(frag - qs) : strlen(qs);
+    size_t count = 1;
+    for (size_t k = 0; k < qlen; k++)
+        count += qs[k] == '&';
+    r->query = calloc(count, sizeof *r->query);
+    if (!r->query) {
+        r->bad_path = true;
+        return false;
+    }
+    size_t k = 0;
+    while (k <= qlen) {
+        size_t e = k;
+        while (e < qlen && qs[e] != '&')
+            e++;
+        if (e > k) {
+            const char *eq = memchr(qs + k, '=', e - k);
+            size_t klen = eq ? (size_t)(eq - (qs + k)) : e - k;
+            st_qparam *p = &r->query[r->n_query];
+            p->key = pct_decode(qs + k, klen, true);
+            p->value = eq ? pct_decode(eq + 1, (size_t)(qs + e - eq - 1), true) : strdup("");
+            if (!p->key || !p->value) {
+                free(p->key);
+                free(p->value);
+                p->key = p->value = NULL;
+                r->bad_path = true;
+                return false;
+            }
+            r->n_query++;
+        }
+        k = e + 1;
+    }
+    return true;
+}
+
+void st_req_free(st_req *r)
+{
+    if (!r)
+        return;
+    free(r->uri);
+    for (size_t i = 0; i < r->n_segs; i++)
+        free(r->segs[i]);
+    for (size_t i = 0; i < r->n_query; i++) {
+        free(r->query[i].key);
+        free(r->query[i].value);
+    }
+    free(r->query);
+    free(r->docid);
+    free(r->att);
+    st_buf_free(&r->body);
+    if (r->resp)
+        MHD_destroy_response(r->resp);
+    free(r);
+}
+
+const char *st_req_header(st_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *st_req_q(const st_req *r, const char *key)
+{
+    for (size_t i = r->n_query; i-- > 0;) {
+        if (strcmp(r->query[i].key, key) == 0)
+            return r->query[i].value;
+    }
+    return NULL;
+}
+
+bool st_req_qbool(st_req *r, const char *key, bool def, bool *out)
+{
+    const char *v = st_req_q(r, key);
+    if (!v) {
+        *out = def;
+        return true;
+    }
+    if (strcmp(v, "true") == 0 || strcmp(v, "") == 0) {
+        *out = true;
+        return true;
+    }
+    if (strcmp(v, "false") == 0) {
+        *out = false;
+        return true;
+    }
+    char reason[200];
+    snprintf(reason, sizeof reason, "Invalid boolean parameter: \"%.100s\"", v);
+    st_resp_error(r, 400, "query_parse_error", reason);
+    return false;
+}
+
+bool st_req_qu64(st_req *r, const char *key, uint64_t def, uint64_t *out)
+{
+    const char *v = st_req_q(r, key);
+    if (!v) {
+        *out = def;
+        return true;
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = isdigit((unsigned char)v[0]) ? strtoull(v, &end, 10) : 0;
+    if (!isdigit((unsigned char)v[0]) || errno || !end || *end) {
+        char reason[200];
+        snprintf(reason, sizeof reason, "Invalid value for integer: \"%.100s\"", v);
+        st_resp_error(r, 400, "query_parse_error", reason);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+bool st_req_json(st_req *r, size_t max_bytes, st_json_doc **out)
+{
+    st_error e;
+    st_json_limits lim = {max_bytes, 0};
+    *out = NULL;
+    if (r->body.len == 0) {
+        st_resp_error(r, 400, "bad_request", "invalid UTF-8 JSON");
+        return false;
+    }
+    if (st_json_parse(r->body.data, r->body.len, &lim, out, &e) != ST_OK) {
+        if (e.code == ST_E_BAD_REQUEST)
+            st_resp_error(r, 400, "bad_request", "invalid UTF-8 JSON");
+        else
+            st_resp_status(r, &e);
+        return false;
+    }
+    return true;
+}
+
+bool st_req_ctype_is(st_req *r, const char *ctype)
+{
+    const char *ct = st_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!ct)
+        return false;
+    while (*ct == ' ')
+        ct++;
+    size_t n = strlen(ctype);
+    return strncasecmp(ct, ctype, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+bool st_req_require_json_ctype(st_req *r, bool allow_absent)
+{
+    if (st_req_ctype_is(r, "application/json"))
+        return true;
+    if (allow_absent && !st_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))
+        return true;
+    st_resp_error(r, 415, "bad_content_type", "Content-Type must be application/json");
+    return false;
+}
+
+bool st_req_accepts(st_req *r, const char *mtype)
+{
+    const char *acc = st_req_header(r, MHD_HTTP_HEADER_ACCEPT);
+    size_t n = strlen(mtype);
+    if (!acc)
+        return false;
+    for (const char *p = acc; (p = ci_strstr(p, mtype)) != NULL; p += n) {
+        bool start_ok = p == acc || p[-1] == ',' || p[-1] == ' ';
+        bool end_ok = p[n] == '\0' || p[n] == ',' || p[n] == ';' || p[n] == ' ';
+        if (start_ok && end_ok)
+            return true;
+    }
+    return false;
+}

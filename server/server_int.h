@@ -1,0 +1,38 @@
+/* server_int.h — the running server's shared state (internal to server/).
+ *
+ * One st_server per st_server_start().  Everything here is either set
+ * before the MHD daemon starts and read-only afterwards (config, catalog,
+ * uuid, secret), or guarded as each field says.
+ */
+#ifndef ST_SERVER_INT_H
+#define ST_SERVER_INT_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "config.h"
+#include "st_catalog.h"
+#include "st_serve.h"
+
+typedef struct st_feeds st_feeds;
+
+struct st_server {
+    st_config *cfg;              /* private copy; read-only while running */
+    st_catalog *cat;             /* every database under cfg->data_dir */
+    struct MHD_Daemon *mhd;
+    uint16_t port;               /* bound port */
+    char uuid[33];               /* server uuid (GET /), persisted in data_dir */
+    unsigned char secret[32];    /* HMAC key for AuthSession cookies */
+    size_t secret_len;
+    st_feeds *feeds;             /* change-feed registry (feed.c) */
+    atomic_uint live_requests;   /* requests between URI callback and completion */
+    atomic_bool stopping;        /* set once st_server_stop begins */
+    /* Cache of the last verified Basic credentials per admin (auth.c), so
+     * PBKDF2 runs once per password, not once per request. */
+    pthread_mutex_t auth_mu;
+    unsigned char (*auth_cache)[32]; /* [n_admins] sha256(name:password:salt) or zeros */
+};
+
+#endif
