@@ -7,6 +7,7 @@
  * at once and closes the handle when its last user puts it back.
  */
 #include "st_catalog.h"
+#include "db_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -217,6 +218,7 @@ st_status st_catalog_delete(st_catalog *cat, const char *name, st_error *err)
         entry *e = find_open(cat, name);
         if (e) {
             e->deleted = true;
+            st_db_mark_deleted(e->db);
             if (e->refs == 0) {
                 for (entry **p = &cat->open; *p; p = &(*p)->next) {
                     if (*p == e) {

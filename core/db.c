@@ -233,8 +233,16 @@ static void run_batch(st_db *db, db_job *batch)
     }
 }
 
+void st_db_mark_deleted(st_db *db)
+{
+    atomic_store(&db->deleted, true);
+    notify(db, db->committed_seq);
+}
+
 st_status st_db_submit(st_db *db, db_job *job)
 {
+    if (atomic_load(&db->deleted))
+        return st_fail(job->err, ST_E_NOT_FOUND, "Database does not exist.");
     job->done = false;
     job->next = NULL;
     pthread_mutex_lock(&db->wq_mu);
@@ -288,6 +296,10 @@ st_status st_db_submit(st_db *db, db_job *job)
 
 st_conn *st_db_reader(st_db *db, st_error *err)
 {
+    if (atomic_load(&db->deleted)) {
+        st_fail(err, ST_E_NOT_FOUND, "Database does not exist.");
+        return NULL;
+    }
     pthread_mutex_lock(&db->rd_mu);
     for (;;) {
         if (db->rd_free) {

@@ -9,6 +9,7 @@
 #define ST_DB_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "st_db.h"
@@ -69,6 +70,9 @@ struct st_db {
     reader *rd_free;        /* idle connections */
     unsigned rd_open;       /* connections opened so far */
 
+    /* set when the catalog deleted the database: calls fail from then on */
+    atomic_bool deleted;
+
     /* observers */
     pthread_mutex_t obs_mu;
     st_db_observer *obs;
@@ -99,5 +103,9 @@ st_status st_db_render(st_conn *c, const char *id, const st_revtree *t, size_t i
                        uint64_t seq, const st_get_opts *o, st_jw *w, st_error *err);
 
 bool st_db_id_is_local(const char *id);
+
+/* The catalog unlinked this database: every later call answers
+ * ST_E_NOT_FOUND "Database does not exist." and observers are woken. */
+void st_db_mark_deleted(st_db *db);
 
 #endif

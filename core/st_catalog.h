@@ -5,8 +5,10 @@
  * for the file system (bytes outside [a-z0-9_-] become %XX).  Open handles
  * are shared and reference-counted: st_catalog_get() returns a reference
  * that the caller gives back with st_catalog_put().  Deleting a database
- * unlinks its file at once; handles still held keep working on the unlinked
- * file until their last reference is put.
+ * unlinks its file at once; calls on handles still held then fail with
+ * ST_E_NOT_FOUND "Database does not exist." (their observers are woken so
+ * live feeds can end), and the handle is closed when its last reference is
+ * put.
  *
  * Threading: every function may be called from any thread.
  */
