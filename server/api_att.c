@@ -150,13 +150,12 @@ static void att_write(st_req *r, bool del)
     if (st_db_put_attachment(db, r->docid, att_rev(r, revbuf, sizeof revbuf), &att, &res, &e) !=
         ST_OK) {
         st_resp_status(r, &e);
+    } else if (res.err.code != ST_OK) {
+        st_resp_status(r, &res.err);
     } else {
-        if (res.err.code != ST_OK)
-            st_resp_status(r, &res.err);
-        else
-            st_api_write_ok(r, del ? 200 : 201, res.id ? res.id : r->docid, res.rev, !del);
-        st_write_results_free(&res, 1);
+        st_api_write_ok(r, del ? 200 : 201, res.id ? res.id : r->docid, res.rev, !del);
     }
+    st_write_results_free(&res, 1); /* zeroed first, so safe on every path */
     st_api_db_put_ref(r, db);
 }
 

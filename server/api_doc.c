@@ -471,26 +471,34 @@ static bool parse_related(st_req *r, st_json_doc **doc, st_mp_part **parts, size
         st_resp_error(r, 500, "internal_server_error", "out of memory");
         return false;
     }
-    size_t next = 1;
+    bool *used = calloc(*n_parts, sizeof *used);
+    if (!used) {
+        st_resp_error(r, 500, "internal_server_error", "out of memory");
+        return false;
+    }
+    used[0] = true;
+    bool ok = false;
     for (size_t i = 0; i < nf; i++) {
         const st_json_member *m = &stubs->u.members[i];
         const st_json *follows = st_json_get(&m->value, "follows");
         if (!follows || follows->type != ST_JSON_TRUE)
             continue;
-        const st_mp_part *p = NULL;
-        for (size_t k = 1; k < *n_parts; k++)
-            if ((*parts)[k].filename && strcmp((*parts)[k].filename, m->key) == 0)
+        st_mp_part *p = NULL;
+        for (size_t k = 1; !p && k < *n_parts; k++)
+            if (!used[k] && (*parts)[k].filename && strcmp((*parts)[k].filename, m->key) == 0)
                 p = &(*parts)[k];
-        if (!p && next < *n_parts)
-            p = &(*parts)[next++];
+        for (size_t k = 1; !p && k < *n_parts; k++)
+            if (!used[k] && !(*parts)[k].filename)
+                p = &(*parts)[k];
         if (!p) {
             st_resp_error(r, 400, "bad_request", "attachment marked follows has no part");
-            return false;
+            goto done;
         }
+        used[p - *parts] = true;
         if (p->encoding && strcasecmp(p->encoding, "identity") != 0) {
             st_resp_error(r, 415, "bad_content_type",
                           "encoded attachment parts are not supported; send identity bytes");
-            return false;
+            goto done;
         }
         st_att_data *a = &(*atts)[(*n_atts)++];
         a->name = m->key;
@@ -498,7 +506,10 @@ static bool parse_related(st_req *r, st_json_doc **doc, st_mp_part **parts, size
         a->data = p->data;
         a->len = p->len;
     }
-    return true;
+    ok = true;
+done:
+    free(used);
+    return ok;
 }
 
 void st_api_doc_put(st_req *r)

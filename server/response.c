@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "log.h"
 
 static void set_resp(st_req *r, unsigned status, struct MHD_Response *resp)
@@ -124,8 +125,20 @@ void st_resp_ok(st_req *r, unsigned status)
 
 void st_resp_header(st_req *r, const char *name, const char *value)
 {
-    if (r->resp)
-        MHD_add_response_header(r->resp, name, value);
+    if (!r->resp)
+        return;
+    /* Replace, except for headers that legitimately repeat. */
+    if (strcasecmp(name, MHD_HTTP_HEADER_SET_COOKIE) != 0) {
+        const char *old;
+        for (int guard = 0; guard < 8 && (old = MHD_get_response_header(r->resp, name)); guard++) {
+            char *copy = strdup(old);
+            bool gone = copy && MHD_del_response_header(r->resp, name, copy) == MHD_YES;
+            free(copy);
+            if (!gone)
+                break;
+        }
+    }
+    MHD_add_response_header(r->resp, name, value);
 }
 
 void st_resp_jw_failed(st_req *r, const st_jw *w)
