@@ -196,13 +196,12 @@ st_status st_db_changes(st_db *db, const st_changes_opts *o, st_change_fn fn, vo
     s.c = st_db_reader(db, err);
     if (!s.c)
         return err ? err->code : ST_E_IO;
-    int64_t update_seq = 0;
+    db_counters ctr;
     st_status st = st_store_read_begin(s.c, err);
     if (st != ST_OK)
         goto out;
-    st = st_store_meta_get(s.c, "update_seq", &update_seq, err);
-    if (st == ST_E_NOT_FOUND)
-        st = ST_OK;
+    st = st_db_read_counters(s.c, &ctr, err);
+    uint64_t update_seq = ctr.update_seq;
     if (st == ST_OK) {
         bool need_body = o->include_docs || (o->filter && o->filter_needs_doc);
         if (o->doc_ids)
@@ -216,9 +215,9 @@ st_status st_db_changes(st_db *db, const st_changes_opts *o, st_change_fn fn, vo
     uint64_t last = s.last_seq;
     /* The whole range was read: last_seq is where the db stands. */
     if (s.emitted < s.limit && !o->descending)
-        last = (uint64_t)update_seq > o->since ? (uint64_t)update_seq : o->since;
+        last = update_seq > o->since ? update_seq : o->since;
     if (s.emitted == 0 && o->descending)
-        last = (uint64_t)update_seq;
+        last = update_seq;
     uint64_t pending = 0;
     if (st == ST_OK && out_pending && !o->descending)
         st = st_store_count_after_seq(s.c, last, &pending, err);
@@ -307,14 +306,13 @@ st_status st_db_all_docs(st_db *db, const st_alldocs_opts *o,
     if (!a.c)
         return err ? err->code : ST_E_IO;
     st_doc_rec rec = {0};
-    int64_t total = 0;
+    db_counters ctr;
     uint64_t offset = 0;
     st_status st = st_store_read_begin(a.c, err);
     if (st != ST_OK)
         goto out;
-    st = st_store_meta_get(a.c, "doc_count", &total, err);
-    if (st == ST_E_NOT_FOUND)
-        st = ST_OK;
+    st = st_db_read_counters(a.c, &ctr, err);
+    uint64_t total = ctr.doc_count;
     if (st == ST_OK && !o->keys) {
         st = st_store_count_before(a.c, o->startkey, o->descending, &offset, err);
         offset += o->skip;
@@ -322,7 +320,7 @@ st_status st_db_all_docs(st_db *db, const st_alldocs_opts *o,
     if (st != ST_OK)
         goto end;
     if (head)
-        head(ctx, (uint64_t)total, offset > (uint64_t)total ? (uint64_t)total : offset);
+        head(ctx, total, offset > total ? total : offset);
     if (o->limit == 0)
         goto end;
     if (!o->keys) {

@@ -52,30 +52,41 @@ void st_uuid(char out[33])
     out[32] = '\0';
 }
 
+/* The counters are one meta row, "update_seq purge_seq doc_count del_count
+ * external revs_limit", written once per commit group. */
+st_status st_db_read_counters(st_conn *c, db_counters *out, st_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->revs_limit = 1000;
+    st_buf b = ST_BUF_INIT;
+    st_status st = st_store_meta_get_text(c, "counters", &b, err);
+    if (st == ST_E_NOT_FOUND) {
+        st_buf_free(&b);
+        return ST_OK;
+    }
+    if (st == ST_OK) {
+        unsigned long long v[5];
+        long long ext;
+        unsigned lim;
+        if (sscanf(b.data, "%llu %llu %llu %llu %lld %u", &v[0], &v[1], &v[2], &v[3], &ext,
+                   &lim) != 6)
+            st = st_fail(err, ST_E_IO, "corrupt counters");
+        else
+            *out = (db_counters){v[0], v[1], v[2], v[3], ext, lim >= 1 ? lim : 1000};
+    }
+    st_buf_free(&b);
+    return st;
+}
+
 static st_status load_counters(st_db *db, st_error *err)
 {
-    struct { const char *key; int64_t def; } keys[] = {
-        {"update_seq", 0}, {"purge_seq", 0}, {"doc_count", 0},
-        {"del_count", 0},  {"external", 0},  {"revs_limit", 1000},
-    };
-    int64_t v[6];
-    for (size_t i = 0; i < 6; i++) {
-        st_status st = st_store_meta_get(db->writer, keys[i].key, &v[i], err);
-        if (st == ST_E_NOT_FOUND)
-            v[i] = keys[i].def;
-        else if (st != ST_OK)
-            return st;
-    }
-    db->ctr.update_seq = (uint64_t)v[0];
-    db->ctr.purge_seq = (uint64_t)v[1];
-    db->ctr.doc_count = (uint64_t)v[2];
-    db->ctr.del_count = (uint64_t)v[3];
-    db->ctr.external = v[4];
-    db->ctr.revs_limit = v[5] >= 1 ? (unsigned)v[5] : 1000;
+    st_status st = st_db_read_counters(db->writer, &db->ctr, err);
+    if (st != ST_OK)
+        return st;
     db->committed_seq = db->ctr.update_seq;
 
     st_buf u = ST_BUF_INIT;
-    st_status st = st_store_meta_get_text(db->writer, "uuid", &u, err);
+    st = st_store_meta_get_text(db->writer, "uuid", &u, err);
     if (st == ST_OK && u.len == 32) {
         memcpy(db->uuid, u.data, 33);
     } else if (st == ST_OK || st == ST_E_NOT_FOUND) {
@@ -89,15 +100,11 @@ static st_status load_counters(st_db *db, st_error *err)
 static st_status save_counters(st_db *db, st_error *err)
 {
     const db_counters *c = &db->ctr;
-    st_status st;
-    if ((st = st_store_meta_set(db->writer, "update_seq", (int64_t)c->update_seq, err)) ||
-        (st = st_store_meta_set(db->writer, "purge_seq", (int64_t)c->purge_seq, err)) ||
-        (st = st_store_meta_set(db->writer, "doc_count", (int64_t)c->doc_count, err)) ||
-        (st = st_store_meta_set(db->writer, "del_count", (int64_t)c->del_count, err)) ||
-        (st = st_store_meta_set(db->writer, "external", c->external, err)) ||
-        (st = st_store_meta_set(db->writer, "revs_limit", (int64_t)c->revs_limit, err)))
-        return st;
-    return ST_OK;
+    char text[160];
+    snprintf(text, sizeof text, "%llu %llu %llu %llu %lld %u", (unsigned long long)c->update_seq,
+             (unsigned long long)c->purge_seq, (unsigned long long)c->doc_count,
+             (unsigned long long)c->del_count, (long long)c->external, c->revs_limit);
+    return st_store_meta_set_text(db->writer, "counters", text, err);
 }
 
 st_status st_db_open(const char *path, const char *name, const st_db_options *o,
@@ -204,7 +211,15 @@ static void run_batch(st_db *db, db_job *batch)
     st_error e;
     st_error_clear(&e);
     st_status st = st_store_write_begin(db->writer, &e);
-    if (st == ST_OK) {
+    if (st == ST_OK && !batch->next) {
+        /* A lone job: the transaction itself is its savepoint. */
+        batch->status = batch->run(db, batch->arg, batch->err);
+        if (batch->status != ST_OK) {
+            st_store_rollback(db->writer);
+            db->ctr = saved;
+            return;
+        }
+    } else if (st == ST_OK) {
         for (db_job *j = batch; j; j = j->next) {
             db_counters before = db->ctr;
             j->status = st_store_savepoint(db->writer, j->err);
@@ -218,10 +233,11 @@ static void run_batch(st_db *db, db_job *batch)
                 db->ctr = before;
             }
         }
-        st = save_counters(db, &e);
-        if (st == ST_OK)
-            st = st_store_commit(db->writer, &e);
     }
+    if (st == ST_OK)
+        st = save_counters(db, &e);
+    if (st == ST_OK)
+        st = st_store_commit(db->writer, &e);
     if (st != ST_OK) {
         st_store_rollback(db->writer);
         db->ctr = saved;
@@ -353,28 +369,20 @@ st_status st_db_info_get(st_db *db, st_db_info *out, st_error *err)
     st_conn *c = st_db_reader(db, err);
     if (!c)
         return err ? err->code : ST_E_IO;
-    st_status st = st_store_read_begin(c, err);
-    int64_t v[6] = {0, 0, 0, 0, 0, 1000};
-    const char *keys[6] = {"update_seq", "purge_seq", "doc_count",
-                           "del_count",  "external",  "revs_limit"};
-    for (size_t i = 0; st == ST_OK && i < 6; i++) {
-        st_status s = st_store_meta_get(c, keys[i], &v[i], err);
-        if (s != ST_OK && s != ST_E_NOT_FOUND)
-            st = s;
-    }
+    db_counters k;
     st_store_size sz = {0, 0};
+    st_status st = st_db_read_counters(c, &k, err);
     if (st == ST_OK)
         st = st_store_size_get(c, &sz, err);
-    st_store_read_end(c);
     st_db_reader_put(db, c);
     if (st != ST_OK)
         return st;
-    out->update_seq = (uint64_t)v[0];
-    out->purge_seq = (uint64_t)v[1];
-    out->doc_count = (uint64_t)v[2];
-    out->doc_del_count = (uint64_t)v[3];
-    out->size_external = v[4] > 0 ? (uint64_t)v[4] : 0;
-    out->revs_limit = (unsigned)v[5];
+    out->update_seq = k.update_seq;
+    out->purge_seq = k.purge_seq;
+    out->doc_count = k.doc_count;
+    out->doc_del_count = k.del_count;
+    out->size_external = k.external > 0 ? (uint64_t)k.external : 0;
+    out->revs_limit = k.revs_limit;
     out->size_file = sz.file;
     out->size_active = sz.active;
     memcpy(out->instance_start_time, db->start_time, sizeof out->instance_start_time);

@@ -78,6 +78,9 @@ struct st_db {
     st_db_observer *obs;
 };
 
+/* The committed counters as seen by c's current snapshot. */
+st_status st_db_read_counters(st_conn *c, db_counters *out, st_error *err);
+
 /* Run job through the group commit; returns its status. */
 st_status st_db_submit(st_db *db, db_job *job);
 /* Borrow a reader connection (blocks while all are busy); NULL + err on failure. */

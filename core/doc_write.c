@@ -181,6 +181,7 @@ typedef struct wctx {
     bool exists;
     st_buf body;            /* the new revision's body */
     st_buf buf_a, buf_b;    /* scratch bodies moved between row and revs */
+    st_buf tree;            /* encoded tree, reused */
     st_atts_out atts;
 } wctx;
 
@@ -289,15 +290,14 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
     db->ctr.external += (int64_t)row.body.len;
     row.seq = ++db->ctr.update_seq;
 
-    st_buf tree = ST_BUF_INIT;
-    st = st_revtree_encode(t, &tree);
+    st_buf_reset(&w->tree);
+    st = st_revtree_encode(t, &w->tree);
     if (st == ST_OK) {
-        row.tree = tree;
+        row.tree = w->tree;
         st = st_store_doc_put(c, w->id, w->exists ? w->old.rec.seq : 0, &row, err);
     } else {
         st_fail(err, st, "out of memory");
     }
-    st_buf_free(&tree);
     return st;
 }
 
@@ -420,6 +420,11 @@ typedef struct write_job {
 
 static bool fatal(st_status st) { return st == ST_E_IO || st == ST_E_NOMEM; }
 
+/* No savepoint per document: every check that can refuse a document runs
+ * before its first row is written (an attachment blob stored for a refused
+ * document is harmless: nothing refers to it and compaction drops it), and
+ * the failures that can strike after that (I/O, memory) fail the whole job,
+ * which the batch's savepoint undoes. */
 static st_status run_write(st_db *db, void *arg, st_error *err)
 {
     write_job *job = arg;
@@ -430,20 +435,15 @@ static st_status run_write(st_db *db, void *arg, st_error *err)
     for (size_t i = 0; i < job->n; i++) {
         st_write_result *res = &job->results[i];
         db_counters before = db->ctr;
-        if ((st = st_store_savepoint(db->writer, err)) != ST_OK)
-            break;
         st_error_clear(&res->err);
         st_status s = write_one(db, &job->reqs[i], job->flags, res, &w, &res->err);
         st_atts_out_free(&w.atts);
-        st_db_loaded_free(&w.old);
+        st_revtree_free(w.old.tree);
+        w.old.tree = NULL;
         w.exists = false;
-        if (s == ST_OK) {
-            if ((st = st_store_savepoint_release(db->writer, err)) != ST_OK)
-                break;
+        if (s == ST_OK)
             continue;
-        }
         res->err.code = s;
-        st_store_savepoint_rollback(db->writer);
         db->ctr = before;
         if (fatal(s)) {
             st = s;
@@ -455,6 +455,7 @@ static st_status run_write(st_db *db, void *arg, st_error *err)
     st_buf_free(&w.body);
     st_buf_free(&w.buf_a);
     st_buf_free(&w.buf_b);
+    st_buf_free(&w.tree);
     st_atts_out_free(&w.atts);
     st_db_loaded_free(&w.old);
     return st;
