@@ -40,7 +40,7 @@ typedef struct tbuf {
     size_t len;
 } tbuf;
 
-static size_t t_write(char *p, size_t sz, size_t n, void *ud)
+static inline size_t t_write(char *p, size_t sz, size_t n, void *ud)
 {
     tbuf *b = ud;
     size_t add = sz * n;
@@ -54,7 +54,7 @@ static size_t t_write(char *p, size_t sz, size_t n, void *ud)
     return add;
 }
 
-static void t_rm_rf(const char *dir)
+static inline void t_rm_rf(const char *dir)
 {
     char cmd[700];
     if (!dir[0] || strstr(dir, "settee-srv-") == NULL)
@@ -65,7 +65,7 @@ static void t_rm_rf(const char *dir)
 }
 
 /* Start a server; extra settings as (section, key, value) triples, NULL-ended. */
-static int t_start_with(const char *first_section, ...)
+static inline int t_start_with(const char *first_section, ...)
 {
     const char *tmp = getenv("SETTEE_TEST_TMP");
     static unsigned counter;
@@ -110,14 +110,14 @@ static int t_start_with(const char *first_section, ...)
     return 0;
 }
 
-static void t_stop(void)
+static inline void t_stop(void)
 {
     st_server_stop(t_srv);
     t_srv = NULL;
     t_rm_rf(t_dir);
 }
 
-static void t_free(tresp *r)
+static inline void t_free(tresp *r)
 {
     free(r->body);
     free(r->headers);
@@ -126,7 +126,7 @@ static void t_free(tresp *r)
 
 /* One request.  auth: use the admin's Basic credentials.  hdrs: extra
  * header lines, NULL-terminated array or NULL. */
-static tresp t_req_full(const char *method, const char *path, const char *body, size_t blen,
+static inline tresp t_req_full(const char *method, const char *path, const char *body, size_t blen,
                         const char *ctype, bool auth, const char *const *hdrs)
 {
     tresp r;
@@ -182,14 +182,14 @@ static tresp t_req_full(const char *method, const char *path, const char *body, 
     return r;
 }
 
-static tresp t_req(const char *method, const char *path, const char *body, bool auth)
+static inline tresp t_req(const char *method, const char *path, const char *body, bool auth)
 {
     return t_req_full(method, path, body, body ? strlen(body) : 0,
                       body ? "application/json" : NULL, auth, NULL);
 }
 
 /* Case-insensitive header lookup in a response; copies the value. */
-static bool t_header(const tresp *r, const char *name, char *out, size_t cap)
+static inline bool t_header(const tresp *r, const char *name, char *out, size_t cap)
 {
     size_t n = strlen(name);
     const char *p = r->headers;
@@ -212,13 +212,13 @@ static bool t_header(const tresp *r, const char *name, char *out, size_t cap)
     return false;
 }
 
-static bool t_has(const tresp *r, const char *needle)
+static inline bool t_has(const tresp *r, const char *needle)
 {
     return r->body && strstr(r->body, needle) != NULL;
 }
 
 /* Copy the value of "key":"value" from JSON text (first occurrence). */
-static bool t_json_str(const char *json, const char *key, char *out, size_t cap)
+static inline bool t_json_str(const char *json, const char *key, char *out, size_t cap)
 {
     char pat[128];
     snprintf(pat, sizeof pat, "\"%s\":\"", key);
