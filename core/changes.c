@@ -197,9 +197,7 @@ st_status st_db_changes(st_db *db, const st_changes_opts *o, st_change_fn fn, vo
     if (!s.c)
         return err ? err->code : ST_E_IO;
     db_counters ctr;
-    st_status st = st_store_read_begin(s.c, err);
-    if (st != ST_OK)
-        goto out;
+    st_status st = ST_OK;
     st = st_db_read_counters(s.c, &ctr, err);
     uint64_t update_seq = ctr.update_seq;
     if (st == ST_OK) {
@@ -221,14 +219,12 @@ st_status st_db_changes(st_db *db, const st_changes_opts *o, st_change_fn fn, vo
     uint64_t pending = 0;
     if (st == ST_OK && out_pending && !o->descending)
         st = st_store_count_after_seq(s.c, last, &pending, err);
-    st_store_read_end(s.c);
     if (st == ST_OK) {
         if (out_last_seq)
             *out_last_seq = last;
         if (out_pending)
             *out_pending = pending;
     }
-out:
     st_db_reader_put(db, s.c);
     st_revtree_free(s.tree);
     free(s.leaves);
@@ -308,9 +304,7 @@ st_status st_db_all_docs(st_db *db, const st_alldocs_opts *o,
     st_doc_rec rec = {0};
     db_counters ctr;
     uint64_t offset = 0;
-    st_status st = st_store_read_begin(a.c, err);
-    if (st != ST_OK)
-        goto out;
+    st_status st = ST_OK;
     st = st_db_read_counters(a.c, &ctr, err);
     uint64_t total = ctr.doc_count;
     if (st == ST_OK && !o->keys) {
@@ -361,8 +355,6 @@ st_status st_db_all_docs(st_db *db, const st_alldocs_opts *o,
     if (st == ST_OK)
         st = a.st;
 end:
-    st_store_read_end(a.c);
-out:
     st_doc_rec_free(&rec);
     st_db_reader_put(db, a.c);
     st_revtree_free(a.tree);

@@ -124,6 +124,8 @@ st_status st_db_open(const char *path, const char *name, const st_db_options *o,
         st_db_options_init(&db->opts);
     if (db->opts.readers == 0)
         db->opts.readers = 8;
+    if (db->opts.readers > ST_DB_MAX_READERS)
+        db->opts.readers = ST_DB_MAX_READERS;
     if (db->opts.max_depth == 0)
         db->opts.max_depth = 64;
     pthread_mutex_init(&db->wq_mu, NULL);
@@ -171,14 +173,13 @@ st_status st_db_close(st_db *db)
         pthread_cond_wait(&db->wq_cond, &db->wq_mu);
     pthread_mutex_unlock(&db->wq_mu);
     pthread_mutex_lock(&db->rd_mu);
-    while (db->rd_open > 0) {
-        while (!db->rd_free)
+    for (unsigned i = 0; i < db->opts.readers; i++) {
+        while (db->rd[i].busy)
             pthread_cond_wait(&db->rd_cond, &db->rd_mu);
-        reader *r = db->rd_free;
-        db->rd_free = r->next;
-        st_store_conn_close(r->conn);
-        free(r);
-        db->rd_open--;
+        if (db->rd[i].in_txn)
+            st_store_read_end(db->rd[i].conn);
+        st_store_conn_close(db->rd[i].conn);
+        db->rd[i] = (reader){0};
     }
     pthread_mutex_unlock(&db->rd_mu);
     st_store_conn_close(db->writer);
@@ -196,6 +197,8 @@ st_status st_db_close(st_db *db)
 const char *st_db_name(const st_db *db) { return db->name; }
 
 /* ------------------------------------------------------------ group commit */
+
+static void release_stale_readers(st_db *db);
 
 static void notify(st_db *db, uint64_t seq)
 {
@@ -290,6 +293,8 @@ st_status st_db_submit(st_db *db, db_job *job)
         run_batch(db, batch);
         uint64_t after = db->ctr.update_seq;
 
+        atomic_fetch_add(&db->commits, 1);
+        release_stale_readers(db);
         pthread_mutex_lock(&db->wq_mu);
         db->committed_seq = after;
         for (db_job *j = batch, *next; j; j = next) {
@@ -316,48 +321,75 @@ st_conn *st_db_reader(st_db *db, st_error *err)
         st_fail(err, ST_E_NOT_FOUND, "Database does not exist.");
         return NULL;
     }
+    unsigned n = db->opts.readers;
     pthread_mutex_lock(&db->rd_mu);
+    reader *r = NULL;
     for (;;) {
-        if (db->rd_free) {
-            reader *r = db->rd_free;
-            db->rd_free = r->next;
-            st_conn *c = r->conn;
-            free(r);
-            pthread_mutex_unlock(&db->rd_mu);
-            return c;
-        }
-        if (db->rd_open < db->opts.readers) {
-            db->rd_open++;
-            pthread_mutex_unlock(&db->rd_mu);
-            st_conn *c = NULL;
-            if (st_store_conn_open(db->store, &c, err) != ST_OK) {
-                pthread_mutex_lock(&db->rd_mu);
-                db->rd_open--;
-                pthread_cond_signal(&db->rd_cond);
-                pthread_mutex_unlock(&db->rd_mu);
-                return NULL;
-            }
-            return c;
-        }
+        /* Prefer an open connection, else a slot to open one in. */
+        for (unsigned i = 0; i < n && !r; i++)
+            if (!db->rd[i].busy && db->rd[i].conn)
+                r = &db->rd[i];
+        for (unsigned i = 0; i < n && !r; i++)
+            if (!db->rd[i].busy)
+                r = &db->rd[i];
+        if (r)
+            break;
         pthread_cond_wait(&db->rd_cond, &db->rd_mu);
     }
+    r->busy = true;
+    pthread_mutex_unlock(&db->rd_mu);
+
+    st_status st = ST_OK;
+    if (!r->conn)
+        st = st_store_conn_open(db->store, &r->conn, err);
+    uint64_t now = atomic_load(&db->commits);
+    if (st == ST_OK && r->in_txn && r->snap_seq != now) {
+        st_store_read_end(r->conn);
+        r->in_txn = false;
+    }
+    if (st == ST_OK && !r->in_txn) {
+        st = st_store_read_begin(r->conn, err);
+        r->in_txn = st == ST_OK;
+        r->snap_seq = now;
+    }
+    if (st != ST_OK) {
+        pthread_mutex_lock(&db->rd_mu);
+        r->busy = false;
+        pthread_cond_signal(&db->rd_cond);
+        pthread_mutex_unlock(&db->rd_mu);
+        return NULL;
+    }
+    return r->conn;
 }
 
 void st_db_reader_put(st_db *db, st_conn *c)
 {
     if (!c)
         return;
-    reader *r = malloc(sizeof *r);
     pthread_mutex_lock(&db->rd_mu);
-    if (r) {
-        r->conn = c;
-        r->next = db->rd_free;
-        db->rd_free = r;
-    } else {
-        st_store_conn_close(c);
-        db->rd_open--;
+    for (unsigned i = 0; i < db->opts.readers; i++) {
+        if (db->rd[i].conn == c) {
+            db->rd[i].busy = false;
+            break;
+        }
     }
     pthread_cond_signal(&db->rd_cond);
+    pthread_mutex_unlock(&db->rd_mu);
+}
+
+/* After a commit: idle readers let go of their old snapshots, so the WAL
+ * can be checkpointed past them even if nobody reads for a while. */
+static void release_stale_readers(st_db *db)
+{
+    uint64_t now = atomic_load(&db->commits);
+    pthread_mutex_lock(&db->rd_mu);
+    for (unsigned i = 0; i < db->opts.readers; i++) {
+        reader *r = &db->rd[i];
+        if (!r->busy && r->in_txn && r->snap_seq != now) {
+            st_store_read_end(r->conn);
+            r->in_txn = false;
+        }
+    }
     pthread_mutex_unlock(&db->rd_mu);
 }
 

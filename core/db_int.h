@@ -37,10 +37,17 @@ typedef struct db_job {
     struct db_job *next;
 } db_job;
 
+/* A pooled read connection.  It stays inside a read transaction between
+ * uses, so back-to-back reads skip SQLite's per-transaction locking; the
+ * snapshot is renewed whenever a commit happened since it was taken. */
 typedef struct reader {
-    st_conn *conn;
-    struct reader *next;
+    st_conn *conn;          /* NULL until first needed */
+    bool busy;              /* handed out */
+    bool in_txn;            /* a read transaction is open on conn */
+    uint64_t snap_seq;      /* committed_seq when that transaction began */
 } reader;
+
+#define ST_DB_MAX_READERS 32
 
 struct st_db_observer {
     st_db_observer_fn fn;
@@ -62,13 +69,13 @@ struct st_db {
     pthread_cond_t wq_cond;
     db_job *wq_head, *wq_tail;
     bool leader;            /* a thread is running a batch */
-    uint64_t committed_seq; /* update_seq as of the last commit (wq_mu) */
+    _Atomic uint64_t committed_seq; /* update_seq as of the last commit */
+    _Atomic uint64_t commits;       /* commit groups so far: snapshot freshness */
 
     /* readers */
     pthread_mutex_t rd_mu;
     pthread_cond_t rd_cond;
-    reader *rd_free;        /* idle connections */
-    unsigned rd_open;       /* connections opened so far */
+    reader rd[ST_DB_MAX_READERS]; /* the first opts.readers slots are used */
 
     /* set when the catalog deleted the database: calls fail from then on */
     atomic_bool deleted;
@@ -83,7 +90,10 @@ st_status st_db_read_counters(st_conn *c, db_counters *out, st_error *err);
 
 /* Run job through the group commit; returns its status. */
 st_status st_db_submit(st_db *db, db_job *job);
-/* Borrow a reader connection (blocks while all are busy); NULL + err on failure. */
+/* Borrow a reader connection (blocks while all are busy); NULL + err on
+ * failure.  The connection is inside a read transaction that has seen every
+ * commit acknowledged before this call: callers read without BEGIN/COMMIT
+ * and all their statements see one snapshot. */
 st_conn *st_db_reader(st_db *db, st_error *err);
 void st_db_reader_put(st_db *db, st_conn *c);
 

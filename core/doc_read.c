@@ -276,9 +276,6 @@ static st_status get_one(st_db *db, const char *id, const st_get_opts *o, st_buf
         return err ? err->code : ST_E_IO;
     db_loaded l = {0};
     int stop = 0;
-    bool txn = o && (o->rev || o->atts != ST_ATTS_STUB);
-    if (txn && (st = st_store_read_begin(c, err)) != ST_OK)
-        goto out;
     st = st_db_load(c, id, &l, err);
     if (st == ST_E_NOT_FOUND) {
         st = st_fail(err, ST_E_NOT_FOUND, "missing");
@@ -296,9 +293,6 @@ static st_status get_one(st_db *db, const char *id, const st_get_opts *o, st_buf
         if (st == ST_OK)
             st = emit(c, id, &l, (size_t)i, o, out, fn, ctx, &stop, err);
     }
-    if (txn)
-        st_store_read_end(c);
-out:
     st_db_loaded_free(&l);
     st_db_reader_put(db, c);
     return st;
@@ -331,8 +325,6 @@ st_status st_db_open_revs(st_db *db, const char *id, const char *const *revs, si
     db_loaded l = {0};
     st_buf out = ST_BUF_INIT;
     size_t *idx = NULL, *leaves = NULL;
-    if ((st = st_store_read_begin(c, err)) != ST_OK)
-        goto out;
     st = st_db_load(c, id, &l, err);
     if (st == ST_E_NOT_FOUND && revs) {
         /* Every requested revision is missing. */
@@ -395,8 +387,6 @@ st_status st_db_open_revs(st_db *db, const char *id, const char *const *revs, si
         }
     }
 end:
-    st_store_read_end(c);
-out:
     st_buf_free(&out);
     free(idx);
     free(leaves);
@@ -419,8 +409,6 @@ st_status st_db_get_attachment(st_db *db, const char *id, const char *rev, const
         return err ? err->code : ST_E_IO;
     db_loaded l = {0};
     st_buf body = ST_BUF_INIT, atts = ST_BUF_INIT;
-    if ((st = st_store_read_begin(c, err)) != ST_OK)
-        goto out;
     st = st_db_load(c, id, &l, err);
     if (st == ST_OK) {
         int i = rev ? st_revtree_find(l.tree, &want) : st_revtree_winner(l.tree);
@@ -435,8 +423,6 @@ st_status st_db_get_attachment(st_db *db, const char *id, const char *rev, const
         st = st_store_att_get(c, meta->digest, data, err);
     if (st == ST_E_NOT_FOUND)
         st_fail(err, ST_E_NOT_FOUND, "Document is missing attachment");
-    st_store_read_end(c);
-out:
     st_buf_free(&body);
     st_buf_free(&atts);
     st_db_loaded_free(&l);
