@@ -1,9 +1,9 @@
 /* doc_write.c — writing documents: MVCC edits, replicated revisions
  * (new_edits=false), tombstones, stemming, and where bodies are kept.
  *
- * Every write runs inside the group-commit leader's transaction (db.c), one
- * savepoint per document, so a failed document leaves nothing behind while
- * its neighbours in the same _bulk_docs still land.
+ * Every write runs inside the group-commit leader's transaction (db.c).  A
+ * refused document leaves nothing behind while its neighbours in the same
+ * _bulk_docs still land: see run_write for why no savepoint is needed.
  *
  * Body placement rule: the docs row carries the WINNING revision's body;
  * every other revision that still has a body lives in the revs table.  When
@@ -333,6 +333,27 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
         return st_fail(err, ST_E_DOC_TOO_LARGE, "Document exceeds the maximum size of %zu bytes",
                        db->opts.max_doc_size);
 
+    /* Creating a new document (no _rev, no attachments) is the common case
+     * of a bulk load: try the insert first and look the id up only if it
+     * turns out to exist, saving one index search per new document. */
+    if (!replicated && !p.rev && !p.atts) {
+        st_revtree *fresh = st_revtree_new();
+        if (!fresh)
+            return st_fail(err, ST_E_NOMEM, "out of memory");
+        st_revtree_free(w->old.tree);
+        w->old.tree = fresh;
+        w->exists = false;
+        st_rev first;
+        db_counters before = db->ctr;
+        st = st_rev_compute(NULL, p.deleted, req->doc, NULL, 0, &first, err);
+        if (st == ST_OK)
+            st = apply(w, fresh, &first, 1, p.deleted, false, res, err);
+        if (st != ST_E_CONFLICT)
+            return st;
+        db->ctr = before; /* the id exists: take the general path */
+        st_revtree_free(w->old.tree);
+        w->old.tree = NULL;
+    }
     st = st_db_load(db->writer, p.id, &w->old, err);
     w->exists = st == ST_OK;
     if (st != ST_OK && st != ST_E_NOT_FOUND)
@@ -424,7 +445,7 @@ static bool fatal(st_status st) { return st == ST_E_IO || st == ST_E_NOMEM; }
  * before its first row is written (an attachment blob stored for a refused
  * document is harmless: nothing refers to it and compaction drops it), and
  * the failures that can strike after that (I/O, memory) fail the whole job,
- * which the batch's savepoint undoes. */
+ * which the batch's rollback undoes. */
 static st_status run_write(st_db *db, void *arg, st_error *err)
 {
     write_job *job = arg;

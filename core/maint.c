@@ -127,7 +127,7 @@ st_status st_db_compact(st_db *db, st_error *err)
 
 typedef struct purge_job {
     const st_json *req;
-    st_jw *w;
+    st_buf out;             /* the response, rendered afresh on each run */
 } purge_job;
 
 static void drop_body(void *ctx, const st_rev *rev, unsigned flags)
@@ -146,7 +146,11 @@ static st_status run_purge(st_db *db, void *arg, st_error *err)
 {
     purge_job *job = arg;
     st_conn *c = db->writer;
-    st_jw *w = job->w;
+    st_jw jw;
+    st_jw *w = &jw;
+    st_buf_reset(&job->out);
+    if (st_jw_init(w, &job->out) != ST_OK)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
     db_loaded d = {0};
     st_buf tree = ST_BUF_INIT, body = ST_BUF_INIT, atts = ST_BUF_INIT;
     st_status st = ST_OK;
@@ -229,6 +233,9 @@ static st_status run_purge(st_db *db, void *arg, st_error *err)
     }
     st_jw_obj_close(w);
     st_jw_obj_close(w);
+    if (st == ST_OK && (st = st_jw_status(w)) != ST_OK)
+        st_fail(err, st, "out of memory");
+    st_jw_free(w);
     st_buf_free(&tree);
     st_buf_free(&body);
     st_buf_free(&atts);
@@ -244,11 +251,14 @@ st_status st_db_purge(st_db *db, const st_json *req, st_jw *w, st_error *err)
         if (req->u.members[i].value.type != ST_JSON_ARRAY)
             return st_fail(err, ST_E_BAD_REQUEST, "Revisions for %s must be an array",
                            req->u.members[i].key);
-    size_t mark = w->out->len;
-    purge_job job = {req, w};
+    purge_job job = {req, ST_BUF_INIT};
     db_job j = {.run = run_purge, .arg = &job, .err = err};
     st_status st = st_db_submit(db, &j);
-    if (st != ST_OK)
-        w->out->len = mark; /* nothing was purged: drop the partial response */
+    if (st == ST_OK) {
+        st_jw_raw(w, job.out.data, job.out.len);
+        if ((st = st_jw_status(w)) != ST_OK)
+            st_fail(err, st, "out of memory");
+    }
+    st_buf_free(&job.out);
     return st;
 }

@@ -61,7 +61,9 @@ void st_doc_rec_free(st_doc_rec *r);
 
 /* ST_E_NOT_FOUND when absent (err untouched). */
 st_status st_store_doc_get(st_conn *c, const char *id, st_doc_rec *out, st_error *err);
-/* Insert the row at new seq r->seq, removing the row at old_seq (0: none). */
+/* Insert the row at new seq r->seq, removing the row at old_seq (0: none).
+ * With old_seq 0 and a row for id already there: ST_E_CONFLICT, err
+ * untouched, nothing written. */
 st_status st_store_doc_put(st_conn *c, const char *id, uint64_t old_seq,
                            const st_doc_rec *r, st_error *err);
 /* Rewrite tree (and body/atts) in place, keeping the seq (compaction). */

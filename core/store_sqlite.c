@@ -333,6 +333,8 @@ st_status st_store_doc_put(st_conn *c, const char *id, uint64_t old_seq, const s
     bind_blob(s, 6, r->atts.len ? r->atts.data : NULL, r->atts.len);
     int rc = sqlite3_step(s);
     done(s);
+    if (rc == SQLITE_CONSTRAINT && sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE)
+        return ST_E_CONFLICT; /* a row with this id exists (insert without old_seq) */
     return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, "doc_put");
 }
 
