@@ -1,0 +1,53 @@
+/* repl_id.h — replication ids: the name of a replication's checkpoint
+ * documents, stable for the same source, target and filter.
+ *
+ * settee uses CouchDB's scheme (REP_ID_VERSION 4, couch_replicator_ids.erl):
+ *   hex(md5(term_to_binary([UUID, SrcEp, TgtEp] ++ Filter)))
+ * with Ep = {remote, User, Host, Port|default, Path, [], undefined} for a
+ * URL and, settee's own addition for local files, {local, <<DbUUID>>}.
+ * CouchDB's UUID is the uuid of the server running the replicator; settee
+ * has none, so it uses the source's server uuid (a remote source), else the
+ * target's, else the source database's uuid.  That matches a checkpoint a
+ * CouchDB replicator running on the source's server wrote; the variant with
+ * the target's uuid (a CouchDB "pull" job) is offered as an alternative id
+ * to read.  Filter = [DocIds] | [Selector] | [].
+ *
+ * PouchDB's scheme (pouchdb-generate-replication-id):
+ *   base64(md5(srcId + tgtId + sortedDocIds.join(",") + JSON(selector))),
+ *   with '/'→'.' and '+'→'_'; for an http endpoint id = uuid + dbname.
+ *
+ * Thread-safety: pure functions.
+ */
+#ifndef ST_REPL_ID_H
+#define ST_REPL_ID_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "endpoint.h"
+#include "st_buf.h"
+#include "st_error.h"
+
+/* How atoms are written: OTP < 26 defaults to ATOM_EXT, OTP 26+ to
+ * SMALL_ATOM_UTF8_EXT, and CouchDB hashes term_to_binary's default output. */
+typedef enum { ST_ETF_ATOM_LATIN1 = 0, ST_ETF_ATOM_UTF8 = 1 } st_etf_atoms;
+
+/* The CouchDB-scheme id (32 hex + NUL) for src → tgt with the given filter
+ * (doc_ids and selector may be absent).  uuid is the "local server" uuid
+ * described above. */
+st_status st_repl_id_couch(const char *uuid, const st_ep *src, const st_ep *tgt,
+                           const char *const *doc_ids, size_t n_doc_ids,
+                           const char *selector, st_etf_atoms atoms, char out[33],
+                           st_error *err);
+
+/* PouchDB's id without the "_local/" prefix (24 chars + NUL); needs
+ * src->pouch_id and tgt->pouch_id. */
+st_status st_repl_id_pouch(const st_ep *src, const st_ep *tgt, const char *const *doc_ids,
+                           size_t n_doc_ids, const char *selector, char out[25],
+                           st_error *err);
+
+/* The term bytes hashed by st_repl_id_couch (for tests). */
+st_status st_repl_id_term(const char *uuid, const st_ep *src, const st_ep *tgt,
+                          const char *const *doc_ids, size_t n_doc_ids, const char *selector,
+                          st_etf_atoms atoms, st_buf *out, st_error *err);
+
+#endif
