@@ -86,7 +86,6 @@ static const char *const sql_text[Q_COUNT] = {
 };
 
 static const char schema[] =
-    "PRAGMA auto_vacuum = INCREMENTAL;"
     "CREATE TABLE IF NOT EXISTS docs(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
     " deleted INTEGER NOT NULL, tree BLOB NOT NULL, body BLOB, atts BLOB);"
     "CREATE TABLE IF NOT EXISTS revs(id TEXT NOT NULL, rev TEXT NOT NULL, body BLOB,"
@@ -168,7 +167,10 @@ st_status st_store_open(const char *path, bool create, st_durability durability,
     }
     sqlite3_busy_timeout(db, 10000);
     char *msg = NULL;
-    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, &msg) != SQLITE_OK ||
+    /* auto_vacuum only takes before the file's first page is written, so
+     * it goes before the switch to WAL (which writes the header). */
+    if (sqlite3_exec(db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, &msg) != SQLITE_OK ||
         sqlite3_exec(db, schema, NULL, NULL, &msg) != SQLITE_OK) {
         st = st_fail(err, ST_E_IO, "cannot initialise %s: %s", path, msg ? msg : "?");
         sqlite3_free(msg);

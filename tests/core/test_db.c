@@ -628,6 +628,80 @@ static void test_generated_id_and_reopen(void **state)
     assert_int_equal(info.doc_count, 1);
 }
 
+/* Compaction drops old bodies and gives the space back to the file system. */
+static void test_compaction_reclaims_space(void **state)
+{
+    fx *f = *state;
+    static char json[70000];
+    char rev[ST_REV_STR_MAX] = "";
+    for (int i = 0; i < 20; i++) {
+        int n = snprintf(json, sizeof json, "{\"_id\":\"big\"%s%s%s,\"i\":%d,\"pad\":\"",
+                         rev[0] ? ",\"_rev\":\"" : "", rev, rev[0] ? "\"" : "", i);
+        memset(json + n, 'a' + i, 60000);
+        strcpy(json + n + 60000, "\"}");
+        assert_int_equal(put(f->db, json, 0, rev), ST_OK);
+    }
+    st_db_info before, after;
+    assert_int_equal(st_db_info_get(f->db, &before, NULL), ST_OK);
+    assert_int_equal(st_db_compact(f->db, NULL), ST_OK);
+    assert_int_equal(st_db_info_get(f->db, &after, NULL), ST_OK);
+    assert_true(after.size_file < before.size_file / 4);
+    char *doc = get(f->db, "big", NULL, NULL);
+    assert_non_null(strstr(doc, "\"i\":19"));
+    free(doc);
+}
+
+/* Two replicas receiving the same revisions in different orders agree. */
+static int leaves_row(void *ctx, const st_change_row *r)
+{
+    char *out = ctx;
+    for (size_t i = 0; i < r->n_revs; i++) {
+        strcat(out, r->revs[i]);
+        strcat(out, r->deleted ? "D " : " ");
+    }
+    return 0;
+}
+
+static void test_replicas_converge_in_any_order(void **state)
+{
+    const char *revs[] = {
+        "{\"_id\":\"x\",\"_revisions\":{\"start\":3,\"ids\":[\"c3\",\"b2\",\"a1\"]},\"v\":1}",
+        "{\"_id\":\"x\",\"_revisions\":{\"start\":2,\"ids\":[\"z2\",\"a1\"]},\"v\":2}",
+        "{\"_id\":\"x\",\"_revisions\":{\"start\":4,\"ids\":[\"d4\",\"c3\",\"b2\"]},\"_deleted\":true}",
+        "{\"_id\":\"x\",\"_revisions\":{\"start\":3,\"ids\":[\"y3\",\"z2\",\"a1\"]},\"v\":3}",
+        "{\"_id\":\"x\",\"_revisions\":{\"start\":1,\"ids\":[\"a1\"]},\"v\":0}",
+    };
+    const int orders[3][5] = {{0, 1, 2, 3, 4}, {4, 3, 2, 1, 0}, {2, 4, 0, 3, 1}};
+    char seen[3][512];
+    for (int o = 0; o < 3; o++) {
+        char path[4096], name[32];
+        snprintf(name, sizeof name, "conv%d", o);
+        test_path(path, sizeof path, name);
+        st_db_options opts;
+        st_db_options_init(&opts);
+        opts.create = true;
+        opts.durability = ST_DURABLE_NORMAL;
+        st_db *db;
+        assert_int_equal(st_db_open(path, name, &opts, &db, NULL), ST_OK);
+        for (int k = 0; k < 5; k++)
+            assert_int_equal(put(db, revs[orders[o][k]], ST_WRITE_REPLICATED, NULL), ST_OK);
+        st_changes_opts co;
+        st_changes_opts_init(&co);
+        co.all_docs = true;
+        seen[o][0] = '\0';
+        assert_int_equal(st_db_changes(db, &co, leaves_row, seen[o], NULL, NULL, NULL), ST_OK);
+        st_get_opts g = {.revs = true};
+        char *doc = get(db, "x", &g, NULL);
+        strcat(seen[o], doc);
+        free(doc);
+        assert_int_equal(st_db_close(db), ST_OK);
+        test_unlink(path);
+    }
+    assert_string_equal(seen[0], seen[1]);
+    assert_string_equal(seen[0], seen[2]);
+    assert_true(strncmp(seen[0], "3-y3 ", 5) == 0); /* live beats the deleted 4-d4 */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -647,6 +721,8 @@ int main(void)
         cmocka_unit_test(test_oversize),
         cmocka_unit_test_setup_teardown(test_bulk_partial_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generated_id_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_reclaims_space, setup, teardown),
+        cmocka_unit_test(test_replicas_converge_in_any_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
