@@ -392,9 +392,9 @@ static void test_bulk_and_replication_endpoints(void **state)
     r = t_req("POST", "/bulk/_bulk_docs", "{\"docs\":[1]}", true);
     T_EXPECT(r, 400);
     t_free(&r);
-    /* TODO(core): new_edits=false with a doc lacking _rev/_revisions leaks
-     * the fresh revtree in core/doc_write.c write_one; re-enable then:
-     * POST {"new_edits":false,"docs":[{"_id":"z"}]} → 400 or a row error. */
+    r = t_req("POST", "/bulk/_bulk_docs", "{\"new_edits\":false,\"docs\":[{\"_id\":\"z\"}]}", true);
+    assert_true(r.status == 400 || (r.status == 201 && t_has(&r, "error")));
+    t_free(&r);
 
     r = t_req("POST", "/bulk/_revs_diff", "{\"a\":[\"1-zzzz\",\"9-abc\"],\"q\":[\"1-x\"]}", false);
     T_EXPECT(r, 200);
