@@ -1,0 +1,514 @@
+/* settee.h — libsettee, the embedded settee database: local documents that keep
+ * working offline and sync with a CouchDB-compatible server when they can.
+ *
+ * This is the library's only public header.  Everything it declares starts
+ * with settee_ or SETTEE_; nothing else is exported from libsettee.
+ *
+ * ---------------------------------------------------------------- the model
+ * A settee_db is one local database file holding JSON documents.  Each
+ * document has an _id and a revision (_rev, "N-hash"); writes name the
+ * revision they replace, so a stale write fails with SETTEE_CONFLICT instead
+ * of losing data (CouchDB's MVCC).  A settee_sync copies changes between the
+ * local database and a remote one ("http://host:port/db") in either or both
+ * directions.  Edits made on two replicas while they could not talk become
+ * *conflicting leaves* of one document; every replica picks the same winner
+ * (deterministically), and a resolver may settle the conflict by writing an
+ * ordinary revision that replicates like any other.
+ *
+ * ----------------------------------------------------------------- errors
+ * Every fallible call returns a settee_status (SETTEE_OK == 0) and, when
+ * the caller passes a non-NULL settee_error (on the caller's stack), fills it
+ * with the code, the HTTP status CouchDB would answer, and a message.  There
+ * is no per-handle "last error": that would race between threads.  Misuse
+ * (a NULL or closed handle, a NULL required argument) returns SETTEE_MISUSE;
+ * it never crashes.  A call that fails never runs the callback it was given.
+ *
+ * ---------------------------------------------------------------- memory
+ * - Every char * (or void *) a settee call hands back through an out_*
+ *   parameter belongs to the caller and is freed with settee_free().  Arrays
+ *   of strings (char **) are ONE allocation: settee_free(array) frees the
+ *   array and its strings.
+ * - Arguments passed to callbacks are borrowed: valid only during the call.
+ * - Inputs are copied; the caller may free them as soon as the call returns.
+ * - On failure every out_* pointer is set to NULL (or 0).
+ *
+ * --------------------------------------------------------------- threads
+ * - A settee_db may be used from any number of threads at once: reads run in
+ *   parallel, concurrent writes are committed together.
+ * - A settee_changes iterator is used by one thread at a time.
+ * - Callbacks (change listeners, sync status, conflict resolvers) for one
+ *   database run one at a time, never concurrently with each other:
+ *     SETTEE_DISPATCH_THREAD (default): on a thread settee owns, one per db;
+ *     SETTEE_DISPATCH_MANUAL: inside settee_db_dispatch(), on whatever thread
+ *       the app calls it from, typically when settee_db_notify_fd() polls
+ *       readable in the app's own run loop.
+ *   Callbacks may call any settee function, including removing their own
+ *   listener or freeing their own sync, except settee_db_close on their db
+ *   (which answers SETTEE_BUSY while the listener or sync lives).
+ * - Writes never wait for the network: a sync runs on threads of its own.
+ *
+ * ------------------------------------------------------------- lifecycle
+ * open/close, start/free and add/remove come in pairs.  Freeing functions
+ * accept NULL.  settee_db_close() returns SETTEE_BUSY, and closes nothing,
+ * while a listener, sync or iterator of that database is alive or another
+ * thread is inside a call on it.
+ *
+ * ABI: the status enum and the structs are append-only; new behaviour comes
+ * as new functions (_v2), never as changed semantics.
+ */
+#ifndef SETTEE_H
+#define SETTEE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ----------------------------------------------------------------- macros */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SETTEE_API __attribute__((visibility("default")))
+#else
+#define SETTEE_API
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SETTEE_NODISCARD __attribute__((warn_unused_result))
+#else
+#define SETTEE_NODISCARD
+#endif
+
+/* Compile-time version (of this header).  The library's own version is
+ * settee_version_number(); an app can compare the two at startup. */
+#define SETTEE_VERSION_MAJOR 0
+#define SETTEE_VERSION_MINOR 1
+#define SETTEE_VERSION_PATCH 0
+#define SETTEE_VERSION_STRING "0.1.0"
+#define SETTEE_VERSION_NUMBER \
+    (SETTEE_VERSION_MAJOR * 1000000 + SETTEE_VERSION_MINOR * 1000 + SETTEE_VERSION_PATCH)
+
+/* Pass as a length to mean "the text is NUL-terminated; use strlen". */
+#define SETTEE_NUL_TERMINATED ((size_t)-1)
+
+/* ------------------------------------------------------------ status codes */
+
+/* Append only; never renumber or reuse (it is ABI).  One code per CouchDB
+ * error name, plus codes for the embedding (DONE, BUSY, MISUSE, ...). */
+typedef enum settee_status {
+    SETTEE_OK = 0,
+    SETTEE_DONE = 1,                    /* an iterator is exhausted (not an error) */
+    SETTEE_NOT_FOUND = 2,               /* 404 not_found */
+    SETTEE_CONFLICT = 3,                /* 409 conflict */
+    SETTEE_BAD_REQUEST = 4,             /* 400 bad_request; invalid JSON lands here */
+    SETTEE_BUSY = 5,                    /* handle still has live children or callers */
+    SETTEE_IO = 6,                      /* storage failed (disk full, corrupt file) */
+    SETTEE_NOMEM = 7,                   /* out of memory */
+    SETTEE_NETWORK = 8,                 /* a remote peer is unreachable or failed */
+    SETTEE_MISUSE = 9,                  /* NULL/closed handle, NULL required argument */
+    SETTEE_ILLEGAL_DOCID = 10,          /* 400 illegal_docid */
+    SETTEE_DOC_VALIDATION = 11,         /* 400 doc_validation */
+    SETTEE_ILLEGAL_DATABASE_NAME = 12,  /* 400 illegal_database_name */
+    SETTEE_FILE_EXISTS = 13,            /* 412 file_exists */
+    SETTEE_PRECONDITION_FAILED = 14,    /* 412 precondition_failed */
+    SETTEE_MISSING_STUB = 15,           /* 412 missing_stub */
+    SETTEE_DOCUMENT_TOO_LARGE = 16,     /* 413 document_too_large */
+    SETTEE_ATTACHMENT_TOO_LARGE = 17,   /* 413 attachment_too_large */
+    SETTEE_TOO_LARGE = 18,              /* 413 too_large */
+    SETTEE_UNAUTHORIZED = 19,           /* 401 unauthorized */
+    SETTEE_FORBIDDEN = 20,              /* 403 forbidden */
+    SETTEE_BAD_CONTENT_TYPE = 21,       /* 415 bad_content_type */
+    SETTEE_METHOD_NOT_ALLOWED = 22,     /* 405 method_not_allowed */
+    SETTEE_RANGE_NOT_SATISFIABLE = 23,  /* 416 requested_range_not_satisfiable */
+    SETTEE_TIMEOUT = 24,                /* 500 timeout */
+    SETTEE_QUERY_PARSE_ERROR = 25,      /* 400 query_parse_error */
+    SETTEE_NOT_ACCEPTABLE = 26,         /* 406 not_acceptable */
+    SETTEE_INTERNAL = 27,               /* 500 internal_server_error */
+    SETTEE_STATUS_LAST                  /* never use: grows with the enum */
+} settee_status;
+
+#define SETTEE_MESSAGE_MAX 256
+
+/* Filled by a failing call when the caller passes one; lives on the
+ * caller's stack.  code == SETTEE_OK and message "" after success. */
+typedef struct settee_error {
+    settee_status code;
+    int http_status;                 /* what CouchDB would answer, e.g. 409; 0 if none */
+    char message[SETTEE_MESSAGE_MAX];/* human text, NUL-terminated */
+} settee_error;
+
+/* CouchDB's error name for a code ("not_found", "conflict", ...), or the
+ * embedding's ("busy", "misuse", ...).  Never NULL; static storage.  Any thread. */
+SETTEE_API const char *settee_status_name(settee_status code);
+
+/* ------------------------------------------------------------------ basics */
+
+/* SETTEE_VERSION_NUMBER of the library actually linked.  Any thread. */
+SETTEE_API int settee_version_number(void);
+/* "0.1.0" of the library actually linked; static storage.  Any thread. */
+SETTEE_API const char *settee_version(void);
+
+/* Free anything a settee call returned through an out_* pointer (strings,
+ * string arrays, attachment bytes, conflict lists).  NULL ok.  Any thread. */
+SETTEE_API void settee_free(void *p);
+
+/* ----------------------------------------------------------------- handles */
+
+typedef struct settee_db settee_db;             /* an open local database */
+typedef struct settee_changes settee_changes;   /* a changes iterator */
+typedef struct settee_listener settee_listener; /* a change-listener registration */
+typedef struct settee_sync settee_sync;         /* a running (or ended) sync */
+
+/* ---------------------------------------------------------------- database */
+
+typedef enum settee_dispatch_mode {
+    SETTEE_DISPATCH_THREAD = 0, /* callbacks run on a settee-owned thread */
+    SETTEE_DISPATCH_MANUAL = 1  /* callbacks run inside settee_db_dispatch() */
+} settee_dispatch_mode;
+
+typedef struct settee_db_options {
+    bool create;                  /* create the file when missing (default true) */
+    bool durable;                 /* fsync every commit (default true); false:
+                                   * survives the process dying, not power loss */
+    settee_dispatch_mode dispatch;/* where callbacks run (default THREAD) */
+    unsigned readers;             /* pooled read connections; 0 = 2 */
+    size_t max_doc_size;          /* bytes of JSON per document; 0 = 8000000 */
+} settee_db_options;
+
+/* Fill o with the defaults above.  Any thread. */
+SETTEE_API void settee_db_options_init(settee_db_options *o);
+
+/* CONSTRUCTOR.  Open the database file at path (created on demand unless
+ * o->create is false; SETTEE_NOT_FOUND then).  o may be NULL (defaults).
+ * The directory must exist.  Opening one file twice in one process gives
+ * two independent handles; prefer sharing one.  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_db_open(const char *path, const settee_db_options *o, settee_db **out_db,
+               settee_error *e);
+
+/* DESTRUCTOR.  Close and free db.  NULL ok (SETTEE_OK).  SETTEE_BUSY, with
+ * nothing closed, while a listener, sync or changes iterator of db lives or
+ * another thread is inside a call on db; SETTEE_MISUSE for a handle that is
+ * not open.  Any thread, but not from db's own callbacks. */
+SETTEE_API settee_status settee_db_close(settee_db *db);
+
+typedef struct settee_db_info {
+    uint64_t update_seq;   /* sequence of the latest change */
+    uint64_t doc_count;    /* live documents */
+    uint64_t deleted_count;/* deleted documents (tombstones) */
+    uint64_t file_size;    /* bytes on disk */
+} settee_db_info;
+
+/* Counters of db.  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_db_info_get(settee_db *db, settee_db_info *out_info, settee_error *e);
+
+/* --------------------------------------------------------------- documents */
+
+/* Write one document: json[0..n) is an object with "_id" and, to update an
+ * existing document, its current "_rev" (SETTEE_CONFLICT when stale).
+ * "_deleted":true deletes.  n may be SETTEE_NUL_TERMINATED.  *out_rev gets
+ * the new revision (settee_free it); out_rev may be NULL.  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_doc_put(settee_db *db, const char *json, size_t n, char **out_rev, settee_error *e);
+
+/* Like settee_doc_put for a new document without "_id": settee generates a
+ * random id (32 hex).  *out_id and *out_rev are settee_free'd by the caller;
+ * either may be NULL.  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_doc_post(settee_db *db, const char *json, size_t n, char **out_id, char **out_rev,
+                settee_error *e);
+
+/* The document id as JSON text, with "_id" and "_rev": the winning revision
+ * when rev is NULL, else that revision.  SETTEE_NOT_FOUND when missing or
+ * deleted (message "missing" / "deleted").  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_doc_get(settee_db *db, const char *id, const char *rev, char **out_json, settee_error *e);
+
+/* One top-level member of the winning revision of id, as JSON text (a
+ * string comes back quoted: "\"milk\"").  SETTEE_NOT_FOUND when the document
+ * or the member is missing.  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_doc_get_field(settee_db *db, const char *id, const char *field, char **out_json,
+                     settee_error *e);
+
+/* Delete revision rev of id (a tombstone revision is written, and it
+ * replicates).  *out_rev gets the tombstone's rev; out_rev may be NULL.
+ * Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_doc_delete(settee_db *db, const char *id, const char *rev, char **out_rev,
+                  settee_error *e);
+
+/* Several writes in one commit (CouchDB _bulk_docs).  json is {"docs":[...]}
+ * or a bare array of document objects.  Each document succeeds or fails on
+ * its own; *out_results is CouchDB's answer, a JSON array with one entry per
+ * document: {"ok":true,"id","rev"} or {"id","error","reason"}.  Returns
+ * SETTEE_OK when the batch was processed, whatever each document's fate.
+ * out_results may be NULL.  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_bulk_docs(settee_db *db, const char *json, size_t n, char **out_results,
+                 settee_error *e);
+
+/* ---------------------------------------------------------------- all_docs */
+
+typedef struct settee_all_docs_options {
+    const char *start_key;       /* first id (inclusive); NULL = from the start */
+    const char *end_key;         /* last id; NULL = to the end */
+    bool inclusive_end;          /* end_key itself included (default true) */
+    bool descending;             /* reverse id order (then start_key >= end_key) */
+    uint64_t limit;              /* at most this many rows; 0 = no limit */
+    uint64_t skip;               /* rows skipped first */
+    bool include_docs;           /* fill row->json */
+    const char *const *keys;     /* non-NULL: exactly these ids, in this order */
+    size_t n_keys;
+} settee_all_docs_options;
+
+/* Fill o with the defaults above.  Any thread. */
+SETTEE_API void settee_all_docs_options_init(settee_all_docs_options *o);
+
+/* One row, borrowed for the callback. */
+typedef struct settee_doc_row {
+    const char *id;        /* the document id (keys=: the requested key) */
+    const char *rev;       /* winning revision; NULL when not_found */
+    bool deleted;          /* keys= only: the document is deleted */
+    bool not_found;        /* keys= only: no such document */
+    const char *json;      /* include_docs and live: the document; else NULL */
+    size_t json_len;
+} settee_doc_row;
+
+/* Return nonzero to stop early (the call still returns SETTEE_OK). */
+typedef int (*settee_row_fn)(void *ctx, const settee_doc_row *row);
+
+/* Documents in id order (bytewise), deleted ones left out unless named in
+ * keys.  fn runs on the calling thread, during the call, over a consistent
+ * snapshot; it may call settee functions.  o may be NULL.  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_all_docs(settee_db *db, const settee_all_docs_options *o, settee_row_fn fn, void *ctx,
+                settee_error *e);
+
+/* ------------------------------------------------------------- attachments */
+
+/* Add or replace attachment name on revision rev of id (rev NULL: create
+ * the document); the bytes are copied.  *out_rev gets the new revision;
+ * out_rev may be NULL.  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_att_put(settee_db *db, const char *id, const char *rev, const char *name,
+               const char *content_type, const void *data, size_t len, char **out_rev,
+               settee_error *e);
+
+/* The bytes of attachment name of id (rev NULL: the winner).  *out_data
+ * (settee_free; NUL-terminated for convenience, not counted in *out_len),
+ * and *out_content_type (settee_free; may be NULL).  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_att_get(settee_db *db, const char *id, const char *rev, const char *name,
+               void **out_data, size_t *out_len, char **out_content_type, settee_error *e);
+
+/* Remove attachment name from revision rev of id; *out_rev as above. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_att_delete(settee_db *db, const char *id, const char *rev, const char *name,
+                  char **out_rev, settee_error *e);
+
+/* ----------------------------------------------------------------- changes */
+
+/* One change: the document's state at its latest change.  A document
+ * changed several times is reported once, at its newest sequence (as
+ * CouchDB's _changes does).  Borrowed. */
+typedef struct settee_change {
+    uint64_t seq;          /* resume from here: settee_changes_open(db, seq, ...) */
+    const char *id;
+    const char *rev;       /* the winning revision */
+    bool deleted;          /* the winner is a tombstone */
+} settee_change;
+
+/* CONSTRUCTOR.  Iterate the changes with seq > since, up to the latest
+ * change when this is called (later changes: open again from the last seq).
+ * The iterator pins db (settee_db_close answers BUSY) until closed.
+ * Any thread; the iterator itself one thread at a time. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_changes_open(settee_db *db, uint64_t since, settee_changes **out_it, settee_error *e);
+
+/* METHOD.  The next change into *out_ch (valid until the next call on it);
+ * SETTEE_DONE after the last one, then again on every call. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_changes_next(settee_changes *it, const settee_change **out_ch);
+
+/* DESTRUCTOR.  NULL ok. */
+SETTEE_API void settee_changes_close(settee_changes *it);
+
+/* --------------------------------------------------------------- listeners */
+
+/* Told of changes committed after the listener was added, from local writes
+ * and from sync alike, in sequence order, in batches (n >= 1).  Arguments
+ * are borrowed for the call.  Runs on the db's callback thread (see the
+ * preamble). */
+typedef void (*settee_change_fn)(void *ctx, settee_db *db, const settee_change *changes,
+                                 size_t n);
+
+/* CONSTRUCTOR.  Register fn for every change of db.  ctx must outlive the
+ * registration.  *out_tok is removed with settee_listener_remove.  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_listener_add(settee_db *db, settee_change_fn fn, void *ctx, settee_listener **out_tok,
+                    settee_error *e);
+
+/* Like settee_listener_add, told only of the documents in ids[0..n) (copied). */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_listener_add_docs(settee_db *db, const char *const *ids, size_t n, settee_change_fn fn,
+                         void *ctx, settee_listener **out_tok, settee_error *e);
+
+/* DESTRUCTOR.  After it returns fn is not running and is never called again
+ * (from another thread it waits for a running call to finish; from inside
+ * fn itself it returns at once).  NULL ok.  Any thread. */
+SETTEE_API void settee_listener_remove(settee_listener *tok);
+
+/* The descriptor an app with its own run loop polls (SETTEE_DISPATCH_MANUAL):
+ * readable means "call settee_db_dispatch()".  Owned by db; do not read or
+ * close it.  -1 for a NULL/closed db or one in SETTEE_DISPATCH_THREAD mode.
+ * Linux: an eventfd; elsewhere the read end of a pipe.  Any thread. */
+SETTEE_API int settee_db_notify_fd(settee_db *db);
+
+/* Run every due callback of db (listeners, sync status, resolvers) on the
+ * calling thread, then return.  Never blocks waiting for changes.
+ * SETTEE_MISUSE in SETTEE_DISPATCH_THREAD mode.  Any thread, one at a time
+ * (a second concurrent call waits for the first). */
+SETTEE_API settee_status settee_db_dispatch(settee_db *db);
+
+/* --------------------------------------------------------------- conflicts */
+
+/* Every live leaf revision of id, the winner first: n == 1 means no
+ * conflict.  *out_revs is one allocation (settee_free).  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_conflicts(settee_db *db, const char *id, char ***out_revs, size_t *out_n,
+                 settee_error *e);
+
+/* One conflicted document: its id and live leaves, the winner first. */
+typedef struct settee_conflict {
+    const char *id;
+    const char *const *revs;
+    size_t n_revs;         /* >= 2 */
+} settee_conflict;
+
+/* Every document that has more than one live leaf, in id order.  *out is
+ * one allocation (settee_free), *out_n its length.  Scans the database.
+ * Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_conflicts_list(settee_db *db, settee_conflict **out, size_t *out_n, settee_error *e);
+
+/* Settle the conflict on id: keep_rev (a live leaf) survives, every other
+ * live leaf gets a tombstone, and when merged_json is non-NULL it is written
+ * as keep_rev's child (its _id/_rev members are ignored).  All in one commit.
+ * *out_rev: the surviving revision (merged or keep_rev); may be NULL.
+ * SETTEE_CONFLICT when the leaves changed meanwhile (list and try again).
+ * The result is an ordinary write: it replicates, and every replica that
+ * applies it converges.  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_conflict_resolve(settee_db *db, const char *id, const char *keep_rev,
+                        const char *merged_json, char **out_rev, settee_error *e);
+
+/* One live leaf of a conflicted document, borrowed for the resolver call. */
+typedef struct settee_leaf {
+    const char *rev;
+    const char *json;      /* the leaf's document, with _id and _rev */
+    size_t json_len;
+} settee_leaf;
+
+/* A resolver: called by a sync for each conflicted document it pulled,
+ * leaves[0] being the current winner.  It settles the conflict by calling
+ * settee_conflict_resolve (or does nothing: every replica still shows the
+ * same winner).  Runs on the db's callback thread.  The return value is
+ * reported in the sync's status when not SETTEE_OK (the sync goes on). */
+typedef settee_status (*settee_resolver_fn)(void *ctx, settee_db *db, const char *id,
+                                            const settee_leaf *leaves, size_t n);
+
+/* Built-in: keep the deterministic winner (leaves[0]) and delete the other
+ * leaves, so the conflict is gone everywhere.  ctx unused. */
+SETTEE_API settee_status settee_resolve_winner(void *ctx, settee_db *db, const char *id,
+                                               const settee_leaf *leaves, size_t n);
+
+/* Built-in: keep the leaf whose top-level member named by ctx (a
+ * const char *, e.g. "updated_at") is greatest: numbers compare as numbers,
+ * strings bytewise (ISO-8601 times sort right), a missing member loses; ties
+ * go to the deterministic winner.  Other leaves are deleted. */
+SETTEE_API settee_status settee_resolve_newest(void *ctx, settee_db *db, const char *id,
+                                               const settee_leaf *leaves, size_t n);
+
+/* -------------------------------------------------------------------- sync */
+
+typedef enum settee_sync_direction {
+    SETTEE_SYNC_PUSH = 1,            /* local → remote */
+    SETTEE_SYNC_PULL = 2,            /* remote → local */
+    SETTEE_SYNC_PUSH_AND_PULL = 3    /* both */
+} settee_sync_direction;
+
+typedef enum settee_sync_state {
+    SETTEE_SYNC_STOPPED = 0,    /* final: finished (one-shot), stopped, or failed (see last) */
+    SETTEE_SYNC_OFFLINE = 1,    /* the remote is unreachable; retrying with backoff */
+    SETTEE_SYNC_CONNECTING = 2, /* reading the peers and checkpoints */
+    SETTEE_SYNC_IDLE = 3,       /* continuous: caught up, waiting for changes */
+    SETTEE_SYNC_BUSY = 4        /* copying changes */
+} settee_sync_state;
+
+typedef struct settee_sync_status {
+    settee_sync_state state;
+    uint64_t docs_read;          /* revisions read from the sources (both directions) */
+    uint64_t docs_written;       /* revisions the targets accepted (both directions) */
+    uint64_t docs_pulled;        /* of docs_written: into the local database */
+    uint64_t docs_pushed;        /* of docs_written: into the remote one */
+    uint64_t doc_write_failures; /* revisions a target refused (e.g. 403) */
+    uint64_t pending;            /* changes the sources reported still to come */
+    uint64_t conflicts_resolved; /* resolver calls that returned SETTEE_OK */
+    settee_error last;           /* the last error (code SETTEE_OK: none) */
+} settee_sync_status;
+
+/* Called on every state change and on progress; the last call of a sync has
+ * state STOPPED.  Borrowed arguments; runs on the db's callback thread. */
+typedef void (*settee_sync_fn)(void *ctx, settee_sync *s, const settee_sync_status *st);
+
+typedef struct settee_sync_config {
+    const char *url;             /* remote database, "http(s)://host:port/db" */
+    const char *user;            /* credentials, or NULL (may also be in url) */
+    const char *password;
+    settee_sync_direction direction; /* default PUSH_AND_PULL */
+    bool continuous;             /* keep following changes until stopped (default true) */
+    settee_sync_fn on_status;    /* optional */
+    void *ctx;                   /* for on_status */
+    settee_resolver_fn resolver; /* optional; NULL = keep the deterministic winner */
+    void *resolver_ctx;          /* for resolver (settee_resolve_newest: the field name) */
+    const char *const *doc_ids;  /* non-NULL: sync only these documents (copied) */
+    size_t n_doc_ids;
+    unsigned retry_max_ms;       /* backoff cap between retries; 0 = 30000 */
+} settee_sync_config;
+
+/* Fill c with the defaults above.  Any thread. */
+SETTEE_API void settee_sync_config_init(settee_sync_config *c);
+
+/* CONSTRUCTOR.  Start syncing db with c->url; returns at once.  Errors here
+ * (bad URL, SETTEE_NOMEM) mean nothing started and no callback will run;
+ * network trouble is reported through the status and retried.  The config is
+ * copied.  The sync pins db until settee_sync_free.  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_sync_start(settee_db *db, const settee_sync_config *c, settee_sync **out_sync,
+                  settee_error *e);
+
+/* Ask s to stop; returns at once.  The final status (STOPPED) follows on the
+ * callback thread.  Repeated calls are harmless.  NULL ok.  Any thread. */
+SETTEE_API void settee_sync_stop(settee_sync *s);
+
+/* A snapshot of s's status (the same the callback gets).  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_sync_get_status(settee_sync *s, settee_sync_status *out_status);
+
+/* DESTRUCTOR.  Stop s if running, wait for its threads, free it; no callback
+ * of s runs after it returns (when called from one of s's own callbacks, the
+ * memory is released once that callback returns).  NULL ok.  Any thread. */
+SETTEE_API void settee_sync_free(settee_sync *s);
+
+/* "stopped", "offline", "connecting", "idle", "busy".  Static storage. */
+SETTEE_API const char *settee_sync_state_name(settee_sync_state s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SETTEE_H */

@@ -1,0 +1,472 @@
+/* sync.c — live sync of a local database with a remote one: two replicator
+ * jobs (push: local → remote, pull: remote → local) under one handle, one
+ * combined status, and the conflict resolver.
+ *
+ * Threads: each replicator job runs on its own thread (replicator/), where
+ * local writes of pulled documents go straight into the same st_db the app
+ * uses, so listeners hear of them through the ordinary commit observer.  The
+ * jobs' hooks (status changed, a pulled document is conflicted) run on those
+ * threads and only record and signal; the app's callbacks — on_status and
+ * the resolver — run in the db's dispatch round (dispatch.c), one at a time
+ * with its listeners.  So the app never sees two of its callbacks at once,
+ * and a slow resolver delays callbacks, never replication or local writes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+#include "st_repl.h"
+
+struct settee_sync {
+    settee_db *db;
+    st_repl *push;                 /* local → remote, or NULL */
+    st_repl *pull;                 /* remote → local, or NULL */
+    settee_sync_fn on_status;
+    void *ctx;
+    settee_resolver_fn resolver;
+    void *resolver_ctx;
+
+    pthread_mutex_t mu;            /* lock 3: the fields down to final_due */
+    bool status_dirty;             /* a job reported a status change */
+    char **queue;                  /* conflicted doc ids waiting for the resolver */
+    size_t qn, qcap;
+    bool queue_nomem;              /* a conflict could not be queued */
+
+    uint64_t conflicts_resolved;   /* written by dispatch, read by get_status */
+    settee_error resolver_error;
+
+    /* Dispatch-only state (rounds are serialized by db->dispatch_mu). */
+    settee_sync_status sent;       /* the last status delivered */
+    bool any_sent;
+    bool final_sent;               /* STOPPED was delivered: no more callbacks */
+
+    /* Under db->mu: the dispatch list (see dispatch.c). */
+    bool busy;
+    unsigned round;
+    bool removed;
+    bool free_in_dispatch;
+    settee_sync *next;
+};
+
+settee_sync *st_client_sync_next(settee_sync *s) { return s->next; }
+bool *st_client_sync_busy(settee_sync *s) { return &s->busy; }
+unsigned *st_client_sync_round(settee_sync *s) { return &s->round; }
+bool st_client_sync_free_in_dispatch(settee_sync *s) { return s->free_in_dispatch; }
+
+const char *settee_sync_state_name(settee_sync_state st)
+{
+    switch (st) {
+    case SETTEE_SYNC_STOPPED: return "stopped";
+    case SETTEE_SYNC_OFFLINE: return "offline";
+    case SETTEE_SYNC_CONNECTING: return "connecting";
+    case SETTEE_SYNC_IDLE: return "idle";
+    case SETTEE_SYNC_BUSY: return "busy";
+    }
+    return "unknown";
+}
+
+void settee_sync_config_init(settee_sync_config *c)
+{
+    if (!c)
+        return;
+    memset(c, 0, sizeof *c);
+    c->direction = SETTEE_SYNC_PUSH_AND_PULL;
+    c->continuous = true;
+}
+
+/* ------------------------------------------------- replicator-thread hooks */
+
+static void hook_status(void *ctx, st_repl *r, const st_repl_status *st)
+{
+    settee_sync *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->status_dirty = true;
+    pthread_mutex_unlock(&s->mu);
+    st_client_wake(s->db);
+}
+
+static void hook_conflict(void *ctx, st_repl *r, const char *doc_id)
+{
+    settee_sync *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    if (s->qn == s->qcap) {
+        size_t cap = s->qcap ? s->qcap * 2 : 16;
+        char **q = realloc(s->queue, cap * sizeof *q);
+        if (q) {
+            s->queue = q;
+            s->qcap = cap;
+        }
+    }
+    char *id = s->qn < s->qcap ? strdup(doc_id) : NULL;
+    if (id)
+        s->queue[s->qn++] = id;
+    else
+        s->queue_nomem = true; /* reported; settee_conflicts_list still finds it */
+    pthread_mutex_unlock(&s->mu);
+    st_client_wake(s->db);
+}
+
+/* ------------------------------------------------------------ the status */
+
+static bool ended(st_repl_state st) { return st == ST_REPL_STOPPED || st == ST_REPL_FAILED; }
+
+static settee_sync_state public_state(st_repl_state st)
+{
+    switch (st) {
+    case ST_REPL_STARTING: return SETTEE_SYNC_CONNECTING;
+    case ST_REPL_RUNNING: return SETTEE_SYNC_BUSY;
+    case ST_REPL_IDLE: return SETTEE_SYNC_IDLE;
+    case ST_REPL_OFFLINE: return SETTEE_SYNC_OFFLINE;
+    case ST_REPL_STOPPED:
+    case ST_REPL_FAILED: return SETTEE_SYNC_STOPPED;
+    }
+    return SETTEE_SYNC_STOPPED;
+}
+
+/* How loud a live job's state is when two are combined: the sync shows the
+ * loudest (offline beats busy beats connecting beats idle). */
+static int loudness(settee_sync_state st)
+{
+    switch (st) {
+    case SETTEE_SYNC_OFFLINE: return 4;
+    case SETTEE_SYNC_BUSY: return 3;
+    case SETTEE_SYNC_CONNECTING: return 2;
+    case SETTEE_SYNC_IDLE: return 1;
+    case SETTEE_SYNC_STOPPED: return 0;
+    }
+    return 0;
+}
+
+static void set_error(settee_error *out, const st_repl_status *r)
+{
+    st_client_from_core(out, r->last_error.code, &r->last_error);
+    if (r->last_http_status)
+        out->http_status = r->last_http_status;
+}
+
+/* A snapshot of both jobs; *out_all_ended when neither is still running. */
+static void snapshot(settee_sync *s, settee_sync_status *out, bool *out_all_ended)
+{
+    memset(out, 0, sizeof *out);
+    st_client_ok(&out->last);
+    bool all_ended = true;
+    int loud = -1;
+    st_repl *jobs[2] = {s->push, s->pull};
+    for (int k = 0; k < 2; k++) {
+        if (!jobs[k])
+            continue;
+        st_repl_status r;
+        st_repl_get_status(jobs[k], &r);
+        out->docs_read += r.docs_read;
+        out->docs_written += r.docs_written;
+        if (k == 0)
+            out->docs_pushed += r.docs_written;
+        else
+            out->docs_pulled += r.docs_written;
+        out->doc_write_failures += r.doc_write_failures;
+        out->pending += r.pending;
+        /* A failed job's error wins; otherwise any job's latest error. */
+        if (r.last_error.code != ST_OK &&
+            (r.state == ST_REPL_FAILED || out->last.code == SETTEE_OK))
+            set_error(&out->last, &r);
+        if (!ended(r.state)) {
+            all_ended = false;
+            settee_sync_state ps = public_state(r.state);
+            if (loudness(ps) > loud) {
+                loud = loudness(ps);
+                out->state = ps;
+            }
+        }
+    }
+    if (all_ended)
+        out->state = SETTEE_SYNC_STOPPED;
+    pthread_mutex_lock(&s->mu);
+    out->conflicts_resolved = s->conflicts_resolved;
+    if (out->last.code == SETTEE_OK && s->resolver_error.code != SETTEE_OK)
+        out->last = s->resolver_error;
+    pthread_mutex_unlock(&s->mu);
+    *out_all_ended = all_ended;
+}
+
+static bool same_status(const settee_sync_status *a, const settee_sync_status *b)
+{
+    return a->state == b->state && a->docs_read == b->docs_read &&
+           a->docs_written == b->docs_written && a->doc_write_failures == b->doc_write_failures &&
+           a->pending == b->pending && a->conflicts_resolved == b->conflicts_resolved &&
+           a->last.code == b->last.code;
+}
+
+/* --------------------------------------------------------- dispatch's part */
+
+bool st_client_sync_due(settee_sync *s)
+{
+    if (s->final_sent)
+        return false;
+    pthread_mutex_lock(&s->mu);
+    bool due = s->status_dirty || s->qn > 0;
+    pthread_mutex_unlock(&s->mu);
+    return due;
+}
+
+static bool was_removed(settee_sync *s)
+{
+    pthread_mutex_lock(&s->db->mu);
+    bool r = s->removed;
+    pthread_mutex_unlock(&s->db->mu);
+    return r;
+}
+
+static void run_resolver(settee_sync *s)
+{
+    /* Bounded: only what was queued when this round began. */
+    pthread_mutex_lock(&s->mu);
+    char **q = s->queue;
+    size_t n = s->qn;
+    bool nomem = s->queue_nomem;
+    s->queue = NULL;
+    s->qn = s->qcap = 0;
+    s->queue_nomem = false;
+    if (nomem)
+        st_client_fail(&s->resolver_error, SETTEE_NOMEM,
+                       "out of memory queueing a conflict; see settee_conflicts_list");
+    pthread_mutex_unlock(&s->mu);
+    size_t i = 0;
+    for (; i < n && s->resolver; i++) {
+        settee_error e;
+        st_client_ok(&e);
+        bool called = false;
+        settee_status rc = st_client_resolve_one(s->db, q[i], s->resolver, s->resolver_ctx,
+                                                 &called, &e);
+        if (rc != SETTEE_OK && e.code == SETTEE_OK)
+            st_client_fail(&e, rc, "resolver failed for %s", q[i]);
+        pthread_mutex_lock(&s->mu);
+        if (rc == SETTEE_OK && called)
+            s->conflicts_resolved++;
+        else if (rc != SETTEE_OK)
+            s->resolver_error = e;
+        pthread_mutex_unlock(&s->mu);
+        free(q[i]);
+        if (called && was_removed(s)) {
+            i++;
+            break;
+        }
+    }
+    for (; i < n; i++)
+        free(q[i]);
+    free(q);
+}
+
+void st_client_sync_dispatch(settee_sync *s)
+{
+    run_resolver(s);
+    if (was_removed(s))
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->status_dirty = false;
+    bool queued = s->qn > 0;
+    pthread_mutex_unlock(&s->mu);
+    settee_sync_status st;
+    bool all_ended;
+    snapshot(s, &st, &all_ended);
+    /* The final STOPPED waits until every queued conflict was handed over. */
+    if (all_ended && queued)
+        return;
+    if (!s->any_sent || !same_status(&st, &s->sent) || all_ended) {
+        s->sent = st;
+        s->any_sent = true;
+        if (all_ended)
+            s->final_sent = true;
+        if (s->on_status)
+            s->on_status(s->ctx, s, &st);
+    }
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+/* RFC 3986 userinfo: everything but unreserved characters percent-encoded. */
+static st_status add_userinfo_part(st_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    st_status st = ST_OK;
+    for (const unsigned char *p = (const unsigned char *)s; *p && st == ST_OK; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+            st = st_buf_addc(b, (char)*p);
+        } else {
+            char enc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            st = st_buf_add(b, enc, 3);
+        }
+    }
+    return st;
+}
+
+/* url with user:password@ spliced in after the scheme. */
+static settee_status remote_url(const settee_sync_config *c, st_buf *out, settee_error *e)
+{
+    const char *sep = strstr(c->url, "://");
+    if (!sep || (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0))
+        return st_client_fail(e, SETTEE_BAD_REQUEST, "sync url must be http(s)://host[:port]/db");
+    st_status st = ST_OK;
+    if (!c->user) {
+        st = st_buf_adds(out, c->url);
+    } else {
+        size_t scheme = (size_t)(sep - c->url) + 3;
+        st = st_buf_add(out, c->url, scheme);
+        if (st == ST_OK)
+            st = add_userinfo_part(out, c->user);
+        if (st == ST_OK && c->password)
+            st = st_buf_addc(out, ':');
+        if (st == ST_OK && c->password)
+            st = add_userinfo_part(out, c->password);
+        if (st == ST_OK)
+            st = st_buf_addc(out, '@');
+        if (st == ST_OK)
+            st = st_buf_adds(out, c->url + scheme);
+    }
+    return st == ST_OK ? SETTEE_OK : st_client_fail(e, SETTEE_NOMEM, "out of memory");
+}
+
+void st_client_sync_destroy(settee_sync *s)
+{
+    settee_db *db = s->db;
+    /* After st_repl_free no hook of s can run any more. */
+    st_repl_free(s->push);
+    st_repl_free(s->pull);
+    for (size_t i = 0; i < s->qn; i++)
+        free(s->queue[i]);
+    free(s->queue);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    st_client_child_done(db);
+}
+
+settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
+                                settee_sync **out_sync, settee_error *e)
+{
+    if (out_sync)
+        *out_sync = NULL;
+    if (!c || !out_sync || !c->url)
+        return st_client_fail(e, SETTEE_MISUSE, "NULL config, url or out_sync");
+    if (c->direction < SETTEE_SYNC_PUSH || c->direction > SETTEE_SYNC_PUSH_AND_PULL)
+        return st_client_fail(e, SETTEE_MISUSE, "unknown sync direction %d", (int)c->direction);
+    if (c->n_doc_ids && !c->doc_ids)
+        return st_client_fail(e, SETTEE_MISUSE, "NULL doc_ids with n_doc_ids > 0");
+    settee_status rc = st_client_enter(db, e);
+    if (rc != SETTEE_OK)
+        return rc;
+    st_buf url = ST_BUF_INIT;
+    st_error ce;
+    st_status s_st;
+    settee_sync *s = calloc(1, sizeof *s);
+    if (!s) {
+        rc = st_client_fail(e, SETTEE_NOMEM, "out of memory");
+        goto out;
+    }
+    s->db = db;
+    s->on_status = c->on_status;
+    s->ctx = c->ctx;
+    s->resolver = c->resolver;
+    s->resolver_ctx = c->resolver_ctx;
+    st_client_ok(&s->resolver_error);
+    pthread_mutex_init(&s->mu, NULL);
+    if ((rc = remote_url(c, &url, e)) != SETTEE_OK)
+        goto out;
+
+    st_repl_config rc_cfg;
+    st_repl_config_init(&rc_cfg);
+    rc_cfg.continuous = c->continuous;
+    rc_cfg.doc_ids = c->doc_ids;
+    rc_cfg.n_doc_ids = c->doc_ids ? c->n_doc_ids : 0;
+    rc_cfg.retry_max_ms = c->retry_max_ms;
+    rc_cfg.on_status = hook_status;
+    rc_cfg.status_ctx = s;
+    if (c->direction & SETTEE_SYNC_PUSH) {
+        st_repl_config p = rc_cfg;
+        p.source_db = db->core;
+        p.target = url.data;
+        p.create_target = true; /* PouchDB does the same for a missing remote */
+        if ((s_st = st_repl_start(&p, &s->push, &ce)) != ST_OK) {
+            rc = st_client_from_core(e, s_st, &ce);
+            goto out;
+        }
+    }
+    if (c->direction & SETTEE_SYNC_PULL) {
+        st_repl_config p = rc_cfg;
+        p.source = url.data;
+        p.target_db = db->core;
+        if (c->resolver) {
+            p.on_conflict = hook_conflict;
+            p.conflict_ctx = s;
+        }
+        if ((s_st = st_repl_start(&p, &s->pull, &ce)) != ST_OK) {
+            rc = st_client_from_core(e, s_st, &ce);
+            goto out;
+        }
+    }
+    st_client_child_add(db);
+    pthread_mutex_lock(&db->mu);
+    s->next = db->syncs;
+    db->syncs = s;
+    pthread_mutex_unlock(&db->mu);
+    /* The hooks may have fired before s was on the list. */
+    st_client_wake(db);
+    *out_sync = s;
+    s = NULL;
+    st_client_ok(e);
+out:
+    if (s) {
+        st_repl_free(s->push);
+        st_repl_free(s->pull);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+    }
+    st_buf_free(&url);
+    st_client_leave(db);
+    return rc;
+}
+
+void settee_sync_stop(settee_sync *s)
+{
+    if (!s)
+        return;
+    if (s->push)
+        st_repl_stop(s->push);
+    if (s->pull)
+        st_repl_stop(s->pull);
+}
+
+settee_status settee_sync_get_status(settee_sync *s, settee_sync_status *out_status)
+{
+    if (!s || !out_status)
+        return SETTEE_MISUSE;
+    bool all_ended;
+    snapshot(s, out_status, &all_ended);
+    return SETTEE_OK;
+}
+
+void settee_sync_free(settee_sync *s)
+{
+    if (!s)
+        return;
+    settee_sync_stop(s);
+    settee_db *db = s->db;
+    pthread_mutex_lock(&db->mu);
+    if (s->removed) {
+        pthread_mutex_unlock(&db->mu);
+        return;
+    }
+    for (settee_sync **p = &db->syncs; *p; p = &(*p)->next) {
+        if (*p == s) {
+            *p = s->next;
+            break;
+        }
+    }
+    s->removed = true;
+    bool defer = st_client_wait_not_busy(db, &s->busy);
+    if (defer)
+        s->free_in_dispatch = true;
+    pthread_mutex_unlock(&db->mu);
+    if (!defer)
+        st_client_sync_destroy(s);
+}
