@@ -29,14 +29,14 @@
 #include <string.h>
 
 #include "st_jw.h"
-#include "url.h"
+#include "dburl.h"
 
 typedef struct hreq hreq;
 typedef struct agg agg;
 
 typedef struct http_ep {
     st_ep base;
-    st_url url;
+    st_dburl url;
     char *userpwd;           /* decoded "user:pass" for basic auth, or NULL */
     st_ep_http_opts o;
     hreq *reqs;              /* every request not yet answered */
@@ -764,7 +764,7 @@ static void h_cancel_all(st_ep *ep)
 static void h_free(st_ep *ep)
 {
     http_ep *e = (http_ep *)ep;
-    st_url_free(&e->url);
+    st_dburl_free(&e->url);
     free(e->userpwd);
     free(ep->display);
     free(ep->user);
@@ -797,7 +797,7 @@ st_status st_ep_http_new(st_loop *loop, const char *url, const st_ep_http_opts *
     http_ep *e = calloc(1, sizeof *e);
     if (!e)
         return st_fail(err, ST_E_NOMEM, "out of memory");
-    st_status st = st_url_parse(url, &e->url, err);
+    st_status st = st_dburl_parse(url, &e->url, err);
     if (st != ST_OK) {
         free(e);
         return st;
@@ -814,8 +814,8 @@ st_status st_ep_http_new(st_loop *loop, const char *url, const st_ep_http_opts *
         e->o.retry_max_ms = 30000;
     bool oom = false;
     if (e->url.user) {
-        char *u = st_url_decode(e->url.user);
-        char *p = st_url_decode(e->url.password ? e->url.password : "");
+        char *u = st_dburl_decode(e->url.user);
+        char *p = st_dburl_decode(e->url.password ? e->url.password : "");
         size_t n = (u ? strlen(u) : 0) + (p ? strlen(p) : 0) + 2;
         e->userpwd = u && p ? malloc(n) : NULL;
         if (e->userpwd)

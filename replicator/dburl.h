@@ -1,16 +1,16 @@
-/* url.h — a remote database URL taken apart:
+/* dburl.h — a remote database URL taken apart:
  * "http(s)://[user[:pass]@]host[:port][/prefix]/db[/]".
  *
- * Ownership: st_url_parse fills caller-provided st_url whose strings it
- * allocates; st_url_free releases them.  Thread-safety: pure.
+ * Ownership: st_dburl_parse fills caller-provided st_dburl whose strings it
+ * allocates; st_dburl_free releases them.  Thread-safety: pure.
  */
-#ifndef ST_URL_H
-#define ST_URL_H
+#ifndef ST_DBURL_H
+#define ST_DBURL_H
 
 #include <stdbool.h>
 #include "st_error.h"
 
-typedef struct st_url {
+typedef struct st_dburl {
     bool https;
     char *user;       /* as written in the URL (NULL: none) */
     char *password;   /* as written (NULL: none) */
@@ -22,13 +22,13 @@ typedef struct st_url {
     char *root;       /* "scheme://host:port/prefix" — the server's root, no slash */
     char *db_url;     /* root + "/" + db */
     char *display;    /* the URL without the password, for messages */
-} st_url;
+} st_dburl;
 
 /* ST_E_BAD_REQUEST with a reason for anything that is not a database URL. */
-st_status st_url_parse(const char *url, st_url *out, st_error *err);
-void st_url_free(st_url *u);
+st_status st_dburl_parse(const char *url, st_dburl *out, st_error *err);
+void st_dburl_free(st_dburl *u);
 
 /* Percent-decode s (for credentials); malloc'd, NULL on OOM. */
-char *st_url_decode(const char *s);
+char *st_dburl_decode(const char *s);
 
 #endif

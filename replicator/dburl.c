@@ -1,8 +1,8 @@
-/* url.c — taking a database URL apart (see url.h).  Hand-written rather than
+/* dburl.c — taking a database URL apart (see dburl.h).  Hand-written rather than
  * curl_url(): we need the pieces as the user wrote them (CouchDB's
  * replication id hashes the raw user name, host and path), and the last
  * path segment on its own (the database name). */
-#include "url.h"
+#include "dburl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +30,7 @@ static int hexv(char c)
     return -1;
 }
 
-char *st_url_decode(const char *s)
+char *st_dburl_decode(const char *s)
 {
     size_t n = strlen(s);
     char *d = malloc(n + 1), *o = d;
@@ -49,7 +49,7 @@ char *st_url_decode(const char *s)
     return d;
 }
 
-void st_url_free(st_url *u)
+void st_dburl_free(st_dburl *u)
 {
     free(u->user);
     free(u->password);
@@ -62,7 +62,7 @@ void st_url_free(st_url *u)
     memset(u, 0, sizeof *u);
 }
 
-st_status st_url_parse(const char *url, st_url *u, st_error *err)
+st_status st_dburl_parse(const char *url, st_dburl *u, st_error *err)
 {
     memset(u, 0, sizeof *u);
     const char *p;
@@ -128,9 +128,9 @@ st_status st_url_parse(const char *url, st_url *u, st_error *err)
     while (plen > 1 && slash[plen - 1] == '/')
         plen--;
     if (!slash || plen <= 1)
-        return st_url_free(u), st_fail(err, ST_E_BAD_REQUEST, "no database name in URL %s", url);
+        return st_dburl_free(u), st_fail(err, ST_E_BAD_REQUEST, "no database name in URL %s", url);
     if (memchr(slash, '?', plen) || memchr(slash, '#', plen))
-        return st_url_free(u), st_fail(err, ST_E_BAD_REQUEST, "query strings are not supported in %s", url);
+        return st_dburl_free(u), st_fail(err, ST_E_BAD_REQUEST, "query strings are not supported in %s", url);
     u->path = dupn(slash, plen);
     const char *last = u->path ? strrchr(u->path, '/') : NULL;
     u->db = last ? strdup(last + 1) : NULL;
@@ -145,7 +145,7 @@ st_status st_url_parse(const char *url, st_url *u, st_error *err)
     size_t dl = strlen(url) + 1;
     u->display = malloc(dl);
     if (oom || !u->path || !u->db || !u->root || !u->db_url || !u->display) {
-        st_url_free(u);
+        st_dburl_free(u);
         return st_fail(err, ST_E_NOMEM, "out of memory");
     }
     snprintf(u->root, rl, "%s://%s%.*s", u->https ? "https" : "http", hostport, (int)prefix, u->path);
@@ -156,6 +156,6 @@ st_status st_url_parse(const char *url, st_url *u, st_error *err)
         snprintf(u->display, dl, "%s", url);
     return ST_OK;
 bad:
-    st_url_free(u);
+    st_dburl_free(u);
     return st_fail(err, ST_E_BAD_REQUEST, "bad host or port in URL %s", url);
 }
