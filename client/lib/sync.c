@@ -18,23 +18,34 @@
 #include "client_int.h"
 #include "st_repl.h"
 
+/* What a replicator hook was registered for: which job of which sync. */
+typedef struct hook_ctx {
+    settee_sync *s;
+    int side;                      /* 0 push, 1 pull */
+} hook_ctx;
+
 struct settee_sync {
     settee_db *db;
-    st_repl *push;                 /* local → remote, or NULL */
-    st_repl *pull;                 /* remote → local, or NULL */
     settee_sync_fn on_status;
     void *ctx;
     settee_resolver_fn resolver;
     void *resolver_ctx;
+    hook_ctx hooks[2];
+    st_repl_config pull_cfg;       /* the pull job, started once the push made the remote */
+    char *url;                     /* remote URL with credentials (pull_cfg points here) */
+    char **doc_ids;                /* packed copy (pull_cfg points here) */
 
-    pthread_mutex_t mu;            /* lock 3: the fields down to final_due */
+    pthread_mutex_t mu;            /* lock 3: the fields down to own_error */
+    st_repl *push;                 /* local → remote, or NULL; set once at start */
+    st_repl *pull;                 /* remote → local, or NULL (maybe not yet started) */
+    bool pull_pending;             /* the pull waits for the push to create the remote */
+    bool stopping;                 /* settee_sync_stop was called */
     bool status_dirty;             /* a job reported a status change */
     char **queue;                  /* conflicted doc ids waiting for the resolver */
     size_t qn, qcap;
     bool queue_nomem;              /* a conflict could not be queued */
-
     uint64_t conflicts_resolved;   /* written by dispatch, read by get_status */
-    settee_error resolver_error;
+    settee_error own_error;        /* the resolver's or the deferred pull start's */
 
     /* Dispatch-only state (rounds are serialized by db->dispatch_mu). */
     settee_sync_status sent;       /* the last status delivered */
@@ -77,18 +88,48 @@ void settee_sync_config_init(settee_sync_config *c)
 
 /* ------------------------------------------------- replicator-thread hooks */
 
+/* Why the pull may start late: pulling from a remote database that does
+ * not exist yet fails for good (404), while the push creates it (as PouchDB
+ * does).  So a two-way sync starts the pull once the push got past its
+ * start (the remote exists), or has finished; a push that failed takes the
+ * sync down with its error. */
+static bool push_made_remote(st_repl_state st)
+{
+    return st == ST_REPL_RUNNING || st == ST_REPL_IDLE || st == ST_REPL_STOPPED;
+}
+
 static void hook_status(void *ctx, st_repl *r, const st_repl_status *st)
 {
-    settee_sync *s = ctx;
+    hook_ctx *h = ctx;
+    settee_sync *s = h->s;
     pthread_mutex_lock(&s->mu);
     s->status_dirty = true;
+    bool start_pull = h->side == 0 && s->pull_pending && !s->stopping &&
+                      push_made_remote(st->state);
+    if (start_pull)
+        s->pull_pending = false;
     pthread_mutex_unlock(&s->mu);
+    if (start_pull) {
+        st_repl *pull = NULL;
+        st_error ce;
+        st_status x = st_repl_start(&s->pull_cfg, &pull, &ce);
+        pthread_mutex_lock(&s->mu);
+        if (x == ST_OK)
+            s->pull = pull;
+        else
+            st_client_from_core(&s->own_error, x, &ce);
+        /* settee_sync_stop ran while the pull was starting: it saw no pull. */
+        bool stop_now = x == ST_OK && s->stopping;
+        pthread_mutex_unlock(&s->mu);
+        if (stop_now)
+            st_repl_stop(pull);
+    }
     st_client_wake(s->db);
 }
 
 static void hook_conflict(void *ctx, st_repl *r, const char *doc_id)
 {
-    settee_sync *s = ctx;
+    settee_sync *s = ((hook_ctx *)ctx)->s;
     pthread_mutex_lock(&s->mu);
     if (s->qn == s->qcap) {
         size_t cap = s->qcap ? s->qcap * 2 : 16;
@@ -152,7 +193,10 @@ static void snapshot(settee_sync *s, settee_sync_status *out, bool *out_all_ende
     st_client_ok(&out->last);
     bool all_ended = true;
     int loud = -1;
+    pthread_mutex_lock(&s->mu);
     st_repl *jobs[2] = {s->push, s->pull};
+    bool pull_pending = s->pull_pending && !s->stopping;
+    pthread_mutex_unlock(&s->mu);
     for (int k = 0; k < 2; k++) {
         if (!jobs[k])
             continue;
@@ -179,12 +223,16 @@ static void snapshot(settee_sync *s, settee_sync_status *out, bool *out_all_ende
             }
         }
     }
+    /* A pull still waiting for its push counts as connecting while the
+     * push lives; once the push ended without making the remote, never. */
+    if (pull_pending && !all_ended && loud < loudness(SETTEE_SYNC_CONNECTING))
+        out->state = SETTEE_SYNC_CONNECTING;
     if (all_ended)
         out->state = SETTEE_SYNC_STOPPED;
     pthread_mutex_lock(&s->mu);
     out->conflicts_resolved = s->conflicts_resolved;
-    if (out->last.code == SETTEE_OK && s->resolver_error.code != SETTEE_OK)
-        out->last = s->resolver_error;
+    if (out->last.code == SETTEE_OK && s->own_error.code != SETTEE_OK)
+        out->last = s->own_error;
     pthread_mutex_unlock(&s->mu);
     *out_all_ended = all_ended;
 }
@@ -228,7 +276,7 @@ static void run_resolver(settee_sync *s)
     s->qn = s->qcap = 0;
     s->queue_nomem = false;
     if (nomem)
-        st_client_fail(&s->resolver_error, SETTEE_NOMEM,
+        st_client_fail(&s->own_error, SETTEE_NOMEM,
                        "out of memory queueing a conflict; see settee_conflicts_list");
     pthread_mutex_unlock(&s->mu);
     size_t i = 0;
@@ -244,7 +292,7 @@ static void run_resolver(settee_sync *s)
         if (rc == SETTEE_OK && called)
             s->conflicts_resolved++;
         else if (rc != SETTEE_OK)
-            s->resolver_error = e;
+            s->own_error = e;
         pthread_mutex_unlock(&s->mu);
         free(q[i]);
         if (called && was_removed(s)) {
@@ -330,15 +378,38 @@ static settee_status remote_url(const settee_sync_config *c, st_buf *out, settee
 void st_client_sync_destroy(settee_sync *s)
 {
     settee_db *db = s->db;
-    /* After st_repl_free no hook of s can run any more. */
+    /* The push first: once its thread is gone no hook can start the pull,
+     * so s->pull is final; after both, no hook of s runs any more. */
     st_repl_free(s->push);
     st_repl_free(s->pull);
     for (size_t i = 0; i < s->qn; i++)
         free(s->queue[i]);
     free(s->queue);
+    free(s->url);
+    free(s->doc_ids);
     pthread_mutex_destroy(&s->mu);
     free(s);
     st_client_child_done(db);
+}
+
+/* ids[0..n) packed into one allocation (pointer array, then text). */
+static char **pack_ids(const char *const *ids, size_t n)
+{
+    size_t bytes = (n + 1) * sizeof(char *);
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(ids[i]) + 1;
+    char **out = malloc(bytes);
+    if (!out)
+        return NULL;
+    char *p = (char *)(out + n + 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(ids[i]) + 1;
+        memcpy(p, ids[i], len);
+        out[i] = p;
+        p += len;
+    }
+    out[n] = NULL;
+    return out;
 }
 
 settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
@@ -352,6 +423,9 @@ settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
         return st_client_fail(e, SETTEE_MISUSE, "unknown sync direction %d", (int)c->direction);
     if (c->n_doc_ids && !c->doc_ids)
         return st_client_fail(e, SETTEE_MISUSE, "NULL doc_ids with n_doc_ids > 0");
+    for (size_t i = 0; c->doc_ids && i < c->n_doc_ids; i++)
+        if (!c->doc_ids[i])
+            return st_client_fail(e, SETTEE_MISUSE, "NULL id in doc_ids");
     settee_status rc = st_client_enter(db, e);
     if (rc != SETTEE_OK)
         return rc;
@@ -368,41 +442,58 @@ settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
     s->ctx = c->ctx;
     s->resolver = c->resolver;
     s->resolver_ctx = c->resolver_ctx;
-    st_client_ok(&s->resolver_error);
+    s->hooks[0] = (hook_ctx){s, 0};
+    s->hooks[1] = (hook_ctx){s, 1};
+    st_client_ok(&s->own_error);
     pthread_mutex_init(&s->mu, NULL);
     if ((rc = remote_url(c, &url, e)) != SETTEE_OK)
         goto out;
-
-    st_repl_config rc_cfg;
-    st_repl_config_init(&rc_cfg);
-    rc_cfg.continuous = c->continuous;
-    rc_cfg.doc_ids = c->doc_ids;
-    rc_cfg.n_doc_ids = c->doc_ids ? c->n_doc_ids : 0;
-    rc_cfg.retry_max_ms = c->retry_max_ms;
-    rc_cfg.on_status = hook_status;
-    rc_cfg.status_ctx = s;
-    if (c->direction & SETTEE_SYNC_PUSH) {
-        st_repl_config p = rc_cfg;
-        p.source_db = db->core;
-        p.target = url.data;
-        p.create_target = true; /* PouchDB does the same for a missing remote */
-        if ((s_st = st_repl_start(&p, &s->push, &ce)) != ST_OK) {
-            rc = st_client_from_core(e, s_st, &ce);
-            goto out;
-        }
+    if (!(s->url = st_buf_take(&url, NULL)) ||
+        (c->doc_ids && !(s->doc_ids = pack_ids(c->doc_ids, c->n_doc_ids)))) {
+        rc = st_client_fail(e, SETTEE_NOMEM, "out of memory");
+        goto out;
     }
-    if (c->direction & SETTEE_SYNC_PULL) {
-        st_repl_config p = rc_cfg;
-        p.source = url.data;
-        p.target_db = db->core;
-        if (c->resolver) {
-            p.on_conflict = hook_conflict;
-            p.conflict_ctx = s;
-        }
-        if ((s_st = st_repl_start(&p, &s->pull, &ce)) != ST_OK) {
+
+    st_repl_config base;
+    st_repl_config_init(&base);
+    base.continuous = c->continuous;
+    base.doc_ids = (const char *const *)s->doc_ids;
+    base.n_doc_ids = s->doc_ids ? c->n_doc_ids : 0;
+    base.retry_max_ms = c->retry_max_ms;
+    base.on_status = hook_status;
+
+    s->pull_cfg = base;
+    s->pull_cfg.source = s->url;
+    s->pull_cfg.target_db = db->core;
+    s->pull_cfg.status_ctx = &s->hooks[1];
+    if (c->resolver) {
+        s->pull_cfg.on_conflict = hook_conflict;
+        s->pull_cfg.conflict_ctx = &s->hooks[1];
+    }
+    s->pull_pending = (c->direction & SETTEE_SYNC_PULL) && (c->direction & SETTEE_SYNC_PUSH);
+    if (c->direction & SETTEE_SYNC_PUSH) {
+        st_repl_config p = base;
+        p.source_db = db->core;
+        p.target = s->url;
+        p.create_target = true; /* PouchDB does the same for a missing remote */
+        p.status_ctx = &s->hooks[0];
+        st_repl *push = NULL;
+        if ((s_st = st_repl_start(&p, &push, &ce)) != ST_OK) {
             rc = st_client_from_core(e, s_st, &ce);
             goto out;
         }
+        pthread_mutex_lock(&s->mu);
+        s->push = push;
+        pthread_mutex_unlock(&s->mu);
+    } else {
+        st_repl *pull = NULL;
+        if ((s_st = st_repl_start(&s->pull_cfg, &pull, &ce)) != ST_OK) {
+            rc = st_client_from_core(e, s_st, &ce);
+            goto out;
+        }
+        pthread_mutex_lock(&s->mu);
+        s->pull = pull;
+        pthread_mutex_unlock(&s->mu);
     }
     st_client_child_add(db);
     pthread_mutex_lock(&db->mu);
@@ -416,8 +507,13 @@ settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
     st_client_ok(e);
 out:
     if (s) {
+        pthread_mutex_lock(&s->mu);
+        s->stopping = true; /* a push hook must not start the pull now */
+        pthread_mutex_unlock(&s->mu);
         st_repl_free(s->push);
         st_repl_free(s->pull);
+        free(s->url);
+        free(s->doc_ids);
         pthread_mutex_destroy(&s->mu);
         free(s);
     }
@@ -430,10 +526,15 @@ void settee_sync_stop(settee_sync *s)
 {
     if (!s)
         return;
-    if (s->push)
-        st_repl_stop(s->push);
-    if (s->pull)
-        st_repl_stop(s->pull);
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    st_repl *push = s->push, *pull = s->pull;
+    pthread_mutex_unlock(&s->mu);
+    if (push)
+        st_repl_stop(push);
+    if (pull)
+        st_repl_stop(pull);
+    st_client_wake(s->db);
 }
 
 settee_status settee_sync_get_status(settee_sync *s, settee_sync_status *out_status)
@@ -449,8 +550,8 @@ void settee_sync_free(settee_sync *s)
 {
     if (!s)
         return;
-    settee_sync_stop(s);
     settee_db *db = s->db;
+    settee_sync_stop(s);
     pthread_mutex_lock(&db->mu);
     if (s->removed) {
         pthread_mutex_unlock(&db->mu);

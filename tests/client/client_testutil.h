@@ -1,0 +1,206 @@
+/* client_testutil.h — helpers for libsettee's tests, which use nothing of
+ * settee but settee.h: scratch paths, bounded waits, and the real
+ * `settee serve` binary started on a free 127.0.0.1 port and stopped (or
+ * restarted on the same port) by its PID.
+ */
+#ifndef CLIENT_TESTUTIL_H
+#define CLIENT_TESTUTIL_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "settee.h"
+
+#define CT_ADMIN "admin"
+#define CT_PASS "client-pw"
+
+static inline uint64_t ct_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static inline void ct_sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* A fresh scratch directory under $SETTEE_TEST_TMP (or /tmp). */
+static inline void ct_tmpdir(char *out, size_t cap, const char *tag)
+{
+    const char *tmp = getenv("SETTEE_TEST_TMP");
+    snprintf(out, cap, "%s/client-%s-XXXXXX", tmp ? tmp : "/tmp", tag);
+    if (!mkdtemp(out)) {
+        fprintf(stderr, "mkdtemp %s: %s\n", out, strerror(errno));
+        abort();
+    }
+}
+
+/* Remove a scratch directory holding only plain files. */
+static inline void ct_rmdir(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* ------------------------------------------------------------ the server */
+
+typedef struct ct_server {
+    pid_t pid;
+    int port;
+    char data_dir[4096];
+    char url[160];        /* http://127.0.0.1:PORT (no credentials) */
+} ct_server;
+
+static inline const char *ct_bin(void)
+{
+    const char *b = getenv("SETTEE_BIN");
+#ifdef CT_SETTEE_BIN
+    if (!b)
+        b = CT_SETTEE_BIN;
+#endif
+    return b && access(b, X_OK) == 0 ? b : NULL;
+}
+
+/* A port nobody listens on now (bind 0, read it back, close). */
+static inline int ct_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static inline bool ct_port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* (Re)start the server on s->port with s->data_dir; wait (bounded) until
+ * it accepts connections. */
+static inline bool ct_server_spawn(ct_server *s)
+{
+    const char *bin = ct_bin();
+    if (!bin) {
+        fprintf(stderr, "settee binary not found (set SETTEE_BIN)\n");
+        return false;
+    }
+    char port[16];
+    snprintf(port, sizeof port, "%d", s->port);
+    pid_t pid = fork();
+    if (pid < 0)
+        return false;
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, 1);
+        execl(bin, bin, "serve", "--data", s->data_dir, "--bind", "127.0.0.1", "--port", port,
+              "--admin", CT_ADMIN ":" CT_PASS, "--log-level", "error", (char *)NULL);
+        _exit(127);
+    }
+    s->pid = pid;
+    for (uint64_t t0 = ct_now_ms(); ct_now_ms() - t0 < 10000;) {
+        if (ct_port_open(s->port))
+            return true;
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) { /* died (port taken?) */
+            s->pid = -1;
+            return false;
+        }
+        ct_sleep_ms(10);
+    }
+    return false;
+}
+
+static inline bool ct_server_start(ct_server *s, const char *tag)
+{
+    memset(s, 0, sizeof *s);
+    s->pid = -1;
+    ct_tmpdir(s->data_dir, sizeof s->data_dir, tag);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        s->port = ct_free_port();
+        if (s->port > 0 && ct_server_spawn(s)) {
+            snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Stop by PID: SIGTERM, then SIGKILL after 5 s; reap. */
+static inline void ct_server_stop(ct_server *s)
+{
+    if (s->pid <= 0)
+        return;
+    kill(s->pid, SIGTERM);
+    for (uint64_t t0 = ct_now_ms(); ct_now_ms() - t0 < 5000;) {
+        int st;
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+            s->pid = -1;
+            return;
+        }
+        ct_sleep_ms(10);
+    }
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+    s->pid = -1;
+}
+
+/* Restart on the same port and data (the clients keep their URL). */
+static inline bool ct_server_restart(ct_server *s)
+{
+    for (uint64_t t0 = ct_now_ms(); ct_now_ms() - t0 < 10000;) {
+        if (ct_server_spawn(s))
+            return true;
+        ct_sleep_ms(100); /* the old socket may linger a moment */
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------- settee */
+
+/* Wait (bounded) until cond(arg) holds, dispatching db when non-NULL. */
+static inline bool ct_wait(bool (*cond)(void *), void *arg, settee_db *manual_db,
+                           unsigned timeout_ms)
+{
+    for (uint64_t t0 = ct_now_ms(); ct_now_ms() - t0 < timeout_ms;) {
+        if (manual_db)
+            (void)settee_db_dispatch(manual_db);
+        if (cond(arg))
+            return true;
+        ct_sleep_ms(5);
+    }
+    return cond(arg);
+}
+
+#endif
