@@ -11,7 +11,7 @@ rm -rf "$scratch"
 mkdir -p "$scratch"
 prefix="$scratch/prefix"
 "$cmake" --install "$build" --prefix "$prefix" --component libsettee >/dev/null
-libdir=$(dirname "$(find "$prefix" -name settee.pc | head -n 1)")/..
+libdir=$(cd "$(dirname "$(find "$prefix" -name settee.pc | head -n 1)")/.." && pwd)
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 pkg-config --exists settee
 echo "pkg-config: $(pkg-config --cflags --libs settee)"
@@ -24,7 +24,7 @@ LD_LIBRARY_PATH="$libdir" "$scratch/hello" "$scratch/one.settee"
 # 2. static, through pkg-config --static
 # shellcheck disable=SC2046,SC2086
 "$cc" $extra -o "$scratch/hello_static" "$src/hello.c" $(pkg-config --cflags settee) \
-    "$libdir/libsettee.a" $(pkg-config --static --libs-only-other --libs-only-l settee | sed 's/-lsettee//')
+    "$libdir/libsettee.a" $(pkg-config --static --libs settee | sed 's/-lsettee//; s/-L[^ ]*//')
 "$scratch/hello_static" "$scratch/two.settee"
 
 # 3. CMake package

@@ -1,0 +1,399 @@
+/* test_listeners.c — change listeners through settee.h: they see every local
+ * write (from many threads, with doc-id filters, deletions), run on the
+ * settee thread or inside settee_db_dispatch() when the app polls the notify
+ * fd, can be removed from anywhere (their own callback included), and pin
+ * the database while they live. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <poll.h>
+#include <pthread.h>
+
+#include "client/client_testutil.h"
+
+#define MAXSEEN 4096
+
+typedef struct seen {
+    pthread_mutex_t mu;
+    char ids[MAXSEEN][24];
+    bool deleted[MAXSEEN];
+    uint64_t last_seq;
+    bool out_of_order;
+    size_t n, calls;
+    pthread_t thread;
+    unsigned sleep_ms;            /* make the callback slow */
+    settee_listener *self;        /* remove itself after remove_after calls */
+    size_t remove_after;
+    bool write_in_callback;       /* write a doc from inside the callback once */
+    bool nested_dispatch;         /* call settee_db_dispatch from inside */
+} seen;
+
+static void seen_init(seen *s)
+{
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+}
+
+static void on_change(void *ctx, settee_db *db, const settee_change *ch, size_t n)
+{
+    seen *s = ctx;
+    assert_true(n >= 1);
+    if (s->sleep_ms)
+        ct_sleep_ms(s->sleep_ms);
+    pthread_mutex_lock(&s->mu);
+    s->thread = pthread_self();
+    s->calls++;
+    for (size_t i = 0; i < n; i++) {
+        if (ch[i].seq <= s->last_seq)
+            s->out_of_order = true;
+        s->last_seq = ch[i].seq;
+        if (s->n < MAXSEEN) {
+            snprintf(s->ids[s->n], sizeof s->ids[s->n], "%s", ch[i].id);
+            s->deleted[s->n] = ch[i].deleted;
+            s->n++;
+        }
+        assert_non_null(ch[i].rev);
+    }
+    bool remove_now = s->self && s->remove_after && s->calls >= s->remove_after;
+    bool write_now = s->write_in_callback;
+    s->write_in_callback = false;
+    pthread_mutex_unlock(&s->mu);
+    if (write_now) {
+        settee_error e;
+        assert_int_equal(settee_doc_put(db, "{\"_id\":\"from-callback\"}", SETTEE_NUL_TERMINATED,
+                                        NULL, &e),
+                         SETTEE_OK);
+    }
+    if (s->nested_dispatch)
+        (void)settee_db_dispatch(db); /* must not deadlock */
+    if (remove_now) {
+        settee_listener_remove(s->self);
+        settee_listener_remove(s->self); /* twice from inside: harmless */
+    }
+}
+
+static size_t seen_n(seen *s)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->n;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+static bool seen_has(seen *s, const char *id)
+{
+    pthread_mutex_lock(&s->mu);
+    bool found = false;
+    for (size_t i = 0; i < s->n && !found; i++)
+        found = strcmp(s->ids[i], id) == 0;
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+typedef struct want {
+    seen *s;
+    size_t n;
+} want;
+
+static bool has_n(void *arg)
+{
+    want *w = arg;
+    return seen_n(w->s) >= w->n;
+}
+
+typedef struct fx {
+    char dir[4096];
+    char path[4200];
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    ct_tmpdir(f->dir, sizeof f->dir, "listen");
+    snprintf(f->path, sizeof f->path, "%s/l.settee", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    ct_rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static settee_db *open_db(fx *f, settee_dispatch_mode mode)
+{
+    settee_db_options o;
+    settee_db_options_init(&o);
+    o.durable = false;
+    o.dispatch = mode;
+    settee_db *db = NULL;
+    settee_error e;
+    assert_int_equal(settee_db_open(f->path, &o, &db, &e), SETTEE_OK);
+    return db;
+}
+
+static void put_id(settee_db *db, const char *id)
+{
+    char j[128];
+    snprintf(j, sizeof j, "{\"_id\":\"%s\"}", id);
+    settee_error e;
+    assert_int_equal(settee_doc_put(db, j, SETTEE_NUL_TERMINATED, NULL, &e), SETTEE_OK);
+}
+
+typedef struct writer {
+    settee_db *db;
+    int base, count;
+} writer;
+
+static void *write_many(void *arg)
+{
+    writer *w = arg;
+    for (int i = 0; i < w->count; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "w%d-%d", w->base, i);
+        put_id(w->db, id);
+    }
+    return NULL;
+}
+
+/* Local writes from 4 threads: the listener sees each document, in seq
+ * order, on the settee thread. */
+static void test_thread_mode_sees_every_write(void **state)
+{
+    fx *f = *state;
+    settee_db *db = open_db(f, SETTEE_DISPATCH_THREAD);
+    put_id(db, "before"); /* not reported: it predates the listener */
+    seen s;
+    seen_init(&s);
+    settee_listener *l = NULL;
+    settee_error e;
+    assert_int_equal(settee_listener_add(db, on_change, &s, &l, &e), SETTEE_OK);
+    assert_int_equal(settee_db_close(db), SETTEE_BUSY);
+    pthread_t th[4];
+    writer w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (writer){db, i, 100};
+        assert_int_equal(pthread_create(&th[i], NULL, write_many, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    want wt = {&s, 400};
+    assert_true(ct_wait(has_n, &wt, NULL, 10000));
+    ct_sleep_ms(50);
+    assert_int_equal(seen_n(&s), 400);
+    assert_false(s.out_of_order);
+    assert_false(seen_has(&s, "before"));
+    assert_true(seen_has(&s, "w3-99"));
+    assert_false(pthread_equal(s.thread, pthread_self()));
+
+    /* Deletion is reported as deleted. */
+    char *rev = NULL;
+    assert_int_equal(settee_doc_put(db, "{\"_id\":\"del\"}", SETTEE_NUL_TERMINATED, &rev, &e),
+                     SETTEE_OK);
+    assert_int_equal(settee_doc_delete(db, "del", rev, NULL, &e), SETTEE_OK);
+    settee_free(rev);
+    wt.n = 401;
+    assert_true(ct_wait(has_n, &wt, NULL, 5000));
+    ct_sleep_ms(50);
+    pthread_mutex_lock(&s.mu);
+    bool saw_deleted = false;
+    for (size_t i = 0; i < s.n; i++)
+        if (strcmp(s.ids[i], "del") == 0 && s.deleted[i])
+            saw_deleted = true;
+    pthread_mutex_unlock(&s.mu);
+    assert_true(saw_deleted);
+
+    settee_listener_remove(l);
+    assert_int_equal(settee_db_close(db), SETTEE_OK);
+}
+
+static void test_doc_id_filter(void **state)
+{
+    fx *f = *state;
+    settee_db *db = open_db(f, SETTEE_DISPATCH_THREAD);
+    seen s, all;
+    seen_init(&s);
+    seen_init(&all);
+    settee_listener *l = NULL, *la = NULL, *none = NULL, *tmp = NULL;
+    settee_error e;
+    const char *ids[] = {"a", "c"};
+    assert_int_equal(settee_listener_add_docs(db, ids, 2, on_change, &s, &l, &e), SETTEE_OK);
+    assert_int_equal(settee_listener_add_docs(db, ids, 0, on_change, &s, &none, &e), SETTEE_OK);
+    assert_int_equal(settee_listener_add(db, on_change, &all, &la, &e), SETTEE_OK);
+    assert_int_equal(settee_listener_add_docs(db, NULL, 2, on_change, &s, &tmp, &e),
+                     SETTEE_MISUSE);
+    assert_int_equal(settee_listener_add(db, NULL, &s, &tmp, &e), SETTEE_MISUSE);
+    assert_int_equal(settee_listener_add(db, on_change, &s, NULL, &e), SETTEE_MISUSE);
+    const char *bad[] = {"a", NULL};
+    assert_int_equal(settee_listener_add_docs(db, bad, 2, on_change, &s, &tmp, &e),
+                     SETTEE_MISUSE);
+    assert_null(tmp);
+    /* Added and removed before any change: never called. */
+    assert_int_equal(settee_listener_add_docs(db, ids, 2, on_change, &s, &tmp, &e), SETTEE_OK);
+    settee_listener_remove(tmp);
+    for (const char *p = "abcd"; *p; p++) {
+        char id[2] = {*p, 0};
+        put_id(db, id);
+    }
+    want wa = {&all, 4};
+    assert_true(ct_wait(has_n, &wa, NULL, 5000));
+    want ws = {&s, 2};
+    assert_true(ct_wait(has_n, &ws, NULL, 5000));
+    ct_sleep_ms(100);
+    assert_int_equal(seen_n(&s), 2); /* once each: not from tmp, nothing from none */
+    assert_true(seen_has(&s, "a"));
+    assert_true(seen_has(&s, "c"));
+    assert_false(seen_has(&s, "b"));
+    settee_listener_remove(none);
+    settee_listener_remove(la);
+    assert_int_equal(settee_db_close(db), SETTEE_BUSY); /* l still lives */
+    settee_listener_remove(l);
+    assert_int_equal(settee_db_close(db), SETTEE_OK);
+}
+
+static void test_manual_dispatch_with_fd(void **state)
+{
+    fx *f = *state;
+    settee_db *db = open_db(f, SETTEE_DISPATCH_MANUAL);
+    int fd = settee_db_notify_fd(db);
+    assert_true(fd >= 0);
+    seen s;
+    seen_init(&s);
+    settee_listener *l = NULL;
+    settee_error e;
+    assert_int_equal(settee_listener_add(db, on_change, &s, &l, &e), SETTEE_OK);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    assert_int_equal(settee_db_dispatch(db), SETTEE_OK); /* drain anything stale */
+    assert_int_equal(poll(&p, 1, 0), 0);
+    put_id(db, "m1");
+    put_id(db, "m2");
+    /* Readable after the commits; nothing runs until we dispatch. */
+    assert_int_equal(poll(&p, 1, 2000), 1);
+    ct_sleep_ms(20);
+    assert_int_equal(seen_n(&s), 0);
+    assert_int_equal(settee_db_dispatch(db), SETTEE_OK);
+    assert_int_equal(seen_n(&s), 2);
+    assert_true(pthread_equal(s.thread, pthread_self()));
+    /* Drained: not readable again until the next write. */
+    assert_int_equal(poll(&p, 1, 0), 0);
+    /* A callback that writes and re-enters dispatch: no deadlock; its own
+     * write arrives with a later round. */
+    s.write_in_callback = true;
+    s.nested_dispatch = true;
+    put_id(db, "m3");
+    assert_int_equal(settee_db_dispatch(db), SETTEE_OK);
+    want w = {&s, 4};
+    assert_true(ct_wait(has_n, &w, db, 5000));
+    assert_true(seen_has(&s, "from-callback"));
+    s.nested_dispatch = false;
+    settee_listener_remove(l);
+    put_id(db, "m4");
+    assert_int_equal(settee_db_dispatch(db), SETTEE_OK);
+    assert_int_equal(seen_n(&s), 4);
+    assert_int_equal(settee_db_close(db), SETTEE_OK);
+}
+
+typedef struct remover {
+    settee_listener *l;
+    uint64_t took_ms;
+} remover;
+
+static void *remove_later(void *arg)
+{
+    remover *r = arg;
+    uint64_t t0 = ct_now_ms();
+    settee_listener_remove(r->l);
+    r->took_ms = ct_now_ms() - t0;
+    return NULL;
+}
+
+static void test_remove_from_callback_and_other_thread(void **state)
+{
+    fx *f = *state;
+    settee_db *db = open_db(f, SETTEE_DISPATCH_THREAD);
+    settee_error e;
+
+    /* Removes itself after its first call. */
+    seen s;
+    seen_init(&s);
+    assert_int_equal(settee_listener_add(db, on_change, &s, &s.self, &e), SETTEE_OK);
+    s.remove_after = 1;
+    put_id(db, "r1");
+    want w = {&s, 1};
+    assert_true(ct_wait(has_n, &w, NULL, 5000));
+    ct_sleep_ms(50);
+    put_id(db, "r2");
+    ct_sleep_ms(100);
+    assert_int_equal(seen_n(&s), 1);
+    assert_int_equal(s.calls, 1);
+
+    /* A slow callback removed from another thread: remove waits for it, and
+     * nothing is called after remove returned. */
+    seen slow;
+    seen_init(&slow);
+    slow.sleep_ms = 300;
+    settee_listener *l = NULL;
+    assert_int_equal(settee_listener_add(db, on_change, &slow, &l, &e), SETTEE_OK);
+    put_id(db, "r3");
+    ct_sleep_ms(100); /* the callback is now inside its 300 ms sleep */
+    remover r = {l, 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, remove_later, &r), 0);
+    pthread_join(th, NULL);
+    assert_true(r.took_ms >= 100); /* it waited for the running callback */
+    assert_int_equal(slow.calls, 1);
+    put_id(db, "r4");
+    ct_sleep_ms(400);
+    assert_int_equal(slow.calls, 1);
+    assert_int_equal(settee_db_close(db), SETTEE_OK);
+}
+
+static void test_many_listeners(void **state)
+{
+    fx *f = *state;
+    settee_db *db = open_db(f, SETTEE_DISPATCH_THREAD);
+    enum { N = 16 };
+    seen *s = calloc(N, sizeof *s);
+    settee_listener *l[N];
+    settee_error e;
+    for (int i = 0; i < N; i++) {
+        seen_init(&s[i]);
+        assert_int_equal(settee_listener_add(db, on_change, &s[i], &l[i], &e), SETTEE_OK);
+    }
+    /* 600 docs in bulk: more than one batch per listener. */
+    char *bulk = malloc(600 * 24 + 16);
+    size_t off = (size_t)sprintf(bulk, "[");
+    for (int i = 0; i < 600; i++)
+        off += (size_t)sprintf(bulk + off, "%s{\"_id\":\"b%04d\"}", i ? "," : "", i);
+    sprintf(bulk + off, "]");
+    assert_int_equal(settee_bulk_docs(db, bulk, SETTEE_NUL_TERMINATED, NULL, &e), SETTEE_OK);
+    free(bulk);
+    for (int i = 0; i < N; i++) {
+        want w = {&s[i], 600};
+        assert_true(ct_wait(has_n, &w, NULL, 10000));
+        assert_false(s[i].out_of_order);
+        assert_true(s[i].calls >= 3); /* batches of at most 256 */
+    }
+    for (int i = 0; i < N; i++)
+        settee_listener_remove(l[i]);
+    assert_int_equal(settee_db_close(db), SETTEE_OK);
+    free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_thread_mode_sees_every_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_manual_dispatch_with_fd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_from_callback_and_other_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_listeners, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_doc_id_filter, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
