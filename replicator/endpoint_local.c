@@ -1,9 +1,13 @@
 /* endpoint_local.c — a replication endpoint that is a database on this
  * machine, called straight through core (no HTTP, no sockets).
  *
- * Each call runs synchronously on the loop thread (core calls are short: a
- * batch of reads or one group-committed write) and posts its answer as a
- * deferred call, so callers see the same asynchronous contract as over HTTP.
+ * Reads run synchronously on the loop thread (core reads are short) and post
+ * their answer as a deferred call, so callers see the same asynchronous
+ * contract as over HTTP.  Writes (_bulk_docs, checkpoints) go to
+ * LOCAL_WRITERS writer threads:
+ * a durable commit waits for fsync, and meanwhile the loop keeps fetching
+ * the next batches; two batches writing at once share one commit through
+ * core's group commit.
  * Answers are rendered as CouchDB JSON with core's own helpers (the same
  * ones the server uses) and parsed back, which keeps one replication code
  * path for both kinds of peer; the cost is small next to SQLite's.
@@ -16,14 +20,18 @@
 #include "endpoint.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct lop lop;
+typedef struct local_ep local_ep;
 
-typedef struct local_ep {
+#define LOCAL_WRITERS 2
+
+struct local_ep {
     st_ep base;
     char *path;               /* NULL when the db was borrowed */
     st_db *db;                /* open database, NULL until first use */
@@ -31,8 +39,19 @@ typedef struct local_ep {
     st_db_observer *obs;      /* feeds parked longpolls */
     atomic_bool changed;      /* set by the observer, cleared by the hook */
     bool hooked;              /* our hook is on the loop */
-    lop *ops;                 /* every call not yet answered */
-} local_ep;
+    lop *ops;                 /* every call not yet answered (loop thread) */
+    /* Writers: _bulk_docs runs here so that the loop keeps fetching while
+     * SQLite commits, and concurrent batches share a commit (core's group
+     * commit).  Guarded by wmu. */
+    pthread_t writers[LOCAL_WRITERS];
+    unsigned n_writers;       /* threads started */
+    pthread_mutex_t wmu;
+    pthread_cond_t wcv;       /* work queued, work finished, or quit */
+    lop *wq, *wq_tail;        /* writes waiting for a writer */
+    lop *wdone;               /* writes done, to be answered on the loop */
+    unsigned wbusy;           /* writes a writer is executing */
+    bool wquit;
+};
 
 /* One pending call. */
 struct lop {
@@ -48,6 +67,14 @@ struct lop {
     unsigned limit;
     char **doc_ids;
     size_t n_doc_ids;
+    /* A queued _bulk_docs (borrowed docs: the caller keeps them until the
+     * answer, or until cancel_all, which waits for running writes). */
+    const st_json **docs;
+    size_t n_docs;
+    /* A queued put_local (owned copies). */
+    char *local_id;
+    st_json_doc *local_doc;
+    void (*work)(local_ep *e, lop *o); /* run by a writer; fills reply */
 };
 
 static void lop_unlink(local_ep *e, lop *o)
@@ -63,6 +90,9 @@ static void lop_unlink(local_ep *e, lop *o)
 static void lop_free(lop *o)
 {
     st_ep_reply_clear(&o->reply);
+    free(o->docs);
+    free(o->local_id);
+    st_json_doc_free(o->local_doc);
     free(o->since);
     for (size_t i = 0; i < o->n_doc_ids; i++)
         free(o->doc_ids[i]);
@@ -98,27 +128,37 @@ static lop *lop_new(local_ep *e, st_ep_cb cb, void *ctx)
 /* Answer o on the next loop iteration. */
 static void lop_post(lop *o) { st_loop_defer(o->ep->base.loop, &o->timer, lop_fire, o); }
 
-static void lop_fail(lop *o, const st_error *err)
+static void fill_fail(lop *o, const st_error *err)
 {
     o->reply.st = err->code;
     o->reply.err = *err;
     o->reply.http_status = st_status_http(err->code);
-    lop_post(o);
 }
 
-/* Parse the rendered answer into the reply and post it. */
-static void lop_answer(lop *o, const st_buf *b, int http_status)
+/* Parse the rendered answer into the reply (any thread: o is ours). */
+static void fill_answer(lop *o, const st_buf *b, int http_status)
 {
     st_error err;
     st_error_clear(&err);
     st_status st = st_json_parse(b->data ? b->data : "null", b->data ? b->len : 4, NULL,
                                  &o->reply.json, &err);
     if (st != ST_OK) {
-        lop_fail(o, &err);
+        fill_fail(o, &err);
         return;
     }
     o->reply.st = ST_OK;
     o->reply.http_status = http_status;
+}
+
+static void lop_fail(lop *o, const st_error *err)
+{
+    fill_fail(o, err);
+    lop_post(o);
+}
+
+static void lop_answer(lop *o, const st_buf *b, int http_status)
+{
+    fill_answer(o, b, http_status);
     lop_post(o);
 }
 
@@ -261,6 +301,27 @@ static void l_get_local(st_ep *ep, const char *id, st_ep_cb cb, void *ctx)
     st_buf_free(&b);
 }
 
+static void queue_write(local_ep *e, lop *o);
+
+static void do_put_local(local_ep *e, lop *o)
+{
+    st_error err;
+    char rev[ST_REV_STR_MAX];
+    st_buf b = ST_BUF_INIT;
+    /* No _rev: a checkpoint overwrites whatever is there, as CouchDB allows
+     * for _local docs; the replication is the only writer of its id. */
+    if (st_db_local_put(e->db, o->local_id, st_json_doc_root(o->local_doc), NULL, rev, &err) !=
+        ST_OK) {
+        fill_fail(o, &err);
+    } else if (st_buf_printf(&b, "{\"ok\":true,\"rev\":\"%s\"}", rev) != ST_OK) {
+        st_fail(&err, ST_E_NOMEM, "out of memory");
+        fill_fail(o, &err);
+    } else {
+        fill_answer(o, &b, 201);
+    }
+    st_buf_free(&b);
+}
+
 static void l_put_local(st_ep *ep, const char *id, const char *json, size_t n, st_ep_cb cb,
                         void *ctx)
 {
@@ -269,22 +330,18 @@ static void l_put_local(st_ep *ep, const char *id, const char *json, size_t n, s
     if (!o)
         return;
     st_error err;
-    st_json_doc *doc = NULL;
-    char rev[ST_REV_STR_MAX];
-    st_buf b = ST_BUF_INIT;
-    /* No _rev: a checkpoint overwrites whatever is there, as CouchDB allows
-     * for _local docs; the replication is the only writer of its id. */
-    if (st_json_parse(json, n, NULL, &doc, &err) != ST_OK ||
-        st_db_local_put(e->db, id, st_json_doc_root(doc), NULL, rev, &err) != ST_OK) {
+    st_error_clear(&err);
+    if (st_json_parse(json, n, NULL, &o->local_doc, &err) != ST_OK) {
         lop_fail(o, &err);
-    } else if (st_buf_printf(&b, "{\"ok\":true,\"rev\":\"%s\"}", rev) != ST_OK) {
+        return;
+    }
+    if (!(o->local_id = strdup(id))) {
         st_fail(&err, ST_E_NOMEM, "out of memory");
         lop_fail(o, &err);
-    } else {
-        lop_answer(o, &b, 201);
+        return;
     }
-    st_json_doc_free(doc);
-    st_buf_free(&b);
+    o->work = do_put_local;
+    queue_write(e, o);
 }
 
 /* --------------------------------------------------------------- changes */
@@ -384,9 +441,12 @@ static void park_timeout(void *arg)
     lop_fire(o); /* the reply already holds the empty result */
 }
 
+static void drain_writes(local_ep *e);
+
 static void on_hook(void *ctx)
 {
     local_ep *e = ctx;
+    drain_writes(e);
     if (!atomic_exchange(&e->changed, false))
         return;
     lop *next;
@@ -527,12 +587,11 @@ static void l_bulk_get(st_ep *ep, const char *body, size_t n, st_ep_cb cb, void 
 
 /* ------------------------------------------------------------ bulk_docs */
 
-static void l_bulk_docs(st_ep *ep, const st_json *const *docs, size_t n, st_ep_cb cb, void *ctx)
+/* The write itself, on a writer thread; fills o->reply. */
+static void do_bulk_docs(local_ep *e, lop *o)
 {
-    local_ep *e = (local_ep *)ep;
-    lop *o = start(e, cb, ctx, true);
-    if (!o)
-        return;
+    const st_json **docs = o->docs;
+    size_t n = o->n_docs;
     st_error err;
     st_error_clear(&err);
     st_write_req *reqs = calloc(n ? n : 1, sizeof *reqs);
@@ -573,9 +632,9 @@ static void l_bulk_docs(st_ep *ep, const st_json *const *docs, size_t n, st_ep_c
             st_fail(&err, st, "out of memory");
     }
     if (st == ST_OK)
-        lop_answer(o, &b, 201);
+        fill_answer(o, &b, 201);
     else
-        lop_fail(o, &err);
+        fill_fail(o, &err);
     if (w_ok)
         st_jw_free(&w);
     if (wrote)
@@ -583,6 +642,100 @@ static void l_bulk_docs(st_ep *ep, const st_json *const *docs, size_t n, st_ep_c
     free(res);
     free(reqs);
     st_buf_free(&b);
+}
+
+static void *writer_main(void *arg)
+{
+    local_ep *e = arg;
+    pthread_mutex_lock(&e->wmu);
+    for (;;) {
+        while (!e->wq && !e->wquit)
+            pthread_cond_wait(&e->wcv, &e->wmu);
+        if (e->wquit)
+            break;
+        lop *o = e->wq;
+        e->wq = o->next;
+        if (!e->wq)
+            e->wq_tail = NULL;
+        e->wbusy++;
+        pthread_mutex_unlock(&e->wmu);
+        o->work(e, o);
+        pthread_mutex_lock(&e->wmu);
+        e->wbusy--;
+        o->next = e->wdone;
+        e->wdone = o;
+        pthread_cond_broadcast(&e->wcv);
+        /* The loop answers it: see drain_writes. */
+        st_loop_wakeup(e->base.loop);
+    }
+    pthread_mutex_unlock(&e->wmu);
+    return NULL;
+}
+
+/* Loop thread: answer the writes the writers finished. */
+static void drain_writes(local_ep *e)
+{
+    pthread_mutex_lock(&e->wmu);
+    lop *done = e->wdone;
+    e->wdone = NULL;
+    pthread_mutex_unlock(&e->wmu);
+    while (done) {
+        lop *o = done;
+        done = o->next;
+        o->cb(o->ctx, &o->reply);
+        lop_free(o);
+    }
+}
+
+/* Hand o (a started call) to the writers. */
+static void queue_write(local_ep *e, lop *o)
+{
+    st_error err;
+    st_error_clear(&err);
+    if (!e->hooked) {
+        if (st_loop_hook_add(e->base.loop, on_hook, e, &err) != ST_OK) {
+            lop_fail(o, &err);
+            return;
+        }
+        e->hooked = true;
+    }
+    while (e->n_writers < LOCAL_WRITERS &&
+           pthread_create(&e->writers[e->n_writers], NULL, writer_main, e) == 0)
+        e->n_writers++;
+    if (!e->n_writers) {
+        st_fail(&err, ST_E_NOMEM, "cannot start a writer thread");
+        lop_fail(o, &err);
+        return;
+    }
+    /* Off the loop's list: the writers own it until it is answered. */
+    lop_unlink(e, o);
+    o->next = NULL;
+    pthread_mutex_lock(&e->wmu);
+    if (e->wq_tail)
+        e->wq_tail->next = o;
+    else
+        e->wq = o;
+    e->wq_tail = o;
+    pthread_cond_signal(&e->wcv);
+    pthread_mutex_unlock(&e->wmu);
+}
+
+static void l_bulk_docs(st_ep *ep, const st_json *const *docs, size_t n, st_ep_cb cb, void *ctx)
+{
+    local_ep *e = (local_ep *)ep;
+    lop *o = start(e, cb, ctx, true);
+    if (!o)
+        return;
+    if (!(o->docs = malloc((n ? n : 1) * sizeof *o->docs))) {
+        st_error err;
+        st_fail(&err, ST_E_NOMEM, "out of memory");
+        lop_fail(o, &err);
+        return;
+    }
+    memcpy(o->docs, docs, n * sizeof *docs);
+    o->n_docs = n;
+    o->work = do_bulk_docs;
+    queue_write(e, o);
 }
 
 static void l_ensure_full_commit(st_ep *ep, st_ep_cb cb, void *ctx)
@@ -631,9 +784,30 @@ static bool l_conflicted(st_ep *ep, const char *id)
 
 /* ------------------------------------------------------------ lifecycle */
 
+static void free_chain(lop *o)
+{
+    while (o) {
+        lop *next = o->next;
+        lop_free(o);
+        o = next;
+    }
+}
+
 static void l_cancel_all(st_ep *ep)
 {
     local_ep *e = (local_ep *)ep;
+    /* A running write uses the caller's documents: wait for it (one
+     * commit at most) before the caller may free them. */
+    pthread_mutex_lock(&e->wmu);
+    lop *drop = e->wq;
+    e->wq = e->wq_tail = NULL;
+    while (e->wbusy)
+        pthread_cond_wait(&e->wcv, &e->wmu);
+    lop *done = e->wdone;
+    e->wdone = NULL;
+    pthread_mutex_unlock(&e->wmu);
+    free_chain(drop);
+    free_chain(done);
     while (e->ops) {
         lop *o = e->ops;
         e->ops = o->next;
@@ -645,6 +819,14 @@ static void l_cancel_all(st_ep *ep)
 static void l_free(st_ep *ep)
 {
     local_ep *e = (local_ep *)ep;
+    pthread_mutex_lock(&e->wmu);
+    e->wquit = true;
+    pthread_cond_broadcast(&e->wcv);
+    pthread_mutex_unlock(&e->wmu);
+    for (unsigned i = 0; i < e->n_writers; i++)
+        pthread_join(e->writers[i], NULL);
+    pthread_mutex_destroy(&e->wmu);
+    pthread_cond_destroy(&e->wcv);
     if (e->hooked)
         st_loop_hook_remove(ep->loop, on_hook, e);
     if (e->obs)
@@ -685,9 +867,13 @@ st_status st_ep_local_new(st_loop *loop, const char *path, st_db *db, st_ep **ou
     e->base.loop = loop;
     e->db = db;
     atomic_init(&e->changed, false);
+    pthread_mutex_init(&e->wmu, NULL);
+    pthread_cond_init(&e->wcv, NULL);
     const char *shown = path ? path : st_db_name(db);
     if ((path && !(e->path = strdup(path))) || !(e->base.display = strdup(shown ? shown : "db"))) {
         free(e->path);
+        pthread_mutex_destroy(&e->wmu);
+        pthread_cond_destroy(&e->wcv);
         free(e);
         return st_fail(err, ST_E_NOMEM, "out of memory");
     }

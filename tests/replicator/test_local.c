@@ -244,7 +244,10 @@ static void test_interrupted_resume(void **state)
     c.on_status = NULL;
     st_repl_status s2;
     assert_int_equal(st_repl_run(&c, &s2, &e), ST_OK);
-    assert_int_equal(s2.changes_read, 400 - cut);
+    /* A checkpoint that landed while the stop was under way may put the
+     * resume point one or two batches past what the status last showed. */
+    assert_true(s2.changes_read <= 400 - cut);
+    assert_true(s2.changes_read + 2 * 20 >= 400 - cut);
     assert_same(p->a, p->b);
 }
 
