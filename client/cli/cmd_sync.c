@@ -31,6 +31,7 @@ typedef struct opts {
     const char *source, *target;
     bool continuous, create_target, json, quiet, pouch;
     const char *selector, *since;
+    char since_json[1100];      /* --since as JSON: numbers as given, anything else quoted */
     char *doc_ids_buf;          /* --doc-ids copy, split in place */
     const char **doc_ids;
     size_t n_doc_ids;
@@ -140,6 +141,16 @@ static int parse(int argc, char **argv, opts *o)
             return 2;
         }
     }
+    if (o->since) {
+        /* A number or a JSON string as given; a bare opaque seq gets quoted. */
+        bool as_is = o->since[0] == '"' ||
+                     (o->since[0] && strspn(o->since, "0123456789") == strlen(o->since));
+        if (strlen(o->since) > 1000 || (!as_is && strpbrk(o->since, "\"\\"))) {
+            fprintf(stderr, "settee %s: --since wants a sequence, not '%s'\n", cmd, o->since);
+            return 2;
+        }
+        snprintf(o->since_json, sizeof o->since_json, as_is ? "%s" : "\"%s\"", o->since);
+    }
     if (!o->source || !o->target) {
         fprintf(stderr, "settee %s: SOURCE and TARGET are required (see --help)\n", cmd);
         return 2;
@@ -158,7 +169,7 @@ static void config_for(const opts *o, const char *src, const char *tgt, bool cre
     c->doc_ids = o->doc_ids;
     c->n_doc_ids = o->n_doc_ids;
     c->selector = o->selector;
-    c->since_seq = o->since;
+    c->since_seq = o->since ? o->since_json : NULL;
     c->batch_size = o->batch_size;
     c->concurrency = o->concurrency;
     c->pouchdb_checkpoints = o->pouch;
@@ -277,8 +288,15 @@ static int supervise(const opts *o, watch *ws, size_t n, const char *cmd)
             draw_bar(ws, n, now_s() - t0);
         if (all_done)
             break;
-        struct timespec ts = {0, 200000000L};
-        nanosleep(&ts, NULL);
+        /* Sleep until a replication ends or the next redraw is due. */
+        for (size_t i = 0; i < n; i++) {
+            st_repl_status s;
+            st_repl_get_status(ws[i].r, &s);
+            if (!ended(s.state)) {
+                st_repl_wait(ws[i].r, 200);
+                break;
+            }
+        }
     }
     if (tty)
         fputc('\n', stderr);
