@@ -310,9 +310,12 @@ void st_client_sync_dispatch(settee_sync *s)
     run_resolver(s);
     if (was_removed(s))
         return;
+    /* Conflicts queued while the resolver ran keep the sync due (their hook
+     * signalled), and so does the status, so the final STOPPED is not lost. */
     pthread_mutex_lock(&s->mu);
-    s->status_dirty = false;
     bool queued = s->qn > 0;
+    if (!queued)
+        s->status_dirty = false;
     pthread_mutex_unlock(&s->mu);
     settee_sync_status st;
     bool all_ended;

@@ -35,3 +35,13 @@ add_test(NAME client_outside_tree
                  ${CMAKE_CURRENT_BINARY_DIR}/tmp/outside ${CMAKE_CURRENT_SOURCE_DIR}/client/outside
                  ${CMAKE_C_COMPILER} ${CMAKE_COMMAND} "${_sanflags}")
 set_tests_properties(client_outside_tree PROPERTIES TIMEOUT 300)
+
+# The listener tests again on the notify shim's pipe backend.
+if(TARGET settee_static_pipe)
+  add_executable(client_test_listeners_pipe ${CMAKE_CURRENT_SOURCE_DIR}/client/test_listeners.c)
+  target_link_libraries(client_test_listeners_pipe PRIVATE settee_static_pipe PkgConfig::CMOCKA)
+  target_include_directories(client_test_listeners_pipe PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  add_test(NAME client_test_listeners_pipe COMMAND client_test_listeners_pipe)
+  set_tests_properties(client_test_listeners_pipe PROPERTIES TIMEOUT 300
+                       ENVIRONMENT "SETTEE_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/tmp")
+endif()
