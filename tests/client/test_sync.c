@@ -587,6 +587,102 @@ static void test_killed_mid_sync_resumes(void **state)
     client_close(&a);
 }
 
+/* The app's own merge: "v" becomes the sorted union of the leaves'
+ * letters, written as a child of the winner.  Deterministic, so two clients
+ * merging the same conflict write the same revision.  Documents named
+ * "refuse*" are left alone and reported as an error. */
+static settee_status merge_letters(void *ctx, settee_db *db, const char *id,
+                                   const settee_leaf *leaves, size_t n)
+{
+    int *calls = ctx;
+    __atomic_add_fetch(calls, 1, __ATOMIC_SEQ_CST);
+    if (strncmp(id, "refuse", 6) == 0)
+        return SETTEE_FORBIDDEN;
+    bool have[26] = {false};
+    for (size_t i = 0; i < n; i++) {
+        const char *v = strstr(leaves[i].json, "\"v\":\"");
+        for (v = v ? v + 5 : ""; *v >= 'a' && *v <= 'z'; v++)
+            have[*v - 'a'] = true;
+    }
+    char merged[64] = "{\"v\":\"", *p = merged + strlen(merged);
+    for (int k = 0; k < 26; k++)
+        if (have[k])
+            *p++ = (char)('a' + k);
+    strcpy(p, "\"}");
+    return settee_conflict_resolve(db, id, leaves[0].rev, merged, NULL, NULL);
+}
+
+static bool field_is(settee_db *db, const char *id, const char *want)
+{
+    char *v = NULL;
+    bool ok = settee_doc_get_field(db, id, "v", &v, NULL) == SETTEE_OK && strcmp(v, want) == 0;
+    settee_free(v);
+    return ok;
+}
+
+typedef struct merged_wait {
+    client *a, *b;
+} merged_wait;
+
+static bool merged_everywhere(void *arg)
+{
+    merged_wait *m = arg;
+    const char *ids[] = {"m1", "m2"};
+    converged cv = {m->a, m->b, ids, 2};
+    return field_is(m->a->db, "m1", "\"abc\"") && field_is(m->b->db, "m1", "\"abc\"") &&
+           field_is(m->a->db, "m2", "\"xyz\"") && field_is(m->b->db, "m2", "\"xyz\"") &&
+           both_converged(&cv);
+}
+
+static bool resolver_error_seen(void *arg)
+{
+    settee_sync_status st;
+    return settee_sync_get_status(arg, &st) == SETTEE_OK && st.last.code == SETTEE_FORBIDDEN;
+}
+
+/* Two clients made the same documents before they ever synced: the app's
+ * merge function settles each conflict on both, identically. */
+static void test_custom_merge_resolver(void **state)
+{
+    fx *f = *state;
+    client a, b;
+    client_open(&a, f->dir, "ma");
+    client_open(&b, f->dir, "mb");
+    put(a.db, "{\"_id\":\"m1\",\"v\":\"ab\"}");
+    put(b.db, "{\"_id\":\"m1\",\"v\":\"bc\"}");
+    put(a.db, "{\"_id\":\"m2\",\"v\":\"xy\"}");
+    put(b.db, "{\"_id\":\"m2\",\"v\":\"z\"}");
+    put(a.db, "{\"_id\":\"refuse1\",\"v\":\"a\"}");
+    put(b.db, "{\"_id\":\"refuse1\",\"v\":\"b\"}");
+    int calls_a = 0, calls_b = 0;
+    client_sync(&a, &f->srv, true, merge_letters, &calls_a);
+    client_sync(&b, &f->srv, true, merge_letters, &calls_b);
+    merged_wait m = {&a, &b};
+    assert_true(ct_wait(merged_everywhere, &m, NULL, 30000));
+    assert_true(__atomic_load_n(&calls_a, __ATOMIC_SEQ_CST) + __atomic_load_n(&calls_b, __ATOMIC_SEQ_CST) >= 2);
+    /* The refused one stays conflicted, with the same winner on both, and the
+     * resolver's error shows in the status of whoever was asked. */
+    settee_sync *asked = __atomic_load_n(&calls_a, __ATOMIC_SEQ_CST) ? a.sync : b.sync;
+    assert_true(ct_wait(resolver_error_seen, asked, NULL, 10000));
+    char **ra = NULL, **rb = NULL;
+    size_t na = 0, nb = 0;
+    for (uint64_t t0 = ct_now_ms(); ct_now_ms() - t0 < 10000; ct_sleep_ms(20)) {
+        settee_free(ra);
+        settee_free(rb);
+        ra = rb = NULL;
+        if (settee_conflicts(a.db, "refuse1", &ra, &na, NULL) == SETTEE_OK &&
+            settee_conflicts(b.db, "refuse1", &rb, &nb, NULL) == SETTEE_OK && na == 2 && nb == 2)
+            break;
+    }
+    assert_int_equal(na, 2);
+    assert_int_equal(nb, 2);
+    assert_string_equal(ra[0], rb[0]);
+    settee_free(ra);
+    settee_free(rb);
+    client_close(&a);
+    client_close(&b);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -595,6 +691,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_change_reaches_other_client, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_shot_and_directions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offline_first_end_to_end, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_custom_merge_resolver, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
