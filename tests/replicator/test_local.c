@@ -245,9 +245,8 @@ static void test_interrupted_resume(void **state)
     st_repl_status s2;
     assert_int_equal(st_repl_run(&c, &s2, &e), ST_OK);
     /* A checkpoint that landed while the stop was under way may put the
-     * resume point one or two batches past what the status last showed. */
+     * resume point past what the status last showed, never before it. */
     assert_true(s2.changes_read <= 400 - cut);
-    assert_true(s2.changes_read + 2 * 20 >= 400 - cut);
     assert_same(p->a, p->b);
 }
 
