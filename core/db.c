@@ -27,6 +27,8 @@ void st_db_options_init(st_db_options *o)
     o->max_att_size = 256u << 20;
     o->max_depth = 64;
     o->readers = 8;
+    o->cache_kib = 16384;
+    o->mmap_kib = 262144;
 }
 
 void st_uuid(char out[33])
@@ -133,7 +135,11 @@ st_status st_db_open(const char *path, const char *name, const st_db_options *o,
     pthread_cond_init(&db->rd_cond, NULL);
     pthread_mutex_init(&db->obs_mu, NULL);
 
-    st_status st = st_store_open(path, db->opts.create, db->opts.durability, &db->store, err);
+    if (db->opts.cache_kib == 0)
+        db->opts.cache_kib = 16384;
+    if (db->opts.mmap_kib == 0)
+        db->opts.mmap_kib = 262144;
+    st_status st = st_store_open(path, &db->opts, &db->store, err);
     if (st == ST_OK)
         st = st_store_conn_open(db->store, &db->writer, err);
     if (st == ST_OK && (st = st_store_write_begin(db->writer, err)) == ST_OK) {
@@ -341,8 +347,15 @@ st_conn *st_db_reader(st_db *db, st_error *err)
     pthread_mutex_unlock(&db->rd_mu);
 
     st_status st = ST_OK;
-    if (!r->conn)
-        st = st_store_conn_open(db->store, &r->conn, err);
+    if (!r->conn) {
+        /* Opened outside the lock, published under it: reader_put scans
+         * the slots' conn pointers while holding rd_mu. */
+        st_conn *fresh = NULL;
+        st = st_store_conn_open(db->store, &fresh, err);
+        pthread_mutex_lock(&db->rd_mu);
+        r->conn = fresh;
+        pthread_mutex_unlock(&db->rd_mu);
+    }
     uint64_t now = atomic_load(&db->commits);
     if (st == ST_OK && r->in_txn && r->snap_seq != now) {
         st_store_read_end(r->conn);

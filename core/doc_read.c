@@ -429,3 +429,34 @@ st_status st_db_get_attachment(st_db *db, const char *id, const char *rev, const
     st_db_reader_put(db, c);
     return st;
 }
+
+st_status st_db_conflicted(st_db *db, const char *after, st_id_fn fn, void *ctx,
+                           st_error *err)
+{
+    st_conn *c = st_db_reader(db, err);
+    if (!c)
+        return err ? err->code : ST_E_IO;
+    st_status st = st_store_scan_conflicted(c, after, fn, ctx, err);
+    st_db_reader_put(db, c);
+    return st;
+}
+
+st_status st_db_live_leaves(st_db *db, const char *id, size_t *out, st_error *err)
+{
+    *out = 0;
+    st_status st = check_id(id, err);
+    if (st != ST_OK)
+        return st;
+    st_conn *c = st_db_reader(db, err);
+    if (!c)
+        return err ? err->code : ST_E_IO;
+    db_loaded l = {0};
+    st = st_db_load(c, id, &l, err);
+    if (st == ST_OK)
+        *out = st_revtree_live_leaves(l.tree);
+    else if (st == ST_E_NOT_FOUND)
+        st = ST_OK;
+    st_db_loaded_free(&l);
+    st_db_reader_put(db, c);
+    return st;
+}

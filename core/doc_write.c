@@ -233,6 +233,7 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
 
     st_doc_rec row = {0};
     row.deleted = (st_revtree_flags(t, (size_t)winner) & ST_REVTREE_DELETED) != 0;
+    row.conflicted = st_revtree_live_leaves(t) > 1;
     const st_buf *row_body, *row_atts;
     /* Old winner still in the tree but no longer winning: its body moves out. */
     st_rev ow;
@@ -466,7 +467,7 @@ static st_status run_write(st_db *db, void *arg, st_error *err)
             continue;
         res->err.code = s;
         db->ctr = before;
-        if (fatal(s)) {
+        if (fatal(s) || (job->flags & ST_WRITE_ALL_OR_NOTHING)) {
             st = s;
             if (err)
                 *err = res->err;

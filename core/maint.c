@@ -219,6 +219,7 @@ static st_status run_purge(st_db *db, void *arg, st_error *err)
             row.atts = atts;
         }
         row.deleted = (st_revtree_flags(d.tree, (size_t)win) & ST_REVTREE_DELETED) != 0;
+        row.conflicted = st_revtree_live_leaves(d.tree) > 1;
         if (row.deleted)
             db->ctr.del_count++;
         else

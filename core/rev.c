@@ -755,3 +755,8 @@ out:
     EVP_MD_CTX_free(ctx);
     return rc;
 }
+
+st_status st_json_term(const st_json *v, st_buf *out, st_error *err)
+{
+    return st_rev_term_encode_value(v, out, err);
+}

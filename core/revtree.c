@@ -468,6 +468,18 @@ size_t st_revtree_leaves(const st_revtree *t, size_t *out)
     return n;
 }
 
+size_t st_revtree_live_leaves(const st_revtree *t)
+{
+    size_t n = 0;
+
+    if (t == NULL)
+        return 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->nodes[i].nchild == 0 && !(t->nodes[i].flags & ST_REVTREE_DELETED))
+            n++;
+    return n;
+}
+
 size_t st_revtree_path(const st_revtree *t, size_t i, size_t *out)
 {
     size_t n = 0;

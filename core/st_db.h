@@ -42,7 +42,11 @@ typedef struct st_db_options {
     size_t max_doc_size;      /* bytes of JSON per document; default 8000000 */
     size_t max_att_size;      /* bytes per attachment; default 256 MiB */
     unsigned max_depth;       /* JSON nesting; default 64 */
-    unsigned readers;         /* pooled read connections; default 4 */
+    unsigned readers;         /* pooled read connections; default 8, at most 32 */
+    unsigned cache_kib;       /* page cache per connection; default 16384 (16 MiB) */
+    int mmap_kib;             /* memory-mapped reads per connection; default
+                                 262144 (256 MiB of address space, shared pages);
+                                 -1 turns mmap off */
 } st_db_options;
 
 void st_db_options_init(st_db_options *o);
@@ -99,6 +103,9 @@ typedef struct st_write_result {
 } st_write_result;
 
 #define ST_WRITE_REPLICATED 0x1u  /* new_edits=false: merge the given revs */
+#define ST_WRITE_ALL_OR_NOTHING 0x2u /* one refused document refuses them all:
+                                         st_db_write returns its error (in err)
+                                         and nothing is written */
 
 /* Apply n documents in one transaction (_bulk_docs semantics): each gets its
  * own result (conflict, validation error, ...) in results[0..n).  Returns
@@ -289,6 +296,21 @@ st_status st_db_revs_diff(st_db *db, const st_json *req, st_jw *w, st_error *err
  * {"results":[...]} to w.  o supplies revs/latest/attachments. */
 st_status st_db_bulk_get(st_db *db, const st_json *req, const st_get_opts *o, st_jw *w,
                          st_error *err);
+
+/* -------------------------------------------------------------- conflicts */
+
+typedef int (*st_id_fn)(void *ctx, const char *id);
+
+/* Ids of the documents that have two or more live leaves, in id order,
+ * after `after` (NULL: from the first).  fn returns nonzero to stop.  Read
+ * from an index, so the cost follows the number of conflicted documents,
+ * not the size of the database. */
+st_status st_db_conflicted(st_db *db, const char *after, st_id_fn fn, void *ctx,
+                           st_error *err);
+
+/* Live (not deleted) leaves of document id; 0 when it does not exist.  Two or
+ * more mean a conflict.  Reads the revision tree only, no bodies. */
+st_status st_db_live_leaves(st_db *db, const char *id, size_t *out, st_error *err);
 
 /* ------------------------------------------------------------ _local docs */
 

@@ -9,7 +9,7 @@
  * [Deleted, OldGen, OldRevId, Body, AttDigests].  So the same edit made on
  * two settee replicas -- or on settee and CouchDB, for documents without
  * attachments -- yields the same rev id, and concurrent identical edits do not
- * conflict.  The encoding rules are in st_rev.c.
+ * conflict.  The encoding rules are in rev.c.
  *
  * Thread-safety: pure functions, any thread.
  */
@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "st_buf.h"
 #include "st_error.h"
 #include "st_json.h"
 
@@ -66,6 +67,12 @@ typedef struct st_rev_att {
 st_status st_rev_compute(const st_rev *parent, bool deleted, const st_json *doc,
                          const st_rev_att *atts, size_t n_atts, st_rev *out,
                          st_error *err);
+
+/* Append the Erlang external term (version byte 131 first) of one JSON value
+ * as CouchDB's jiffy decodes it: what CouchDB hashes, for rev ids and for
+ * replication ids (a selector's term, for example).  Errors as for
+ * st_rev_compute, plus ST_E_TOO_LARGE from the buffer. */
+st_status st_json_term(const st_json *v, st_buf *out, st_error *err);
 
 /* True when member key k (k_len bytes) is one of the special members above
  * that is stripped from stored bodies. */

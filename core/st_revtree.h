@@ -75,6 +75,9 @@ int st_revtree_winner(const st_revtree *t);
  * st_revtree_count(t) entries.  Returns the number of leaves. */
 size_t st_revtree_leaves(const st_revtree *t, size_t *out);
 
+/* Number of leaves that are not deleted: 2 or more means a conflict. */
+size_t st_revtree_live_leaves(const st_revtree *t);
+
 /* Node i and its ancestors, i first, root last.  out must hold
  * st_revtree_count(t) entries.  Returns the path length. */
 size_t st_revtree_path(const st_revtree *t, size_t i, size_t *out);

@@ -7,7 +7,8 @@
  * one machine) can implement this header without touching the rest of core.
  *
  * Tables (SQLite):
- *   docs(seq INTEGER PRIMARY KEY, id TEXT UNIQUE, deleted, tree, body, atts)
+ *   docs(seq INTEGER PRIMARY KEY, id TEXT UNIQUE, deleted, tree, body, atts,
+ *        conflicted)  -- a partial index lists the conflicted ones
  *     one row per document; its rowid is the document's latest sequence, so
  *     the changes feed is a rowid range scan and an update moves the row.
  *     body/atts are the WINNING revision's JSON body and attachment metadata.
@@ -33,8 +34,9 @@
 typedef struct st_store st_store;
 typedef struct st_conn st_conn;
 
-st_status st_store_open(const char *path, bool create, st_durability durability,
-                        st_store **out, st_error *err);
+/* o supplies create, durability, cache_kib and mmap_kib. */
+st_status st_store_open(const char *path, const st_db_options *o, st_store **out,
+                        st_error *err);
 void st_store_close(st_store *s);
 st_status st_store_conn_open(st_store *s, st_conn **out, st_error *err);
 void st_store_conn_close(st_conn *c);
@@ -53,6 +55,7 @@ void st_store_savepoint_rollback(st_conn *c);
 typedef struct st_doc_rec {
     uint64_t seq;
     bool deleted;
+    bool conflicted;    /* two or more live leaves (written, not read back) */
     st_buf tree;
     st_buf body;
     st_buf atts;    /* len 0 = no attachments */
@@ -70,6 +73,11 @@ st_status st_store_doc_put(st_conn *c, const char *id, uint64_t old_seq,
 st_status st_store_doc_update_tree(st_conn *c, uint64_t seq, const void *tree, size_t n,
                                    st_error *err);
 st_status st_store_doc_delete(st_conn *c, uint64_t seq, st_error *err);
+/* Ids of documents with conflicts, in id order, after `after` (NULL: all);
+ * fn returns nonzero to stop. */
+st_status st_store_scan_conflicted(st_conn *c, const char *after,
+                                   int (*fn)(void *ctx, const char *id), void *ctx,
+                                   st_error *err);
 
 /* Bodies of non-winning revisions. */
 st_status st_store_rev_get(st_conn *c, const char *id, const char *rev, st_buf *body,

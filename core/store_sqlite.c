@@ -26,6 +26,7 @@ enum {
     Q_DOC_DEL,
     Q_DOC_INS,
     Q_DOC_TREE,
+    Q_CONFLICTED,
     Q_REV_GET,
     Q_REV_PUT,
     Q_REV_DEL,
@@ -56,8 +57,10 @@ enum {
 static const char *const sql_text[Q_COUNT] = {
     [Q_DOC_GET] = "SELECT seq, deleted, tree, body, atts FROM docs WHERE id = ?1",
     [Q_DOC_DEL] = "DELETE FROM docs WHERE seq = ?1",
-    [Q_DOC_INS] = "INSERT INTO docs(seq, id, deleted, tree, body, atts) VALUES(?1,?2,?3,?4,?5,?6)",
+    [Q_DOC_INS] = "INSERT INTO docs(seq, id, deleted, tree, body, atts, conflicted)"
+                  " VALUES(?1,?2,?3,?4,?5,?6,?7)",
     [Q_DOC_TREE] = "UPDATE docs SET tree = ?2 WHERE seq = ?1",
+    [Q_CONFLICTED] = "SELECT id FROM docs WHERE conflicted AND id > ?1 ORDER BY id",
     [Q_REV_GET] = "SELECT body, atts FROM revs WHERE id = ?1 AND rev = ?2",
     [Q_REV_PUT] = "INSERT OR REPLACE INTO revs(id, rev, body, atts) VALUES(?1,?2,?3,?4)",
     [Q_REV_DEL] = "DELETE FROM revs WHERE id = ?1 AND rev = ?2",
@@ -87,7 +90,9 @@ static const char *const sql_text[Q_COUNT] = {
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS docs(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
-    " deleted INTEGER NOT NULL, tree BLOB NOT NULL, body BLOB, atts BLOB);"
+    " deleted INTEGER NOT NULL, tree BLOB NOT NULL, body BLOB, atts BLOB,"
+    " conflicted INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS docs_conflicted ON docs(id) WHERE conflicted;"
     "CREATE TABLE IF NOT EXISTS revs(id TEXT NOT NULL, rev TEXT NOT NULL, body BLOB,"
     " atts BLOB, PRIMARY KEY(id, rev)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS atts(digest TEXT PRIMARY KEY, data BLOB NOT NULL);"
@@ -98,6 +103,8 @@ static const char schema[] =
 struct st_store {
     char *path;                /* database file */
     st_durability durability;  /* chosen at open, applied to each connection */
+    unsigned cache_kib;        /* page cache per connection */
+    int mmap_kib;              /* mmap per connection, -1 = off */
 };
 
 struct st_conn {
@@ -143,16 +150,19 @@ static st_status exec_q(st_conn *c, int q, st_error *err)
     return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, sql_text[q]);
 }
 
-st_status st_store_open(const char *path, bool create, st_durability durability,
-                        st_store **out, st_error *err)
+st_status st_store_open(const char *path, const st_db_options *o, st_store **out,
+                        st_error *err)
 {
+    bool create = o->create;
     *out = NULL;
     st_store *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) {
         free(s);
         return st_fail(err, ST_E_NOMEM, "out of memory");
     }
-    s->durability = durability;
+    s->durability = o->durability;
+    s->cache_kib = o->cache_kib;
+    s->mmap_kib = o->mmap_kib;
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
     int rc = sqlite3_open_v2(path, &db, flags, NULL);
@@ -208,11 +218,13 @@ st_status st_store_conn_open(st_store *s, st_conn **out, st_error *err)
         return st;
     }
     sqlite3_busy_timeout(c->db, 10000);
-    const char *sync = s->durability == ST_DURABLE_NORMAL ? "PRAGMA synchronous=NORMAL"
-                                                          : "PRAGMA synchronous=FULL";
-    if (sqlite3_exec(c->db, sync, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(c->db, "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY; PRAGMA mmap_size=268435456", NULL, NULL,
-                     NULL) != SQLITE_OK) {
+    char pragmas[256];
+    snprintf(pragmas, sizeof pragmas,
+             "PRAGMA synchronous=%s; PRAGMA cache_size=-%u; PRAGMA temp_store=MEMORY;"
+             " PRAGMA mmap_size=%lld",
+             s->durability == ST_DURABLE_NORMAL ? "NORMAL" : "FULL", s->cache_kib,
+             s->mmap_kib < 0 ? 0LL : (long long)s->mmap_kib * 1024);
+    if (sqlite3_exec(c->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
         st_status st = sql_fail(c->db, err, "configure");
         sqlite3_close(c->db);
         free(c);
@@ -333,6 +345,7 @@ st_status st_store_doc_put(st_conn *c, const char *id, uint64_t old_seq, const s
     bind_blob(s, 4, r->tree.data, r->tree.len);
     bind_blob(s, 5, r->body.data ? r->body.data : "{}", r->body.data ? r->body.len : 2);
     bind_blob(s, 6, r->atts.len ? r->atts.data : NULL, r->atts.len);
+    sqlite3_bind_int(s, 7, r->conflicted ? 1 : 0);
     int rc = sqlite3_step(s);
     done(s);
     if (rc == SQLITE_CONSTRAINT && sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE)
@@ -351,6 +364,22 @@ st_status st_store_doc_update_tree(st_conn *c, uint64_t seq, const void *tree, s
     int rc = sqlite3_step(s);
     done(s);
     return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, "doc_update_tree");
+}
+
+st_status st_store_scan_conflicted(st_conn *c, const char *after,
+                                   int (*fn)(void *ctx, const char *id), void *ctx,
+                                   st_error *err)
+{
+    sqlite3_stmt *s = stmt(c, Q_CONFLICTED);
+    if (!s)
+        return sql_fail(c->db, err, "prepare");
+    bind_text(s, 1, after ? after : "", after ? strlen(after) : 0);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (fn(ctx, (const char *)sqlite3_column_text(s, 0)))
+            break;
+    done(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, "conflicted");
 }
 
 st_status st_store_doc_delete(st_conn *c, uint64_t seq, st_error *err)

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rev_int.h"
 
 static st_status put(st_buf *b, const void *p, size_t n) { return st_buf_add(b, p, n); }
 
@@ -140,7 +139,7 @@ st_status st_repl_id_term(const char *uuid, const st_ep *src, const st_ep *tgt,
         st_buf term = ST_BUF_INIT;
         st = st_json_parse(selector, strlen(selector), NULL, &doc, err);
         if (st == ST_OK)
-            st = st_rev_term_encode_value(st_json_doc_root(doc), &term, err);
+            st = st_json_term(st_json_doc_root(doc), &term, err);
         /* Skip the version byte: the value sits inside our list. */
         if (st == ST_OK && (st = put(out, term.data + 1, term.len - 1)) != ST_OK)
             st_fail(err, st, "out of memory");

@@ -702,6 +702,82 @@ static void test_replicas_converge_in_any_order(void **state)
     assert_true(strncmp(seen[0], "3-y3 ", 5) == 0); /* live beats the deleted 4-d4 */
 }
 
+static int collect_id(void *ctx, const char *id)
+{
+    strcat(ctx, id);
+    strcat(ctx, " ");
+    return 0;
+}
+
+static void test_conflict_index_and_atomic_writes(void **state)
+{
+    fx *f = *state;
+    put(f->db, "{\"_id\":\"k1\",\"_revisions\":{\"start\":2,\"ids\":[\"bb\",\"aa\"]}}", ST_WRITE_REPLICATED, NULL);
+    put(f->db, "{\"_id\":\"k1\",\"_revisions\":{\"start\":2,\"ids\":[\"cc\",\"aa\"]}}", ST_WRITE_REPLICATED, NULL);
+    put(f->db, "{\"_id\":\"k0\",\"_revisions\":{\"start\":2,\"ids\":[\"bb\",\"aa\"]}}", ST_WRITE_REPLICATED, NULL);
+    put(f->db, "{\"_id\":\"k0\",\"_revisions\":{\"start\":2,\"ids\":[\"cc\",\"aa\"]},\"_deleted\":true}", ST_WRITE_REPLICATED, NULL);
+    put(f->db, "{\"_id\":\"plain\"}", 0, NULL);
+    char ids[256] = "";
+    assert_int_equal(st_db_conflicted(f->db, NULL, collect_id, ids, NULL), ST_OK);
+    assert_string_equal(ids, "k1 "); /* a deleted second leaf is no conflict */
+    size_t n = 9;
+    assert_int_equal(st_db_live_leaves(f->db, "k1", &n, NULL), ST_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(st_db_live_leaves(f->db, "k0", &n, NULL), ST_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(st_db_live_leaves(f->db, "none", &n, NULL), ST_OK);
+    assert_int_equal(n, 0);
+
+    /* Resolve all-or-nothing: delete the loser and update the winner; a
+     * stale rev in the set refuses the whole set. */
+    const char *bad = "[{\"_id\":\"k1\",\"_rev\":\"2-bb\",\"_deleted\":true},"
+                      "{\"_id\":\"k1\",\"_rev\":\"1-aa\",\"v\":1}]";
+    st_json_doc *d = NULL;
+    assert_int_equal(st_json_parse(bad, strlen(bad), NULL, &d, NULL), ST_OK);
+    const st_json *arr = st_json_doc_root(d);
+    st_write_req reqs[2] = {{.doc = &arr->u.items[0]}, {.doc = &arr->u.items[1]}};
+    st_write_result res[2];
+    st_error e;
+    assert_int_equal(st_db_write(f->db, reqs, 2, ST_WRITE_ALL_OR_NOTHING, res, &e), ST_E_CONFLICT);
+    st_write_results_free(res, 2);
+    st_json_doc_free(d);
+    assert_int_equal(st_db_live_leaves(f->db, "k1", &n, NULL), ST_OK);
+    assert_int_equal(n, 2); /* the deletion did not land */
+    const char *good = "[{\"_id\":\"k1\",\"_rev\":\"2-bb\",\"_deleted\":true},"
+                       "{\"_id\":\"k1\",\"_rev\":\"2-cc\",\"v\":1}]";
+    assert_int_equal(st_json_parse(good, strlen(good), NULL, &d, NULL), ST_OK);
+    arr = st_json_doc_root(d);
+    st_write_req ok[2] = {{.doc = &arr->u.items[0]}, {.doc = &arr->u.items[1]}};
+    assert_int_equal(st_db_write(f->db, ok, 2, ST_WRITE_ALL_OR_NOTHING, res, &e), ST_OK);
+    assert_int_equal(res[0].err.code, ST_OK);
+    assert_int_equal(res[1].err.code, ST_OK);
+    st_write_results_free(res, 2);
+    st_json_doc_free(d);
+    ids[0] = '\0';
+    assert_int_equal(st_db_conflicted(f->db, NULL, collect_id, ids, NULL), ST_OK);
+    assert_string_equal(ids, "");
+}
+
+static void test_memory_options(void **state)
+{
+    char path[4096];
+    test_path(path, sizeof path, "lowmem");
+    st_db_options o;
+    st_db_options_init(&o);
+    o.create = true;
+    o.cache_kib = 256;
+    o.mmap_kib = -1;
+    o.readers = 100; /* capped, not refused */
+    st_db *db;
+    assert_int_equal(st_db_open(path, "lowmem", &o, &db, NULL), ST_OK);
+    assert_int_equal(put(db, "{\"_id\":\"a\"}", 0, NULL), ST_OK);
+    char *doc = get(db, "a", NULL, NULL);
+    assert_non_null(doc);
+    free(doc);
+    assert_int_equal(st_db_close(db), ST_OK);
+    test_unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -723,6 +799,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_generated_id_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_reclaims_space, setup, teardown),
         cmocka_unit_test(test_replicas_converge_in_any_order),
+        cmocka_unit_test_setup_teardown(test_conflict_index_and_atomic_writes, setup, teardown),
+        cmocka_unit_test(test_memory_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
