@@ -139,15 +139,21 @@ static void done(sqlite3_stmt *s)
     sqlite3_clear_bindings(s);
 }
 
+/* Step a statement that returns no rows, reset it, map the outcome. */
+static st_status step_done(st_conn *c, sqlite3_stmt *s, const char *what, st_error *err)
+{
+    int rc = sqlite3_step(s);
+    done(s);
+    return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, what);
+}
+
 /* Run a statement that returns no rows. */
 static st_status exec_q(st_conn *c, int q, st_error *err)
 {
     sqlite3_stmt *s = stmt(c, q);
     if (!s)
         return sql_fail(c->db, err, "prepare");
-    int rc = sqlite3_step(s);
-    done(s);
-    return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, sql_text[q]);
+    return step_done(c, s, sql_text[q], err);
 }
 
 st_status st_store_open(const char *path, const st_db_options *o, st_store **out,
@@ -361,9 +367,7 @@ st_status st_store_doc_update_tree(st_conn *c, uint64_t seq, const void *tree, s
         return sql_fail(c->db, err, "prepare");
     sqlite3_bind_int64(s, 1, (sqlite3_int64)seq);
     bind_blob(s, 2, tree, n);
-    int rc = sqlite3_step(s);
-    done(s);
-    return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, "doc_update_tree");
+    return step_done(c, s, "doc_update_tree", err);
 }
 
 st_status st_store_scan_conflicted(st_conn *c, const char *after,
@@ -388,9 +392,7 @@ st_status st_store_doc_delete(st_conn *c, uint64_t seq, st_error *err)
     if (!s)
         return sql_fail(c->db, err, "prepare");
     sqlite3_bind_int64(s, 1, (sqlite3_int64)seq);
-    int rc = sqlite3_step(s);
-    done(s);
-    return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, "doc_delete");
+    return step_done(c, s, "doc_delete", err);
 }
 
 st_status st_store_rev_get(st_conn *c, const char *id, const char *rev, st_buf *body,
@@ -424,9 +426,7 @@ st_status st_store_rev_put(st_conn *c, const char *id, const char *rev, const ch
     bind_text(s, 2, rev, strlen(rev));
     bind_blob(s, 3, body, body_len);
     bind_blob(s, 4, atts_len ? atts : NULL, atts_len);
-    int rc = sqlite3_step(s);
-    done(s);
-    return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, "rev_put");
+    return step_done(c, s, "rev_put", err);
 }
 
 st_status st_store_rev_delete(st_conn *c, const char *id, const char *rev, st_error *err)
@@ -436,9 +436,7 @@ st_status st_store_rev_delete(st_conn *c, const char *id, const char *rev, st_er
         return sql_fail(c->db, err, "prepare");
     bind_text(s, 1, id, strlen(id));
     bind_text(s, 2, rev, strlen(rev));
-    int rc = sqlite3_step(s);
-    done(s);
-    return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, "rev_delete");
+    return step_done(c, s, "rev_delete", err);
 }
 
 st_status st_store_att_get(st_conn *c, const char *digest, st_buf *data, st_error *err)
@@ -468,9 +466,7 @@ st_status st_store_att_put(st_conn *c, const char *digest, const void *data, siz
         return sql_fail(c->db, err, "prepare");
     bind_text(s, 1, digest, strlen(digest));
     bind_blob(s, 2, data ? data : "", n);
-    int rc = sqlite3_step(s);
-    done(s);
-    return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, "att_put");
+    return step_done(c, s, "att_put", err);
 }
 
 bool st_store_att_exists(st_conn *c, const char *digest)
@@ -513,9 +509,7 @@ st_status st_store_local_put(st_conn *c, const char *id, uint64_t rev, const cha
     bind_text(s, 1, id, strlen(id));
     sqlite3_bind_int64(s, 2, (sqlite3_int64)rev);
     bind_blob(s, 3, body, n);
-    int rc = sqlite3_step(s);
-    done(s);
-    return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, "local_put");
+    return step_done(c, s, "local_put", err);
 }
 
 st_status st_store_local_delete(st_conn *c, const char *id, st_error *err)
@@ -524,9 +518,7 @@ st_status st_store_local_delete(st_conn *c, const char *id, st_error *err)
     if (!s)
         return sql_fail(c->db, err, "prepare");
     bind_text(s, 1, id, strlen(id));
-    int rc = sqlite3_step(s);
-    done(s);
-    return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, "local_delete");
+    return step_done(c, s, "local_delete", err);
 }
 
 st_status st_store_meta_get(st_conn *c, const char *key, int64_t *out, st_error *err)
@@ -552,9 +544,7 @@ st_status st_store_meta_set(st_conn *c, const char *key, int64_t v, st_error *er
         return sql_fail(c->db, err, "prepare");
     bind_text(s, 1, key, strlen(key));
     sqlite3_bind_int64(s, 2, v);
-    int rc = sqlite3_step(s);
-    done(s);
-    return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, "meta_set");
+    return step_done(c, s, "meta_set", err);
 }
 
 st_status st_store_meta_get_text(st_conn *c, const char *key, st_buf *out, st_error *err)
@@ -582,9 +572,7 @@ st_status st_store_meta_set_text(st_conn *c, const char *key, const char *v, st_
         return sql_fail(c->db, err, "prepare");
     bind_text(s, 1, key, strlen(key));
     bind_text(s, 2, v, strlen(v));
-    int rc = sqlite3_step(s);
-    done(s);
-    return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, "meta_set");
+    return step_done(c, s, "meta_set", err);
 }
 
 /* Step s and hand each row to fn; columns: seq, id, deleted, tree[, body, atts]. */
