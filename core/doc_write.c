@@ -486,9 +486,10 @@ static st_status run_write(st_db *db, void *arg, st_error *err)
 st_status st_db_write(st_db *db, const st_write_req *reqs, size_t n, unsigned flags,
                       st_write_result *results, st_error *err)
 {
+    if (results)
+        memset(results, 0, n * sizeof *results);
     if (!db || (n && (!reqs || !results)))
         return st_fail(err, ST_E_MISUSE, "NULL argument");
-    memset(results, 0, n * sizeof *results);
     write_job job = {reqs, n, flags, results};
     db_job j = {.run = run_write, .arg = &job, .err = err};
     return st_db_submit(db, &j);

@@ -112,18 +112,22 @@ typedef struct st_write_result {
  * ST_OK when the batch was processed, whatever the per-document outcome;
  * another status means nothing was written (results are then undefined).
  * With ST_WRITE_REPLICATED, a revision already present changes nothing and
- * takes no sequence. */
+ * takes no sequence.  results[] are always initialised (free them with
+ * st_write_results_free whatever the status). */
 st_status st_db_write(st_db *db, const st_write_req *reqs, size_t n, unsigned flags,
                       st_write_result *results, st_error *err);
 void st_write_results_free(st_write_result *results, size_t n);
 
-/* One document from JSON text: parse (with the db's limits) and write. */
+/* One document from JSON text: parse (with the db's limits) and write.
+ * *result is always initialised: free it with st_write_results_free(result,
+ * 1) whatever the status. */
 st_status st_db_put_json(st_db *db, const char *json, size_t len, unsigned flags,
                          st_write_result *result, st_error *err);
 
 /* Add, replace (data != NULL) or delete (data == NULL) one attachment on
  * the current revision rev of doc id; creates the doc when it does not exist
- * and rev is NULL.  The new rev goes to result. */
+ * and rev is NULL.  The new rev goes to result, which is always initialised:
+ * free it with st_write_results_free(result, 1) whatever the status. */
 st_status st_db_put_attachment(st_db *db, const char *id, const char *rev,
                                const st_att_data *att, st_write_result *result,
                                st_error *err);
