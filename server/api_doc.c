@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "gunzip.h"
 #include "log.h"
 #include "multipart.h"
 
@@ -439,9 +440,12 @@ out:
 
 /* multipart/related PUT: the first part is the doc, then one part per
  * attachment stub marked "follows", matched by filename when the part
- * names one, else in the order of _attachments. */
+ * names one, else in the order of _attachments.  A part that is gzip
+ * (its Content-Encoding, or the stub's "encoding", as CouchDB's
+ * replicator sends compressed attachments) is decoded into decoded[i],
+ * bounded by max_attachment_size: core stores and digests plain bytes. */
 static bool parse_related(st_req *r, st_json_doc **doc, st_mp_part **parts, size_t *n_parts,
-                          st_att_data **atts, size_t *n_atts)
+                          st_att_data **atts, size_t *n_atts, st_buf **decoded)
 {
     st_error e;
     if (st_mp_parse(st_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE), r->body.data ? r->body.data : "",
@@ -467,7 +471,8 @@ static bool parse_related(st_req *r, st_json_doc **doc, st_mp_part **parts, size
     if (stubs && stubs->type == ST_JSON_OBJECT)
         nf = stubs->len;
     *atts = calloc(nf ? nf : 1, sizeof **atts);
-    if (!*atts) {
+    *decoded = calloc(nf ? nf : 1, sizeof **decoded);
+    if (!*atts || !*decoded) {
         st_resp_error(r, 500, "internal_server_error", "out of memory");
         return false;
     }
@@ -495,16 +500,30 @@ static bool parse_related(st_req *r, st_json_doc **doc, st_mp_part **parts, size
             goto done;
         }
         used[p - *parts] = true;
-        if (p->encoding && strcasecmp(p->encoding, "identity") != 0) {
-            st_resp_error(r, 415, "bad_content_type",
-                          "encoded attachment parts are not supported; send identity bytes");
-            goto done;
-        }
+        /* The part's own header wins; else the stub says how the bytes are. */
+        const char *enc = p->encoding;
+        if (!enc || !*enc)
+            enc = st_json_get_str(&m->value, "encoding");
         st_att_data *a = &(*atts)[(*n_atts)++];
         a->name = m->key;
         a->content_type = NULL;
         a->data = p->data;
         a->len = p->len;
+        if (!enc || !*enc || strcasecmp(enc, "identity") == 0)
+            continue;
+        if (!st_gzip_is(enc)) {
+            st_resp_error(r, 415, "bad_content_type",
+                          "unsupported attachment encoding; send gzip or identity bytes");
+            goto done;
+        }
+        st_buf *d = &(*decoded)[i];
+        st_buf_init(d, 0);
+        if (st_gunzip(p->data, p->len, r->srv->cfg->max_attachment_size, d, &e) != ST_OK) {
+            st_resp_status(r, &e);
+            goto done;
+        }
+        a->data = d->data ? d->data : "";
+        a->len = d->len;
     }
     ok = true;
 done:
@@ -519,6 +538,8 @@ void st_api_doc_put(st_req *r)
     size_t n_parts = 0;
     st_att_data *atts = NULL;
     size_t n_atts = 0;
+    st_buf *decoded = NULL; /* [stubs in _attachments]: gunzipped bodies */
+    size_t n_decoded = 0;
     st_write_result res;
     bool have_res = false;
     st_error e;
@@ -532,7 +553,14 @@ void st_api_doc_put(st_req *r)
     if (!db)
         return;
     if (st_req_ctype_is(r, "multipart/related")) {
-        if (!parse_related(r, &d, &parts, &n_parts, &atts, &n_atts))
+        bool parsed = parse_related(r, &d, &parts, &n_parts, &atts, &n_atts, &decoded);
+        if (decoded) {
+            const st_json *root = st_json_doc_root(d);
+            const st_json *stubs =
+                root->type == ST_JSON_OBJECT ? st_json_get(root, "_attachments") : NULL;
+            n_decoded = stubs && stubs->type == ST_JSON_OBJECT ? stubs->len : 0;
+        }
+        if (!parsed)
             goto out;
     } else if (!st_req_json(r, r->srv->cfg->max_document_size, &d)) {
         goto out;
@@ -563,6 +591,9 @@ out:
     if (have_res)
         st_write_results_free(&res, 1);
     free(atts);
+    for (size_t i = 0; i < n_decoded; i++)
+        st_buf_free(&decoded[i]);
+    free(decoded);
     st_mp_parts_free(parts, n_parts);
     st_json_doc_free(d);
     st_api_db_put_ref(r, db);
