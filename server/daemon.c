@@ -138,7 +138,6 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     st_server *srv = cls;
     st_req *r = *con_cls;
     (void)url;
-    (void)version;
     if (!r) {
         static const char oom[] =
             "{\"error\":\"internal_server_error\",\"reason\":\"out of memory\"}\n";
@@ -154,6 +153,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         r->conn = conn;
         r->method = parse_method(method);
         snprintf(r->method_str, sizeof r->method_str, "%s", method);
+        r->http11 = version && strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
         if (!r->uri) {
             st_resp_error(r, 500, "internal_server_error", "out of memory");
             return queue(r);

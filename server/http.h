@@ -52,6 +52,7 @@ typedef struct st_req {
     char *uri;                  /* raw request target, as received */
     st_method method;
     char method_str[16];
+    bool http11;                /* HTTP/1.1 request (else 1.0) */
     /* Decoded path segments ("/a%2Fb/c" → "a/b", "c"). */
     char *segs[ST_MAX_SEGS];
     size_t n_segs;
@@ -102,6 +103,11 @@ bool st_req_ctype_is(st_req *r, const char *ctype);
 /* For endpoints that take a JSON body: 415 unless Content-Type is
  * application/json (absent is accepted only when allow_absent). */
 bool st_req_require_json_ctype(st_req *r, bool allow_absent);
+
+/* Whether MHD answers r with chunked transfer encoding when the body size
+ * is unknown: HTTP/1.1 and no "close" or "upgrade" in Connection (MHD's
+ * keep-alive rule). */
+bool st_req_chunked_reply(st_req *r);
 
 /* Whether the client accepts this media type explicitly (Accept header). */
 bool st_req_accepts(st_req *r, const char *mtype);

@@ -267,3 +267,27 @@ bool st_req_accepts(st_req *r, const char *mtype)
     }
     return false;
 }
+
+/* A comma-separated header value holds token (case-insensitive). */
+static bool has_token(const char *v, const char *token)
+{
+    size_t n = strlen(token);
+    while (v && *v) {
+        while (*v == ' ' || *v == '\t' || *v == ',')
+            v++;
+        size_t len = strcspn(v, ",");
+        size_t t = len;
+        while (t && (v[t - 1] == ' ' || v[t - 1] == '\t'))
+            t--;
+        if (t == n && strncasecmp(v, token, n) == 0)
+            return true;
+        v += len;
+    }
+    return false;
+}
+
+bool st_req_chunked_reply(st_req *r)
+{
+    const char *c = st_req_header(r, MHD_HTTP_HEADER_CONNECTION);
+    return r->http11 && !has_token(c, "close") && !has_token(c, "upgrade");
+}

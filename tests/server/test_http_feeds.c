@@ -2,7 +2,9 @@
  * normal (since, limit, descending, include_docs, doc_ids by GET and
  * POST, since=now), longpoll (wake-up and timeout), continuous and
  * eventsource (rows, heartbeats, timeout), many parked listeners woken by
- * one write, and a graceful stop with feeds open.  Every wait is bounded. */
+ * one write, a stalled listener (bounded, nobody waits for it, every row
+ * once when it reads again), HTTP/1.0 listeners (no chunking), and a
+ * graceful stop with feeds open.  Every wait is bounded. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -301,6 +303,172 @@ static void test_fanout(void **state)
     curl_multi_cleanup(m);
 }
 
+/* ---- raw-socket listeners (what curl cannot do: stall, speak HTTP/1.0) */
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+static int raw_open(const char *request, int rcvbuf)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    if (rcvbuf)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(st_server_port(t_srv));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(send(fd, request, strlen(request), 0), (ssize_t)strlen(request));
+    return fd;
+}
+
+/* Read into b until needle shows up (in the raw bytes) or ms pass. */
+static bool raw_read_until(int fd, tbuf *b, const char *needle, double ms)
+{
+    double end = t_now_ms() + ms;
+    while (t_now_ms() < end) {
+        if (b->buf && strstr(b->buf, needle))
+            return true;
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        char tmp[65536];
+        ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+        if (n <= 0)
+            break;
+        t_write(tmp, 1, (size_t)n, b);
+    }
+    return b->buf && strstr(b->buf, needle);
+}
+
+/* De-chunk an HTTP/1.1 body in place; false on broken framing. */
+static bool dechunk(char *body, size_t len, size_t *out_len)
+{
+    size_t in = 0, out = 0;
+    while (in < len) {
+        char *end = NULL;
+        unsigned long size = strtoul(body + in, &end, 16);
+        if (!end || end + 2 > body + len || end[0] != '\r' || end[1] != '\n')
+            return false;
+        in = (size_t)(end - body) + 2;
+        if (size == 0)
+            break;
+        if (in + size + 2 > len)
+            return false; /* a partial chunk at the end of what we read */
+        memmove(body + out, body + in, size);
+        out += size;
+        in += size;
+        if (body[in] != '\r' || body[in + 1] != '\n')
+            return false;
+        in += 2;
+    }
+    *out_len = out;
+    return true;
+}
+
+/* A listener that stops reading must not hold anyone up, and when it reads
+ * again it gets every row once, in order, in valid chunks (the fan-out
+ * thread's direct writes, its partial-chunk drain and MHD's batches all
+ * interleave on that one stream). */
+#define STALL_DOCS 3200 /* ~5 MB of rows: more than a socket buffer grows to */
+#define STALL_BATCH 8   /* ~12 KB per commit: small enough for the direct path */
+#define STALL_PAD 1500
+static void test_stalled_listener(void **state)
+{
+    (void)state;
+    tresp r = t_req("PUT", "/stall", NULL, true);
+    T_EXPECT(r, 201);
+    t_free(&r);
+    int fd = raw_open("GET /stall/_changes?feed=continuous&since=now&heartbeat=20000 HTTP/1.1\r\n"
+                      "Host: x\r\n\r\n", 4096);
+    tbuf raw = {NULL, 0};
+    assert_true(raw_read_until(fd, &raw, "\r\n\r\n", 5000)); /* headers, then stall */
+    CURLM *m = curl_multi_init();
+    listener ok;
+    l_open(m, &ok, "/stall/_changes?feed=continuous&since=now&heartbeat=20000");
+    pump(m, 200, NULL, NULL);
+    char *body = malloc(STALL_BATCH * (STALL_PAD + 64) + 64);
+    assert_non_null(body);
+    static char pad[STALL_PAD + 1];
+    memset(pad, 'p', STALL_PAD);
+    pad[STALL_PAD] = '\0';
+    for (int b = 0; b < STALL_DOCS / STALL_BATCH; b++) {
+        size_t n = (size_t)sprintf(body, "{\"docs\":[");
+        for (int i = 0; i < STALL_BATCH; i++)
+            n += (size_t)sprintf(body + n, "%s{\"_id\":\"s%05d-%s\"}", i ? "," : "",
+                                 b * STALL_BATCH + i, pad);
+        strcpy(body + n, "]}");
+        r = t_req("POST", "/stall/_bulk_docs", body, true);
+        T_EXPECT(r, 201);
+        t_free(&r);
+        pump(m, 0, NULL, NULL);
+    }
+    free(body);
+    /* The healthy listener has everything while the stalled one sleeps. */
+    char last[32];
+    snprintf(last, sizeof last, "\"id\":\"s%05d-", STALL_DOCS - 1);
+    assert_true(l_wait_for(m, &ok, last, 10000));
+    /* Now the stalled one reads: every row, once, in seq order. */
+    assert_true(raw_read_until(fd, &raw, last, 20000));
+    /* ...up to the end of that row's line and chunk */
+    raw_read_until(fd, &raw, "\n\r\n__never__", 300);
+    char *hend = strstr(raw.buf, "\r\n\r\n");
+    assert_non_null(hend);
+    assert_non_null(strstr(raw.buf, "Transfer-Encoding: chunked"));
+    size_t blen = 0;
+    char *b0 = hend + 4;
+    assert_true(dechunk(b0, raw.len - (size_t)(b0 - raw.buf), &blen));
+    b0[blen] = '\0';
+    static unsigned char seen[STALL_DOCS];
+    memset(seen, 0, sizeof seen);
+    unsigned long prev_seq = 0;
+    int rows = 0;
+    for (char *line = b0; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (*line) {
+            unsigned long seq = 0;
+            int k = -1;
+            assert_int_equal(sscanf(line, "{\"seq\":%lu,\"id\":\"s%d-", &seq, &k), 2);
+            assert_true(seq > prev_seq);
+            prev_seq = seq;
+            assert_true(k >= 0 && k < STALL_DOCS);
+            assert_int_equal(seen[k], 0);
+            seen[k] = 1;
+            rows++;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    assert_int_equal(rows, STALL_DOCS);
+    close(fd);
+    free(raw.buf);
+    l_close(m, &ok);
+    curl_multi_cleanup(m);
+}
+
+/* HTTP/1.0 gets no chunked framing: rows go out as plain lines. */
+static void test_http10_continuous(void **state)
+{
+    (void)state;
+    int fd = raw_open("GET /feeds/_changes?feed=continuous&since=now&heartbeat=20000 HTTP/1.0\r\n"
+                      "\r\n", 0);
+    tbuf raw = {NULL, 0};
+    assert_true(raw_read_until(fd, &raw, "\r\n\r\n", 5000));
+    raw_read_until(fd, &raw, "__never__", 200);
+    put("/feeds/http10", "{}");
+    assert_true(raw_read_until(fd, &raw, "\"id\":\"http10\"", 5000));
+    char *hend = strstr(raw.buf, "\r\n\r\n");
+    assert_null(strstr(raw.buf, "chunked"));
+    assert_non_null(strstr(hend, "\n{\"seq\":"));
+    close(fd);
+    free(raw.buf);
+}
+
 /* Stopping with feeds parked: they end with last_seq, stop is prompt. */
 static void test_graceful_stop(void **state)
 {
@@ -344,6 +512,8 @@ int main(void)
         cmocka_unit_test(test_longpoll),
         cmocka_unit_test(test_continuous_and_eventsource),
         cmocka_unit_test(test_fanout),
+        cmocka_unit_test(test_stalled_listener),
+        cmocka_unit_test(test_http10_continuous),
         cmocka_unit_test(test_graceful_stop),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
