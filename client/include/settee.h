@@ -54,7 +54,9 @@
  * thread is inside a call on it.
  *
  * ABI: the status enum and the structs are append-only; new behaviour comes
- * as new functions (_v2), never as changed semantics.
+ * as new functions (_v2), never as changed semantics.  settee_db_options
+ * carries its own size (struct_size), so fields appended to it later are
+ * safe across library versions in both directions.
  */
 #ifndef SETTEE_H
 #define SETTEE_H
@@ -168,6 +170,13 @@ typedef enum settee_dispatch_mode {
     SETTEE_DISPATCH_MANUAL = 1  /* callbacks run inside settee_db_dispatch() */
 } settee_dispatch_mode;
 
+/* Append only (ABI): fields are only ever added at the end, each read by
+ * settee only when struct_size says the caller's struct has it, so a
+ * program built against an older settee.h keeps working with a newer
+ * library, and the other way round.  Fill it with settee_db_options_init
+ * (which records your sizeof) and change what you need; a struct you fill
+ * yourself, e.g. {0} or designated initializers, has struct_size 0 and gets
+ * the defaults for every field after struct_size. */
 typedef struct settee_db_options {
     bool create;                  /* create the file when missing (default true) */
     bool durable;                 /* fsync every commit (default true); false:
@@ -175,10 +184,29 @@ typedef struct settee_db_options {
     settee_dispatch_mode dispatch;/* where callbacks run (default THREAD) */
     unsigned readers;             /* pooled read connections; 0 = 2 */
     size_t max_doc_size;          /* bytes of JSON per document; 0 = 8000000 */
+    /* ---- appended fields: read only when struct_size covers them */
+    size_t struct_size;           /* sizeof(settee_db_options) as the app was
+                                   * compiled; set by settee_db_options_init */
+    unsigned cache_kib;           /* SQLite page cache per connection (the writer
+                                   * and each reader), in KiB; 0 = 512.  It only
+                                   * grows as pages are read */
+    int mmap_kib;                 /* memory-mapped reads per connection, in KiB;
+                                   * 0 = off (the default), -1 = off.  Mapped
+                                   * pages count in the resident size once read */
 } settee_db_options;
 
-/* Fill o with the defaults above.  Any thread. */
-SETTEE_API void settee_db_options_init(settee_db_options *o);
+/* Fill the first struct_size bytes of o with the defaults above and record
+ * struct_size in it.  For bindings that cannot use the inline function
+ * below (pass the size of the struct as your language lays it out).  NULL
+ * ok.  Any thread. */
+SETTEE_API void settee_db_options_init_sized(settee_db_options *o, size_t struct_size);
+
+/* Fill o with the defaults above (an inline wrapper, so that the size your
+ * program was compiled with is the one recorded).  NULL ok.  Any thread. */
+static inline void settee_db_options_init(settee_db_options *o)
+{
+    settee_db_options_init_sized(o, sizeof *o);
+}
 
 /* CONSTRUCTOR.  Open the database file at path (created on demand unless
  * o->create is false; SETTEE_NOT_FOUND then).  o may be NULL (defaults).
@@ -390,8 +418,9 @@ typedef struct settee_conflict {
 } settee_conflict;
 
 /* Every document that has more than one live leaf, in id order.  *out is
- * one allocation (settee_free), *out_n its length.  Scans the database.
- * Any thread. */
+ * one allocation (settee_free), *out_n its length.  Read from an index of
+ * conflicted documents: the cost follows their number, not the size of the
+ * database.  Any thread. */
 SETTEE_API SETTEE_NODISCARD settee_status
 settee_conflicts_list(settee_db *db, settee_conflict **out, size_t *out_n, settee_error *e);
 
@@ -399,7 +428,9 @@ settee_conflicts_list(settee_db *db, settee_conflict **out, size_t *out_n, sette
  * live leaf gets a tombstone, and when merged_json is non-NULL it is written
  * as keep_rev's child (its _id/_rev members are ignored).  All in one commit.
  * *out_rev: the surviving revision (merged or keep_rev); may be NULL.
- * SETTEE_CONFLICT when the leaves changed meanwhile (list and try again).
+ * All or nothing: when any part is refused -- SETTEE_CONFLICT when the
+ * leaves changed meanwhile (a concurrent edit or a sync; read them again and
+ * retry), or the merged body's own error -- nothing at all is written.
  * The result is an ordinary write: it replicates, and every replica that
  * applies it converges.  Any thread. */
 SETTEE_API SETTEE_NODISCARD settee_status

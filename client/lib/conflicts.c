@@ -197,13 +197,12 @@ typedef struct cand {
     st_status st;
 } cand;
 
-/* style=all_docs rows list every leaf, deleted ones too: more than one leaf
- * makes a candidate, which the live-leaf load then confirms or drops. */
-static int on_change(void *ctx, const st_change_row *row)
+/* Core's index of conflicted documents (two or more live leaves), in id
+ * order.  Only the ids are collected here: loading leaves needs a read
+ * connection of its own, and this callback holds one. */
+static int on_conflicted(void *ctx, const char *id)
 {
     cand *c = ctx;
-    if (row->n_revs < 2)
-        return 0;
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 16;
         char **v = realloc(c->ids, cap * sizeof *v);
@@ -214,17 +213,12 @@ static int on_change(void *ctx, const st_change_row *row)
         c->ids = v;
         c->cap = cap;
     }
-    if (!(c->ids[c->n] = strdup(row->id))) {
+    if (!(c->ids[c->n] = strdup(id))) {
         c->st = ST_E_NOMEM;
         return 1;
     }
     c->n++;
     return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 typedef struct found {
@@ -248,18 +242,15 @@ settee_status settee_conflicts_list(settee_db *db, settee_conflict **out, size_t
     cand c = {0};
     found *f = NULL;
     size_t nf = 0;
-    st_changes_opts o;
-    st_changes_opts_init(&o);
-    o.all_docs = true;
     st_error ce;
-    st_status s = st_db_changes(db->core, &o, on_change, &c, NULL, NULL, &ce);
-    if (s == ST_OK)
-        s = c.st;
+    st_error_clear(&ce);
+    st_status s = st_db_conflicted(db->core, NULL, on_conflicted, &c, &ce);
+    if (s == ST_OK && c.st != ST_OK)
+        s = st_fail(&ce, c.st, "out of memory");
     if (s != ST_OK) {
         rc = st_client_from_core(e, s, &ce);
         goto out;
     }
-    qsort(c.ids, c.n, sizeof *c.ids, cmp_str);
     if (c.n && !(f = calloc(c.n, sizeof *f))) {
         rc = st_client_fail(e, SETTEE_NOMEM, "out of memory");
         goto out;
@@ -289,6 +280,7 @@ settee_status settee_conflicts_list(settee_db *db, settee_conflict **out, size_t
         } else if (r == SETTEE_NOT_FOUND) {
             r = SETTEE_OK; /* deleted or purged meanwhile */
         }
+        /* r == SETTEE_OK with fewer than two leaves: settled meanwhile. */
         leaves_free(&L);
         if (r != SETTEE_OK) {
             rc = r;
@@ -392,16 +384,20 @@ settee_status settee_conflict_resolve(settee_db *db, const char *id, const char 
         rc = out_rev ? st_client_dup(out_rev, keep_rev, strlen(keep_rev), e) : SETTEE_OK;
         goto out;
     }
-    /* One core write: every request lands in the same commit.  Core applies
-     * each on its own (_bulk_docs semantics), so when a leaf moved on since
-     * it was read, that request alone fails and is reported as CONFLICT;
-     * what did land is itself a valid, replicable state. */
-    if ((s = st_db_write(db->core, reqs, n, 0, res, &ce)) != ST_OK) {
-        rc = st_client_from_core(e, s, &ce);
+    /* One core write, all or nothing: the merge and every tombstone land in
+     * the same commit, or -- when any of them is refused (a leaf moved on
+     * since it was read, a merged body core rejects) -- nothing is written
+     * and that refusal is the answer.  So a resolution never half-lands. */
+    if ((s = st_db_write(db->core, reqs, n, ST_WRITE_ALL_OR_NOTHING, res, &ce)) != ST_OK) {
+        if (s == ST_E_CONFLICT)
+            rc = st_client_fail(e, SETTEE_CONFLICT,
+                                "the leaves of %s changed meanwhile; nothing was written", id);
+        else
+            rc = st_client_from_core(e, s, &ce);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        if (res[i].err.code != ST_OK) {
+        if (res[i].err.code != ST_OK) { /* not expected with ALL_OR_NOTHING */
             rc = st_client_from_core(e, res[i].err.code, &res[i].err);
             goto out;
         }

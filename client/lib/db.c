@@ -9,6 +9,7 @@
  * malloc hands out again for a new db is indistinguishable from it: that
  * case is the app's use-after-free, as with any C API.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,14 +97,33 @@ static void on_commit(void *ctx, uint64_t update_seq)
     st_notify_signal(&db->notify);
 }
 
-void settee_db_options_init(settee_db_options *o)
+/* Embedded defaults for SQLite's memory, per connection (one writer and
+ * `readers` readers).  Core's own defaults (16 MiB of cache, 256 MiB of
+ * mmap) suit a server; an app wants a small resident size, and reads stay
+ * fast with a small cache because the OS page cache holds the file
+ * (docs/embedding.md, "Memory", has the measurements). */
+#define DEFAULT_CACHE_KIB 512u
+
+/* Whether the caller's struct (struct_size bytes) holds field f. */
+#define OPT_HAS(o, f) \
+    ((o)->struct_size >= offsetof(settee_db_options, f) + sizeof((o)->f))
+
+void settee_db_options_init_sized(settee_db_options *o, size_t struct_size)
 {
     if (!o)
         return;
-    memset(o, 0, sizeof *o);
-    o->create = true;
-    o->durable = true;
-    o->dispatch = SETTEE_DISPATCH_THREAD;
+    settee_db_options d;
+    memset(&d, 0, sizeof d);
+    d.create = true;
+    d.durable = true;
+    d.dispatch = SETTEE_DISPATCH_THREAD;
+    d.struct_size = struct_size;
+    /* cache_kib and mmap_kib stay 0: "the default", whatever it becomes. */
+    size_t n = struct_size < sizeof d ? struct_size : sizeof d;
+    memcpy(o, &d, n);
+    /* A newer app's struct: fields this library does not know are 0. */
+    if (struct_size > n)
+        memset((char *)o + n, 0, struct_size - n);
 }
 
 /* Tear down whatever of db exists (used by a failed open and by close). */
@@ -162,9 +182,13 @@ settee_status settee_db_open(const char *path, const settee_db_options *o, sette
     st_db_options_init(&co);
     co.create = o->create;
     co.durability = o->durable ? ST_DURABLE_FULL : ST_DURABLE_NORMAL;
-    /* Two readers instead of core's four: an app reads from a couple of
+    /* Two readers instead of core's eight: an app reads from a couple of
      * threads, and every pooled connection carries its own page cache. */
     co.readers = o->readers ? o->readers : 2;
+    unsigned cache_kib = OPT_HAS(o, cache_kib) ? o->cache_kib : 0;
+    int mmap_kib = OPT_HAS(o, mmap_kib) ? o->mmap_kib : 0;
+    co.cache_kib = cache_kib ? cache_kib : DEFAULT_CACHE_KIB;
+    co.mmap_kib = mmap_kib > 0 ? mmap_kib : -1; /* core: -1 is off */
     if (o->max_doc_size)
         co.max_doc_size = o->max_doc_size;
     db->max_doc_size = co.max_doc_size;

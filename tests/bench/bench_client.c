@@ -5,13 +5,20 @@
  * 1. Resident memory: this same binary re-executed twice, once doing nothing
  *    ("bare") and once holding the N-document database open with a listener
  *    and a continuous two-way sync to `settee serve` running, caught up
- *    (IDLE), after 100 more writes went through.  Reported: VmRSS of each and
- *    the difference (target: under 8 MiB), plus the live process's peak.
+ *    (IDLE), after 100 more writes went through -- measured at rest, and
+ *    again after a full scan (all_docs with every body) filled the caches.
+ *    Reported: VmRSS of each and the difference (target: under 8 MiB), plus
+ *    the live process's peak.  Default options (settee_db_options_init).
  * 2. Local write → listener: one put at a time, the time from the put call
  *    (and from its return) until this process's listener is told; p50/p99.
  * 3. Client → client through the server: two databases with continuous
  *    syncs to one `settee serve`; a put on A, the time until B's listener
  *    sees it; p50/p99 (target: p99 under 50 ms).
+ * 4. Reads by cache setting (settee_db_options cache_kib / mmap_kib), each
+ *    in a fresh child process on the N-document file: a full scan with
+ *    bodies (twice), random single-document gets, and the resident size
+ *    afterwards.  The OS page cache is warm for all of them (the file was
+ *    just written and read), as it is for an app re-reading its data.
  * The server is the real binary (settee serve) on a free 127.0.0.1 port,
  * stopped by PID at the end.  Build in Release for numbers worth quoting.
  */
@@ -119,16 +126,43 @@ static uint64_t probe_wait(probe *p)
 
 /* ------------------------------------------------------------- helpers */
 
-static settee_db *open_db(const char *path, bool durable)
+static settee_db *open_db_with(const char *path, bool durable, unsigned cache_kib, int mmap_kib)
 {
     settee_db_options o;
     settee_db_options_init(&o);
     o.durable = durable;
+    o.cache_kib = cache_kib;
+    o.mmap_kib = mmap_kib;
     settee_db *db = NULL;
     settee_error e;
     if (settee_db_open(path, &o, &db, &e) != SETTEE_OK)
         die("open", &e);
     return db;
+}
+
+static settee_db *open_db(const char *path, bool durable)
+{
+    return open_db_with(path, durable, 0, 0); /* the defaults */
+}
+
+static int count_row(void *ctx, const settee_doc_row *row)
+{
+    size_t *n = ctx;
+    *n += row->json_len ? 1 : 0;
+    return 0;
+}
+
+/* Every document with its body, in id order; returns the rows seen. */
+static size_t full_scan(settee_db *db)
+{
+    settee_all_docs_options o;
+    settee_all_docs_options_init(&o);
+    o.include_docs = true;
+    size_t n = 0;
+    settee_error e;
+    if (settee_all_docs(db, &o, count_row, &n, &e) != SETTEE_OK)
+        die("all_docs", &e);
+    return n;
 }
 
 static settee_sync *start_sync(settee_db *db, const char *url, bool continuous)
@@ -215,7 +249,13 @@ static int mode_live(const char *path, const char *url)
     if (!sync_in(s, SETTEE_SYNC_IDLE, 60000))
         die("live sync did not settle", NULL);
     ct_sleep_ms(1000);
-    printf("%ld %ld\n", rss_kib("VmRSS:"), rss_kib("VmHWM:"));
+    long rest = rss_kib("VmRSS:"), rest_hwm = rss_kib("VmHWM:");
+    uint64_t t0 = now_us();
+    size_t rows = full_scan(db);
+    uint64_t scan_us = now_us() - t0;
+    ct_sleep_ms(200);
+    printf("%ld %ld %ld %ld %zu %llu\n", rest, rest_hwm, rss_kib("VmRSS:"), rss_kib("VmHWM:"),
+           rows, (unsigned long long)scan_us);
     fflush(stdout);
     settee_sync_free(s);
     settee_listener_remove(l);
@@ -223,15 +263,65 @@ static int mode_live(const char *path, const char *url)
     return 0;
 }
 
-static bool run_child(const char *self, const char *args, long *rss, long *hwm)
+static void fill(settee_db *db, unsigned n);
+
+/* One cache setting: two full scans and random gets on the big file, then
+ * bulk writes into a fresh one (the writer's cache holds the indexes). */
+static int mode_reads(const char *path, unsigned cache_kib, int mmap_kib, unsigned n)
 {
-    char cmd[8192];
+    enum { GETS = 20000 };
+    settee_db *db = open_db_with(path, true, cache_kib, mmap_kib);
+    uint64_t t0 = now_us();
+    size_t rows = full_scan(db);
+    uint64_t scan1 = now_us() - t0;
+    t0 = now_us();
+    rows += full_scan(db);
+    uint64_t scan2 = now_us() - t0;
+    unsigned seed = 12345;
+    t0 = now_us();
+    for (unsigned i = 0; i < GETS; i++) {
+        char id[32];
+        seed = seed * 1103515245u + 12345u;
+        snprintf(id, sizeof id, "doc%08u", (seed >> 8) % n);
+        char *json = NULL;
+        settee_error e;
+        if (settee_doc_get(db, id, NULL, &json, &e) != SETTEE_OK)
+            die("get", &e);
+        settee_free(json);
+    }
+    uint64_t gets = now_us() - t0;
+    long rss = rss_kib("VmRSS:"), hwm = rss_kib("VmHWM:");
+    settee_db_close(db);
+    char wpath[4200];
+    snprintf(wpath, sizeof wpath, "%s-w%u-%d", path, cache_kib, mmap_kib);
+    settee_db *w = open_db_with(wpath, false, cache_kib, mmap_kib);
+    t0 = now_us();
+    fill(w, n);
+    uint64_t writes = now_us() - t0;
+    settee_db_close(w);
+    char cmd[13000];
+    snprintf(cmd, sizeof cmd, "rm -f '%s' '%s-wal' '%s-shm'", wpath, wpath, wpath);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", wpath);
+    printf("%llu %llu %llu %ld %ld %zu %llu\n", (unsigned long long)scan1,
+           (unsigned long long)scan2, (unsigned long long)(gets * 1000 / GETS), rss, hwm, rows,
+           (unsigned long long)writes);
+    fflush(stdout);
+    return 0;
+}
+
+/* Run this binary with args; its one line of numbers into v[0..n). */
+static bool run_child(const char *self, const char *args, long long *v, int n)
+{
+    char cmd[12800];
     snprintf(cmd, sizeof cmd, "'%s' %s", self, args);
     FILE *f = popen(cmd, "r");
-    bool ok = f && fscanf(f, "%ld %ld", rss, hwm) == 2;
+    int got = 0;
+    while (f && got < n && fscanf(f, "%lld", &v[got]) == 1)
+        got++;
     if (f)
         pclose(f);
-    return ok;
+    return got == n;
 }
 
 /* ---------------------------------------------------------------- main */
@@ -242,6 +332,9 @@ int main(int argc, char **argv)
         return mode_bare();
     if (argc == 4 && strcmp(argv[1], "--live") == 0)
         return mode_live(argv[2], argv[3]);
+    if (argc == 6 && strcmp(argv[1], "--reads") == 0)
+        return mode_reads(argv[2], (unsigned)strtoul(argv[3], NULL, 10), atoi(argv[4]),
+                          (unsigned)strtoul(argv[5], NULL, 10));
 
     char dir[4096];
     if (argc >= 2) {
@@ -283,19 +376,23 @@ int main(int argc, char **argv)
         settee_sync_free(s);
         settee_db_close(db);
     }
-    long bare_rss = 0, bare_hwm = 0, live_rss = 0, live_hwm = 0;
+    long long bare[2], live[6];
     char args[8400];
-    if (!run_child(argv[0], "--bare", &bare_rss, &bare_hwm))
+    if (!run_child(argv[0], "--bare", bare, 2))
         die("bare child failed", NULL);
     snprintf(args, sizeof args, "--live '%s' '%s'", path, url);
-    if (!run_child(argv[0], args, &live_rss, &live_hwm))
+    if (!run_child(argv[0], args, live, 6))
         die("live child failed", NULL);
-    printf("\n1. resident memory (VmRSS)\n");
-    printf("  bare program                               %8.2f MiB\n", bare_rss / 1024.0);
+    printf("\n1. resident memory (VmRSS), default options\n");
+    printf("  bare program                               %8.2f MiB\n", bare[0] / 1024.0);
     printf("  %u docs open + listener + live sync     %8.2f MiB (peak %.2f MiB)\n", n,
-           live_rss / 1024.0, live_hwm / 1024.0);
+           live[0] / 1024.0, live[1] / 1024.0);
     printf("  difference                                 %8.2f MiB   (target < 8 MiB)\n",
-           (live_rss - bare_rss) / 1024.0);
+           (live[0] - bare[0]) / 1024.0);
+    printf("  same, after a full scan (%lld bodies, %.2f s) %8.2f MiB (peak %.2f MiB)\n", live[4],
+           live[5] / 1e6, live[2] / 1024.0, live[3] / 1024.0);
+    printf("  difference after the scan                  %8.2f MiB   (target < 8 MiB)\n",
+           (live[2] - bare[0]) / 1024.0);
 
     /* 2. local write → listener */
     printf("\n2. local write -> listener (same process, settee thread)\n");
@@ -364,6 +461,32 @@ int main(int argc, char **argv)
     settee_db_close(b);
     free(lat);
     free(lat2);
+
+    /* 4. reads by cache setting */
+    printf("\n4. reads by cache setting (%u docs; each row a fresh process)\n", n);
+    printf("  %-34s %9s %9s %9s %11s %11s\n", "cache_kib / mmap_kib", "scan 1", "scan 2",
+           "get (us)", "RSS - bare", "bulk write");
+    static const struct {
+        const char *name;
+        unsigned cache;
+        int mmap;
+    } cfgs[] = {
+        {"default (0 / 0)", 0, 0},
+        {"1024 / off", 1024, -1},
+        {"2048 / off", 2048, -1},
+        {"4096 / off", 4096, -1},
+        {"16384 / off", 16384, -1},
+        {"16384 / 262144 (core's defaults)", 16384, 262144},
+    };
+    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
+        long long r[7];
+        snprintf(args, sizeof args, "--reads '%s' %u %d %u", path, cfgs[i].cache, cfgs[i].mmap,
+                 n);
+        if (!run_child(argv[0], args, r, 7))
+            die("reads child failed", NULL);
+        printf("  %-34s %6.0f ms %6.0f ms %9.1f %7.2f MiB %7.0f ms\n", cfgs[i].name, r[0] / 1e3,
+               r[1] / 1e3, r[2] / 1e3, (r[3] - bare[0]) / 1024.0, r[6] / 1e3);
+    }
     ct_server_stop(&srv);
     if (argc < 2)
         ct_rmdir(dir);

@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "client/client_testutil.h"
 
 typedef struct fx {
@@ -78,6 +81,9 @@ static void test_open_close(void **state)
     assert_true(o.create);
     assert_true(o.durable);
     assert_int_equal(o.dispatch, SETTEE_DISPATCH_THREAD);
+    assert_int_equal(o.struct_size, sizeof o);
+    assert_int_equal(o.cache_kib, 0);
+    assert_int_equal(o.mmap_kib, 0);
     o.create = false;
     snprintf(p, sizeof p, "%s/missing.settee", f->dir);
     assert_int_equal(settee_db_open(p, &o, &db, &e), SETTEE_NOT_FOUND);
@@ -112,6 +118,77 @@ static void test_open_close(void **state)
     assert_non_null(strstr(json, "\"v\":1"));
     settee_free(json);
     assert_int_equal(settee_db_close(db), SETTEE_OK);
+}
+
+/* The options struct is append-only and carries its size: a library never
+ * writes past the caller's struct, and fields the caller does not have are
+ * left at their defaults. */
+static void test_options_abi(void **state)
+{
+    fx *f = *state;
+    settee_error e;
+    char p[4300];
+
+    /* An older program's struct: only the fields before struct_size. */
+    size_t old_size = offsetof(settee_db_options, struct_size);
+    unsigned char buf[sizeof(settee_db_options) + 64];
+    memset(buf, 0xA5, sizeof buf);
+    settee_db_options_init_sized((settee_db_options *)buf, old_size);
+    for (size_t i = old_size; i < sizeof buf; i++)
+        assert_int_equal(buf[i], 0xA5); /* nothing written past it */
+    settee_db_options old;
+    memcpy(&old, buf, old_size);
+    assert_true(old.create);
+    assert_true(old.durable);
+
+    /* A newer program's struct: what this library does not know is zeroed. */
+    memset(buf, 0xA5, sizeof buf);
+    settee_db_options_init_sized((settee_db_options *)buf, sizeof buf);
+    settee_db_options newer;
+    memcpy(&newer, buf, sizeof newer);
+    assert_int_equal(newer.struct_size, sizeof buf);
+    assert_int_equal(newer.cache_kib, 0);
+    for (size_t i = sizeof newer; i < sizeof buf; i++)
+        assert_int_equal(buf[i], 0);
+    settee_db_options_init_sized(NULL, sizeof newer);
+
+    /* Filled by hand ({0}, struct_size 0): the appended fields are ignored,
+     * so garbage there is harmless, and the defaults apply. */
+    settee_db_options hand = {0};
+    hand.create = true;
+    hand.cache_kib = 123456789;
+    hand.mmap_kib = -77;
+    settee_db *db = NULL;
+    snprintf(p, sizeof p, "%s/hand.settee", f->dir);
+    assert_int_equal(settee_db_open(p, &hand, &db, &e), SETTEE_OK);
+    settee_free(put(db, "{\"_id\":\"h\"}"));
+    assert_int_equal(settee_db_close(db), SETTEE_OK);
+
+    /* Explicit memory settings: a tiny cache, mmap on, mmap off. */
+    const struct {
+        unsigned cache;
+        int mmap;
+    } cfg[] = {{16, 0}, {64, 1024}, {2048, -1}};
+    for (size_t k = 0; k < sizeof cfg / sizeof *cfg; k++) {
+        settee_db_options o;
+        settee_db_options_init(&o);
+        o.durable = false;
+        o.cache_kib = cfg[k].cache;
+        o.mmap_kib = cfg[k].mmap;
+        snprintf(p, sizeof p, "%s/mem%zu.settee", f->dir, k);
+        assert_int_equal(settee_db_open(p, &o, &db, &e), SETTEE_OK);
+        char bulk[64 + 200 * 40];
+        size_t off = (size_t)sprintf(bulk, "[");
+        for (int i = 0; i < 200; i++)
+            off += (size_t)sprintf(bulk + off, "%s{\"_id\":\"m%03d\",\"v\":%d}", i ? "," : "", i, i);
+        sprintf(bulk + off, "]");
+        assert_int_equal(settee_bulk_docs(db, bulk, SETTEE_NUL_TERMINATED, NULL, &e), SETTEE_OK);
+        char *json = NULL;
+        assert_int_equal(settee_doc_get_field(db, "m123", "v", &json, &e), SETTEE_OK);
+        assert_string_equal(json, "123");
+        settee_free(json);
+        assert_int_equal(settee_db_close(db), SETTEE_OK);
+    }
 }
 
 static void test_put_get_delete(void **state)
@@ -606,6 +683,158 @@ static void test_conflicts(void **state)
     assert_int_equal(settee_conflicts_list(f->db, NULL, &n, &e), SETTEE_MISUSE);
 }
 
+/* A resolution is one all-or-nothing commit: when any part is refused,
+ * nothing is written, so a failed resolve leaves the conflict as it was. */
+static void test_resolve_all_or_nothing(void **state)
+{
+    fx *f = *state;
+    settee_error e;
+    make_conflict(f->db, "q");
+    settee_db_info before, after;
+    assert_int_equal(settee_db_info_get(f->db, &before, &e), SETTEE_OK);
+    /* The merged body is refused (an unknown _ member); the tombstone on the
+     * other leaf, which alone would be fine, must not land either. */
+    char *out = (char *)0x1;
+    assert_int_equal(settee_conflict_resolve(f->db, "q", "2-aaaa", "{\"_bad\":1,\"t\":\"m\"}",
+                                             &out, &e),
+                     SETTEE_DOC_VALIDATION);
+    assert_int_equal(e.code, SETTEE_DOC_VALIDATION);
+    assert_null(out);
+    assert_int_equal(settee_db_info_get(f->db, &after, &e), SETTEE_OK);
+    assert_int_equal(after.update_seq, before.update_seq);
+    char **revs = NULL;
+    size_t n = 0;
+    assert_int_equal(settee_conflicts(f->db, "q", &revs, &n, &e), SETTEE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(revs[0], "2-bbbb");
+    assert_string_equal(revs[1], "2-aaaa");
+    settee_free(revs);
+    /* Then a good merge settles it. */
+    assert_int_equal(settee_conflict_resolve(f->db, "q", "2-aaaa", "{\"t\":\"m\"}", &out, &e),
+                     SETTEE_OK);
+    assert_true(strncmp(out, "3-", 2) == 0);
+    settee_free(out);
+    assert_int_equal(settee_conflicts(f->db, "q", &revs, &n, &e), SETTEE_OK);
+    assert_int_equal(n, 1);
+    settee_free(revs);
+}
+
+/* Resolves racing a concurrent editor of the losing branch.  Each resolve
+ * either lands whole (one live leaf: the merge) or answers SETTEE_CONFLICT
+ * having written nothing (keep_rev still a live leaf, still two leaves).
+ * Bounded: at most 40 rounds and 10 s.  Checks are recorded and asserted
+ * after the editor thread is joined. */
+typedef struct racer {
+    settee_db *db;
+    atomic_int round;          /* the document being raced: "race<round>" */
+    atomic_bool stop;
+    atomic_int edits;
+} racer;
+
+static void *race_editor(void *arg)
+{
+    racer *r = arg;
+    while (!atomic_load(&r->stop)) {
+        char id[32];
+        snprintf(id, sizeof id, "race%d", atomic_load(&r->round));
+        char **revs = NULL;
+        size_t n = 0;
+        /* Only while conflicted: edit the branch that is not 2-aaaa. */
+        if (settee_conflicts(r->db, id, &revs, &n, NULL) == SETTEE_OK && n >= 2) {
+            for (size_t i = 0; i < n; i++) {
+                if (strcmp(revs[i], "2-aaaa") == 0)
+                    continue;
+                char j[160];
+                snprintf(j, sizeof j, "{\"_id\":\"%s\",\"_rev\":\"%s\",\"t\":\"edited\"}", id,
+                         revs[i]);
+                if (settee_doc_put(r->db, j, SETTEE_NUL_TERMINATED, NULL, NULL) == SETTEE_OK)
+                    atomic_fetch_add(&r->edits, 1);
+            }
+        }
+        settee_free(revs);
+    }
+    return NULL;
+}
+
+static void test_resolve_races_an_edit(void **state)
+{
+    fx *f = *state;
+    racer r = {.db = f->db};
+    atomic_init(&r.round, 0);
+    atomic_init(&r.stop, false);
+    atomic_init(&r.edits, 0);
+    make_conflict(f->db, "race0");
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, race_editor, &r), 0);
+    unsigned conflicts = 0, landed = 0;
+    char bad[512] = "";
+    uint64_t t0 = ct_now_ms();
+    for (int round = 0; round < 40 && ct_now_ms() - t0 < 10000 && !bad[0]; round++) {
+        char id[32];
+        snprintf(id, sizeof id, "race%d", round);
+        if (round > 0) {
+            make_conflict(f->db, id);
+            atomic_store(&r.round, round);
+        }
+        /* Let the editor get going on this document first (bounded). */
+        int seen = atomic_load(&r.edits);
+        for (uint64_t w0 = ct_now_ms(); atomic_load(&r.edits) < seen + 3 && ct_now_ms() - w0 < 2000;)
+            ct_sleep_ms(1);
+        for (int attempt = 0; attempt < 50 && !bad[0]; attempt++) {
+            char *out = NULL;
+            settee_error e;
+            settee_status rc =
+                settee_conflict_resolve(f->db, id, "2-aaaa", "{\"t\":\"merged\"}", &out, &e);
+            char **revs = NULL;
+            size_t n = 0;
+            settee_status lr = settee_conflicts(f->db, id, &revs, &n, NULL);
+            if (rc == SETTEE_OK) {
+                landed++;
+                /* The editor's branch got its tombstone: only the merge
+                 * lives (a stale edit of that branch can only conflict). */
+                if (lr != SETTEE_OK || n != 1 || strcmp(revs[0], out) != 0)
+                    snprintf(bad, sizeof bad, "%s: resolved to %s, but %zu leaves, first %s", id,
+                             out, n, n ? revs[0] : "-");
+            } else if (rc != SETTEE_CONFLICT || e.code != SETTEE_CONFLICT || out) {
+                snprintf(bad, sizeof bad, "%s: resolve answered %s (%s)", id,
+                         settee_status_name(rc), e.message);
+            } else {
+                conflicts++;
+                /* Nothing written: 2-aaaa has no merge child, the branch lives. */
+                bool keep_live = false;
+                for (size_t i = 0; lr == SETTEE_OK && i < n; i++)
+                    keep_live = keep_live || strcmp(revs[i], "2-aaaa") == 0;
+                if (n != 2 || !keep_live)
+                    snprintf(bad, sizeof bad, "%s: refused resolve wrote something: %zu leaves%s",
+                             id, n, keep_live ? "" : ", 2-aaaa no longer a leaf");
+            }
+            settee_free(revs);
+            settee_free(out);
+            if (rc == SETTEE_OK)
+                break;
+        }
+    }
+    atomic_store(&r.stop, true);
+    pthread_join(t, NULL);
+    fprintf(stderr, "race: %u resolves landed, %u refused whole, %d edits\n", landed, conflicts,
+            atomic_load(&r.edits));
+    if (bad[0])
+        fail_msg("%s", bad);
+    assert_true(landed + conflicts > 0);
+    /* The listing (core's conflict index) agrees with every document. */
+    settee_conflict *list = NULL;
+    size_t n = 0;
+    assert_int_equal(settee_conflicts_list(f->db, &list, &n, NULL), SETTEE_OK);
+    for (size_t i = 0; i < n; i++) {
+        char **revs = NULL;
+        size_t k = 0;
+        assert_int_equal(settee_conflicts(f->db, list[i].id, &revs, &k, NULL), SETTEE_OK);
+        assert_true(k >= 2);
+        settee_free(revs);
+    }
+    settee_free(list);
+}
+
 static void test_builtin_resolvers(void **state)
 {
     fx *f = *state;
@@ -760,6 +989,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version_and_names),
         cmocka_unit_test_setup_teardown(test_open_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_options_abi, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_and_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_large, setup, teardown),
@@ -768,6 +998,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_attachments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes_and_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolve_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolve_races_an_edit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_builtin_resolvers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_misuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_misuse_everywhere, setup, teardown),
