@@ -21,9 +21,21 @@
  *
  * Failures: endpoints retry what can be retried (endpoint_http.c); an
  * answer that reaches us with an error is final, and fails the replication
- * with a message that names the side and the peer.  Per-document write
- * failures are counted and reported, not fatal.  Batch order does not matter
- * for correctness: new_edits=false merges commute.
+ * with a message that names the side and the peer -- with two exceptions:
+ *   - a continuous replication whose source database is missing (404, at
+ *     setup or later from _changes) does not fail: it starts over from the
+ *     peers' info after a backoff, for as long as it takes (a two-way sync's
+ *     pull whose remote the push is about to create, or a database being
+ *     re-created).  A one-shot one fails with "database does not exist";
+ *   - a _bulk_docs answered 413 (request too large) is split in halves and
+ *     each half sent again, down to single documents; a single document
+ *     still refused is a per-document write failure.
+ * Per-document write failures are counted and reported, not fatal.  Batch
+ * order does not matter for correctness: new_edits=false merges commute.
+ *
+ * last_error: an error reported while retrying (OFFLINE, or STARTING while
+ * the source is missing) is cleared when the replication is back to RUNNING
+ * or IDLE; a final error and per-document failures stay until replaced.
  *
  * Locking: everything below runs on the replication's thread except the
  * public functions at the end; they share `pub` (status, ended) under mu.
@@ -49,6 +61,14 @@ typedef enum { PH_SETUP, PH_CKPT_READ, PH_RUN, PH_END } phase;
 typedef enum { B_DIFF, B_GET, B_WRITE, B_DONE } batch_stage;
 
 typedef struct batch batch;
+
+/* One _bulk_docs request of a batch: docs[off, off + n).  A batch is
+ * written as one part; a part answered 413 becomes two halves. */
+typedef struct wpart {
+    batch *b;
+    size_t off, n;
+} wpart;
+
 struct batch {
     batch *next;               /* in change order */
     struct st_repl *r;
@@ -57,6 +77,9 @@ struct batch {
     st_json_doc *fetched;      /* bulk_get answer; owns docs[] */
     const st_json **docs;      /* revisions to write */
     size_t n_docs;
+    wpart *parts;              /* 2 * n_docs slots: halving makes < 2n parts */
+    size_t n_parts;            /* slots used */
+    unsigned writes_pending;   /* parts sent and not answered */
 };
 
 /* A checkpoint id to look for at start, and what each side holds. */
@@ -95,6 +118,9 @@ struct st_repl {
     bool target_created;
     st_repl_state state;       /* mirrors pub.state */
     st_repl_state before_offline;
+    bool error_transient;      /* pub.last_error came from a retry (under mu) */
+    st_timer src_retry;        /* continuous, source missing: ask its info again */
+    unsigned src_attempt;      /* consecutive "source missing" answers */
     char rep_id[33];
     char session_id[33];
     char start_time[40];
@@ -142,14 +168,27 @@ static void set_state(st_repl *r, st_repl_state s)
     if (r->state == s)
         return;
     r->state = s;
+    if (s == ST_REPL_RUNNING || s == ST_REPL_IDLE) {
+        /* Recovered: the trouble we were retrying is over. */
+        pthread_mutex_lock(&r->mu);
+        if (r->error_transient) {
+            st_error_clear(&r->pub.last_error);
+            r->pub.last_http_status = 0;
+            r->error_transient = false;
+        }
+        pthread_mutex_unlock(&r->mu);
+    }
     publish(r, true);
 }
 
-static void set_error(st_repl *r, const st_error *e, int http_status)
+/* transient: an error being retried, cleared once the replication is back
+ * to RUNNING/IDLE (see the top of the file). */
+static void set_error(st_repl *r, const st_error *e, int http_status, bool transient)
 {
     pthread_mutex_lock(&r->mu);
     r->pub.last_error = *e;
     r->pub.last_http_status = http_status;
+    r->error_transient = transient;
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -171,6 +210,7 @@ static void free_batches(st_repl *r)
         r->head = b->next;
         st_json_doc_free(b->fetched);
         free(b->docs);
+        free(b->parts);
         free(b->last_seq);
         free(b);
     }
@@ -184,13 +224,14 @@ static void finish(st_repl *r, st_repl_state s, const st_error *e, int http_stat
     if (r->ph == PH_END)
         return;
     r->ph = PH_END;
+    st_loop_timer_stop(r->loop, &r->src_retry);
     if (r->src)
         r->src->ops->cancel_all(r->src);
     if (r->tgt)
         r->tgt->ops->cancel_all(r->tgt);
     free_batches(r);
     if (e)
-        set_error(r, e, http_status);
+        set_error(r, e, http_status, false);
     set_state(r, s);
 }
 
@@ -229,6 +270,7 @@ static bool seq_is_zero(const char *s) { return !s || strcmp(s, "0") == 0; }
 /* ------------------------------------------------------------ pipeline */
 
 static void pump(st_repl *r);
+static void restart_setup(st_repl *r, const st_ep_reply *rep);
 
 static void batch_done(batch *b)
 {
@@ -238,39 +280,30 @@ static void batch_done(batch *b)
     b->fetched = NULL;
     free(b->docs);
     b->docs = NULL;
+    free(b->parts);
+    b->parts = NULL;
     r->n_active--;
     publish(r, false);
     pump(r);
 }
 
-static void on_written(void *ctx, st_ep_reply *rep)
+static void on_written(void *ctx, st_ep_reply *rep);
+
+/* Send docs[off, off + n) of b to the target as one _bulk_docs. */
+static void write_part(batch *b, size_t off, size_t n)
 {
-    batch *b = ctx;
+    wpart *p = &b->parts[b->n_parts++];
+    p->b = b;
+    p->off = off;
+    p->n = n;
+    b->writes_pending++;
+    b->r->tgt->ops->bulk_docs(b->r->tgt, b->docs + off, n, on_written, p);
+}
+
+/* Every part of b is answered: tell the conflict hook, then b is done. */
+static void batch_written(batch *b)
+{
     st_repl *r = b->r;
-    if (rep->st != ST_OK) {
-        fail_reply(r, "target", r->tgt, "_bulk_docs", rep);
-        return;
-    }
-    const st_json *rows = st_json_doc_root(rep->json);
-    uint64_t failures = 0;
-    for (size_t i = 0; rows && rows->type == ST_JSON_ARRAY && i < rows->len; i++) {
-        const st_json *row = &rows->u.items[i];
-        const st_json *err = st_json_get(row, "error");
-        if (!err)
-            continue;
-        failures++;
-        st_error e;
-        const char *reason = st_json_get_str(row, "reason");
-        st_fail(&e, ST_E_FORBIDDEN, "target refused %s %s: %s: %s",
-                st_json_get_str(row, "id") ? st_json_get_str(row, "id") : "?",
-                st_json_get_str(row, "rev") ? st_json_get_str(row, "rev") : "",
-                err->type == ST_JSON_STRING ? err->u.str : "error", reason ? reason : "");
-        set_error(r, &e, 0);
-    }
-    if (failures > b->n_docs)
-        failures = b->n_docs;
-    r->stats.doc_write_failures += failures;
-    r->stats.docs_written += b->n_docs - failures;
     if (r->cfg.on_conflict && r->tgt->ops->conflicted) {
         const char *prev = NULL;
         for (size_t i = 0; i < b->n_docs; i++) {
@@ -284,6 +317,68 @@ static void on_written(void *ctx, st_ep_reply *rep)
         }
     }
     batch_done(b);
+}
+
+/* One revision the target refused: the status's last_error says which. */
+static void write_failure(st_repl *r, st_status code, const st_json *doc_or_row,
+                          const char *error, const char *reason)
+{
+    const char *id = st_json_get_str(doc_or_row, "id");
+    const char *rev = st_json_get_str(doc_or_row, "rev");
+    if (!id)
+        id = st_json_get_str(doc_or_row, "_id");
+    if (!rev)
+        rev = st_json_get_str(doc_or_row, "_rev");
+    st_error e;
+    st_fail(&e, code, "target refused %s %s: %s: %s", id ? id : "?", rev ? rev : "", error,
+            reason ? reason : "");
+    set_error(r, &e, 0, false);
+}
+
+static void on_written(void *ctx, st_ep_reply *rep)
+{
+    wpart *p = ctx;
+    batch *b = p->b;
+    st_repl *r = b->r;
+    if (rep->st != ST_OK && rep->http_status == 413) {
+        /* The request was too large for the target (its max request size):
+         * halve it, down to single documents; one document alone that is
+         * still too large is that document's write failure. */
+        b->writes_pending--;
+        if (p->n > 1) {
+            size_t half = p->n / 2;
+            write_part(b, p->off, half);
+            write_part(b, p->off + half, p->n - half);
+            return;
+        }
+        r->stats.doc_write_failures++;
+        write_failure(r, ST_E_TOO_LARGE, b->docs[p->off], "too_large",
+                      "a _bulk_docs of this revision alone was answered 413");
+        if (b->writes_pending == 0)
+            batch_written(b);
+        return;
+    }
+    if (rep->st != ST_OK) {
+        fail_reply(r, "target", r->tgt, "_bulk_docs", rep);
+        return;
+    }
+    const st_json *rows = st_json_doc_root(rep->json);
+    uint64_t failures = 0;
+    for (size_t i = 0; rows && rows->type == ST_JSON_ARRAY && i < rows->len; i++) {
+        const st_json *row = &rows->u.items[i];
+        const st_json *err = st_json_get(row, "error");
+        if (!err)
+            continue;
+        failures++;
+        write_failure(r, ST_E_FORBIDDEN, row, err->type == ST_JSON_STRING ? err->u.str : "error",
+                      st_json_get_str(row, "reason"));
+    }
+    if (failures > p->n)
+        failures = p->n;
+    r->stats.doc_write_failures += failures;
+    r->stats.docs_written += p->n - failures;
+    if (--b->writes_pending == 0)
+        batch_written(b);
 }
 
 static void on_fetched(void *ctx, st_ep_reply *rep)
@@ -327,8 +422,12 @@ static void on_fetched(void *ctx, st_ep_reply *rep)
         batch_done(b);
         return;
     }
+    if (!(b->parts = calloc(2 * b->n_docs, sizeof *b->parts))) {
+        fail_msg(r, ST_E_NOMEM, "out of memory");
+        return;
+    }
     b->stage = B_WRITE;
-    r->tgt->ops->bulk_docs(r->tgt, b->docs, b->n_docs, on_written, b);
+    write_part(b, 0, b->n_docs);
 }
 
 static void on_diff(void *ctx, st_ep_reply *rep)
@@ -414,6 +513,10 @@ static void on_changes(void *ctx, st_ep_reply *rep)
 {
     st_repl *r = ctx;
     r->reading = false;
+    if (rep->st == ST_E_NOT_FOUND && r->cfg.continuous) {
+        restart_setup(r, rep); /* the source database went away */
+        return;
+    }
     if (rep->st != ST_OK) {
         fail_reply(r, "source", r->src, "_changes", rep);
         return;
@@ -536,7 +639,7 @@ static void on_ckpt_put(void *ctx, st_ep_reply *rep)
             st_error e;
             st_fail(&e, rep->st, "%s %s: checkpoint not saved: %s", c->side ? "target" : "source",
                     c->side ? r->tgt->display : r->src->display, rep->err.reason);
-            set_error(r, &e, rep->http_status);
+            set_error(r, &e, rep->http_status, false);
             if (c->side == 1)
                 r->ckpt_target_ok = false;
         }
@@ -787,6 +890,7 @@ static void after_info(st_repl *r)
 }
 
 static void on_info(void *ctx, st_ep_reply *rep);
+static void source_missing(st_repl *r, const st_ep_reply *rep);
 
 static void on_created(void *ctx, st_ep_reply *rep)
 {
@@ -808,10 +912,16 @@ static void on_info(void *ctx, st_ep_reply *rep)
         r->tgt->ops->create(r->tgt, on_created, r);
         return;
     }
+    if (rep->st == ST_E_NOT_FOUND && c->side == 0 && r->cfg.continuous) {
+        source_missing(r, rep);
+        return;
+    }
     if (rep->st == ST_E_NOT_FOUND) {
         st_error e;
         st_fail(&e, ST_E_NOT_FOUND, "%s %s: database does not exist%s", c->side ? "target" : "source",
-                ep->display, c->side ? " (create it, or use --create-target)" : "");
+                ep->display,
+                c->side ? " (create it, or use --create-target)"
+                        : " (a one-shot replication does not wait for it; a continuous one does)");
         finish(r, ST_REPL_FAILED, &e, rep->http_status);
         return;
     }
@@ -819,8 +929,83 @@ static void on_info(void *ctx, st_ep_reply *rep)
         fail_reply(r, c->side ? "target" : "source", ep, "reading database info", rep);
         return;
     }
+    if (c->side == 0)
+        r->src_attempt = 0;
     if (--r->setup_pending == 0)
         after_info(r);
+}
+
+/* ------------------------------------------------------------ a missing source */
+
+/* base·2^(n-1) capped, then jittered into [d/2, d), as the HTTP endpoint's
+ * retries (endpoint_http.c). */
+static unsigned backoff_ms(const st_repl *r, unsigned attempt)
+{
+    uint64_t d = r->cfg.retry_base_ms;
+    for (unsigned i = 1; i < attempt && d < r->cfg.retry_max_ms; i++)
+        d *= 2;
+    if (d > r->cfg.retry_max_ms)
+        d = r->cfg.retry_max_ms;
+    uint64_t half = d / 2;
+    return (unsigned)(half + (half ? (uint64_t)rand() % half : 0));
+}
+
+static void src_info_again(void *ctx)
+{
+    st_repl *r = ctx;
+    if (r->ph == PH_SETUP)
+        r->src->ops->info(r->src, on_info, &r->reads[0]);
+}
+
+/* Continuous, and the source database does not exist (yet, or any more):
+ * say so, and ask for its info again after a backoff.  setup_pending still
+ * counts the source's answer, so the run starts once it exists. */
+static void source_missing(st_repl *r, const st_ep_reply *rep)
+{
+    st_error e;
+    st_fail(&e, ST_E_NOT_FOUND, "source %s: database does not exist (retrying)", r->src->display);
+    set_error(r, &e, rep->http_status ? rep->http_status : 404, true);
+    pthread_mutex_lock(&r->mu);
+    r->pub.retries++;
+    pthread_mutex_unlock(&r->mu);
+    publish(r, true);
+    r->src_attempt++;
+    st_loop_timer_start(r->loop, &r->src_retry, backoff_ms(r, r->src_attempt), src_info_again, r);
+}
+
+/* Continuous, and _changes answered 404: the source database went away
+ * under us.  Drop everything in flight and start over from the source's
+ * info once it exists again, as CouchDB's scheduler restarts a crashed job:
+ * what was written stays written, and the checkpoints (a re-created source
+ * has none) decide where the new run starts. */
+static void restart_setup(st_repl *r, const st_ep_reply *rep)
+{
+    r->src->ops->cancel_all(r->src);
+    r->tgt->ops->cancel_all(r->tgt);
+    free_batches(r);
+    for (unsigned i = 0; i < r->n_cands; i++) {
+        st_json_doc_free(r->cands[i].doc[0]);
+        st_json_doc_free(r->cands[i].doc[1]);
+        r->cands[i].doc[0] = r->cands[i].doc[1] = NULL;
+    }
+    r->n_cands = 0;
+    r->couch_history = r->pouch_history = NULL;
+    r->pouch_cand = -1;
+    free(r->since);
+    free(r->start_seq);
+    free(r->ckpt_next);
+    free(r->ckpt_writing);
+    r->since = r->start_seq = r->ckpt_next = r->ckpt_writing = NULL;
+    r->ckpt_inflight = 0;
+    r->reading = r->caught_up = r->feed_done = false;
+    r->src_ckpt_off = false;
+    st_uuid(r->session_id); /* a new session, as a restarted CouchDB job */
+    st_ckpt_time(r->start_time);
+    r->ph = PH_SETUP;
+    r->setup_pending = 1;  /* the source's info; the target's is known */
+    r->reads[0] = (side_ctx){r, -1, 0};
+    set_state(r, ST_REPL_STARTING);
+    source_missing(r, rep);
 }
 
 /* ------------------------------------------------------------ hooks */
@@ -834,7 +1019,7 @@ static void on_retrying(void *ctx, st_ep *ep, const st_error *e, int http_status
     st_error m;
     st_fail(&m, e->code, "%s %s: %s (retrying)", ep == r->src ? "source" : "target", ep->display,
             e->reason);
-    set_error(r, &m, http_status);
+    set_error(r, &m, http_status, true);
     pthread_mutex_lock(&r->mu);
     r->pub.retries++;
     pthread_mutex_unlock(&r->mu);

@@ -475,7 +475,8 @@ typedef enum settee_sync_direction {
 typedef enum settee_sync_state {
     SETTEE_SYNC_STOPPED = 0,    /* final: finished (one-shot), stopped, or failed (see last) */
     SETTEE_SYNC_OFFLINE = 1,    /* the remote is unreachable; retrying with backoff */
-    SETTEE_SYNC_CONNECTING = 2, /* reading the peers and checkpoints */
+    SETTEE_SYNC_CONNECTING = 2, /* reading the peers and checkpoints, or (continuous)
+                                 * waiting for the remote database to exist */
     SETTEE_SYNC_IDLE = 3,       /* continuous: caught up, waiting for changes */
     SETTEE_SYNC_BUSY = 4        /* copying changes */
 } settee_sync_state;
@@ -489,7 +490,9 @@ typedef struct settee_sync_status {
     uint64_t doc_write_failures; /* revisions a target refused (e.g. 403) */
     uint64_t pending;            /* changes the sources reported still to come */
     uint64_t conflicts_resolved; /* resolver calls that returned SETTEE_OK */
-    settee_error last;           /* the last error (code SETTEE_OK: none) */
+    settee_error last;           /* the last error (code SETTEE_OK: none); one being
+                                  * retried (offline, remote database missing) is
+                                  * cleared once the sync runs again */
 } settee_sync_status;
 
 /* Called on every state change and on progress; the last call of a sync has
@@ -516,8 +519,12 @@ SETTEE_API void settee_sync_config_init(settee_sync_config *c);
 
 /* CONSTRUCTOR.  Start syncing db with c->url; returns at once.  Errors here
  * (bad URL, SETTEE_NOMEM) mean nothing started and no callback will run;
- * network trouble is reported through the status and retried.  The config is
- * copied.  The sync pins db until settee_sync_free.  Any thread. */
+ * network trouble is reported through the status and retried.  The push
+ * creates a missing remote database; a continuous pull of one that does not
+ * exist yet waits for it (CONNECTING).  When one direction of a two-way sync
+ * fails for good, the other is stopped and the sync ends STOPPED with that
+ * error.  The config is copied.  The sync pins db until settee_sync_free.
+ * Any thread. */
 SETTEE_API SETTEE_NODISCARD settee_status
 settee_sync_start(settee_db *db, const settee_sync_config *c, settee_sync **out_sync,
                   settee_error *e);

@@ -31,15 +31,18 @@ struct settee_sync {
     settee_resolver_fn resolver;
     void *resolver_ctx;
     hook_ctx hooks[2];
-    st_repl_config pull_cfg;       /* the pull job, started once the push made the remote */
+    st_repl_config pull_cfg;       /* the pull job (one-shot two-way: started once the
+                                    * push made the remote) */
     char *url;                     /* remote URL with credentials (pull_cfg points here) */
     char **doc_ids;                /* packed copy (pull_cfg points here) */
 
     pthread_mutex_t mu;            /* lock 3: the fields down to own_error */
     st_repl *push;                 /* local → remote, or NULL; set once at start */
     st_repl *pull;                 /* remote → local, or NULL (maybe not yet started) */
-    bool pull_pending;             /* the pull waits for the push to create the remote */
+    bool pull_pending;             /* one-shot two-way: the pull waits for the push
+                                    * to create the remote */
     bool stopping;                 /* settee_sync_stop was called */
+    bool job_failed;               /* a job ended FAILED: the other one is stopped */
     bool status_dirty;             /* a job reported a status change */
     char **queue;                  /* conflicted doc ids waiting for the resolver */
     size_t qn, qcap;
@@ -88,11 +91,12 @@ void settee_sync_config_init(settee_sync_config *c)
 
 /* ------------------------------------------------- replicator-thread hooks */
 
-/* Why the pull may start late: pulling from a remote database that does
- * not exist yet fails for good (404), while the push creates it (as PouchDB
- * does).  So a two-way sync starts the pull once the push got past its
- * start (the remote exists), or has finished; a push that failed takes the
- * sync down with its error. */
+/* The push creates a missing remote database (as PouchDB does).  A
+ * continuous pull whose remote does not exist yet waits for it by itself
+ * (the replicator retries a missing source), so a continuous two-way sync
+ * starts both jobs at once.  A one-shot pull of a missing database fails
+ * for good, so a one-shot two-way sync starts its pull once the push got
+ * past its start (the remote exists), or has finished. */
 static bool push_made_remote(st_repl_state st)
 {
     return st == ST_REPL_RUNNING || st == ST_REPL_IDLE || st == ST_REPL_STOPPED;
@@ -108,6 +112,17 @@ static void hook_status(void *ctx, st_repl *r, const st_repl_status *st)
                       push_made_remote(st->state);
     if (start_pull)
         s->pull_pending = false;
+    /* One direction failed for good: the sync ends, so stop the other one
+     * (else a pull could wait forever for a remote the push cannot make). */
+    if (st->state == ST_REPL_FAILED) {
+        s->pull_pending = false;
+        s->job_failed = true;
+        /* Under s->mu, which st_client_sync_destroy takes to retire a job
+         * before freeing it; st_repl_stop only flags and wakes. */
+        st_repl *other = h->side == 0 ? s->pull : s->push;
+        if (other)
+            st_repl_stop(other);
+    }
     pthread_mutex_unlock(&s->mu);
     if (start_pull) {
         st_repl *pull = NULL;
@@ -382,9 +397,19 @@ void st_client_sync_destroy(settee_sync *s)
 {
     settee_db *db = s->db;
     /* The push first: once its thread is gone no hook can start the pull,
-     * so s->pull is final; after both, no hook of s runs any more. */
-    st_repl_free(s->push);
-    st_repl_free(s->pull);
+     * so s->pull is final; after both, no hook of s runs any more.  Each is
+     * unlinked under s->mu before it is freed: the other job's hook may
+     * stop it (hook_status). */
+    pthread_mutex_lock(&s->mu);
+    st_repl *push = s->push;
+    s->push = NULL;
+    pthread_mutex_unlock(&s->mu);
+    st_repl_free(push);
+    pthread_mutex_lock(&s->mu);
+    st_repl *pull = s->pull;
+    s->pull = NULL;
+    pthread_mutex_unlock(&s->mu);
+    st_repl_free(pull);
     for (size_t i = 0; i < s->qn; i++)
         free(s->queue[i]);
     free(s->queue);
@@ -473,7 +498,8 @@ settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
         s->pull_cfg.on_conflict = hook_conflict;
         s->pull_cfg.conflict_ctx = &s->hooks[1];
     }
-    s->pull_pending = (c->direction & SETTEE_SYNC_PULL) && (c->direction & SETTEE_SYNC_PUSH);
+    bool two_way = (c->direction & SETTEE_SYNC_PULL) && (c->direction & SETTEE_SYNC_PUSH);
+    s->pull_pending = two_way && !c->continuous;
     if (c->direction & SETTEE_SYNC_PUSH) {
         st_repl_config p = base;
         p.source_db = db->core;
@@ -488,7 +514,8 @@ settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
         pthread_mutex_lock(&s->mu);
         s->push = push;
         pthread_mutex_unlock(&s->mu);
-    } else {
+    }
+    if ((c->direction & SETTEE_SYNC_PULL) && !s->pull_pending) {
         st_repl *pull = NULL;
         if ((s_st = st_repl_start(&s->pull_cfg, &pull, &ce)) != ST_OK) {
             rc = st_client_from_core(e, s_st, &ce);
@@ -496,7 +523,11 @@ settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
         }
         pthread_mutex_lock(&s->mu);
         s->pull = pull;
+        /* The push may have failed already, before the pull existed. */
+        bool stop_now = s->job_failed;
         pthread_mutex_unlock(&s->mu);
+        if (stop_now)
+            st_repl_stop(pull);
     }
     st_client_child_add(db);
     pthread_mutex_lock(&db->mu);

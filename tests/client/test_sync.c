@@ -2,8 +2,10 @@
  * a change made on one client reaches another client's listener; offline
  * first end to end (server stopped, both clients edit, some the same
  * documents, server restarted on the same port: both converge, conflicts
- * settled by the configured resolver, listeners saw every change); and a
- * client killed mid-sync resumes without loss.  Every wait is bounded. */
+ * settled by the configured resolver, listeners saw every change); a
+ * client killed mid-sync resumes without loss; and a continuous sync of a
+ * remote database that does not exist yet waits for it (connecting, the
+ * error shown and then cleared).  Every wait is bounded. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -458,6 +460,61 @@ static void test_offline_first_end_to_end(void **state)
     client_close(&b);
 }
 
+/* ------------------------------------------ a remote that does not exist yet */
+
+static bool waiting_for_remote(void *arg)
+{
+    settee_sync_status st;
+    return settee_sync_get_status(arg, &st) == SETTEE_OK && st.state == SETTEE_SYNC_CONNECTING &&
+           st.last.code == SETTEE_NOT_FOUND && st.last.http_status == 404 &&
+           strstr(st.last.message, "does not exist (retrying)") != NULL;
+}
+
+static bool idle_and_clean(void *arg)
+{
+    settee_sync_status st;
+    return settee_sync_get_status(arg, &st) == SETTEE_OK && st.state == SETTEE_SYNC_IDLE &&
+           st.last.code == SETTEE_OK && st.docs_pulled >= 1;
+}
+
+/* A continuous pull of a remote database nobody created yet: it waits
+ * (connecting, with the reason in `last`), never gives up, and once another
+ * client's push creates the database it pulls, and `last` is clear again.
+ * A continuous two-way sync starts its pull the same way, at once. */
+static void test_waits_for_remote_database(void **state)
+{
+    fx *f = *state;
+    client a, b;
+    client_open(&a, f->dir, "wa");
+    client_open(&b, f->dir, "wb");
+    char url[256];
+    snprintf(url, sizeof url, "%s/not-yet", f->srv.url);
+    settee_sync_config cfg;
+    settee_sync_config_init(&cfg);
+    cfg.url = url;
+    cfg.user = CT_ADMIN;
+    cfg.password = CT_PASS;
+    cfg.direction = SETTEE_SYNC_PULL;
+    cfg.on_status = on_status;
+    cfg.ctx = &b;
+    cfg.retry_max_ms = 300;
+    settee_error e;
+    assert_int_equal(settee_sync_start(b.db, &cfg, &b.sync, &e), SETTEE_OK);
+    assert_true(ct_wait(waiting_for_remote, b.sync, NULL, 15000));
+    ct_sleep_ms(500); /* still waiting, not stopped */
+    assert_true(waiting_for_remote(b.sync));
+
+    put(a.db, "{\"_id\":\"made-by-a\"}");
+    cfg.direction = SETTEE_SYNC_PUSH_AND_PULL;
+    cfg.ctx = &a;
+    assert_int_equal(settee_sync_start(a.db, &cfg, &a.sync, &e), SETTEE_OK);
+    docwait w = {&b, "made-by-a"};
+    assert_true(ct_wait(doc_arrived, &w, NULL, 20000));
+    assert_true(ct_wait(idle_and_clean, b.sync, NULL, 15000));
+    client_close(&a);
+    client_close(&b);
+}
+
 /* ------------------------------------------ killed mid-sync, then resumed */
 
 #define KILL_DOCS 3000
@@ -692,6 +749,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_one_shot_and_directions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offline_first_end_to_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_custom_merge_resolver, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_waits_for_remote_database, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

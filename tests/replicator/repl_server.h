@@ -29,6 +29,7 @@ typedef struct rs_server {
     int port;
     int out_fd;            /* the child's stdout (kept open, drained at stop) */
     char data_dir[4096];
+    char ini[4200];        /* --config file beside data_dir, or "" */
     char base[128];        /* http://admin:pw@127.0.0.1:PORT */
     char plain[128];       /* http://127.0.0.1:PORT (no credentials) */
 } rs_server;
@@ -51,8 +52,10 @@ static inline const char *rs_bin(void)
     return b && access(b, X_OK) == 0 ? b : NULL;
 }
 
-/* Start the server; false (with a message) if it cannot be started. */
-static inline bool rs_start(rs_server *s, const char *tag)
+/* Start the server; false (with a message) if it cannot be started.
+ * ini, when not NULL, is the text of a --config file (e.g. a small
+ * "[chttpd]\nmax_http_request_size = 32768\n"). */
+static inline bool rs_start_cfg(rs_server *s, const char *tag, const char *ini)
 {
     memset(s, 0, sizeof *s);
     s->pid = -1;
@@ -64,6 +67,16 @@ static inline bool rs_start(rs_server *s, const char *tag)
     const char *tmp = getenv("SETTEE_TEST_TMP");
     snprintf(s->data_dir, sizeof s->data_dir, "%s/rs-%d-%s", tmp ? tmp : "/tmp", (int)getpid(), tag);
     mkdir(s->data_dir, 0700);
+    if (ini) {
+        snprintf(s->ini, sizeof s->ini, "%s.ini", s->data_dir);
+        FILE *f = fopen(s->ini, "w");
+        if (!f || fputs(ini, f) < 0) {
+            if (f)
+                fclose(f);
+            return false;
+        }
+        fclose(f);
+    }
     int fds[2];
     if (pipe(fds) != 0)
         return false;
@@ -74,8 +87,13 @@ static inline bool rs_start(rs_server *s, const char *tag)
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        execl(bin, bin, "serve", "--data", s->data_dir, "--bind", "127.0.0.1", "--port", "0",
-              "--admin", RS_ADMIN ":" RS_PASS, "--log-level", "error", (char *)NULL);
+        if (s->ini[0])
+            execl(bin, bin, "serve", "--data", s->data_dir, "--bind", "127.0.0.1", "--port", "0",
+                  "--admin", RS_ADMIN ":" RS_PASS, "--log-level", "error", "--config", s->ini,
+                  (char *)NULL);
+        else
+            execl(bin, bin, "serve", "--data", s->data_dir, "--bind", "127.0.0.1", "--port", "0",
+                  "--admin", RS_ADMIN ":" RS_PASS, "--log-level", "error", (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -111,6 +129,8 @@ static inline bool rs_start(rs_server *s, const char *tag)
     return true;
 }
 
+static inline bool rs_start(rs_server *s, const char *tag) { return rs_start_cfg(s, tag, NULL); }
+
 /* SIGTERM our child (by PID), wait up to 10 s, then SIGKILL. */
 static inline void rs_stop(rs_server *s)
 {
@@ -134,6 +154,8 @@ static inline void rs_stop(rs_server *s)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->data_dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", s->data_dir);
+    if (s->ini[0])
+        unlink(s->ini);
 }
 
 typedef struct rs_resp {

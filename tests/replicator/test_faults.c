@@ -7,7 +7,8 @@
  *    transfers: both sides converge, nothing lost, nothing duplicated;
  *  - a replication whose peer disappears part-way resumes from its last
  *    checkpoint, not from zero;
- *  - a continuous replication rides out an outage and catches up;
+ *  - a continuous replication rides out an outage and catches up, and the
+ *    error it was retrying is cleared once it runs again;
  *  - _bulk_get missing on the peer: the open_revs fallback gives the same
  *    result.
  * Every loop is bounded in count and time. */
@@ -330,6 +331,8 @@ static void test_continuous_survives_outage(void **state)
     assert_true(saw_offline);
     st_repl_get_status(r, &s);
     assert_int_equal(s.state, ST_REPL_OFFLINE);
+    assert_int_not_equal(s.last_error.code, ST_OK);
+    assert_non_null(strstr(s.last_error.reason, "(retrying)"));
 
     /* Back: it catches up by itself. */
     atomic_store(&px.down, false);
@@ -339,6 +342,16 @@ static void test_continuous_survives_outage(void **state)
         st_repl_get_status(r, &s);
     } while (s.docs_written < 51 && rt_now_ms() - t0 < 20000);
     assert_int_equal(s.docs_written, 51);
+    /* Recovered: back to IDLE, the outage's error is gone, the count stays. */
+    t0 = rt_now_ms();
+    do {
+        rt_sleep_ms(20);
+        st_repl_get_status(r, &s);
+    } while (s.state != ST_REPL_IDLE && rt_now_ms() - t0 < 10000);
+    assert_int_equal(s.state, ST_REPL_IDLE);
+    assert_int_equal(s.last_error.code, ST_OK);
+    assert_int_equal(s.last_http_status, 0);
+    assert_true(s.retries > 0);
     st_repl_stop(r);
     assert_int_equal(st_repl_wait(r, 10000), ST_REPL_STOPPED);
     st_repl_free(r);

@@ -331,6 +331,13 @@ static void test_conflict_hook(void **state)
     rt_put(p->a, NULL, "{\"_id\":\"k\",\"_rev\":\"%s\",\"v\":1}", r1);
     rt_put(p->b, NULL, "{\"_id\":\"k\",\"_rev\":\"%s\",\"v\":2}", r1);
     rt_put(p->a, NULL, "{\"_id\":\"plain\"}");
+    /* Edited on one side, deleted on the other: two leaves, one live --
+     * not a conflict (CouchDB's _deleted_conflicts), so no hook call. */
+    char r2[ST_REV_STR_MAX];
+    rt_put(p->a, r2, "{\"_id\":\"gone\",\"v\":0}");
+    rt_put(p->b, NULL, "{\"_id\":\"gone\",\"v\":0}");
+    rt_put(p->a, NULL, "{\"_id\":\"gone\",\"_rev\":\"%s\",\"v\":1}", r2);
+    rt_put(p->b, NULL, "{\"_id\":\"gone\",\"_rev\":\"%s\",\"_deleted\":true}", r2);
     hook_log h = {0};
     st_repl_config c;
     st_repl_config_init(&c);
@@ -384,6 +391,53 @@ static void test_continuous(void **state)
     assert_same(p->a, p->b);
 }
 
+/* Continuous from a database file that does not exist yet: it waits
+ * (STARTING, retrying) instead of failing, and starts once the file is
+ * there; a one-shot fails at once. */
+static void test_continuous_missing_source(void **state)
+{
+    pair *p = *state;
+    char pc[4096];
+    rt_path(pc, sizeof pc, "not-yet.settee");
+    st_repl_config c;
+    st_repl_config_init(&c);
+    c.source = pc;
+    c.target_db = p->b;
+    c.retry_base_ms = 20;
+    c.retry_max_ms = 100;
+    c.feed_timeout_ms = 500;
+    st_repl_status s;
+    st_error e;
+    assert_int_equal(st_repl_run(&c, &s, &e), ST_E_NOT_FOUND);
+    assert_non_null(strstr(e.reason, "does not exist"));
+    c.continuous = true;
+    st_repl *r = NULL;
+    assert_int_equal(st_repl_start(&c, &r, &e), ST_OK);
+    uint64_t t0 = rt_now_ms();
+    do {
+        rt_sleep_ms(10);
+        st_repl_get_status(r, &s);
+    } while (s.retries < 3 && rt_now_ms() - t0 < 10000);
+    assert_int_equal(s.state, ST_REPL_STARTING);
+    assert_int_equal(s.last_error.code, ST_E_NOT_FOUND);
+    st_db *src = rt_open(pc, true);
+    assert_non_null(src);
+    rt_put(src, NULL, "{\"_id\":\"arrived\"}");
+    t0 = rt_now_ms();
+    do {
+        rt_sleep_ms(10);
+        st_repl_get_status(r, &s);
+    } while ((s.state != ST_REPL_IDLE || s.docs_written < 1) && rt_now_ms() - t0 < 10000);
+    assert_int_equal(s.state, ST_REPL_IDLE);
+    assert_int_equal(s.docs_written, 1);
+    assert_int_equal(s.last_error.code, ST_OK);
+    st_repl_stop(r);
+    assert_int_equal(st_repl_wait(r, 10000), ST_REPL_STOPPED);
+    st_repl_free(r);
+    st_db_close(src);
+    rt_unlink(pc);
+}
+
 static void test_bad_config(void **state)
 {
     (void)state;
@@ -415,6 +469,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_target, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_continuous, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_continuous_missing_source, setup, teardown),
         cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,8 +2,12 @@
  * local → remote and remote → local (docs, deletions, conflicts,
  * attachments, stemmed histories end identical), remote → remote,
  * checkpoints on both sides (a second run sends nothing), the _bulk_get
- * fallback, and clear failures for bad credentials and missing databases.
- * Skipped when the binary is not built. */
+ * fallback, and clear failures for bad credentials and missing databases;
+ * a continuous replication that waits for a missing source (and for one that
+ * is deleted and re-created), its last_error cleared once it recovers; and
+ * _bulk_docs answered 413 by a server with a small max_http_request_size:
+ * batches halved down to single documents.  Skipped when the binary is not
+ * built. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -213,16 +217,156 @@ static void test_errors_are_clear(void **state)
     assert_int_equal(s.last_http_status, 401);
     assert_non_null(strstr(s.last_error.reason, "target http://admin@127.0.0.1"));
     assert_null(strstr(s.last_error.reason, "wrong"));
-    /* Missing source database. */
+    /* Missing source database: a one-shot fails at once, saying so. */
     remote_url(url, sizeof url, "no_such_db");
     s = run(url, NULL, NULL, a, false, ST_E_NOT_FOUND);
+    assert_non_null(strstr(s.last_error.reason, "source http://admin@127.0.0.1"));
     assert_non_null(strstr(s.last_error.reason, "does not exist"));
+    assert_int_equal(s.retries, 0);
     /* Nobody listening: network errors, retried, then a failure. */
     snprintf(url, sizeof url, "http://127.0.0.1:1/nothing");
     s = run(url, NULL, NULL, a, false, ST_E_NETWORK);
     assert_true(s.retries >= 3);
     st_db_close(a);
     rt_unlink(pa);
+}
+
+/* Poll (bounded) until pred(status) holds; the last status in *s. */
+static bool wait_status(st_repl *r, st_repl_status *s, bool (*pred)(const st_repl_status *),
+                        unsigned timeout_ms)
+{
+    for (uint64_t t0 = rt_now_ms();; rt_sleep_ms(20)) {
+        st_repl_get_status(r, s);
+        if (pred(s))
+            return true;
+        if (rt_now_ms() - t0 > timeout_ms)
+            return false;
+    }
+}
+
+static bool waiting_for_source(const st_repl_status *s)
+{
+    return s->state == ST_REPL_STARTING && s->retries >= 2 &&
+           s->last_error.code == ST_E_NOT_FOUND;
+}
+
+static bool caught_up_clean(const st_repl_status *s)
+{
+    return s->state == ST_REPL_IDLE && s->last_error.code == ST_OK;
+}
+
+static bool has_doc(st_db *db, const char *id)
+{
+    st_buf b = ST_BUF_INIT;
+    st_error e;
+    bool ok = st_db_get(db, id, NULL, &b, &e) == ST_OK;
+    st_buf_free(&b);
+    return ok;
+}
+
+static bool wait_doc(st_db *db, const char *id, unsigned timeout_ms)
+{
+    for (uint64_t t0 = rt_now_ms(); rt_now_ms() - t0 < timeout_ms; rt_sleep_ms(20))
+        if (has_doc(db, id))
+            return true;
+    return false;
+}
+
+/* A continuous pull of a database that does not exist yet keeps asking
+ * (state STARTING, last_error "does not exist (retrying)"), starts once it
+ * is created, and clears the error; when the database is deleted and
+ * created again under it, it starts over and copies the new one. */
+static void test_continuous_waits_for_source(void **state)
+{
+    (void)state;
+    char pa[4096], url[256];
+    st_db *a = fresh_local(pa, sizeof pa);
+    remote_url(url, sizeof url, "later");
+    st_repl_config c;
+    st_repl_config_init(&c);
+    c.source = url;
+    c.target_db = a;
+    c.continuous = true;
+    c.retry_base_ms = 50;
+    c.retry_max_ms = 200;
+    c.feed_timeout_ms = 1000;
+    c.timeout_ms = 10000;
+    st_repl *r = NULL;
+    st_error e;
+    assert_int_equal(st_repl_start(&c, &r, &e), ST_OK);
+    st_repl_status s;
+    assert_true(wait_status(r, &s, waiting_for_source, 10000));
+    assert_non_null(strstr(s.last_error.reason, "does not exist (retrying)"));
+    assert_int_equal(s.last_http_status, 404);
+
+    assert_int_equal(rs_http_status(&srv, "PUT", "/later", NULL), 201);
+    assert_int_equal(rs_http_status(&srv, "PUT", "/later/one", "{\"v\":1}"), 201);
+    assert_true(wait_doc(a, "one", 15000));
+    assert_true(wait_status(r, &s, caught_up_clean, 15000));
+    assert_int_equal(s.last_http_status, 0);
+
+    /* Deleted and created again: the feed 404s, the run starts over. */
+    assert_int_equal(rs_http_status(&srv, "DELETE", "/later", NULL), 200);
+    rt_sleep_ms(300);
+    assert_int_equal(rs_http_status(&srv, "PUT", "/later", NULL), 201);
+    assert_int_equal(rs_http_status(&srv, "PUT", "/later/two", "{\"v\":2}"), 201);
+    assert_true(wait_doc(a, "two", 15000));
+    assert_true(wait_status(r, &s, caught_up_clean, 15000));
+    assert_true(has_doc(a, "one"));
+    st_repl_stop(r);
+    assert_int_equal(st_repl_wait(r, 10000), ST_REPL_STOPPED);
+    st_repl_free(r);
+    st_db_close(a);
+    rt_unlink(pa);
+}
+
+/* A server that refuses request bodies over 32 KiB with 413: the push's
+ * _bulk_docs batches are halved until they fit; the one document that is
+ * too large on its own is a write failure, not the end of the run. */
+static void test_bulk_docs_413_splits(void **state)
+{
+    (void)state;
+    rs_server small;
+    assert_true(rs_start_cfg(&small, "small", "[chttpd]\nmax_http_request_size = 32768\n"));
+    char pa[4096], url[256];
+    st_db *a = fresh_local(pa, sizeof pa);
+    char pad[401];
+    memset(pad, 'p', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    for (int i = 0; i < 300; i++)
+        rt_put(a, NULL, "{\"_id\":\"s%04d\",\"pad\":\"%s\"}", i, pad);
+    static char huge[40001];
+    memset(huge, 'h', sizeof huge - 1);
+    huge[sizeof huge - 1] = '\0';
+    rt_put(a, NULL, "{\"_id\":\"s0150-huge\",\"pad\":\"%s\"}", huge);
+    snprintf(url, sizeof url, "%s/split", small.base);
+    st_repl_config c;
+    st_repl_config_init(&c);
+    c.source_db = a;
+    c.target = url;
+    c.create_target = true;
+    c.timeout_ms = 10000;
+    c.max_retries = 3;
+    c.retry_base_ms = 50;
+    st_repl_status s;
+    st_error e;
+    st_status st = st_repl_run(&c, &s, &e);
+    if (st != ST_OK)
+        fprintf(stderr, "413 push: %s\n", s.last_error.reason);
+    assert_int_equal(st, ST_OK);
+    assert_int_equal(s.docs_written, 300);
+    assert_int_equal(s.doc_write_failures, 1);
+    assert_non_null(strstr(s.last_error.reason, "s0150-huge"));
+    assert_non_null(strstr(s.last_error.reason, "too_large"));
+    rs_resp r = rs_http(&small, "GET", "/split", NULL);
+    assert_non_null(strstr(r.body, "\"doc_count\":300"));
+    free(r.body);
+    /* The checkpoint covers it all: a second run reads nothing new. */
+    assert_int_equal(st_repl_run(&c, &s, &e), ST_OK);
+    assert_int_equal(s.changes_read, 0);
+    st_db_close(a);
+    rt_unlink(pa);
+    rs_stop(&small);
 }
 
 static void test_stemmed_and_many_revs(void **state)
@@ -260,6 +404,8 @@ int main(void)
         cmocka_unit_test(test_conflicts_with_remote),
         cmocka_unit_test(test_errors_are_clear),
         cmocka_unit_test(test_stemmed_and_many_revs),
+        cmocka_unit_test(test_continuous_waits_for_source),
+        cmocka_unit_test(test_bulk_docs_413_splits),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
