@@ -11,7 +11,10 @@
  * st_repl_stop, st_repl_wait) → st_repl_free.  Or st_repl_run for a
  * blocking one-shot.  A one-shot replication ends by itself in STOPPED (every
  * change the source had when it started was copied) or FAILED; a continuous
- * one runs until st_repl_stop, then ends in STOPPED.
+ * one runs until st_repl_stop, then ends in STOPPED -- or FAILED on an error
+ * retrying cannot fix (401, 403, a missing target).  A missing source
+ * database fails a one-shot replication, but a continuous one waits for it
+ * (STARTING, retrying with backoff) and starts over if it is deleted later.
  *
  * Threading: each started replication runs on a thread of its own, on one
  * curl multi handle (every HTTP request is made there; local endpoints are
@@ -39,7 +42,8 @@ typedef struct st_repl st_repl;
 
 /* States, in the order a replication usually passes them (append only). */
 typedef enum {
-    ST_REPL_STARTING = 0, /* reading peers' info and checkpoints */
+    ST_REPL_STARTING = 0, /* reading peers' info and checkpoints (continuous: or
+                             waiting for a missing source database) */
     ST_REPL_RUNNING = 1,  /* copying changes */
     ST_REPL_IDLE = 2,     /* continuous: caught up, waiting on the source's feed */
     ST_REPL_OFFLINE = 3,  /* a peer is unreachable; retrying with backoff */
@@ -55,19 +59,25 @@ typedef struct st_repl_status {
     st_repl_state state;
     uint64_t docs_read;          /* revisions fetched from the source */
     uint64_t docs_written;       /* revisions the target accepted */
-    uint64_t doc_write_failures; /* revisions the target refused (e.g. 403); not fatal */
+    uint64_t doc_write_failures; /* revisions the target refused (e.g. 403, or 413 for one
+                                  * revision alone: a batch answered 413 is halved first) */
     uint64_t missing_checked;    /* revisions asked about with _revs_diff */
     uint64_t missing_found;      /* revisions the target lacked */
     uint64_t changes_read;       /* change rows read from the source */
     uint64_t pending;            /* changes the source reported still to come */
     uint64_t checkpoints;        /* checkpoints written this session */
-    uint64_t retries;            /* requests retried after a transient failure */
+    uint64_t retries;            /* requests retried after a transient failure (and
+                                  * "source missing" answers of a continuous run) */
     /* The last checkpointed source sequence, as raw JSON text (an integer or
      * a quoted opaque string), "0" before the first checkpoint. */
     char last_seq[ST_REPL_SEQ_MAX];
     bool last_seq_truncated;
     char replication_id[33];     /* CouchDB-scheme id (hex), "" until known */
-    st_error last_error;         /* code ST_OK when nothing went wrong */
+    /* The most recent error, code ST_OK when none.  One being retried (a
+     * peer unreachable: OFFLINE; a continuous source missing: STARTING) is
+     * cleared when the state is back to RUNNING or IDLE; a final error and
+     * per-document write failures stay until a newer error replaces them. */
+    st_error last_error;
     int last_http_status;        /* HTTP status of last_error, 0 if none */
 } st_repl_status;
 
