@@ -98,7 +98,35 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS atts(digest TEXT PRIMARY KEY, data BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS local(id TEXT PRIMARY KEY, rev INTEGER NOT NULL,"
     " body BLOB NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;";
+    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
+    "PRAGMA user_version = 1;";
+
+/* The file format's version lives in SQLite's user_version: 1 is this
+ * schema.  A newer file is refused rather than misread; a later settee
+ * migrates older versions here.  Files without a version but with tables
+ * come from development builds before the format was fixed. */
+#define SCHEMA_VERSION 1
+
+static st_status check_version(sqlite3 *db, const char *path, st_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int version = 0, tables = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        version = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    s = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        tables = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    if (version > SCHEMA_VERSION)
+        return st_fail(err, ST_E_IO, "%s was written by a newer settee (format %d)", path, version);
+    if (version == 0 && tables > 0)
+        return st_fail(err, ST_E_IO, "%s is not a settee database (or one from a development "
+                       "build before format 1)", path);
+    return ST_OK;
+}
 
 struct st_store {
     char *path;                /* database file */
@@ -183,6 +211,8 @@ st_status st_store_open(const char *path, const st_db_options *o, st_store **out
     }
     sqlite3_busy_timeout(db, 10000);
     char *msg = NULL;
+    if ((st = check_version(db, path, err)) != ST_OK)
+        goto out;
     /* auto_vacuum only takes before the file's first page is written, so
      * it goes before the switch to WAL (which writes the header). */
     if (sqlite3_exec(db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, &msg) != SQLITE_OK ||

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sqlite3.h>
+
 #include "st_db.h"
 #include "st_json.h"
 #include "core/testutil.h"
@@ -778,6 +780,34 @@ static void test_memory_options(void **state)
     test_unlink(path);
 }
 
+/* Files that are not settee's, or come from a newer settee, are refused. */
+static void test_foreign_and_newer_files(void **state)
+{
+    char path[4096];
+    test_path(path, sizeof path, "foreign");
+    sqlite3 *raw;
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+    st_db_options o;
+    st_db_options_init(&o);
+    st_db *db = NULL;
+    st_error e;
+    assert_int_equal(st_db_open(path, "x", &o, &db, &e), ST_E_IO);
+    assert_non_null(strstr(e.reason, "not a settee database"));
+    test_unlink(path);
+
+    o.create = true;
+    assert_int_equal(st_db_open(path, "x", &o, &db, &e), ST_OK);
+    assert_int_equal(st_db_close(db), ST_OK);
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+    assert_int_equal(st_db_open(path, "x", &o, &db, &e), ST_E_IO);
+    assert_non_null(strstr(e.reason, "newer settee"));
+    test_unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -801,6 +831,7 @@ int main(void)
         cmocka_unit_test(test_replicas_converge_in_any_order),
         cmocka_unit_test_setup_teardown(test_conflict_index_and_atomic_writes, setup, teardown),
         cmocka_unit_test(test_memory_options),
+        cmocka_unit_test(test_foreign_and_newer_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
