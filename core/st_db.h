@@ -277,7 +277,8 @@ typedef int (*st_change_fn)(void *ctx, const st_change_row *row);
 /* Rows with seq > since (or, descending, every row from the newest).
  * *out_last_seq is the last row's seq (or the db's update_seq when the range
  * held no rows, as CouchDB does); *out_pending the number of changes after
- * it.  Either out pointer may be NULL. */
+ * it: exact up to 1000, above that the sequence gap (an upper bound; 0 is
+ * always exact).  Either out pointer may be NULL. */
 st_status st_db_changes(st_db *db, const st_changes_opts *o, st_change_fn fn, void *ctx,
                         uint64_t *out_last_seq, uint64_t *out_pending, st_error *err);
 

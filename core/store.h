@@ -130,7 +130,10 @@ st_status st_store_scan_ids(st_conn *c, const char *start, const char *end,
 /* Live rows with id before start (ascending) / after start (descending). */
 st_status st_store_count_before(st_conn *c, const char *start, bool descending,
                                 uint64_t *out, st_error *err);
-st_status st_store_count_after_seq(st_conn *c, uint64_t seq, uint64_t *out, st_error *err);
+/* Rows with a sequence above seq, counting at most cap of them (a count is
+ * a scan: the cap bounds its cost). */
+st_status st_store_count_after_seq(st_conn *c, uint64_t seq, uint64_t cap, uint64_t *out,
+                                   st_error *err);
 
 /* Ids of documents that have rows in revs (compaction). */
 st_status st_store_scan_rev_ids(st_conn *c, const char *after, size_t limit,

@@ -77,7 +77,7 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_SEQ_DESC] = "SELECT seq, id, deleted, tree, body, atts FROM docs WHERE seq <= ?1 "
                    "ORDER BY seq DESC",
     [Q_SEQ_DESC_NB] = "SELECT seq, id, deleted, tree FROM docs WHERE seq <= ?1 ORDER BY seq DESC",
-    [Q_COUNT_AFTER] = "SELECT count(*) FROM docs WHERE seq > ?1",
+    [Q_COUNT_AFTER] = "SELECT count(*) FROM (SELECT 1 FROM docs WHERE seq > ?1 LIMIT ?2)",
     [Q_REV_IDS] = "SELECT DISTINCT id FROM revs WHERE id > ?1 ORDER BY id LIMIT ?2",
     [Q_BEGIN_READ] = "BEGIN",
     [Q_BEGIN_WRITE] = "BEGIN IMMEDIATE",
@@ -700,12 +700,14 @@ st_status st_store_count_before(st_conn *c, const char *start, bool descending, 
     return st;
 }
 
-st_status st_store_count_after_seq(st_conn *c, uint64_t seq, uint64_t *out, st_error *err)
+st_status st_store_count_after_seq(st_conn *c, uint64_t seq, uint64_t cap, uint64_t *out,
+                                   st_error *err)
 {
     sqlite3_stmt *s = stmt(c, Q_COUNT_AFTER);
     if (!s)
         return sql_fail(c->db, err, "prepare");
     sqlite3_bind_int64(s, 1, (sqlite3_int64)seq);
+    sqlite3_bind_int64(s, 2, cap > INT64_MAX ? INT64_MAX : (sqlite3_int64)cap);
     st_status st = ST_OK;
     if (sqlite3_step(s) == SQLITE_ROW)
         *out = (uint64_t)sqlite3_column_int64(s, 0);
