@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "log.h"
+#include "writeq.h"
 
 #define ILLEGAL_DBNAME_FMT                                                                     \
     "Name: '%.100s'. Only lowercase characters (a-z), digits (0-9), and any of the "           \
@@ -236,7 +237,7 @@ void st_api_db_post(st_req *r)
     st_write_req wr;
     memset(&wr, 0, sizeof wr);
     wr.doc = st_json_doc_root(d);
-    if (st_db_write(db, &wr, 1, 0, &res, &e) != ST_OK) {
+    if (st_writeq_write(r->srv->wq, db, &wr, 0, &res, &e) != ST_OK) {
         st_resp_status(r, &e);
         goto out;
     }

@@ -15,6 +15,7 @@
 #include "gunzip.h"
 #include "log.h"
 #include "multipart.h"
+#include "writeq.h"
 
 /* ---- query options */
 
@@ -531,72 +532,110 @@ done:
     return ok;
 }
 
+/* A PUT's state while its write is queued (writeq.c): everything the
+ * write request points into lives here until the response is built. */
+typedef struct put_ctx {
+    st_db *db;
+    st_json_doc *d;
+    st_mp_part *parts;
+    size_t n_parts;
+    st_att_data *atts;
+    size_t n_atts;
+    st_buf *decoded; /* [stubs in _attachments]: gunzipped bodies */
+    size_t n_decoded;
+    char revbuf[ST_REV_STR_MAX];
+    st_write_req wr;
+    st_write_job job;
+    st_server *srv;  /* for the catalog reference */
+} put_ctx;
+
+static void put_ctx_free(void *p)
+{
+    put_ctx *c = p;
+    if (!c)
+        return;
+    if (atomic_load(&c->job.done))
+        st_write_results_free(&c->job.res, 1);
+    free(c->atts);
+    for (size_t i = 0; i < c->n_decoded; i++)
+        st_buf_free(&c->decoded[i]);
+    free(c->decoded);
+    st_mp_parts_free(c->parts, c->n_parts);
+    st_json_doc_free(c->d);
+    if (c->db)
+        st_catalog_put(c->srv->cat, c->db);
+    free(c);
+}
+
+/* Resumed after the queued write: answer from its result. */
+static void put_finish(st_req *r)
+{
+    put_ctx *c = r->async_ctx;
+    const st_write_job *j = &c->job;
+    if (j->status != ST_OK) {
+        st_resp_status(r, &j->err);
+    } else if (j->res.err.code != ST_OK) {
+        st_resp_status(r, &j->res.err);
+    } else {
+        bool batch = st_req_q(r, "batch") && strcmp(st_req_q(r, "batch"), "ok") == 0;
+        st_api_write_ok(r, batch ? 202 : 201, j->res.id ? j->res.id : r->docid, j->res.rev,
+                        true);
+    }
+    put_ctx_free(c);
+    r->async_ctx = NULL;
+}
+
 void st_api_doc_put(st_req *r)
 {
-    st_json_doc *d = NULL;
-    st_mp_part *parts = NULL;
-    size_t n_parts = 0;
-    st_att_data *atts = NULL;
-    size_t n_atts = 0;
-    st_buf *decoded = NULL; /* [stubs in _attachments]: gunzipped bodies */
-    size_t n_decoded = 0;
-    st_write_result res;
-    bool have_res = false;
-    st_error e;
     bool new_edits = true;
-    char revbuf[ST_REV_STR_MAX];
-    st_db *db = NULL;
-    memset(&res, 0, sizeof res);
     if (!st_req_qbool(r, "new_edits", true, &new_edits))
         return;
-    db = st_api_db_open(r);
-    if (!db)
+    put_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        st_resp_error(r, 500, "internal_server_error", "out of memory");
         return;
+    }
+    c->srv = r->srv;
+    c->db = st_api_db_open(r);
+    if (!c->db)
+        goto fail;
     if (st_req_ctype_is(r, "multipart/related")) {
-        bool parsed = parse_related(r, &d, &parts, &n_parts, &atts, &n_atts, &decoded);
-        if (decoded) {
-            const st_json *root = st_json_doc_root(d);
+        bool parsed = parse_related(r, &c->d, &c->parts, &c->n_parts, &c->atts, &c->n_atts,
+                                    &c->decoded);
+        if (c->decoded) {
+            const st_json *root = st_json_doc_root(c->d);
             const st_json *stubs =
                 root->type == ST_JSON_OBJECT ? st_json_get(root, "_attachments") : NULL;
-            n_decoded = stubs && stubs->type == ST_JSON_OBJECT ? stubs->len : 0;
+            c->n_decoded = stubs && stubs->type == ST_JSON_OBJECT ? stubs->len : 0;
         }
         if (!parsed)
-            goto out;
-    } else if (!st_req_json(r, r->srv->cfg->max_document_size, &d)) {
-        goto out;
+            goto fail;
+    } else if (!st_req_json(r, r->srv->cfg->max_document_size, &c->d)) {
+        goto fail;
     }
-    if (st_json_doc_root(d)->type != ST_JSON_OBJECT) {
+    if (st_json_doc_root(c->d)->type != ST_JSON_OBJECT) {
         st_resp_error(r, 400, "bad_request", "Document must be a JSON object");
-        goto out;
+        goto fail;
     }
-    st_write_req wr;
-    memset(&wr, 0, sizeof wr);
-    wr.doc = st_json_doc_root(d);
-    wr.id = r->docid;
-    wr.rev = write_rev(r, revbuf, sizeof revbuf);
-    wr.atts = atts;
-    wr.n_atts = n_atts;
-    if (st_db_write(db, &wr, 1, new_edits ? 0 : ST_WRITE_REPLICATED, &res, &e) != ST_OK) {
-        st_resp_status(r, &e);
-        goto out;
-    }
-    have_res = true;
-    if (res.err.code != ST_OK) {
-        st_resp_status(r, &res.err);
-        goto out;
-    }
-    bool batch = st_req_q(r, "batch") && strcmp(st_req_q(r, "batch"), "ok") == 0;
-    st_api_write_ok(r, batch ? 202 : 201, res.id ? res.id : r->docid, res.rev, true);
-out:
-    if (have_res)
-        st_write_results_free(&res, 1);
-    free(atts);
-    for (size_t i = 0; i < n_decoded; i++)
-        st_buf_free(&decoded[i]);
-    free(decoded);
-    st_mp_parts_free(parts, n_parts);
-    st_json_doc_free(d);
-    st_api_db_put_ref(r, db);
+    c->wr.doc = st_json_doc_root(c->d);
+    c->wr.id = r->docid;
+    c->wr.rev = write_rev(r, c->revbuf, sizeof c->revbuf);
+    c->wr.atts = c->atts;
+    c->wr.n_atts = c->n_atts;
+    c->job.db = c->db;
+    c->job.req = &c->wr;
+    c->job.flags = new_edits ? 0 : ST_WRITE_REPLICATED;
+    c->job.conn = r->conn;
+    /* Suspend first: the writer may finish (and resume) before we return. */
+    r->async = true;
+    r->async_ctx = c;
+    r->async_finish = put_finish;
+    r->async_free = put_ctx_free;
+    MHD_suspend_connection(r->conn);
+    st_writeq_submit(r->srv->wq, &c->job);
+    return;
+fail:
+    put_ctx_free(c);
 }
 
 void st_api_doc_delete(st_req *r)
@@ -613,7 +652,7 @@ void st_api_doc_delete(st_req *r)
     wr.id = r->docid;
     wr.rev = write_rev(r, revbuf, sizeof revbuf);
     wr.delete_doc = true;
-    if (st_db_write(db, &wr, 1, 0, &res, &e) != ST_OK) {
+    if (st_writeq_write(r->srv->wq, db, &wr, 0, &res, &e) != ST_OK) {
         st_resp_status(r, &e);
     } else {
         if (res.err.code != ST_OK)

@@ -39,6 +39,7 @@
 #include "http.h"
 #include "log.h"
 #include "router.h"
+#include "writeq.h"
 
 #define SERVER_HEADER "Settee/0.1.0 (libmicrohttpd)"
 #define DISCARD_SLACK (64u * 1024 * 1024) /* chunked overflow read before closing */
@@ -179,12 +180,19 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
             return MHD_NO;
         return MHD_YES;
     }
+    if (r->async) { /* resumed: the work handed off is done */
+        r->async = false;
+        r->async_finish(r);
+        return queue(r);
+    }
     if (r->body_too_large) {
         st_resp_error(r, 413, "too_large", "the request entity is too large");
         return queue(r);
     }
     st_handler h = st_route_handler(r);
     h(r);
+    if (r->async && !r->resp)
+        return MHD_YES; /* suspended by the handler; resumed when done */
     return queue(r);
 }
 
@@ -200,13 +208,15 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (st_log_enabled(ST_LOG_INFO)) {
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        double ms = (double)(now.tv_sec - r->started.tv_sec) * 1e3 +
-                    (double)(now.tv_nsec - r->started.tv_nsec) / 1e6;
+        int64_t us = (int64_t)(now.tv_sec - r->started.tv_sec) * 1000000 +
+                     (now.tv_nsec - r->started.tv_nsec) / 1000;
+        uint64_t tenths = us > 0 ? (uint64_t)(us + 50) / 100 : 0; /* 0.1 ms, rounded */
         const char *path = r->uri ? r->uri : "?";
         /* Query strings may carry nothing secret in CouchDB's API, but
          * keep lines bounded. */
-        st_log(ST_LOG_INFO, "%s %.*s %u %" PRIu64 " %.1fms%s%s%s", r->method_str[0] ? r->method_str : "-",
-               512, path, r->status, r->resp_bytes, ms, r->user[0] ? " user=" : "", r->user,
+        st_log(ST_LOG_INFO, "%s %.*s %u %" PRIu64 " %" PRIu64 ".%" PRIu64 "ms%s%s%s",
+               r->method_str[0] ? r->method_str : "-", 512, path, r->status, r->resp_bytes,
+               tenths / 10, tenths % 10, r->user[0] ? " user=" : "", r->user,
                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
     }
     if (r->feed)
@@ -293,6 +303,7 @@ static void server_free(st_server *s)
     if (!s)
         return;
     st_feeds_free(s->feeds);
+    st_writeq_free(s->wq);
     st_catalog_close(s->cat);
     free(s->auth_cache);
     pthread_mutex_destroy(&s->auth_mu);
@@ -377,6 +388,9 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     rc = st_feeds_new(s, &s->feeds, err);
     if (rc != ST_OK)
         goto fail;
+    rc = st_writeq_new(&s->wq, err);
+    if (rc != ST_OK)
+        goto fail;
     s->mhd = MHD_start_daemon(
         flags, (uint16_t)s->cfg->port, NULL, NULL, access_cb, s, MHD_OPTION_SOCK_ADDR, &addr.sa,
         MHD_OPTION_THREAD_POOL_SIZE, pool_size(s->cfg), MHD_OPTION_CONNECTION_LIMIT,
@@ -432,4 +446,5 @@ void st_server_stop(st_server *s)
     s->mhd = NULL;
     st_log(ST_LOG_NOTICE, "settee stopped");
     server_free(s);
+    st_log_flush();
 }

@@ -68,7 +68,7 @@
 
 #define FEED_BATCH 200           /* rows per st_db_changes call */
 #define FEED_BLOCK 16384         /* MHD read-callback block size */
-#define TIMER_MAX_SLEEP_MS 1000
+#define TIMER_MAX_SLEEP_MS 200  /* also how late a buffered log line can be */
 #define RING_CAP 1024            /* recent change rows cached per database */
 #define RING_FILL 256            /* rows per st_db_changes call when filling the ring */
 #define RING_FILL_ROUNDS 64      /* bound on fill queries per sync */
@@ -633,6 +633,7 @@ static void *timer_main(void *arg)
             (void)rd;
         }
         reap(reg);
+        st_log_tick();
         now = now_ms();
         uint64_t next = now + TIMER_MAX_SLEEP_MS;
         pthread_mutex_lock(&reg->mu);

@@ -79,6 +79,14 @@ typedef struct st_req {
     uint64_t resp_bytes;        /* body bytes (feeds count as they stream) */
     bool cors_origin_ok;        /* add CORS headers to the response */
     st_feed *feed;              /* a streaming _changes feed, or NULL */
+    /* A handler that handed work to another thread (writeq.c): the
+     * connection is suspended; once resumed, async_finish(r) builds the
+     * response.  async_ctx is the handler's state, freed by async_free
+     * (after async_finish, or with the request if it never ran). */
+    bool async;
+    void (*async_finish)(struct st_req *r);
+    void *async_ctx;
+    void (*async_free)(void *ctx);
     struct timespec started;
 } st_req;
 

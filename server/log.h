@@ -1,9 +1,12 @@
 /* log.h — the server's log: leveled lines to stderr or a file.
  *
- * One process-wide sink (a daemon has one log).  Every call is thread-safe;
- * a line is written with a single write(2) so lines from different threads
- * never interleave.  st_log_reopen() (SIGHUP) reopens the configured file
- * for log rotation.
+ * One process-wide sink (a daemon has one log).  Every call is thread-safe
+ * and lines from different threads never interleave.  Lines at info and
+ * debug level (the per-request lines) are gathered in a buffer and written
+ * in one write(2) when it fills or is LOG_FLUSH_MS old (st_log_tick, called
+ * by a timer thread); notice and above flush at once, with everything
+ * before them.  st_log_reopen() (SIGHUP) reopens the configured file for
+ * log rotation.
  */
 #ifndef ST_SERVER_LOG_H
 #define ST_SERVER_LOG_H
@@ -16,6 +19,10 @@ bool st_log_open(st_log_level level, const char *path);
 void st_log_close(void);
 void st_log_reopen(void);
 bool st_log_enabled(st_log_level level);
+/* Write out buffered lines that have waited long enough (any thread). */
+void st_log_tick(void);
+/* Write out every buffered line now. */
+void st_log_flush(void);
 void st_log(st_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

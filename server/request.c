@@ -155,6 +155,8 @@ void st_req_free(st_req *r)
     st_buf_free(&r->body);
     if (r->resp)
         MHD_destroy_response(r->resp);
+    if (r->async_ctx && r->async_free)
+        r->async_free(r->async_ctx);
     free(r);
 }
 
