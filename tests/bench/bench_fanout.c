@@ -325,6 +325,24 @@ static double pct(const uint64_t *v, size_t n, double p)
     return (double)v[i] / 1e6;
 }
 
+/* utime + stime of a process, in seconds; -1 if unreadable. */
+static double cpu_seconds(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static void read_status(long pid, long *rss, long *hwm)
 {
     char path[64], line[256];
@@ -402,7 +420,7 @@ int main(int argc, char **argv)
     pthread_t wt;
     struct epoll_event evs[1024];
     static char buf[65536];
-    double connect_s = 0;
+    double connect_s = 0, cpu0 = -1, cpu1 = -1;
     while (bh_now() < deadline) {
         /* Keep a bounded number of connections in the handshake. */
         while (started < n_listeners &&
@@ -420,6 +438,7 @@ int main(int argc, char **argv)
                         atomic_load(&dead_count));
                 break;
             }
+            cpu0 = server_pid ? cpu_seconds(server_pid) : -1;
             pthread_create(&wt, NULL, writer, NULL);
             writer_started = true;
         }
@@ -455,8 +474,10 @@ int main(int argc, char **argv)
         }
     }
     long rss = -1, hwm = -1;
-    if (server_pid)
+    if (server_pid) {
         read_status(server_pid, &rss, &hwm);
+        cpu1 = cpu_seconds(server_pid);
+    }
     if (writer_started)
         pthread_join(wt, NULL);
     unsigned dead = atomic_load(&dead_count);
@@ -497,11 +518,13 @@ int main(int argc, char **argv)
     uint64_t *last_acked = last + (n_writes - acked);
     printf("listeners=%u writes=%u acked=%u samples=%zu missing=%zu early=%zu dead=%u "
            "connect_s=%.2f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f all_p50_ms=%.2f all_max_ms=%.2f "
-           "user_p50_ms=%.2f user_p99_ms=%.2f rss_kb=%ld hwm_kb=%ld write_errors=%u\n",
+           "user_p50_ms=%.2f user_p99_ms=%.2f rss_kb=%ld hwm_kb=%ld write_errors=%u "
+           "server_cpu_ms_per_write=%.1f\n",
            n_listeners, n_writes, acked, n, missing, early, dead, connect_s, pct(lat, n, 0.50),
            pct(lat, n, 0.99), pct(lat, n, 1.0), pct(last_acked, acked, 0.50),
            pct(last_acked, acked, 1.0), pct(lat_u, nu, 0.50), pct(lat_u, nu, 0.99), rss, hwm,
-           atomic_load(&write_errors));
+           atomic_load(&write_errors),
+           cpu0 >= 0 && cpu1 >= 0 && acked ? (cpu1 - cpu0) * 1e3 / acked : -1.0);
     bool ok = acked == n_writes && missing == 0 && dead == 0 && !atomic_load(&write_errors);
     free(lat);
     free(lat_u);

@@ -18,6 +18,13 @@
 #             against freshly started servers so VmHWM is the feed's own
 # settee runs with its defaults: durability full (fsync per commit group),
 # request log at info level (to a file in the run directory).
+#
+# The machine is shared (2 cores): before each phase the script waits (up to
+# 60 s) for the CPUs to be at least 80% idle and prints how idle they were.
+# The fan-out listener runs at nice 19: it stamps rows with the kernel's
+# receive time (SO_TIMESTAMPNS), so reading them late changes nothing
+# measured, while competing with the server for the two cores would; its
+# user-space read times are reported too.
 set -euo pipefail
 
 BUILD=${1:?usage: bench_server.sh BUILD_DIR [quick]}
@@ -101,6 +108,23 @@ ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
 fmt0() { awk -v a="$1" 'BEGIN { printf "%.0f", a }'; }
 verdict() { if "$@"; then echo yes; else echo NO; fi; }
+cpu_idle_pct() { # idle share of all CPUs over 1 s
+  local a b
+  a=($(head -1 /proc/stat)); sleep 1; b=($(head -1 /proc/stat))
+  local busy=$(( (b[1]+b[2]+b[3]+b[6]+b[7]+b[8]) - (a[1]+a[2]+a[3]+a[6]+a[7]+a[8]) ))
+  local idle=$(( (b[4]+b[5]) - (a[4]+a[5]) ))
+  echo $(( 100 * idle / (busy + idle > 0 ? busy + idle : 1) ))
+}
+QUIET=""
+wait_quiet() { # PHASE: wait for a quiet machine, note how quiet it was
+  local idle=0
+  for _ in $(seq 60); do
+    idle=$(cpu_idle_pct)
+    [ "$idle" -ge 80 ] && break
+  done
+  QUIET="$QUIET $1:${idle}%"
+  echo "$1: CPUs ${idle}% idle before the phase" >&2
+}
 
 restart_ceiling
 restart_settee
@@ -108,6 +132,7 @@ echo "ceiling on :$CPORT (pid $CPID), settee on :$SPORT (pid $SPID)" >&2
 
 # ---- GET
 echo "seeding $SEED documents for GET..." >&2
+wait_quiet get
 timeout 120 "$BULK" "$SPORT" bench "$ADMIN" "$SEED" 1000 2 doc- 100 >&2
 for side in ceiling settee; do
   port=$CPORT; [ $side = settee ] && port=$SPORT
@@ -121,7 +146,14 @@ echo "GET: ceiling $GET_C/s, settee $GET_S/s (non-2xx $GET_BAD)" >&2
 # ---- PUT (16 connections), then kill -9 and count what survived
 TAG=$RANDOM$RANDOM
 curl -s --max-time 10 -X PUT -u "$ADMIN" "http://127.0.0.1:$SPORT/puts" > /dev/null
-for side in ceiling settee; do
+wait_quiet put
+PERF_PID=""
+if command -v perf >/dev/null; then # count the syncs settee makes while it answers PUTs
+  perf stat -x, -e syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync -p "$SPID" \
+    -o "$RUN/put.syncs.txt" -- sleep $((DUR + 1)) 2>/dev/null &
+  PERF_PID=$!
+fi
+for side in settee ceiling; do
   port=$CPORT; [ $side = settee ] && port=$SPORT
   timeout $((DUR + 30)) wrk -t2 -c16 -d${DUR}s --timeout 5s -s "$HERE/put.lua" \
     "http://127.0.0.1:$port" -- puts "$AUTH" "$TAG" > "$RUN/put.$side.txt" 2>&1
@@ -129,6 +161,8 @@ done
 PUT_C=$(wrk_rps "$RUN/put.ceiling.txt"); PUT_S=$(wrk_rps "$RUN/put.settee.txt")
 PUT_CREATED=$(sed -n 's/^created=\([0-9]*\).*/\1/p' "$RUN/put.settee.txt")
 PUT_OTHER=$(sed -n 's/.*other=\([0-9]*\).*/\1/p' "$RUN/put.settee.txt")
+[ -n "$PERF_PID" ] && { wait "$PERF_PID" 2>/dev/null || true; }
+PUT_SYNCS=$(awk -F, '/sys_enter_f(data)?sync/ {s += $1} END {print s + 0}' "$RUN/put.syncs.txt" 2>/dev/null || echo "")
 HWM_THROUGHPUT=$(hwm_kb "$SPID")
 kill -KILL "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=""
 start_settee
@@ -137,6 +171,7 @@ echo "PUT: ceiling $PUT_C/s, settee $PUT_S/s; 201s $PUT_CREATED, other $PUT_OTHE
      "docs after SIGKILL+restart $PUT_SURVIVED" >&2
 
 # ---- _bulk_docs
+wait_quiet bulk
 BULK_C=$(timeout 200 "$BULK" "$CPORT" bulk "$ADMIN" "$BULK_N" 1000 4 bulk- 150 || true)
 BULK_S=$(timeout 200 "$BULK" "$SPORT" bulk "$ADMIN" "$BULK_N" 1000 4 bulk- 150 || true)
 BULK_SURVIVED=$(doc_count "$SPORT" bulk)
@@ -149,8 +184,9 @@ declare -A FAN
 for n in $FAN_SMALL $FAN_BIG; do
   restart_ceiling
   restart_settee
-  FAN[c$n]=$(timeout 300 "$FANOUT" "$CPORT" feeds "$ADMIN" "$n" "$FAN_WRITES" "$CPID" 240 || true)
-  FAN[s$n]=$(timeout 300 "$FANOUT" "$SPORT" feeds "$ADMIN" "$n" "$FAN_WRITES" "$SPID" 240 || true)
+  wait_quiet "fanout$n"
+  FAN[c$n]=$(timeout 300 nice -n 19 "$FANOUT" "$CPORT" feeds "$ADMIN" "$n" "$FAN_WRITES" "$CPID" 240 || true)
+  FAN[s$n]=$(timeout 300 nice -n 19 "$FANOUT" "$SPORT" feeds "$ADMIN" "$n" "$FAN_WRITES" "$SPID" 240 || true)
   echo "fan-out $n: ceiling [${FAN[c$n]}]" >&2
   echo "fan-out $n: settee  [${FAN[s$n]}]" >&2
 done
@@ -172,9 +208,14 @@ for n in $FAN_SMALL $FAN_BIG; do
   c=${FAN[c$n]}; s=${FAN[s$n]}
   echo "| fan-out $n listeners, p50 / p99 ms | $(kv "$c" p50_ms) / $(kv "$c" p99_ms) | $(kv "$s" p50_ms) / $(kv "$s" p99_ms) | $(ratio "$(kv "$s" p99_ms)" "$(kv "$c" p99_ms)") (p99) | p99 ≤ 50 ms at 10,000 | $( [ "$n" = "$FAN_BIG" ] && verdict le "$(kv "$s" p99_ms)" 50 || echo -) |"
   echo "| fan-out $n: last listener p50 / max ms | $(kv "$c" all_p50_ms) / $(kv "$c" all_max_ms) | $(kv "$s" all_p50_ms) / $(kv "$s" all_max_ms) | | | |"
+  echo "| fan-out $n: server CPU per write, ms | $(kv "$c" server_cpu_ms_per_write) | $(kv "$s" server_cpu_ms_per_write) | | | |"
   echo "| fan-out $n: server VmHWM | $(MB "$(kv "$c" hwm_kb)") | $(MB "$(kv "$s" hwm_kb)") | | < 1 GiB | $( [ "$n" = "$FAN_BIG" ] && verdict le "$(kv "$s" hwm_kb)" 1048576 || echo -) |"
 done
 echo
+echo "CPU idle before each phase:$QUIET"
+if [ -n "${PUT_SYNCS:-}" ] && [ "${PUT_SYNCS:-0}" -gt 0 ]; then
+  echo "PUT syncs: settee called fsync/fdatasync $PUT_SYNCS times while answering $PUT_CREATED PUTs ($(awk -v a="$PUT_CREATED" -v b="$PUT_SYNCS" 'BEGIN { printf "%.1f", a / b }') documents per sync)"
+fi
 echo "PUT durability: $PUT_CREATED answered 201 (other statuses: ${PUT_OTHER:-?}); after SIGKILL and restart the database holds $PUT_SURVIVED documents → $PUT_DURABLE"
 echo "_bulk_docs: settee [$BULK_S]; documents in the database afterwards: $BULK_SURVIVED"
 echo "settee VmHWM over GET+PUT: $(MB "$HWM_THROUGHPUT"); GET non-2xx: $GET_BAD"
