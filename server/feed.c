@@ -79,23 +79,32 @@
 typedef struct st_feed_db st_feed_db;
 
 struct st_feed {
-    st_feeds *reg;
-    st_feed_db *fdb;            /* registry entry (waiting feeds); NULL for normal */
-    st_db *db;                  /* borrowed from fdb, or our own ref for normal */
-    st_req *req;                /* valid only inside the read callback */
-    struct MHD_Connection *conn;
+    /* Fields the fan-out threads touch for every parked feed come first
+     * (two cache lines for 10,000 feeds per commit). */
+    st_feed *prev, *next;       /* fdb->waiters, a fan-out list, or reg->draining links */
     int fd;                     /* the connection's socket (fast path), -1 if unknown */
+    bool fast_path;             /* the fan-out thread may write rows to fd itself */
+    bool parked;                /* on fdb->waiters, or held by the fan-out thread */
+    bool broken;                /* the stream cannot continue: end it with an error */
+    bool sent_any;              /* continuous/eventsource sent something */
     st_feed_type type;
-    st_changes_opts opts;
-    char **doc_ids;
-    size_t n_doc_ids;
     uint64_t since;             /* cursor: rows after this seq come next */
-    uint64_t remaining;         /* limit left (normal/longpoll) */
-    bool limit_set;
-    uint64_t heartbeat_ms, timeout_ms;
+    uint64_t heartbeat_ms;
     uint64_t next_beat;         /* monotonic ms; heartbeat due */
     uint64_t end_at;            /* monotonic ms; timeout (0 = never) */
     uint64_t deadline;          /* while parked: when the timer resumes us */
+    uint64_t direct_bytes;      /* body bytes the fan-out thread wrote (for the log) */
+    struct MHD_Connection *conn;
+    st_feed_db *fdb;            /* registry entry (waiting feeds); NULL for normal */
+    st_feeds *reg;
+    st_db *db;                  /* borrowed from fdb, or our own ref for normal */
+    st_req *req;                /* valid only inside the read callback */
+    st_changes_opts opts;
+    char **doc_ids;
+    size_t n_doc_ids;
+    uint64_t remaining;         /* limit left (normal/longpoll) */
+    bool limit_set;
+    uint64_t timeout_ms;
     uint64_t last_seq, pending; /* from the latest batch */
     uint64_t row_seq;           /* seq of the last row written */
     size_t rows;                /* rows written by the current batch */
@@ -103,16 +112,11 @@ struct st_feed {
     size_t off;
     enum { PH_START, PH_RUN, PH_DONE } phase;
     bool need_sep;              /* envelope: the next row needs ",\n" */
-    bool sent_any;              /* continuous/eventsource sent something */
     bool row_failed;
-    bool parked;                /* on fdb->waiters */
-    bool broken;                /* the stream cannot continue: end it with an error */
-    uint64_t direct_bytes;      /* body bytes the fan-out thread wrote (for the log) */
     /* A chunk the fan-out thread could only partly send (draining). */
     char *tail;
     size_t tail_len, tail_off;
     uint64_t drain_until;       /* monotonic ms */
-    st_feed *prev, *next;       /* fdb->waiters or reg->draining links */
     st_feed *dead_next;         /* reg->dead stack link */
 };
 
@@ -152,7 +156,8 @@ struct st_feed_db {
  * the same position get the same bytes, so those are built once. */
 typedef struct fan_slice {
     st_feed *in;                /* feeds to write to (linked by next) */
-    st_feed *keep;              /* out: written (or nothing to write), still waiting */
+    st_feed *keep, *keep_tail;  /* out: still waiting, linked both ways, parked */
+    uint64_t keep_wake;         /* out: earliest deadline among them (0 = none) */
     st_feed *drain;             /* out: part of a chunk is still to go */
     uint64_t now;
     st_buf chunk;               /* "%X\r\n" payload "\r\n", from chunk.data + start */
@@ -656,13 +661,13 @@ static void *timer_main(void *arg)
 
 /* ---- the fan-out thread */
 
-/* Whether the fan-out thread may write rows to f's socket itself. */
+/* Whether the fan-out thread may write rows to f's socket itself (decided
+ * once; a parked feed has an empty buffer and is past its start). */
 static bool fast_ok(const st_feed *f)
 {
     return f->fd >= 0 && (f->type == ST_FEED_CONTINUOUS || f->type == ST_FEED_EVENTSOURCE) &&
            !f->opts.include_docs && !f->opts.all_docs && !f->opts.descending && !f->doc_ids &&
-           !f->opts.filter && !f->limit_set && f->phase == PH_RUN && f->off == f->out.len &&
-           !f->broken;
+           !f->opts.filter && !f->limit_set;
 }
 
 enum { D_KEEP, D_RESUME, D_DRAIN };
@@ -711,7 +716,7 @@ static void chunk_build(fan_slice *sl, const st_feed *f)
 /* Write f's new rows from the ring as one chunk straight to its socket. */
 static int direct_write(st_feed *f, fan_slice *sl)
 {
-    if (!fast_ok(f))
+    if (!f->fast_path || f->broken)
         return D_RESUME;
     if (!sl->valid || sl->since != f->since || sl->type != f->type)
         chunk_build(sl, f);
@@ -749,24 +754,36 @@ static int direct_write(st_feed *f, fan_slice *sl)
     return D_DRAIN;
 }
 
-/* One writer's share: sort its feeds into keep / drain, resume the rest. */
+/* One writer's share: written feeds stay parked (chained both ways, ready
+ * to splice back onto the waiters), partial ones drain, the rest go to
+ * MHD. */
 static void slice_run(fan_slice *sl)
 {
     sl->valid = false;
-    sl->keep = sl->drain = NULL;
+    sl->keep = sl->keep_tail = sl->drain = NULL;
+    sl->keep_wake = 0;
     for (st_feed *f = sl->in, *next; f; f = next) {
         next = f->next;
         f->prev = f->next = NULL;
         switch (direct_write(f, sl)) {
         case D_KEEP:
+            f->deadline = f->heartbeat_ms ? f->next_beat : f->end_at;
+            if (f->deadline && (!sl->keep_wake || f->deadline < sl->keep_wake))
+                sl->keep_wake = f->deadline;
             f->next = sl->keep;
+            if (sl->keep)
+                sl->keep->prev = f;
+            else
+                sl->keep_tail = f;
             sl->keep = f;
             break;
         case D_DRAIN:
+            f->parked = false;
             f->next = sl->drain;
             sl->drain = f;
             break;
         default:
+            f->parked = false;
             MHD_resume_connection(f->conn);
             break;
         }
@@ -883,19 +900,14 @@ static void fan_out(st_feeds *reg, st_feed_db *d, st_feed *list, uint64_t target
         sl[i]->in = NULL;
         sl[i]->now = now;
     }
-    /* Feeds MHD has to serve go first, so MHD's threads work while the
-     * writers write; the rest are dealt out to the writers. */
+    /* Dealt out to the writers (feeds that need MHD are resumed by them). */
     size_t n_fast = 0;
     for (st_feed *f = list, *next; f; f = next) {
         next = f->next;
-        if (fast_ok(f)) {
-            f->next = sl[k]->in;
-            sl[k]->in = f;
-            k = (k + 1) % writers;
-            n_fast++;
-        } else {
-            MHD_resume_connection(f->conn);
-        }
+        f->next = sl[k]->in;
+        sl[k]->in = f;
+        k = (k + 1) % writers;
+        n_fast++;
     }
     /* Helpers only pay off for many feeds. */
     bool helped = writers > 1 && n_fast >= 64;
@@ -934,18 +946,24 @@ static void fan_out(st_feeds *reg, st_feed_db *d, st_feed *list, uint64_t target
     bool poke_timer = false;
     pthread_mutex_lock(&reg->mu);
     for (unsigned i = 0; i < writers; i++) {
-        for (st_feed *f = sl[i]->keep, *next; f; f = next) {
-            next = f->next;
-            if (reg->stopping) {
+        if (!sl[i]->keep)
+            continue;
+        if (reg->stopping) {
+            for (st_feed *f = sl[i]->keep, *next; f; f = next) {
+                next = f->next;
+                f->prev = f->next = NULL;
+                f->parked = false;
                 MHD_resume_connection(f->conn);
-                continue;
             }
-            f->deadline = f->heartbeat_ms ? f->next_beat : f->end_at;
-            park(f);
-            if (f->deadline && f->deadline < atomic_load(&reg->timer_wake))
+        } else { /* splice the chain back in front of the waiters */
+            sl[i]->keep_tail->next = d->waiters;
+            if (d->waiters)
+                d->waiters->prev = sl[i]->keep_tail;
+            d->waiters = sl[i]->keep;
+            if (sl[i]->keep_wake && sl[i]->keep_wake < atomic_load(&reg->timer_wake))
                 poke_timer = true;
         }
-        sl[i]->keep = NULL;
+        sl[i]->keep = sl[i]->keep_tail = NULL;
     }
     /* Commits while we wrote: go again. */
     if (d->seq > target)
@@ -987,12 +1005,11 @@ static void *fan_main(void *arg)
             st_feed *list = NULL;
             uint64_t target = 0;
             if (d && !stopping && d->waiters) {
-                /* Take every parked feed, and a reference: once resumed,
-                 * feeds may be released while fan_out still uses d. */
+                /* Take every parked feed (they stay marked parked while
+                 * held), and a reference: once resumed, feeds may be
+                 * released while fan_out still uses d. */
                 list = d->waiters;
                 d->waiters = NULL;
-                for (st_feed *f = list; f; f = f->next)
-                    f->parked = false;
                 target = d->seq;
                 d->refs++;
             }
@@ -1387,6 +1404,7 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
     }
     f->limit_set = p->limit_set;
     f->remaining = p->opts.limit == 0 ? 1 : p->opts.limit;
+    f->fast_path = fast_ok(f);
     f->heartbeat_ms = p->heartbeat_ms;
     f->timeout_ms = p->timeout_ms;
     st_buf_init(&f->out, 0);

@@ -38,6 +38,15 @@ static bool is_busy(const st_writeq *q, const st_db *db)
     return false;
 }
 
+/* Whether a queued job's database is free (q->mu held). */
+static bool takeable(const st_writeq *q)
+{
+    for (st_write_job *j = q->head; j; j = j->next)
+        if (!is_busy(q, j->db))
+            return true;
+    return false;
+}
+
 /* Unlink and return up to MAX_BATCH jobs for the first job whose database
  * is free (q->mu held); NULL if there is none. */
 static size_t take_batch(st_writeq *q, st_write_job **out)
@@ -101,8 +110,6 @@ static void write_batch(st_writeq *q, st_write_job **batch, size_t n, unsigned s
             pthread_cond_signal(j->cond);
     }
     free(res);
-    if (q->head)
-        pthread_cond_signal(&q->work); /* jobs for another database may wait */
     pthread_mutex_unlock(&q->mu);
     for (size_t i = 0; i < n_resume; i++)
         MHD_resume_connection(resume[i]);
@@ -126,6 +133,10 @@ static void *writer_main(void *arg)
         while (q->busy[slot])
             slot++; /* a free slot exists: at most WRITERS threads hold one */
         q->busy[slot] = batch[0]->db;
+        /* Wake another writer only for work it can take (another
+         * database); this one comes back for its database's next batch. */
+        if (takeable(q))
+            pthread_cond_signal(&q->work);
         write_batch(q, batch, n, slot);
     }
     pthread_mutex_unlock(&q->mu);
@@ -179,7 +190,10 @@ void st_writeq_submit(st_writeq *q, st_write_job *job)
     else
         q->head = job;
     q->tail = job;
-    pthread_cond_signal(&q->work);
+    /* A writer busy with this database takes the job when it is done;
+     * waking an idle one would only have it find the database taken. */
+    if (!is_busy(q, job->db))
+        pthread_cond_signal(&q->work);
     pthread_mutex_unlock(&q->mu);
 }
 
