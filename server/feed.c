@@ -137,6 +137,7 @@ typedef struct ring {
     size_t head, n;             /* oldest row, count */
     uint64_t base;              /* rows with seq <= base are not here */
     uint64_t top;               /* every change row with base < seq <= top is here */
+    bool dead;                  /* storage refused (database deleted): never used again */
 } ring;
 
 struct st_feed_db {
@@ -148,6 +149,8 @@ struct st_feed_db {
     unsigned refs;              /* feeds attached */
     st_feed *waiters;           /* parked feeds */
     bool fan_queued;            /* on reg->fan_q */
+    bool wake_all;              /* a notice without new rows (e.g. the database was
+                                   deleted): resume every feed, each asks storage */
     st_feed_db *fan_next;
     ring ring;
 };
@@ -352,11 +355,16 @@ static int ring_append_cb(void *ctx, const st_change_row *row)
 }
 
 /* Make the ring cover every row up to at least want (as far as storage
- * has them): the one query many waiting feeds share. */
-static void ring_sync(st_feed_db *d, uint64_t want)
+ * has them): the one query many waiting feeds share.  false when storage
+ * failed (e.g. the database was deleted): readers then go to storage
+ * themselves, which reports the error to each feed. */
+static bool ring_sync(st_feed_db *d, uint64_t want)
 {
     ring *g = &d->ring;
     pthread_mutex_lock(&g->mu);
+    bool ok = !g->dead;
+    if (g->dead)
+        want = 0;
     for (unsigned round = 0; round < RING_FILL_ROUNDS && g->top < want; round++) {
         st_changes_opts o;
         st_changes_opts_init(&o);
@@ -372,6 +380,7 @@ static void ring_sync(st_feed_db *d, uint64_t want)
              * readers past it go to storage. */
             st_log(ST_LOG_WARN, "changes cache of %s: %s", st_db_name(d->db),
                    s != ST_OK ? e.reason : "out of memory");
+            ok = false;
             break;
         }
         if (g->top == top_before) {
@@ -384,6 +393,7 @@ static void ring_sync(st_feed_db *d, uint64_t want)
             break;
     }
     pthread_mutex_unlock(&g->mu);
+    return ok;
 }
 
 /* Index (0 = oldest) of the first row with seq > since; g->mu held. */
@@ -470,6 +480,8 @@ static void on_commit(void *ctx, uint64_t update_seq)
     pthread_mutex_lock(&reg->mu);
     if (update_seq > d->seq)
         d->seq = update_seq;
+    else
+        d->wake_all = true;
     bool wake = fan_queue(reg, d);
     pthread_mutex_unlock(&reg->mu);
     if (wake)
@@ -686,7 +698,7 @@ static void chunk_build(fan_slice *sl, const st_feed *f)
     sl->resume = false;
     st_status s = st_buf_add(c, pad, sizeof pad - 1);
     pthread_mutex_lock(&g->mu);
-    if (f->since < g->base)
+    if (f->since < g->base || g->dead)
         s = ST_E_NOT_FOUND; /* behind the ring: MHD reads storage */
     for (size_t i = ring_find(g, f->since); s == ST_OK && i < g->n; i++) {
         const ring_row *r = &g->rows[(g->head + i) % RING_CAP];
@@ -887,9 +899,32 @@ static void drain_expire(st_feeds *reg, bool all)
 /* Tell d's parked feeds (taken off d->waiters as list) about rows up to
  * target, then park again those that are still waiting.  The writes are
  * shared among the fan-out thread and its helpers. */
-static void fan_out(st_feeds *reg, st_feed_db *d, st_feed *list, uint64_t target)
+static void fan_out(st_feeds *reg, st_feed_db *d, st_feed *list, uint64_t target,
+                    bool wake_all)
 {
-    ring_sync(d, target);
+    if (wake_all) { /* no new rows: is the database still there? */
+        st_db_info info;
+        st_error e;
+        if (st_db_info_get(d->db, &info, &e) != ST_OK) {
+            pthread_mutex_lock(&d->ring.mu);
+            d->ring.dead = true;
+            pthread_mutex_unlock(&d->ring.mu);
+        }
+    }
+    if (wake_all || !ring_sync(d, target)) { /* every feed finds out through MHD */
+        for (st_feed *f = list, *next; f; f = next) {
+            next = f->next;
+            f->prev = f->next = NULL;
+            f->parked = false;
+            MHD_resume_connection(f->conn);
+        }
+        pthread_mutex_lock(&reg->mu);
+        bool last = entry_unref_locked(reg, d);
+        pthread_mutex_unlock(&reg->mu);
+        if (last)
+            entry_destroy(reg, d);
+        return;
+    }
     uint64_t now = now_ms();
     unsigned writers = reg->n_helpers + 1, k = 0;
     fan_slice *sl[FAN_THREADS_MAX];
@@ -1004,6 +1039,7 @@ static void *fan_main(void *arg)
             }
             st_feed *list = NULL;
             uint64_t target = 0;
+            bool wake_all = false;
             if (d && !stopping && d->waiters) {
                 /* Take every parked feed (they stay marked parked while
                  * held), and a reference: once resumed, feeds may be
@@ -1011,13 +1047,15 @@ static void *fan_main(void *arg)
                 list = d->waiters;
                 d->waiters = NULL;
                 target = d->seq;
+                wake_all = d->wake_all;
+                d->wake_all = false;
                 d->refs++;
             }
             pthread_mutex_unlock(&reg->mu);
             if (!d)
                 break;
             if (list)
-                fan_out(reg, d, list, target);
+                fan_out(reg, d, list, target, wake_all);
         }
         if (!stopping) {
             pthread_mutex_lock(&reg->mu);
@@ -1181,9 +1219,10 @@ static bool fetch_ring(st_feed *f, uint64_t want, uint64_t limit, uint64_t *last
 {
     st_feed_db *d = f->fdb;
     ring *g = &d->ring;
-    ring_sync(d, want > f->since ? want : f->since);
+    if (!ring_sync(d, want > f->since ? want : f->since))
+        return false;
     pthread_mutex_lock(&g->mu);
-    if (f->since < g->base) {
+    if (f->since < g->base || g->dead) {
         pthread_mutex_unlock(&g->mu);
         return false;
     }

@@ -469,6 +469,29 @@ static void test_http10_continuous(void **state)
     free(raw.buf);
 }
 
+/* Deleting a database ends the feeds parked on it. */
+static void test_feed_on_deleted_db(void **state)
+{
+    (void)state;
+    tresp r = t_req("PUT", "/gone", NULL, true);
+    T_EXPECT(r, 201);
+    t_free(&r);
+    CURLM *m = curl_multi_init();
+    listener c, lp;
+    l_open(m, &c, "/gone/_changes?feed=continuous&since=now&heartbeat=20000");
+    l_open(m, &lp, "/gone/_changes?feed=longpoll&since=now&timeout=20000");
+    pump(m, 300, NULL, NULL);
+    put("/gone/a", "{}");
+    assert_true(l_wait_for(m, &c, "\"id\":\"a\"", 3000));
+    r = t_req("DELETE", "/gone", NULL, true);
+    T_EXPECT(r, 200);
+    t_free(&r);
+    assert_true(pump(m, 5000, is_done, &c));
+    l_close(m, &c);
+    l_close(m, &lp);
+    curl_multi_cleanup(m);
+}
+
 /* Stopping with feeds parked: they end with last_seq, stop is prompt. */
 static void test_graceful_stop(void **state)
 {
@@ -514,6 +537,7 @@ int main(void)
         cmocka_unit_test(test_fanout),
         cmocka_unit_test(test_stalled_listener),
         cmocka_unit_test(test_http10_continuous),
+        cmocka_unit_test(test_feed_on_deleted_db),
         cmocka_unit_test(test_graceful_stop),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
