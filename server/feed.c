@@ -75,6 +75,7 @@
 #define DIRECT_MAX 16384         /* largest chunk payload written by the fan-out thread */
 #define DRAIN_TIMEOUT_MS 60000   /* a partial chunk not drained by then: the feed is dropped */
 #define FAN_THREADS_MAX 4        /* fan-out writers: one per core, at most this many */
+#define FAN_CLAIM 64             /* feeds a writer claims at a time */
 
 typedef struct st_feed_db st_feed_db;
 
@@ -158,7 +159,6 @@ struct st_feed_db {
 /* What one fan-out writer works on, and the chunk it built last: feeds at
  * the same position get the same bytes, so those are built once. */
 typedef struct fan_slice {
-    st_feed *in;                /* feeds to write to (linked by next) */
     st_feed *keep, *keep_tail;  /* out: still waiting, linked both ways, parked */
     uint64_t keep_wake;         /* out: earliest deadline among them (0 = none) */
     st_feed *drain;             /* out: part of a chunk is still to go */
@@ -199,6 +199,11 @@ struct st_feeds {
     atomic_bool fan_stop;
     st_feed *draining;          /* feeds finishing a partial chunk (fan-out thread only) */
     fan_slice main_slice;       /* the fan-out thread's own share */
+    /* The feeds of one fan-out, claimed FAN_CLAIM at a time by the writers
+     * (so a writer that gets no CPU holds nothing up). */
+    st_feed **fan_arr;
+    size_t fan_cap, fan_n;
+    atomic_size_t fan_claim;
     /* helper writers (one fewer than the fan-out threads) */
     pthread_mutex_t fh_mu;
     pthread_cond_t fh_go, fh_done;
@@ -766,41 +771,49 @@ static int direct_write(st_feed *f, fan_slice *sl)
     return D_DRAIN;
 }
 
-/* One writer's share: written feeds stay parked (chained both ways, ready
- * to splice back onto the waiters), partial ones drain, the rest go to
- * MHD. */
-static void slice_run(fan_slice *sl)
+static void slice_one(fan_slice *sl, st_feed *f)
+{
+    f->prev = f->next = NULL;
+    switch (direct_write(f, sl)) {
+    case D_KEEP:
+        f->deadline = f->heartbeat_ms ? f->next_beat : f->end_at;
+        if (f->deadline && (!sl->keep_wake || f->deadline < sl->keep_wake))
+            sl->keep_wake = f->deadline;
+        f->next = sl->keep;
+        if (sl->keep)
+            sl->keep->prev = f;
+        else
+            sl->keep_tail = f;
+        sl->keep = f;
+        break;
+    case D_DRAIN:
+        f->parked = false;
+        f->next = sl->drain;
+        sl->drain = f;
+        break;
+    default:
+        f->parked = false;
+        MHD_resume_connection(f->conn);
+        break;
+    }
+}
+
+/* One writer's share, claimed from reg->fan_arr FAN_CLAIM feeds at a time:
+ * written feeds stay parked (chained both ways, ready to splice back onto
+ * the waiters), partial ones drain, the rest go to MHD. */
+static void slice_run(st_feeds *reg, fan_slice *sl)
 {
     sl->valid = false;
     sl->keep = sl->keep_tail = sl->drain = NULL;
     sl->keep_wake = 0;
-    for (st_feed *f = sl->in, *next; f; f = next) {
-        next = f->next;
-        f->prev = f->next = NULL;
-        switch (direct_write(f, sl)) {
-        case D_KEEP:
-            f->deadline = f->heartbeat_ms ? f->next_beat : f->end_at;
-            if (f->deadline && (!sl->keep_wake || f->deadline < sl->keep_wake))
-                sl->keep_wake = f->deadline;
-            f->next = sl->keep;
-            if (sl->keep)
-                sl->keep->prev = f;
-            else
-                sl->keep_tail = f;
-            sl->keep = f;
+    for (;;) {
+        size_t from = atomic_fetch_add(&reg->fan_claim, FAN_CLAIM);
+        if (from >= reg->fan_n)
             break;
-        case D_DRAIN:
-            f->parked = false;
-            f->next = sl->drain;
-            sl->drain = f;
-            break;
-        default:
-            f->parked = false;
-            MHD_resume_connection(f->conn);
-            break;
-        }
+        size_t to = from + FAN_CLAIM < reg->fan_n ? from + FAN_CLAIM : reg->fan_n;
+        for (size_t i = from; i < to; i++)
+            slice_one(sl, reg->fan_arr[i]);
     }
-    sl->in = NULL;
 }
 
 static void *helper_main(void *arg)
@@ -814,7 +827,7 @@ static void *helper_main(void *arg)
         if (reg->fh_stop)
             break;
         pthread_mutex_unlock(&reg->fh_mu);
-        slice_run(&h->slice);
+        slice_run(reg, &h->slice);
         pthread_mutex_lock(&reg->fh_mu);
         h->busy = false;
         pthread_cond_broadcast(&reg->fh_done);
@@ -926,35 +939,35 @@ static void fan_out(st_feeds *reg, st_feed_db *d, st_feed *list, uint64_t target
         return;
     }
     uint64_t now = now_ms();
-    unsigned writers = reg->n_helpers + 1, k = 0;
+    unsigned writers = reg->n_helpers + 1;
     fan_slice *sl[FAN_THREADS_MAX];
     sl[0] = &reg->main_slice;
     for (unsigned i = 1; i < writers; i++)
         sl[i] = &reg->helpers[i - 1].slice;
-    for (unsigned i = 0; i < writers; i++) {
-        sl[i]->in = NULL;
+    for (unsigned i = 0; i < writers; i++)
         sl[i]->now = now;
-    }
-    /* Dealt out to the writers (feeds that need MHD are resumed by them). */
-    size_t n_fast = 0;
+    /* Into the claim array (the writers resume the feeds that need MHD). */
+    reg->fan_n = 0;
     for (st_feed *f = list, *next; f; f = next) {
         next = f->next;
-        f->next = sl[k]->in;
-        sl[k]->in = f;
-        k = (k + 1) % writers;
-        n_fast++;
-    }
-    /* Helpers only pay off for many feeds. */
-    bool helped = writers > 1 && n_fast >= 64;
-    if (!helped) {
-        for (unsigned i = 1; i < writers; i++) { /* all on this thread */
-            for (st_feed *f = sl[i]->in, *next; f; f = next) {
-                next = f->next;
-                f->next = sl[0]->in;
-                sl[0]->in = f;
+        if (reg->fan_n == reg->fan_cap) {
+            size_t ncap = reg->fan_cap ? reg->fan_cap * 2 : 1024;
+            st_feed **g = realloc(reg->fan_arr, ncap * sizeof *g);
+            if (!g) { /* no memory: these go the MHD way */
+                f->prev = f->next = NULL;
+                f->parked = false;
+                MHD_resume_connection(f->conn);
+                continue;
             }
-            sl[i]->in = NULL;
+            reg->fan_arr = g;
+            reg->fan_cap = ncap;
         }
+        reg->fan_arr[reg->fan_n++] = f;
+    }
+    atomic_store(&reg->fan_claim, 0);
+    /* Helpers only pay off for many feeds. */
+    bool helped = writers > 1 && reg->fan_n >= 2 * FAN_CLAIM;
+    if (!helped) {
         writers = 1;
     } else {
         pthread_mutex_lock(&reg->fh_mu);
@@ -963,7 +976,7 @@ static void fan_out(st_feeds *reg, st_feed_db *d, st_feed *list, uint64_t target
         pthread_cond_broadcast(&reg->fh_go);
         pthread_mutex_unlock(&reg->fh_mu);
     }
-    slice_run(sl[0]);
+    slice_run(reg, sl[0]);
     if (helped) {
         pthread_mutex_lock(&reg->fh_mu);
         for (unsigned i = 0; i < reg->n_helpers; i++)
@@ -1153,6 +1166,7 @@ void st_feeds_free(st_feeds *reg)
         st_buf_free(&reg->helpers[i].slice.chunk);
     }
     st_buf_free(&reg->main_slice.chunk);
+    free(reg->fan_arr);
     if (reg->timer_started) {
         atomic_store(&reg->timer_stop, true);
         poke(reg);
