@@ -97,7 +97,7 @@ st_status st_db_submit(st_db *db, db_job *job);
 st_conn *st_db_reader(st_db *db, st_error *err);
 void st_db_reader_put(st_db *db, st_conn *c);
 
-/* Shared helpers between the read and write paths (db_render.c). */
+/* Shared by the read and write paths (doc_read.c). */
 typedef struct db_loaded {
     st_doc_rec rec;         /* the docs row */
     st_revtree *tree;       /* decoded tree, owned */
