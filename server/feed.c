@@ -198,6 +198,7 @@ struct st_feeds {
     bool fan_started;
     atomic_bool fan_stop;
     st_feed *draining;          /* feeds finishing a partial chunk (fan-out thread only) */
+    bool direct_ok;             /* this libmicrohttpd is one the direct writes were checked with */
     fan_slice main_slice;       /* the fan-out thread's own share */
     /* The feeds of one fan-out, claimed FAN_CLAIM at a time by the writers
      * (so a writer that gets no CPU holds nothing up). */
@@ -1083,12 +1084,29 @@ static void *fan_main(void *arg)
 
 /* ---- the registry */
 
+/* The direct writes rely on how libmicrohttpd treats a suspended
+ * connection and when it calls a read callback (feed.h); that was checked
+ * with the 0.9 series up to 0.9.75.  With another version feeds are served
+ * the MHD way only: slower to fan out, equally correct. */
+static bool mhd_direct_ok(void)
+{
+    const char *v = MHD_get_version();
+    unsigned a = 0, b = 0, c = 0;
+    if (!v || sscanf(v, "%u.%u.%u", &a, &b, &c) != 3)
+        return false;
+    return a == 0 && b == 9 && c >= 50 && c <= 75;
+}
+
 st_status st_feeds_new(st_server *srv, st_feeds **out, st_error *err)
 {
     st_feeds *reg = calloc(1, sizeof *reg);
     if (!reg)
         return st_fail(err, ST_E_NOMEM, "out of memory");
     reg->srv = srv;
+    reg->direct_ok = mhd_direct_ok();
+    if (!reg->direct_ok)
+        st_log(ST_LOG_NOTICE, "libmicrohttpd %s: change feeds are resumed one by one "
+               "(direct writes are checked with 0.9.50 to 0.9.75)", MHD_get_version());
     reg->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     reg->fan_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     reg->fan_ep = epoll_create1(EPOLL_CLOEXEC);
@@ -1443,7 +1461,7 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
     /* The fast path writes HTTP/1.1 chunks: only where MHD chunks too. */
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci && ci->connect_fd != MHD_INVALID_SOCKET && st_req_chunked_reply(r))
+    if (reg->direct_ok && ci && ci->connect_fd != MHD_INVALID_SOCKET && st_req_chunked_reply(r))
         f->fd = ci->connect_fd;
     f->type = p->type;
     f->opts = p->opts;

@@ -3,16 +3,26 @@
  * A feed is an MHD callback response.  When it has nothing to send it
  * suspends its connection (MHD_suspend_connection) and parks in the
  * per-database registry; the registry subscribes to the database once
- * (st_db_observe) and resumes every parked connection on commit.  A timer
- * thread resumes those whose heartbeat or timeout is due.  A resumed feed
- * reads from its own position with st_db_changes, one bounded batch per
- * callback, so a slow listener costs its socket buffer and one batch.
+ * (st_db_observe).  On commit the observer queues the database for the
+ * fan-out thread, which reads the new rows once into the database's cache
+ * of recent rows and writes them straight to the sockets of parked
+ * continuous/eventsource feeds (one chunk each, never blocking); every
+ * other parked feed is resumed.  A timer thread resumes those whose
+ * heartbeat or timeout is due.  A resumed feed reads from its own position
+ * (the row cache, or st_db_changes), one bounded batch per callback, so a
+ * slow listener costs its socket buffer and one batch (or one unfinished
+ * chunk).
  *
  * Ownership: st_feed_start takes the database reference and the doc_ids in
  * every case.  The feed belongs to its MHD response and is freed (via the
  * timer thread, outside MHD's locks) when MHD destroys the response.
  * Threading: the registry lock orders before MHD's internal locks; the
- * observer callback only takes the registry lock and resumes connections.
+ * observer callback only takes the registry lock and pokes an eventfd.
+ * Caveat: the direct writes rely on MHD leaving a suspended connection's
+ * socket alone and calling the read callback only once its previous chunk
+ * went out completely.  They are used with libmicrohttpd 0.9.50 to 0.9.75
+ * (checked with 0.9.75; the feed tests check the streams stay valid); with
+ * any other version every feed is resumed the MHD way.
  */
 #ifndef ST_SERVER_FEED_H
 #define ST_SERVER_FEED_H
