@@ -438,6 +438,10 @@ void st_server_stop(st_server *s)
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    /* A write still in core keeps its connection suspended, and MHD must
+     * not stop with a suspended connection: let the writes finish. */
+    if (!st_writeq_wait_idle(s->wq, 60000))
+        st_log(ST_LOG_ERROR, "stopping with document writes still in progress");
     if (atomic_load(&s->live_requests))
         st_log(ST_LOG_WARN, "stopping with %u requests still in flight",
                atomic_load(&s->live_requests));

@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_BATCH 256     /* jobs per st_db_write */
@@ -23,6 +24,8 @@
 struct st_writeq {
     pthread_mutex_t mu;   /* guards everything below */
     pthread_cond_t work;  /* a job was queued, or stop */
+    pthread_cond_t idle;  /* pending dropped to 0 */
+    size_t pending;       /* jobs queued or being written */
     st_write_job *head, *tail;
     st_db *busy[WRITERS]; /* databases being written (NULL = free slot) */
     pthread_t th[WRITERS];
@@ -109,6 +112,9 @@ static void write_batch(st_writeq *q, st_write_job **batch, size_t n, unsigned s
         if (j->cond)
             pthread_cond_signal(j->cond);
     }
+    q->pending -= n;
+    if (!q->pending)
+        pthread_cond_broadcast(&q->idle);
     free(res);
     pthread_mutex_unlock(&q->mu);
     for (size_t i = 0; i < n_resume; i++)
@@ -150,6 +156,7 @@ st_status st_writeq_new(st_writeq **out, st_error *err)
         return st_fail(err, ST_E_NOMEM, "out of memory");
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->work, NULL);
+    pthread_cond_init(&q->idle, NULL);
     for (unsigned i = 0; i < WRITERS; i++) {
         if (pthread_create(&q->th[i], NULL, writer_main, q) != 0)
             break;
@@ -174,6 +181,7 @@ void st_writeq_free(st_writeq *q)
     for (unsigned i = 0; i < q->n_threads; i++)
         pthread_join(q->th[i], NULL);
     pthread_cond_destroy(&q->work);
+    pthread_cond_destroy(&q->idle);
     pthread_mutex_destroy(&q->mu);
     free(q);
 }
@@ -190,6 +198,7 @@ void st_writeq_submit(st_writeq *q, st_write_job *job)
     else
         q->head = job;
     q->tail = job;
+    q->pending++;
     /* A writer busy with this database takes the job when it is done;
      * waking an idle one would only have it find the database taken. */
     if (!is_busy(q, job->db))
@@ -218,4 +227,22 @@ st_status st_writeq_write(st_writeq *q, st_db *db, const st_write_req *req, unsi
     if (job.status != ST_OK && err)
         *err = job.err;
     return job.status;
+}
+
+bool st_writeq_wait_idle(st_writeq *q, unsigned ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&q->mu);
+    while (q->pending && pthread_cond_timedwait(&q->idle, &q->mu, &until) == 0)
+        ;
+    bool idle = q->pending == 0;
+    pthread_mutex_unlock(&q->mu);
+    return idle;
 }

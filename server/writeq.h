@@ -50,6 +50,11 @@ void st_writeq_free(st_writeq *q);
  * from a writer thread, once job->done is set). */
 void st_writeq_submit(st_writeq *q, st_write_job *job);
 
+/* Wait up to ms for every queued write to be done (server stop: a
+ * connection still suspended on a write must be resumed before MHD stops).
+ * true when none is left. */
+bool st_writeq_wait_idle(st_writeq *q, unsigned ms);
+
 /* The blocking form: st_db_write(db, req, 1, flags, res, err) through the
  * queue.  res is always initialised (free with st_write_results_free). */
 st_status st_writeq_write(st_writeq *q, st_db *db, const st_write_req *req, unsigned flags,
