@@ -13,6 +13,8 @@
  */
 #include "writeq.h"
 
+#include "log.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -95,6 +97,8 @@ static void write_batch(st_writeq *q, st_write_job **batch, size_t n, unsigned s
                        : st_fail(&e, ST_E_NOMEM, "out of memory");
     if (st != ST_OK && res)
         st_write_results_free(res, n);
+    if (n > 1)
+        st_log(ST_LOG_DEBUG, "%s: %zu document writes in one transaction", st_db_name(db), n);
     struct MHD_Connection *resume[MAX_BATCH];
     size_t n_resume = 0;
     pthread_mutex_lock(&q->mu);
