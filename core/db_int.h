@@ -34,6 +34,7 @@ typedef struct db_job {
     st_error *err;          /* where run() reports; may be NULL */
     st_status status;       /* run()'s result, or the commit's failure */
     bool done;
+    pthread_cond_t cond;    /* its owner sleeps here (submit initialises it) */
     struct db_job *next;
 } db_job;
 

@@ -283,8 +283,9 @@ st_status st_db_changes(st_db *db, const st_changes_opts *o, st_change_fn fn, vo
                         uint64_t *out_last_seq, uint64_t *out_pending, st_error *err);
 
 /* Observers: told after each commit that advanced update_seq.  The callback
- * runs on the committing thread while no db lock is held; it must be quick
- * (signal, do not read or write here).  ctx must outlive the registration. */
+ * runs on the committing thread while no db lock is held, before that
+ * thread's own write call returns, so it must be quick (signal; do not read
+ * or write here).  ctx must outlive the registration. */
 typedef void (*st_db_observer_fn)(void *ctx, uint64_t update_seq);
 typedef struct st_db_observer st_db_observer;
 st_status st_db_observe(st_db *db, st_db_observer_fn fn, void *ctx, st_db_observer **out,
