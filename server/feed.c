@@ -119,6 +119,9 @@ struct st_feed {
     size_t tail_len, tail_off;
     uint64_t drain_until;       /* monotonic ms */
     st_feed *dead_next;         /* reg->dead stack link */
+    atomic_int refs;            /* MHD's response + the request: the feed is
+                                   released when both are done with it, in
+                                   whichever order MHD finishes them */
 };
 
 /* One cached change row. */
@@ -628,16 +631,25 @@ static void reap(st_feeds *reg)
     }
 }
 
-/* MHD's free callback: defer to the timer thread (see the file comment). */
-static void feed_free_cb(void *cls)
+/* Drop one reference; the last one defers the release to the timer thread
+ * (see the file comment). */
+static void feed_unref(st_feed *f)
 {
-    st_feed *f = cls;
+    if (atomic_fetch_sub(&f->refs, 1) != 1)
+        return;
     st_feeds *reg = f->reg;
     st_feed *head = atomic_load(&reg->dead);
     do
         f->dead_next = head;
     while (!atomic_compare_exchange_weak(&reg->dead, &head, f));
     poke(reg);
+}
+
+/* MHD's free callback for the feed's response.  MHD may call it before or
+ * after the request's completion callback, so each holds a reference. */
+static void feed_free_cb(void *cls)
+{
+    feed_unref(cls);
 }
 
 static void *timer_main(void *arg)
@@ -1503,6 +1515,7 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
         }
         f->db = f->fdb->db;
     }
+    atomic_init(&f->refs, 2); /* the response's and the request's */
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, FEED_BLOCK,
                                                                   feed_read, f, feed_free_cb);
     if (!resp) {
@@ -1527,6 +1540,8 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
 
 void st_feed_detach_req(st_feed *f)
 {
-    if (f)
-        f->req = NULL;
+    if (!f)
+        return;
+    f->req = NULL;
+    feed_unref(f);
 }

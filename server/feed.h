@@ -56,7 +56,8 @@ void st_feeds_free(st_feeds *f);
 
 /* Answer r with a feed over db.  Always consumes db and p->doc_ids. */
 void st_feed_start(st_req *r, st_db *db, st_feed_params *p);
-/* The request is being freed: the feed must not touch it any more. */
+/* The request is being freed: the feed must not touch it any more.  Drops
+ * the request's reference to f (MHD's response holds the other). */
 void st_feed_detach_req(st_feed *f);
 
 #endif

@@ -157,23 +157,29 @@ static inline bool ct_server_start(ct_server *s, const char *tag)
     return false;
 }
 
-/* Stop by PID: SIGTERM, then SIGKILL after 5 s; reap. */
-static inline void ct_server_stop(ct_server *s)
+/* Stop by PID: SIGTERM, then SIGKILL after 5 s; reap.  Returns true when
+ * the server exited by itself with status 0 (a sanitizer report in the
+ * server makes it exit nonzero, so callers assert this). */
+static inline bool ct_server_stop(ct_server *s)
 {
     if (s->pid <= 0)
-        return;
+        return true;
     kill(s->pid, SIGTERM);
     for (uint64_t t0 = ct_now_ms(); ct_now_ms() - t0 < 5000;) {
         int st;
         if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
             s->pid = -1;
-            return;
+            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                fprintf(stderr, "settee serve ended badly (status %d)\n", st);
+            return WIFEXITED(st) && WEXITSTATUS(st) == 0;
         }
         ct_sleep_ms(10);
     }
     kill(s->pid, SIGKILL);
     waitpid(s->pid, NULL, 0);
     s->pid = -1;
+    fprintf(stderr, "settee serve did not stop within 5 s of SIGTERM\n");
+    return false;
 }
 
 /* Restart on the same port and data (the clients keep their URL). */

@@ -216,10 +216,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    ct_server_stop(&f->srv);
+    bool clean = ct_server_stop(&f->srv);
     ct_rmdir(f->srv.data_dir);
     ct_rmdir(f->dir);
     free(f);
+    assert_true(clean);
     return 0;
 }
 
@@ -381,7 +382,7 @@ static void test_offline_first_end_to_end(void **state)
     }
 
     /* The server goes away; both clients notice and keep working. */
-    ct_server_stop(&f->srv);
+    assert_true(ct_server_stop(&f->srv));
     statewait off_a = {&a, SETTEE_SYNC_OFFLINE}, off_b = {&b, SETTEE_SYNC_OFFLINE};
     put(a.db, "{\"_id\":\"poke-a\"}"); /* give the push something to fail on */
     put(b.db, "{\"_id\":\"poke-b\"}");

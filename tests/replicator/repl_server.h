@@ -131,11 +131,13 @@ static inline bool rs_start_cfg(rs_server *s, const char *tag, const char *ini)
 
 static inline bool rs_start(rs_server *s, const char *tag) { return rs_start_cfg(s, tag, NULL); }
 
-/* SIGTERM our child (by PID), wait up to 10 s, then SIGKILL. */
-static inline void rs_stop(rs_server *s)
+/* SIGTERM our child (by PID), wait up to 10 s, then SIGKILL.  Returns true
+ * when it exited by itself with status 0 (a sanitizer report in the server
+ * makes it exit nonzero, so callers assert this). */
+static inline bool rs_stop(rs_server *s)
 {
     if (s->pid <= 0)
-        return;
+        return true;
     kill(s->pid, SIGTERM);
     uint64_t t0 = rs_now_ms();
     int status = 0;
@@ -156,6 +158,10 @@ static inline void rs_stop(rs_server *s)
         fprintf(stderr, "could not remove %s\n", s->data_dir);
     if (s->ini[0])
         unlink(s->ini);
+    bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!clean)
+        fprintf(stderr, "settee serve ended badly (status %d)\n", status);
+    return clean;
 }
 
 typedef struct rs_resp {
