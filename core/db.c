@@ -201,6 +201,8 @@ st_status st_db_close(st_db *db)
 
 const char *st_db_name(const st_db *db) { return db->name; }
 
+bool st_db_is_deleted(st_db *db) { return atomic_load(&db->deleted); }
+
 /* ------------------------------------------------------------ group commit */
 
 static void release_stale_readers(st_db *db);

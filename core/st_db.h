@@ -61,6 +61,11 @@ st_status st_db_close(st_db *db);
 
 const char *st_db_name(const st_db *db);
 
+/* True once the catalog deleted this database (every later call fails with
+ * ST_E_NOT_FOUND).  Set before observers are told, so a waiter that checks
+ * it after its last read cannot sleep through the deletion. */
+bool st_db_is_deleted(st_db *db);
+
 typedef struct st_db_info {
     uint64_t update_seq;
     uint64_t purge_seq;

@@ -1,5 +1,5 @@
-/* api_bulk.c — the replication endpoints: _bulk_docs, _bulk_get,
- * _revs_diff.  Shapes per PROTOCOL.md §6 steps 5–7. */
+/* api_bulk.c — the endpoints that take a batch of documents: _bulk_docs,
+ * _bulk_get, _revs_diff (PROTOCOL.md §6 steps 5–7) and _purge. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,7 +179,11 @@ out:
     st_api_db_put_ref(r, db);
 }
 
-void st_api_revs_diff(st_req *r)
+/* A JSON object in, a core call that answers in JSON, the answer out: the
+ * shape of _revs_diff and _purge. */
+typedef st_status (*json_op)(st_db *db, const st_json *req, st_jw *w, st_error *err);
+
+static void json_call(st_req *r, json_op op, unsigned status)
 {
     st_json_doc *d = NULL;
     st_buf b = ST_BUF_INIT;
@@ -197,7 +201,7 @@ void st_api_revs_diff(st_req *r)
         goto out;
     }
     w_ok = true;
-    if (st_db_revs_diff(db, st_json_doc_root(d), &w, &e) != ST_OK) {
+    if (op(db, st_json_doc_root(d), &w, &e) != ST_OK) {
         st_resp_status(r, &e);
         goto out;
     }
@@ -205,7 +209,7 @@ void st_api_revs_diff(st_req *r)
         st_resp_jw_failed(r, &w);
         goto out;
     }
-    st_resp_json(r, 200, &b);
+    st_resp_json(r, status, &b);
 out:
     if (w_ok)
         st_jw_free(&w);
@@ -213,3 +217,7 @@ out:
     st_json_doc_free(d);
     st_api_db_put_ref(r, db);
 }
+
+void st_api_revs_diff(st_req *r) { json_call(r, st_db_revs_diff, 200); }
+
+void st_api_purge(st_req *r) { json_call(r, st_db_purge, 201); }

@@ -511,47 +511,6 @@ void st_api_compact(st_req *r)
     st_api_db_put_ref(r, db);
 }
 
-void st_api_purge(st_req *r)
-{
-    st_json_doc *d = NULL;
-    st_buf b = ST_BUF_INIT;
-    st_jw w;
-    bool w_ok = false;
-    st_error e;
-    st_db *db = NULL;
-    if (!st_req_require_json_ctype(r, false))
-        return;
-    if (!st_req_json(r, 0, &d))
-        return;
-    if (st_json_doc_root(d)->type != ST_JSON_OBJECT) {
-        st_resp_error(r, 400, "bad_request", "Request body must be a JSON object");
-        goto out;
-    }
-    db = st_api_db_open(r);
-    if (!db)
-        goto out;
-    if (st_jw_init(&w, &b) != ST_OK) {
-        st_resp_jw_failed(r, &w);
-        goto out;
-    }
-    w_ok = true;
-    if (st_db_purge(db, st_json_doc_root(d), &w, &e) != ST_OK) {
-        st_resp_status(r, &e);
-        goto out;
-    }
-    if (st_jw_status(&w) != ST_OK) {
-        st_resp_jw_failed(r, &w);
-        goto out;
-    }
-    st_resp_json(r, 201, &b);
-out:
-    if (w_ok)
-        st_jw_free(&w);
-    st_buf_free(&b);
-    st_json_doc_free(d);
-    st_api_db_put_ref(r, db);
-}
-
 void st_api_revs_limit_get(st_req *r)
 {
     unsigned limit = 0;

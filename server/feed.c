@@ -155,8 +155,6 @@ struct st_feed_db {
     bool fan_queued;            /* on reg->fan_q */
     bool wake_all;              /* a notice without new rows (e.g. the database was
                                    deleted): resume every feed, each asks storage */
-    bool gone;                  /* such a notice came: a feed about to park looks
-                                   again instead (it would miss the wake-up) */
     st_feed_db *fan_next;
     ring ring;
 };
@@ -489,12 +487,10 @@ static void on_commit(void *ctx, uint64_t update_seq)
     st_feed_db *d = ctx;
     st_feeds *reg = d->reg;
     pthread_mutex_lock(&reg->mu);
-    if (update_seq > d->seq) {
+    if (update_seq > d->seq)
         d->seq = update_seq;
-    } else {
+    else
         d->wake_all = true;
-        d->gone = true;
-    }
     bool wake = fan_queue(reg, d);
     pthread_mutex_unlock(&reg->mu);
     if (wake)
@@ -1399,9 +1395,11 @@ static int produce(st_feed *f)
         pthread_mutex_unlock(&reg->mu);
         return finish(f) == ST_OK ? P_MORE : P_ERROR;
     }
-    if (f->fdb->seq > snap || f->fdb->gone) {
+    /* A commit or a deletion that raced with the query: look again (core
+     * marks a database deleted before it sends the notice). */
+    if (f->fdb->seq > snap || st_db_is_deleted(f->fdb->db)) {
         pthread_mutex_unlock(&reg->mu);
-        return P_MORE; /* a commit or a deletion raced with the query: look again */
+        return P_MORE;
     }
     uint64_t deadline = f->heartbeat_ms ? f->next_beat : f->end_at;
     f->deadline = deadline;
