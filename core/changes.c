@@ -24,6 +24,36 @@ void st_alldocs_opts_init(st_alldocs_opts *o)
     o->limit = UINT64_MAX;
 }
 
+void st_change_row_write(st_jw *w, const st_change_row *row, bool include_docs)
+{
+    st_jw_obj_open(w);
+    st_jw_key(w, "seq");
+    st_jw_uint(w, row->seq);
+    st_jw_key(w, "id");
+    st_jw_str(w, row->id);
+    st_jw_key(w, "changes");
+    st_jw_arr_open(w);
+    for (size_t i = 0; i < row->n_revs; i++) {
+        st_jw_obj_open(w);
+        st_jw_key(w, "rev");
+        st_jw_str(w, row->revs[i]);
+        st_jw_obj_close(w);
+    }
+    st_jw_arr_close(w);
+    if (row->deleted) {
+        st_jw_key(w, "deleted");
+        st_jw_bool(w, true);
+    }
+    if (include_docs) {
+        st_jw_key(w, "doc");
+        if (row->doc_json)
+            st_jw_raw(w, row->doc_json, row->doc_len);
+        else
+            st_jw_null(w);
+    }
+    st_jw_obj_close(w);
+}
+
 typedef struct scan {
     st_db *db;
     st_conn *c;

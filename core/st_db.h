@@ -279,6 +279,10 @@ void st_changes_opts_init(st_changes_opts *o);
 
 typedef int (*st_change_fn)(void *ctx, const st_change_row *row);
 
+/* Write one row in CouchDB's shape, {"seq","id","changes":[{"rev"}],
+ * "deleted"?,"doc"?}; with include_docs a row without doc_json gets null. */
+void st_change_row_write(st_jw *w, const st_change_row *row, bool include_docs);
+
 /* Rows with seq > since (or, descending, every row from the newest).
  * *out_last_seq is the last row's seq (or the db's update_seq when the range
  * held no rows, as CouchDB does); *out_pending the number of changes after

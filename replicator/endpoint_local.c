@@ -354,26 +354,7 @@ typedef struct chg_ctx {
 static int chg_row(void *ctx, const st_change_row *row)
 {
     chg_ctx *c = ctx;
-    st_jw *w = c->w;
-    st_jw_obj_open(w);
-    st_jw_key(w, "seq");
-    st_jw_uint(w, row->seq);
-    st_jw_key(w, "id");
-    st_jw_str(w, row->id);
-    st_jw_key(w, "changes");
-    st_jw_arr_open(w);
-    for (size_t i = 0; i < row->n_revs; i++) {
-        st_jw_obj_open(w);
-        st_jw_key(w, "rev");
-        st_jw_str(w, row->revs[i]);
-        st_jw_obj_close(w);
-    }
-    st_jw_arr_close(w);
-    if (row->deleted) {
-        st_jw_key(w, "deleted");
-        st_jw_bool(w, true);
-    }
-    st_jw_obj_close(w);
+    st_change_row_write(c->w, row, false);
     c->rows++;
     return 0;
 }

@@ -242,36 +242,6 @@ static bool envelope(const st_feed *f)
 
 /* ---- row JSON (shared by storage reads and the ring) */
 
-/* {"seq":N,"id":...,"changes":[{"rev":...}],"deleted":true,"doc":...} */
-static void format_obj(st_jw *w, const st_change_row *row, bool include_docs)
-{
-    st_jw_obj_open(w);
-    st_jw_key(w, "seq");
-    st_jw_uint(w, row->seq);
-    st_jw_key(w, "id");
-    st_jw_str(w, row->id);
-    st_jw_key(w, "changes");
-    st_jw_arr_open(w);
-    for (size_t i = 0; i < row->n_revs; i++) {
-        st_jw_obj_open(w);
-        st_jw_key(w, "rev");
-        st_jw_str(w, row->revs[i]);
-        st_jw_obj_close(w);
-    }
-    st_jw_arr_close(w);
-    if (row->deleted) {
-        st_jw_key(w, "deleted");
-        st_jw_bool(w, true);
-    }
-    if (include_docs) {
-        st_jw_key(w, "doc");
-        if (row->doc_json)
-            st_jw_raw(w, row->doc_json, row->doc_len);
-        else
-            st_jw_null(w);
-    }
-    st_jw_obj_close(w);
-}
 
 /* Bytes before and after a row object, per feed type. */
 static st_status row_prefix(const st_feed *f, st_buf *b)
@@ -325,7 +295,7 @@ static int ring_append_cb(void *ctx, const st_change_row *row)
         fc->failed = true;
         return 1;
     }
-    format_obj(&w, row, false);
+    st_change_row_write(&w, row, false);
     st_status s = st_jw_status(&w);
     st_jw_free(&w);
     size_t idlen = strlen(row->id);
@@ -1233,7 +1203,7 @@ static int row_cb(void *ctx, const st_change_row *row)
         f->row_failed = true;
         return 1;
     }
-    format_obj(&w, row, f->opts.include_docs);
+    st_change_row_write(&w, row, f->opts.include_docs);
     s = st_jw_status(&w);
     st_jw_free(&w);
     if (s == ST_OK)
