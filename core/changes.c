@@ -241,9 +241,9 @@ st_status st_db_changes(st_db *db, const st_changes_opts *o, st_change_fn fn, vo
     s.c = st_db_reader(db, err);
     if (!s.c)
         return err ? err->code : ST_E_IO;
-    db_counters ctr;
+    st_counters ctr;
     st_status st = ST_OK;
-    st = st_db_read_counters(s.c, &ctr, err);
+    st = st_store_counters_get(s.c, &ctr, err);
     uint64_t update_seq = ctr.update_seq;
     if (st == ST_OK) {
         bool need_body = o->include_docs || (o->filter && o->filter_needs_doc);
@@ -347,10 +347,10 @@ st_status st_db_all_docs(st_db *db, const st_alldocs_opts *o,
     if (!a.c)
         return err ? err->code : ST_E_IO;
     st_doc_rec rec = {0};
-    db_counters ctr;
+    st_counters ctr;
     uint64_t offset = 0;
     st_status st = ST_OK;
-    st = st_db_read_counters(a.c, &ctr, err);
+    st = st_store_counters_get(a.c, &ctr, err);
     uint64_t total = ctr.doc_count;
     if (st == ST_OK && !o->keys) {
         st = st_store_count_before(a.c, o->startkey, o->descending, &offset, err);

@@ -1,12 +1,8 @@
-/* db.c — opening a database, its counters, readers, observers and the group
- * commit every write goes through.
+/* db.c — a database handle: opening and closing, info, the pool of read
+ * connections, and the bookkeeping the writer leaves for followers.
  *
- * Group commit: a writer enqueues a job and waits.  If no thread is running
- * a batch, it becomes the leader: it takes every queued job, runs them in
- * one write transaction, commits once -- one fsync for the whole group --
- * and wakes the owners (run_batch says how a failing job is isolated).  While a leader waits on the disk, new jobs pile up
- * and go together in the next batch; that is why 16 threads doing durable
- * single-document puts are several times faster than one.
+ * Writes are in writer.c (the one write path), followers in follow.c,
+ * documents in doc_write.c / doc_read.c, scans in changes.c.
  */
 #include "db_int.h"
 
@@ -15,9 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
+#include "ring.h"
 
-/* Most jobs a leader takes into one transaction. */
-#define BATCH_MAX 512
+/* A pooled reader's snapshot older than this is renewed even without a
+ * commit of ours: it is how commits by other processes become visible. */
+#define READER_FRESH_MS 50
 
 void st_db_options_init(st_db_options *o)
 {
@@ -29,6 +28,14 @@ void st_db_options_init(st_db_options *o)
     o->readers = 8;
     o->cache_kib = 16384;
     o->mmap_kib = 262144;
+    o->file_mode = 0600;
+}
+
+uint64_t st_db_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 void st_uuid(char out[33])
@@ -53,70 +60,47 @@ void st_uuid(char out[33])
     out[32] = '\0';
 }
 
-/* The counters are one meta row, "update_seq purge_seq doc_count del_count
- * external revs_limit", written once per commit group. */
-st_status st_db_read_counters(st_conn *c, db_counters *out, st_error *err)
+static void store_options(const st_db_options *o, st_store_options *so)
 {
-    memset(out, 0, sizeof *out);
-    out->revs_limit = 1000;
-    st_buf b = ST_BUF_INIT;
-    st_status st = st_store_meta_get_text(c, "counters", &b, err);
-    if (st == ST_E_NOT_FOUND) {
-        st_buf_free(&b);
-        return ST_OK;
-    }
-    if (st == ST_OK) {
-        unsigned long long v[5];
-        long long ext;
-        unsigned lim;
-        if (sscanf(b.data, "%llu %llu %llu %llu %lld %u", &v[0], &v[1], &v[2], &v[3], &ext,
-                   &lim) != 6)
-            st = st_fail(err, ST_E_IO, "corrupt counters");
-        else
-            *out = (db_counters){v[0], v[1], v[2], v[3], ext, lim >= 1 ? lim : 1000};
-    }
-    st_buf_free(&b);
-    return st;
+    st_store_options_init(so);
+    so->durable_full = o->durability != ST_DURABLE_NORMAL;
+    so->cache_kib = o->cache_kib;
+    so->mmap_kib = o->mmap_kib;
+    so->file_mode = o->file_mode;
 }
 
-static st_status load_counters(st_db *db, st_error *err)
+/* The per-database uuid, made at the first open; and the counters. */
+static st_status load_identity(st_db *db, st_error *err)
 {
-    st_status st = st_db_read_counters(db->writer, &db->ctr, err);
+    st_status st = st_store_write_begin(db->writer, &db->ctr, err);
     if (st != ST_OK)
         return st;
-    db->committed_seq = db->ctr.update_seq;
-
     st_buf u = ST_BUF_INIT;
-    st = st_store_meta_get_text(db->writer, "uuid", &u, err);
+    st = st_store_meta_get(db->writer, "uuid", &u, err);
     if (st == ST_OK && u.len == 32) {
         memcpy(db->uuid, u.data, 33);
     } else if (st == ST_OK || st == ST_E_NOT_FOUND) {
         st_uuid(db->uuid);
-        st = st_store_meta_set_text(db->writer, "uuid", db->uuid, err);
+        st = st_store_meta_set(db->writer, "uuid", db->uuid, 32, err);
     }
     st_buf_free(&u);
+    if (st == ST_OK)
+        st = st_store_commit(db->writer, &db->ctr, err);
+    else
+        st_store_rollback(db->writer);
+    if (st == ST_OK)
+        atomic_store(&db->committed_seq, db->ctr.update_seq);
     return st;
 }
 
-static st_status save_counters(st_db *db, st_error *err)
-{
-    const db_counters *c = &db->ctr;
-    char text[160];
-    snprintf(text, sizeof text, "%llu %llu %llu %llu %lld %u", (unsigned long long)c->update_seq,
-             (unsigned long long)c->purge_seq, (unsigned long long)c->doc_count,
-             (unsigned long long)c->del_count, (long long)c->external, c->revs_limit);
-    return st_store_meta_set_text(db->writer, "counters", text, err);
-}
-
-st_status st_db_open(const char *path, const char *name, const st_db_options *o,
-                     st_db **out_db, st_error *err)
+st_status st_db_open_store(st_store *store, const char *name, const st_db_options *o,
+                           st_db **out_db, st_error *err)
 {
     *out_db = NULL;
-    if (!path || !name)
-        return st_fail(err, ST_E_MISUSE, "NULL path or name");
     st_db *db = calloc(1, sizeof *db);
     if (!db || !(db->name = strdup(name))) {
         free(db);
+        st_store_close(store);
         return st_fail(err, ST_E_NOMEM, "out of memory");
     }
     if (o)
@@ -129,31 +113,22 @@ st_status st_db_open(const char *path, const char *name, const st_db_options *o,
         db->opts.readers = ST_DB_MAX_READERS;
     if (db->opts.max_depth == 0)
         db->opts.max_depth = 64;
+    db->store = store;
     pthread_mutex_init(&db->wq_mu, NULL);
     pthread_cond_init(&db->wq_cond, NULL);
+    pthread_mutex_init(&db->seq_mu, NULL);
+    pthread_cond_init(&db->compact_cond, NULL);
     pthread_mutex_init(&db->rd_mu, NULL);
     pthread_cond_init(&db->rd_cond, NULL);
-    pthread_mutex_init(&db->obs_mu, NULL);
-
-    if (db->opts.cache_kib == 0)
-        db->opts.cache_kib = 16384;
-    if (db->opts.mmap_kib == 0)
-        db->opts.mmap_kib = 262144;
-    st_status st = st_store_open(path, &db->opts, &db->store, err);
+    pthread_mutex_init(&db->fol_mu, NULL);
+    pthread_cond_init(&db->fol_cond, NULL);
+    st_buf_init(&db->notes_arena, 0);
+    st_status st = st_store_conn_open(db->store, &db->writer, err);
     if (st == ST_OK)
-        st = st_store_conn_open(db->store, &db->writer, err);
-    if (st == ST_OK && (st = st_store_write_begin(db->writer, err)) == ST_OK) {
-        st = load_counters(db, err);
-        if (st == ST_OK)
-            st = st_store_commit(db->writer, err);
-        else
-            st_store_rollback(db->writer);
-    }
+        st = load_identity(db, err);
     if (st != ST_OK) {
-        st_store_conn_close(db->writer);
-        st_store_close(db->store);
-        free(db->name);
-        free(db);
+        db->opts.readers = 0;
+        st_db_close(db);
         return st;
     }
     struct timeval tv;
@@ -164,17 +139,43 @@ st_status st_db_open(const char *path, const char *name, const st_db_options *o,
     return ST_OK;
 }
 
+st_status st_db_open(const char *path, const char *name, const st_db_options *o,
+                     st_db **out_db, st_error *err)
+{
+    *out_db = NULL;
+    if (!path || !name)
+        return st_fail(err, ST_E_MISUSE, "NULL path or name");
+    st_db_options def;
+    if (!o) {
+        st_db_options_init(&def);
+        o = &def;
+    }
+    st_store_options so;
+    store_options(o, &so);
+    st_store *store = NULL;
+    st_status st = st_store_open_path(path, o->create, &so, &store, err);
+    if (st != ST_OK)
+        return st;
+    return st_db_open_store(store, name, o, out_db, err);
+}
+
+void st_db_store_options(const st_db_options *o, st_store_options *out)
+{
+    store_options(o, out);
+}
+
 st_status st_db_close(st_db *db)
 {
     if (!db)
         return ST_OK;
-    pthread_mutex_lock(&db->obs_mu);
-    bool observed = db->obs != NULL;
-    pthread_mutex_unlock(&db->obs_mu);
-    if (observed)
+    pthread_mutex_lock(&db->fol_mu);
+    bool followed = db->n_followers > 0;
+    pthread_mutex_unlock(&db->fol_mu);
+    if (followed || st_db_observed(db))
         return ST_E_BUSY;
+    atomic_store(&db->closing, true);
     pthread_mutex_lock(&db->wq_mu);
-    while (db->leader || db->wq_head)
+    while (db->scheduled || db->wq_head || atomic_load(&db->compact_running))
         pthread_cond_wait(&db->wq_cond, &db->wq_mu);
     pthread_mutex_unlock(&db->wq_mu);
     pthread_mutex_lock(&db->rd_mu);
@@ -191,9 +192,14 @@ st_status st_db_close(st_db *db)
     st_store_close(db->store);
     pthread_mutex_destroy(&db->wq_mu);
     pthread_cond_destroy(&db->wq_cond);
+    pthread_mutex_destroy(&db->seq_mu);
+    pthread_cond_destroy(&db->compact_cond);
     pthread_mutex_destroy(&db->rd_mu);
     pthread_cond_destroy(&db->rd_cond);
-    pthread_mutex_destroy(&db->obs_mu);
+    pthread_mutex_destroy(&db->fol_mu);
+    pthread_cond_destroy(&db->fol_cond);
+    free(db->notes);
+    st_buf_free(&db->notes_arena);
     free(db->name);
     free(db);
     return ST_OK;
@@ -203,139 +209,60 @@ const char *st_db_name(const st_db *db) { return db->name; }
 
 bool st_db_is_deleted(st_db *db) { return atomic_load(&db->deleted); }
 
-/* ------------------------------------------------------------ group commit */
-
-static void release_stale_readers(st_db *db);
-
-static void notify(st_db *db, uint64_t seq)
-{
-    pthread_mutex_lock(&db->obs_mu);
-    for (st_db_observer *o = db->obs; o; o = o->next)
-        o->fn(o->ctx, seq);
-    pthread_mutex_unlock(&db->obs_mu);
-}
-
-/* Run a batch in one transaction.  Jobs are re-runnable and leave nothing
- * outside the transaction, so no savepoints: if one job fails, the whole
- * transaction is rolled back and each job runs again on its own, which
- * confines the failure to its owner.  Failures are rare (I/O, memory); the
- * common path pays one BEGIN, one counters row and one COMMIT per group. */
-static void run_batch(st_db *db, db_job *batch)
-{
-    db_counters saved = db->ctr;
-    st_error e;
-    st_error_clear(&e);
-    st_status st = st_store_write_begin(db->writer, &e);
-    if (st == ST_OK) {
-        db_job *failed = NULL;
-        for (db_job *j = batch; j && !failed; j = j->next) {
-            j->status = j->run(db, j->arg, j->err);
-            if (j->status != ST_OK)
-                failed = j;
-        }
-        if (failed) {
-            st_store_rollback(db->writer);
-            db->ctr = saved;
-            if (!batch->next)
-                return; /* a lone job: its own status says it all */
-            for (db_job *j = batch, *next; j; j = next) {
-                next = j->next;
-                j->next = NULL;
-                run_batch(db, j);
-                j->next = next;
-            }
-            return;
-        }
-        st = save_counters(db, &e);
-        if (st == ST_OK)
-            st = st_store_commit(db->writer, &e);
-    }
-    if (st != ST_OK) {
-        st_store_rollback(db->writer);
-        db->ctr = saved;
-        for (db_job *j = batch; j; j = j->next) {
-            j->status = st;
-            if (j->err)
-                *j->err = e;
-        }
-    }
-}
-
 void st_db_mark_deleted(st_db *db)
 {
     atomic_store(&db->deleted, true);
-    notify(db, db->committed_seq);
+    st_follow_wake_all(db);
+    st_db_observers_notify(db, atomic_load(&db->committed_seq));
 }
 
-/* Each waiter sleeps on its own condition variable: a finished batch wakes
- * exactly its jobs' owners, and the next leader is the owner of the queue's
- * head, woken alone.  (One shared broadcast woke every waiter on every
- * commit: with 16 writers that was ~40% of the CPU in futex hand-offs.) */
-st_status st_db_submit(st_db *db, db_job *job)
+/* ------------------------------------------------------------------ notes */
+
+void st_db_note_row(st_db *db, uint64_t seq, const char *id, const char *rev, bool deleted,
+                    const char *atts, size_t atts_len)
 {
-    if (atomic_load(&db->deleted))
-        return st_fail(job->err, ST_E_NOT_FOUND, "Database does not exist.");
-    job->done = false;
-    job->next = NULL;
-    pthread_cond_init(&job->cond, NULL);
-    pthread_mutex_lock(&db->wq_mu);
-    if (db->wq_tail)
-        db->wq_tail->next = job;
-    else
-        db->wq_head = job;
-    db->wq_tail = job;
-    while (!job->done) {
-        if (db->leader) {
-            pthread_cond_wait(&job->cond, &db->wq_mu);
-            continue;
+    if (db->compact && atts_len)
+        st_compact_note_atts(db->compact, atts, atts_len);
+    if (!db->noting)
+        return;
+    if (db->n_notes == db->notes_cap) {
+        size_t cap = db->notes_cap ? db->notes_cap * 2 : 64;
+        db_note *n = realloc(db->notes, cap * sizeof *n);
+        if (!n) {
+            db->noting = false; /* the ring is reset at commit instead */
+            return;
         }
-        /* Become the leader for one batch. */
-        db->leader = true;
-        db_job *batch = db->wq_head, *last = batch;
-        size_t n = 1;
-        while (last->next && n < BATCH_MAX) {
-            last = last->next;
-            n++;
-        }
-        db->wq_head = last->next;
-        if (!db->wq_head)
-            db->wq_tail = NULL;
-        last->next = NULL;
-        pthread_mutex_unlock(&db->wq_mu);
-
-        uint64_t before = db->ctr.update_seq;
-        run_batch(db, batch);
-        uint64_t after = db->ctr.update_seq;
-
-        atomic_fetch_add(&db->commits, 1);
-        release_stale_readers(db);
-        pthread_mutex_lock(&db->wq_mu);
-        db->committed_seq = after;
-        /* Owners return once they get the mutex back, after this loop:
-         * their condition variables are still alive while signalled. */
-        for (db_job *j = batch, *next; j; j = next) {
-            next = j->next;
-            j->done = true;
-            if (j != job)
-                pthread_cond_signal(&j->cond);
-        }
-        db->leader = false;
-        if (db->wq_head)
-            pthread_cond_signal(&db->wq_head->cond); /* the next leader */
-        else
-            pthread_cond_broadcast(&db->wq_cond);    /* st_db_close waits for idle */
-        if (after != before) {
-            pthread_mutex_unlock(&db->wq_mu);
-            notify(db, after);
-            pthread_mutex_lock(&db->wq_mu);
-        }
+        db->notes = n;
+        db->notes_cap = cap;
     }
-    pthread_mutex_unlock(&db->wq_mu);
-    pthread_cond_destroy(&job->cond);
-    return job->status;
+    db_note *n = &db->notes[db->n_notes];
+    n->seq = seq;
+    n->deleted = deleted;
+    n->id_off = db->notes_arena.len;
+    st_status s = st_buf_add(&db->notes_arena, id, strlen(id) + 1);
+    n->rev_off = db->notes_arena.len;
+    if (s == ST_OK)
+        s = st_buf_add(&db->notes_arena, rev, strlen(rev) + 1);
+    if (s != ST_OK) {
+        db->noting = false;
+        return;
+    }
+    db->n_notes++;
+}
+
+void st_db_note_atts(st_db *db, const char *atts, size_t atts_len)
+{
+    if (db->compact && atts_len)
+        st_compact_note_atts(db->compact, atts, atts_len);
 }
 
 /* ----------------------------------------------------------------- readers */
+
+static void end_txn(reader *r)
+{
+    st_store_read_end(r->conn);
+    r->in_txn = false;
+}
 
 st_conn *st_db_reader(st_db *db, st_error *err)
 {
@@ -371,15 +298,16 @@ st_conn *st_db_reader(st_db *db, st_error *err)
         r->conn = fresh;
         pthread_mutex_unlock(&db->rd_mu);
     }
-    uint64_t now = atomic_load(&db->commits);
-    if (st == ST_OK && r->in_txn && r->snap_seq != now) {
-        st_store_read_end(r->conn);
-        r->in_txn = false;
-    }
+    uint64_t commits = atomic_load(&db->commits);
+    uint64_t now = st_db_now_ms();
+    if (st == ST_OK && r->in_txn &&
+        (r->snap_commits != commits || now - r->snap_ms > READER_FRESH_MS))
+        end_txn(r);
     if (st == ST_OK && !r->in_txn) {
         st = st_store_read_begin(r->conn, err);
         r->in_txn = st == ST_OK;
-        r->snap_seq = now;
+        r->snap_commits = commits;
+        r->snap_ms = now;
     }
     if (st != ST_OK) {
         pthread_mutex_lock(&db->rd_mu);
@@ -406,18 +334,17 @@ void st_db_reader_put(st_db *db, st_conn *c)
     pthread_mutex_unlock(&db->rd_mu);
 }
 
-/* After a commit: idle readers let go of their old snapshots, so the WAL
- * can be checkpointed past them even if nobody reads for a while. */
-static void release_stale_readers(st_db *db)
+/* Idle readers let go of their snapshots (all of them, or those older than
+ * the last commit), so a checkpoint can fold the WAL back past them even if
+ * nobody reads for a while. */
+void st_db_readers_release(st_db *db, bool all_idle)
 {
-    uint64_t now = atomic_load(&db->commits);
+    uint64_t commits = atomic_load(&db->commits);
     pthread_mutex_lock(&db->rd_mu);
     for (unsigned i = 0; i < db->opts.readers; i++) {
         reader *r = &db->rd[i];
-        if (!r->busy && r->in_txn && r->snap_seq != now) {
-            st_store_read_end(r->conn);
-            r->in_txn = false;
-        }
+        if (!r->busy && r->in_txn && (all_idle || r->snap_commits != commits))
+            end_txn(r);
     }
     pthread_mutex_unlock(&db->rd_mu);
 }
@@ -430,9 +357,9 @@ st_status st_db_info_get(st_db *db, st_db_info *out, st_error *err)
     st_conn *c = st_db_reader(db, err);
     if (!c)
         return err ? err->code : ST_E_IO;
-    db_counters k;
+    st_counters k;
     st_store_size sz = {0, 0};
-    st_status st = st_db_read_counters(c, &k, err);
+    st_status st = st_store_counters_get(c, &k, err);
     if (st == ST_OK)
         st = st_store_size_get(c, &sz, err);
     st_db_reader_put(db, c);
@@ -446,43 +373,15 @@ st_status st_db_info_get(st_db *db, st_db_info *out, st_error *err)
     out->revs_limit = k.revs_limit;
     out->size_file = sz.file;
     out->size_active = sz.active;
+    out->compact_running = atomic_load(&db->compact_running);
     memcpy(out->instance_start_time, db->start_time, sizeof out->instance_start_time);
     memcpy(out->uuid, db->uuid, sizeof out->uuid);
     return ST_OK;
 }
 
-/* --------------------------------------------------------------- observers */
-
-st_status st_db_observe(st_db *db, st_db_observer_fn fn, void *ctx, st_db_observer **out,
-                        st_error *err)
+st_status st_db_backup(st_db *db, const char *path, st_error *err)
 {
-    *out = NULL;
-    st_db_observer *o = calloc(1, sizeof *o);
-    if (!o)
-        return st_fail(err, ST_E_NOMEM, "out of memory");
-    o->fn = fn;
-    o->ctx = ctx;
-    pthread_mutex_lock(&db->obs_mu);
-    o->next = db->obs;
-    db->obs = o;
-    pthread_mutex_unlock(&db->obs_mu);
-    *out = o;
-    return ST_OK;
-}
-
-void st_db_unobserve(st_db *db, st_db_observer *obs)
-{
-    if (!obs)
-        return;
-    pthread_mutex_lock(&db->obs_mu);
-    for (st_db_observer **p = &db->obs; *p; p = &(*p)->next) {
-        if (*p == obs) {
-            *p = obs->next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&db->obs_mu);
-    free(obs);
+    return st_store_backup(db->store, path, err);
 }
 
 /* ------------------------------------------------------------ revs_limit */
@@ -493,12 +392,46 @@ static st_status run_revs_limit(st_db *db, void *arg, st_error *err)
     return ST_OK;
 }
 
+typedef struct limit_job {
+    db_job job;
+    unsigned limit;
+    st_done_fn done;
+    void *ctx;
+} limit_job;
+
+static void limit_done(db_job *j)
+{
+    limit_job *lj = (limit_job *)j;
+    lj->done(lj->ctx, j->status, &j->err);
+    free(lj);
+}
+
+st_status st_db_revs_limit_set_async(st_db *db, unsigned limit, st_done_fn done, void *ctx,
+                                     st_error *err)
+{
+    if (limit < 1)
+        return st_fail(err, ST_E_BAD_REQUEST, "revs_limit must be a positive integer");
+    limit_job *lj = calloc(1, sizeof *lj);
+    if (!lj)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    lj->limit = limit;
+    lj->done = done;
+    lj->ctx = ctx;
+    lj->job.run = run_revs_limit;
+    lj->job.arg = &lj->limit;
+    lj->job.done = limit_done;
+    st_status st = st_db_enqueue(db, &lj->job, err);
+    if (st != ST_OK)
+        free(lj);
+    return st;
+}
+
 st_status st_db_revs_limit_set(st_db *db, unsigned limit, st_error *err)
 {
     if (limit < 1)
         return st_fail(err, ST_E_BAD_REQUEST, "revs_limit must be a positive integer");
-    db_job job = {.run = run_revs_limit, .arg = &limit, .err = err};
-    return st_db_submit(db, &job);
+    db_job job = {.run = run_revs_limit, .arg = &limit};
+    return st_db_run_job(db, &job, err);
 }
 
 st_status st_db_revs_limit_get(st_db *db, unsigned *out, st_error *err)

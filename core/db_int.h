@@ -1,9 +1,15 @@
 /* db_int.h — the inside of st_db, shared by the db_*.c files of core.
  *
- * Locks, in the order they may nest: wq_mu (write queue) is never held while
- * running SQL; rd_mu guards the reader pool; obs_mu guards observers and is
- * held while they are called.  No lock is held across a call into another
- * module except obs_mu around observer callbacks.
+ * Locks, in the order they may nest:
+ *   seq_mu   held by the writer across commit + publishing the new sequence
+ *            (committed_seq, the ring, followers' wake list), and by the
+ *            poller while it decides whether a commit came from elsewhere;
+ *   wq_mu    the write queue; never held while running SQL;
+ *   fol_mu   followers (armed list, wake bookkeeping);
+ *   ring mu  (inside ring.c) the recent change rows;
+ *   rd_mu    the reader pool.
+ * No lock is held while a user callback (write completion, follower wake)
+ * runs.
  */
 #ifndef ST_DB_INT_H
 #define ST_DB_INT_H
@@ -13,48 +19,61 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "st_db.h"
+#include "st_follow.h"
 #include "st_revtree.h"
 #include "store.h"
 
-/* Counters kept in memory and written to meta inside each write transaction. */
-typedef struct db_counters {
-    uint64_t update_seq;
-    uint64_t purge_seq;
-    uint64_t doc_count;
-    uint64_t del_count;
-    int64_t external;   /* bytes of winning bodies + their attachments */
-    unsigned revs_limit;
-} db_counters;
+typedef struct st_ring st_ring;
 
-/* A unit of work for the group-commit leader: run() executes inside the
- * batch's write transaction on db->writer, under its own savepoint. */
-typedef struct db_job {
+/* A unit of work for the database's writer.  run() executes inside the
+ * batch's write transaction on db->writer (or, with outside_txn, alone and
+ * outside any transaction).  Jobs are re-runnable and leave nothing outside
+ * the transaction: a failing job makes the batch roll back and re-run its
+ * jobs one by one, which confines the failure to its owner.  done() is
+ * called once, on the writer thread, after the commit is durable or failed
+ * (status/err set); it may free the job. */
+typedef struct db_job db_job;
+struct db_job {
     st_status (*run)(st_db *db, void *arg, st_error *err);
     void *arg;
-    st_error *err;          /* where run() reports; may be NULL */
-    st_status status;       /* run()'s result, or the commit's failure */
-    bool done;
-    pthread_cond_t cond;    /* its owner sleeps here (submit initialises it) */
-    struct db_job *next;
-} db_job;
+    void (*done)(db_job *job);
+    void *done_ctx;
+    bool outside_txn;
+    bool solo;              /* runs in a transaction of its own (maintenance slices) */
+    st_status status;
+    st_error err;
+    db_job *next;
+};
+
+/* Queue a job; done() will be called.  ST_E_NOT_FOUND (done never called)
+ * when the database was deleted. */
+st_status st_db_enqueue(st_db *db, db_job *job, st_error *err);
+/* Queue and wait: the synchronous form.  Returns job->status; err gets
+ * job->err. */
+st_status st_db_run_job(st_db *db, db_job *job, st_error *err);
 
 /* A pooled read connection.  It stays inside a read transaction between
  * uses, so back-to-back reads skip SQLite's per-transaction locking; the
- * snapshot is renewed whenever a commit happened since it was taken. */
+ * snapshot is renewed when a commit happened since it was taken, or when
+ * it is older than READER_FRESH_MS (commits by other processes). */
 typedef struct reader {
     st_conn *conn;          /* NULL until first needed */
     bool busy;              /* handed out */
     bool in_txn;            /* a read transaction is open on conn */
-    uint64_t snap_seq;      /* committed_seq when that transaction began */
+    uint64_t snap_commits;  /* db->commits when that transaction began */
+    uint64_t snap_ms;       /* when it began (monotonic coarse ms) */
 } reader;
 
 #define ST_DB_MAX_READERS 32
 
-struct st_db_observer {
-    st_db_observer_fn fn;
-    void *ctx;
-    struct st_db_observer *next;
-};
+/* One document row written by the running batch: what the ring needs. */
+typedef struct db_note {
+    uint64_t seq;
+    size_t id_off, rev_off;  /* into db->notes_arena */
+    bool deleted;
+} db_note;
+
+typedef struct db_compaction db_compaction;
 
 struct st_db {
     char *name;
@@ -63,15 +82,26 @@ struct st_db {
     char uuid[33];
     char start_time[24];
 
-    /* writer side: only the current leader touches writer and ctr */
+    /* The writer: one pool thread at a time runs this database's batches
+     * (writer.c); only that thread touches writer, ctr and notes. */
     st_conn *writer;
-    db_counters ctr;        /* committed values plus the running batch's changes */
+    st_counters ctr;        /* the running batch's counters (read at its BEGIN) */
     pthread_mutex_t wq_mu;
-    pthread_cond_t wq_cond;
+    pthread_cond_t wq_cond; /* idle: nothing queued or running (close waits) */
     db_job *wq_head, *wq_tail;
-    bool leader;            /* a thread is running a batch */
-    _Atomic uint64_t committed_seq; /* update_seq as of the last commit */
-    _Atomic uint64_t commits;       /* commit groups so far: snapshot freshness */
+    bool scheduled;         /* on the pool's run queue or being run */
+    st_db *run_next;        /* the pool's run queue link */
+    _Atomic uint64_t committed_seq; /* update_seq as of the last known commit */
+    _Atomic uint64_t commits;       /* commits seen so far: snapshot freshness */
+    pthread_mutex_t seq_mu;
+    bool noting;            /* the running batch records its rows for the ring */
+    uint64_t begin_seq;     /* update_seq at the running batch's BEGIN */
+    db_note *notes;
+    size_t n_notes, notes_cap;
+    st_buf notes_arena;
+    db_compaction *compact; /* a running compaction (writer thread only) */
+    atomic_bool compact_running;
+    pthread_cond_t compact_cond; /* compaction ended (wq_mu) */
 
     /* readers */
     pthread_mutex_t rd_mu;
@@ -80,23 +110,28 @@ struct st_db {
 
     /* set when the catalog deleted the database: calls fail from then on */
     atomic_bool deleted;
+    atomic_bool closing;    /* st_db_close began: background work stops */
 
-    /* observers */
-    pthread_mutex_t obs_mu;
-    st_db_observer *obs;
+    /* followers (follow.c) */
+    pthread_mutex_t fol_mu;
+    pthread_cond_t fol_cond;     /* a wake round finished */
+    unsigned n_followers;
+    st_follower *armed;          /* armed followers, doubly linked */
+    unsigned waking;             /* wake rounds in progress */
+    st_ring *_Atomic ring;       /* while there are followers (seq_mu to create/drop) */
+    bool watched;                /* on the poller's list */
+    st_db *watch_next;
+    st_conn *watch_conn;         /* the poller's connection (poller thread only) */
 };
 
-/* The committed counters as seen by c's current snapshot. */
-st_status st_db_read_counters(st_conn *c, db_counters *out, st_error *err);
-
-/* Run job through the group commit; returns its status. */
-st_status st_db_submit(st_db *db, db_job *job);
 /* Borrow a reader connection (blocks while all are busy); NULL + err on
  * failure.  The connection is inside a read transaction that has seen every
  * commit acknowledged before this call: callers read without BEGIN/COMMIT
  * and all their statements see one snapshot. */
 st_conn *st_db_reader(st_db *db, st_error *err);
 void st_db_reader_put(st_db *db, st_conn *c);
+/* End idle readers' transactions (before a checkpoint, after a commit). */
+void st_db_readers_release(st_db *db, bool all_idle);
 
 /* Shared by the read and write paths (doc_read.c). */
 typedef struct db_loaded {
@@ -118,8 +153,38 @@ st_status st_db_render(st_conn *c, const char *id, const st_revtree *t, size_t i
 
 bool st_db_id_is_local(const char *id);
 
+/* The writer stored a document row at seq (inside the batch): remembered
+ * for the ring, and for a running compaction's attachment references. */
+void st_db_note_row(st_db *db, uint64_t seq, const char *id, const char *rev, bool deleted,
+                    const char *atts, size_t atts_len);
+/* The writer stored attachment metadata elsewhere (a revs row). */
+void st_db_note_atts(st_db *db, const char *atts, size_t atts_len);
+
+/* follow.c, called by the writer: the batch committed up to seq. */
+void st_follow_committed(st_db *db, uint64_t seq);
+/* follow.c: wake every armed follower (deletion, external commits). */
+void st_follow_wake_all(st_db *db);
+
+/* maint.c: a running compaction wants to know attachment digests referenced
+ * by rows written meanwhile. */
+void st_compact_note_atts(db_compaction *c, const char *atts, size_t atts_len);
+
+/* The store options a database's options imply. */
+void st_db_store_options(const st_db_options *o, st_store_options *out);
+
+/* Open a database on a store (taken: closed on failure too). */
+st_status st_db_open_store(st_store *store, const char *name, const st_db_options *o,
+                           st_db **out_db, st_error *err);
+
 /* The catalog unlinked this database: every later call answers
- * ST_E_NOT_FOUND "Database does not exist." and observers are woken. */
+ * ST_E_NOT_FOUND "Database does not exist." and followers are woken. */
 void st_db_mark_deleted(st_db *db);
+
+/* The observers interface being retired (follow.c). */
+bool st_db_observed(st_db *db);
+void st_db_observers_notify(st_db *db, uint64_t seq);
+
+/* Monotonic milliseconds (coarse clock: cheap, ~4 ms resolution). */
+uint64_t st_db_now_ms(void);
 
 #endif

@@ -183,6 +183,8 @@ typedef struct wctx {
     st_buf buf_a, buf_b;    /* scratch bodies moved between row and revs */
     st_buf tree;            /* encoded tree, reused */
     st_atts_out atts;
+    st_buf edit;            /* an attachment edit's document, as JSON */
+    st_json_doc *edit_doc;  /* ... parsed */
 } wctx;
 
 static void remove_body(void *ctx, const st_rev *rev, unsigned flags)
@@ -247,6 +249,8 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
                                w->old.rec.body.len, w->old.rec.atts.data, w->old.rec.atts.len,
                                err)) != ST_OK)
         return st;
+    if (old_moves)
+        st_db_note_atts(db, w->old.rec.atts.data, w->old.rec.atts.len);
     if (winner == leaf) {
         row_body = &w->body;
         row_atts = &w->atts.json;
@@ -254,6 +258,8 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
         if (leaf >= 0 && (st = st_store_rev_put(c, w->id, res->rev, w->body.data, w->body.len,
                                                 w->atts.json.data, w->atts.json.len, err)) != ST_OK)
             return st;
+        if (leaf >= 0)
+            st_db_note_atts(db, w->atts.json.data, w->atts.json.len);
         if (winner == ow_idx) {
             row_body = &w->old.rec.body;
             row_atts = &w->old.rec.atts;
@@ -296,6 +302,9 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
     if (st == ST_OK) {
         row.tree = w->tree;
         st = st_store_doc_put(c, w->id, w->exists ? w->old.rec.seq : 0, &row, err);
+        if (st == ST_OK)
+            st_db_note_row(db, row.seq, w->id, winner_rev, row.deleted, row.atts.data,
+                           row.atts.len);
     } else {
         st_fail(err, st, "out of memory");
     }
@@ -305,11 +314,113 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
 static st_status write_local(st_db *db, const parsed *p, const st_json *doc,
                              st_write_result *res, st_error *err);
 
+/* An attachment edit becomes an ordinary write: the revision's members,
+ * its other attachments as stubs, and the new one marked "follows".  Read
+ * inside the write transaction, so the revision cannot change under it. */
+static st_status edit_attachment(st_db *db, const st_write_req *req, wctx *w,
+                                 st_write_req *out, st_error *err)
+{
+    const st_att_data *att = req->att_edit;
+    if (att->name[0] == '_')
+        return st_fail(err, ST_E_BAD_REQUEST, "Attachment name can't start with '_'");
+    st_buf_reset(&w->buf_a);
+    st_buf_reset(&w->buf_b);
+    st_status st = ST_OK;
+    if (req->rev) {
+        st_rev r;
+        if ((st = st_rev_parse(req->rev, strlen(req->rev), &r, err)) != ST_OK)
+            return st;
+        st = st_db_load(db->writer, req->id, &w->old, err);
+        if (st == ST_E_NOT_FOUND)
+            return st_fail(err, ST_E_CONFLICT, "Document update conflict.");
+        if (st != ST_OK)
+            return st;
+        int i = st_revtree_find(w->old.tree, &r);
+        if (i < 0 || !st_revtree_is_leaf(w->old.tree, (size_t)i))
+            return st_fail(err, ST_E_CONFLICT, "Document update conflict.");
+        st = st_db_rev_body(db->writer, req->id, &w->old, (size_t)i, &w->buf_a, &w->buf_b, err);
+        if (st == ST_E_NOT_FOUND)
+            return st_fail(err, ST_E_CONFLICT, "Document update conflict.");
+        if (st != ST_OK)
+            return st;
+    }
+    st_json_doc *old_atts = NULL;
+    if (w->buf_b.len && (st = st_json_parse(w->buf_b.data, w->buf_b.len, NULL, &old_atts,
+                                            err)) != ST_OK)
+        return st;
+    const st_json *oa = old_atts ? st_json_doc_root(old_atts) : NULL;
+    if (!att->data && !(oa && st_json_get(oa, att->name))) {
+        st_json_doc_free(old_atts);
+        return st_fail(err, ST_E_NOT_FOUND, "Document is missing attachment");
+    }
+    st_buf_reset(&w->edit);
+    st_jw jw;
+    if ((st = st_jw_init(&jw, &w->edit)) != ST_OK) {
+        st_json_doc_free(old_atts);
+        return st_fail(err, st, "out of memory");
+    }
+    st_jw_obj_open(&jw);
+    if (w->buf_a.len)
+        st_jw_members(&jw, w->buf_a.data, w->buf_a.len);
+    st_jw_key(&jw, "_attachments");
+    st_jw_obj_open(&jw);
+    for (size_t i = 0; oa && oa->type == ST_JSON_OBJECT && i < oa->len; i++) {
+        const st_json_member *m = &oa->u.members[i];
+        if (strcmp(m->key, att->name) == 0)
+            continue;
+        st_jw_keyn(&jw, m->key, m->key_len);
+        st_jw_obj_open(&jw);
+        st_jw_key(&jw, "stub");
+        st_jw_bool(&jw, true);
+        st_jw_obj_close(&jw);
+    }
+    if (att->data) {
+        st_jw_key(&jw, att->name);
+        st_jw_obj_open(&jw);
+        st_jw_key(&jw, "content_type");
+        st_jw_str(&jw, att->content_type ? att->content_type : "application/octet-stream");
+        st_jw_key(&jw, "follows");
+        st_jw_bool(&jw, true);
+        st_jw_obj_close(&jw);
+    }
+    st_jw_obj_close(&jw);
+    st_jw_obj_close(&jw);
+    st = st_jw_status(&jw);
+    st_jw_free(&jw);
+    st_json_doc_free(old_atts);
+    st_db_loaded_free(&w->old);
+    if (st != ST_OK)
+        return st_fail(err, st, "out of memory");
+    st_json_limits lim = {0, db->opts.max_depth + 2};
+    if ((st = st_json_parse(w->edit.data, w->edit.len, &lim, &w->edit_doc, err)) != ST_OK)
+        return st;
+    *out = (st_write_req){
+        .doc = st_json_doc_root(w->edit_doc),
+        .id = req->id,
+        .rev = req->rev,
+        .atts = att->data ? att : NULL,
+        .n_atts = att->data ? 1 : 0,
+    };
+    return ST_OK;
+}
+
 static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
                            st_write_result *res, wctx *w, st_error *err)
 {
     bool replicated = (flags & ST_WRITE_REPLICATED) != 0;
     parsed p;
+    st_write_req edited;
+    if (req->att_edit) {
+        if (!req->id || req->doc || replicated)
+            return st_fail(err, ST_E_MISUSE, "an attachment edit names an id and no document");
+        free(res->id);
+        if (!(res->id = strdup(req->id)))
+            return st_fail(err, ST_E_NOMEM, "out of memory");
+        st_status st = edit_attachment(db, req, w, &edited, err);
+        if (st != ST_OK)
+            return st;
+        req = &edited;
+    }
     st_status st = parse_specials(req, &p, err);
     if (st != ST_OK)
         return st;
@@ -345,7 +456,7 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
         w->old.tree = fresh;
         w->exists = false;
         st_rev first;
-        db_counters before = db->ctr;
+        st_counters before = db->ctr;
         st = st_rev_compute(NULL, p.deleted, req->doc, NULL, 0, &first, err);
         if (st == ST_OK)
             st = apply(w, fresh, &first, 1, p.deleted, false, res, err);
@@ -434,13 +545,19 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
 }
 
 typedef struct write_job {
+    db_job job;
     const st_write_req *reqs;
     size_t n;
     unsigned flags;
     st_write_result *results;
+    st_done_fn done;        /* async: the caller's completion */
+    void *ctx;
 } write_job;
 
-static bool fatal(st_status st) { return st == ST_E_IO || st == ST_E_NOMEM; }
+static bool fatal(st_status st)
+{
+    return st == ST_E_IO || st == ST_E_NOMEM || st == ST_E_DISK_FULL || st == ST_E_BUSY;
+}
 
 /* No savepoint per document: every check that can refuse a document runs
  * before its first row is written (an attachment blob stored for a refused
@@ -456,17 +573,21 @@ static st_status run_write(st_db *db, void *arg, st_error *err)
     st_status st = ST_OK;
     for (size_t i = 0; i < job->n; i++) {
         st_write_result *res = &job->results[i];
-        db_counters before = db->ctr;
+        st_counters before = db->ctr;
+        size_t notes = db->n_notes;
         st_error_clear(&res->err);
         st_status s = write_one(db, &job->reqs[i], job->flags, res, &w, &res->err);
         st_atts_out_free(&w.atts);
         st_revtree_free(w.old.tree);
         w.old.tree = NULL;
         w.exists = false;
+        st_json_doc_free(w.edit_doc);
+        w.edit_doc = NULL;
         if (s == ST_OK)
             continue;
         res->err.code = s;
         db->ctr = before;
+        db->n_notes = notes;
         if (fatal(s) || (job->flags & ST_WRITE_ALL_OR_NOTHING)) {
             st = s;
             if (err)
@@ -478,6 +599,7 @@ static st_status run_write(st_db *db, void *arg, st_error *err)
     st_buf_free(&w.buf_a);
     st_buf_free(&w.buf_b);
     st_buf_free(&w.tree);
+    st_buf_free(&w.edit);
     st_atts_out_free(&w.atts);
     st_db_loaded_free(&w.old);
     return st;
@@ -490,9 +612,39 @@ st_status st_db_write(st_db *db, const st_write_req *reqs, size_t n, unsigned fl
         memset(results, 0, n * sizeof *results);
     if (!db || (n && (!reqs || !results)))
         return st_fail(err, ST_E_MISUSE, "NULL argument");
-    write_job job = {reqs, n, flags, results};
-    db_job j = {.run = run_write, .arg = &job, .err = err};
-    return st_db_submit(db, &j);
+    write_job job = {.reqs = reqs, .n = n, .flags = flags, .results = results};
+    job.job.run = run_write;
+    job.job.arg = &job;
+    return st_db_run_job(db, &job.job, err);
+}
+
+static void write_done(db_job *j)
+{
+    write_job *job = (write_job *)j;
+    job->done(job->ctx, j->status, &j->err);
+    free(job);
+}
+
+st_status st_db_write_async(st_db *db, const st_write_req *reqs, size_t n, unsigned flags,
+                            st_write_result *results, st_done_fn done, void *ctx,
+                            st_error *err)
+{
+    if (results)
+        memset(results, 0, n * sizeof *results);
+    if (!db || !done || (n && (!reqs || !results)))
+        return st_fail(err, ST_E_MISUSE, "NULL argument");
+    write_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    *job = (write_job){.reqs = reqs, .n = n, .flags = flags, .results = results, .done = done,
+                       .ctx = ctx};
+    job->job.run = run_write;
+    job->job.arg = job;
+    job->job.done = write_done;
+    st_status st = st_db_enqueue(db, &job->job, err);
+    if (st != ST_OK)
+        free(job);
+    return st;
 }
 
 void st_write_results_free(st_write_result *results, size_t n)
@@ -635,112 +787,18 @@ st_status st_db_local_get(st_db *db, const char *id, st_buf *out, st_error *err)
 
 /* ------------------------------------------------- standalone attachments */
 
-typedef struct grab {
-    st_buf *out;
-    st_status st;
-} grab;
-
-static int grab_json(void *ctx, const st_doc_view *v)
-{
-    grab *g = ctx;
-    g->st = st_buf_add(g->out, v->json, v->json_len);
-    return 1;
-}
-
-/* The new document: the old one's members, its attachments as stubs minus
- * att->name, plus att->name as a "follows" entry when it carries data.
- * MVCC on rev makes reading outside the write transaction safe. */
 st_status st_db_put_attachment(st_db *db, const char *id, const char *rev,
                                const st_att_data *att, st_write_result *result, st_error *err)
 {
     memset(result, 0, sizeof *result);
     if (!db || !id || !att || !att->name)
         return st_fail(err, ST_E_MISUSE, "NULL argument");
-    if (att->name[0] == '\0' || att->name[0] == '_')
-        return st_fail(err, ST_E_BAD_REQUEST, "Attachment name can't start with '_'");
-    st_buf old = ST_BUF_INIT, next = ST_BUF_INIT;
-    st_json_doc *parsed_old = NULL, *parsed_next = NULL;
-    st_status st = ST_OK;
-    if (rev) {
-        st_get_opts o = {.rev = rev};
-        grab g = {&old, ST_OK};
-        st = st_db_get_view(db, id, &o, grab_json, &g, err);
-        if (st == ST_E_NOT_FOUND)
-            st = st_fail(err, ST_E_CONFLICT, "Document update conflict.");
-        if (st == ST_OK && g.st != ST_OK)
-            st = st_fail(err, g.st, "out of memory");
-    } else {
-        st = st_buf_adds(&old, "{}");
-    }
-    if (st != ST_OK)
-        goto out;
-    if ((st = st_json_parse(old.data, old.len, NULL, &parsed_old, err)) != ST_OK)
-        goto out;
-    const st_json *od = st_json_doc_root(parsed_old);
-    const st_json *oatts = st_json_get(od, "_attachments");
-    if (!att->data && !(oatts && st_json_get(oatts, att->name))) {
-        st = st_fail(err, ST_E_NOT_FOUND, "Document is missing attachment");
-        goto out;
-    }
-    st_jw w;
-    if ((st = st_jw_init(&w, &next)) != ST_OK) {
-        st_fail(err, st, "out of memory");
-        goto out;
-    }
-    st_jw_obj_open(&w);
-    for (size_t i = 0; i < od->len; i++) {
-        const st_json_member *m = &od->u.members[i];
-        if (strcmp(m->key, "_attachments") == 0 || strcmp(m->key, "_id") == 0 ||
-            strcmp(m->key, "_rev") == 0)
-            continue;
-        st_jw_keyn(&w, m->key, m->key_len);
-        st_jw_value(&w, &m->value);
-    }
-    st_jw_key(&w, "_attachments");
-    st_jw_obj_open(&w);
-    for (size_t i = 0; oatts && i < oatts->len; i++) {
-        const st_json_member *m = &oatts->u.members[i];
-        if (strcmp(m->key, att->name) == 0)
-            continue;
-        st_jw_keyn(&w, m->key, m->key_len);
-        st_jw_value(&w, &m->value);
-    }
-    if (att->data) {
-        st_jw_key(&w, att->name);
-        st_jw_obj_open(&w);
-        st_jw_key(&w, "content_type");
-        st_jw_str(&w, att->content_type ? att->content_type : "application/octet-stream");
-        st_jw_key(&w, "follows");
-        st_jw_bool(&w, true);
-        st_jw_obj_close(&w);
-    }
-    st_jw_obj_close(&w);
-    st_jw_obj_close(&w);
-    st = st_jw_status(&w);
-    st_jw_free(&w);
-    if (st != ST_OK) {
-        st_fail(err, st, "out of memory");
-        goto out;
-    }
-    if ((st = st_json_parse(next.data, next.len, NULL, &parsed_next, err)) != ST_OK)
-        goto out;
-    st_write_req req = {
-        .doc = st_json_doc_root(parsed_next),
-        .id = id,
-        .rev = rev,
-        .atts = att,
-        .n_atts = att->data ? 1 : 0,
-    };
-    st = st_db_write(db, &req, 1, 0, result, err);
+    st_write_req req = {.id = id, .rev = rev, .att_edit = att};
+    st_status st = st_db_write(db, &req, 1, 0, result, err);
     if (st == ST_OK && result->err.code != ST_OK) {
         st = result->err.code;
         if (err)
             *err = result->err;
     }
-out:
-    st_json_doc_free(parsed_old);
-    st_json_doc_free(parsed_next);
-    st_buf_free(&old);
-    st_buf_free(&next);
     return st;
 }

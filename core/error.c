@@ -43,6 +43,9 @@ static const struct {
     [ST_E_TIMEOUT] = {"timeout", 500},
     [ST_E_QUERY_PARSE] = {"query_parse_error", 400},
     [ST_E_NOT_ACCEPTABLE] = {"not_acceptable", 406},
+    /* CouchDB has no name of its own for a full disk (enospc ends up as a
+     * generic 500); 507 is HTTP's status for it. */
+    [ST_E_DISK_FULL] = {"insufficient_storage", 507},
 };
 
 _Static_assert(sizeof status_table / sizeof status_table[0] == ST_E_LAST,

@@ -2,17 +2,22 @@
  * attachments, the changes sequence.  The engine's internal API, used by
  * server/, replicator/ and client/; nothing here knows about HTTP.
  *
- * Storage: one SQLite file per database (see st_store.h; all SQL lives
- * behind it).  Durability: a write is reported done only after its
- * transaction committed; with ST_DURABLE_FULL (the default) the commit is
- * fsynced and survives power loss, with ST_DURABLE_NORMAL it survives the
- * process being killed but the last commits may be lost on power loss.
+ * Storage: behind core/store.h (SQLite today: one file per database).
+ * Durability: a write is reported done only after its transaction
+ * committed; with ST_DURABLE_FULL (the default) the commit is fsynced and
+ * survives power loss, with ST_DURABLE_NORMAL it survives the process being
+ * killed but the last commits may be lost on power loss.
  *
  * Threading: an st_db is safe to use from any number of threads at once.
  * Reads run on pooled read connections and never wait for writers (WAL).
- * Writes from concurrent threads are queued and committed together, one
- * transaction and one sync per group (group commit); each caller still gets
- * its own result.  Observer callbacks run on the thread that committed.
+ * Every write is a job for the database's writer (a core thread): the
+ * asynchronous forms (st_db_write_async, ...) return at once and call their
+ * completion callback once, on that thread, after the commit is durable or
+ * failed; the synchronous forms wait for it.  Jobs queued together share
+ * one transaction and one sync (group commit); each still gets its own
+ * result.  A completion callback must be quick and must not call back into
+ * the same database synchronously (it runs on the thread that would serve
+ * that call) nor close it.  To watch a database, see st_follow.h.
  *
  * Memory: results are written into caller-provided st_buf/st_jw; row
  * callbacks receive borrowed views valid only during the call.
@@ -47,6 +52,7 @@ typedef struct st_db_options {
     int mmap_kib;             /* memory-mapped reads per connection; default
                                  262144 (256 MiB of address space, shared pages);
                                  -1 turns mmap off */
+    unsigned file_mode;       /* permissions of a new database file; default 0600 */
 } st_db_options;
 
 void st_db_options_init(st_db_options *o);
@@ -77,6 +83,7 @@ typedef struct st_db_info {
     unsigned revs_limit;
     char instance_start_time[24]; /* microseconds since epoch at open, decimal */
     char uuid[33];           /* per-database random id, fixed at creation */
+    bool compact_running;
 } st_db_info;
 
 st_status st_db_info_get(st_db *db, st_db_info *out, st_error *err);
@@ -99,6 +106,11 @@ typedef struct st_write_req {
     bool delete_doc;        /* force _deleted (DELETE /db/doc) */
     const st_att_data *atts;/* bodies for "follows" stubs */
     size_t n_atts;
+    /* Non-NULL: this request edits one attachment of revision rev (a new
+     * document when rev is NULL and id does not exist) and doc must be
+     * NULL: att_edit->data NULL deletes att_edit->name, else it is added
+     * or replaced (PUT/DELETE /db/doc/attachment). */
+    const st_att_data *att_edit;
 } st_write_req;
 
 typedef struct st_write_result {
@@ -122,6 +134,17 @@ typedef struct st_write_result {
 st_status st_db_write(st_db *db, const st_write_req *reqs, size_t n, unsigned flags,
                       st_write_result *results, st_error *err);
 void st_write_results_free(st_write_result *results, size_t n);
+
+/* Completion of an asynchronous call: st is what the synchronous form
+ * would have returned, err its error (borrowed for the call). */
+typedef void (*st_done_fn)(void *ctx, st_status st, const st_error *err);
+
+/* st_db_write without waiting: reqs, results and everything they point to
+ * must stay valid until done runs (once, on a core thread).  A non-OK
+ * return means nothing was queued and done will not be called. */
+st_status st_db_write_async(st_db *db, const st_write_req *reqs, size_t n, unsigned flags,
+                            st_write_result *results, st_done_fn done, void *ctx,
+                            st_error *err);
 
 /* One document from JSON text: parse (with the db's limits) and write.
  * *result is always initialised: free it with st_write_results_free(result,
@@ -256,6 +279,10 @@ typedef struct st_change_row {
     bool deleted;             /* the winner is deleted */
     const char *doc_json;     /* include_docs */
     size_t doc_len;
+    const char *json;         /* the row as st_change_row_write writes it
+                                 without a doc, when already formatted (rows
+                                 from a follower's ring); else NULL */
+    size_t json_len;
 } st_change_row;
 
 typedef struct st_changes_opts {
@@ -291,10 +318,10 @@ void st_change_row_write(st_jw *w, const st_change_row *row, bool include_docs);
 st_status st_db_changes(st_db *db, const st_changes_opts *o, st_change_fn fn, void *ctx,
                         uint64_t *out_last_seq, uint64_t *out_pending, st_error *err);
 
-/* Observers: told after each commit that advanced update_seq.  The callback
- * runs on the committing thread while no db lock is held, before that
- * thread's own write call returns, so it must be quick (signal; do not read
- * or write here).  ctx must outlive the registration. */
+/* Observers (being replaced by st_follow.h): told after each commit of this
+ * process that advanced update_seq, on the writer thread, after the
+ * commit's own callers were told; quick, no db calls.  ctx must outlive
+ * the registration. */
 typedef void (*st_db_observer_fn)(void *ctx, uint64_t update_seq);
 typedef struct st_db_observer st_db_observer;
 st_status st_db_observe(st_db *db, st_db_observer_fn fn, void *ctx, st_db_observer **out,
@@ -339,14 +366,29 @@ st_status st_db_local_delete(st_db *db, const char *id, const char *rev, st_erro
 
 st_status st_db_revs_limit_get(st_db *db, unsigned *out, st_error *err);
 st_status st_db_revs_limit_set(st_db *db, unsigned limit, st_error *err); /* >= 1 */
+st_status st_db_revs_limit_set_async(st_db *db, unsigned limit, st_done_fn done, void *ctx,
+                                     st_error *err);
 
-/* Drop bodies of non-leaf revisions and unreferenced attachments, then give
- * free pages back to the file system. */
+/* Compaction: drop bodies of non-leaf revisions and attachment bytes no
+ * revision refers to, give free pages back to the file system, fold the
+ * WAL back.  It runs in the background on the database's writer, in slices
+ * between other writes (a write waits at most one slice).  start returns at
+ * once; while one runs, another start is a no-op (as CouchDB).
+ * st_db_compact starts one (or joins the running one) and waits for it. */
+st_status st_db_compact_start(st_db *db, st_error *err);
 st_status st_db_compact(st_db *db, st_error *err);
 
 /* _purge: req is {"id":["rev",...],...}; writes
  * {"purge_seq":null,"purged":{"id":["rev",...]}} to w. */
 st_status st_db_purge(st_db *db, const st_json *req, st_jw *w, st_error *err);
+/* The same without waiting: the answer goes to out (a JSON object);
+ * req and out stay valid until done. */
+st_status st_db_purge_async(st_db *db, const st_json *req, st_buf *out, st_done_fn done,
+                            void *ctx, st_error *err);
+
+/* A consistent copy of the live database into a new file at path (other
+ * writers go on meanwhile). */
+st_status st_db_backup(st_db *db, const char *path, st_error *err);
 
 /* Generate a random document id (32 lowercase hex + NUL). */
 void st_uuid(char out[33]);

@@ -41,6 +41,7 @@ typedef enum {
     ST_E_TIMEOUT = 23,        /* 500 timeout */
     ST_E_QUERY_PARSE = 24,    /* 400 query_parse_error */
     ST_E_NOT_ACCEPTABLE = 25, /* 406 not_acceptable */
+    ST_E_DISK_FULL = 26,      /* 507 insufficient_storage: no space left */
     ST_E_LAST                 /* never use */
 } st_status;
 

@@ -1,10 +1,31 @@
 /* store.h — the storage module: the only place in settee that speaks SQL.
  *
- * A store is one database file.  It hands out connections: one writer (used
- * only by the group-commit leader, see db.c) and a pool of readers.  The
- * functions below are row operations in the vocabulary of the document
- * model, so that another backend (PostgreSQL, for deployments that outgrow
- * one machine) can implement this header without touching the rest of core.
+ * What a backend implements (store_sqlite.c today; a PostgreSQL backend,
+ * several server nodes on one database, later):
+ *   - database lifecycle under a root: create, open, delete, list, exists
+ *     (SQLite: one file per database in a directory; or one file by path);
+ *   - connections: one writer per process per database (the db layer's
+ *     writer thread) and any number of readers;
+ *   - transactions that read and write the counters row, so that sequence
+ *     numbers and counts are allocated by the store, never trusted from
+ *     memory: two processes (or two nodes) writing one database each see
+ *     the other's commits at their next write_begin;
+ *   - row operations in the vocabulary of the document model (get/put a
+ *     document row, scans by sequence and by id, bodies by rev, attachment
+ *     bytes by digest, _local documents, text settings);
+ *   - maintenance in bounded slices (compaction, vacuum, checkpoint);
+ *   - noticing commits made by another process (data_version on SQLite,
+ *     LISTEN/NOTIFY on PostgreSQL), polled by the db layer.
+ *
+ * Guarantees a backend must keep (docs/architecture.md lists them too):
+ *   - a write transaction is atomic and, once commit returns ST_OK, durable
+ *     at the requested durability;
+ *   - readers see a consistent snapshot for the whole read transaction and
+ *     never block the writer;
+ *   - docs rows are keyed by the document's latest sequence: scan_seq
+ *     returns every document once, at its latest change, in sequence order;
+ *   - scan_ids orders ids by bytes;
+ *   - write_begin takes the database's write lock at once.
  *
  * Tables (SQLite):
  *   docs(seq INTEGER PRIMARY KEY, id TEXT UNIQUE, deleted, tree, body, atts,
@@ -18,8 +39,8 @@
  *   meta(k, v)                  counters and settings
  *
  * Threading: a connection is used by one thread at a time (the db layer
- * guarantees it); the store itself may be shared.  Row data handed to
- * callbacks is borrowed until the callback returns.
+ * guarantees it); stores and roots may be shared by threads.  Row data
+ * handed to callbacks is borrowed until the callback returns.
  */
 #ifndef ST_STORE_H
 #define ST_STORE_H
@@ -28,28 +49,85 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "st_buf.h"
-#include "st_db.h"
 #include "st_error.h"
 
+typedef struct st_store_root st_store_root;
 typedef struct st_store st_store;
 typedef struct st_conn st_conn;
 
-/* o supplies create, durability, cache_kib and mmap_kib. */
-st_status st_store_open(const char *path, const st_db_options *o, st_store **out,
-                        st_error *err);
-void st_store_close(st_store *s);
-st_status st_store_conn_open(st_store *s, st_conn **out, st_error *err);
-void st_store_conn_close(st_conn *c);
+typedef struct st_store_options {
+    bool durable_full;      /* sync each commit (survives power loss); else a process kill only */
+    unsigned cache_kib;     /* page cache per connection (0: 16384) */
+    int mmap_kib;           /* memory-mapped reads per connection (0: 262144; -1: off) */
+    unsigned file_mode;     /* permissions of new database files (0: 0600) */
+} st_store_options;
 
-/* Transactions.  write_begin takes the file's write lock at once. */
+void st_store_options_init(st_store_options *o);
+
+/* ------------------------------------------------------------- lifecycle */
+
+/* A root holding databases by name: a directory for SQLite (created if
+ * missing).  Names are valid database names (the caller checks them). */
+st_status st_store_root_open(const char *location, const st_store_options *o,
+                             st_store_root **out, st_error *err);
+void st_store_root_close(st_store_root *root); /* NULL ok; stores opened from it stay valid */
+
+/* ST_E_FILE_EXISTS when it exists.  A failed create leaves nothing behind. */
+st_status st_store_create(st_store_root *root, const char *name, st_store **out,
+                          st_error *err);
+/* ST_E_NOT_FOUND "Database does not exist." when missing. */
+st_status st_store_open(st_store_root *root, const char *name, st_store **out, st_error *err);
+/* Removes the database's storage at once; open stores fail from then on.
+ * ST_E_NOT_FOUND when missing. */
+st_status st_store_delete(st_store_root *root, const char *name, st_error *err);
+bool st_store_exists(st_store_root *root, const char *name);
+/* Names, sorted bytewise; free with st_store_names_free. */
+st_status st_store_list(st_store_root *root, char ***out, size_t *out_n, st_error *err);
+void st_store_names_free(char **names, size_t n);
+
+/* One database by file path (the embedded library and the CLI). */
+st_status st_store_open_path(const char *path, bool create, const st_store_options *o,
+                             st_store **out, st_error *err);
+void st_store_close(st_store *s); /* all connections must be closed first; NULL ok */
+
+/* A consistent copy of the live database into path (a new file), while
+ * writers go on (SQLite's online backup). */
+st_status st_store_backup(st_store *s, const char *path, st_error *err);
+
+/* ----------------------------------------------------------- connections */
+
+st_status st_store_conn_open(st_store *s, st_conn **out, st_error *err);
+void st_store_conn_close(st_conn *c); /* NULL ok */
+
+/* Counters of a database, kept in one row and allocated by the store. */
+typedef struct st_counters {
+    uint64_t update_seq;
+    uint64_t purge_seq;
+    uint64_t doc_count;
+    uint64_t del_count;
+    int64_t external;   /* bytes of winning bodies */
+    unsigned revs_limit;
+} st_counters;
+
+/* Read transactions: a snapshot until read_end. */
 st_status st_store_read_begin(st_conn *c, st_error *err);
 st_status st_store_read_end(st_conn *c);
-st_status st_store_write_begin(st_conn *c, st_error *err);
-st_status st_store_commit(st_conn *c, st_error *err);
+/* The counters as the current transaction sees them. */
+st_status st_store_counters_get(st_conn *c, st_counters *out, st_error *err);
+
+/* Write transactions.  write_begin takes the write lock and reads the
+ * counters into *ctr; ST_E_BUSY when another process holds the lock past
+ * the busy timeout (nothing is held then).  commit writes *ctr, then
+ * commits.  rollback undoes everything since write_begin. */
+st_status st_store_write_begin(st_conn *c, st_counters *ctr, st_error *err);
+st_status st_store_commit(st_conn *c, const st_counters *ctr, st_error *err);
 void st_store_rollback(st_conn *c);
-st_status st_store_savepoint(st_conn *c, st_error *err);
-st_status st_store_savepoint_release(st_conn *c, st_error *err);
-void st_store_savepoint_rollback(st_conn *c);
+
+/* Whether another connection committed since the last call on c (first
+ * call: false).  Cheap; c must not be inside a transaction. */
+st_status st_store_changed(st_conn *c, bool *out, st_error *err);
+
+/* -------------------------------------------------------------- documents */
 
 /* A document row.  The buffers are owned by the record and reused. */
 typedef struct st_doc_rec {
@@ -58,7 +136,7 @@ typedef struct st_doc_rec {
     bool conflicted;    /* two or more live leaves (written, not read back) */
     st_buf tree;
     st_buf body;
-    st_buf atts;    /* len 0 = no attachments */
+    st_buf atts;        /* len 0 = no attachments */
 } st_doc_rec;
 void st_doc_rec_free(st_doc_rec *r);
 
@@ -69,7 +147,7 @@ st_status st_store_doc_get(st_conn *c, const char *id, st_doc_rec *out, st_error
  * untouched, nothing written. */
 st_status st_store_doc_put(st_conn *c, const char *id, uint64_t old_seq,
                            const st_doc_rec *r, st_error *err);
-/* Rewrite tree (and body/atts) in place, keeping the seq (compaction). */
+/* Rewrite the tree in place, keeping the seq (compaction). */
 st_status st_store_doc_update_tree(st_conn *c, uint64_t seq, const void *tree, size_t n,
                                    st_error *err);
 st_status st_store_doc_delete(st_conn *c, uint64_t seq, st_error *err);
@@ -99,13 +177,14 @@ st_status st_store_local_put(st_conn *c, const char *id, uint64_t rev, const cha
                              size_t n, st_error *err);
 st_status st_store_local_delete(st_conn *c, const char *id, st_error *err);
 
-/* Integer settings and counters. */
-st_status st_store_meta_get(st_conn *c, const char *key, int64_t *out, st_error *err); /* NOT_FOUND */
-st_status st_store_meta_set(st_conn *c, const char *key, int64_t v, st_error *err);
-st_status st_store_meta_get_text(st_conn *c, const char *key, st_buf *out, st_error *err);
-st_status st_store_meta_set_text(st_conn *c, const char *key, const char *v, st_error *err);
+/* Text settings (uuid, security object, ...). */
+st_status st_store_meta_get(st_conn *c, const char *key, st_buf *out, st_error *err); /* NOT_FOUND */
+st_status st_store_meta_set(st_conn *c, const char *key, const char *v, size_t n,
+                            st_error *err);
 
-/* Scans.  The callback returns nonzero to stop (not an error). */
+/* ------------------------------------------------------------------ scans */
+
+/* The callback returns nonzero to stop (not an error). */
 typedef struct st_row_view {
     uint64_t seq;
     const char *id;
@@ -135,14 +214,36 @@ st_status st_store_count_before(st_conn *c, const char *start, bool descending,
 st_status st_store_count_after_seq(st_conn *c, uint64_t seq, uint64_t cap, uint64_t *out,
                                    st_error *err);
 
-/* Ids of documents that have rows in revs (compaction). */
+/* ----------------------------------------------------- maintenance slices */
+
+/* Ids of documents that have rows in revs, after `after`, at most limit. */
 st_status st_store_scan_rev_ids(st_conn *c, const char *after, size_t limit,
                                 void (*fn)(void *ctx, const char *id), void *ctx,
                                 st_error *err);
-/* Delete attachment bytes no revision refers to; returns rows removed. */
-st_status st_store_att_gc(st_conn *c, uint64_t *out_removed, st_error *err);
-/* Give free pages back to the file system. */
-st_status st_store_vacuum(st_conn *c, st_error *err);
+/* Attachment metadata (the atts column) of docs rows with seq > after,
+ * ascending, at most limit rows (compaction's reference scan). */
+st_status st_store_scan_doc_atts(st_conn *c, uint64_t after, size_t limit,
+                                 void (*fn)(void *ctx, uint64_t seq, const char *json, size_t n),
+                                 void *ctx, st_error *err);
+/* The same for revs rows, in (id, rev) order after (after_id, after_rev);
+ * "" and "" start at the beginning. */
+st_status st_store_scan_rev_atts(st_conn *c, const char *after_id, const char *after_rev,
+                                 size_t limit,
+                                 void (*fn)(void *ctx, const char *id, const char *rev,
+                                            const char *json, size_t n),
+                                 void *ctx, st_error *err);
+/* Attachment digests after `after` in digest order, at most limit. */
+st_status st_store_scan_att_digests(st_conn *c, const char *after, size_t limit,
+                                    void (*fn)(void *ctx, const char *digest), void *ctx,
+                                    st_error *err);
+st_status st_store_att_delete(st_conn *c, const char *digest, st_error *err);
+/* Give at most pages free pages back to the file system (inside a write
+ * transaction); *out_left is how many free pages remain. */
+st_status st_store_vacuum_slice(st_conn *c, unsigned pages, uint64_t *out_left,
+                                st_error *err);
+/* Fold the write-ahead log back into the database without waiting for
+ * readers (outside any transaction; a busy reader just leaves some behind). */
+st_status st_store_checkpoint(st_conn *c, st_error *err);
 
 typedef struct st_store_size {
     uint64_t file;

@@ -1,4 +1,5 @@
-/* store_sqlite.c — store.h on SQLite.
+/* store_sqlite.c — store.h on SQLite: connections, transactions, rows and
+ * scans (store_files.c has the files themselves).
  *
  * Why this shape: the docs table's rowid IS the document's latest sequence.
  * A new write deletes the old row and inserts one at the new sequence, so the
@@ -8,15 +9,18 @@
  * would.  The winning revision's body lives in that row, so get-by-id and
  * include_docs read one row; other revisions' bodies sit in `revs`.
  *
+ * Counters are one meta row read at the start of every write transaction
+ * (under the write lock) and written before its commit: another process
+ * writing the same file is seen at the next write_begin, never overwritten.
+ *
  * WAL mode: readers never block the writer and see a snapshot per read
  * transaction.  synchronous=FULL fsyncs the WAL on every commit (durable
  * across power loss); NORMAL syncs only at checkpoints (durable across a
  * process kill, not a power loss).  Statements are prepared once per
- * connection and cached by index.
+ * connection and cached by index.  JSON is bound as TEXT.
  */
-#include "store.h"
+#include "store_sqlite_int.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +37,8 @@ enum {
     Q_ATT_GET,
     Q_ATT_PUT,
     Q_ATT_HAS,
+    Q_ATT_DEL,
+    Q_ATT_DIGESTS,
     Q_LOCAL_GET,
     Q_LOCAL_PUT,
     Q_LOCAL_DEL,
@@ -44,13 +50,14 @@ enum {
     Q_SEQ_DESC_NB,
     Q_COUNT_AFTER,
     Q_REV_IDS,
+    Q_DOC_ATTS,
+    Q_REV_ATTS,
+    Q_DATA_VERSION,
+    Q_FREELIST,
     Q_BEGIN_READ,
     Q_BEGIN_WRITE,
     Q_COMMIT,
     Q_ROLLBACK,
-    Q_SAVEPOINT,
-    Q_RELEASE,
-    Q_ROLLBACK_TO,
     Q_COUNT
 };
 
@@ -67,6 +74,8 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_ATT_GET] = "SELECT data FROM atts WHERE digest = ?1",
     [Q_ATT_PUT] = "INSERT OR IGNORE INTO atts(digest, data) VALUES(?1, ?2)",
     [Q_ATT_HAS] = "SELECT 1 FROM atts WHERE digest = ?1",
+    [Q_ATT_DEL] = "DELETE FROM atts WHERE digest = ?1",
+    [Q_ATT_DIGESTS] = "SELECT digest FROM atts WHERE digest > ?1 ORDER BY digest LIMIT ?2",
     [Q_LOCAL_GET] = "SELECT rev, body FROM local WHERE id = ?1",
     [Q_LOCAL_PUT] = "INSERT OR REPLACE INTO local(id, rev, body) VALUES(?1,?2,?3)",
     [Q_LOCAL_DEL] = "DELETE FROM local WHERE id = ?1",
@@ -79,77 +88,37 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_SEQ_DESC_NB] = "SELECT seq, id, deleted, tree FROM docs WHERE seq <= ?1 ORDER BY seq DESC",
     [Q_COUNT_AFTER] = "SELECT count(*) FROM (SELECT 1 FROM docs WHERE seq > ?1 LIMIT ?2)",
     [Q_REV_IDS] = "SELECT DISTINCT id FROM revs WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [Q_DOC_ATTS] = "SELECT seq, atts FROM docs WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [Q_REV_ATTS] = "SELECT id, rev, atts FROM revs WHERE (id, rev) > (?1, ?2)"
+                   " ORDER BY id, rev LIMIT ?3",
+    [Q_DATA_VERSION] = "PRAGMA data_version",
+    [Q_FREELIST] = "PRAGMA freelist_count",
     [Q_BEGIN_READ] = "BEGIN",
     [Q_BEGIN_WRITE] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
-    [Q_SAVEPOINT] = "SAVEPOINT w",
-    [Q_RELEASE] = "RELEASE w",
-    [Q_ROLLBACK_TO] = "ROLLBACK TO w",
-};
-
-static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS docs(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
-    " deleted INTEGER NOT NULL, tree BLOB NOT NULL, body BLOB, atts BLOB,"
-    " conflicted INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX IF NOT EXISTS docs_conflicted ON docs(id) WHERE conflicted;"
-    "CREATE TABLE IF NOT EXISTS revs(id TEXT NOT NULL, rev TEXT NOT NULL, body BLOB,"
-    " atts BLOB, PRIMARY KEY(id, rev)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS atts(digest TEXT PRIMARY KEY, data BLOB NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS local(id TEXT PRIMARY KEY, rev INTEGER NOT NULL,"
-    " body BLOB NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
-    "PRAGMA user_version = 1;";
-
-/* The file format's version lives in SQLite's user_version: 1 is this
- * schema.  A newer file is refused rather than misread; a later settee
- * migrates older versions here.  Files without a version but with tables
- * come from development builds before the format was fixed. */
-#define SCHEMA_VERSION 1
-
-static st_status check_version(sqlite3 *db, const char *path, st_error *err)
-{
-    sqlite3_stmt *s = NULL;
-    int version = 0, tables = 0;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW)
-        version = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    s = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &s, NULL) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW)
-        tables = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    if (version > SCHEMA_VERSION)
-        return st_fail(err, ST_E_IO, "%s was written by a newer settee (format %d)", path, version);
-    if (version == 0 && tables > 0)
-        return st_fail(err, ST_E_IO, "%s is not a settee database (or one from a development "
-                       "build before format 1)", path);
-    return ST_OK;
-}
-
-struct st_store {
-    char *path;                /* database file */
-    st_durability durability;  /* chosen at open, applied to each connection */
-    unsigned cache_kib;        /* page cache per connection */
-    int mmap_kib;              /* mmap per connection, -1 = off */
 };
 
 struct st_conn {
     sqlite3 *db;
     sqlite3_stmt *stmt[Q_COUNT]; /* prepared lazily */
+    int64_t data_version;        /* last seen by st_store_changed; -1 = never asked */
 };
 
-static st_status sql_fail(sqlite3 *db, st_error *err, const char *what)
+st_status st_sqlite_fail(sqlite3 *db, st_error *err, const char *what)
 {
     int code = db ? sqlite3_errcode(db) : SQLITE_ERROR;
     if (code == SQLITE_NOMEM)
         return st_fail(err, ST_E_NOMEM, "out of memory");
     if (code == SQLITE_FULL)
-        return st_fail(err, ST_E_IO, "disk full");
+        return st_fail(err, ST_E_DISK_FULL, "No space left on device.");
+    if (code == SQLITE_BUSY)
+        return st_fail(err, ST_E_BUSY, "The database is busy, try again.");
     return st_fail(err, ST_E_IO, "storage error in %s: %s", what,
                    db ? sqlite3_errmsg(db) : "?");
 }
+
+#define sql_fail st_sqlite_fail
 
 static sqlite3_stmt *stmt(st_conn *c, int q)
 {
@@ -184,68 +153,13 @@ static st_status exec_q(st_conn *c, int q, st_error *err)
     return step_done(c, s, sql_text[q], err);
 }
 
-st_status st_store_open(const char *path, const st_db_options *o, st_store **out,
-                        st_error *err)
-{
-    bool create = o->create;
-    *out = NULL;
-    st_store *s = calloc(1, sizeof *s);
-    if (!s || !(s->path = strdup(path))) {
-        free(s);
-        return st_fail(err, ST_E_NOMEM, "out of memory");
-    }
-    s->durability = o->durability;
-    s->cache_kib = o->cache_kib;
-    s->mmap_kib = o->mmap_kib;
-    sqlite3 *db = NULL;
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-    int rc = sqlite3_open_v2(path, &db, flags, NULL);
-    st_status st = ST_OK;
-    if (rc == SQLITE_CANTOPEN && !create) {
-        st = st_fail(err, ST_E_NOT_FOUND, "Database does not exist.");
-        goto out;
-    }
-    if (rc != SQLITE_OK) {
-        st = sql_fail(db, err, "open");
-        goto out;
-    }
-    sqlite3_busy_timeout(db, 10000);
-    char *msg = NULL;
-    if ((st = check_version(db, path, err)) != ST_OK)
-        goto out;
-    /* auto_vacuum only takes before the file's first page is written, so
-     * it goes before the switch to WAL (which writes the header). */
-    if (sqlite3_exec(db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-        st = st_fail(err, ST_E_IO, "cannot initialise %s: %s", path, msg ? msg : "?");
-        sqlite3_free(msg);
-        goto out;
-    }
-    *out = s;
-out:
-    sqlite3_close(db);
-    if (st != ST_OK) {
-        free(s->path);
-        free(s);
-    }
-    return st;
-}
-
-void st_store_close(st_store *s)
-{
-    if (!s)
-        return;
-    free(s->path);
-    free(s);
-}
-
 st_status st_store_conn_open(st_store *s, st_conn **out, st_error *err)
 {
     *out = NULL;
     st_conn *c = calloc(1, sizeof *c);
     if (!c)
         return st_fail(err, ST_E_NOMEM, "out of memory");
+    c->data_version = -1;
     if (sqlite3_open_v2(s->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
         st_status st = sql_fail(c->db, err, "open");
@@ -258,8 +172,8 @@ st_status st_store_conn_open(st_store *s, st_conn **out, st_error *err)
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA synchronous=%s; PRAGMA cache_size=-%u; PRAGMA temp_store=MEMORY;"
              " PRAGMA mmap_size=%lld",
-             s->durability == ST_DURABLE_NORMAL ? "NORMAL" : "FULL", s->cache_kib,
-             s->mmap_kib < 0 ? 0LL : (long long)s->mmap_kib * 1024);
+             s->opts.durable_full ? "FULL" : "NORMAL", s->opts.cache_kib,
+             s->opts.mmap_kib < 0 ? 0LL : (long long)s->opts.mmap_kib * 1024);
     if (sqlite3_exec(c->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
         st_status st = sql_fail(c->db, err, "configure");
         sqlite3_close(c->db);
@@ -280,25 +194,90 @@ void st_store_conn_close(st_conn *c)
     free(c);
 }
 
+/* ------------------------------------------------------------ transactions */
+
+/* The counters row: "update_seq purge_seq doc_count del_count external
+ * revs_limit".  Absent in a new database. */
+st_status st_store_counters_get(st_conn *c, st_counters *out, st_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->revs_limit = 1000;
+    st_buf b = ST_BUF_INIT;
+    st_status st = st_store_meta_get(c, "counters", &b, err);
+    if (st == ST_E_NOT_FOUND) {
+        st_buf_free(&b);
+        return ST_OK;
+    }
+    if (st == ST_OK) {
+        unsigned long long v[4];
+        long long ext;
+        unsigned lim;
+        if (sscanf(b.data, "%llu %llu %llu %llu %lld %u", &v[0], &v[1], &v[2], &v[3], &ext,
+                   &lim) != 6)
+            st = st_fail(err, ST_E_IO, "corrupt counters");
+        else
+            *out = (st_counters){v[0], v[1], v[2], v[3], ext, lim >= 1 ? lim : 1000};
+    }
+    st_buf_free(&b);
+    return st;
+}
+
+static st_status counters_put(st_conn *c, const st_counters *k, st_error *err)
+{
+    char text[160];
+    int n = snprintf(text, sizeof text, "%llu %llu %llu %llu %lld %u",
+                     (unsigned long long)k->update_seq, (unsigned long long)k->purge_seq,
+                     (unsigned long long)k->doc_count, (unsigned long long)k->del_count,
+                     (long long)k->external, k->revs_limit);
+    return st_store_meta_set(c, "counters", text, (size_t)n, err);
+}
+
 st_status st_store_read_begin(st_conn *c, st_error *err) { return exec_q(c, Q_BEGIN_READ, err); }
 st_status st_store_read_end(st_conn *c) { return exec_q(c, Q_COMMIT, NULL); }
-st_status st_store_write_begin(st_conn *c, st_error *err) { return exec_q(c, Q_BEGIN_WRITE, err); }
-st_status st_store_commit(st_conn *c, st_error *err) { return exec_q(c, Q_COMMIT, err); }
+
+st_status st_store_write_begin(st_conn *c, st_counters *ctr, st_error *err)
+{
+    st_status st = exec_q(c, Q_BEGIN_WRITE, err);
+    if (st == ST_OK && (st = st_store_counters_get(c, ctr, err)) != ST_OK)
+        st_store_rollback(c);
+    return st;
+}
+
+st_status st_store_commit(st_conn *c, const st_counters *ctr, st_error *err)
+{
+    st_status st = counters_put(c, ctr, err);
+    if (st == ST_OK)
+        st = exec_q(c, Q_COMMIT, err);
+    if (st != ST_OK)
+        st_store_rollback(c);
+    return st;
+}
+
 void st_store_rollback(st_conn *c)
 {
     if (!sqlite3_get_autocommit(c->db))
         (void)exec_q(c, Q_ROLLBACK, NULL);
 }
-st_status st_store_savepoint(st_conn *c, st_error *err) { return exec_q(c, Q_SAVEPOINT, err); }
-st_status st_store_savepoint_release(st_conn *c, st_error *err)
+
+st_status st_store_changed(st_conn *c, bool *out, st_error *err)
 {
-    return exec_q(c, Q_RELEASE, err);
+    *out = false;
+    sqlite3_stmt *s = stmt(c, Q_DATA_VERSION);
+    if (!s)
+        return sql_fail(c->db, err, "prepare");
+    st_status st = ST_OK;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        int64_t v = sqlite3_column_int64(s, 0);
+        *out = c->data_version >= 0 && v != c->data_version;
+        c->data_version = v;
+    } else {
+        st = sql_fail(c->db, err, "data_version");
+    }
+    done(s);
+    return st;
 }
-void st_store_savepoint_rollback(st_conn *c)
-{
-    (void)exec_q(c, Q_ROLLBACK_TO, NULL);
-    (void)exec_q(c, Q_RELEASE, NULL);
-}
+
+/* -------------------------------------------------------------- documents */
 
 void st_doc_rec_free(st_doc_rec *r)
 {
@@ -379,8 +358,8 @@ st_status st_store_doc_put(st_conn *c, const char *id, uint64_t old_seq, const s
     bind_text(s, 2, id, strlen(id));
     sqlite3_bind_int(s, 3, r->deleted ? 1 : 0);
     bind_blob(s, 4, r->tree.data, r->tree.len);
-    bind_blob(s, 5, r->body.data ? r->body.data : "{}", r->body.data ? r->body.len : 2);
-    bind_blob(s, 6, r->atts.len ? r->atts.data : NULL, r->atts.len);
+    bind_text(s, 5, r->body.data ? r->body.data : "{}", r->body.data ? r->body.len : 2);
+    bind_text(s, 6, r->atts.len ? r->atts.data : NULL, r->atts.len);
     sqlite3_bind_int(s, 7, r->conflicted ? 1 : 0);
     int rc = sqlite3_step(s);
     done(s);
@@ -454,8 +433,8 @@ st_status st_store_rev_put(st_conn *c, const char *id, const char *rev, const ch
         return sql_fail(c->db, err, "prepare");
     bind_text(s, 1, id, strlen(id));
     bind_text(s, 2, rev, strlen(rev));
-    bind_blob(s, 3, body, body_len);
-    bind_blob(s, 4, atts_len ? atts : NULL, atts_len);
+    bind_text(s, 3, body ? body : "{}", body ? body_len : 2);
+    bind_text(s, 4, atts_len ? atts : NULL, atts_len);
     return step_done(c, s, "rev_put", err);
 }
 
@@ -538,7 +517,7 @@ st_status st_store_local_put(st_conn *c, const char *id, uint64_t rev, const cha
         return sql_fail(c->db, err, "prepare");
     bind_text(s, 1, id, strlen(id));
     sqlite3_bind_int64(s, 2, (sqlite3_int64)rev);
-    bind_blob(s, 3, body, n);
+    bind_text(s, 3, body ? body : "{}", body ? n : 2);
     return step_done(c, s, "local_put", err);
 }
 
@@ -551,33 +530,7 @@ st_status st_store_local_delete(st_conn *c, const char *id, st_error *err)
     return step_done(c, s, "local_delete", err);
 }
 
-st_status st_store_meta_get(st_conn *c, const char *key, int64_t *out, st_error *err)
-{
-    sqlite3_stmt *s = stmt(c, Q_META_GET);
-    if (!s)
-        return sql_fail(c->db, err, "prepare");
-    bind_text(s, 1, key, strlen(key));
-    int rc = sqlite3_step(s);
-    st_status st = ST_OK;
-    if (rc == SQLITE_ROW)
-        *out = sqlite3_column_int64(s, 0);
-    else
-        st = rc == SQLITE_DONE ? ST_E_NOT_FOUND : sql_fail(c->db, err, "meta_get");
-    done(s);
-    return st;
-}
-
-st_status st_store_meta_set(st_conn *c, const char *key, int64_t v, st_error *err)
-{
-    sqlite3_stmt *s = stmt(c, Q_META_SET);
-    if (!s)
-        return sql_fail(c->db, err, "prepare");
-    bind_text(s, 1, key, strlen(key));
-    sqlite3_bind_int64(s, 2, v);
-    return step_done(c, s, "meta_set", err);
-}
-
-st_status st_store_meta_get_text(st_conn *c, const char *key, st_buf *out, st_error *err)
+st_status st_store_meta_get(st_conn *c, const char *key, st_buf *out, st_error *err)
 {
     sqlite3_stmt *s = stmt(c, Q_META_GET);
     if (!s)
@@ -595,13 +548,14 @@ st_status st_store_meta_get_text(st_conn *c, const char *key, st_buf *out, st_er
     return st;
 }
 
-st_status st_store_meta_set_text(st_conn *c, const char *key, const char *v, st_error *err)
+st_status st_store_meta_set(st_conn *c, const char *key, const char *v, size_t n,
+                            st_error *err)
 {
     sqlite3_stmt *s = stmt(c, Q_META_SET);
     if (!s)
         return sql_fail(c->db, err, "prepare");
     bind_text(s, 1, key, strlen(key));
-    bind_text(s, 2, v, strlen(v));
+    bind_text(s, 2, v, n);
     return step_done(c, s, "meta_set", err);
 }
 
@@ -732,32 +686,6 @@ st_status st_store_scan_rev_ids(st_conn *c, const char *after, size_t limit,
     return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, "scan_rev_ids");
 }
 
-st_status st_store_att_gc(st_conn *c, uint64_t *out_removed, st_error *err)
-{
-    /* Attachment metadata is JSON {"name":{"digest":...},...}; JSON1 lists
-     * every digest still referenced by a winner or another stored revision. */
-    static const char sql[] =
-        "DELETE FROM atts WHERE digest NOT IN ("
-        " SELECT j.value ->> '$.digest' FROM docs, json_each(docs.atts) AS j"
-        "  WHERE docs.atts IS NOT NULL"
-        " UNION SELECT j.value ->> '$.digest' FROM revs, json_each(revs.atts) AS j"
-        "  WHERE revs.atts IS NOT NULL)";
-    if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return sql_fail(c->db, err, "att_gc");
-    if (out_removed)
-        *out_removed = (uint64_t)sqlite3_changes64(c->db);
-    return ST_OK;
-}
-
-st_status st_store_vacuum(st_conn *c, st_error *err)
-{
-    if (sqlite3_exec(c->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL) != SQLITE_OK)
-        return sql_fail(c->db, err, "incremental_vacuum");
-    if (sqlite3_exec(c->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) != SQLITE_OK)
-        return sql_fail(c->db, err, "checkpoint");
-    return ST_OK;
-}
-
 st_status st_store_size_get(st_conn *c, st_store_size *out, st_error *err)
 {
     sqlite3_stmt *s = NULL;
@@ -779,4 +707,101 @@ st_status st_store_size_get(st_conn *c, st_store_size *out, st_error *err)
     }
     sqlite3_finalize(s);
     return st;
+}
+
+/* ---------------------------------------------------- maintenance slices */
+
+st_status st_store_scan_doc_atts(st_conn *c, uint64_t after, size_t limit,
+                                 void (*fn)(void *ctx, uint64_t seq, const char *json, size_t n),
+                                 void *ctx, st_error *err)
+{
+    sqlite3_stmt *s = stmt(c, Q_DOC_ATTS);
+    if (!s)
+        return sql_fail(c->db, err, "prepare");
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)after);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        fn(ctx, (uint64_t)sqlite3_column_int64(s, 0), (const char *)sqlite3_column_blob(s, 1),
+           (size_t)sqlite3_column_bytes(s, 1));
+    done(s);
+    return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, "scan_doc_atts");
+}
+
+st_status st_store_scan_rev_atts(st_conn *c, const char *after_id, const char *after_rev,
+                                 size_t limit,
+                                 void (*fn)(void *ctx, const char *id, const char *rev,
+                                            const char *json, size_t n),
+                                 void *ctx, st_error *err)
+{
+    sqlite3_stmt *s = stmt(c, Q_REV_ATTS);
+    if (!s)
+        return sql_fail(c->db, err, "prepare");
+    bind_text(s, 1, after_id, strlen(after_id));
+    bind_text(s, 2, after_rev, strlen(after_rev));
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)limit);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        fn(ctx, (const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
+           (const char *)sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2));
+    done(s);
+    return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, "scan_rev_atts");
+}
+
+st_status st_store_scan_att_digests(st_conn *c, const char *after, size_t limit,
+                                    void (*fn)(void *ctx, const char *digest), void *ctx,
+                                    st_error *err)
+{
+    sqlite3_stmt *s = stmt(c, Q_ATT_DIGESTS);
+    if (!s)
+        return sql_fail(c->db, err, "prepare");
+    bind_text(s, 1, after, strlen(after));
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        fn(ctx, (const char *)sqlite3_column_text(s, 0));
+    done(s);
+    return rc == SQLITE_DONE ? ST_OK : sql_fail(c->db, err, "scan_att_digests");
+}
+
+st_status st_store_att_delete(st_conn *c, const char *digest, st_error *err)
+{
+    sqlite3_stmt *s = stmt(c, Q_ATT_DEL);
+    if (!s)
+        return sql_fail(c->db, err, "prepare");
+    bind_text(s, 1, digest, strlen(digest));
+    return step_done(c, s, "att_delete", err);
+}
+
+static st_status freelist(st_conn *c, uint64_t *out, st_error *err)
+{
+    sqlite3_stmt *s = stmt(c, Q_FREELIST);
+    if (!s)
+        return sql_fail(c->db, err, "prepare");
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out = (uint64_t)sqlite3_column_int64(s, 0);
+    done(s);
+    return rc == SQLITE_ROW ? ST_OK : sql_fail(c->db, err, "freelist_count");
+}
+
+st_status st_store_vacuum_slice(st_conn *c, unsigned pages, uint64_t *out_left, st_error *err)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%u)", pages ? pages : 1);
+    if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return sql_fail(c->db, err, "incremental_vacuum");
+    return freelist(c, out_left, err);
+}
+
+st_status st_store_checkpoint(st_conn *c, st_error *err)
+{
+    /* Without a busy handler the checkpoint copies what it can and leaves
+     * frames a reader still uses, instead of waiting for that reader. */
+    sqlite3_busy_timeout(c->db, 0);
+    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_busy_timeout(c->db, 10000);
+    if (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return ST_OK;
+    return sql_fail(c->db, err, "checkpoint");
 }

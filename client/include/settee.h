@@ -128,6 +128,7 @@ typedef enum settee_status {
     SETTEE_QUERY_PARSE_ERROR = 25,      /* 400 query_parse_error */
     SETTEE_NOT_ACCEPTABLE = 26,         /* 406 not_acceptable */
     SETTEE_INTERNAL = 27,               /* 500 internal_server_error */
+    SETTEE_INSUFFICIENT_STORAGE = 28,   /* 507: no space left on the device */
     SETTEE_STATUS_LAST                  /* never use: grows with the enum */
 } settee_status;
 

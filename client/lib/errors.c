@@ -45,6 +45,7 @@ static const struct {
     [SETTEE_QUERY_PARSE_ERROR] = {"query_parse_error", 400},
     [SETTEE_NOT_ACCEPTABLE] = {"not_acceptable", 406},
     [SETTEE_INTERNAL] = {"internal_server_error", 500},
+    [SETTEE_INSUFFICIENT_STORAGE] = {"insufficient_storage", 507},
 };
 
 const char *settee_status_name(settee_status code)
@@ -87,6 +88,7 @@ settee_status st_client_code(st_status s)
     case ST_E_TIMEOUT: return SETTEE_TIMEOUT;
     case ST_E_QUERY_PARSE: return SETTEE_QUERY_PARSE_ERROR;
     case ST_E_NOT_ACCEPTABLE: return SETTEE_NOT_ACCEPTABLE;
+    case ST_E_DISK_FULL: return SETTEE_INSUFFICIENT_STORAGE;
     case ST_E_LAST: break;
     }
     return SETTEE_INTERNAL;

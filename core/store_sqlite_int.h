@@ -1,0 +1,24 @@
+/* store_sqlite_int.h — what the two halves of the SQLite backend share:
+ * store_files.c (databases as files: create, open, delete, list, backup)
+ * and store_sqlite.c (connections, transactions, rows, scans).
+ * Internal to core.
+ */
+#ifndef ST_STORE_SQLITE_INT_H
+#define ST_STORE_SQLITE_INT_H
+
+#include <sqlite3.h>
+#include "store.h"
+
+struct st_store {
+    char *path;                /* database file */
+    st_store_options opts;     /* applied to each connection */
+};
+
+/* Open path (creating the schema when create) and migrate older formats;
+ * the file itself must exist unless create. */
+st_status st_sqlite_init_file(const char *path, bool create, st_error *err);
+
+/* Map the connection's last SQLite error to a status and reason. */
+st_status st_sqlite_fail(sqlite3 *db, st_error *err, const char *what);
+
+#endif
