@@ -29,6 +29,7 @@ void st_db_options_init(st_db_options *o)
     o->cache_kib = 16384;
     o->mmap_kib = 262144;
     o->file_mode = 0600;
+    o->att_compress_level = 8;
 }
 
 uint64_t st_db_now_ms(void)

@@ -7,6 +7,7 @@
  */
 #include "atts.h"
 #include "db_int.h"
+#include "st_gzip.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -428,6 +429,22 @@ st_status st_db_get_attachment(st_db *db, const char *id, const char *rev, const
     st_db_loaded_free(&l);
     st_db_reader_put(db, c);
     return st;
+}
+
+st_status st_att_decode(st_att_info *meta, st_buf *data, size_t max, st_error *err)
+{
+    if (!meta->encoding[0])
+        return ST_OK;
+    st_buf plain = ST_BUF_INIT;
+    st_status st = st_gunzip(data->data ? data->data : "", data->len, max, &plain, err);
+    if (st != ST_OK) {
+        st_buf_free(&plain);
+        return st;
+    }
+    st_buf_free(data);
+    *data = plain;
+    meta->encoding[0] = '\0';
+    return ST_OK;
 }
 
 st_status st_db_conflicted(st_db *db, const char *after, st_id_fn fn, void *ctx,

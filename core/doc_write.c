@@ -314,6 +314,32 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
 static st_status write_local(st_db *db, const parsed *p, const st_json *doc,
                              st_write_result *res, st_error *err);
 
+/* A replicated revision (new_edits=false): merge its path; a revision
+ * already known changes nothing and takes no sequence. */
+static st_status merge_replicated(st_db *db, const char *id, st_revtree *t, const st_rev *path,
+                                  size_t n, bool deleted, st_atts_in *ain, wctx *w,
+                                  st_write_result *res, st_error *err)
+{
+    ain->new_gen = path[0].gen;
+    /* Stubs refer to the nearest stored ancestor's attachments. */
+    for (size_t k = 1; k < n && !ain->parent_json; k++) {
+        int i = st_revtree_find(t, &path[k]);
+        if (i >= 0 && st_db_rev_body(db->writer, id, &w->old, (size_t)i, &w->buf_a, &w->buf_b,
+                                     NULL) == ST_OK && w->buf_b.len) {
+            ain->parent_json = w->buf_b.data;
+            ain->parent_len = w->buf_b.len;
+        }
+    }
+    if (st_revtree_find(t, &path[0]) >= 0) {
+        st_rev_format(&path[0], res->rev, sizeof res->rev);
+        return ST_OK;
+    }
+    st_status st = st_atts_prepare(db->writer, ain, &w->atts, err);
+    if (st == ST_OK)
+        st = apply(w, t, path, n, deleted, true, res, err);
+    return st;
+}
+
 /* An attachment edit becomes an ordinary write: the revision's members,
  * its other attachments as stubs, and the new one marked "follows".  Read
  * inside the write transaction, so the revision cannot change under it. */
@@ -485,28 +511,13 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
         .n_follows = req->n_atts,
         .replicated = replicated,
         .doc_id = p.id,
+        .compress_level = db->opts.att_compress_level,
+        .compressible = db->opts.att_compressible,
     };
     if (replicated) {
         if ((st = replicated_path(&p, &path, &n, err)) != ST_OK)
             return st;
-        ain.new_gen = path[0].gen;
-        /* Stubs refer to the nearest stored ancestor's attachments. */
-        for (size_t k = 1; k < n && !ain.parent_json; k++) {
-            int i = st_revtree_find(t, &path[k]);
-            if (i >= 0 && st_db_rev_body(db->writer, p.id, &w->old, (size_t)i, &w->buf_a,
-                                         &w->buf_b, NULL) == ST_OK && w->buf_b.len) {
-                ain.parent_json = w->buf_b.data;
-                ain.parent_len = w->buf_b.len;
-            }
-        }
-        if (st_revtree_find(t, &path[0]) >= 0) {
-            /* Known revision: nothing to store (idempotent). */
-            st_rev_format(&path[0], res->rev, sizeof res->rev);
-            free(path);
-            return ST_OK;
-        }
-        if ((st = st_atts_prepare(db->writer, &ain, &w->atts, err)) == ST_OK)
-            st = apply(w, t, path, n, p.deleted, true, res, err);
+        st = merge_replicated(db, p.id, t, path, n, p.deleted, &ain, w, res, err);
         free(path);
         return st;
     }
@@ -544,9 +555,53 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
     return apply(w, t, two, parent >= 0 ? 2 : 1, p.deleted, false, res, err);
 }
 
+
+/* A typed replicated revision (st_db_write_revs): no JSON to parse, the
+ * body is stored as given. */
+static st_status write_rep_one(st_db *db, const st_rep_doc *d, st_write_result *res, wctx *w,
+                               st_error *err)
+{
+    free(res->id);
+    if (!(res->id = strdup(d->id ? d->id : "")))
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    st_status st = check_id(res->id, err);
+    if (st != ST_OK)
+        return st;
+    if (st_db_id_is_local(d->id))
+        return st_fail(err, ST_E_BAD_REQUEST, "_local documents are not replicated");
+    if (!d->path || d->n_path == 0)
+        return st_fail(err, ST_E_BAD_REQUEST,
+                       "When `new_edits: false`, the document needs `_rev` or `_revisions` "
+                       "specified");
+    if (d->body_len > db->opts.max_doc_size)
+        return st_fail(err, ST_E_DOC_TOO_LARGE, "Document exceeds the maximum size of %zu bytes",
+                       db->opts.max_doc_size);
+    w->id = d->id;
+    st_buf_reset(&w->body);
+    if ((st = st_buf_add(&w->body, d->body ? d->body : "{}", d->body ? d->body_len : 2)) != ST_OK)
+        return st_fail(err, st, "out of memory");
+    st = st_db_load(db->writer, d->id, &w->old, err);
+    w->exists = st == ST_OK;
+    if (st != ST_OK && st != ST_E_NOT_FOUND)
+        return st;
+    st_revtree *t = w->exists ? w->old.tree : st_revtree_new();
+    if (!t)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    w->old.tree = t;
+    st_atts_in ain = {
+        .typed = d->atts,
+        .n_typed = d->n_atts,
+        .max_att_size = db->opts.max_att_size,
+        .replicated = true,
+        .doc_id = d->id,
+    };
+    return merge_replicated(db, d->id, t, d->path, d->n_path, d->deleted, &ain, w, res, err);
+}
+
 typedef struct write_job {
     db_job job;
     const st_write_req *reqs;
+    const st_rep_doc *reps; /* or typed replicated revisions */
     size_t n;
     unsigned flags;
     st_write_result *results;
@@ -576,7 +631,8 @@ static st_status run_write(st_db *db, void *arg, st_error *err)
         st_counters before = db->ctr;
         size_t notes = db->n_notes;
         st_error_clear(&res->err);
-        st_status s = write_one(db, &job->reqs[i], job->flags, res, &w, &res->err);
+        st_status s = job->reps ? write_rep_one(db, &job->reps[i], res, &w, &res->err)
+                                : write_one(db, &job->reqs[i], job->flags, res, &w, &res->err);
         st_atts_out_free(&w.atts);
         st_revtree_free(w.old.tree);
         w.old.tree = NULL;
@@ -638,6 +694,43 @@ st_status st_db_write_async(st_db *db, const st_write_req *reqs, size_t n, unsig
         return st_fail(err, ST_E_NOMEM, "out of memory");
     *job = (write_job){.reqs = reqs, .n = n, .flags = flags, .results = results, .done = done,
                        .ctx = ctx};
+    job->job.run = run_write;
+    job->job.arg = job;
+    job->job.done = write_done;
+    st_status st = st_db_enqueue(db, &job->job, err);
+    if (st != ST_OK)
+        free(job);
+    return st;
+}
+
+static void write_done(db_job *j);
+
+st_status st_db_write_revs(st_db *db, const st_rep_doc *docs, size_t n,
+                           st_write_result *results, st_error *err)
+{
+    if (results)
+        memset(results, 0, n * sizeof *results);
+    if (!db || (n && (!docs || !results)))
+        return st_fail(err, ST_E_MISUSE, "NULL argument");
+    write_job job = {.reps = docs, .n = n, .flags = ST_WRITE_REPLICATED, .results = results};
+    job.job.run = run_write;
+    job.job.arg = &job;
+    return st_db_run_job(db, &job.job, err);
+}
+
+st_status st_db_write_revs_async(st_db *db, const st_rep_doc *docs, size_t n,
+                                 st_write_result *results, st_done_fn done, void *ctx,
+                                 st_error *err)
+{
+    if (results)
+        memset(results, 0, n * sizeof *results);
+    if (!db || !done || (n && (!docs || !results)))
+        return st_fail(err, ST_E_MISUSE, "NULL argument");
+    write_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    *job = (write_job){.reps = docs, .n = n, .flags = ST_WRITE_REPLICATED, .results = results,
+                       .done = done, .ctx = ctx};
     job->job.run = run_write;
     job->job.arg = job;
     job->job.done = write_done;

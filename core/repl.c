@@ -1,17 +1,44 @@
-/* repl.c — the two reads replication is built on: _revs_diff (which of
- * these revisions do you lack?) and _bulk_get (give me these revisions with
- * their history).  Both take and produce CouchDB's JSON shapes so the server
- * and the replicator's local endpoint share one implementation.
+/* repl.c — _revs_diff and _bulk_get in CouchDB's JSON shapes, for the
+ * server.  _revs_diff is written on the typed form (repl_typed.c), which
+ * the replicator uses directly.
  */
 #include "db_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct diff_json {
+    st_jw *w;
+    const st_rep_diff *diffs;
+} diff_json;
+
+static int diff_row(void *ctx, size_t index, const char *const *missing, size_t n_missing,
+                    const char *const *ancestors, size_t n_ancestors)
+{
+    diff_json *d = ctx;
+    st_jw_key(d->w, d->diffs[index].id);
+    st_jw_obj_open(d->w);
+    st_jw_key(d->w, "missing");
+    st_jw_arr_open(d->w);
+    for (size_t k = 0; k < n_missing; k++)
+        st_jw_str(d->w, missing[k]);
+    st_jw_arr_close(d->w);
+    if (n_ancestors) {
+        st_jw_key(d->w, "possible_ancestors");
+        st_jw_arr_open(d->w);
+        for (size_t k = 0; k < n_ancestors; k++)
+            st_jw_str(d->w, ancestors[k]);
+        st_jw_arr_close(d->w);
+    }
+    st_jw_obj_close(d->w);
+    return 0;
+}
+
 st_status st_db_revs_diff(st_db *db, const st_json *req, st_jw *w, st_error *err)
 {
     if (!req || req->type != ST_JSON_OBJECT)
         return st_fail(err, ST_E_BAD_REQUEST, "Request body must be a JSON object");
+    size_t total = 0;
     for (size_t i = 0; i < req->len; i++) {
         const st_json *revs = &req->u.members[i].value;
         if (revs->type != ST_JSON_ARRAY)
@@ -20,80 +47,30 @@ st_status st_db_revs_diff(st_db *db, const st_json *req, st_jw *w, st_error *err
         for (size_t k = 0; k < revs->len; k++)
             if (revs->u.items[k].type != ST_JSON_STRING)
                 return st_fail(err, ST_E_BAD_REQUEST, "Invalid rev format");
+        total += revs->len;
     }
-    st_conn *c = st_db_reader(db, err);
-    if (!c)
-        return err ? err->code : ST_E_IO;
-    db_loaded l = {0};
-    size_t *leaves = NULL;
-    st_status st = ST_OK;
-    st_jw_obj_open(w);
-    for (size_t i = 0; i < req->len && st == ST_OK; i++) {
-        const char *id = req->u.members[i].key;
+    st_rep_diff *diffs = calloc(req->len ? req->len : 1, sizeof *diffs);
+    const char **strs = calloc(total ? total : 1, sizeof *strs);
+    if (!diffs || !strs) {
+        free(diffs);
+        free(strs);
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    }
+    const char **p = strs;
+    for (size_t i = 0; i < req->len; i++) {
         const st_json *revs = &req->u.members[i].value;
-        st = st_db_load(c, id, &l, err);
-        bool exists = st == ST_OK;
-        if (st == ST_E_NOT_FOUND)
-            st = ST_OK;
-        if (st != ST_OK)
-            break;
-        bool opened = false;
-        uint64_t max_missing = 0;
-        for (size_t k = 0; k < revs->len; k++) {
-            const st_json *rv = &revs->u.items[k];
-            st_rev r;
-            bool known = false;
-            if (st_rev_parse(rv->u.str, rv->len, &r, NULL) == ST_OK && exists)
-                known = st_revtree_find(l.tree, &r) >= 0;
-            if (known)
-                continue;
-            if (!opened) {
-                st_jw_key(w, id);
-                st_jw_obj_open(w);
-                st_jw_key(w, "missing");
-                st_jw_arr_open(w);
-                opened = true;
-            }
-            st_jw_strn(w, rv->u.str, rv->len);
-            if (st_rev_parse(rv->u.str, rv->len, &r, NULL) == ST_OK && r.gen > max_missing)
-                max_missing = r.gen;
-        }
-        if (!opened)
-            continue;
-        st_jw_arr_close(w);
-        if (exists) {
-            free(leaves);
-            leaves = malloc(st_revtree_count(l.tree) * sizeof *leaves);
-            if (!leaves) {
-                st = st_fail(err, ST_E_NOMEM, "out of memory");
-                break;
-            }
-            size_t nl = st_revtree_leaves(l.tree, leaves);
-            bool anc = false;
-            for (size_t k = 0; k < nl; k++) {
-                if (st_revtree_gen(l.tree, leaves[k]) >= max_missing)
-                    continue;
-                if (!anc) {
-                    st_jw_key(w, "possible_ancestors");
-                    st_jw_arr_open(w);
-                    anc = true;
-                }
-                st_rev r;
-                char rs[ST_REV_STR_MAX];
-                st_revtree_node(l.tree, leaves[k], &r, NULL, NULL);
-                st_jw_strn(w, rs, st_rev_format(&r, rs, sizeof rs));
-            }
-            if (anc)
-                st_jw_arr_close(w);
-        }
-        st_jw_obj_close(w);
+        diffs[i] = (st_rep_diff){req->u.members[i].key, p, revs->len};
+        for (size_t k = 0; k < revs->len; k++)
+            *p++ = revs->u.items[k].u.str;
     }
+    diff_json d = {w, diffs};
+    st_jw_obj_open(w);
+    st_status st = st_db_revs_missing(db, diffs, req->len, diff_row, &d, err);
     st_jw_obj_close(w);
     if (st == ST_OK && (st = st_jw_status(w)) != ST_OK)
         st_fail(err, st, "out of memory");
-    free(leaves);
-    st_db_loaded_free(&l);
-    st_db_reader_put(db, c);
+    free(diffs);
+    free(strs);
     return st;
 }
 

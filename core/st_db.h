@@ -53,6 +53,11 @@ typedef struct st_db_options {
                                  262144 (256 MiB of address space, shared pages);
                                  -1 turns mmap off */
     unsigned file_mode;       /* permissions of a new database file; default 0600 */
+    int att_compress_level;   /* gzip level for new uploads of compressible
+                                 types (CouchDB's [attachments] compression_level);
+                                 default 8, -1 = store as given */
+    const char *att_compressible; /* [attachments] compressible_types; NULL =
+                                 CouchDB's default; borrowed for the db's life */
 } st_db_options;
 
 void st_db_options_init(st_db_options *o);
@@ -97,6 +102,7 @@ typedef struct st_att_data {
     const char *content_type;   /* NULL: take it from the JSON stub */
     const void *data;
     size_t len;
+    const char *encoding;       /* NULL: identity bytes; "gzip": data is gzip-encoded */
 } st_att_data;
 
 typedef struct st_write_req {
@@ -186,9 +192,11 @@ typedef struct st_get_opts {
 typedef struct st_att {
     const char *name;
     const char *content_type;
-    const char *digest;       /* "md5-<base64>" */
-    uint64_t length;
+    const char *digest;       /* "md5-<base64>" of the stored bytes */
+    uint64_t length;          /* decoded */
     uint64_t revpos;
+    const char *encoding;     /* NULL: stored as is; "gzip" */
+    uint64_t encoded_length;  /* stored bytes, when encoded */
     bool body_sent;           /* in the rendered JSON as data/follows, not stub */
 } st_att;
 
@@ -221,17 +229,23 @@ st_status st_db_get_view(st_db *db, const char *id, const st_get_opts *o, st_doc
 st_status st_db_open_revs(st_db *db, const char *id, const char *const *revs, size_t n,
                           const st_get_opts *o, st_doc_fn fn, void *ctx, st_error *err);
 
-/* One attachment's bytes (into data) and metadata (into *meta).  rev NULL
- * = the winner.  ST_E_NOT_FOUND when the document or attachment is absent. */
+/* One attachment's bytes as stored (into data: gzip-encoded when
+ * meta->encoding says so) and metadata (into *meta).  rev NULL = the
+ * winner.  ST_E_NOT_FOUND when the document or attachment is absent. */
 typedef struct st_att_info {
     char content_type[256];
     char digest[64];
-    uint64_t length;
+    uint64_t length;          /* decoded */
     uint64_t revpos;
+    char encoding[16];        /* "" or "gzip": data then holds the encoded bytes */
+    uint64_t encoded_length;
 } st_att_info;
 
 st_status st_db_get_attachment(st_db *db, const char *id, const char *rev, const char *name,
                                st_buf *data, st_att_info *meta, st_error *err);
+/* Decode data in place when meta says it is encoded (then meta->encoding
+ * becomes ""); at most max decoded bytes. */
+st_status st_att_decode(st_att_info *meta, st_buf *data, size_t max, st_error *err);
 
 /* ---------------------------------------------------------------- all_docs */
 
@@ -338,6 +352,76 @@ st_status st_db_revs_diff(st_db *db, const st_json *req, st_jw *w, st_error *err
  * {"results":[...]} to w.  o supplies revs/latest/attachments. */
 st_status st_db_bulk_get(st_db *db, const st_json *req, const st_get_opts *o, st_jw *w,
                          st_error *err);
+
+/* Typed revisions for replication: what a replicator moves between two
+ * local databases without rendering or parsing JSON, and what the HTTP
+ * endpoint builds from CouchDB's JSON. */
+typedef struct st_rep_att {
+    const char *name;
+    const char *content_type;
+    const char *digest;       /* as the source has it */
+    uint64_t revpos;
+    uint64_t length;          /* decoded length */
+    const char *encoding;     /* NULL: identity; "gzip": data is gzip-encoded */
+    const void *data;         /* stored bytes; NULL = a stub (the target has them) */
+    size_t len;
+} st_rep_att;
+
+typedef struct st_rep_doc {
+    const char *id;
+    const st_rev *path;       /* the revision, then its ancestors, newest first */
+    size_t n_path;
+    bool deleted;
+    const char *body;         /* JSON object without special members */
+    size_t body_len;
+    const st_rep_att *atts;
+    size_t n_atts;
+} st_rep_doc;
+
+typedef struct st_rep_want {
+    const char *id;
+    const char *const *revs;  /* NULL: every leaf */
+    size_t n_revs;
+    const char *const *atts_since; /* attachments no newer than these: stubs */
+    size_t n_atts_since;
+} st_rep_want;
+
+/* Called once per revision read (latest=true: a requested non-leaf gives
+ * each leaf it leads to, each leaf once) or, with doc NULL, once per
+ * requested revision that is missing (rev names it).  Borrowed for the
+ * call; nonzero stops. */
+typedef int (*st_rep_doc_fn)(void *ctx, const st_rep_want *want, const st_rep_doc *doc,
+                             const char *missing_rev);
+
+/* _revs_diff, typed: for each entry of diffs (an id and the revisions a
+ * source has), fn gets the revisions this database lacks and, when it has
+ * the document, its leaves of lower generation than the newest missing one
+ * (CouchDB's possible_ancestors).  fn is only called for entries with
+ * something missing; borrowed arguments; nonzero stops. */
+typedef struct st_rep_diff {
+    const char *id;
+    const char *const *revs;
+    size_t n_revs;
+} st_rep_diff;
+typedef int (*st_rep_missing_fn)(void *ctx, size_t index, const char *const *missing,
+                                 size_t n_missing, const char *const *ancestors,
+                                 size_t n_ancestors);
+st_status st_db_revs_missing(st_db *db, const st_rep_diff *diffs, size_t n,
+                             st_rep_missing_fn fn, void *ctx, st_error *err);
+
+/* Read revisions with their paths; with_data, attachment bytes as stored
+ * (newer than atts_since), else every attachment is a stub. */
+st_status st_db_read_revs(st_db *db, const st_rep_want *wants, size_t n, bool with_data,
+                          st_rep_doc_fn fn, void *ctx, st_error *err);
+
+/* Merge replicated revisions (new_edits=false), one result each, as
+ * st_db_write with ST_WRITE_REPLICATED; docs and what they point to stay
+ * valid until done. */
+st_status st_db_write_revs_async(st_db *db, const st_rep_doc *docs, size_t n,
+                                 st_write_result *results, st_done_fn done, void *ctx,
+                                 st_error *err);
+st_status st_db_write_revs(st_db *db, const st_rep_doc *docs, size_t n,
+                           st_write_result *results, st_error *err);
 
 /* -------------------------------------------------------------- conflicts */
 

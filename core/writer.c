@@ -25,6 +25,10 @@
  * the batch's jobs are only failed when the lock stays taken past
  * BEGIN_PATIENCE_MS (503 busy), or for a real error (I/O, full disk).
  *
+ * A synchronous caller whose database has no writer at work runs the batch
+ * on its own thread (st_db_run_job); completion callbacks of other jobs in
+ * that batch then run there too.
+ *
  * Threads exit after IDLE_EXIT_MS without work, so a process with no open
  * databases has no writer threads; they are started again on demand.
  */
@@ -94,7 +98,9 @@ static bool pool_push(st_db *db)
 
 static void process(st_db *db);
 
-st_status st_db_enqueue(st_db *db, db_job *job, st_error *err)
+/* Queue job; *run_here (when asked for) says the caller should run the
+ * queue itself because no thread is on it yet. */
+static st_status enqueue(st_db *db, db_job *job, bool *run_here, st_error *err)
 {
     if (atomic_load(&db->deleted))
         return st_fail(err, ST_E_NOT_FOUND, "Database does not exist.");
@@ -110,9 +116,16 @@ st_status st_db_enqueue(st_db *db, db_job *job, st_error *err)
     bool push = !db->scheduled;
     db->scheduled = true;
     pthread_mutex_unlock(&db->wq_mu);
-    if (push && !pool_push(db))
+    if (push && run_here)
+        *run_here = true;
+    else if (push && !pool_push(db))
         process(db);
     return ST_OK;
+}
+
+st_status st_db_enqueue(st_db *db, db_job *job, st_error *err)
+{
+    return enqueue(db, job, NULL, err);
 }
 
 /* ------------------------------------------------------------ synchronous */
@@ -139,7 +152,14 @@ st_status st_db_run_job(st_db *db, db_job *job, st_error *err)
     pthread_cond_init(&w.cv, NULL);
     job->done = wake_waiter;
     job->done_ctx = &w;
-    st_status st = st_db_enqueue(db, job, err);
+    /* A caller that would only wait runs its own batch when no writer is
+     * on the database yet: no thread hop for the embedded library's
+     * single writer, and a bulk load is not at the mercy of the scheduler
+     * on a busy machine.  Jobs others queue meanwhile share the batch. */
+    bool run_here = false;
+    st_status st = enqueue(db, job, &run_here, err);
+    if (st == ST_OK && run_here)
+        process(db);
     if (st == ST_OK) {
         pthread_mutex_lock(&w.mu);
         while (!w.done)

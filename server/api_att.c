@@ -75,6 +75,18 @@ void st_api_att_get(st_req *r)
         goto out;
     }
     const char *range = st_req_header(r, MHD_HTTP_HEADER_RANGE);
+    /* Stored gzip-encoded: sent as it is to a client that takes gzip (and
+     * asks for no range, which counts in decoded bytes), else decoded. */
+    bool send_encoded = false;
+    if (meta.encoding[0]) {
+        const char *ae = st_req_header(r, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+        if (!range && ae && strstr(ae, "gzip")) {
+            send_encoded = true;
+        } else if (st_att_decode(&meta, &data, r->srv->cfg->max_attachment_size, &e) != ST_OK) {
+            st_resp_status(r, &e);
+            goto out;
+        }
+    }
     uint64_t lo = 0, hi = 0;
     int rr = range ? parse_range(range, data.len, &lo, &hi) : 0;
     if (rr < 0) {
@@ -98,6 +110,8 @@ void st_api_att_get(st_req *r)
         st_resp_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
     } else {
         st_resp_buf(r, 200, meta.content_type, &data);
+        if (send_encoded)
+            st_resp_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
     }
     st_resp_header(r, MHD_HTTP_HEADER_ETAG, etag);
     st_resp_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");

@@ -76,6 +76,8 @@ settee_status settee_att_get(settee_db *db, const char *id, const char *rev, con
     st_att_info meta;
     st_error ce;
     st_status s = st_db_get_attachment(db->core, id, rev, name, &b, &meta, &ce);
+    if (s == ST_OK)
+        s = st_att_decode(&meta, &b, (size_t)-1, &ce);
     if ((rc = st_client_from_core(e, s, &ce)) != SETTEE_OK)
         goto out;
     if (out_content_type &&

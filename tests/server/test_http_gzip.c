@@ -11,7 +11,7 @@
 #include <cmocka.h>
 #include <zlib.h>
 
-#include "gunzip.h"
+#include "st_gzip.h"
 #include "httpc.h"
 
 #define MAX_ATT 65536
