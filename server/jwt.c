@@ -409,15 +409,15 @@ static const st_json *walk_path(const st_json *obj, const char *path)
     char seg[256];
     size_t n = 0;
     for (const char *p = path;; p++) {
-        if (*p == '\\' && p[1] == '.') {
-            if (n < sizeof seg - 1)
-                seg[n++] = '.';
-            p++;
-            continue;
-        }
-        if (*p && *p != '.') {
-            if (n < sizeof seg - 1)
-                seg[n++] = *p;
+        char ch = *p;
+        if (ch == '\\' && p[1] == '.')
+            ch = *++p; /* an escaped dot is part of the name */
+        else if (ch == '.')
+            ch = '\0';
+        if (ch) {
+            if (n == sizeof seg - 1)
+                return NULL; /* no claim name is this long: never truncate into another */
+            seg[n++] = ch;
             continue;
         }
         seg[n] = '\0';

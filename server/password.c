@@ -157,12 +157,12 @@ static const st_json *get_typed(const st_json *doc, const char *key, st_json_typ
 
 st_status st_pw_from_user_doc(const st_json *doc, st_pw_hash *out, st_error *err)
 {
-    const st_json *scheme = get_typed(doc, "password_scheme", ST_JSON_STRING);
-    const st_json *salt = get_typed(doc, "salt", ST_JSON_STRING);
     const st_json *key;
     memset(out, 0, sizeof *out);
     if (!doc || doc->type != ST_JSON_OBJECT)
         return st_fail(err, ST_E_BAD_REQUEST, "user document is not an object");
+    const st_json *scheme = get_typed(doc, "password_scheme", ST_JSON_STRING);
+    const st_json *salt = get_typed(doc, "salt", ST_JSON_STRING);
     if (!scheme || strcmp(scheme->u.str, "simple") == 0) {
         out->scheme = ST_PW_SIMPLE;
         out->prf = ST_DIGEST_SHA1;
