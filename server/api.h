@@ -1,6 +1,8 @@
 /* api.h — the HTTP endpoint handlers (api_*.c), one per route and method.
- * Each follows the contract in http.h: read r, leave one response in r.
- * Handlers run on MHD worker threads and may block on storage.
+ * Each follows the contract in http.h: read r, leave one response in r (or
+ * hand a write to core and answer when resumed, api_async.c).  Handlers run
+ * on MHD worker threads; the dispatcher has routed, opened r->dbh and
+ * authorized before they run.
  */
 #ifndef ST_SERVER_API_H
 #define ST_SERVER_API_H
@@ -52,12 +54,40 @@ void st_api_att_delete(st_req *r);
 /* api_changes.c */
 void st_api_changes(st_req *r);
 
+/* api_async.c: a handler that writes suspends its connection and queues
+ * the write; finish(r) later builds the answer from r->async_st,
+ * r->async_err and ctx (freed by free_ctx with the request):
+ *     st_api_async_begin(r, ctx, free_ctx, finish);
+ *     if (st_db_write_async(..., st_api_async_done, r, &e) != ST_OK)
+ *         st_api_async_failed(r, &e);
+ */
+void st_api_async_begin(st_req *r, void *ctx, void (*free_ctx)(void *ctx),
+                        void (*finish)(st_req *r));
+void st_api_async_done(void *ctx, st_status st, const st_error *err);
+void st_api_async_failed(st_req *r, const st_error *err);
+
 /* Shared helpers (api_db.c) */
 
-/* Open r->db through the catalog: on failure sets the 400/404 response and
- * returns NULL.  Give it back with st_api_db_put_ref. */
-st_db *st_api_db_open(st_req *r);
-void st_api_db_put_ref(st_req *r, st_db *db);
+/* A single-document write in flight, allocated by the handler (calloc) and
+ * owned by the request once submitted. */
+typedef struct st_api_one {
+    st_json_doc *doc;          /* the parsed body (freed) */
+    st_write_req req;          /* points into doc and the request */
+    unsigned flags;
+    st_write_result res;
+    char revbuf[ST_REV_STR_MAX]; /* a rev taken from If-Match */
+    void (*free_extra)(struct st_api_one *c); /* frees what extra holds */
+    void *extra;               /* the handler's own (multipart parts, ...) */
+} st_api_one;
+void st_api_one_free(void *c);
+/* The rev a write names: ?rev= wins, else If-Match (quotes stripped), into
+ * buf when it comes from the header; NULL when neither. */
+const char *st_api_write_rev(st_req *r, char *buf, size_t cap);
+/* Queue c->req; finish(r) answers (use st_api_one_failed first). */
+bool st_api_one_submit(st_req *r, st_api_one *c, void (*finish)(st_req *r));
+/* In finish: the write failed (its answer is set). */
+bool st_api_one_failed(st_req *r);
+
 /* Location: http://host/db[/docid] */
 void st_api_location(st_req *r, const char *docid);
 /* 201/202/200 {"ok":true,"id","rev"} with ETag (and Location). */

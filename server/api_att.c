@@ -57,9 +57,7 @@ void st_api_att_get(st_req *r)
     st_att_info meta;
     st_error e;
     char etag[80];
-    st_db *db = st_api_db_open(r);
-    if (!db)
-        return;
+    st_db *db = r->dbh;
     if (st_db_get_attachment(db, r->docid, st_req_q(r, "rev"), r->att, &data, &meta, &e) !=
         ST_OK) {
         st_resp_status(r, &e);
@@ -92,7 +90,7 @@ void st_api_att_get(st_req *r)
     if (rr < 0) {
         char cr[64];
         snprintf(cr, sizeof cr, "bytes */%zu", data.len);
-        st_resp_error(r, 416, "requested_range_not_satisfiable",
+        st_resp_fail(r, ST_E_RANGE,
                       "Requested range not satisfiable");
         st_resp_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
         goto out;
@@ -102,7 +100,7 @@ void st_api_att_get(st_req *r)
         char cr[96];
         if (st_buf_add(&part, data.data + lo, (size_t)(hi - lo + 1)) != ST_OK) {
             st_buf_free(&part);
-            st_resp_error(r, 500, "internal_server_error", "out of memory");
+            st_resp_fail(r, ST_E_NOMEM, "out of memory");
             goto out;
         }
         snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%zu", lo, hi, data.len);
@@ -120,57 +118,53 @@ void st_api_att_get(st_req *r)
         st_resp_header(r, "Content-MD5", meta.digest + 4);
 out:
     st_buf_free(&data);
-    st_api_db_put_ref(r, db);
 }
 
-static const char *att_rev(st_req *r, char *buf, size_t cap)
+static void att_free(st_api_one *c)
 {
-    const char *rev = st_req_q(r, "rev");
-    if (rev)
-        return rev;
-    const char *im = st_req_header(r, MHD_HTTP_HEADER_IF_MATCH);
-    if (!im)
-        return NULL;
-    size_t n = strlen(im);
-    if (n >= 2 && im[0] == '"' && im[n - 1] == '"') {
-        im++;
-        n -= 2;
-    }
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(buf, im, n);
-    buf[n] = '\0';
-    return buf;
+    free(c->extra);
+    c->extra = NULL;
 }
 
+static void att_put_finish(st_req *r)
+{
+    st_api_one *c = r->async_ctx;
+    if (!st_api_one_failed(r))
+        st_api_write_ok(r, 201, c->res.id ? c->res.id : r->docid, c->res.rev, true);
+}
+
+static void att_delete_finish(st_req *r)
+{
+    st_api_one *c = r->async_ctx;
+    if (!st_api_one_failed(r))
+        st_api_write_ok(r, 200, c->res.id ? c->res.id : r->docid, c->res.rev, false);
+}
+
+/* The attachment edit is done inside core's writer (st_write_req.att_edit),
+ * against the revision named, so it cannot race another edit. */
 static void att_write(st_req *r, bool del)
 {
-    st_write_result res;
-    st_error e;
-    char revbuf[ST_REV_STR_MAX];
-    memset(&res, 0, sizeof res);
-    st_db *db = st_api_db_open(r);
-    if (!db)
+    st_api_one *c = calloc(1, sizeof *c);
+    st_att_data *att = calloc(1, sizeof *att);
+    if (!c || !att) {
+        free(c);
+        free(att);
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
         return;
-    st_att_data att;
-    memset(&att, 0, sizeof att);
-    att.name = r->att;
+    }
+    c->extra = att;
+    c->free_extra = att_free;
+    att->name = r->att;
     if (!del) {
         const char *ct = st_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-        att.content_type = ct ? ct : "application/octet-stream";
-        att.data = r->body.data ? r->body.data : "";
-        att.len = r->body.len;
+        att->content_type = ct ? ct : "application/octet-stream";
+        att->data = r->body.data ? r->body.data : "";
+        att->len = r->body.len;
     }
-    if (st_db_put_attachment(db, r->docid, att_rev(r, revbuf, sizeof revbuf), &att, &res, &e) !=
-        ST_OK) {
-        st_resp_status(r, &e);
-    } else if (res.err.code != ST_OK) {
-        st_resp_status(r, &res.err);
-    } else {
-        st_api_write_ok(r, del ? 200 : 201, res.id ? res.id : r->docid, res.rev, !del);
-    }
-    st_write_results_free(&res, 1); /* zeroed first, so safe on every path */
-    st_api_db_put_ref(r, db);
+    c->req.id = r->docid;
+    c->req.rev = st_api_write_rev(r, c->revbuf, sizeof c->revbuf);
+    c->req.att_edit = att;
+    st_api_one_submit(r, c, del ? att_delete_finish : att_put_finish);
 }
 
 void st_api_att_put(st_req *r)

@@ -15,74 +15,50 @@ static bool object_body(st_req *r, st_json_doc **d)
     if (!st_req_json(r, 0, d))
         return false;
     if (st_json_doc_root(*d)->type != ST_JSON_OBJECT) {
-        st_resp_error(r, 400, "bad_request", "Request body must be a JSON object");
+        st_resp_fail(r, ST_E_BAD_REQUEST, "Request body must be a JSON object");
         return false;
     }
     return true;
 }
 
-void st_api_bulk_docs(st_req *r)
+/* A _bulk_docs in flight. */
+typedef struct bulk_ctx {
+    st_json_doc *d;
+    st_write_req *reqs;
+    st_write_result *res;
+    size_t n;
+    bool new_edits;
+} bulk_ctx;
+
+static void bulk_free(void *p)
 {
-    st_json_doc *d = NULL;
-    st_write_req *reqs = NULL;
-    st_write_result *res = NULL;
-    size_t n = 0;
-    bool have_res = false;
+    bulk_ctx *c = p;
+    st_write_results_free(c->res, c->n);
+    free(c->res);
+    free(c->reqs);
+    st_json_doc_free(c->d);
+    free(c);
+}
+
+/* 201 with one row per document (new_edits=false: only the failures, as
+ * CouchDB 3.x answers). */
+static void bulk_finish(st_req *r)
+{
+    bulk_ctx *c = r->async_ctx;
+    if (r->async_st != ST_OK) {
+        st_resp_status(r, &r->async_err);
+        return;
+    }
     st_buf b = ST_BUF_INIT;
     st_jw w;
-    bool w_ok = false;
-    st_error e;
-    st_db *db = NULL;
-    if (!object_body(r, &d))
-        goto out;
-    const st_json *root = st_json_doc_root(d);
-    const st_json *docs = st_json_get(root, "docs");
-    if (!docs || docs->type != ST_JSON_ARRAY) {
-        st_resp_error(r, 400, "bad_request", "POST body must include `docs` parameter.");
-        goto out;
-    }
-    bool new_edits = true;
-    const st_json *ne = st_json_get(root, "new_edits");
-    if (ne) {
-        if (ne->type != ST_JSON_TRUE && ne->type != ST_JSON_FALSE) {
-            st_resp_error(r, 400, "bad_request", "`new_edits` parameter must be a boolean.");
-            goto out;
-        }
-        new_edits = ne->type == ST_JSON_TRUE;
-    }
-    n = docs->len;
-    for (size_t i = 0; i < n; i++) {
-        if (docs->u.items[i].type != ST_JSON_OBJECT) {
-            st_resp_error(r, 400, "bad_request", "Document must be a JSON object");
-            goto out;
-        }
-    }
-    db = st_api_db_open(r);
-    if (!db)
-        goto out;
-    reqs = calloc(n ? n : 1, sizeof *reqs);
-    res = calloc(n ? n : 1, sizeof *res);
-    if (!reqs || !res) {
-        st_resp_error(r, 500, "internal_server_error", "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++)
-        reqs[i].doc = &docs->u.items[i];
-    if (n && st_db_write(db, reqs, n, new_edits ? 0 : ST_WRITE_REPLICATED, res, &e) != ST_OK) {
-        st_resp_status(r, &e);
-        goto out;
-    }
-    have_res = n > 0;
     if (st_jw_init(&w, &b) != ST_OK) {
         st_resp_jw_failed(r, &w);
-        goto out;
+        return;
     }
-    w_ok = true;
     st_jw_arr_open(&w);
-    for (size_t i = 0; i < n; i++) {
-        const st_write_result *x = &res[i];
-        /* new_edits=false lists only failures (CouchDB 3.x). */
-        if (!new_edits && x->err.code == ST_OK)
+    for (size_t i = 0; i < c->n; i++) {
+        const st_write_result *x = &c->res[i];
+        if (!c->new_edits && x->err.code == ST_OK)
             continue;
         st_jw_obj_open(&w);
         if (x->err.code == ST_OK) {
@@ -109,19 +85,60 @@ void st_api_bulk_docs(st_req *r)
     st_jw_arr_close(&w);
     if (st_jw_status(&w) != ST_OK) {
         st_resp_jw_failed(r, &w);
-        goto out;
+        st_buf_free(&b);
+    } else {
+        st_resp_json(r, 201, &b);
     }
-    st_resp_json(r, 201, &b);
-out:
-    if (w_ok)
-        st_jw_free(&w);
-    st_buf_free(&b);
-    if (have_res)
-        st_write_results_free(res, n);
-    free(res);
-    free(reqs);
-    st_json_doc_free(d);
-    st_api_db_put_ref(r, db);
+    st_jw_free(&w);
+}
+
+void st_api_bulk_docs(st_req *r)
+{
+    st_error e;
+    bulk_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
+        return;
+    }
+    if (!object_body(r, &c->d))
+        goto fail;
+    const st_json *root = st_json_doc_root(c->d);
+    const st_json *docs = st_json_get(root, "docs");
+    if (!docs || docs->type != ST_JSON_ARRAY) {
+        st_resp_fail(r, ST_E_BAD_REQUEST, "POST body must include `docs` parameter.");
+        goto fail;
+    }
+    c->new_edits = true;
+    const st_json *ne = st_json_get(root, "new_edits");
+    if (ne) {
+        if (ne->type != ST_JSON_TRUE && ne->type != ST_JSON_FALSE) {
+            st_resp_fail(r, ST_E_BAD_REQUEST, "`new_edits` parameter must be a boolean.");
+            goto fail;
+        }
+        c->new_edits = ne->type == ST_JSON_TRUE;
+    }
+    c->n = docs->len;
+    for (size_t i = 0; i < c->n; i++) {
+        if (docs->u.items[i].type != ST_JSON_OBJECT) {
+            st_resp_fail(r, ST_E_BAD_REQUEST, "Document must be a JSON object");
+            goto fail;
+        }
+    }
+    c->reqs = calloc(c->n ? c->n : 1, sizeof *c->reqs);
+    c->res = calloc(c->n ? c->n : 1, sizeof *c->res);
+    if (!c->reqs || !c->res) {
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < c->n; i++)
+        c->reqs[i].doc = &docs->u.items[i];
+    st_api_async_begin(r, c, bulk_free, bulk_finish);
+    if (st_db_write_async(r->dbh, c->reqs, c->n, c->new_edits ? 0 : ST_WRITE_REPLICATED, c->res,
+                          st_api_async_done, r, &e) != ST_OK)
+        st_api_async_failed(r, &e);
+    return;
+fail:
+    bulk_free(c);
 }
 
 void st_api_bulk_get(st_req *r)
@@ -150,12 +167,10 @@ void st_api_bulk_get(st_req *r)
         o.atts = ST_ATTS_INLINE;
     const st_json *docs = st_json_get(root, "docs");
     if (!docs || docs->type != ST_JSON_ARRAY) {
-        st_resp_error(r, 400, "bad_request", "Missing JSON list of 'docs'.");
+        st_resp_fail(r, ST_E_BAD_REQUEST, "Missing JSON list of 'docs'.");
         goto out;
     }
-    db = st_api_db_open(r);
-    if (!db)
-        goto out;
+    db = r->dbh;
     if (st_jw_init(&w, &b) != ST_OK) {
         st_resp_jw_failed(r, &w);
         goto out;
@@ -176,7 +191,6 @@ out:
     st_buf_free(&b);
     st_api_get_opts_free(&store);
     st_json_doc_free(d);
-    st_api_db_put_ref(r, db);
 }
 
 /* A JSON object in, a core call that answers in JSON, the answer out: the
@@ -193,9 +207,7 @@ static void json_call(st_req *r, json_op op, unsigned status)
     st_db *db = NULL;
     if (!object_body(r, &d))
         goto out;
-    db = st_api_db_open(r);
-    if (!db)
-        goto out;
+    db = r->dbh;
     if (st_jw_init(&w, &b) != ST_OK) {
         st_resp_jw_failed(r, &w);
         goto out;
@@ -215,9 +227,47 @@ out:
         st_jw_free(&w);
     st_buf_free(&b);
     st_json_doc_free(d);
-    st_api_db_put_ref(r, db);
 }
 
 void st_api_revs_diff(st_req *r) { json_call(r, st_db_revs_diff, 200); }
 
-void st_api_purge(st_req *r) { json_call(r, st_db_purge, 201); }
+/* A _purge in flight: the request body and the answer core fills. */
+typedef struct purge_ctx {
+    st_json_doc *d;
+    st_buf out;
+} purge_ctx;
+
+static void purge_free(void *p)
+{
+    purge_ctx *c = p;
+    st_json_doc_free(c->d);
+    st_buf_free(&c->out);
+    free(c);
+}
+
+static void purge_finish(st_req *r)
+{
+    purge_ctx *c = r->async_ctx;
+    if (r->async_st != ST_OK)
+        st_resp_status(r, &r->async_err);
+    else
+        st_resp_json(r, 201, &c->out);
+}
+
+void st_api_purge(st_req *r)
+{
+    st_error e;
+    purge_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
+        return;
+    }
+    if (!object_body(r, &c->d)) {
+        purge_free(c);
+        return;
+    }
+    st_api_async_begin(r, c, purge_free, purge_finish);
+    if (st_db_purge_async(r->dbh, st_json_doc_root(c->d), &c->out, st_api_async_done, r, &e) !=
+        ST_OK)
+        st_api_async_failed(r, &e);
+}

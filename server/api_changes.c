@@ -12,23 +12,23 @@
 static bool take_doc_ids(st_req *r, const st_json *a, st_feed_params *p)
 {
     if (!a || a->type != ST_JSON_ARRAY) {
-        st_resp_error(r, 400, "bad_request", "`doc_ids` filter parameter is not a list of doc ids.");
+        st_resp_fail(r, ST_E_BAD_REQUEST, "`doc_ids` filter parameter is not a list of doc ids.");
         return false;
     }
     p->doc_ids = calloc(a->len ? a->len : 1, sizeof *p->doc_ids);
     if (!p->doc_ids) {
-        st_resp_error(r, 500, "internal_server_error", "out of memory");
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
         return false;
     }
     for (size_t i = 0; i < a->len; i++) {
         if (a->u.items[i].type != ST_JSON_STRING) {
-            st_resp_error(r, 400, "bad_request",
+            st_resp_fail(r, ST_E_BAD_REQUEST,
                           "`doc_ids` filter parameter is not a list of doc ids.");
             return false;
         }
         p->doc_ids[i] = strdup(a->u.items[i].u.str);
         if (!p->doc_ids[i]) {
-            st_resp_error(r, 500, "internal_server_error", "out of memory");
+            st_resp_fail(r, ST_E_NOMEM, "out of memory");
             return false;
         }
         p->n_doc_ids = i + 1;
@@ -74,7 +74,7 @@ void st_api_changes(st_req *r)
     else if (strcmp(feed, "eventsource") == 0)
         p.type = ST_FEED_EVENTSOURCE;
     else {
-        st_resp_error(r, 400, "bad_request", "Supported `feed` types: normal, continuous, live, "
+        st_resp_fail(r, ST_E_BAD_REQUEST, "Supported `feed` types: normal, continuous, live, "
                                              "longpoll, eventsource");
         return;
     }
@@ -91,7 +91,7 @@ void st_api_changes(st_req *r)
          * not): the integer prefix is our sequence. */
         const char *s = since[0] == '"' ? since + 1 : since;
         if (!isdigit((unsigned char)*s)) {
-            st_resp_error(r, 400, "bad_request", "Malformed sequence supplied in 'since' parameter.");
+            st_resp_fail(r, ST_E_BAD_REQUEST, "Malformed sequence supplied in 'since' parameter.");
             return;
         }
         p.opts.since = strtoull(s, NULL, 10);
@@ -101,7 +101,7 @@ void st_api_changes(st_req *r)
     if (style && strcmp(style, "all_docs") == 0)
         style_all = true;
     else if (style && strcmp(style, "main_only") != 0) {
-        st_resp_error(r, 400, "bad_request", "Invalid `style` parameter: use main_only or all_docs");
+        st_resp_fail(r, ST_E_BAD_REQUEST, "Invalid `style` parameter: use main_only or all_docs");
         return;
     }
     p.opts.all_docs = style_all;
@@ -133,9 +133,9 @@ void st_api_changes(st_req *r)
     if (filter && strcmp(filter, "_doc_ids") != 0) {
         if (strcmp(filter, "_selector") == 0 || strcmp(filter, "_view") == 0 ||
             strcmp(filter, "_design") == 0 || strchr(filter, '/'))
-            st_resp_error(r, 400, "bad_request", "Only filter=_doc_ids is supported by settee.");
+            st_resp_fail(r, ST_E_BAD_REQUEST, "Only filter=_doc_ids is supported by settee.");
         else
-            st_resp_error(r, 400, "bad_request", "`filter` parameter is not provided or invalid.");
+            st_resp_fail(r, ST_E_BAD_REQUEST, "`filter` parameter is not provided or invalid.");
         return;
     }
     if (r->method == ST_M_POST && r->body.len) {
@@ -144,7 +144,7 @@ void st_api_changes(st_req *r)
         if (!st_req_json(r, 0, &body))
             goto out;
         if (st_json_doc_root(body)->type != ST_JSON_OBJECT) {
-            st_resp_error(r, 400, "bad_request", "Request body must be a JSON object");
+            st_resp_fail(r, ST_E_BAD_REQUEST, "Request body must be a JSON object");
             goto out;
         }
     }
@@ -158,9 +158,8 @@ void st_api_changes(st_req *r)
         if (!take_doc_ids(r, ids, &p))
             goto out;
     }
-    st_db *db = st_api_db_open(r);
-    if (!db)
-        goto out;
+    st_db *db = r->dbh;
+    r->dbh = NULL; /* the feed takes the reference */
     if (!p.doc_ids && filter) {
         /* filter=_doc_ids with an empty list matches nothing */
         p.doc_ids = calloc(1, sizeof *p.doc_ids);

@@ -9,42 +9,6 @@
 
 #include "api.h"
 #include "log.h"
-#include "writeq.h"
-
-#define ILLEGAL_DBNAME_FMT                                                                     \
-    "Name: '%.100s'. Only lowercase characters (a-z), digits (0-9), and any of the "           \
-    "characters _, $, (, ), +, -, and / are allowed. Must begin with a letter."
-
-static bool check_name(st_req *r)
-{
-    if (st_dbname_valid(r->db))
-        return true;
-    char reason[ST_REASON_MAX];
-    snprintf(reason, sizeof reason, ILLEGAL_DBNAME_FMT, r->db);
-    st_resp_error(r, 400, "illegal_database_name", reason);
-    return false;
-}
-
-st_db *st_api_db_open(st_req *r)
-{
-    st_db *db = NULL;
-    st_error e;
-    if (!check_name(r))
-        return NULL;
-    if (st_catalog_get(r->srv->cat, r->db, &db, &e) != ST_OK) {
-        if (e.code == ST_E_NOT_FOUND)
-            st_resp_error(r, 404, "not_found", "Database does not exist.");
-        else
-            st_resp_status(r, &e);
-        return NULL;
-    }
-    return db;
-}
-
-void st_api_db_put_ref(st_req *r, st_db *db)
-{
-    st_catalog_put(r->srv->cat, db);
-}
 
 /* Percent-encode for a URL path segment. */
 static st_status add_encoded(st_buf *b, const char *s)
@@ -85,8 +49,6 @@ void st_api_location(st_req *r, const char *docid)
 void st_api_db_put(st_req *r)
 {
     st_error e;
-    if (!check_name(r))
-        return;
     if (st_catalog_create(r->srv->cat, r->db, &e) != ST_OK) {
         st_resp_status(r, &e);
         return;
@@ -100,13 +62,11 @@ void st_api_db_delete(st_req *r)
 {
     st_error e;
     if (st_req_q(r, "rev")) {
-        st_resp_error(r, 400, "bad_request",
+        st_resp_fail(r, ST_E_BAD_REQUEST,
                       "You tried to DELETE a database with a ?=rev parameter. Did you mean to "
                       "DELETE a document instead?");
         return;
     }
-    if (!check_name(r))
-        return;
     if (st_catalog_delete(r->srv->cat, r->db, &e) != ST_OK) {
         st_resp_status(r, &e);
         return;
@@ -121,9 +81,7 @@ void st_api_db_get(st_req *r)
     st_error e;
     st_buf b = ST_BUF_INIT;
     st_jw w;
-    st_db *db = st_api_db_open(r);
-    if (!db)
-        return;
+    st_db *db = r->dbh;
     if (st_db_info_get(db, &info, &e) != ST_OK) {
         st_resp_status(r, &e);
         goto out;
@@ -180,7 +138,6 @@ void st_api_db_get(st_req *r)
     st_jw_free(&w);
 out:
     st_buf_free(&b);
-    st_api_db_put_ref(r, db);
 }
 
 /* {"ok":true,"id":..,"rev":..} + ETag (+ Location on create). */
@@ -215,44 +172,94 @@ void st_api_write_ok(st_req *r, unsigned status, const char *id, const char *rev
         st_api_location(r, id);
 }
 
+const char *st_api_write_rev(st_req *r, char *buf, size_t cap)
+{
+    const char *rev = st_req_q(r, "rev");
+    if (rev)
+        return rev;
+    const char *im = st_req_header(r, MHD_HTTP_HEADER_IF_MATCH);
+    if (!im)
+        return NULL;
+    size_t n = strlen(im);
+    if (n >= 2 && im[0] == '"' && im[n - 1] == '"') {
+        im++;
+        n -= 2;
+    }
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, im, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* A single-document write in flight (POST /db, PUT/DELETE /db/doc, the
+ * attachment and _local forms): what the request points into lives here
+ * until the answer is built. */
+void st_api_one_free(void *p)
+{
+    st_api_one *c = p;
+    if (!c)
+        return;
+    st_write_results_free(&c->res, 1);
+    if (c->free_extra)
+        c->free_extra(c);
+    st_json_doc_free(c->doc);
+    free(c);
+}
+
+bool st_api_one_submit(st_req *r, st_api_one *c, void (*finish)(st_req *r))
+{
+    st_error e;
+    st_api_async_begin(r, c, st_api_one_free, finish);
+    if (st_db_write_async(r->dbh, &c->req, 1, c->flags, &c->res, st_api_async_done, r, &e) !=
+        ST_OK)
+        st_api_async_failed(r, &e);
+    return true;
+}
+
+bool st_api_one_failed(st_req *r)
+{
+    st_api_one *c = r->async_ctx;
+    if (r->async_st != ST_OK) {
+        st_resp_status(r, &r->async_err);
+        return true;
+    }
+    if (c->res.err.code != ST_OK) {
+        st_resp_status(r, &c->res.err);
+        return true;
+    }
+    return false;
+}
+
+static void post_finish(st_req *r)
+{
+    st_api_one *c = r->async_ctx;
+    if (st_api_one_failed(r))
+        return;
+    bool batch = st_req_q(r, "batch") && strcmp(st_req_q(r, "batch"), "ok") == 0;
+    st_api_write_ok(r, batch ? 202 : 201, c->res.id, c->res.rev, true);
+}
+
 void st_api_db_post(st_req *r)
 {
-    st_json_doc *d = NULL;
-    st_write_result res;
-    st_error e;
-    bool have_res = false;
-    st_db *db = NULL;
-    memset(&res, 0, sizeof res);
     if (!st_req_require_json_ctype(r, false))
         return;
-    db = st_api_db_open(r);
-    if (!db)
+    st_api_one *c = calloc(1, sizeof *c);
+    if (!c) {
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
         return;
-    if (!st_req_json(r, r->srv->cfg->max_document_size, &d))
-        goto out;
-    if (st_json_doc_root(d)->type != ST_JSON_OBJECT) {
-        st_resp_error(r, 400, "bad_request", "Document must be a JSON object");
-        goto out;
     }
-    st_write_req wr;
-    memset(&wr, 0, sizeof wr);
-    wr.doc = st_json_doc_root(d);
-    if (st_writeq_write(r->srv->wq, db, &wr, 0, &res, &e) != ST_OK) {
-        st_resp_status(r, &e);
-        goto out;
+    if (!st_req_json(r, r->srv->cfg->max_document_size, &c->doc)) {
+        st_api_one_free(c);
+        return;
     }
-    have_res = true;
-    if (res.err.code != ST_OK) {
-        st_resp_status(r, &res.err);
-        goto out;
+    if (st_json_doc_root(c->doc)->type != ST_JSON_OBJECT) {
+        st_resp_fail(r, ST_E_BAD_REQUEST, "Document must be a JSON object");
+        st_api_one_free(c);
+        return;
     }
-    bool batch = st_req_q(r, "batch") && strcmp(st_req_q(r, "batch"), "ok") == 0;
-    st_api_write_ok(r, batch ? 202 : 201, res.id, res.rev, true);
-out:
-    if (have_res)
-        st_write_results_free(&res, 1);
-    st_json_doc_free(d);
-    st_api_db_put_ref(r, db);
+    c->req.doc = st_json_doc_root(c->doc);
+    st_api_one_submit(r, c, post_finish);
 }
 
 /* ------------------------------------------------------------- _all_docs */
@@ -333,7 +340,7 @@ static bool qjson_str(st_req *r, const char *k1, const char *k2, st_json_doc **s
         st_json_doc_root(*store)->type != ST_JSON_STRING) {
         char reason[200];
         snprintf(reason, sizeof reason, "Invalid JSON value for %s", k1);
-        st_resp_error(r, 400, "query_parse_error", reason);
+        st_resp_fail(r, ST_E_QUERY_PARSE, reason);
         return false;
     }
     *out = st_json_doc_root(*store)->u.str;
@@ -379,7 +386,7 @@ void st_api_all_docs(st_req *r)
     const char *kq = st_req_q(r, "keys");
     if (kq) {
         if (st_json_parse(kq, strlen(kq), NULL, &qkeys, NULL) != ST_OK) {
-            st_resp_error(r, 400, "query_parse_error", "Invalid JSON value for keys");
+            st_resp_fail(r, ST_E_QUERY_PARSE, "Invalid JSON value for keys");
             goto out;
         }
         karr = st_json_doc_root(qkeys);
@@ -389,23 +396,23 @@ void st_api_all_docs(st_req *r)
             goto out;
         karr = st_json_get(st_json_doc_root(body), "keys");
         if (st_json_doc_root(body)->type != ST_JSON_OBJECT) {
-            st_resp_error(r, 400, "bad_request", "Request body must be a JSON object");
+            st_resp_fail(r, ST_E_BAD_REQUEST, "Request body must be a JSON object");
             goto out;
         }
     }
     if (karr) {
         if (karr->type != ST_JSON_ARRAY) {
-            st_resp_error(r, 400, "bad_request", "`keys` member must be an array.");
+            st_resp_fail(r, ST_E_BAD_REQUEST, "`keys` member must be an array.");
             goto out;
         }
         keys = calloc(karr->len ? karr->len : 1, sizeof *keys);
         if (!keys) {
-            st_resp_error(r, 500, "internal_server_error", "out of memory");
+            st_resp_fail(r, ST_E_NOMEM, "out of memory");
             goto out;
         }
         for (size_t i = 0; i < karr->len; i++) {
             if (karr->u.items[i].type != ST_JSON_STRING) {
-                st_resp_error(r, 400, "bad_request", "`keys` member must hold strings");
+                st_resp_fail(r, ST_E_BAD_REQUEST, "`keys` member must hold strings");
                 goto out;
             }
             keys[i] = karr->u.items[i].u.str;
@@ -413,9 +420,7 @@ void st_api_all_docs(st_req *r)
         o.keys = keys;
         o.n_keys = karr->len;
     }
-    db = st_api_db_open(r);
-    if (!db)
-        goto out;
+    db = r->dbh;
     if (update_seq) {
         st_db_info info;
         if (st_db_info_get(db, &info, &e) != ST_OK) {
@@ -462,7 +467,6 @@ out:
     st_json_doc_free(sk);
     st_json_doc_free(ek);
     st_json_doc_free(k1);
-    st_api_db_put_ref(r, db);
 }
 
 /* ----------------------------------------------------------- maintenance */
@@ -474,9 +478,7 @@ void st_api_ensure_full_commit(st_req *r)
     char body[128];
     if (!st_req_require_json_ctype(r, true))
         return;
-    st_db *db = st_api_db_open(r);
-    if (!db)
-        return;
+    st_db *db = r->dbh;
     /* Every acknowledged write is already committed; this only reports the
      * instance start time, which tells a replicator whether we restarted. */
     if (st_db_info_get(db, &info, &e) != ST_OK) {
@@ -487,7 +489,6 @@ void st_api_ensure_full_commit(st_req *r)
         st_resp_text(r, 201, "application/json", body);
         st_resp_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "must-revalidate");
     }
-    st_api_db_put_ref(r, db);
 }
 
 void st_api_compact(st_req *r)
@@ -496,19 +497,15 @@ void st_api_compact(st_req *r)
     if (!st_req_require_json_ctype(r, true))
         return;
     if (r->n_segs > 2) { /* _compact/ddoc: views do not exist here */
-        st_resp_error(r, 404, "not_found", "missing");
+        st_resp_fail(r, ST_E_NOT_FOUND, "missing");
         return;
     }
-    st_db *db = st_api_db_open(r);
-    if (!db)
-        return;
-    /* Synchronous: simpler than a job table, and the answer (202) still
-     * tells CouchDB clients nothing about completion. */
-    if (st_db_compact(db, &e) != ST_OK)
+    /* Background, in slices on the database's writer (core/maint.c); a
+     * second request while one runs is a no-op, as CouchDB's. */
+    if (st_db_compact_start(r->dbh, &e) != ST_OK)
         st_resp_status(r, &e);
     else
         st_resp_ok(r, 202);
-    st_api_db_put_ref(r, db);
 }
 
 void st_api_revs_limit_get(st_req *r)
@@ -516,9 +513,7 @@ void st_api_revs_limit_get(st_req *r)
     unsigned limit = 0;
     st_error e;
     char body[32];
-    st_db *db = st_api_db_open(r);
-    if (!db)
-        return;
+    st_db *db = r->dbh;
     if (st_db_revs_limit_get(db, &limit, &e) != ST_OK) {
         st_resp_status(r, &e);
     } else {
@@ -526,7 +521,14 @@ void st_api_revs_limit_get(st_req *r)
         st_resp_text(r, 200, "application/json", body);
         st_resp_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "must-revalidate");
     }
-    st_api_db_put_ref(r, db);
+}
+
+static void revs_limit_finish(st_req *r)
+{
+    if (r->async_st != ST_OK)
+        st_resp_status(r, &r->async_err);
+    else
+        st_resp_ok(r, 200);
 }
 
 void st_api_revs_limit_put(st_req *r)
@@ -538,27 +540,18 @@ void st_api_revs_limit_put(st_req *r)
         return;
     if (!st_json_uint64(st_json_doc_root(d), &v) || v == 0 || v > 1000000) {
         st_json_doc_free(d);
-        st_resp_error(r, 400, "bad_request", "Rev limit has to be an integer");
+        st_resp_fail(r, ST_E_BAD_REQUEST, "Rev limit has to be an integer");
         return;
     }
     st_json_doc_free(d);
-    st_db *db = st_api_db_open(r);
-    if (!db)
-        return;
-    if (st_db_revs_limit_set(db, (unsigned)v, &e) != ST_OK)
-        st_resp_status(r, &e);
-    else
-        st_resp_ok(r, 200);
-    st_api_db_put_ref(r, db);
+    st_api_async_begin(r, NULL, NULL, revs_limit_finish);
+    if (st_db_revs_limit_set_async(r->dbh, (unsigned)v, st_api_async_done, r, &e) != ST_OK)
+        st_api_async_failed(r, &e);
 }
 
 void st_api_security_get(st_req *r)
 {
-    st_db *db = st_api_db_open(r);
-    if (!db)
-        return;
     /* No per-database security yet: every db has CouchDB's empty object. */
     st_resp_text(r, 200, "application/json", "{}\n");
     st_resp_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "must-revalidate");
-    st_api_db_put_ref(r, db);
 }

@@ -15,7 +15,6 @@
 #include "st_gzip.h"
 #include "log.h"
 #include "multipart.h"
-#include "writeq.h"
 
 /* ---- query options */
 
@@ -43,17 +42,17 @@ bool st_api_get_opts(st_req *r, st_get_opts *o, st_get_store *store)
         const st_json *a;
         if (st_json_parse(since, strlen(since), NULL, &store->atts_since_doc, NULL) != ST_OK ||
             (a = st_json_doc_root(store->atts_since_doc))->type != ST_JSON_ARRAY) {
-            st_resp_error(r, 400, "query_parse_error", "Invalid JSON value for atts_since");
+            st_resp_fail(r, ST_E_QUERY_PARSE, "Invalid JSON value for atts_since");
             return false;
         }
         store->atts_since = calloc(a->len ? a->len : 1, sizeof *store->atts_since);
         if (!store->atts_since) {
-            st_resp_error(r, 500, "internal_server_error", "out of memory");
+            st_resp_fail(r, ST_E_NOMEM, "out of memory");
             return false;
         }
         for (size_t i = 0; i < a->len; i++) {
             if (a->u.items[i].type != ST_JSON_STRING) {
-                st_resp_error(r, 400, "query_parse_error", "atts_since must list revisions");
+                st_resp_fail(r, ST_E_QUERY_PARSE, "atts_since must list revisions");
                 return false;
             }
             store->atts_since[i] = a->u.items[i].u.str;
@@ -69,27 +68,6 @@ void st_api_get_opts_free(st_get_store *store)
     free(store->atts_since);
     st_json_doc_free(store->atts_since_doc);
     memset(store, 0, sizeof *store);
-}
-
-/* The rev a write names: ?rev= wins, else If-Match (quotes stripped). */
-static const char *write_rev(st_req *r, char *buf, size_t cap)
-{
-    const char *rev = st_req_q(r, "rev");
-    if (rev)
-        return rev;
-    const char *im = st_req_header(r, MHD_HTTP_HEADER_IF_MATCH);
-    if (!im)
-        return NULL;
-    size_t n = strlen(im);
-    if (n >= 2 && im[0] == '"' && im[n - 1] == '"') {
-        im++;
-        n -= 2;
-    }
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(buf, im, n);
-    buf[n] = '\0';
-    return buf;
 }
 
 /* ---- copies of borrowed views */
@@ -263,17 +241,17 @@ static void open_revs_reply(st_req *r, st_db *db, const char *id, const char *sp
         const st_json *a;
         if (st_json_parse(spec, strlen(spec), NULL, &list, NULL) != ST_OK ||
             (a = st_json_doc_root(list))->type != ST_JSON_ARRAY) {
-            st_resp_error(r, 400, "bad_request", "Invalid open_revs format");
+            st_resp_fail(r, ST_E_BAD_REQUEST, "Invalid open_revs format");
             goto out;
         }
         revs = calloc(a->len ? a->len : 1, sizeof *revs);
         if (!revs) {
-            st_resp_error(r, 500, "internal_server_error", "out of memory");
+            st_resp_fail(r, ST_E_NOMEM, "out of memory");
             goto out;
         }
         for (size_t i = 0; i < a->len; i++) {
             if (a->u.items[i].type != ST_JSON_STRING) {
-                st_resp_error(r, 400, "bad_request", "Invalid open_revs format");
+                st_resp_fail(r, ST_E_BAD_REQUEST, "Invalid open_revs format");
                 goto out;
             }
             revs[i] = a->u.items[i].u.str;
@@ -290,7 +268,7 @@ static void open_revs_reply(st_req *r, st_db *db, const char *id, const char *sp
         goto out;
     }
     if (c.oom) {
-        st_resp_error(r, 500, "internal_server_error", "out of memory");
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
         goto out;
     }
     st_status s = ST_OK;
@@ -319,7 +297,7 @@ static void open_revs_reply(st_req *r, st_db *db, const char *id, const char *sp
         if (s == ST_OK)
             s = st_buf_addc(&b, ']');
         if (s != ST_OK) {
-            st_resp_error(r, 500, "internal_server_error", "out of memory");
+            st_resp_fail(r, ST_E_NOMEM, "out of memory");
             goto out;
         }
         st_resp_json(r, 200, &b);
@@ -384,9 +362,7 @@ void st_api_doc_get(st_req *r)
     bool attachments = false;
     memset(&c, 0, sizeof c);
     memset(&store, 0, sizeof store);
-    st_db *db = st_api_db_open(r);
-    if (!db)
-        return;
+    st_db *db = r->dbh;
     if (!st_api_get_opts(r, &o, &store))
         goto out;
     attachments = o.atts == ST_ATTS_INLINE;
@@ -404,7 +380,7 @@ void st_api_doc_get(st_req *r)
         goto out;
     }
     if (c.oom || c.n != 1 || !c.v[0].json) {
-        st_resp_error(r, 500, "internal_server_error", "out of memory");
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
         goto out;
     }
     const doc_copy *d = &c.v[0];
@@ -428,7 +404,7 @@ void st_api_doc_get(st_req *r)
         st_resp_buf(r, 200, ctype, &b);
     } else {
         if (st_buf_add(&b, d->json, d->json_len) != ST_OK) {
-            st_resp_error(r, 500, "internal_server_error", "out of memory");
+            st_resp_fail(r, ST_E_NOMEM, "out of memory");
             goto out;
         }
         st_resp_json(r, 200, &b);
@@ -438,7 +414,25 @@ out:
     st_buf_free(&b);
     docs_free(&c);
     st_api_get_opts_free(&store);
-    st_api_db_put_ref(r, db);
+}
+
+/* A multipart PUT's parts, kept while its write is in flight. */
+typedef struct related {
+    st_mp_part *parts;
+    size_t n_parts;
+    st_att_data *atts;
+    size_t n_atts;
+} related;
+
+static void related_free(st_api_one *c)
+{
+    related *rel = c->extra;
+    if (!rel)
+        return;
+    free(rel->atts);
+    st_mp_parts_free(rel->parts, rel->n_parts);
+    free(rel);
+    c->extra = NULL;
 }
 
 /* multipart/related PUT: the first part is the doc, then one part per
@@ -447,41 +441,41 @@ out:
  * (its Content-Encoding, or the stub's "encoding", as CouchDB's
  * replicator sends compressed attachments) is handed to core as encoded
  * bytes: core keeps them (and their digest) and bounds their decoded size. */
-static bool parse_related(st_req *r, st_json_doc **doc, st_mp_part **parts, size_t *n_parts,
-                          st_att_data **atts, size_t *n_atts, st_buf **decoded)
+static bool parse_related(st_req *r, st_api_one *c)
 {
     st_error e;
+    related *rel = calloc(1, sizeof *rel);
+    if (!rel) {
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
+        return false;
+    }
+    c->extra = rel;
+    c->free_extra = related_free;
     if (st_mp_parse(st_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE), r->body.data ? r->body.data : "",
-                    r->body.len, parts, n_parts, &e) != ST_OK) {
+                    r->body.len, &rel->parts, &rel->n_parts, &e) != ST_OK) {
         st_resp_status(r, &e);
         return false;
     }
-    if (*n_parts == 0) {
-        st_resp_error(r, 400, "bad_request", "multipart body without a document part");
+    if (rel->n_parts == 0) {
+        st_resp_fail(r, ST_E_BAD_REQUEST, "multipart body without a document part");
         return false;
     }
     st_json_limits lim = {r->srv->cfg->max_document_size, 0};
-    if (st_json_parse((*parts)[0].data, (*parts)[0].len, &lim, doc, &e) != ST_OK) {
+    if (st_json_parse(rel->parts[0].data, rel->parts[0].len, &lim, &c->doc, &e) != ST_OK) {
         if (e.code == ST_E_BAD_REQUEST)
-            st_resp_error(r, 400, "bad_request", "invalid UTF-8 JSON");
+            st_resp_fail(r, ST_E_BAD_REQUEST, "invalid UTF-8 JSON");
         else
             st_resp_status(r, &e);
         return false;
     }
-    const st_json *root = st_json_doc_root(*doc);
+    const st_json *root = st_json_doc_root(c->doc);
     const st_json *stubs = root->type == ST_JSON_OBJECT ? st_json_get(root, "_attachments") : NULL;
-    size_t nf = 0;
-    if (stubs && stubs->type == ST_JSON_OBJECT)
-        nf = stubs->len;
-    *atts = calloc(nf ? nf : 1, sizeof **atts);
-    *decoded = calloc(nf ? nf : 1, sizeof **decoded);
-    if (!*atts || !*decoded) {
-        st_resp_error(r, 500, "internal_server_error", "out of memory");
-        return false;
-    }
-    bool *used = calloc(*n_parts, sizeof *used);
-    if (!used) {
-        st_resp_error(r, 500, "internal_server_error", "out of memory");
+    size_t nf = stubs && stubs->type == ST_JSON_OBJECT ? stubs->len : 0;
+    rel->atts = calloc(nf ? nf : 1, sizeof *rel->atts);
+    bool *used = calloc(rel->n_parts, sizeof *used);
+    if (!rel->atts || !used) {
+        free(used);
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
         return false;
     }
     used[0] = true;
@@ -492,92 +486,49 @@ static bool parse_related(st_req *r, st_json_doc **doc, st_mp_part **parts, size
         if (!follows || follows->type != ST_JSON_TRUE)
             continue;
         st_mp_part *p = NULL;
-        for (size_t k = 1; !p && k < *n_parts; k++)
-            if (!used[k] && (*parts)[k].filename && strcmp((*parts)[k].filename, m->key) == 0)
-                p = &(*parts)[k];
-        for (size_t k = 1; !p && k < *n_parts; k++)
-            if (!used[k] && !(*parts)[k].filename)
-                p = &(*parts)[k];
+        for (size_t k = 1; !p && k < rel->n_parts; k++)
+            if (!used[k] && rel->parts[k].filename && strcmp(rel->parts[k].filename, m->key) == 0)
+                p = &rel->parts[k];
+        for (size_t k = 1; !p && k < rel->n_parts; k++)
+            if (!used[k] && !rel->parts[k].filename)
+                p = &rel->parts[k];
         if (!p) {
-            st_resp_error(r, 400, "bad_request", "attachment marked follows has no part");
+            st_resp_fail(r, ST_E_BAD_REQUEST, "attachment marked follows has no part");
             goto done;
         }
-        used[p - *parts] = true;
+        used[p - rel->parts] = true;
         /* The part's own header wins; else the stub says how the bytes are. */
         const char *enc = p->encoding;
         if (!enc || !*enc)
             enc = st_json_get_str(&m->value, "encoding");
-        st_att_data *a = &(*atts)[(*n_atts)++];
+        st_att_data *a = &rel->atts[rel->n_atts++];
         a->name = m->key;
-        a->content_type = NULL;
         a->data = p->data;
         a->len = p->len;
         if (!enc || !*enc || strcasecmp(enc, "identity") == 0)
             continue;
         if (!st_gzip_is(enc)) {
-            st_resp_error(r, 415, "bad_content_type",
-                          "unsupported attachment encoding; send gzip or identity bytes");
+            st_resp_fail(r, ST_E_BAD_CONTENT_TYPE,
+                         "unsupported attachment encoding; send gzip or identity bytes");
             goto done;
         }
         a->encoding = "gzip"; /* core keeps the encoded bytes, as CouchDB does */
     }
+    c->req.atts = rel->atts;
+    c->req.n_atts = rel->n_atts;
     ok = true;
 done:
     free(used);
     return ok;
 }
 
-/* A PUT's state while its write is queued (writeq.c): everything the
- * write request points into lives here until the response is built. */
-typedef struct put_ctx {
-    st_db *db;
-    st_json_doc *d;
-    st_mp_part *parts;
-    size_t n_parts;
-    st_att_data *atts;
-    size_t n_atts;
-    st_buf *decoded; /* [stubs in _attachments]: gunzipped bodies */
-    size_t n_decoded;
-    char revbuf[ST_REV_STR_MAX];
-    st_write_req wr;
-    st_write_job job;
-    st_server *srv;  /* for the catalog reference */
-} put_ctx;
-
-static void put_ctx_free(void *p)
-{
-    put_ctx *c = p;
-    if (!c)
-        return;
-    if (atomic_load(&c->job.done))
-        st_write_results_free(&c->job.res, 1);
-    free(c->atts);
-    for (size_t i = 0; i < c->n_decoded; i++)
-        st_buf_free(&c->decoded[i]);
-    free(c->decoded);
-    st_mp_parts_free(c->parts, c->n_parts);
-    st_json_doc_free(c->d);
-    if (c->db)
-        st_catalog_put(c->srv->cat, c->db);
-    free(c);
-}
-
-/* Resumed after the queued write: answer from its result. */
 static void put_finish(st_req *r)
 {
-    put_ctx *c = r->async_ctx;
-    const st_write_job *j = &c->job;
-    if (j->status != ST_OK) {
-        st_resp_status(r, &j->err);
-    } else if (j->res.err.code != ST_OK) {
-        st_resp_status(r, &j->res.err);
-    } else {
-        bool batch = st_req_q(r, "batch") && strcmp(st_req_q(r, "batch"), "ok") == 0;
-        st_api_write_ok(r, batch ? 202 : 201, j->res.id ? j->res.id : r->docid, j->res.rev,
-                        true);
-    }
-    put_ctx_free(c);
-    r->async_ctx = NULL;
+    st_api_one *c = r->async_ctx;
+    if (st_api_one_failed(r))
+        return;
+    bool batch = st_req_q(r, "batch") && strcmp(st_req_q(r, "batch"), "ok") == 0;
+    st_api_write_ok(r, batch ? 202 : 201, c->res.id ? c->res.id : r->docid, c->res.rev, true);
 }
 
 void st_api_doc_put(st_req *r)
@@ -585,78 +536,49 @@ void st_api_doc_put(st_req *r)
     bool new_edits = true;
     if (!st_req_qbool(r, "new_edits", true, &new_edits))
         return;
-    put_ctx *c = calloc(1, sizeof *c);
+    st_api_one *c = calloc(1, sizeof *c);
     if (!c) {
-        st_resp_error(r, 500, "internal_server_error", "out of memory");
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
         return;
     }
-    c->srv = r->srv;
-    c->db = st_api_db_open(r);
-    if (!c->db)
-        goto fail;
     if (st_req_ctype_is(r, "multipart/related")) {
-        bool parsed = parse_related(r, &c->d, &c->parts, &c->n_parts, &c->atts, &c->n_atts,
-                                    &c->decoded);
-        if (c->decoded) {
-            const st_json *root = st_json_doc_root(c->d);
-            const st_json *stubs =
-                root->type == ST_JSON_OBJECT ? st_json_get(root, "_attachments") : NULL;
-            c->n_decoded = stubs && stubs->type == ST_JSON_OBJECT ? stubs->len : 0;
-        }
-        if (!parsed)
+        if (!parse_related(r, c))
             goto fail;
-    } else if (!st_req_json(r, r->srv->cfg->max_document_size, &c->d)) {
+    } else if (!st_req_json(r, r->srv->cfg->max_document_size, &c->doc)) {
         goto fail;
     }
-    if (st_json_doc_root(c->d)->type != ST_JSON_OBJECT) {
-        st_resp_error(r, 400, "bad_request", "Document must be a JSON object");
+    if (st_json_doc_root(c->doc)->type != ST_JSON_OBJECT) {
+        st_resp_fail(r, ST_E_BAD_REQUEST, "Document must be a JSON object");
         goto fail;
     }
-    c->wr.doc = st_json_doc_root(c->d);
-    c->wr.id = r->docid;
-    c->wr.rev = write_rev(r, c->revbuf, sizeof c->revbuf);
-    c->wr.atts = c->atts;
-    c->wr.n_atts = c->n_atts;
-    c->job.db = c->db;
-    c->job.req = &c->wr;
-    c->job.flags = new_edits ? 0 : ST_WRITE_REPLICATED;
-    c->job.conn = r->conn;
-    /* Suspend first: the writer may finish (and resume) before we return. */
-    r->async = true;
-    r->async_ctx = c;
-    r->async_finish = put_finish;
-    r->async_free = put_ctx_free;
-    MHD_suspend_connection(r->conn);
-    st_writeq_submit(r->srv->wq, &c->job);
+    c->req.doc = st_json_doc_root(c->doc);
+    c->req.id = r->docid;
+    c->req.rev = st_api_write_rev(r, c->revbuf, sizeof c->revbuf);
+    c->flags = new_edits ? 0 : ST_WRITE_REPLICATED;
+    st_api_one_submit(r, c, put_finish);
     return;
 fail:
-    put_ctx_free(c);
+    st_api_one_free(c);
+}
+
+static void delete_finish(st_req *r)
+{
+    st_api_one *c = r->async_ctx;
+    if (!st_api_one_failed(r))
+        st_api_write_ok(r, 200, c->res.id ? c->res.id : r->docid, c->res.rev, false);
 }
 
 void st_api_doc_delete(st_req *r)
 {
-    st_write_result res;
-    st_error e;
-    char revbuf[ST_REV_STR_MAX];
-    memset(&res, 0, sizeof res);
-    st_db *db = st_api_db_open(r);
-    if (!db)
+    st_api_one *c = calloc(1, sizeof *c);
+    if (!c) {
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
         return;
-    st_write_req wr;
-    memset(&wr, 0, sizeof wr);
-    wr.id = r->docid;
-    wr.rev = write_rev(r, revbuf, sizeof revbuf);
-    wr.delete_doc = true;
-    if (st_writeq_write(r->srv->wq, db, &wr, 0, &res, &e) != ST_OK) {
-        st_resp_status(r, &e);
-    } else {
-        if (res.err.code != ST_OK)
-            st_resp_status(r, &res.err);
-        else
-            st_api_write_ok(r, 200, res.id ? res.id : r->docid, res.rev, false);
-        st_write_results_free(&res, 1);
     }
-    st_api_db_put_ref(r, db);
+    c->req.id = r->docid;
+    c->req.rev = st_api_write_rev(r, c->revbuf, sizeof c->revbuf);
+    c->req.delete_doc = true;
+    st_api_one_submit(r, c, delete_finish);
 }
 
 /* ---- _local documents */
@@ -665,54 +587,58 @@ void st_api_local_get(st_req *r)
 {
     st_buf b = ST_BUF_INIT;
     st_error e;
-    st_db *db = st_api_db_open(r);
-    if (!db)
-        return;
-    if (st_db_local_get(db, r->docid, &b, &e) != ST_OK) {
+    if (st_db_local_get(r->dbh, r->docid, &b, &e) != ST_OK) {
         st_buf_free(&b);
         st_resp_status(r, &e);
     } else {
         st_resp_json(r, 200, &b);
     }
-    st_api_db_put_ref(r, db);
+}
+
+static void local_put_finish(st_req *r)
+{
+    st_api_one *c = r->async_ctx;
+    if (!st_api_one_failed(r))
+        st_api_write_ok(r, 201, r->docid, c->res.rev, false);
 }
 
 void st_api_local_put(st_req *r)
 {
-    st_json_doc *d = NULL;
-    st_error e;
-    char rev[ST_REV_STR_MAX];
-    char revbuf[ST_REV_STR_MAX];
-    st_db *db = st_api_db_open(r);
-    if (!db)
+    st_api_one *c = calloc(1, sizeof *c);
+    if (!c) {
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
         return;
-    if (!st_req_json(r, r->srv->cfg->max_document_size, &d))
-        goto out;
-    if (st_json_doc_root(d)->type != ST_JSON_OBJECT) {
-        st_resp_error(r, 400, "bad_request", "Document must be a JSON object");
-        goto out;
     }
-    const char *qrev = write_rev(r, revbuf, sizeof revbuf);
-    if (st_db_local_put(db, r->docid, st_json_doc_root(d), qrev, rev, &e) != ST_OK) {
-        st_resp_status(r, &e);
-        goto out;
+    if (!st_req_json(r, r->srv->cfg->max_document_size, &c->doc))
+        goto fail;
+    if (st_json_doc_root(c->doc)->type != ST_JSON_OBJECT) {
+        st_resp_fail(r, ST_E_BAD_REQUEST, "Document must be a JSON object");
+        goto fail;
     }
-    st_api_write_ok(r, 201, r->docid, rev, false);
-out:
-    st_json_doc_free(d);
-    st_api_db_put_ref(r, db);
+    c->req.doc = st_json_doc_root(c->doc);
+    c->req.id = r->docid;
+    c->req.rev = st_api_write_rev(r, c->revbuf, sizeof c->revbuf);
+    st_api_one_submit(r, c, local_put_finish);
+    return;
+fail:
+    st_api_one_free(c);
+}
+
+static void local_delete_finish(st_req *r)
+{
+    if (!st_api_one_failed(r))
+        st_api_write_ok(r, 200, r->docid, "0-0", false);
 }
 
 void st_api_local_delete(st_req *r)
 {
-    st_error e;
-    char revbuf[ST_REV_STR_MAX];
-    st_db *db = st_api_db_open(r);
-    if (!db)
+    st_api_one *c = calloc(1, sizeof *c);
+    if (!c) {
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
         return;
-    if (st_db_local_delete(db, r->docid, write_rev(r, revbuf, sizeof revbuf), &e) != ST_OK)
-        st_resp_status(r, &e);
-    else
-        st_api_write_ok(r, 200, r->docid, "0-0", false);
-    st_api_db_put_ref(r, db);
+    }
+    c->req.id = r->docid;
+    c->req.rev = st_api_write_rev(r, c->revbuf, sizeof c->revbuf);
+    c->req.delete_doc = true;
+    st_api_one_submit(r, c, local_delete_finish);
 }

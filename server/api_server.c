@@ -53,7 +53,7 @@ void st_api_up(st_req *r)
 
 void st_api_favicon(st_req *r)
 {
-    st_resp_error(r, 404, "not_found", "missing");
+    st_resp_fail(r, ST_E_NOT_FOUND, "missing");
 }
 
 /* A JSON-encoded string query parameter (startkey="a"); raw text accepted
@@ -98,7 +98,7 @@ void st_api_all_dbs(st_req *r)
     if (!end)
         end = json_str_param(r, "end_key", &bad);
     if (bad) {
-        st_resp_error(r, 400, "query_parse_error", "Invalid JSON in startkey or endkey");
+        st_resp_fail(r, ST_E_QUERY_PARSE, "Invalid JSON in startkey or endkey");
         goto out;
     }
     if (st_catalog_list(r->srv->cat, &names, &n, &e) != ST_OK) {
@@ -147,7 +147,7 @@ void st_api_uuids(st_req *r)
     if (!st_req_qu64(r, "count", 1, &count))
         return;
     if (count > 1000) {
-        st_resp_error(r, 400, "bad_request", "count parameter too large");
+        st_resp_fail(r, ST_E_BAD_REQUEST, "count parameter too large");
         return;
     }
     st_status s = st_buf_adds(&b, "{\"uuids\":[");
@@ -160,7 +160,7 @@ void st_api_uuids(st_req *r)
         s = st_buf_adds(&b, "]}");
     if (s != ST_OK) {
         st_buf_free(&b);
-        st_resp_error(r, 500, "internal_server_error", "out of memory");
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
         return;
     }
     st_resp_json(r, 200, &b);
@@ -223,7 +223,7 @@ static void session_body(st_req *r, bool ok_key, const char *name, const char *a
 void st_api_session_get(st_req *r)
 {
     if (r->auth_failed) {
-        st_resp_error(r, 401, "unauthorized", "Name or password is incorrect.");
+        st_resp_fail(r, ST_E_UNAUTHORIZED, "Name or password is incorrect.");
         return;
     }
     const char *how = NULL;
@@ -270,7 +270,7 @@ static bool session_creds(st_req *r, char **name, char **pw)
         *pw = p ? strdup(p) : NULL;
         st_json_doc_free(d);
     } else {
-        st_resp_error(r, 415, "bad_content_type",
+        st_resp_fail(r, ST_E_BAD_CONTENT_TYPE,
                       "Content-Type must be application/x-www-form-urlencoded or application/json");
         return false;
     }
@@ -283,13 +283,13 @@ void st_api_session_post(st_req *r)
     if (!session_creds(r, &name, &pw))
         goto out;
     if (!name || !pw || !st_auth_check_password(r->srv, name, pw)) {
-        st_resp_error(r, 401, "unauthorized", "Name or password is incorrect.");
+        st_resp_fail(r, ST_E_UNAUTHORIZED, "Name or password is incorrect.");
         st_resp_header(r, MHD_HTTP_HEADER_SET_COOKIE, "AuthSession=; Version=1; Path=/; HttpOnly");
         goto out;
     }
     char cookie[1024];
     if (!st_auth_session_cookie(r->srv, name, cookie, sizeof cookie)) {
-        st_resp_error(r, 500, "internal_server_error", "cannot create a session");
+        st_resp_fail(r, ST_E_NOMEM, "cannot create a session");
         goto out;
     }
     session_body(r, true, name, NULL);

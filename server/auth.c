@@ -246,26 +246,3 @@ void st_auth_identify(st_req *r)
     if (cookie && *cookie)
         check_cookie(r, cookie); /* a stale cookie is ignored, as in CouchDB */
 }
-
-bool st_auth_authorize(st_req *r)
-{
-    unsigned flags = r->route ? r->route->flags : 0;
-    if (flags & ST_ROUTE_OPEN)
-        return true;
-    if (r->auth_failed) {
-        st_resp_error(r, 401, "unauthorized", "Name or password is incorrect.");
-        return false;
-    }
-    bool read = r->method == ST_M_GET || r->method == ST_M_HEAD ||
-                (r->method == ST_M_POST && (flags & ST_ROUTE_POST_IS_READ));
-    bool root = r->n_segs == 0 || (r->n_segs == 1 && strcmp(r->segs[0], "_up") == 0);
-    if (read && (!r->srv->cfg->require_valid_user || root))
-        return true;
-    if (r->is_admin)
-        return true;
-    if (read)
-        st_resp_error(r, 401, "unauthorized", "Authentication required.");
-    else
-        st_resp_error(r, 401, "unauthorized", "You are not a server admin.");
-    return false;
-}

@@ -83,7 +83,7 @@ bool st_cors_preflight(st_req *r)
     const char *origin = st_req_header(r, "Origin");
     const char *want = st_req_header(r, "Access-Control-Request-Method");
     if (!c->cors_enabled || !origin || !want) {
-        st_resp_error(r, 405, "method_not_allowed", "Only GET,HEAD,POST,PUT,DELETE allowed");
+        st_resp_fail(r, ST_E_METHOD, "Only GET,HEAD,POST,PUT,DELETE allowed");
         st_resp_header(r, MHD_HTTP_HEADER_ALLOW, "GET,HEAD,POST,PUT,DELETE");
         return true;
     }

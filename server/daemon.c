@@ -3,18 +3,19 @@
  * Request cycle (MHD calls the access handler several times per request):
  *   1. URI callback: allocate the st_req (our per-request state, MHD's
  *      *con_cls) and keep the raw target — MHD would unescape it.
- *   2. First access call: decode the target, route, CORS preflight,
- *      authenticate, refuse a declared oversized body (413) before reading
- *      it.  Early answers are queued here, so the body is never buffered.
+ *   2. First access call: st_dispatch_begin (decode, route, CORS, identify,
+ *      open the database, authorize, refuse a declared oversized body).
+ *      Early answers are queued here, so the body is never buffered.
  *   3. Body calls: append to a capped buffer; a chunked body that passes
  *      the cap is discarded (bounded) and answered 413 at the end.
- *   4. Final call: run the handler, queue its response.
+ *   4. Final call: st_dispatch_run runs the handler; queue its response
+ *      (or, for a write handed to core's writer, wait to be resumed).
  *   5. Completed notification: log one line, free the st_req.
  *
- * Threads: MHD's internal thread pool with epoll; handlers may block on
- * storage, which is why the pool is larger than the core count (a thread
- * waiting on fsync is not using a core, and concurrent writers are what
- * lets core group-commit them).  Feeds park their connections (feed.c).
+ * Threads: MHD's internal thread pool with epoll.  Writes never hold a
+ * worker: they are handed to core's writer with the connection suspended
+ * (api_async.c).  Reads may block briefly on storage, which is why the pool
+ * is larger than the core count.  Feeds park their connections (feed.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,13 +34,11 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "auth.h"
 #include "cors.h"
+#include "dispatch.h"
 #include "feed.h"
 #include "http.h"
 #include "log.h"
-#include "router.h"
-#include "writeq.h"
 
 #define SERVER_HEADER "Settee/0.1.0 (libmicrohttpd)"
 #define DISCARD_SLACK (64u * 1024 * 1024) /* chunked overflow read before closing */
@@ -92,45 +91,6 @@ static enum MHD_Result queue(st_req *r)
     return rc;
 }
 
-static void route_and_check(st_req *r)
-{
-    if (!st_req_parse_target(r)) {
-        st_resp_error(r, 400, "bad_request", "Malformed request target");
-        return;
-    }
-    st_cors_check_origin(r);
-    if (r->method == ST_M_OPTIONS) {
-        st_cors_preflight(r);
-        return;
-    }
-    if (!st_route_match(r)) {
-        if (r->bad_path)
-            st_resp_error(r, 500, "internal_server_error", "out of memory");
-        else
-            st_resp_error(r, 404, "not_found", "missing");
-        return;
-    }
-    if (!st_route_handler(r)) {
-        st_resp_method_not_allowed(r, st_route_allowed(r->route));
-        return;
-    }
-    st_auth_identify(r);
-    if (!st_auth_authorize(r))
-        return;
-    const char *cl = st_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl) {
-        char *end = NULL;
-        errno = 0;
-        unsigned long long n = strtoull(cl, &end, 10);
-        if (!errno && end && !*end && n > r->srv->cfg->max_http_request_size) {
-            st_resp_error(r, 413, "too_large", "the request entity is too large");
-            return;
-        }
-    }
-    uint64_t max = r->srv->cfg->max_http_request_size;
-    st_buf_init(&r->body, max > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)max);
-}
-
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size,
@@ -156,10 +116,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         snprintf(r->method_str, sizeof r->method_str, "%s", method);
         r->http11 = version && strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
         if (!r->uri) {
-            st_resp_error(r, 500, "internal_server_error", "out of memory");
+            st_resp_fail(r, ST_E_NOMEM, "out of memory");
             return queue(r);
         }
-        route_and_check(r);
+        st_dispatch_begin(r);
         if (r->resp)
             return queue(r);
         return MHD_YES;
@@ -186,11 +146,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         return queue(r);
     }
     if (r->body_too_large) {
-        st_resp_error(r, 413, "too_large", "the request entity is too large");
+        st_resp_fail(r, ST_E_TOO_LARGE, "the request entity is too large");
         return queue(r);
     }
-    st_handler h = st_route_handler(r);
-    h(r);
+    st_dispatch_run(r);
     if (r->async && !r->resp)
         return MHD_YES; /* suspended by the handler; resumed when done */
     return queue(r);
@@ -303,7 +262,6 @@ static void server_free(st_server *s)
     if (!s)
         return;
     st_feeds_free(s->feeds);
-    st_writeq_free(s->wq);
     st_catalog_close(s->cat);
     free(s->auth_cache);
     pthread_mutex_destroy(&s->auth_mu);
@@ -388,9 +346,6 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     rc = st_feeds_new(s, &s->feeds, err);
     if (rc != ST_OK)
         goto fail;
-    rc = st_writeq_new(&s->wq, err);
-    if (rc != ST_OK)
-        goto fail;
     s->mhd = MHD_start_daemon(
         flags, (uint16_t)s->cfg->port, NULL, NULL, access_cb, s, MHD_OPTION_SOCK_ADDR, &addr.sa,
         MHD_OPTION_THREAD_POOL_SIZE, pool_size(s->cfg), MHD_OPTION_CONNECTION_LIMIT,
@@ -440,7 +395,11 @@ void st_server_stop(st_server *s)
     }
     /* A write still in core keeps its connection suspended, and MHD must
      * not stop with a suspended connection: let the writes finish. */
-    if (!st_writeq_wait_idle(s->wq, 60000))
+    for (unsigned waited = 0; atomic_load(&s->async_calls) && waited < 60000; waited += 10) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&s->async_calls))
         st_log(ST_LOG_ERROR, "stopping with document writes still in progress");
     if (atomic_load(&s->live_requests))
         st_log(ST_LOG_WARN, "stopping with %u requests still in flight",

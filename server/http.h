@@ -69,6 +69,9 @@ typedef struct st_req {
     uint64_t body_seen;         /* bytes received, kept even when discarded */
     bool body_too_large;
     bool dispatched;            /* the handler ran (or an early answer was queued) */
+    st_db *dbh;                 /* the route's database, opened by the dispatcher
+                                   (a catalog reference, put back with the request;
+                                   a handler may take it and set it NULL) */
     /* Auth */
     char user[128];             /* "" = anonymous */
     bool is_admin;
@@ -79,14 +82,17 @@ typedef struct st_req {
     uint64_t resp_bytes;        /* body bytes (feeds count as they stream) */
     bool cors_origin_ok;        /* add CORS headers to the response */
     st_feed *feed;              /* a streaming _changes feed, or NULL */
-    /* A handler that handed work to another thread (writeq.c): the
+    /* A handler that handed work to core's writer (api_async.c): the
      * connection is suspended; once resumed, async_finish(r) builds the
-     * response.  async_ctx is the handler's state, freed by async_free
-     * (after async_finish, or with the request if it never ran). */
+     * response from async_st/async_err.  async_ctx is the handler's state,
+     * freed by async_free (after async_finish, or with the request if it
+     * never ran). */
     bool async;
     void (*async_finish)(struct st_req *r);
     void *async_ctx;
     void (*async_free)(void *ctx);
+    st_status async_st;
+    st_error async_err;
     struct timespec started;
 } st_req;
 
@@ -132,10 +138,12 @@ void st_resp_buf(st_req *r, unsigned status, const char *ctype, st_buf *b);
 void st_resp_text(st_req *r, unsigned status, const char *ctype, const char *s);
 /* A JSON body from a writer-filled buffer; Cache-Control: must-revalidate. */
 void st_resp_json(st_req *r, unsigned status, st_buf *b);
-/* {"error":name,"reason":reason} with the status CouchDB uses. */
-void st_resp_error(st_req *r, unsigned status, const char *error, const char *reason);
-/* From a core error: status and name from the code.  Internal failures
- * (I/O, memory, misuse) are logged and answered with a generic reason. */
+/* An error answer from core's one table: the HTTP status and CouchDB's
+ * error name come from code (st_error.h), the reason is given.  Internal
+ * failures (I/O, memory, misuse) are logged and answered with a generic
+ * reason, never the internal one. */
+void st_resp_fail(st_req *r, st_status code, const char *reason);
+/* The same from a core error value. */
 void st_resp_status(st_req *r, const st_error *e);
 /* {"ok":true} */
 void st_resp_ok(st_req *r, unsigned status);

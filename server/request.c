@@ -152,6 +152,7 @@ void st_req_free(st_req *r)
     free(r->query);
     free(r->docid);
     free(r->att);
+    st_catalog_put(r->srv->cat, r->dbh);
     st_buf_free(&r->body);
     if (r->resp)
         MHD_destroy_response(r->resp);
@@ -191,7 +192,7 @@ bool st_req_qbool(st_req *r, const char *key, bool def, bool *out)
     }
     char reason[200];
     snprintf(reason, sizeof reason, "Invalid boolean parameter: \"%.100s\"", v);
-    st_resp_error(r, 400, "query_parse_error", reason);
+    st_resp_fail(r, ST_E_QUERY_PARSE, reason);
     return false;
 }
 
@@ -208,7 +209,7 @@ bool st_req_qu64(st_req *r, const char *key, uint64_t def, uint64_t *out)
     if (!isdigit((unsigned char)v[0]) || errno || !end || *end) {
         char reason[200];
         snprintf(reason, sizeof reason, "Invalid value for integer: \"%.100s\"", v);
-        st_resp_error(r, 400, "query_parse_error", reason);
+        st_resp_fail(r, ST_E_QUERY_PARSE, reason);
         return false;
     }
     *out = n;
@@ -221,12 +222,12 @@ bool st_req_json(st_req *r, size_t max_bytes, st_json_doc **out)
     st_json_limits lim = {max_bytes, 0};
     *out = NULL;
     if (r->body.len == 0) {
-        st_resp_error(r, 400, "bad_request", "invalid UTF-8 JSON");
+        st_resp_fail(r, ST_E_BAD_REQUEST, "invalid UTF-8 JSON");
         return false;
     }
     if (st_json_parse(r->body.data, r->body.len, &lim, out, &e) != ST_OK) {
         if (e.code == ST_E_BAD_REQUEST)
-            st_resp_error(r, 400, "bad_request", "invalid UTF-8 JSON");
+            st_resp_fail(r, ST_E_BAD_REQUEST, "invalid UTF-8 JSON");
         else
             st_resp_status(r, &e);
         return false;
@@ -251,7 +252,7 @@ bool st_req_require_json_ctype(st_req *r, bool allow_absent)
         return true;
     if (allow_absent && !st_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))
         return true;
-    st_resp_error(r, 415, "bad_content_type", "Content-Type must be application/json");
+    st_resp_fail(r, ST_E_BAD_CONTENT_TYPE, "Content-Type must be application/json");
     return false;
 }
 

@@ -14,6 +14,8 @@
 #include <strings.h>
 #include "log.h"
 
+static void resp_error(st_req *r, unsigned status, const char *error, const char *reason);
+
 static void set_resp(st_req *r, unsigned status, struct MHD_Response *resp)
 {
     if (r->resp)
@@ -55,7 +57,7 @@ void st_resp_text(st_req *r, unsigned status, const char *ctype, const char *s)
     st_buf b = ST_BUF_INIT;
     if (st_buf_adds(&b, s) != ST_OK) {
         st_buf_free(&b);
-        st_resp_error(r, 500, "internal_server_error", "out of memory");
+        resp_error(r, 500, "internal_server_error", "out of memory");
         return;
     }
     st_resp_buf(r, status, ctype, &b);
@@ -65,7 +67,7 @@ void st_resp_json(st_req *r, unsigned status, st_buf *b)
 {
     if (st_buf_addc(b, '\n') != ST_OK) {
         st_buf_free(b);
-        st_resp_error(r, 500, "internal_server_error", "out of memory");
+        resp_error(r, 500, "internal_server_error", "out of memory");
         return;
     }
     st_resp_buf(r, status, "application/json", b);
@@ -73,7 +75,8 @@ void st_resp_json(st_req *r, unsigned status, st_buf *b)
         MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CACHE_CONTROL, "must-revalidate");
 }
 
-void st_resp_error(st_req *r, unsigned status, const char *error, const char *reason)
+/* {"error":name,"reason":reason} with a status. */
+static void resp_error(st_req *r, unsigned status, const char *error, const char *reason)
 {
     st_buf b = ST_BUF_INIT;
     st_status s = st_buf_adds(&b, "{\"error\":");
@@ -103,17 +106,24 @@ void st_resp_status(st_req *r, const st_error *e)
     case ST_E_LAST:
         st_log(ST_LOG_ERROR, "%s %s: internal error %d: %s", r->method_str,
                r->uri ? r->uri : "?", (int)code, e ? e->reason : "");
-        st_resp_error(r, 500, "internal_server_error",
+        resp_error(r, 500, "internal_server_error",
                       code == ST_E_NOMEM ? "out of memory" : "The server encountered an error.");
         return;
     case ST_E_BUSY:
-        st_resp_error(r, 503, "service_unavailable", "The database is busy, try again.");
+        resp_error(r, 503, "service_unavailable", "The database is busy, try again.");
         return;
     default:
         break;
     }
     const char *reason = e->reason[0] ? e->reason : st_status_name(code);
-    st_resp_error(r, (unsigned)st_status_http(code), st_status_name(code), reason);
+    resp_error(r, (unsigned)st_status_http(code), st_status_name(code), reason);
+}
+
+void st_resp_fail(st_req *r, st_status code, const char *reason)
+{
+    st_error e;
+    st_fail(&e, code, "%s", reason ? reason : "");
+    st_resp_status(r, &e);
 }
 
 void st_resp_ok(st_req *r, unsigned status)
@@ -147,7 +157,7 @@ void st_resp_jw_failed(st_req *r, const st_jw *w)
     st_error_clear(&e);
     e.code = st_jw_status(w) == ST_OK ? ST_E_NOMEM : st_jw_status(w);
     if (e.code == ST_E_TOO_LARGE)
-        st_resp_error(r, 413, "too_large", "The response is too large.");
+        resp_error(r, 413, "too_large", "The response is too large.");
     else
         st_resp_status(r, &e);
 }
@@ -190,6 +200,6 @@ void st_resp_method_not_allowed(st_req *r, unsigned allowed)
     char reason[160];
     st_methods_str(allowed, allow, sizeof allow);
     snprintf(reason, sizeof reason, "Only %s allowed", allow);
-    st_resp_error(r, 405, "method_not_allowed", reason);
+    resp_error(r, 405, "method_not_allowed", reason);
     st_resp_header(r, MHD_HTTP_HEADER_ALLOW, allow);
 }

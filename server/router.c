@@ -1,8 +1,9 @@
 /* router.c — the route table (see router.h).
  *
- * Why a table: every endpoint, its methods and its auth class are visible
- * in one place, and 405/Allow falls out of the data instead of being
- * repeated in each handler.  Order matters: literals before captures.
+ * Why a table: every endpoint, its methods, what they need opened and who
+ * may call them are visible in one place, and 405/Allow falls out of the
+ * data instead of being repeated in each handler.  Order matters: literals
+ * before captures.
  */
 #include "router.h"
 
@@ -11,32 +12,41 @@
 #include <string.h>
 #include "api.h"
 
-#define R(pattern, get, put, post, del, flags) {pattern, {get, put, post, del, NULL}, flags}
+#define M(fn, role, db) {fn, ST_ROLE_##role, db}
+#define NO {NULL, ST_ROLE_PUBLIC, false}
 
+/* Roles follow CouchDB 3.5's matrix (PROTOCOL-2.md A.8). */
 static const st_route routes[] = {
-    R("", st_api_welcome, NULL, NULL, NULL, 0),
-    R("_up", st_api_up, NULL, NULL, NULL, 0),
-    R("_all_dbs", st_api_all_dbs, NULL, NULL, NULL, 0),
-    R("_uuids", st_api_uuids, NULL, NULL, NULL, 0),
-    R("_session", st_api_session_get, NULL, st_api_session_post, st_api_session_delete,
-      ST_ROUTE_OPEN),
-    R("favicon.ico", st_api_favicon, NULL, NULL, NULL, 0),
-    R("{db}", st_api_db_get, st_api_db_put, st_api_db_post, st_api_db_delete, 0),
-    R("{db}/_all_docs", st_api_all_docs, NULL, st_api_all_docs, NULL, ST_ROUTE_POST_IS_READ),
-    R("{db}/_bulk_docs", NULL, NULL, st_api_bulk_docs, NULL, 0),
-    R("{db}/_bulk_get", NULL, NULL, st_api_bulk_get, NULL, ST_ROUTE_POST_IS_READ),
-    R("{db}/_revs_diff", NULL, NULL, st_api_revs_diff, NULL, ST_ROUTE_POST_IS_READ),
-    R("{db}/_changes", st_api_changes, NULL, st_api_changes, NULL, ST_ROUTE_POST_IS_READ),
-    R("{db}/_ensure_full_commit", NULL, NULL, st_api_ensure_full_commit, NULL, 0),
-    R("{db}/_compact", NULL, NULL, st_api_compact, NULL, 0),
-    R("{db}/_purge", NULL, NULL, st_api_purge, NULL, 0),
-    R("{db}/_revs_limit", st_api_revs_limit_get, st_api_revs_limit_put, NULL, NULL, 0),
-    R("{db}/_security", st_api_security_get, NULL, NULL, NULL, 0),
-    R("{db}/_local/{doc}", st_api_local_get, st_api_local_put, NULL, st_api_local_delete, 0),
-    R("{db}/_design/{doc}", st_api_doc_get, st_api_doc_put, NULL, st_api_doc_delete, 0),
-    R("{db}/_design/{doc}/{att}", st_api_att_get, st_api_att_put, NULL, st_api_att_delete, 0),
-    R("{db}/{doc}", st_api_doc_get, st_api_doc_put, NULL, st_api_doc_delete, 0),
-    R("{db}/{doc}/{att}", st_api_att_get, st_api_att_put, NULL, st_api_att_delete, 0),
+    {"", {M(st_api_welcome, ANY, 0), NO, NO, NO, NO}},
+    {"_up", {M(st_api_up, ANY, 0), NO, NO, NO, NO}},
+    {"_all_dbs", {M(st_api_all_dbs, SERVER_ADMIN, 0), NO, NO, NO, NO}},
+    {"_uuids", {M(st_api_uuids, ANY, 0), NO, NO, NO, NO}},
+    {"_session", {M(st_api_session_get, ANY, 0), NO, M(st_api_session_post, PUBLIC, 0),
+                  M(st_api_session_delete, PUBLIC, 0), NO}},
+    {"favicon.ico", {M(st_api_favicon, ANY, 0), NO, NO, NO, NO}},
+    {"{db}", {M(st_api_db_get, READER, 1), M(st_api_db_put, SERVER_ADMIN, 0),
+              M(st_api_db_post, WRITER, 1), M(st_api_db_delete, SERVER_ADMIN, 0), NO}},
+    {"{db}/_all_docs", {M(st_api_all_docs, READER, 1), NO, M(st_api_all_docs, READER, 1), NO, NO}},
+    {"{db}/_bulk_docs", {NO, NO, M(st_api_bulk_docs, WRITER, 1), NO, NO}},
+    {"{db}/_bulk_get", {NO, NO, M(st_api_bulk_get, READER, 1), NO, NO}},
+    {"{db}/_revs_diff", {NO, NO, M(st_api_revs_diff, READER, 1), NO, NO}},
+    {"{db}/_changes", {M(st_api_changes, READER, 1), NO, M(st_api_changes, READER, 1), NO, NO}},
+    {"{db}/_ensure_full_commit", {NO, NO, M(st_api_ensure_full_commit, WRITER, 1), NO, NO}},
+    {"{db}/_compact", {NO, NO, M(st_api_compact, DB_ADMIN, 1), NO, NO}},
+    {"{db}/_purge", {NO, NO, M(st_api_purge, SERVER_ADMIN, 1), NO, NO}},
+    {"{db}/_revs_limit", {M(st_api_revs_limit_get, READER, 1),
+                          M(st_api_revs_limit_put, DB_ADMIN, 1), NO, NO, NO}},
+    {"{db}/_security", {M(st_api_security_get, READER, 1), NO, NO, NO, NO}},
+    {"{db}/_local/{doc}", {M(st_api_local_get, READER, 1), M(st_api_local_put, WRITER, 1), NO,
+                           M(st_api_local_delete, WRITER, 1), NO}},
+    {"{db}/_design/{doc}", {M(st_api_doc_get, READER, 1), M(st_api_doc_put, DB_ADMIN, 1), NO,
+                            M(st_api_doc_delete, DB_ADMIN, 1), NO}},
+    {"{db}/_design/{doc}/{att}", {M(st_api_att_get, READER, 1), M(st_api_att_put, DB_ADMIN, 1),
+                                  NO, M(st_api_att_delete, DB_ADMIN, 1), NO}},
+    {"{db}/{doc}", {M(st_api_doc_get, READER, 1), M(st_api_doc_put, WRITER, 1), NO,
+                    M(st_api_doc_delete, WRITER, 1), NO}},
+    {"{db}/{doc}/{att}", {M(st_api_att_get, READER, 1), M(st_api_att_put, WRITER, 1), NO,
+                          M(st_api_att_delete, WRITER, 1), NO}},
 };
 
 /* Match pattern against r's segments; fills captures when capture is true. */
@@ -109,36 +119,43 @@ bool st_route_match(st_req *r)
 unsigned st_route_allowed(const st_route *rt)
 {
     unsigned m = 0;
-    if (rt->handlers[ST_H_GET])
+    if (rt->m[ST_H_GET].fn)
         m |= ST_M_GET | ST_M_HEAD;
-    if (rt->handlers[ST_H_PUT])
+    if (rt->m[ST_H_PUT].fn)
         m |= ST_M_PUT;
-    if (rt->handlers[ST_H_POST])
+    if (rt->m[ST_H_POST].fn)
         m |= ST_M_POST;
-    if (rt->handlers[ST_H_DELETE])
+    if (rt->m[ST_H_DELETE].fn)
         m |= ST_M_DELETE;
-    if (rt->handlers[ST_H_COPY])
+    if (rt->m[ST_H_COPY].fn)
         m |= ST_M_COPY;
     return m;
 }
 
-st_handler st_route_handler(const st_req *r)
+const st_method_spec *st_route_method(const st_req *r)
 {
     if (!r->route)
         return NULL;
+    int i;
     switch (r->method) {
     case ST_M_GET:
     case ST_M_HEAD:
-        return r->route->handlers[ST_H_GET];
+        i = ST_H_GET;
+        break;
     case ST_M_PUT:
-        return r->route->handlers[ST_H_PUT];
+        i = ST_H_PUT;
+        break;
     case ST_M_POST:
-        return r->route->handlers[ST_H_POST];
+        i = ST_H_POST;
+        break;
     case ST_M_DELETE:
-        return r->route->handlers[ST_H_DELETE];
+        i = ST_H_DELETE;
+        break;
     case ST_M_COPY:
-        return r->route->handlers[ST_H_COPY];
+        i = ST_H_COPY;
+        break;
     default:
         return NULL;
     }
+    return r->route->m[i].fn ? &r->route->m[i] : NULL;
 }

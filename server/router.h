@@ -1,29 +1,42 @@
-/* router.h — the route table: path pattern + method → handler.
+/* router.h — the route table: path pattern + method → handler, and what
+ * the dispatcher must do before the handler runs.
  *
  * Patterns are '/'-separated; a segment is a literal, "{db}", "{doc}"
  * (one segment), or "{att}" (the rest of the path, one or more segments
  * joined by '/', as attachment names may contain slashes).  The first
  * pattern that matches the path wins; if it has no handler for the method
- * the answer is 405 with Allow.  Read-only and immutable: no locking.
+ * the answer is 405 with Allow.
+ *
+ * Each method of a route says what it needs: whether the dispatcher opens
+ * the database named by {db} (404 "Database does not exist." before any
+ * authorization, as CouchDB answers) and hands it to the handler in
+ * r->dbh, and the role a caller must hold (access.h decides what holding
+ * it means).
+ * So every endpoint is authorized in one place, from this table.
+ * Read-only and immutable: no locking.
  */
 #ifndef ST_SERVER_ROUTER_H
 #define ST_SERVER_ROUTER_H
 
+#include "access.h"
 #include "http.h"
 
 typedef void (*st_handler)(st_req *r);
 
-/* Index of a method in st_route.handlers. */
+/* Index of a method in st_route.handlers/roles. */
 enum { ST_H_GET, ST_H_PUT, ST_H_POST, ST_H_DELETE, ST_H_COPY, ST_H_COUNT };
 
-/* Route flags */
-#define ST_ROUTE_POST_IS_READ 0x1u /* POST only reads (_bulk_get, _changes...): no admin needed */
-#define ST_ROUTE_OPEN 0x2u         /* no auth for any method (/_session) */
+/* One method of one route: its handler, the role it needs, and whether
+ * the dispatcher opens {db} for it (r->dbh). */
+typedef struct st_method_spec {
+    st_handler fn;
+    st_role role;
+    bool db;
+} st_method_spec;
 
 struct st_route {
     const char *pattern;
-    st_handler handlers[ST_H_COUNT]; /* GET also serves HEAD */
-    unsigned flags;
+    st_method_spec m[ST_H_COUNT]; /* GET also serves HEAD */
 };
 
 /* Match r's path; on success sets r->route, r->db, r->docid, r->att.
@@ -31,7 +44,7 @@ struct st_route {
 bool st_route_match(st_req *r);
 /* Methods the matched route allows. */
 unsigned st_route_allowed(const st_route *rt);
-/* The handler for r->method on r->route, or NULL (→ 405). */
-st_handler st_route_handler(const st_req *r);
+/* The spec of r->method on r->route (NULL when none: 405). */
+const st_method_spec *st_route_method(const st_req *r);
 
 #endif

@@ -17,7 +17,6 @@
 #include "st_serve.h"
 
 typedef struct st_feeds st_feeds;
-typedef struct st_writeq st_writeq;
 
 struct st_server {
     st_config *cfg;              /* private copy; read-only while running */
@@ -28,7 +27,7 @@ struct st_server {
     unsigned char secret[32];    /* HMAC key for AuthSession cookies */
     size_t secret_len;
     st_feeds *feeds;             /* change-feed registry (feed.c) */
-    st_writeq *wq;               /* single-document write combiner (writeq.c) */
+    atomic_uint async_calls;     /* writes handed to core, connection suspended */
     atomic_uint live_requests;   /* requests between URI callback and completion */
     atomic_bool stopping;        /* set once st_server_stop begins */
     /* Cache of the last verified Basic credentials per admin (auth.c), so

@@ -80,12 +80,17 @@ static void test_server_endpoints(void **state)
     mkdb("alldbs-b");
     mkdb("alldbs-a");
     mkdb("alldbs-c");
-    r = t_req("GET", "/_all_dbs?startkey=%22alldbs-a%22&endkey=%22alldbs-b%22", NULL, false);
+    /* admin only, as CouchDB 3's admin_only_all_dbs */
+    r = t_req("GET", "/_all_dbs", NULL, false);
+    T_EXPECT(r, 401);
+    assert_true(t_has(&r, "You are not a server admin."));
+    t_free(&r);
+    r = t_req("GET", "/_all_dbs?startkey=%22alldbs-a%22&endkey=%22alldbs-b%22", NULL, true);
     T_EXPECT(r, 200);
     assert_string_equal(r.body, "[\"alldbs-a\",\"alldbs-b\"]\n");
     t_free(&r);
     r = t_req("GET", "/_all_dbs?startkey=%22alldbs-c%22&descending=true&limit=2&skip=1", NULL,
-              false);
+              true);
     T_EXPECT(r, 200);
     assert_string_equal(r.body, "[\"alldbs-b\",\"alldbs-a\"]\n");
     t_free(&r);
