@@ -11,9 +11,10 @@
  * (sign, exponent, significant digits of 0.d1d2... x 10^exp) is exact for
  * integer text and for doubles from 2^53 up, and is the shortest round-trip
  * decimal for smaller doubles, which orders like the doubles themselves.
- * Keys are always built from it; comparisons take faster routes (integer
- * text against integer text, double against double) that give the same
- * answers, and fall back to it for the rare big-integer-against-double case.
+ * Keys and comparisons both use it.  Integer text and short decimals (up to
+ * 15 significant digits) get it straight from their digits; other decimals
+ * go through strtod, and two doubles, or a double and an integer below 2^53,
+ * are compared as doubles, which gives the same answers.
  *
  * Numbers are read with strtod/snprintf: the process keeps the C numeric
  * locale (settee never calls setlocale), and st_json leaves a NUL after every
@@ -255,7 +256,57 @@ static void num_from_double(num *n, double d)
     n->ndig = k;
 }
 
-static void num_from_json(num *n, const st_json *v)
+/* The normal form straight from decimal text with at most 15 significant
+ * digits and a value in [1e-300, 1e15): exactly what num_from_double() would
+ * make of its double (15 digits survive text -> double -> text, DBL_DIG),
+ * without strtod and snprintf.  False for any other text. */
+static bool num_from_short_decimal(num *n, const st_json *v)
+{
+    const char *p = v->u.str, *end = p + v->len;
+    long point = 0, e = 0;
+    size_t k = 0;
+    bool frac = false, esign = false;
+
+    n->sign = 1;
+    if (p < end && *p == '-') {
+        n->sign = -1;
+        p++;
+    }
+    for (; p < end && *p != 'e' && *p != 'E'; p++) {
+        if (*p == '.') {
+            frac = true;
+        } else if (k == 0 && *p == '0') {
+            point -= frac; /* a leading zero after the point */
+        } else {
+            if (k == 15)
+                return false;
+            n->buf[k++] = *p;
+            point += !frac;
+        }
+    }
+    if (p < end) { /* exponent */
+        p++;
+        esign = p < end && *p == '-';
+        p += p < end && (*p == '-' || *p == '+');
+        for (; p < end; p++)
+            if ((e = e * 10 + (*p - '0')) > 100000)
+                return false;
+    }
+    while (k > 0 && n->buf[k - 1] == '0')
+        k--;
+    n->inf = false;
+    n->dig = n->buf;
+    n->ndig = k;
+    n->exp = (int32_t)(point + (esign ? -e : e));
+    if (k == 0) {
+        n->sign = 0;
+        return true;
+    }
+    return n->exp >= -300 && n->exp <= 15;
+}
+
+/* Integer text and short decimals: a normal form without a double. */
+static bool num_exact(num *n, const st_json *v)
 {
     const char *s = v->u.str;
 
@@ -263,9 +314,15 @@ static void num_from_json(num *n, const st_json *v)
         bool neg = v->len > 0 && s[0] == '-';
 
         num_from_digits(n, s + neg, v->len - neg, neg ? -1 : 1);
-        return;
+        return true;
     }
-    num_from_double(n, strtod(s, NULL));
+    return num_from_short_decimal(n, v);
+}
+
+static void num_from_json(num *n, const st_json *v)
+{
+    if (!num_exact(n, v))
+        num_from_double(n, strtod(v->u.str, NULL));
 }
 
 /* The normal forms' order; also what the key encoding memcmp-orders. */
@@ -291,17 +348,6 @@ static int num_cmp_norm(const num *a, const num *b)
     return ca == 1 ? -c : c;
 }
 
-/* Integer text against integer text: sign, then magnitude by length and
- * digits; no conversion. */
-static int int_text_cmp(const st_json *a, const st_json *b)
-{
-    num x, y;
-
-    num_from_json(&x, a);
-    num_from_json(&y, b);
-    return num_cmp_norm(&x, &y);
-}
-
 /* Integer text small enough to be a double exactly (|v| <= 2^53). */
 static bool small_int(const st_json *v, double *out)
 {
@@ -320,12 +366,15 @@ static int dbl_cmp(double a, double b)
 
 static int num_cmp(const st_json *a, const st_json *b)
 {
-    bool ia = is_int_text(a), ib = is_int_text(b);
+    bool ia, ib;
     double da, db;
     num x, y;
 
-    if (ia && ib)
-        return int_text_cmp(a, b);
+    /* Integers and short decimals compare by their digits, no conversion. */
+    if (num_exact(&x, a) && num_exact(&y, b))
+        return num_cmp_norm(&x, &y);
+    ia = is_int_text(a);
+    ib = is_int_text(b);
     if (!ia && !ib)
         return dbl_cmp(strtod(a->u.str, NULL), strtod(b->u.str, NULL));
     if (ia && small_int(a, &da))
