@@ -527,6 +527,9 @@ static sel_node *compile_member(comp *c, const st_json_member *m, const char *pa
 
     if (m->key_len > 0 && m->key[0] == '$')
         return compile_operator(c, m, path, neg);
+    /* Paths are C strings; a NUL would silently cut one short. */
+    if (memchr(m->key, '\0', m->key_len) != NULL)
+        return failf(c, ST_E_BAD_FIELD, "Invalid field name: contains \\u0000");
     if ((sub = join_path(c, path, m->key, m->key_len)) == NULL)
         return nomem(c);
     return compile_value(c, &m->value, sub, neg);

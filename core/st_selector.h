@@ -43,7 +43,7 @@
  *   ST_E_NOT_SUPPORTED          $where, $geoWithin, $near, $text, ...
  *   ST_E_INVALID_SELECTOR       a condition without a field name, or the
  *                               selector is nested too deep
- *   ST_E_BAD_FIELD              an empty path segment ("a..b")
+ *   ST_E_BAD_FIELD              an empty path segment ("a..b"), a NUL in a name
  *   ST_E_NOMEM                  allocation failed (500)
  * The limits are the ST_SELECTOR_MAX_* constants below; passing one is a 400
  * (bad_arg for lists and patterns, invalid_selector for depth).

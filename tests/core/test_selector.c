@@ -584,6 +584,7 @@ static void test_errors(void **state)
     refused("{\".a\":1}", ST_E_BAD_FIELD, ".a");
     refused("{\"a\":{\"\":1}}", ST_E_BAD_FIELD, "a.");
     refused("{\"a\":{\"$elemMatch\":{\"b..c\":1}}}", ST_E_BAD_FIELD, "b..c");
+    refused("{\"a\\u0000b\":1}", ST_E_BAD_FIELD, "u0000");
     /* An error deep inside still fails the whole compile. */
     refused("{\"x\":1,\"$or\":[{\"y\":2},{\"z\":{\"$elemMatch\":{\"w\":{\"$bad\":1}}}}]}",
             ST_E_INVALID_OPERATOR, "$bad");
