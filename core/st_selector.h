@@ -9,7 +9,7 @@
  * field.  The same form is what st_selector_write() renders (CouchDB's
  * _explain "selector") and what the planner analysis below describes.
  *
- * Semantics (PROTOCOL-2.md B.3-B.5, and CouchDB's mango_selector):
+ * Semantics (shared/PROTOCOL-2.md B.3-B.5, and CouchDB's mango_selector):
  * - comparisons use view collation across types (st_collate.h, ICU mode),
  *   except on the top-level "_id" field, which compares in raw order (ids by
  *   bytes);
@@ -28,12 +28,15 @@
  *   strings; $elemMatch some element, $allMatch every element of a non-empty
  *   array; $keyMapMatch some key of an object; $type one of null boolean
  *   number string array object (other names match nothing).
- * Where settee answers differently from CouchDB 3.5 (its behaviour judged a
- * bug, see PROTOCOL-2.md's appendix): {"$and":[]} matches every document and
- * {"$or":[]} none; $mod by zero is 400 bad_arg; $text (no text indexes here)
- * is 400 not_supported; $not/$nor inside $elemMatch & co. are normalised like
- * everywhere else; $all compares by collation like $in; $regex matches UTF-8
- * characters, not bytes; duplicate keys in a selector object: the last wins.
+ * Where settee answers differently from CouchDB 3.5, on purpose (the first
+ * three are in PROTOCOL-2.md's list of behaviours not worth copying):
+ * {"$and":[]} matches every document and {"$or":[]} none; $mod by zero is
+ * 400 bad_arg; $text (no text indexes here) is 400 not_supported; $not and
+ * $nor inside $elemMatch & co. are normalised as everywhere else (CouchDB
+ * leaves them raw there); $all compares by collation like $in (CouchDB: by
+ * Erlang term equality); $regex matches UTF-8 characters, not bytes.
+ * Duplicate keys in a selector object: the last wins, as CouchDB's decoder
+ * keeps it.
  *
  * Errors (st_status, CouchDB's error names, all HTTP 400):
  *   ST_E_INVALID_SELECTOR_JSON  the selector is not an object
