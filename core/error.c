@@ -46,6 +46,13 @@ static const struct {
     /* CouchDB has no name of its own for a full disk (enospc ends up as a
      * generic 500); 507 is HTTP's status for it. */
     [ST_E_DISK_FULL] = {"insufficient_storage", 507},
+    /* Mango's selector errors (mango_error.erl), all 400. */
+    [ST_E_INVALID_SELECTOR_JSON] = {"invalid_selector_json", 400},
+    [ST_E_INVALID_OPERATOR] = {"invalid_operator", 400},
+    [ST_E_BAD_ARG] = {"bad_arg", 400},
+    [ST_E_NOT_SUPPORTED] = {"not_supported", 400},
+    [ST_E_INVALID_SELECTOR] = {"invalid_selector", 400},
+    [ST_E_BAD_FIELD] = {"bad_field", 400},
 };
 
 _Static_assert(sizeof status_table / sizeof status_table[0] == ST_E_LAST,

@@ -42,6 +42,12 @@ typedef enum {
     ST_E_QUERY_PARSE = 24,    /* 400 query_parse_error */
     ST_E_NOT_ACCEPTABLE = 25, /* 406 not_acceptable */
     ST_E_DISK_FULL = 26,      /* 507 insufficient_storage: no space left */
+    ST_E_INVALID_SELECTOR_JSON = 27, /* 400 invalid_selector_json: not an object */
+    ST_E_INVALID_OPERATOR = 28, /* 400 invalid_operator (Mango) */
+    ST_E_BAD_ARG = 29,        /* 400 bad_arg: an operator's argument */
+    ST_E_NOT_SUPPORTED = 30,  /* 400 not_supported: a known, unsupported operator */
+    ST_E_INVALID_SELECTOR = 31, /* 400 invalid_selector: e.g. no field name */
+    ST_E_BAD_FIELD = 32,      /* 400 bad_field: an unusable field path */
     ST_E_LAST                 /* never use */
 } st_status;
 

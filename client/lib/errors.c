@@ -89,6 +89,13 @@ settee_status st_client_code(st_status s)
     case ST_E_QUERY_PARSE: return SETTEE_QUERY_PARSE_ERROR;
     case ST_E_NOT_ACCEPTABLE: return SETTEE_NOT_ACCEPTABLE;
     case ST_E_DISK_FULL: return SETTEE_INSUFFICIENT_STORAGE;
+    /* Mango selector errors: no public code of their own (yet). */
+    case ST_E_INVALID_SELECTOR_JSON:
+    case ST_E_INVALID_OPERATOR:
+    case ST_E_BAD_ARG:
+    case ST_E_NOT_SUPPORTED:
+    case ST_E_INVALID_SELECTOR:
+    case ST_E_BAD_FIELD: return SETTEE_BAD_REQUEST;
     case ST_E_LAST: break;
     }
     return SETTEE_INTERNAL;
