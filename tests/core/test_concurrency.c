@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "st_db.h"
+#include "st_follow.h"
 #include "core/testutil.h"
 
 #define THREADS 8
@@ -53,23 +54,44 @@ static void *racer(void *p)
     return NULL;
 }
 
-typedef struct counter {
+typedef struct waker {
     pthread_mutex_t mu;
-    uint64_t last;
-    int calls;
-} counter;
+    pthread_cond_t cv;
+    int wakes;
+} waker;
 
-static void on_commit(void *ctx, uint64_t seq)
+static void on_wake(void *ctx)
 {
-    counter *c = ctx;
-    pthread_mutex_lock(&c->mu);
-    if (seq > c->last)
-        c->last = seq;
-    c->calls++;
-    pthread_mutex_unlock(&c->mu);
+    waker *w = ctx;
+    pthread_mutex_lock(&w->mu);
+    w->wakes++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
 }
 
-static void test_mvcc_race_and_observer(void **state)
+/* Wait (bounded) until the follower was woken at least once more than seen. */
+static bool wait_wake(waker *w, int seen)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 10;
+    pthread_mutex_lock(&w->mu);
+    while (w->wakes <= seen)
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) != 0)
+            break;
+    bool ok = w->wakes > seen;
+    pthread_mutex_unlock(&w->mu);
+    return ok;
+}
+
+static int count_row(void *ctx, const st_change_row *row)
+{
+    (void)row;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_mvcc_race_and_follower(void **state)
 {
     char path[4096];
     test_path(path, sizeof path, "race");
@@ -79,12 +101,21 @@ static void test_mvcc_race_and_observer(void **state)
     o.durability = ST_DURABLE_NORMAL;
     st_db *db;
     assert_int_equal(st_db_open(path, "race", &o, &db, NULL), ST_OK);
-    counter c = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
-    st_db_observer *obs;
-    assert_int_equal(st_db_observe(db, on_commit, &c, &obs, NULL), ST_OK);
+    waker w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    st_follower *fol;
+    assert_int_equal(st_follow_open(db, 0, on_wake, &w, &fol, NULL), ST_OK);
+    assert_true(st_follow_arm(fol));
     st_write_result res;
     assert_int_equal(st_db_put_json(db, "{\"_id\":\"hot\"}", 13, 0, &res, NULL), ST_OK);
     st_write_results_free(&res, 1);
+    assert_true(wait_wake(&w, 0));
+    /* Armed again at its position while writers race: woken again. */
+    st_follow_batch b1;
+    int rows = 0;
+    assert_int_equal(st_follow_read(fol, NULL, count_row, &rows, &b1, NULL), ST_OK);
+    assert_int_equal(rows, 1);
+    assert_false(st_follow_read(fol, NULL, count_row, &rows, &b1, NULL) != ST_OK);
+    assert_true(st_follow_arm(fol));
     pthread_t t[THREADS];
     race r[THREADS];
     for (int i = 0; i < THREADS; i++) {
@@ -107,10 +138,14 @@ static void test_mvcc_race_and_observer(void **state)
     st_db_info info;
     assert_int_equal(st_db_info_get(db, &info, NULL), ST_OK);
     assert_int_equal(info.update_seq, (uint64_t)wins + 1);
-    assert_int_equal(c.last, info.update_seq);
-    assert_true(c.calls >= 1);
-    assert_int_equal(st_db_close(db), ST_E_BUSY); /* observer still registered */
-    st_db_unobserve(db, obs);
+    assert_true(wait_wake(&w, 1));
+    /* The follower reads the document once, at its latest change. */
+    rows = 0;
+    assert_int_equal(st_follow_read(fol, NULL, count_row, &rows, &b1, NULL), ST_OK);
+    assert_int_equal(rows, 1);
+    assert_int_equal(b1.last_seq, info.update_seq);
+    assert_int_equal(st_db_close(db), ST_E_BUSY); /* a follower is still open */
+    st_follow_close(fol);
     assert_int_equal(st_db_close(db), ST_OK);
     test_unlink(path);
 }
@@ -191,7 +226,7 @@ static void test_killed_process_keeps_acknowledged_writes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mvcc_race_and_observer),
+        cmocka_unit_test(test_mvcc_race_and_follower),
         cmocka_unit_test(test_killed_process_keeps_acknowledged_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

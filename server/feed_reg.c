@@ -1,0 +1,299 @@
+/* feed_reg.c — the registry of waiting feeds (see feed_int.h).
+ *
+ * One entry per database with waiting feeds: it holds the database's
+ * catalog reference and the feeds parked on it, split into those whose
+ * follower is armed (waiters) and those it woke (woken, for the fan-out).
+ *
+ * Why freed feeds go through the timer thread: MHD destroys a response
+ * (and calls our free callback) from inside its own connection clean-up,
+ * possibly holding its internal locks, while the fan-out thread holds our
+ * lock and calls MHD_resume_connection.  Taking our lock there could
+ * deadlock, so the free callback only pushes the feed onto a lock-free
+ * stack and pokes an eventfd; the timer thread does the releasing.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "feed_int.h"
+#include "log.h"
+
+uint64_t st_feed_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void st_feed_poke_fd(int fd)
+{
+    uint64_t one = 1;
+    ssize_t w = write(fd, &one, sizeof one);
+    (void)w; /* EAGAIN: the counter is already non-zero, the reader will wake */
+}
+
+/* ---- lists (reg->mu held) */
+
+static void list_add(st_feed **head, st_feed *f)
+{
+    f->prev = NULL;
+    f->next = *head;
+    if (*head)
+        (*head)->prev = f;
+    *head = f;
+}
+
+static void list_del(st_feed **head, st_feed *f)
+{
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        *head = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    f->prev = f->next = NULL;
+}
+
+void st_feed_park(st_feed *f)
+{
+    f->parked = true;
+    f->where = W_WAITING;
+    f->rewake = false;
+    list_add(&f->fdb->waiters, f);
+}
+
+void st_feed_unpark(st_feed *f)
+{
+    if (f->where == W_WAITING)
+        list_del(&f->fdb->waiters, f);
+    else if (f->where == W_WOKEN)
+        list_del(&f->fdb->woken, f);
+    f->where = W_NONE;
+    f->parked = false;
+    if (f->fol)
+        st_follow_disarm(f->fol);
+    MHD_resume_connection(f->conn);
+}
+
+bool st_feed_queue_db(st_feeds *reg, st_feed_db *d)
+{
+    if (d->fan_queued || !d->woken)
+        return false;
+    d->fan_queued = true;
+    d->fan_next = NULL;
+    if (reg->fan_q_tail)
+        reg->fan_q_tail->fan_next = d;
+    else
+        reg->fan_q = d;
+    reg->fan_q_tail = d;
+    return true;
+}
+
+static void fan_unqueue(st_feeds *reg, st_feed_db *d)
+{
+    if (!d->fan_queued)
+        return;
+    st_feed_db *prev = NULL;
+    for (st_feed_db *x = reg->fan_q; x; prev = x, x = x->fan_next) {
+        if (x != d)
+            continue;
+        if (prev)
+            prev->fan_next = x->fan_next;
+        else
+            reg->fan_q = x->fan_next;
+        if (reg->fan_q_tail == x)
+            reg->fan_q_tail = prev;
+        break;
+    }
+    d->fan_queued = false;
+}
+
+/* A follower fired: runs on the committing thread (or core's poller), must
+ * be quick.  A feed the fan-out holds right now is marked to go again. */
+void st_feed_woken(void *ctx)
+{
+    st_feed *f = ctx;
+    st_feeds *reg = f->reg;
+    bool poke = false;
+    pthread_mutex_lock(&reg->mu);
+    if (f->parked && f->where == W_WAITING) {
+        list_del(&f->fdb->waiters, f);
+        list_add(&f->fdb->woken, f);
+        f->where = W_WOKEN;
+        poke = st_feed_queue_db(reg, f->fdb);
+    } else if (f->parked && f->where == W_FANOUT) {
+        f->rewake = true;
+    }
+    pthread_mutex_unlock(&reg->mu);
+    if (poke)
+        st_feed_poke_fd(reg->fan_efd);
+}
+
+/* ---- entries */
+
+static st_feed_db *find_entry(st_feeds *reg, st_db *db)
+{
+    for (st_feed_db *d = reg->dbs; d; d = d->next)
+        if (d->db == db)
+            return d;
+    return NULL;
+}
+
+st_feed_db *st_feed_attach(st_feeds *reg, st_db *db, st_error *err)
+{
+    st_catalog *cat = reg->srv->cat;
+    pthread_mutex_lock(&reg->mu);
+    st_feed_db *d = find_entry(reg, db);
+    if (d) {
+        d->refs++;
+    } else if ((d = calloc(1, sizeof *d))) {
+        d->reg = reg;
+        d->db = db;
+        d->refs = 1;
+        d->next = reg->dbs;
+        if (reg->dbs)
+            reg->dbs->prev = d;
+        reg->dbs = d;
+        db = NULL; /* the entry holds it */
+    }
+    pthread_mutex_unlock(&reg->mu);
+    st_catalog_put(cat, db);
+    if (!d)
+        st_fail(err, ST_E_NOMEM, "out of memory");
+    return d;
+}
+
+void st_feed_entry_destroy(st_feeds *reg, st_feed_db *d)
+{
+    st_catalog_put(reg->srv->cat, d->db);
+    free(d);
+}
+
+bool st_feed_entry_unref_locked(st_feeds *reg, st_feed_db *d)
+{
+    if (--d->refs > 0)
+        return false;
+    fan_unqueue(reg, d);
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        reg->dbs = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    return true;
+}
+
+/* ---- releasing feeds */
+
+void st_feed_release(st_feed *f)
+{
+    st_feeds *reg = f->reg;
+    st_feed_db *d = f->fdb;
+    if (d) {
+        pthread_mutex_lock(&reg->mu);
+        if (f->parked) /* cannot happen while MHD owns the connection; be safe */
+            st_feed_unpark(f);
+        pthread_mutex_unlock(&reg->mu);
+        st_follow_close(f->fol); /* outside reg->mu: it waits for a wake in progress */
+        pthread_mutex_lock(&reg->mu);
+        bool last = st_feed_entry_unref_locked(reg, d);
+        pthread_mutex_unlock(&reg->mu);
+        if (last)
+            st_feed_entry_destroy(reg, d);
+    } else if (f->db) {
+        st_catalog_put(reg->srv->cat, f->db);
+    }
+    for (size_t i = 0; i < f->n_doc_ids; i++)
+        free(f->doc_ids[i]);
+    free(f->doc_ids);
+    free(f->tail);
+    st_buf_free(&f->out);
+    free(f);
+}
+
+static void reap(st_feeds *reg)
+{
+    st_feed *f = atomic_exchange(&reg->dead, NULL);
+    while (f) {
+        st_feed *next = f->dead_next;
+        st_feed_release(f);
+        f = next;
+    }
+}
+
+void st_feed_unref(st_feed *f)
+{
+    if (atomic_fetch_sub(&f->refs, 1) != 1)
+        return;
+    st_feeds *reg = f->reg;
+    st_feed *head = atomic_load(&reg->dead);
+    do
+        f->dead_next = head;
+    while (!atomic_compare_exchange_weak(&reg->dead, &head, f));
+    st_feed_poke_fd(reg->efd);
+}
+
+/* ---- the timer thread: heartbeats, timeouts, releases, log ticks */
+
+static void resume_due(st_feeds *reg, st_feed *w, uint64_t now, uint64_t *next)
+{
+    while (w) {
+        st_feed *wn = w->next;
+        if (w->deadline && w->deadline <= now)
+            st_feed_unpark(w);
+        else if (w->deadline && w->deadline < *next)
+            *next = w->deadline;
+        w = wn;
+    }
+}
+
+static void *timer_main(void *arg)
+{
+    st_feeds *reg = arg;
+    while (!atomic_load(&reg->timer_stop)) {
+        uint64_t now = st_feed_now_ms();
+        uint64_t wake = atomic_load(&reg->timer_wake);
+        int timeout = wake > now ? (int)(wake - now) : 0;
+        if (timeout > TIMER_MAX_SLEEP_MS)
+            timeout = TIMER_MAX_SLEEP_MS;
+        struct pollfd p = {reg->efd, POLLIN, 0};
+        if (poll(&p, 1, timeout) > 0) {
+            uint64_t v;
+            ssize_t rd = read(reg->efd, &v, sizeof v);
+            (void)rd;
+        }
+        reap(reg);
+        st_log_tick();
+        now = st_feed_now_ms();
+        uint64_t next = now + TIMER_MAX_SLEEP_MS;
+        pthread_mutex_lock(&reg->mu);
+        for (st_feed_db *d = reg->dbs; d; d = d->next) {
+            resume_due(reg, d->waiters, now, &next);
+            resume_due(reg, d->woken, now, &next);
+        }
+        atomic_store(&reg->timer_wake, next);
+        pthread_mutex_unlock(&reg->mu);
+    }
+    reap(reg);
+    return NULL;
+}
+
+st_status st_feed_timer_start(st_feeds *reg, st_error *err)
+{
+    if (pthread_create(&reg->timer, NULL, timer_main, reg) != 0)
+        return st_fail(err, ST_E_IO, "cannot start the feed timer thread");
+    reg->timer_started = true;
+    return ST_OK;
+}
+
+void st_feed_timer_stop(st_feeds *reg)
+{
+    if (!reg->timer_started)
+        return;
+    atomic_store(&reg->timer_stop, true);
+    st_feed_poke_fd(reg->efd);
+    pthread_join(reg->timer, NULL);
+    reg->timer_started = false;
+}
