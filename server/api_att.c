@@ -56,7 +56,7 @@ void st_api_att_get(st_req *r)
     st_buf data = ST_BUF_INIT;
     st_att_info meta;
     st_error e;
-    char etag[80];
+    char etag[128];
     st_db *db = r->dbh;
     if (st_db_get_attachment(db, r->docid, st_req_q(r, "rev"), r->att, &data, &meta, &e) !=
         ST_OK) {
