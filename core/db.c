@@ -5,6 +5,7 @@
  * documents in doc_write.c / doc_read.c, scans in changes.c.
  */
 #include "db_int.h"
+#include "st_hex.h"
 
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -53,12 +54,7 @@ void st_uuid(char out[33])
             raw[i] = (unsigned char)(x >> 56);
         }
     }
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 15];
-    }
-    out[32] = '\0';
+    st_hex_encode(raw, 16, out);
 }
 
 static void store_options(const st_db_options *o, st_store_options *so)

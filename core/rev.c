@@ -28,6 +28,7 @@
  */
 #include "st_rev.h"
 #include "rev_int.h"
+#include "st_hex.h"
 
 #include <locale.h>
 #include <math.h>
@@ -591,16 +592,6 @@ static void put_value(term_sink *s, const st_json *v, unsigned depth)
     }
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* couch_doc:parse_revid: 32 hex digits become the 16 bytes they spell. */
 static void put_old_rev(term_sink *s, const st_rev *parent)
@@ -609,7 +600,7 @@ static void put_old_rev(term_sink *s, const st_rev *parent)
     bool hex = parent->hash_len == 32;
 
     for (unsigned i = 0; hex && i < 16; i++) {
-        int hi = hexval(parent->hash[2 * i]), lo = hexval(parent->hash[2 * i + 1]);
+        int hi = st_hex_digit(parent->hash[2 * i]), lo = st_hex_digit(parent->hash[2 * i + 1]);
 
         if (hi < 0 || lo < 0)
             hex = false;
@@ -713,7 +704,6 @@ st_status st_rev_compute(const st_rev *parent, bool deleted, const st_json *doc,
                          const st_rev_att *atts, size_t n_atts, st_rev *out,
                          st_error *err)
 {
-    static const char hexdig[] = "0123456789abcdef";
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
     EVP_MD_CTX *ctx = NULL;
@@ -744,11 +734,7 @@ st_status st_rev_compute(const st_rev *parent, bool deleted, const st_json *doc,
         rc = st_fail(err, ST_E_IO, "md5 final failed");
         goto out;
     }
-    for (unsigned i = 0; i < 16; i++) {
-        out->hash[2 * i] = hexdig[digest[i] >> 4];
-        out->hash[2 * i + 1] = hexdig[digest[i] & 15];
-    }
-    out->hash[32] = '\0';
+    st_hex_encode(digest, 16, out->hash);
     out->hash_len = 32;
     out->gen = parent != NULL ? parent->gen + 1 : 1;
 out:

@@ -51,6 +51,7 @@
  *   else varint length + bytes.
  */
 #include "st_revtree.h"
+#include "st_hex.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -684,11 +685,6 @@ static size_t put_varint(unsigned char *p, uint64_t v)
     return n;
 }
 
-static int unhex(char c)
-{
-    return c <= '9' ? c - '0' : c - 'a' + 10;
-}
-
 st_status st_revtree_encode(const st_revtree *t, st_buf *out)
 {
     /* Worst node: 5 (parent) + 10 (gen) + 6 (flags) + 2 + 128 (hash). */
@@ -715,8 +711,8 @@ st_status st_revtree_encode(const st_revtree *t, st_buf *out)
         n += put_varint(stage + n, nd->gen);
         n += put_varint(stage + n, (uint64_t)nd->flags << 1 | (packed ? 1u : 0u));
         if (packed) {
-            for (size_t b = 0; b < 16; b++)
-                stage[n++] = (unsigned char)(unhex(h[2 * b]) << 4 | unhex(h[2 * b + 1]));
+            st_hex_decode(h, 16, stage + n); /* packed: 32 lowercase hex digits */
+            n += 16;
         } else {
             n += put_varint(stage + n, nd->hash_len);
             memcpy(stage + n, h, nd->hash_len);
@@ -756,7 +752,6 @@ static bool get_varint(blob_reader *r, uint64_t *out)
  * ST_E_NOMEM. */
 static st_status decode_node(st_revtree *t, blob_reader *r)
 {
-    static const char hexdig[] = "0123456789abcdef";
     uint64_t parent1, gen, fl, len;
     char hash[ST_REV_HASH_MAX];
     size_t i = t->n;
@@ -770,10 +765,7 @@ static st_status decode_node(st_revtree *t, blob_reader *r)
         len = 32;
         if (r->end - r->p < 16)
             return ST_E_IO;
-        for (size_t b = 0; b < 16; b++) {
-            hash[2 * b] = hexdig[r->p[b] >> 4];
-            hash[2 * b + 1] = hexdig[r->p[b] & 15];
-        }
+        st_hex_encode(r->p, 16, hash);
         r->p += 16;
     } else {
         if (!get_varint(r, &len) || len == 0 || len > ST_REV_HASH_MAX ||

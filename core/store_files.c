@@ -4,7 +4,7 @@
  *
  * File names encode the database name so any valid name (which may contain
  * '/', '$', '(' ...) maps to one flat, shell-safe file: bytes outside
- * [a-z0-9_-] become %XX, and ".settee" follows.
+ * [a-z0-9_-] become %XX (st_pct.h), and ".settee" follows.
  *
  * Why create makes the file itself: SQLite creates its -wal and -shm files
  * with the main file's permissions, so creating the main file first with
@@ -14,6 +14,7 @@
  * told the database exists.
  */
 #include "store_sqlite_int.h"
+#include "st_pct.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -153,29 +154,13 @@ out:
 
 static char *file_of(const char *dir, const char *name)
 {
-    size_t n = strlen(dir) + 1 + 3 * strlen(name) + sizeof SUFFIX;
-    char *out = malloc(n);
-    if (!out)
+    st_buf b = ST_BUF_INIT;
+    if (st_buf_printf(&b, "%s/", dir) != ST_OK ||
+        st_pct_encode(&b, name, strlen(name), "_-") != ST_OK || st_buf_adds(&b, SUFFIX) != ST_OK) {
+        st_buf_free(&b);
         return NULL;
-    char *p = out + sprintf(out, "%s/", dir);
-    for (const char *s = name; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')
-            *p++ = (char)c;
-        else
-            p += sprintf(p, "%%%02X", c);
     }
-    strcpy(p, SUFFIX);
-    return out;
-}
-
-static int hexv(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return b.data;
 }
 
 /* The database name of a file name, or false when it is not one of ours. */
@@ -184,23 +169,12 @@ static bool name_of(const char *file, char *out, size_t cap)
     size_t fl = strlen(file), sl = strlen(SUFFIX);
     if (fl <= sl || strcmp(file + fl - sl, SUFFIX) != 0)
         return false;
-    size_t o = 0;
-    for (size_t i = 0; i < fl - sl; i++) {
-        if (o + 1 >= cap)
-            return false;
-        if (file[i] == '%') {
-            int hi = i + 2 < fl - sl ? hexv(file[i + 1]) : -1;
-            int lo = i + 2 < fl - sl ? hexv(file[i + 2]) : -1;
-            if (hi < 0 || lo < 0)
-                return false;
-            out[o++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            out[o++] = file[i];
-        }
-    }
-    out[o] = '\0';
-    return o > 0 && out[0] >= 'a' && out[0] <= 'z';
+    char *name = st_pct_decode(file, fl - sl, false);
+    bool ok = name && name[0] >= 'a' && name[0] <= 'z' && strlen(name) < cap;
+    if (ok)
+        strcpy(out, name);
+    free(name);
+    return ok;
 }
 
 static void unlink_files(const char *path)

@@ -8,19 +8,13 @@
 #include <string.h>
 
 #include "api.h"
+#include "st_pct.h"
 #include "log.h"
 
 /* Percent-encode for a URL path segment. */
 static st_status add_encoded(st_buf *b, const char *s)
 {
-    st_status rc = ST_OK;
-    for (const unsigned char *p = (const unsigned char *)s; *p && rc == ST_OK; p++) {
-        if (isalnum(*p) || strchr("-_.~$()+", *p))
-            rc = st_buf_addc(b, (char)*p);
-        else
-            rc = st_buf_printf(b, "%%%02X", *p);
-    }
-    return rc;
+    return st_pct_encode(b, s, strlen(s), "-_.~$()+");
 }
 
 void st_api_location(st_req *r, const char *docid)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "st_pct.h"
 #include "auth.h"
 #include "log.h"
 
@@ -246,8 +247,8 @@ static bool session_creds(st_req *r, char **name, char **pw)
                 e++;
             const char *eq = memchr(p + i, '=', e - i);
             if (eq) {
-                char *k = st_url_decode(p + i, (size_t)(eq - p - i), true);
-                char *v = st_url_decode(eq + 1, (size_t)(p + e - eq - 1), true);
+                char *k = st_pct_decode(p + i, (size_t)(eq - p - i), true);
+                char *v = st_pct_decode(eq + 1, (size_t)(p + e - eq - 1), true);
                 char **slot = !k ? NULL : strcmp(k, "name") == 0 ? name
                                         : strcmp(k, "password") == 0 ? pw : NULL;
                 if (slot && v) {

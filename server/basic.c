@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <openssl/crypto.h>
-#include "b64.h"
+#include "st_base64.h"
 
 void st_basic_creds_wipe(st_basic_creds *c)
 {

@@ -13,6 +13,7 @@
  * so the plaintext never outlives the call.
  */
 #include "config.h"
+#include "st_hex.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -189,16 +190,6 @@ static bool parse_bool(const char *s, bool *out)
     return false;
 }
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
 
 /* "-pbkdf2-<hex>,<salt>,<iterations>" (prefix already removed). */
 static bool parse_pbkdf2(const char *v, st_admin *a)
@@ -210,12 +201,8 @@ static bool parse_pbkdf2(const char *v, st_admin *a)
     size_t hex_len = (size_t)(c1 - v);
     if (hex_len == 0 || hex_len % 2 || hex_len / 2 > ST_ADMIN_DK_MAX)
         return false;
-    for (size_t i = 0; i < hex_len / 2; i++) {
-        int hi = hexval(v[2 * i]), lo = hexval(v[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        a->dk[i] = (unsigned char)(hi << 4 | lo);
-    }
+    if (!st_hex_decode(v, hex_len / 2, a->dk))
+        return false;
     a->dk_len = hex_len / 2;
     uint64_t it;
     if (!parse_u64(c2 + 1, 100000000, &it) || it == 0)

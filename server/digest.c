@@ -71,16 +71,6 @@ bool st_hmac(st_digest d, const void *key, size_t key_len, const void *msg, size
     return len == st_digest_size(d);
 }
 
-void st_hex_encode(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 bool st_ct_equal(const void *a, size_t a_len, const void *b, size_t b_len)
 {
     if (a_len != b_len)

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <openssl/evp.h>
+#include "st_hex.h" /* st_hex_encode, for the users of this header */
 
 typedef enum {
     ST_DIGEST_SHA1 = 0,
@@ -35,8 +36,6 @@ size_t st_digest_size(st_digest d);        /* output bytes: 20, 28, 32, 48, 64 *
 bool st_hmac(st_digest d, const void *key, size_t key_len, const void *msg, size_t msg_len,
              unsigned char *out);
 
-/* Lowercase hex of in[0..n) into out, which must hold 2n+1 bytes (NUL-terminated). */
-void st_hex_encode(const unsigned char *in, size_t n, char *out);
 
 /* a == b in time that depends only on the lengths (which are not secret). */
 bool st_ct_equal(const void *a, size_t a_len, const void *b, size_t b_len);

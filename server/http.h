@@ -126,8 +126,6 @@ bool st_req_chunked_reply(st_req *r);
 /* Whether the client accepts this media type explicitly (Accept header). */
 bool st_req_accepts(st_req *r, const char *mtype);
 
-/* Percent-decode s[0..n) into a malloc'd string; NULL on a bad escape. */
-char *st_url_decode(const char *s, size_t n, bool plus_space);
 bool st_req_parse_target(st_req *r);   /* fills segs/query from uri */
 void st_req_free(st_req *r);
 

@@ -12,7 +12,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
 #include <openssl/bn.h>
-#include "b64.h"
+#include "st_base64.h"
 #include "digest.h"
 #include "st_json.h"
 

@@ -11,7 +11,7 @@
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
-#include "b64.h"
+#include "st_base64.h"
 
 #define MAX_KEY_TEXT 65536
 

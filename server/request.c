@@ -8,6 +8,7 @@
  * CouchDB (mochiweb); in the path it is literal.
  */
 #include "http.h"
+#include "st_pct.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -24,50 +25,6 @@ static const char *ci_strstr(const char *hay, const char *needle)
         if (strncasecmp(hay, needle, n) == 0)
             return hay;
     return NULL;
-}
-
-static int hexv(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decode s[0..n) into a new string; NULL on a bad escape, an embedded NUL
- * or memory failure. */
-static char *pct_decode(const char *s, size_t n, bool plus_space)
-{
-    char *out = malloc(n + 1);
-    size_t j = 0;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch == '%') {
-            int hi = i + 2 < n ? hexv((unsigned char)s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexv((unsigned char)s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi | lo) == 0) { /* bad escape or %00 */
-                free(out);
-                return NULL;
-            }
-            ch = (char)(hi << 4 | lo);
-            i += 2;
-        } else if (ch == '+' && plus_space) {
-            ch = ' ';
-        }
-        out[j++] = ch;
-    }
-    out[j] = '\0';
-    return out;
-}
-
-char *st_url_decode(const char *s, size_t n, bool plus_space)
-{
-    return pct_decode(s, n, plus_space);
 }
 
 bool st_req_parse_target(st_req *r)
@@ -92,7 +49,7 @@ bool st_req_parse_target(st_req *r)
                 r->bad_path = true;
                 return false;
             }
-            char *seg = pct_decode(u + i, j - i, false);
+            char *seg = st_pct_decode(u + i, j - i, false);
             if (!seg) {
                 r->bad_path = true;
                 return false;
@@ -122,8 +79,8 @@ bool st_req_parse_target(st_req *r)
             const char *eq = memchr(qs + k, '=', e - k);
             size_t klen = eq ? (size_t)(eq - (qs + k)) : e - k;
             st_qparam *p = &r->query[r->n_query];
-            p->key = pct_decode(qs + k, klen, true);
-            p->value = eq ? pct_decode(eq + 1, (size_t)(qs + e - eq - 1), true) : strdup("");
+            p->key = st_pct_decode(qs + k, klen, true);
+            p->value = eq ? st_pct_decode(eq + 1, (size_t)(qs + e - eq - 1), true) : strdup("");
             if (!p->key || !p->value) {
                 free(p->key);
                 free(p->value);

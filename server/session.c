@@ -15,7 +15,7 @@
 #include <strings.h>
 #include <time.h>
 #include <openssl/crypto.h>
-#include "b64.h"
+#include "st_base64.h"
 
 #define MAX_KEY_STACK 512
 

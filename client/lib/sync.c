@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "client_int.h"
+#include "st_pct.h"
 #include "st_repl.h"
 
 /* What a replicator hook was registered for: which job of which sync. */
@@ -353,18 +354,7 @@ void st_client_sync_dispatch(settee_sync *s)
 /* RFC 3986 userinfo: everything but unreserved characters percent-encoded. */
 static st_status add_userinfo_part(st_buf *b, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    st_status st = ST_OK;
-    for (const unsigned char *p = (const unsigned char *)s; *p && st == ST_OK; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-            st = st_buf_addc(b, (char)*p);
-        } else {
-            char enc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            st = st_buf_add(b, enc, 3);
-        }
-    }
-    return st;
+    return st_pct_encode(b, s, strlen(s), "-._~");
 }
 
 /* url with user:password@ spliced in after the scheme. */

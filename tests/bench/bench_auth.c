@@ -14,7 +14,7 @@
 #include <openssl/pem.h>
 
 #include "auth_cache.h"
-#include "b64.h"
+#include "st_base64.h"
 #include "basic.h"
 #include "jwt.h"
 #include "password.h"

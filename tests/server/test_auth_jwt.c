@@ -15,7 +15,7 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 
-#include "b64.h"
+#include "st_base64.h"
 #include "digest.h"
 #include "jwt.h"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "b64.h"
+#include "st_base64.h"
 #include "basic.h"
 #include "session.h"
 
