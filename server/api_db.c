@@ -110,7 +110,7 @@ void st_api_db_get(st_req *r)
     st_jw_key(&w, "disk_format_version");
     st_jw_int(&w, 8);
     st_jw_key(&w, "compact_running");
-    st_jw_bool(&w, false);
+    st_jw_bool(&w, info.compact_running);
     st_jw_key(&w, "cluster");
     st_jw_obj_open(&w);
     st_jw_key(&w, "q");
