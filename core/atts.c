@@ -197,6 +197,51 @@ static st_status store_bytes(st_conn *c, const st_atts_in *in, entry *e, const v
     return st;
 }
 
+static st_status check_name(const char *name, size_t n, st_error *err)
+{
+    if (n == 0)
+        return st_fail(err, ST_E_BAD_REQUEST, "Attachment name can't be empty");
+    if (name[0] == '_')
+        return st_fail(err, ST_E_BAD_REQUEST,
+                       "Attachment name '%s' starts with prohibited character '_'", name);
+    return ST_OK;
+}
+
+st_status st_atts_check(const st_json *obj, st_error *err)
+{
+    if (!obj || obj->type == ST_JSON_NULL)
+        return ST_OK;
+    if (obj->type != ST_JSON_OBJECT)
+        return st_fail(err, ST_E_BAD_REQUEST, "_attachments must be an object");
+    st_buf data = ST_BUF_INIT;
+    st_status st = ST_OK;
+    for (size_t i = 0; i < obj->len && st == ST_OK; i++) {
+        const st_json_member *m = &obj->u.members[i];
+        const st_json *a = &m->value;
+        if ((st = check_name(m->key, m->key_len, err)) != ST_OK)
+            break;
+        if (a->type != ST_JSON_OBJECT) {
+            st = st_fail(err, ST_E_BAD_REQUEST, "Attachment '%s' must be an object", m->key);
+            break;
+        }
+        const st_json *stub = st_json_get(a, "stub");
+        const st_json *follows = st_json_get(a, "follows");
+        const st_json *b64 = st_json_get(a, "data");
+        if (stub && stub->type == ST_JSON_TRUE)
+            continue;
+        if (follows && follows->type == ST_JSON_TRUE)
+            continue;
+        st_buf_reset(&data);
+        if (!b64 || b64->type != ST_JSON_STRING)
+            st = st_fail(err, ST_E_BAD_REQUEST,
+                         "Attachment %s needs one of stub, data or follows", m->key);
+        else if (!st_base64_decode(b64->u.str, b64->len, &data))
+            st = st_fail(err, ST_E_BAD_REQUEST, "Invalid attachment data for %s", m->key);
+    }
+    st_buf_free(&data);
+    return st;
+}
+
 /* Entries from a document's _attachments JSON. */
 static st_status entries_from_json(st_conn *c, const st_atts_in *in, const st_json *parent,
                                    entry *ents, st_error *err)
@@ -209,11 +254,8 @@ static st_status entries_from_json(st_conn *c, const st_atts_in *in, const st_js
         const st_json *a = &m->value;
         e->name = m->key;
         e->name_len = m->key_len;
-        if (m->key_len == 0 || m->key[0] == '_') {
-            st = st_fail(err, ST_E_BAD_REQUEST, "Attachment name '%s' can't start with '_'",
-                         m->key);
+        if ((st = check_name(m->key, m->key_len, err)) != ST_OK)
             break;
-        }
         if (a->type != ST_JSON_OBJECT) {
             st = st_fail(err, ST_E_BAD_REQUEST, "Attachment '%s' must be an object", m->key);
             break;
@@ -294,9 +336,9 @@ static st_status entries_from_typed(st_conn *c, const st_atts_in *in, const st_j
         entry *e = &ents[i];
         e->name = a->name;
         e->name_len = strlen(a->name);
-        if (e->name_len == 0 || a->name[0] == '_')
-            return st_fail(err, ST_E_BAD_REQUEST, "Attachment name '%s' can't start with '_'",
-                           a->name);
+        st_status cn = check_name(a->name, e->name_len, err);
+        if (cn != ST_OK)
+            return cn;
         if (!a->data) {
             if (entry_from_parent(parent, a->name, e) == ST_OK)
                 continue;

@@ -54,6 +54,10 @@ typedef struct st_atts_out {
 
 void st_atts_out_free(st_atts_out *o);
 
+/* The shape of a document's _attachments without storage: names, one of
+ * stub/data/follows each, data that decodes. */
+st_status st_atts_check(const st_json *obj, st_error *err);
+
 /* Validate entries, store new bytes through c, fill out. */
 st_status st_atts_prepare(st_conn *c, const st_atts_in *in, st_atts_out *out, st_error *err);
 

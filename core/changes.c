@@ -291,6 +291,8 @@ typedef struct ad {
     st_error *err;
     st_buf doc;
     st_revtree *tree;
+    bool skip_first;        /* startkey_exclusive: drop a row equal to startkey */
+    size_t key_index;
 } ad;
 
 static int ad_emit(ad *a, const char *key, const st_row_view *row)
@@ -304,7 +306,8 @@ static int ad_emit(ad *a, const char *key, const st_row_view *row)
     char rs[ST_REV_STR_MAX];
     st_revtree_node(a->tree, (size_t)win, &r, NULL, NULL);
     st_rev_format(&r, rs, sizeof rs);
-    st_alldocs_row out = {.id = row->id, .key = key, .rev = rs, .deleted = row->deleted};
+    st_alldocs_row out = {.id = row->id, .key = key, .rev = rs, .deleted = row->deleted,
+                          .key_index = a->key_index};
     if (a->o->include_docs && !row->deleted) {
         st_buf_reset(&a->doc);
         st_jw w;
@@ -329,6 +332,11 @@ static int ad_emit(ad *a, const char *key, const st_row_view *row)
 static int ad_row(void *ctx, const st_row_view *row)
 {
     ad *a = ctx;
+    if (a->skip_first) {
+        a->skip_first = false;
+        if (strcmp(row->id, a->o->startkey) == 0)
+            return 0;
+    }
     return ad_emit(a, row->id, row);
 }
 
@@ -352,7 +360,7 @@ st_status st_db_all_docs(st_db *db, const st_alldocs_opts *o,
     st_status st = ST_OK;
     st = st_store_counters_get(a.c, &ctr, err);
     uint64_t total = ctr.doc_count;
-    if (st == ST_OK && !o->keys) {
+    if (st == ST_OK && !o->keys && head) { /* counting is a scan: only when asked */
         st = st_store_count_before(a.c, o->startkey, o->descending, &offset, err);
         offset += o->skip;
     }
@@ -363,6 +371,7 @@ st_status st_db_all_docs(st_db *db, const st_alldocs_opts *o,
     if (o->limit == 0)
         goto end;
     if (!o->keys) {
+        a.skip_first = o->startkey && o->startkey_exclusive;
         st = st_store_scan_ids(a.c, o->startkey, o->endkey, o->inclusive_end, o->descending,
                                o->skip, true, ad_row, &a, err);
         if (st == ST_OK)
@@ -373,7 +382,8 @@ st_status st_db_all_docs(st_db *db, const st_alldocs_opts *o,
     for (size_t i = 0; i < o->n_keys; i++) {
         size_t k = o->descending ? o->n_keys - 1 - i : i;
         const char *key = o->keys[k];
-        st = st_store_doc_get(a.c, key, &rec, err);
+        a.key_index = k;
+        st = key ? st_store_doc_get(a.c, key, &rec, err) : ST_E_NOT_FOUND;
         if (st != ST_OK && st != ST_E_NOT_FOUND)
             break;
         if (skip > 0) {
@@ -383,7 +393,7 @@ st_status st_db_all_docs(st_db *db, const st_alldocs_opts *o,
         }
         if (st == ST_E_NOT_FOUND) {
             st = ST_OK;
-            st_alldocs_row row = {.key = key, .not_found = true};
+            st_alldocs_row row = {.key = key, .not_found = true, .key_index = k};
             if (fn(ctx, &row) || --a.left == 0)
                 break;
             continue;

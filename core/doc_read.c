@@ -253,6 +253,35 @@ out:
     return st;
 }
 
+/* Whether node i lies on leaf's path (i itself included). */
+static bool on_path(const st_revtree *t, size_t leaf, size_t i)
+{
+    for (int k = (int)leaf; k >= 0; k = st_revtree_parent(t, (size_t)k))
+        if ((size_t)k == i)
+            return true;
+    return false;
+}
+
+/* latest=true for one revision: itself when a leaf, else the leaf of its
+ * branch (the winning one when it branched again). */
+static size_t latest_of(const st_revtree *t, size_t i, const size_t *leaves, size_t nl)
+{
+    if (st_revtree_is_leaf(t, i))
+        return i;
+    for (size_t q = 0; q < nl; q++) /* winner first */
+        if (on_path(t, leaves[q], i))
+            return leaves[q];
+    return i;
+}
+
+static int cmp_rev_nodes(const st_revtree *t, size_t a, size_t b)
+{
+    uint64_t ga = st_revtree_gen(t, a), gb = st_revtree_gen(t, b);
+    if (ga != gb)
+        return ga < gb ? -1 : 1;
+    return strcmp(st_revtree_hash(t, a), st_revtree_hash(t, b));
+}
+
 static st_status check_id(const char *id, st_error *err)
 {
     if (!id || !*id)
@@ -286,6 +315,13 @@ static st_status get_one(st_db *db, const char *id, const st_get_opts *o, st_buf
             i = st_revtree_find(l.tree, &want);
             if (i < 0)
                 st = st_fail(err, ST_E_NOT_FOUND, "missing");
+            size_t count = st_revtree_count(l.tree);
+            size_t *leaves = i >= 0 && o->latest ? malloc(count * sizeof *leaves) : NULL;
+            if (leaves) {
+                size_t nl = st_revtree_leaves(l.tree, leaves);
+                i = (int)latest_of(l.tree, (size_t)i, leaves, nl);
+                free(leaves);
+            }
         } else {
             i = st_revtree_winner(l.tree);
             if (l.rec.deleted)
@@ -320,6 +356,11 @@ st_status st_db_open_revs(st_db *db, const char *id, const char *const *revs, si
     st_status st = check_id(id, err);
     if (st != ST_OK)
         return st;
+    for (size_t k = 0; revs && k < n; k++) {
+        st_rev r; /* CouchDB refuses the request for a rev it cannot parse */
+        if ((st = st_rev_parse(revs[k], strlen(revs[k]), &r, err)) != ST_OK)
+            return st;
+    }
     st_conn *c = st_db_reader(db, err);
     if (!c)
         return err ? err->code : ST_E_IO;
@@ -353,10 +394,21 @@ st_status st_db_open_revs(st_db *db, const char *id, const char *const *revs, si
     size_t nl = st_revtree_leaves(l.tree, leaves);
     int stop = 0;
     if (!revs) {
+        /* open_revs=all: every leaf, in ascending rev order as CouchDB lists them. */
+        memcpy(idx, leaves, nl * sizeof *idx);
+        for (size_t a = 1; a < nl; a++)
+            for (size_t b = a; b > 0 && cmp_rev_nodes(l.tree, idx[b - 1], idx[b]) > 0; b--) {
+                size_t tmp = idx[b];
+                idx[b] = idx[b - 1];
+                idx[b - 1] = tmp;
+            }
         for (size_t k = 0; k < nl && !stop && st == ST_OK; k++)
-            st = emit(c, id, &l, leaves[k], o, &out, fn, ctx, &stop, err);
+            st = emit(c, id, &l, idx[k], o, &out, fn, ctx, &stop, err);
         goto end;
     }
+    /* With latest=true each leaf is answered once, however many requested
+     * revisions lead to it (idx marks those sent). */
+    memset(idx, 0, count * sizeof *idx);
     for (size_t k = 0; k < n && !stop && st == ST_OK; k++) {
         st_rev r;
         int i = -1;
@@ -368,17 +420,19 @@ st_status st_db_open_revs(st_db *db, const char *id, const char *const *revs, si
             continue;
         }
         if (o && o->latest && !st_revtree_is_leaf(l.tree, (size_t)i)) {
-            /* Replace by every leaf that descends from it. */
+            /* Every leaf it leads to (CouchDB's get_key_leafs), each once. */
             for (size_t q = 0; q < nl && !stop && st == ST_OK; q++) {
-                size_t np = st_revtree_path(l.tree, leaves[q], idx);
-                for (size_t p = 0; p < np; p++) {
-                    if (idx[p] == (size_t)i) {
-                        st = emit(c, id, &l, leaves[q], o, &out, fn, ctx, &stop, err);
-                        break;
-                    }
-                }
+                if (idx[leaves[q]] || !on_path(l.tree, leaves[q], (size_t)i))
+                    continue;
+                idx[leaves[q]] = 1;
+                st = emit(c, id, &l, leaves[q], o, &out, fn, ctx, &stop, err);
             }
             continue;
+        }
+        if (o && o->latest) {
+            if (idx[i])
+                continue;
+            idx[i] = 1;
         }
         st = emit(c, id, &l, (size_t)i, o, &out, fn, ctx, &stop, err);
         if (st == ST_E_NOT_FOUND) {

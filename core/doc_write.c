@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ID_LEN 4096
+/* CouchDB has no limit on id length; this bound only protects memory and
+ * keeps every id inside one SQLite page chain of sane size. */
+#define MAX_ID_LEN 65536
 
 /* Underscore members a document may carry and that stay in its body. */
 static bool kept_special(const char *k)
@@ -60,8 +62,8 @@ static st_status parse_specials(const st_write_req *req, parsed *p, st_error *er
         } else if (strcmp(k, "_deleted") == 0) {
             if (m->value.type == ST_JSON_TRUE)
                 p->deleted = true;
-            else if (m->value.type != ST_JSON_FALSE && m->value.type != ST_JSON_NULL)
-                return st_fail(err, ST_E_BAD_REQUEST, "_deleted must be a boolean");
+            else if (m->value.type != ST_JSON_FALSE)
+                return st_fail(err, ST_E_DOC_VALIDATION, "_deleted must be a boolean");
         } else if (strcmp(k, "_attachments") == 0) {
             p->atts = &m->value;
         } else if (strcmp(k, "_revisions") == 0) {
@@ -158,15 +160,14 @@ static st_status replicated_path(const parsed *p, st_rev **out, size_t *out_n, s
         path[k].hash_len = (unsigned)h->len;
         memcpy(path[k].hash, h->u.str, h->len + 1);
     }
-    if (p->rev) {
-        st_rev r;
-        st_status st = st_rev_parse(p->rev, strlen(p->rev), &r, err);
-        if (st == ST_OK && !st_rev_eq(&r, &path[0]))
-            st = st_fail(err, ST_E_BAD_REQUEST, "_rev does not match _revisions");
-        if (st != ST_OK) {
-            free(path);
-            return st;
-        }
+    /* A _rev that disagrees with _revisions is ignored: CouchDB stores the
+     * path _revisions gives (PouchDB's replicator sends such pairs).  It
+     * must still be a rev. */
+    st_rev r;
+    st_status st = p->rev ? st_rev_parse(p->rev, strlen(p->rev), &r, err) : ST_OK;
+    if (st != ST_OK) {
+        free(path);
+        return st;
     }
     *out = path;
     *out_n = ids->len;
@@ -314,6 +315,31 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
 static st_status write_local(st_db *db, const parsed *p, const st_json *doc,
                              st_write_result *res, st_error *err);
 
+st_status st_db_write_check(const st_write_req *req, unsigned flags, st_error *err)
+{
+    parsed p;
+    st_status st = parse_specials(req, &p, err);
+    if (st != ST_OK)
+        return st;
+    if (p.id && (st = check_id(p.id, err)) != ST_OK)
+        return st;
+    bool replicated = (flags & ST_WRITE_REPLICATED) != 0;
+    if (replicated && !p.id)
+        return st_fail(err, ST_E_BAD_REQUEST, "Document id is missing");
+    st_rev r;
+    if (p.rev && !st_db_id_is_local(p.id ? p.id : "") &&
+        (st = st_rev_parse(p.rev, strlen(p.rev), &r, err)) != ST_OK)
+        return st;
+    if (replicated) {
+        st_rev *path = NULL;
+        size_t n = 0;
+        if ((st = replicated_path(&p, &path, &n, err)) != ST_OK)
+            return st;
+        free(path);
+    }
+    return st_atts_check(p.atts, err);
+}
+
 /* A replicated revision (new_edits=false): merge its path; a revision
  * already known changes nothing and takes no sequence. */
 static st_status merge_replicated(st_db *db, const char *id, st_revtree *t, const st_rev *path,
@@ -347,8 +373,11 @@ static st_status edit_attachment(st_db *db, const st_write_req *req, wctx *w,
                                  st_write_req *out, st_error *err)
 {
     const st_att_data *att = req->att_edit;
+    if (att->name[0] == '\0')
+        return st_fail(err, ST_E_BAD_REQUEST, "Attachment name can't be empty");
     if (att->name[0] == '_')
-        return st_fail(err, ST_E_BAD_REQUEST, "Attachment name can't start with '_'");
+        return st_fail(err, ST_E_BAD_REQUEST,
+                       "Attachment name '%s' starts with prohibited character '_'", att->name);
     st_buf_reset(&w->buf_a);
     st_buf_reset(&w->buf_b);
     st_status st = ST_OK;
@@ -609,9 +638,13 @@ typedef struct write_job {
     void *ctx;
 } write_job;
 
+/* Failures that refuse the whole request, not just the document: I/O and
+ * memory, and a stub for an attachment the parent lacks (CouchDB answers
+ * 412 missing_stub for the request and saves nothing). */
 static bool fatal(st_status st)
 {
-    return st == ST_E_IO || st == ST_E_NOMEM || st == ST_E_DISK_FULL || st == ST_E_BUSY;
+    return st == ST_E_IO || st == ST_E_NOMEM || st == ST_E_DISK_FULL || st == ST_E_BUSY ||
+           st == ST_E_MISSING_STUB;
 }
 
 /* No savepoint per document: every check that can refuse a document runs

@@ -1,7 +1,8 @@
 /* json.c — JSON text to an arena-allocated st_json tree, via yajl callbacks.
  *
- * Why callbacks rather than yajl_tree: yajl_tree converts numbers, drops
- * duplicate keys' order guarantees and mallocs every node.  Here the callbacks
+ * Why callbacks rather than yajl_tree: yajl_tree converts numbers and
+ * mallocs every node.  Duplicate keys keep the last value (where it stands),
+ * as CouchDB stores and hashes them.  Here the callbacks
  * push finished values onto a temporary stack; when a container closes its
  * children are copied into the document's arena as one contiguous array, so a
  * document costs a handful of allocations whatever its size, and
@@ -395,6 +396,69 @@ static int open_container(parse_ctx *c)
     return 1;
 }
 
+static uint64_t key_hash(const char *k, size_t n)
+{
+    uint64_t h = 1469598103934665603u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)k[i]) * 1099511628211u;
+    return h;
+}
+
+static bool same_key(const st_json_member *a, const st_json_member *b)
+{
+    return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
+}
+
+/* Copy an object's members into out, keeping only the last of duplicate
+ * keys (where it stands), as CouchDB does with what it stores and hashes:
+ * {"k":1,"k":2} is {"k":2}.  Returns the count kept; false on memory. */
+static bool dedupe_members(const st_json_member *kids, size_t count, st_json_member *out,
+                           size_t *out_n)
+{
+    bool *drop = NULL;
+    size_t n = 0;
+    if (count <= 32) {
+        for (size_t i = 0; i < count; i++) {
+            bool later = false;
+            for (size_t j = i + 1; j < count && !later; j++)
+                later = same_key(&kids[i], &kids[j]);
+            if (!later)
+                out[n++] = kids[i];
+        }
+        *out_n = n;
+        return true;
+    }
+    /* Larger objects: a hash set of indexes, filled from the end. */
+    size_t cap = 64;
+    while (cap < count * 2)
+        cap *= 2;
+    size_t *slot = malloc(cap * sizeof *slot);
+    drop = calloc(count, sizeof *drop);
+    if (!slot || !drop) {
+        free(slot);
+        free(drop);
+        return false;
+    }
+    for (size_t i = 0; i < cap; i++)
+        slot[i] = SIZE_MAX;
+    for (size_t i = count; i-- > 0;) {
+        size_t k = key_hash(kids[i].key, kids[i].key_len) & (cap - 1);
+        while (slot[k] != SIZE_MAX && !same_key(&kids[slot[k]], &kids[i]))
+            k = (k + 1) & (cap - 1);
+        if (slot[k] != SIZE_MAX)
+            drop[i] = true;
+        else
+            slot[k] = i;
+    }
+    for (size_t i = 0; i < count; i++)
+        if (!drop[i])
+            out[n++] = kids[i];
+    free(slot);
+    free(drop);
+    *out_n = n;
+    return true;
+}
+
 static int close_container(parse_ctx *c, st_json_type type)
 {
     frame *f = &c->frames[c->depth - 1];
@@ -404,9 +468,8 @@ static int close_container(parse_ctx *c, st_json_type type)
 
     if (count > 0 && type == ST_JSON_OBJECT) {
         v.u.members = arena_nodes(c->doc, count * sizeof(st_json_member));
-        if (v.u.members == NULL)
+        if (v.u.members == NULL || !dedupe_members(kids, count, v.u.members, &v.len))
             return cancel(c, ST_E_NOMEM, "out of memory");
-        memcpy(v.u.members, kids, count * sizeof(st_json_member));
     } else if (count > 0) {
         v.u.items = arena_nodes(c->doc, count * sizeof(st_json));
         if (v.u.items == NULL)

@@ -141,6 +141,12 @@ st_status st_db_write(st_db *db, const st_write_req *reqs, size_t n, unsigned fl
                       st_write_result *results, st_error *err);
 void st_write_results_free(st_write_result *results, size_t n);
 
+/* The checks of one write request that need no database: special members,
+ * the id, the rev's format, _revisions with ST_WRITE_REPLICATED, the shape
+ * of _attachments.  _bulk_docs runs it on every document before writing
+ * any (CouchDB refuses the whole request on the first bad one). */
+st_status st_db_write_check(const st_write_req *req, unsigned flags, st_error *err);
+
 /* Completion of an asynchronous call: st is what the synchronous form
  * would have returned, err its error (borrowed for the call). */
 typedef void (*st_done_fn)(void *ctx, st_status st, const st_error *err);
@@ -251,12 +257,14 @@ st_status st_att_decode(st_att_info *meta, st_buf *data, size_t max, st_error *e
 
 typedef struct st_alldocs_opts {
     const char *startkey;     /* NULL: from the first id */
+    bool startkey_exclusive;  /* resume after startkey (paging) */
     const char *endkey;       /* NULL: to the last id */
     bool inclusive_end;       /* default true */
     bool descending;
     uint64_t limit;           /* default UINT64_MAX */
     uint64_t skip;
-    const char *const *keys;  /* non-NULL: exactly these ids, in this order */
+    const char *const *keys;  /* non-NULL: exactly these ids, in this order (a NULL
+                                 entry, a key that cannot be an id, is not found) */
     size_t n_keys;
     bool include_docs;
     bool conflicts;           /* with include_docs */
@@ -271,6 +279,7 @@ typedef struct st_alldocs_row {
     const char *rev;          /* winner */
     bool deleted;             /* keys=: a deleted document */
     bool not_found;           /* keys=: unknown id */
+    size_t key_index;         /* keys=: which of o->keys this row answers */
     const char *doc_json;     /* include_docs; NULL for deleted/unknown */
     size_t doc_len;
 } st_alldocs_row;
@@ -278,7 +287,8 @@ typedef struct st_alldocs_row {
 typedef int (*st_alldocs_fn)(void *ctx, const st_alldocs_row *row);
 
 /* Rows in id order (bytewise).  total_rows (doc_count) and offset (rows
- * before the first one returned) are reported before the first row. */
+ * before the first one returned) are reported to head, when given, before
+ * the first row (offset costs a count: pass no head when paging on). */
 st_status st_db_all_docs(st_db *db, const st_alldocs_opts *o,
                          void (*head)(void *ctx, uint64_t total_rows, uint64_t offset),
                          st_alldocs_fn fn, void *ctx, st_error *err);

@@ -1,8 +1,8 @@
 /* st_json.h — a parsed JSON value tree, built on yajl, with explicit limits.
  *
  * Why our own tree instead of yajl_tree: we need (a) members kept in input
- * order with duplicates (CouchDB hashes the body as received when it makes a
- * rev id), (b) numbers kept as their exact source text so nothing is lost in a
+ * order, duplicate keys reduced to their last value (what CouchDB stores and
+ * hashes when it makes a rev id), (b) numbers kept as their exact source text so nothing is lost in a
  * round trip, (c) limits on depth and size enforced while parsing, and
  * (d) one arena per document so freeing is a single call.
  *
@@ -26,7 +26,7 @@ typedef enum {
     ST_JSON_NUMBER, /* u.str holds the number's source text, len its length */
     ST_JSON_STRING, /* u.str holds unescaped UTF-8 (NUL-terminated), len bytes */
     ST_JSON_ARRAY,  /* u.items[0..len) */
-    ST_JSON_OBJECT  /* u.members[0..len), input order, duplicates kept */
+    ST_JSON_OBJECT  /* u.members[0..len), input order; of duplicate keys only the last */
 } st_json_type;
 
 typedef struct st_json st_json;

@@ -130,8 +130,15 @@ void st_api_bulk_docs(st_req *r)
         st_resp_fail(r, ST_E_NOMEM, "out of memory");
         goto fail;
     }
-    for (size_t i = 0; i < c->n; i++)
+    /* CouchDB checks every document first and refuses the whole request
+     * on the first bad one, saving nothing. */
+    for (size_t i = 0; i < c->n; i++) {
         c->reqs[i].doc = &docs->u.items[i];
+        if (st_db_write_check(&c->reqs[i], c->new_edits ? 0 : ST_WRITE_REPLICATED, &e) != ST_OK) {
+            st_resp_status(r, &e);
+            goto fail;
+        }
+    }
     st_api_async_begin(r, c, bulk_free, bulk_finish);
     if (st_db_write_async(r->dbh, c->reqs, c->n, c->new_edits ? 0 : ST_WRITE_REPLICATED, c->res,
                           st_api_async_done, r, &e) != ST_OK)

@@ -182,19 +182,6 @@ typedef struct {
     st_json_doc *claims;
 } jwt_parts;
 
-static bool has_duplicate_members(const st_json *obj)
-{
-    for (size_t i = 0; i < obj->len; i++) {
-        for (size_t j = i + 1; j < obj->len; j++) {
-            if (obj->u.members[i].key_len == obj->u.members[j].key_len &&
-                memcmp(obj->u.members[i].key, obj->u.members[j].key,
-                       obj->u.members[i].key_len) == 0)
-                return true;
-        }
-    }
-    return false;
-}
-
 /* base64url JSON object → doc.  Refusal text in err. */
 static st_status decode_object(const char *b64, size_t n, st_json_doc **out, st_error *err)
 {
@@ -213,8 +200,6 @@ static st_status decode_object(const char *b64, size_t n, st_json_doc **out, st_
     const st_json *root = st_json_doc_root(*out);
     if (root->type != ST_JSON_OBJECT)
         rc = st_fail(err, ST_E_BAD_REQUEST, "Not an object");
-    else if (has_duplicate_members(root))
-        rc = st_fail(err, ST_E_BAD_REQUEST, MALFORMED);
 out:
     if (rc != ST_OK) {
         st_json_doc_free(*out);

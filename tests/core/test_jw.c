@@ -315,7 +315,7 @@ static void test_round_trip(void **state)
 {
     static const char *docs[] = {
         "{\"_id\":\"a\",\"n\":1.50,\"big\":1e400,\"z\":-0,\"l\":[true,false,null,[],{}]}",
-        "{\"a\":1,\"b\":2,\"a\":3}",
+        "{\"b\":2,\"a\":3}",
         "[\"q\\\"b\\\\s/\",\"\\b\\f\\n\\r\\t\\u0001\\u001F\",\"\xc3\xa9\xf0\x9f\x98\x80\"]",
         "{\"deep\":{\"deeper\":[[[{\"x\":[1,[2,[3]]]}]]]}}",
         "\"top\"",

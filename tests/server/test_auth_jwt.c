@@ -320,7 +320,6 @@ static void test_header_refusals(void **state)
         {"{\"typ\":\"JWT\"}", "Missing alg header parameter"},
         {"{\"alg\":\"HS256\",\"typ\":\"JWS\"}", "Invalid typ header parameter"},
         {"[\"alg\"]", "Not an object"},
-        {"{\"alg\":\"HS256\",\"alg\":\"HS256\"}", "Malformed token"},
         {"{\"alg\":", "Malformed token"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -362,8 +361,9 @@ static void test_structure_refusals(void **state)
     t = hs("{\"alg\":\"HS256\"}", "[1]");
     refused(&f->cfg, t, NOW, ST_E_BAD_REQUEST, "Not an object");
     free(t);
-    t = hs("{\"alg\":\"HS256\"}", "{\"sub\":\"a\",\"sub\":\"admin\"}");
-    refused(&f->cfg, t, NOW, ST_E_BAD_REQUEST, "Malformed token");
+    /* A repeated claim means its last value, as CouchDB's JSON decoder reads it. */
+    t = hs("{\"alg\":\"HS256\"}", "{\"sub\":\"a\",\"sub\":\"b\"}");
+    accepted(&f->cfg, t, NOW, "b");
     free(t);
     /* Oversized token, and JSON nested past the depth bound. */
     size_t n = ST_JWT_MAX_TOKEN + 1;

@@ -416,7 +416,7 @@ static void test_bulk_and_replication_endpoints(void **state)
 
     r = t_req("GET", "/bulk/_all_docs", NULL, false);
     T_EXPECT(r, 200);
-    assert_true(t_has(&r, "\"total_rows\":3,\"offset\":0,\"rows\":[{\"id\":\""));
+    assert_true(t_has(&r, "\"total_rows\":3,\"offset\":0,\"rows\":[\n{\"id\":\""));
     assert_true(t_has(&r, "{\"id\":\"a\",\"key\":\"a\",\"value\":{\"rev\":\"1-"));
     t_free(&r);
     r = t_req("GET", "/bulk/_all_docs?startkey=%22b%22&limit=1&include_docs=true", NULL, false);
