@@ -841,7 +841,7 @@ static void after_info(st_repl *r)
     const char *const *ids = r->cfg.doc_ids;
     size_t n_ids = r->cfg.n_doc_ids;
     const char *sel = r->cfg.selector;
-    if (st_repl_id_couch(uuid, r->src, r->tgt, ids, n_ids, sel, ST_ETF_ATOM_LATIN1, r->rep_id, &e) !=
+    if (st_repl_id_couch(uuid, r->src, r->tgt, ids, n_ids, sel, ST_TERM_ATOM_LATIN1, r->rep_id, &e) !=
         ST_OK) {
         finish(r, ST_REPL_FAILED, &e, 0);
         return;
@@ -850,10 +850,10 @@ static void after_info(st_repl *r)
     memcpy(r->pub.replication_id, r->rep_id, sizeof r->rep_id);
     pthread_mutex_unlock(&r->mu);
     add_cand(r, r->rep_id, ST_CKPT_COUCH);
-    if (st_repl_id_couch(uuid, r->src, r->tgt, ids, n_ids, sel, ST_ETF_ATOM_UTF8, id, &e) == ST_OK)
+    if (st_repl_id_couch(uuid, r->src, r->tgt, ids, n_ids, sel, ST_TERM_ATOM_UTF8, id, &e) == ST_OK)
         add_cand(r, id, ST_CKPT_COUCH);
     for (int a = 0; alt && a < 2; a++)
-        if (st_repl_id_couch(alt, r->src, r->tgt, ids, n_ids, sel, (st_etf_atoms)a, id, &e) == ST_OK)
+        if (st_repl_id_couch(alt, r->src, r->tgt, ids, n_ids, sel, (st_term_atoms)a, id, &e) == ST_OK)
             add_cand(r, id, ST_CKPT_COUCH);
     r->pouch_cand = -1;
     if (r->cfg.pouchdb_checkpoints) {
