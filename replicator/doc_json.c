@@ -10,7 +10,6 @@
 #include <strings.h>
 
 #include "st_base64.h"
-#include "st_gzip.h"
 
 static st_status bad(st_error *err, const char *id, const char *what)
 {

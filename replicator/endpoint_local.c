@@ -260,7 +260,8 @@ static void answer_revs(lop *o)
         if (w)
             st_arena_free(w->arena);
         st_error err;
-        st_ep_reply_fail(&o->reply, (st_fail(&err, ST_E_NOMEM, "out of memory"), &err));
+        st_fail(&err, ST_E_NOMEM, "out of memory");
+        st_ep_reply_fail(&o->reply, &err);
         return;
     }
     o->reply.written = w;

@@ -5,7 +5,10 @@
  *     request in halves, each sent on its own and halved again while the
  *     answer is 413, down to one revision; one still refused is that
  *     revision's failure (too_large).
- *   - a revision with attachments goes alone: PUT /db/id?new_edits=false.
+ *   - a revision with attachments goes alone: PUT /db/id?new_edits=false,
+ *     and so does a design document (CouchDB's replicator does it so that
+ *     a target refusing design documents to a non-admin refuses that one
+ *     document, not the batch).
  *     When some attachment carries bytes the body is multipart/related:
  *     the JSON with "follows" stubs (and "encoding"/"encoded_length" for
  *     encoded ones), then one part per body with Content-Disposition,
@@ -273,8 +276,11 @@ static void put_done(hreq *q, st_ep_reply *r)
         const st_json *body = r->json ? st_json_doc_root(r->json) : NULL;
         const char *error = body ? st_json_get_str(body, "error") : NULL;
         const char *reason = body ? st_json_get_str(body, "reason") : NULL;
-        if (r->http_status == 401 || r->http_status == 404 || r->http_status == 0)
-            fail_with(j, r); /* not this revision's fault: the call fails */
+        /* Not this revision's fault: the call fails.  A design document
+         * refused for want of admin rights is that document's failure. */
+        bool design = strncmp(j->docs[p->off].id, "_design/", 8) == 0;
+        if ((r->http_status == 401 && !design) || r->http_status == 404 || r->http_status == 0)
+            fail_with(j, r);
         else
             add_fail(j, p->off, r->http_status == 413 ? ST_E_TOO_LARGE : code_of(error),
                      error ? error : st_status_name(r->st), reason ? reason : r->err.reason);
@@ -352,7 +358,7 @@ void st_http_write_revs(st_ep *ep, const st_rep_doc *docs, size_t n, st_ep_cb cb
     st_http_job_add(e, &j->job);
     j->pending = 1; /* held while sending, so nothing answers early */
     for (size_t i = 0; i < n; i++) {
-        if (docs[i].n_atts)
+        if (docs[i].n_atts || strncmp(docs[i].id, "_design/", 8) == 0)
             put_one(j, i);
         else
             j->plain[j->n_plain++] = i;
