@@ -11,8 +11,9 @@
 #   tests/bench/bench_repl.sh NEW_BIN [OLD_BIN] [N] [A] [RUNS]
 #
 # Each measure runs RUNS times (default 3), the two builds interleaved
-# (new, old, new, old, ...) so that a noisy machine hurts both alike; every
-# run is printed.  The serving side is one `settee serve` of NEW_BIN for
+# (new, old, then old, new, ...) so that a noisy machine hurts both alike,
+# after one untimed pull that warms the server's cache; every run is
+# printed.  The serving side is one `settee serve` of NEW_BIN for
 # both builds, so the rows compare the replicators.  Each build reads local
 # sources it wrote itself (file formats may differ between builds).  Build
 # both with -DCMAKE_BUILD_TYPE=Release (sanitizer builds are several times
@@ -93,8 +94,14 @@ record() { # side set direction run seconds
 }
 
 for set in small text bin; do
+  # Untimed: the server reads the set once, so no side pays for a cold cache.
+  "$new" replicate "$url/$set" "$work/warm.settee" --create-target --quiet > /dev/null
+  rm -f "$work/warm.settee"*
   for run in $(seq "$runs"); do
-    for side in $sides; do
+    # Who goes first alternates from run to run.
+    order=$sides
+    [ $((run % 2)) = 0 ] && [ -n "$old" ] && order="old new"
+    for side in $order; do
       b=$(bin_of "$side")
       src="$work/$side-$set.settee"
       # remote -> local; the first run's file is the local source below.
