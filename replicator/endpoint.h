@@ -20,8 +20,9 @@
  *
  * Every call is asynchronous and answers exactly once through its callback,
  * on the loop's thread, never from inside the call itself (local endpoints
- * defer their answer to the loop).  The one exception is cancel_all: calls
- * pending when it runs never answer.  Transient failures (network, 5xx,
+ * defer their answer to the loop), but for one case: out of memory before
+ * anything could be queued is answered at once.  cancel_all is the other
+ * exception: calls pending when it runs never answer.  Transient failures (network, 5xx,
  * garbage) are retried inside the HTTP endpoint with backoff; what reaches
  * the callback is final.
  *
