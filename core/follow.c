@@ -48,10 +48,16 @@ static st_db *poll_current;     /* the db being polled now (poll_mu) */
 static void poll_one(st_db *db)
 {
     st_error e;
-    if (!db->watch_conn && st_store_conn_open(db->store, &db->watch_conn, &e) != ST_OK)
+    bool first = !db->watch_conn;
+    if (first && st_store_conn_open(db->store, &db->watch_conn, &e) != ST_OK)
         return;
     bool changed = false;
-    if (st_store_changed(db->watch_conn, &changed, &e) != ST_OK || !changed)
+    if (st_store_changed(db->watch_conn, &changed, &e) != ST_OK)
+        return;
+    /* The first look only takes data_version's baseline: compare the stored
+     * sequence anyway, or a commit made elsewhere between a follower's arm
+     * and this first look (up to ST_FOLLOW_POLL_MS) is never seen. */
+    if (!changed && !first)
         return;
     st_counters k;
     if (st_store_read_begin(db->watch_conn, &e) != ST_OK)

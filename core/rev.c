@@ -45,6 +45,7 @@ enum {
     ETF_SMALL_INTEGER = 97,
     ETF_INTEGER = 98,
     ETF_ATOM = 100,
+    ETF_SMALL_ATOM_UTF8 = 119,
     ETF_SMALL_TUPLE = 104,
     ETF_NIL = 106,
     ETF_STRING = 107,
@@ -746,3 +747,144 @@ st_status st_json_term(const st_json *v, st_buf *out, st_error *err)
 {
     return st_rev_term_encode_value(v, out, err);
 }
+
+/* ------------------------------------------------------------ terms by hand */
+
+/* Each st_term call streams through a sink of its own straight into the
+ * caller's buffer; the staging buffer is flushed before the call returns. */
+static bool term_open(st_term *t, term_sink *s)
+{
+    if (t->status != ST_OK)
+        return false;
+    sink_init(s, NULL, t->out, &t->err);
+    return true;
+}
+
+static void term_close(st_term *t, term_sink *s)
+{
+    sink_flush(s);
+    t->status = s->rc;
+}
+
+void st_term_begin(st_term *t, st_buf *out, st_term_atoms atoms)
+{
+    term_sink s;
+    t->out = out;
+    t->atoms = atoms;
+    t->status = ST_OK;
+    st_error_clear(&t->err);
+    if (!out) {
+        t->status = st_fail(&t->err, ST_E_MISUSE, "no output buffer");
+        return;
+    }
+    if (term_open(t, &s)) {
+        put_u8(&s, ETF_VERSION);
+        term_close(t, &s);
+    }
+}
+
+void st_term_tuple(st_term *t, unsigned arity)
+{
+    term_sink s;
+    if (!term_open(t, &s))
+        return;
+    if (arity > 255)
+        sink_fail(&s, ST_E_MISUSE, "tuple too large");
+    put_u8(&s, ETF_SMALL_TUPLE);
+    put_u8(&s, arity);
+    term_close(t, &s);
+}
+
+void st_term_list(st_term *t, size_t n)
+{
+    term_sink s;
+    if (!term_open(t, &s))
+        return;
+    if (n == 0 || n > UINT32_MAX)
+        sink_fail(&s, ST_E_MISUSE, "bad list length");
+    put_u8(&s, ETF_LIST);
+    put_be32(&s, (uint32_t)n);
+    term_close(t, &s);
+}
+
+void st_term_nil(st_term *t)
+{
+    term_sink s;
+    if (!term_open(t, &s))
+        return;
+    put_u8(&s, ETF_NIL);
+    term_close(t, &s);
+}
+
+void st_term_atom(st_term *t, const char *name)
+{
+    term_sink s;
+    if (!term_open(t, &s))
+        return;
+    size_t n = strlen(name);
+    if (n > 255)
+        sink_fail(&s, ST_E_MISUSE, "atom too long");
+    if (t->atoms == ST_TERM_ATOM_UTF8) {
+        put_u8(&s, ETF_SMALL_ATOM_UTF8);
+        put_u8(&s, (unsigned)n);
+        put(&s, name, n);
+    } else {
+        put_atom(&s, name);
+    }
+    term_close(t, &s);
+}
+
+void st_term_binary(st_term *t, const char *p, size_t n)
+{
+    term_sink s;
+    if (!term_open(t, &s))
+        return;
+    put_binary(&s, p ? p : "", n);
+    term_close(t, &s);
+}
+
+void st_term_string(st_term *t, const char *p, size_t n)
+{
+    term_sink s;
+    if (!term_open(t, &s))
+        return;
+    if (n == 0) {
+        put_u8(&s, ETF_NIL);
+    } else if (n <= 65535) {
+        put_u8(&s, ETF_STRING);
+        put_be16(&s, (uint32_t)n);
+        put(&s, p, n);
+    } else if (n > UINT32_MAX) {
+        sink_fail(&s, ST_E_BAD_REQUEST, "string too long");
+    } else {
+        /* Too long for STRING_EXT: a proper list of small integers. */
+        put_u8(&s, ETF_LIST);
+        put_be32(&s, (uint32_t)n);
+        for (size_t i = 0; i < n; i++) {
+            put_u8(&s, ETF_SMALL_INTEGER);
+            put_u8(&s, (unsigned char)p[i]);
+        }
+        put_u8(&s, ETF_NIL);
+    }
+    term_close(t, &s);
+}
+
+void st_term_int(st_term *t, int64_t v)
+{
+    term_sink s;
+    if (!term_open(t, &s))
+        return;
+    put_integer(&s, v < 0, v < 0 ? 0u - (uint64_t)v : (uint64_t)v);
+    term_close(t, &s);
+}
+
+void st_term_json(st_term *t, const st_json *v)
+{
+    term_sink s;
+    if (!term_open(t, &s))
+        return;
+    put_value(&s, v, 0);
+    term_close(t, &s);
+}
+
+st_status st_term_status(const st_term *t) { return t->status; }

@@ -74,6 +74,38 @@ st_status st_rev_compute(const st_rev *parent, bool deleted, const st_json *doc,
  * st_rev_compute, plus ST_E_TOO_LARGE from the buffer. */
 st_status st_json_term(const st_json *v, st_buf *out, st_error *err);
 
+/* Building a term by hand, for terms that are not one JSON value (the
+ * replication id hashes [UUID, {remote, User, Host, Port, Path, [], undefined},
+ * ...]).  Each call appends one term or the head of a compound one: a tuple
+ * of arity n is followed by its n elements, a list of n by its n elements
+ * and then st_term_nil.  Errors are sticky, as st_jw's: check
+ * st_term_status once at the end.  out belongs to the caller. */
+typedef enum {
+    ST_TERM_ATOM_LATIN1 = 0,  /* ATOM_EXT: OTP < 26's default, and minor_version 1 */
+    ST_TERM_ATOM_UTF8 = 1     /* SMALL_ATOM_UTF8_EXT: OTP 26+'s default */
+} st_term_atoms;
+
+typedef struct st_term {
+    st_buf *out;
+    st_term_atoms atoms;      /* how st_term_atom writes atoms */
+    st_status status;         /* first failure, sticky */
+    st_error err;             /* its description */
+} st_term;
+
+/* Start a term in out (appends the version byte 131). */
+void st_term_begin(st_term *t, st_buf *out, st_term_atoms atoms);
+void st_term_tuple(st_term *t, unsigned arity);             /* arity <= 255 */
+void st_term_list(st_term *t, size_t n);                    /* n >= 1; then n terms, then nil */
+void st_term_nil(st_term *t);                               /* [] */
+void st_term_atom(st_term *t, const char *name);            /* < 256 bytes */
+void st_term_binary(st_term *t, const char *s, size_t n);   /* <<"...">> */
+void st_term_string(st_term *t, const char *s, size_t n);   /* "..." (a list of bytes) */
+void st_term_int(st_term *t, int64_t v);
+/* A JSON value as jiffy decodes it (true/false/null as ATOM_EXT always, as
+ * st_json_term writes them). */
+void st_term_json(st_term *t, const st_json *v);
+st_status st_term_status(const st_term *t);
+
 /* True when member key k (k_len bytes) is one of the special members above
  * that is stripped from stored bodies. */
 bool st_rev_is_stripped_member(const char *k, size_t k_len);

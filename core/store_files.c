@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,8 +104,17 @@ static st_status exec(sqlite3 *db, const char *sql, const char *path, st_error *
     return st;
 }
 
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+/* SQLITE_MISUSE when the library was initialised already (an embedding
+ * app used SQLite first): its settings then stand. */
+static void global_init(void) { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+
+void st_sqlite_global_init(void) { pthread_once(&global_once, global_init); }
+
 st_status st_sqlite_init_file(const char *path, bool create, st_error *err)
 {
+    st_sqlite_global_init();
     sqlite3 *db = NULL;
     st_status st = ST_OK;
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);

@@ -156,6 +156,7 @@ static st_status exec_q(st_conn *c, int q, st_error *err)
 st_status st_store_conn_open(st_store *s, st_conn **out, st_error *err)
 {
     *out = NULL;
+    st_sqlite_global_init();
     st_conn *c = calloc(1, sizeof *c);
     if (!c)
         return st_fail(err, ST_E_NOMEM, "out of memory");

@@ -18,6 +18,13 @@ struct st_store {
  * the file itself must exist unless create. */
 st_status st_sqlite_init_file(const char *path, bool create, st_error *err);
 
+/* Once per process, before the first connection: SQLite's settings for
+ * the whole library.  Memory statistics are off: with them every
+ * sqlite3_malloc and sqlite3_free takes one global mutex, which the writer
+ * and the readers of all databases then fight over (a third of the time of
+ * a two-thread replication went to it).  Nothing in settee reads them. */
+void st_sqlite_global_init(void);
+
 /* Map the connection's last SQLite error to a status and reason. */
 st_status st_sqlite_fail(sqlite3 *db, st_error *err, const char *what);
 

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hex.h"
+
 static char *dupn(const char *s, size_t n)
 {
     char *d = malloc(n + 1);
@@ -19,34 +21,30 @@ static char *dupn(const char *s, size_t n)
     return d;
 }
 
-static int hexv(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-char *st_dburl_decode(const char *s)
+st_status st_dburl_decode(const char *s, char **out, st_error *err)
 {
     size_t n = strlen(s);
     char *d = malloc(n + 1), *o = d;
+    *out = NULL;
     if (!d)
-        return NULL;
+        return st_fail(err, ST_E_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        int h, l;
-        if (s[i] == '%' && i + 2 < n && (h = hexv(s[i + 1])) >= 0 && (l = hexv(s[i + 2])) >= 0) {
-            *o++ = (char)(h * 16 + l);
-            i += 2;
-        } else {
+        if (s[i] != '%') {
             *o++ = s[i];
+            continue;
         }
+        int h = i + 2 < n ? st_hex_digit((unsigned char)s[i + 1]) : -1;
+        int l = i + 2 < n ? st_hex_digit((unsigned char)s[i + 2]) : -1;
+        if (h < 0 || l < 0 || (h | l) == 0) {
+            free(d);
+            return st_fail(err, ST_E_BAD_REQUEST, "bad percent-escape in the URL's credentials");
+        }
+        *o++ = (char)(h * 16 + l);
+        i += 2;
     }
     *o = '\0';
-    return d;
+    *out = d;
+    return ST_OK;
 }
 
 void st_dburl_free(st_dburl *u)

@@ -28,7 +28,10 @@ typedef struct st_dburl {
 st_status st_dburl_parse(const char *url, st_dburl *out, st_error *err);
 void st_dburl_free(st_dburl *u);
 
-/* Percent-decode s (for credentials); malloc'd, NULL on OOM. */
-char *st_dburl_decode(const char *s);
+/* Percent-decode s (the credentials) into *out (malloc'd).  The rule is
+ * the server's for path segments (server/request.c): '+' stays literal, and
+ * a malformed escape or %00 is refused (ST_E_BAD_REQUEST) rather than
+ * passed on or cut short. */
+st_status st_dburl_decode(const char *s, char **out, st_error *err);
 
 #endif

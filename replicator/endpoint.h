@@ -1,30 +1,37 @@
-/* endpoint.h — one side of a replication: the handful of CouchDB calls the
- * protocol needs, behind a table of functions with two implementations,
- * endpoint_local.c (core, no HTTP) and endpoint_http.c (libcurl).
+/* endpoint.h — one side of a replication: the handful of calls the protocol
+ * needs, as typed values, behind a table of functions with two
+ * implementations: endpoint_local.c (straight into core) and
+ * endpoint_http.c (CouchDB's HTTP API over libcurl).  JSON exists only
+ * inside the HTTP endpoint, as in CouchDB's replicator for local databases.
+ *
+ *   info         peer and database exist; fills ep->uuid and ep->pouch_id
+ *   create       create the database (an existing one is fine)
+ *   get_local    a _local document (a checkpoint): reply->json, or ST_E_NOT_FOUND
+ *   put_local    write a _local document (JSON text), without _rev
+ *   changes      rows after a sequence, every leaf of each document
+ *                (style=all_docs); longpoll waits for a change or timeout_ms
+ *   revs_diff    for each (id, revs): the revisions the peer lacks and its
+ *                possible ancestors (CouchDB's _revs_diff)
+ *   get_revs     the wanted revisions with their paths and attachment bytes
+ *                as stored (newer than atts_since; older ones as stubs)
+ *   write_revs   merge revisions as they are (new_edits=false); the answer
+ *                lists the documents refused, by index
+ *   ensure_full_commit  for peers that buffer writes (CouchDB 1.x)
  *
  * Every call is asynchronous and answers exactly once through its callback,
  * on the loop's thread, never from inside the call itself (local endpoints
- * defer their answer to the next loop iteration).  The one exception is
- * cancel_all: calls pending when it runs never answer.  Answers carry
- * CouchDB's JSON shapes, parsed, so the replication logic is written once:
- *   info         GET /db            → db info object (and fills ep->uuid, ep->pouch_id)
- *   create       PUT /db            → {"ok":true} (an existing db is fine)
- *   get_local    GET /db/_local/id  → the doc, or ST_E_NOT_FOUND
- *   put_local    PUT /db/_local/id  → {"ok":true,...}
- *   changes      GET /db/_changes?style=all_docs&since=…&limit=…[&feed=longpoll]
- *                → {"results":[…],"last_seq":S,"pending":N}
- *   revs_diff    POST /db/_revs_diff → {"id":{"missing":[…],"possible_ancestors":[…]}}
- *   bulk_get     POST /db/_bulk_get?revs=true&latest=true&attachments=true
- *                → {"results":[{"id","docs":[{"ok":{…}}|{"error":{…}}]}]}
- *   bulk_docs    POST /db/_bulk_docs new_edits=false → [failures…] (rows with
- *                "ok" may appear and are not failures)
- *   ensure_full_commit → {"ok":true,"instance_start_time":"…"}
- * Transient failures (network, 5xx, garbage) are retried inside the HTTP
- * endpoint with backoff; what reaches the callback is final.
+ * defer their answer to the loop), but for one case: out of memory before
+ * anything could be queued is answered at once.  cancel_all is the other
+ * exception: calls pending when it runs never answer.  Transient failures (network, 5xx,
+ * garbage) are retried inside the HTTP endpoint with backoff; what reaches
+ * the callback is final.
  *
- * Ownership: request arguments are copied or used before the call returns.
- * The reply is borrowed for the callback, except that the callback may take
- * reply->json (set it to NULL) and then frees it with st_json_doc_free.
+ * Ownership: request arguments are copied or used before the call returns,
+ * except the documents given to write_revs, which the caller keeps valid
+ * until the answer (or until cancel_all returns).  A reply is borrowed for
+ * the callback, except that the callback may take any answer member (set it
+ * to NULL) and then frees it: reply->json with st_json_doc_free, the others
+ * with st_ep_answer_free(x->arena) -- each typed answer lives in one arena.
  * Threading: loop thread only.
  */
 #ifndef ST_ENDPOINT_H
@@ -32,23 +39,90 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include "arena.h"
 #include "loop.h"
 #include "st_db.h"
 #include "st_json.h"
 
 typedef struct st_ep st_ep;
 
+/* A source sequence.  Local peers give integers; remote ones give a JSON
+ * value that is carried verbatim (CouchDB's are opaque strings). */
+typedef struct st_ep_seq {
+    uint64_t n;            /* the sequence, when json is NULL */
+    const char *json;      /* else the peer's value as JSON text */
+} st_ep_seq;
+
+/* One row of a changes feed. */
+typedef struct st_ep_change {
+    st_ep_seq seq;
+    const char *id;
+    const char *const *revs; /* every leaf, winner first */
+    size_t n_revs;
+    bool deleted;            /* the winner is deleted */
+} st_ep_change;
+
+typedef struct st_ep_changes {
+    st_arena *arena;         /* owns this struct and everything it points to */
+    st_ep_change *rows;
+    size_t n;
+    st_ep_seq last_seq;      /* where the next read starts */
+    uint64_t pending;        /* changes after last_seq, when has_pending */
+    bool has_pending;
+} st_ep_changes;
+
+/* What revs_diff found missing for one document. */
+typedef struct st_ep_missing_row {
+    const char *id;
+    const char *const *missing;
+    size_t n_missing;
+    const char *const *ancestors; /* the peer's leaves older than the newest missing */
+    size_t n_ancestors;
+} st_ep_missing_row;
+
+typedef struct st_ep_missing {
+    st_arena *arena;
+    st_ep_missing_row *rows; /* only documents with something missing */
+    size_t n;
+} st_ep_missing;
+
+/* Fetched revisions (core's st_rep_doc), attachment bytes included. */
+typedef struct st_ep_docs {
+    st_arena *arena;
+    st_rep_doc *docs;
+    size_t n;
+} st_ep_docs;
+
+/* One document write_revs could not write (a per-document failure). */
+typedef struct st_ep_write_fail {
+    size_t index;            /* into the documents given */
+    st_status code;
+    const char *error;       /* CouchDB's error name, e.g. "forbidden" */
+    const char *reason;
+} st_ep_write_fail;
+
+typedef struct st_ep_written {
+    st_arena *arena;
+    st_ep_write_fail *fails;
+    size_t n;
+} st_ep_written;
+
 typedef struct st_ep_reply {
-    st_status st;          /* ST_OK: json holds the answer */
-    st_error err;          /* st != ST_OK: why */
-    int http_status;       /* remote: the HTTP status (0: none); local: CouchDB's equivalent */
-    st_json_doc *json;     /* parsed answer, NULL when there is none */
+    st_status st;            /* ST_OK: the answer member of the call is set */
+    st_error err;            /* st != ST_OK: why */
+    int http_status;         /* remote: the HTTP status (0: none); local: CouchDB's equivalent */
+    st_json_doc *json;       /* get_local */
+    st_ep_changes *changes;  /* changes */
+    st_ep_missing *missing;  /* revs_diff */
+    st_ep_docs *docs;        /* get_revs */
+    st_ep_written *written;  /* write_revs */
 } st_ep_reply;
 
 typedef void (*st_ep_cb)(void *ctx, st_ep_reply *r);
 
 typedef struct st_ep_changes_req {
-    const char *since;           /* raw JSON seq ("0", "42", "\"3-g1AA…\"") */
+    st_ep_seq since;
     unsigned limit;
     bool longpoll;               /* wait for a change (or timeout_ms) when there is none */
     unsigned timeout_ms;
@@ -64,9 +138,9 @@ typedef struct st_ep_ops {
     void (*put_local)(st_ep *ep, const char *id, const char *json, size_t n, st_ep_cb cb,
                       void *ctx);
     void (*changes)(st_ep *ep, const st_ep_changes_req *req, st_ep_cb cb, void *ctx);
-    void (*revs_diff)(st_ep *ep, const char *body, size_t n, st_ep_cb cb, void *ctx);
-    void (*bulk_get)(st_ep *ep, const char *body, size_t n, st_ep_cb cb, void *ctx);
-    void (*bulk_docs)(st_ep *ep, const st_json *const *docs, size_t n, st_ep_cb cb, void *ctx);
+    void (*revs_diff)(st_ep *ep, const st_rep_diff *diffs, size_t n, st_ep_cb cb, void *ctx);
+    void (*get_revs)(st_ep *ep, const st_rep_want *wants, size_t n, st_ep_cb cb, void *ctx);
+    void (*write_revs)(st_ep *ep, const st_rep_doc *docs, size_t n, st_ep_cb cb, void *ctx);
     void (*ensure_full_commit)(st_ep *ep, st_ep_cb cb, void *ctx);
     /* Synchronous and optional (NULL): does doc id have more than one
      * non-deleted leaf?  Only local endpoints answer it. */
@@ -121,7 +195,18 @@ bool st_ep_is_url(const char *s);
 
 void st_ep_free(st_ep *ep); /* cancels pending calls; NULL ok */
 
-/* Shared by the implementations: release what a reply holds. */
+/* Release what a reply holds (every answer member). */
 void st_ep_reply_clear(st_ep_reply *r);
+
+/* Free a typed answer taken from a reply, given its arena.  NULL ok. */
+void st_ep_answer_free(st_arena *arena);
+
+/* A typed answer of type T in a fresh arena (its arena member set), or NULL
+ * when out of memory. */
+#define st_ep_answer_new(T) ((T *)st_ep_answer_alloc(sizeof(T), offsetof(T, arena)))
+void *st_ep_answer_alloc(size_t size, size_t arena_offset);
+
+/* Fill r with a failure (code, reason, and CouchDB's HTTP status for it). */
+void st_ep_reply_fail(st_ep_reply *r, const st_error *err);
 
 #endif

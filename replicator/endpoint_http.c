@@ -1,379 +1,44 @@
-/* endpoint_http.c — a replication endpoint that is a remote database, spoken
- * to over CouchDB's HTTP API with libcurl on the loop's multi handle.
- *
- * Retries live here, below the replication logic: a request that fails in a
- * way that another attempt may fix — no connection, a cut or stalled
- * transfer, 408/429/5xx, or a 2xx body that is not JSON (garbage from a
- * broken proxy) — is sent again after an exponential backoff with jitter
- * (base·2^n, capped, then scaled by a random factor in [0.5, 1) so that
- * many clients do not retry in lockstep).  Everything we send is idempotent:
- * reads, _revs_diff, new_edits=false writes (a merge of known revisions),
- * and _local checkpoints written without _rev.  Other 4xx answers are final
- * and reach the caller with CouchDB's error and reason.
- *
- * Stalls are caught with curl's low-speed limit (less than 1 byte/s for
- * timeout_ms) rather than a total time limit, so a large _bulk_get that
- * keeps moving is never cut.
- *
- * _bulk_get falls back, for peers that lack it (any 4xx but 401/403), to
- * one GET ?open_revs=[…]&revs=true&latest=true&attachments=true per
- * document with Accept: application/json, all in flight at once; the
- * answers are assembled into a _bulk_get-shaped reply.
+/* endpoint_http.c — a replication endpoint that is a remote database,
+ * spoken to over CouchDB's HTTP API (see endpoint_http_int.h for how the
+ * files divide the work).  Here: the endpoint itself and the calls that are
+ * one request each, with CouchDB's JSON turned into the typed answers of
+ * endpoint.h.  The answers' strings are borrowed from the parsed JSON,
+ * which the answer's arena owns.
  */
-#include "endpoint.h"
+#include "endpoint_http_int.h"
 
-#include <limits.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "st_jw.h"
-#include "dburl.h"
-
-typedef struct hreq hreq;
-typedef struct agg agg;
-
-typedef struct http_ep {
-    st_ep base;
-    st_dburl url;
-    char *userpwd;           /* decoded "user:pass" for basic auth, or NULL */
-    st_ep_http_opts o;
-    hreq *reqs;              /* every request not yet answered */
-    agg *aggs;               /* _bulk_get fallbacks being assembled */
-    bool no_bulk_get;        /* the peer lacks _bulk_get: use open_revs */
-    bool troubled;           /* a retry happened since the last success */
-} http_ep;
-
-typedef void (*hreq_fn)(hreq *q, st_ep_reply *r);
-
-struct hreq {
-    hreq *next;
-    http_ep *ep;
-    st_loop_xfer xfer;       /* CURLOPT_PRIVATE */
-    CURL *easy;              /* NULL while waiting for a retry */
-    struct curl_slist *headers;
-    char *url;
-    const char *method;
-    st_buf body;             /* request body */
-    st_buf resp;             /* response body */
-    unsigned extra_wait_ms;  /* longpoll: the server may be silent this long */
-    unsigned attempt;
-    st_timer retry;
-    hreq_fn finish;          /* gets the final reply (then q is freed) */
-    st_ep_cb cb;
-    void *ctx;
-    agg *owner;              /* fallback part: the assembly it belongs to */
-    size_t part;
-    st_error start_err;      /* why the request could not even be sent */
-};
-
-/* A _bulk_get answered through per-document open_revs GETs. */
-struct agg {
-    agg *next;
-    http_ep *ep;
-    st_ep_cb cb;
-    void *ctx;
-    size_t n, pending;
-    char **ids;              /* one per GET */
-    st_buf *parts;           /* each GET's JSON array answer ("[]" if 404) */
-    bool failed;
-    st_ep_reply err;         /* the first final failure */
-};
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-/* ------------------------------------------------------------ requests */
-
-static void hreq_unlink(http_ep *e, hreq *q)
-{
-    for (hreq **pp = &e->reqs; *pp; pp = &(*pp)->next) {
-        if (*pp == q) {
-            *pp = q->next;
-            return;
-        }
-    }
-}
-
-static void hreq_drop_easy(hreq *q)
-{
-    if (!q->easy)
-        return;
-    st_loop_remove(q->ep->base.loop, q->easy);
-    curl_easy_cleanup(q->easy);
-    q->easy = NULL;
-    curl_slist_free_all(q->headers);
-    q->headers = NULL;
-}
-
-static void hreq_free(hreq *q)
-{
-    hreq_drop_easy(q);
-    st_loop_timer_stop(q->ep->base.loop, &q->retry);
-    st_buf_free(&q->body);
-    st_buf_free(&q->resp);
-    free(q->url);
-    free(q);
-}
-
-static size_t on_data(char *p, size_t size, size_t n, void *ctx)
-{
-    hreq *q = ctx;
-    return st_buf_add(&q->resp, p, size * n) == ST_OK ? size * n : 0;
-}
-
-static void on_xfer_done(void *ctx, CURLcode rc);
-
-static st_status hreq_send(hreq *q, st_error *err)
-{
-    http_ep *e = q->ep;
-    st_buf_reset(&q->resp);
-    CURL *c = q->easy = curl_easy_init();
-    if (!c)
-        return st_fail(err, ST_E_NOMEM, "curl_easy_init failed");
-    struct curl_slist *h = NULL, *t;
-    const char *hdrs[] = {"Accept: application/json", "Content-Type: application/json", "Expect:"};
-    for (size_t i = 0; i < sizeof hdrs / sizeof hdrs[0]; i++) {
-        if (!(t = curl_slist_append(h, hdrs[i]))) {
-            curl_slist_free_all(h);
-            return st_fail(err, ST_E_NOMEM, "out of memory");
-        }
-        h = t;
-    }
-    q->headers = h;
-    long stall_s = (long)((e->o.timeout_ms + q->extra_wait_ms + 999) / 1000);
-    curl_easy_setopt(c, CURLOPT_URL, q->url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, q);
-    curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)&q->xfer);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(e->o.timeout_ms < 10000 ? e->o.timeout_ms : 10000));
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall_s > 0 ? stall_s : 1L);
-    if (e->userpwd) {
-        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(c, CURLOPT_USERPWD, e->userpwd);
-    }
-    if (strcmp(q->method, "GET") != 0) {
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body.data ? q->body.data : "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body.len);
-    }
-    q->xfer.done = on_xfer_done;
-    q->xfer.ctx = q;
-    return st_loop_add(e->base.loop, c, err);
-}
-
-/* Deliver the final reply and free the request. */
-static void hreq_complete(hreq *q, st_ep_reply *r)
-{
-    http_ep *e = q->ep;
-    hreq_unlink(e, q);
-    hreq_drop_easy(q);
-    q->finish(q, r);
-    st_ep_reply_clear(r);
-    hreq_free(q);
-}
-
-static void complete_error(hreq *q, st_status code, int http_status, const char *fmt, const char *a,
-                           const char *b)
-{
-    st_ep_reply r = {.st = code, .http_status = http_status};
-    st_fail(&r.err, code, fmt, a, b);
-    hreq_complete(q, &r);
-}
-
-static void retry_fire(void *ctx)
-{
-    hreq *q = ctx;
-    st_error err;
-    if (hreq_send(q, &err) != ST_OK) {
-        hreq_drop_easy(q);
-        complete_error(q, err.code, 0, "%s%s", err.reason, "");
-    }
-}
-
-static unsigned backoff_ms(const st_ep_http_opts *o, unsigned attempt)
-{
-    uint64_t d = o->retry_base_ms;
-    for (unsigned i = 1; i < attempt && d < o->retry_max_ms; i++)
-        d *= 2;
-    if (d > o->retry_max_ms)
-        d = o->retry_max_ms;
-    /* Jitter: [d/2, d). rand() is fine here: this only spreads retries. */
-    uint64_t half = d / 2;
-    return (unsigned)(half + (half ? (uint64_t)rand() % half : 0));
-}
-
-/* A transient failure: try again later, or give up after max_retries. */
-static void transient(hreq *q, st_status code, int http_status, const char *why)
-{
-    http_ep *e = q->ep;
-    hreq_drop_easy(q);
-    q->attempt++;
-    if (q->attempt > e->o.max_retries) {
-        complete_error(q, code, http_status, "%s (gave up after %s)", why, "retries");
-        return;
-    }
-    unsigned delay = backoff_ms(&e->o, q->attempt);
-    e->troubled = true;
-    if (e->base.hooks.retrying) {
-        st_error er;
-        st_fail(&er, code, "%s %s: %s", q->method, q->url, why);
-        e->base.hooks.retrying(e->base.hooks.ctx, &e->base, &er, http_status, q->attempt, delay);
-    }
-    st_loop_timer_start(e->base.loop, &q->retry, delay, retry_fire, q);
-}
-
-static st_status status_code(long http)
-{
-    switch (http) {
-    case 400: return ST_E_BAD_REQUEST;
-    case 401: return ST_E_UNAUTHORIZED;
-    case 403: return ST_E_FORBIDDEN;
-    case 404: return ST_E_NOT_FOUND;
-    case 405: return ST_E_METHOD;
-    case 406: return ST_E_NOT_ACCEPTABLE;
-    case 409: return ST_E_CONFLICT;
-    case 412: return ST_E_PRECONDITION;
-    case 413: return ST_E_TOO_LARGE;
-    case 415: return ST_E_BAD_CONTENT_TYPE;
-    default: return http >= 500 ? ST_E_NETWORK : ST_E_BAD_REQUEST;
-    }
-}
-
-static void on_xfer_done(void *ctx, CURLcode rc)
-{
-    hreq *q = ctx;
-    http_ep *e = q->ep;
-    long http = 0;
-    curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &http);
-    /* The multi already dropped the handle; forget it before any retry. */
-    curl_easy_cleanup(q->easy);
-    q->easy = NULL;
-    curl_slist_free_all(q->headers);
-    q->headers = NULL;
-    if (rc != CURLE_OK) {
-        transient(q, rc == CURLE_OPERATION_TIMEDOUT ? ST_E_TIMEOUT : ST_E_NETWORK, 0,
-                  curl_easy_strerror(rc));
-        return;
-    }
-    if (http >= 500 || http == 408 || http == 429 || http < 200) {
-        char why[64];
-        snprintf(why, sizeof why, "HTTP %ld", http);
-        transient(q, ST_E_NETWORK, (int)http, why);
-        return;
-    }
-    st_ep_reply r = {.st = ST_OK, .http_status = (int)http};
-    st_error perr;
-    st_status ps = q->resp.len ? st_json_parse(q->resp.data, q->resp.len, NULL, &r.json, &perr)
-                               : ST_E_BAD_REQUEST;
-    if (http < 300 && ps != ST_OK) {
-        transient(q, ST_E_NETWORK, (int)http, "the answer is not JSON");
-        return;
-    }
-    if (e->troubled) {
-        e->troubled = false;
-        if (e->base.hooks.recovered)
-            e->base.hooks.recovered(e->base.hooks.ctx, &e->base);
-    }
-    if (http >= 300) {
-        /* CouchDB's error body: keep "error: reason" for the message. */
-        const st_json *root = r.json ? st_json_doc_root(r.json) : NULL;
-        const char *name = root ? st_json_get_str(root, "error") : NULL;
-        const char *reason = root ? st_json_get_str(root, "reason") : NULL;
-        r.st = status_code(http);
-        st_fail(&r.err, r.st, "%s: %s (HTTP %ld)", name ? name : st_status_name(r.st),
-                reason ? reason : "", http);
-    }
-    hreq_complete(q, &r);
-}
-
 static void finish_plain(hreq *q, st_ep_reply *r) { q->cb(q->ctx, r); }
 
-static void start_failed(void *ctx)
+/* The answer's JSON moves into arena a (so its strings can be borrowed). */
+static bool adopt_json(st_arena *a, st_ep_reply *r)
 {
-    hreq *q = ctx;
-    complete_error(q, q->start_err.code, 0, "%s%s", q->start_err.reason, "");
+    st_json_doc *d = r->json;
+    r->json = NULL;
+    return st_arena_own(a, d, (void (*)(void *))st_json_doc_free);
 }
 
-/* Start a request; on failure to even start, answer with the error on the
- * next loop iteration. */
-static hreq *request(http_ep *e, const char *method, char *url, const char *body, size_t n,
-                     hreq_fn finish, st_ep_cb cb, void *ctx)
+static void answer_oom(hreq *q, st_ep_reply *r)
 {
-    hreq *q = calloc(1, sizeof *q);
-    if (!q) {
-        free(url);
-        st_ep_reply r = {.st = ST_E_NOMEM, .http_status = 0};
-        st_fail(&r.err, ST_E_NOMEM, "out of memory");
-        if (cb)
-            cb(ctx, &r);
-        return NULL;
-    }
-    q->ep = e;
-    q->method = method;
-    q->url = url;
-    q->finish = finish;
-    q->cb = cb;
-    q->ctx = ctx;
-    q->next = e->reqs;
-    e->reqs = q;
-    st_error err;
-    st_error_clear(&err);
-    st_status st = url ? ST_OK : st_fail(&err, ST_E_NOMEM, "out of memory");
-    if (st == ST_OK && body && (st = st_buf_add(&q->body, body, n)) != ST_OK)
-        st_fail(&err, st, "out of memory");
-    if (st == ST_OK)
-        st = hreq_send(q, &err);
-    if (st != ST_OK) {
-        hreq_drop_easy(q);
-        q->start_err = err;
-        st_loop_defer(e->base.loop, &q->retry, start_failed, q);
-    }
-    return q;
+    st_ep_reply_clear(r);
+    r->st = st_fail(&r->err, ST_E_NOMEM, "out of memory");
+    r->http_status = 0;
+    q->cb(q->ctx, r);
 }
 
-/* db_url + suffix (malloc'd). */
-static char *db_path(http_ep *e, const char *suffix)
-{
-    size_t n = strlen(e->url.db_url) + strlen(suffix) + 1;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s%s", e->url.db_url, suffix);
-    return s;
-}
+/* ------------------------------------------------------------ info, create */
 
-/* "/" + escaped doc id, keeping the "_design/" / "_local/" prefix slash. */
-static char *doc_path(http_ep *e, const char *id, const char *query)
-{
-    const char *prefix = "";
-    if (strncmp(id, "_design/", 8) == 0) {
-        prefix = "_design/";
-        id += 8;
-    } else if (strncmp(id, "_local/", 7) == 0) {
-        prefix = "_local/";
-        id += 7;
-    }
-    char *esc = curl_easy_escape(NULL, id, 0);
-    if (!esc)
-        return NULL;
-    size_t n = strlen(e->url.db_url) + strlen(prefix) + strlen(esc) + strlen(query) + 3;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s/%s%s%s", e->url.db_url, prefix, esc, query);
-    curl_free(esc);
-    return s;
-}
-
-/* ------------------------------------------------------------ calls */
-
-static void info_db(hreq *q, st_ep_reply *r);
+static void info_db(hreq *q, st_ep_reply *r) { q->cb(q->ctx, r); }
 
 static void info_root(hreq *q, st_ep_reply *r)
 {
@@ -388,17 +53,15 @@ static void info_root(hreq *q, st_ep_reply *r)
     e->base.pouch_id = malloc(n);
     if (e->base.pouch_id) {
         if (uuid) {
-            char *esc = strchr(e->url.db, '%') ? NULL : curl_easy_escape(NULL, e->url.db, 0);
+            char *esc = strchr(e->url.db, '%') ? NULL : st_http_escape(e->url.db);
             snprintf(e->base.pouch_id, n, "%s%s", uuid, esc ? esc : e->url.db);
             curl_free(esc);
         } else {
             snprintf(e->base.pouch_id, n, "%s/", e->url.db_url);
         }
     }
-    request(e, "GET", db_path(e, ""), NULL, 0, info_db, q->cb, q->ctx);
+    st_http_request(e, "GET", st_http_db_path(e, ""), NULL, 0, info_db, q->cb, q->ctx);
 }
-
-static void info_db(hreq *q, st_ep_reply *r) { q->cb(q->ctx, r); }
 
 static void h_info(st_ep *ep, st_ep_cb cb, void *ctx)
 {
@@ -407,7 +70,7 @@ static void h_info(st_ep *ep, st_ep_cb cb, void *ctx)
     char *u = malloc(n);
     if (u)
         snprintf(u, n, "%s/", e->url.root);
-    request(e, "GET", u, NULL, 0, info_root, cb, ctx);
+    st_http_request(e, "GET", u, NULL, 0, info_root, cb, ctx);
 }
 
 static void create_done(hreq *q, st_ep_reply *r)
@@ -423,325 +86,276 @@ static void create_done(hreq *q, st_ep_reply *r)
 static void h_create(st_ep *ep, st_ep_cb cb, void *ctx)
 {
     http_ep *e = (http_ep *)ep;
-    request(e, "PUT", db_path(e, ""), "", 0, create_done, cb, ctx);
+    st_http_request(e, "PUT", st_http_db_path(e, ""), "", 0, create_done, cb, ctx);
 }
 
 static void h_get_local(st_ep *ep, const char *id, st_ep_cb cb, void *ctx)
 {
     http_ep *e = (http_ep *)ep;
-    request(e, "GET", doc_path(e, id, ""), NULL, 0, finish_plain, cb, ctx);
+    st_http_request(e, "GET", st_http_doc_path(e, id, ""), NULL, 0, finish_plain, cb, ctx);
+}
+
+static void put_local_done(hreq *q, st_ep_reply *r)
+{
+    st_ep_reply_clear(r); /* {"ok":true,...}: nothing the caller needs */
+    q->cb(q->ctx, r);
 }
 
 static void h_put_local(st_ep *ep, const char *id, const char *json, size_t n, st_ep_cb cb,
                         void *ctx)
 {
     http_ep *e = (http_ep *)ep;
-    request(e, "PUT", doc_path(e, id, ""), json, n, finish_plain, cb, ctx);
+    st_http_request(e, "PUT", st_http_doc_path(e, id, ""), json, n, put_local_done, cb, ctx);
+}
+
+static void h_ensure_full_commit(st_ep *ep, st_ep_cb cb, void *ctx)
+{
+    http_ep *e = (http_ep *)ep;
+    st_http_request(e, "POST", st_http_db_path(e, "/_ensure_full_commit"), "{}", 2,
+                    put_local_done, cb, ctx);
+}
+
+/* --------------------------------------------------------------- changes */
+
+/* A JSON value's compact text, in a (a number keeps its source text). */
+static const char *json_text(st_arena *a, const st_json *v)
+{
+    if (v->type == ST_JSON_NUMBER)
+        return st_arena_memdup(a, v->u.str, v->len);
+    st_buf b = ST_BUF_INIT;
+    st_jw w;
+    const char *out = NULL;
+    if (st_jw_init(&w, &b) == ST_OK) {
+        st_jw_value(&w, v);
+        if (st_jw_status(&w) == ST_OK)
+            out = st_arena_memdup(a, b.data, b.len);
+        st_jw_free(&w);
+    }
+    st_buf_free(&b);
+    return out;
+}
+
+static bool change_row(st_arena *a, const st_json *row, st_ep_change *out)
+{
+    const st_json *id = st_json_get(row, "id");
+    const st_json *changes = st_json_get(row, "changes");
+    const st_json *seq = st_json_get(row, "seq");
+    const st_json *del = st_json_get(row, "deleted");
+    if (!id || id->type != ST_JSON_STRING || !changes || changes->type != ST_JSON_ARRAY)
+        return true; /* not a row we can use: skipped */
+    const char **revs = st_arena_alloc(a, (changes->len + 1) * sizeof *revs);
+    if (!revs)
+        return false;
+    out->n_revs = 0;
+    for (size_t k = 0; k < changes->len; k++) {
+        const char *rev = st_json_get_str(&changes->u.items[k], "rev");
+        if (rev)
+            revs[out->n_revs++] = rev;
+    }
+    out->id = id->u.str;
+    out->revs = revs;
+    out->deleted = del && del->type == ST_JSON_TRUE;
+    return !seq || (out->seq.json = json_text(a, seq)) != NULL;
+}
+
+static void changes_done(hreq *q, st_ep_reply *r)
+{
+    if (r->st != ST_OK) {
+        q->cb(q->ctx, r);
+        return;
+    }
+    const st_json *root = st_json_doc_root(r->json);
+    const st_json *results = st_json_get(root, "results");
+    if (!results || results->type != ST_JSON_ARRAY) {
+        st_ep_reply_clear(r);
+        r->st = st_fail(&r->err, ST_E_BAD_REQUEST, "source answered _changes without \"results\"");
+        q->cb(q->ctx, r);
+        return;
+    }
+    st_ep_changes *c = st_ep_answer_new(st_ep_changes);
+    if (!c || !adopt_json(c->arena, r) ||
+        !(c->rows = st_arena_alloc(c->arena, (results->len + 1) * sizeof *c->rows))) {
+        if (c)
+            st_arena_free(c->arena);
+        answer_oom(q, r);
+        return;
+    }
+    for (size_t i = 0; i < results->len; i++) {
+        st_ep_change *row = &c->rows[c->n];
+        if (!change_row(c->arena, &results->u.items[i], row)) {
+            st_arena_free(c->arena);
+            answer_oom(q, r);
+            return;
+        }
+        c->n += row->id != NULL;
+    }
+    /* last_seq; else the last row's seq; else where we asked from. */
+    const st_json *ls = st_json_get(root, "last_seq");
+    if (ls && ls->type != ST_JSON_NULL)
+        c->last_seq.json = json_text(c->arena, ls);
+    else if (c->n && c->rows[c->n - 1].seq.json)
+        c->last_seq.json = c->rows[c->n - 1].seq.json;
+    else
+        c->last_seq.json = st_arena_strdup(c->arena, q->note);
+    c->has_pending = st_json_uint64(st_json_get(root, "pending"), &c->pending);
+    if (!c->last_seq.json) {
+        st_arena_free(c->arena);
+        answer_oom(q, r);
+        return;
+    }
+    r->changes = c;
+    q->cb(q->ctx, r);
+}
+
+/* since as a query value: a string's content, a number's text. */
+static char *since_param(const st_ep_seq *since, char **out_json)
+{
+    char num[24];
+    const char *json = since->json;
+    if (!json) {
+        snprintf(num, sizeof num, "%" PRIu64, since->n);
+        json = num;
+    }
+    *out_json = strdup(json);
+    st_json_doc *d = NULL;
+    const char *s = json;
+    if (json[0] == '"' && st_json_parse(json, strlen(json), NULL, &d, NULL) == ST_OK)
+        s = st_json_doc_root(d)->u.str;
+    char *esc = st_http_escape(s);
+    st_json_doc_free(d);
+    return esc;
+}
+
+static st_status filter_body(const st_ep_changes_req *req, st_buf *u, st_buf *body)
+{
+    if (req->n_doc_ids) {
+        st_jw w;
+        st_status st = st_buf_adds(u, "&filter=_doc_ids");
+        if (st != ST_OK || (st = st_jw_init(&w, body)) != ST_OK)
+            return st;
+        st_jw_obj_open(&w);
+        st_jw_key(&w, "doc_ids");
+        st_jw_arr_open(&w);
+        for (size_t i = 0; i < req->n_doc_ids; i++)
+            st_jw_str(&w, req->doc_ids[i]);
+        st_jw_arr_close(&w);
+        st_jw_obj_close(&w);
+        st = st_jw_status(&w);
+        st_jw_free(&w);
+        return st;
+    }
+    st_status st = st_buf_adds(u, "&filter=_selector");
+    return st == ST_OK ? st_buf_printf(body, "{\"selector\":%s}", req->selector) : st;
 }
 
 static void h_changes(st_ep *ep, const st_ep_changes_req *req, st_ep_cb cb, void *ctx)
 {
     http_ep *e = (http_ep *)ep;
     st_buf u = ST_BUF_INIT, body = ST_BUF_INIT;
-    st_json_doc *since = NULL;
-    char *esc = NULL;
-    st_status st = ST_OK;
-    /* The seq goes back verbatim: a string's content, a number's text. */
-    const char *s = req->since ? req->since : "0";
-    if (st_json_parse(s, strlen(s), NULL, &since, NULL) == ST_OK &&
-        st_json_doc_root(since)->type == ST_JSON_STRING)
-        s = st_json_doc_root(since)->u.str;
-    esc = curl_easy_escape(NULL, s, 0);
-    if (!esc)
-        st = ST_E_NOMEM;
+    char *since_json = NULL;
+    char *esc = since_param(&req->since, &since_json);
+    st_status st = esc && since_json ? ST_OK : ST_E_NOMEM;
     if (st == ST_OK)
         st = st_buf_printf(&u, "%s/_changes?style=all_docs&since=%s&limit=%u", e->url.db_url, esc,
                            req->limit);
     if (st == ST_OK && req->longpoll)
         st = st_buf_printf(&u, "&feed=longpoll&timeout=%u", req->timeout_ms);
     bool post = req->n_doc_ids || req->selector;
-    if (st == ST_OK && req->n_doc_ids) {
-        st = st_buf_adds(&u, "&filter=_doc_ids");
-        st_jw w;
-        if (st == ST_OK && (st = st_jw_init(&w, &body)) == ST_OK) {
-            st_jw_obj_open(&w);
-            st_jw_key(&w, "doc_ids");
-            st_jw_arr_open(&w);
-            for (size_t i = 0; i < req->n_doc_ids; i++)
-                st_jw_str(&w, req->doc_ids[i]);
-            st_jw_arr_close(&w);
-            st_jw_obj_close(&w);
-            st = st_jw_status(&w);
-            st_jw_free(&w);
-        }
-    } else if (st == ST_OK && req->selector) {
-        st = st_buf_adds(&u, "&filter=_selector");
-        if (st == ST_OK)
-            st = st_buf_printf(&body, "{\"selector\":%s}", req->selector);
-    }
+    if (st == ST_OK && post)
+        st = filter_body(req, &u, &body);
     curl_free(esc);
-    st_json_doc_free(since);
     char *url = st == ST_OK ? st_buf_take(&u, NULL) : NULL;
-    hreq *q = request(e, post ? "POST" : "GET", url, post ? body.data : NULL, body.len,
-                      finish_plain, cb, ctx);
-    if (q && req->longpoll)
-        q->extra_wait_ms = req->timeout_ms;
+    hreq *q = st_http_new(e, post ? "POST" : "GET", url, changes_done, cb, ctx);
+    if (!q) {
+        free(since_json);
+        st_ep_reply r = {.st = ST_E_NOMEM};
+        st_fail(&r.err, ST_E_NOMEM, "out of memory");
+        cb(ctx, &r);
+    } else {
+        q->note = since_json;
+        if (req->longpoll)
+            q->extra_wait_ms = req->timeout_ms;
+        st_http_send(q, post ? body.data : NULL, body.len);
+    }
     st_buf_free(&u);
     st_buf_free(&body);
 }
 
-static void h_revs_diff(st_ep *ep, const char *body, size_t n, st_ep_cb cb, void *ctx)
+/* ------------------------------------------------------------- revs_diff */
+
+static bool str_list(st_arena *a, const st_json *v, const char *const **out, size_t *n)
 {
-    http_ep *e = (http_ep *)ep;
-    request(e, "POST", db_path(e, "/_revs_diff"), body, n, finish_plain, cb, ctx);
+    *out = NULL;
+    *n = 0;
+    if (!v || v->type != ST_JSON_ARRAY || v->len == 0)
+        return true;
+    const char **l = st_arena_alloc(a, v->len * sizeof *l);
+    if (!l)
+        return false;
+    for (size_t i = 0; i < v->len; i++)
+        if (v->u.items[i].type == ST_JSON_STRING)
+            l[(*n)++] = v->u.items[i].u.str;
+    *out = l;
+    return true;
 }
 
-/* ------------------------------------------------------------ _bulk_get fallback */
-
-static void agg_free(agg *a)
+static void revs_diff_done(hreq *q, st_ep_reply *r)
 {
-    for (size_t i = 0; i < a->n; i++) {
-        free(a->ids[i]);
-        st_buf_free(&a->parts[i]);
-    }
-    free(a->ids);
-    free(a->parts);
-    st_ep_reply_clear(&a->err);
-    free(a);
-}
-
-static void agg_unlink(http_ep *e, agg *a)
-{
-    for (agg **pp = &e->aggs; *pp; pp = &(*pp)->next) {
-        if (*pp == a) {
-            *pp = a->next;
-            return;
-        }
-    }
-}
-
-/* Every part answered: build the _bulk_get reply. */
-static void agg_finish(agg *a)
-{
-    http_ep *e = a->ep;
-    agg_unlink(e, a);
-    if (a->failed) {
-        a->cb(a->ctx, &a->err);
-        agg_free(a);
-        return;
-    }
-    st_buf b = ST_BUF_INIT;
-    st_jw w;
-    st_ep_reply r = {.st = ST_OK, .http_status = 200};
-    st_status st = st_jw_init(&w, &b);
-    if (st == ST_OK) {
-        st_jw_obj_open(&w);
-        st_jw_key(&w, "results");
-        st_jw_arr_open(&w);
-        for (size_t i = 0; i < a->n; i++) {
-            st_jw_obj_open(&w);
-            st_jw_key(&w, "id");
-            st_jw_str(&w, a->ids[i]);
-            st_jw_key(&w, "docs");
-            /* [{"ok":doc},{"missing":rev}] — the replicator takes the oks */
-            if (a->parts[i].len)
-                st_jw_raw(&w, a->parts[i].data, a->parts[i].len);
-            else
-                st_jw_raw(&w, "[]", 2);
-            st_jw_obj_close(&w);
-        }
-        st_jw_arr_close(&w);
-        st_jw_obj_close(&w);
-        st = st_jw_status(&w);
-        st_jw_free(&w);
-    }
-    if (st == ST_OK)
-        st = st_json_parse(b.data, b.len, NULL, &r.json, &r.err);
-    else
-        st_fail(&r.err, st, "out of memory");
-    if (st != ST_OK) {
-        r.st = st;
-        r.http_status = 0;
-    }
-    a->cb(a->ctx, &r);
-    st_ep_reply_clear(&r);
-    st_buf_free(&b);
-    agg_free(a);
-}
-
-static void agg_part_done(hreq *q, st_ep_reply *r)
-{
-    agg *a = q->owner;
-    if (r->st == ST_OK && r->json) {
-        st_buf *p = &a->parts[q->part];
-        /* Re-render the parsed array: the raw text may carry a BOM or
-         * trailing newlines that st_jw_raw must not splice. */
-        st_jw w;
-        if (st_jw_init(&w, p) == ST_OK) {
-            st_jw_value(&w, st_json_doc_root(r->json));
-            if (st_jw_status(&w) != ST_OK && !a->failed) {
-                a->failed = true;
-                a->err.st = ST_E_NOMEM;
-                st_fail(&a->err.err, ST_E_NOMEM, "out of memory");
-            }
-            st_jw_free(&w);
-        }
-    } else if (r->st != ST_E_NOT_FOUND && !a->failed) {
-        a->failed = true;
-        a->err.st = r->st;
-        a->err.err = r->err;
-        a->err.http_status = r->http_status;
-    }
-    if (--a->pending == 0)
-        agg_finish(a);
-}
-
-static void bulk_get_fallback(http_ep *e, const char *body, size_t n, st_ep_cb cb, void *ctx)
-{
-    st_json_doc *req = NULL;
-    st_ep_reply r = {.st = ST_OK};
-    if (st_json_parse(body, n, NULL, &req, &r.err) != ST_OK) {
-        r.st = r.err.code;
-        cb(ctx, &r);
-        return;
-    }
-    const st_json *docs = st_json_get(st_json_doc_root(req), "docs");
-    size_t nd = docs && docs->type == ST_JSON_ARRAY ? docs->len : 0;
-    agg *a = calloc(1, sizeof *a);
-    if (a) {
-        a->ep = e;
-        a->cb = cb;
-        a->ctx = ctx;
-        a->ids = calloc(nd ? nd : 1, sizeof *a->ids);
-        a->parts = calloc(nd ? nd : 1, sizeof *a->parts);
-    }
-    if (!a || !a->ids || !a->parts) {
-        if (a) {
-            free(a->ids);
-            free(a->parts);
-            free(a);
-        }
-        st_json_doc_free(req);
-        r.st = st_fail(&r.err, ST_E_NOMEM, "out of memory");
-        cb(ctx, &r);
-        return;
-    }
-    a->next = e->aggs;
-    e->aggs = a;
-    /* One GET per entry; the replicator asks for each (id, rev) once. */
-    for (size_t i = 0; i < nd; i++) {
-        const st_json *d = &docs->u.items[i];
-        const char *id = st_json_get_str(d, "id");
-        const char *rev = st_json_get_str(d, "rev");
-        const st_json *since = st_json_get(d, "atts_since");
-        if (!id || !(a->ids[a->n] = strdup(id)))
-            continue;
-        st_buf qs = ST_BUF_INIT, revs = ST_BUF_INIT;
-        st_status st = st_buf_printf(&revs, "[");
-        if (st == ST_OK && rev)
-            st = st_json_quote(&revs, rev, strlen(rev));
-        if (st == ST_OK)
-            st = st_buf_adds(&revs, "]");
-        char *esc = st == ST_OK ? curl_easy_escape(NULL, rev ? revs.data : "all", 0) : NULL;
-        if (esc)
-            st = st_buf_printf(&qs, "?revs=true&latest=true&attachments=true&open_revs=%s",
-                               rev ? esc : "all");
-        curl_free(esc);
-        if (st == ST_OK && since && since->type == ST_JSON_ARRAY && since->len) {
-            char *txt = NULL;
-            st_buf sb = ST_BUF_INIT;
-            st_jw w;
-            if (st_jw_init(&w, &sb) == ST_OK) {
-                st_jw_value(&w, since);
-                if (st_jw_status(&w) == ST_OK)
-                    txt = sb.data;
-                st_jw_free(&w);
-            }
-            char *e2 = txt ? curl_easy_escape(NULL, txt, 0) : NULL;
-            if (e2)
-                st = st_buf_printf(&qs, "&atts_since=%s", e2);
-            curl_free(e2);
-            st_buf_free(&sb);
-        }
-        size_t part = a->n++;
-        a->pending++;
-        hreq *q = request(e, "GET", st == ST_OK && qs.data ? doc_path(e, id, qs.data) : NULL, NULL,
-                          0, agg_part_done, NULL, NULL);
-        if (q) {
-            q->owner = a;
-            q->part = part;
-        } else {
-            a->pending--;
-            a->failed = true;
-            a->err.st = st_fail(&a->err.err, ST_E_NOMEM, "out of memory");
-        }
-        st_buf_free(&qs);
-        st_buf_free(&revs);
-    }
-    st_json_doc_free(req);
-    if (a->pending == 0) {
-        /* Nothing was requested (or nothing could be): answer next turn is
-         * not needed for correctness here; the caller is on the loop. */
-        agg_finish(a);
-    }
-}
-
-static void bulk_get_done(hreq *q, st_ep_reply *r)
-{
-    http_ep *e = q->ep;
-    bool lacks = r->st != ST_OK && r->http_status >= 400 && r->http_status < 500 &&
-                 r->http_status != 401 && r->http_status != 403;
-    if (!lacks) {
+    if (r->st != ST_OK) {
         q->cb(q->ctx, r);
         return;
     }
-    /* The peer has no _bulk_get (CouchDB 1.x, some proxies): remember it,
-     * and answer this batch document by document. */
-    e->no_bulk_get = true;
-    bulk_get_fallback(e, q->body.data, q->body.len, q->cb, q->ctx);
-}
-
-static void h_bulk_get(st_ep *ep, const char *body, size_t n, st_ep_cb cb, void *ctx)
-{
-    http_ep *e = (http_ep *)ep;
-    if (e->no_bulk_get) {
-        bulk_get_fallback(e, body, n, cb, ctx);
+    const st_json *root = st_json_doc_root(r->json);
+    size_t n = root->type == ST_JSON_OBJECT ? root->len : 0;
+    st_ep_missing *m = st_ep_answer_new(st_ep_missing);
+    if (!m || !adopt_json(m->arena, r) ||
+        !(m->rows = st_arena_alloc(m->arena, (n + 1) * sizeof *m->rows))) {
+        if (m)
+            st_arena_free(m->arena);
+        answer_oom(q, r);
         return;
     }
-    request(e, "POST", db_path(e, "/_bulk_get?revs=true&latest=true&attachments=true"), body, n,
-            bulk_get_done, cb, ctx);
+    for (size_t i = 0; i < n; i++) {
+        const st_json_member *mb = &root->u.members[i];
+        st_ep_missing_row *row = &m->rows[m->n];
+        row->id = mb->key;
+        if (!str_list(m->arena, st_json_get(&mb->value, "missing"), &row->missing,
+                      &row->n_missing) ||
+            !str_list(m->arena, st_json_get(&mb->value, "possible_ancestors"), &row->ancestors,
+                      &row->n_ancestors)) {
+            st_arena_free(m->arena);
+            answer_oom(q, r);
+            return;
+        }
+        m->n += row->n_missing > 0;
+    }
+    r->missing = m;
+    q->cb(q->ctx, r);
 }
 
-/* ------------------------------------------------------------ writes */
-
-static void h_bulk_docs(st_ep *ep, const st_json *const *docs, size_t n, st_ep_cb cb, void *ctx)
+static void h_revs_diff(st_ep *ep, const st_rep_diff *diffs, size_t n, st_ep_cb cb, void *ctx)
 {
     http_ep *e = (http_ep *)ep;
     st_buf b = ST_BUF_INIT;
     st_jw w;
     st_status st = st_jw_init(&w, &b);
     if (st == ST_OK) {
+        /* {"docid":["rev",...],...} */
         st_jw_obj_open(&w);
-        st_jw_key(&w, "docs");
-        st_jw_arr_open(&w);
-        for (size_t i = 0; i < n; i++)
-            st_jw_value(&w, docs[i]);
-        st_jw_arr_close(&w);
-        st_jw_key(&w, "new_edits");
-        st_jw_bool(&w, false);
+        for (size_t i = 0; i < n; i++) {
+            st_jw_key(&w, diffs[i].id);
+            st_jw_arr_open(&w);
+            for (size_t k = 0; k < diffs[i].n_revs; k++)
+                st_jw_str(&w, diffs[i].revs[k]);
+            st_jw_arr_close(&w);
+        }
         st_jw_obj_close(&w);
         st = st_jw_status(&w);
         st_jw_free(&w);
     }
-    request(e, "POST", st == ST_OK ? db_path(e, "/_bulk_docs") : NULL, b.data, b.len, finish_plain,
-            cb, ctx);
+    st_http_request(e, "POST", st == ST_OK ? st_http_db_path(e, "/_revs_diff") : NULL, b.data,
+                    b.len, revs_diff_done, cb, ctx);
     st_buf_free(&b);
-}
-
-static void h_ensure_full_commit(st_ep *ep, st_ep_cb cb, void *ctx)
-{
-    http_ep *e = (http_ep *)ep;
-    request(e, "POST", db_path(e, "/_ensure_full_commit"), "{}", 2, finish_plain, cb, ctx);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -749,15 +363,11 @@ static void h_ensure_full_commit(st_ep *ep, st_ep_cb cb, void *ctx)
 static void h_cancel_all(st_ep *ep)
 {
     http_ep *e = (http_ep *)ep;
-    while (e->reqs) {
-        hreq *q = e->reqs;
-        e->reqs = q->next;
-        hreq_free(q);
-    }
-    while (e->aggs) {
-        agg *a = e->aggs;
-        e->aggs = a->next;
-        agg_free(a);
+    st_http_cancel_all(e);
+    while (e->jobs) {
+        http_job *j = e->jobs;
+        e->jobs = j->next;
+        j->free(j);
     }
 }
 
@@ -781,13 +391,30 @@ static const st_ep_ops http_ops = {
     .put_local = h_put_local,
     .changes = h_changes,
     .revs_diff = h_revs_diff,
-    .bulk_get = h_bulk_get,
-    .bulk_docs = h_bulk_docs,
+    .get_revs = st_http_get_revs,
+    .write_revs = st_http_write_revs,
     .ensure_full_commit = h_ensure_full_commit,
     .conflicted = NULL,
     .cancel_all = h_cancel_all,
     .free = h_free,
 };
+
+/* "user:pass" for basic auth, both percent-decoded. */
+static st_status credentials(http_ep *e, st_error *err)
+{
+    char *u = NULL, *p = NULL;
+    st_status st = st_dburl_decode(e->url.user, &u, err);
+    if (st == ST_OK)
+        st = st_dburl_decode(e->url.password ? e->url.password : "", &p, err);
+    size_t n = st == ST_OK ? strlen(u) + strlen(p) + 2 : 0;
+    if (st == ST_OK && !(e->userpwd = malloc(n)))
+        st = st_fail(err, ST_E_NOMEM, "out of memory");
+    if (st == ST_OK)
+        snprintf(e->userpwd, n, "%s:%s", u, p);
+    free(u);
+    free(p);
+    return st;
+}
 
 st_status st_ep_http_new(st_loop *loop, const char *url, const st_ep_http_opts *o, st_ep **out,
                          st_error *err)
@@ -812,19 +439,9 @@ st_status st_ep_http_new(st_loop *loop, const char *url, const st_ep_http_opts *
         e->o.retry_base_ms = 250;
     if (!e->o.retry_max_ms)
         e->o.retry_max_ms = 30000;
-    bool oom = false;
-    if (e->url.user) {
-        char *u = st_dburl_decode(e->url.user);
-        char *p = st_dburl_decode(e->url.password ? e->url.password : "");
-        size_t n = (u ? strlen(u) : 0) + (p ? strlen(p) : 0) + 2;
-        e->userpwd = u && p ? malloc(n) : NULL;
-        if (e->userpwd)
-            snprintf(e->userpwd, n, "%s:%s", u, p);
-        else
-            oom = true;
-        free(u);
-        free(p);
-        oom = oom || !(e->base.user = strdup(e->url.user));
+    if (e->url.user && (st = credentials(e, err)) != ST_OK) {
+        h_free(&e->base);
+        return st;
     }
     /* CouchDB's id: port `default` for http:80, https:443 and http:5984. */
     int port = e->url.port;
@@ -836,7 +453,8 @@ st_status st_ep_http_new(st_loop *loop, const char *url, const st_ep_http_opts *
         snprintf(e->base.path, pl, "%s/", e->url.path);
     e->base.host = strdup(e->url.host);
     e->base.display = strdup(e->url.display);
-    if (oom || !e->base.path || !e->base.host || !e->base.display) {
+    e->base.user = e->url.user ? strdup(e->url.user) : NULL;
+    if (!e->base.path || !e->base.host || !e->base.display || (e->url.user && !e->base.user)) {
         h_free(&e->base);
         return st_fail(err, ST_E_NOMEM, "out of memory");
     }

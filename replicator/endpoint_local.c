@@ -1,57 +1,58 @@
 /* endpoint_local.c — a replication endpoint that is a database on this
- * machine, called straight through core (no HTTP, no sockets).
+ * machine, called straight through core: typed values in and out, no JSON
+ * but the _local checkpoint documents (which are JSON by nature).
  *
- * Reads run synchronously on the loop thread (core reads are short) and post
- * their answer as a deferred call, so callers see the same asynchronous
- * contract as over HTTP.  Writes (_bulk_docs, checkpoints) go to
- * LOCAL_WRITERS writer threads:
- * a durable commit waits for fsync, and meanwhile the loop keeps fetching
- * the next batches; two batches writing at once share one commit through
- * core's group commit.
- * Answers are rendered as CouchDB JSON with core's own helpers (the same
- * ones the server uses) and parsed back, which keeps one replication code
- * path for both kinds of peer; the cost is small next to SQLite's.
+ * Reads (changes, revs_diff, get_revs, checkpoints) run on the loop thread
+ * (core reads are short and never wait for writers) and post their answer
+ * as a deferred call, so callers see the same asynchronous contract as over
+ * HTTP.  Writes go to core's own writer without waiting
+ * (st_db_write_revs_async, st_db_write_async): while SQLite commits, the
+ * loop keeps reading the next batches, and writes queued together share
+ * one commit.  Core finishes a write on its writer thread; the completion
+ * only queues the call under mu and wakes the loop, whose hook answers it.
  *
- * A longpoll _changes with nothing new is parked: an st_db observer (called
- * on whichever thread commits) sets a flag and wakes the loop, and a loop
- * hook re-runs parked queries when the flag is up, or a timer answers with
- * no rows once timeout_ms passed.
+ * A longpoll with nothing new is parked on an st_follower: the follower's
+ * wake (a core thread: a commit through this process, or the poller having
+ * seen another process's commit) sets a flag and wakes the loop, and the
+ * hook reads again.  Arming comes after a read that found nothing, and a
+ * false arm (something committed meanwhile) means read again, so no commit
+ * is slept through.  A timer answers with no rows after timeout_ms.
  */
 #include "endpoint.h"
 
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "st_follow.h"
+
 typedef struct lop lop;
-typedef struct local_ep local_ep;
 
-#define LOCAL_WRITERS 2
-
-struct local_ep {
+typedef struct local_ep {
     st_ep base;
     char *path;               /* NULL when the db was borrowed */
     st_db *db;                /* open database, NULL until first use */
     bool owned;               /* we opened db and must close it */
-    st_db_observer *obs;      /* feeds parked longpolls */
-    atomic_bool changed;      /* set by the observer, cleared by the hook */
-    bool hooked;              /* our hook is on the loop */
-    lop *ops;                 /* every call not yet answered (loop thread) */
-    /* Writers: _bulk_docs runs here so that the loop keeps fetching while
-     * SQLite commits, and concurrent batches share a commit (core's group
-     * commit).  Guarded by wmu. */
-    pthread_t writers[LOCAL_WRITERS];
-    unsigned n_writers;       /* threads started */
-    pthread_mutex_t wmu;
-    pthread_cond_t wcv;       /* work queued, work finished, or quit */
-    lop *wq, *wq_tail;        /* writes waiting for a writer */
-    lop *wdone;               /* writes done, to be answered on the loop */
-    unsigned wbusy;           /* writes a writer is executing */
-    bool wquit;
-};
+    bool hooked;              /* on_hook is on the loop */
+    st_follower *fol;         /* opened by the first longpoll */
+    atomic_bool woken;        /* set by the follower's wake, cleared by the hook */
+    lop *ops;                 /* calls to answer on the loop (deferred or parked) */
+    /* Writes in core, shared with core's writer thread under mu. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;        /* inflight went down */
+    unsigned inflight;        /* writes queued in core, not finished */
+    lop *done;                /* writes core finished, newest first */
+} local_ep;
+
+/* A changes query, kept while a longpoll is parked. */
+typedef struct chg_query {
+    uint64_t since;
+    unsigned limit;
+    char **doc_ids;           /* owned copies */
+    size_t n_doc_ids;
+} chg_query;
 
 /* One pending call. */
 struct lop {
@@ -62,20 +63,21 @@ struct lop {
     void *ctx;
     st_ep_reply reply;
     bool parked;              /* a longpoll waiting for a change */
-    /* The parked request (owned copies). */
-    char *since;
-    unsigned limit;
-    char **doc_ids;
-    size_t n_doc_ids;
-    /* A queued _bulk_docs (borrowed docs: the caller keeps them until the
-     * answer, or until cancel_all, which waits for running writes). */
-    const st_json **docs;
-    size_t n_docs;
-    /* A queued put_local (owned copies). */
+    chg_query q;
+    /* A write in core: what it points to lives here until it is answered. */
+    st_json_doc *local_doc;   /* put_local */
     char *local_id;
-    st_json_doc *local_doc;
-    void (*work)(local_ep *e, lop *o); /* run by a writer; fills reply */
+    st_write_req wreq;
+    st_write_result *results; /* n_results, always initialised by core */
+    size_t n_results;
+    bool revs;                /* write_revs (else put_local) */
+    st_status core_st;        /* what core's completion said */
+    st_error core_err;
 };
+
+static void on_hook(void *ctx);
+
+/* ------------------------------------------------------------ pending calls */
 
 static void lop_unlink(local_ep *e, lop *o)
 {
@@ -90,87 +92,48 @@ static void lop_unlink(local_ep *e, lop *o)
 static void lop_free(lop *o)
 {
     st_ep_reply_clear(&o->reply);
-    free(o->docs);
+    if (o->results)
+        st_write_results_free(o->results, o->n_results);
+    free(o->results);
     free(o->local_id);
     st_json_doc_free(o->local_doc);
-    free(o->since);
-    for (size_t i = 0; i < o->n_doc_ids; i++)
-        free(o->doc_ids[i]);
-    free(o->doc_ids);
+    for (size_t i = 0; i < o->q.n_doc_ids; i++)
+        free(o->q.doc_ids[i]);
+    free(o->q.doc_ids);
     free(o);
 }
 
 static void lop_fire(void *arg)
 {
     lop *o = arg;
-    local_ep *e = o->ep;
-    lop_unlink(e, o);
+    lop_unlink(o->ep, o);
     o->cb(o->ctx, &o->reply);
     lop_free(o);
-}
-
-/* A new pending call; NULL when out of memory (cb is then answered by a
- * static fallback would be impossible, so callers report it through
- * a reply-less path: see start()). */
-static lop *lop_new(local_ep *e, st_ep_cb cb, void *ctx)
-{
-    lop *o = calloc(1, sizeof *o);
-    if (!o)
-        return NULL;
-    o->ep = e;
-    o->cb = cb;
-    o->ctx = ctx;
-    o->next = e->ops;
-    e->ops = o;
-    return o;
 }
 
 /* Answer o on the next loop iteration. */
 static void lop_post(lop *o) { st_loop_defer(o->ep->base.loop, &o->timer, lop_fire, o); }
 
-static void fill_fail(lop *o, const st_error *err)
-{
-    o->reply.st = err->code;
-    o->reply.err = *err;
-    o->reply.http_status = st_status_http(err->code);
-}
-
-/* Parse the rendered answer into the reply (any thread: o is ours). */
-static void fill_answer(lop *o, const st_buf *b, int http_status)
-{
-    st_error err;
-    st_error_clear(&err);
-    st_status st = st_json_parse(b->data ? b->data : "null", b->data ? b->len : 4, NULL,
-                                 &o->reply.json, &err);
-    if (st != ST_OK) {
-        fill_fail(o, &err);
-        return;
-    }
-    o->reply.st = ST_OK;
-    o->reply.http_status = http_status;
-}
-
 static void lop_fail(lop *o, const st_error *err)
 {
-    fill_fail(o, err);
+    st_ep_reply_clear(&o->reply);
+    st_ep_reply_fail(&o->reply, err);
     lop_post(o);
 }
 
-static void lop_answer(lop *o, const st_buf *b, int http_status)
+static void lop_ok(lop *o, int http_status)
 {
-    fill_answer(o, b, http_status);
+    o->reply.st = ST_OK;
+    o->reply.http_status = http_status;
     lop_post(o);
 }
 
-static void observer(void *ctx, uint64_t seq)
+static void lop_oom(lop *o)
 {
-    (void)seq;
-    local_ep *e = ctx;
-    atomic_store(&e->changed, true);
-    st_loop_wakeup(e->base.loop);
+    st_error err;
+    st_fail(&err, ST_E_NOMEM, "out of memory");
+    lop_fail(o, &err);
 }
-
-static void on_hook(void *ctx);
 
 static st_status open_db(local_ep *e, bool create, st_error *err)
 {
@@ -196,44 +159,154 @@ static st_status open_db(local_ep *e, bool create, st_error *err)
     return ST_OK;
 }
 
-/* Observe the db once it is open, so parked longpolls wake up. */
-static st_status watch(local_ep *e, st_error *err)
-{
-    if (e->obs)
-        return ST_OK;
-    st_status st = st_db_observe(e->db, observer, e, &e->obs, err);
-    if (st == ST_OK && !e->hooked) {
-        st = st_loop_hook_add(e->base.loop, on_hook, e, err);
-        e->hooked = st == ST_OK;
-    }
-    return st;
-}
-
-/* A call that needs the database: NULL (answered with an error) if closed. */
+/* A new call; NULL when it was answered already (out of memory, or the
+ * database it needs cannot be opened). */
 static lop *start(local_ep *e, st_ep_cb cb, void *ctx, bool need_db)
 {
-    lop *o = lop_new(e, cb, ctx);
+    st_error err;
+    st_error_clear(&err);
+    lop *o = calloc(1, sizeof *o);
     if (!o) {
-        /* Out of memory before anything could be queued: answer on the spot
-         * is the only way left; the contract's "never inside the call" is
-         * bent for this one case. */
-        st_ep_reply r = {.st = ST_E_NOMEM, .http_status = 500};
-        st_fail(&r.err, ST_E_NOMEM, "out of memory");
+        /* Nothing could be queued: answering on the spot is the only way
+         * left, the contract's "never inside the call" bent for this case. */
+        st_ep_reply r = {0};
+        st_fail(&err, ST_E_NOMEM, "out of memory");
+        st_ep_reply_fail(&r, &err);
         cb(ctx, &r);
         return NULL;
     }
-    if (need_db) {
-        st_error err;
-        st_error_clear(&err);
-        if (open_db(e, false, &err) != ST_OK) {
+    o->ep = e;
+    o->cb = cb;
+    o->ctx = ctx;
+    o->next = e->ops;
+    e->ops = o;
+    if (!e->hooked) {
+        if (st_loop_hook_add(e->base.loop, on_hook, e, &err) != ST_OK) {
             lop_fail(o, &err);
             return NULL;
         }
+        e->hooked = true;
+    }
+    if (need_db && open_db(e, false, &err) != ST_OK) {
+        lop_fail(o, &err);
+        return NULL;
     }
     return o;
 }
 
-/* -------------------------------------------------------------- calls */
+/* -------------------------------------------------------- writes in core */
+
+/* Core's completion, on its writer thread: hand o back to the loop. */
+static void on_core_done(void *ctx, st_status st, const st_error *err)
+{
+    lop *o = ctx;
+    local_ep *e = o->ep;
+    o->core_st = st;
+    if (err)
+        o->core_err = *err;
+    pthread_mutex_lock(&e->mu);
+    o->next = e->done;
+    e->done = o;
+    e->inflight--;
+    /* Still under mu: once cancel_all sees inflight reach 0 the loop may
+     * be freed, so the wakeup must come before it can look. */
+    st_loop_wakeup(e->base.loop);
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Take o off the loop's list: core owns it until it is finished. */
+static void to_core(local_ep *e, lop *o)
+{
+    lop_unlink(e, o);
+    o->next = NULL;
+    pthread_mutex_lock(&e->mu);
+    e->inflight++;
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* A submission core refused (nothing queued, no completion will come). */
+static void core_refused(local_ep *e, lop *o, const st_error *err)
+{
+    pthread_mutex_lock(&e->mu);
+    e->inflight--;
+    pthread_mutex_unlock(&e->mu);
+    o->next = e->ops;
+    e->ops = o;
+    lop_fail(o, err);
+}
+
+/* The answer of a finished write_revs: the documents core refused. */
+static void answer_revs(lop *o)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < o->n_results; i++)
+        n += o->results[i].err.code != ST_OK;
+    st_ep_written *w = st_ep_answer_new(st_ep_written);
+    if (w && n)
+        w->fails = st_arena_alloc(w->arena, n * sizeof *w->fails);
+    for (size_t i = 0; w && w->fails && i < o->n_results; i++) {
+        const st_error *re = &o->results[i].err;
+        if (re->code == ST_OK)
+            continue;
+        st_ep_write_fail *f = &w->fails[w->n++];
+        f->index = i;
+        f->code = re->code;
+        f->error = st_status_name(re->code);
+        if (!(f->reason = st_arena_strdup(w->arena, re->reason)))
+            f->reason = "";
+    }
+    if (!w || (n && !w->fails)) {
+        if (w)
+            st_arena_free(w->arena);
+        st_error err;
+        st_fail(&err, ST_E_NOMEM, "out of memory");
+        st_ep_reply_fail(&o->reply, &err);
+        return;
+    }
+    o->reply.written = w;
+    o->reply.st = ST_OK;
+    o->reply.http_status = 201;
+}
+
+static void answer_write(lop *o)
+{
+    if (o->core_st != ST_OK) {
+        st_ep_reply_fail(&o->reply, &o->core_err);
+    } else if (o->revs) {
+        answer_revs(o);
+    } else if (o->results[0].err.code != ST_OK) {
+        st_ep_reply_fail(&o->reply, &o->results[0].err);
+    } else {
+        o->reply.st = ST_OK;
+        o->reply.http_status = 201;
+    }
+}
+
+/* Loop thread: answer the writes core finished, in the order they did. */
+static void drain_writes(local_ep *e)
+{
+    pthread_mutex_lock(&e->mu);
+    lop *done = e->done;
+    e->done = NULL;
+    pthread_mutex_unlock(&e->mu);
+    lop *fifo = NULL;
+    while (done) {
+        lop *o = done;
+        done = o->next;
+        o->next = fifo;
+        fifo = o;
+    }
+    while (fifo) {
+        lop *o = fifo;
+        fifo = o->next;
+        answer_write(o);
+        o->cb(o->ctx, &o->reply);
+        lop_free(o);
+    }
+}
+
+/* -------------------------------------------------------------- info etc. */
 
 static void l_info(st_ep *ep, st_ep_cb cb, void *ctx)
 {
@@ -248,20 +321,7 @@ static void l_info(st_ep *ep, st_ep_cb cb, void *ctx)
         return;
     }
     snprintf(ep->uuid, sizeof ep->uuid, "%s", info.uuid);
-    st_buf b = ST_BUF_INIT;
-    st_status st = st_buf_printf(&b,
-                                 "{\"db_name\":\"\",\"update_seq\":%" PRIu64 ",\"doc_count\":%" PRIu64
-                                 ",\"doc_del_count\":%" PRIu64 ",\"instance_start_time\":\"%s\","
-                                 "\"uuid\":\"%s\"}",
-                                 info.update_seq, info.doc_count, info.doc_del_count,
-                                 info.instance_start_time, info.uuid);
-    if (st != ST_OK) {
-        st_fail(&err, st, "out of memory");
-        lop_fail(o, &err);
-    } else {
-        lop_answer(o, &b, 200);
-    }
-    st_buf_free(&b);
+    lop_ok(o, 200);
 }
 
 static void l_create(st_ep *ep, st_ep_cb cb, void *ctx)
@@ -271,19 +331,10 @@ static void l_create(st_ep *ep, st_ep_cb cb, void *ctx)
     if (!o)
         return;
     st_error err;
-    st_error_clear(&err);
-    if (!e->db && open_db(e, true, &err) != ST_OK) {
+    if (open_db(e, true, &err) != ST_OK)
         lop_fail(o, &err);
-        return;
-    }
-    st_buf b = ST_BUF_INIT;
-    if (st_buf_adds(&b, "{\"ok\":true}") != ST_OK) {
-        st_fail(&err, ST_E_NOMEM, "out of memory");
-        lop_fail(o, &err);
-    } else {
-        lop_answer(o, &b, 201);
-    }
-    st_buf_free(&b);
+    else
+        lop_ok(o, 201);
 }
 
 static void l_get_local(st_ep *ep, const char *id, st_ep_cb cb, void *ctx)
@@ -294,31 +345,13 @@ static void l_get_local(st_ep *ep, const char *id, st_ep_cb cb, void *ctx)
         return;
     st_error err;
     st_buf b = ST_BUF_INIT;
-    if (st_db_local_get(e->db, id, &b, &err) != ST_OK)
-        lop_fail(o, &err);
+    st_status st = st_db_local_get(e->db, id, &b, &err);
+    if (st == ST_OK)
+        st = st_json_parse(b.data, b.len, NULL, &o->reply.json, &err);
+    if (st == ST_OK)
+        lop_ok(o, 200);
     else
-        lop_answer(o, &b, 200);
-    st_buf_free(&b);
-}
-
-static void queue_write(local_ep *e, lop *o);
-
-static void do_put_local(local_ep *e, lop *o)
-{
-    st_error err;
-    char rev[ST_REV_STR_MAX];
-    st_buf b = ST_BUF_INIT;
-    /* No _rev: a checkpoint overwrites whatever is there, as CouchDB allows
-     * for _local docs; the replication is the only writer of its id. */
-    if (st_db_local_put(e->db, o->local_id, st_json_doc_root(o->local_doc), NULL, rev, &err) !=
-        ST_OK) {
-        fill_fail(o, &err);
-    } else if (st_buf_printf(&b, "{\"ok\":true,\"rev\":\"%s\"}", rev) != ST_OK) {
-        st_fail(&err, ST_E_NOMEM, "out of memory");
-        fill_fail(o, &err);
-    } else {
-        fill_answer(o, &b, 201);
-    }
+        lop_fail(o, &err);
     st_buf_free(&b);
 }
 
@@ -330,123 +363,191 @@ static void l_put_local(st_ep *ep, const char *id, const char *json, size_t n, s
     if (!o)
         return;
     st_error err;
-    st_error_clear(&err);
     if (st_json_parse(json, n, NULL, &o->local_doc, &err) != ST_OK) {
         lop_fail(o, &err);
         return;
     }
-    if (!(o->local_id = strdup(id))) {
-        st_fail(&err, ST_E_NOMEM, "out of memory");
-        lop_fail(o, &err);
+    o->local_id = strdup(id);
+    o->results = calloc(1, sizeof *o->results);
+    if (!o->local_id || !o->results) {
+        lop_oom(o);
         return;
     }
-    o->work = do_put_local;
-    queue_write(e, o);
+    o->n_results = 1;
+    /* No _rev: a checkpoint overwrites whatever is there, as CouchDB allows
+     * for _local docs; the replication is the only writer of its id. */
+    o->wreq.doc = st_json_doc_root(o->local_doc);
+    o->wreq.id = o->local_id;
+    to_core(e, o);
+    if (st_db_write_async(e->db, &o->wreq, 1, 0, o->results, on_core_done, o, &err) != ST_OK)
+        core_refused(e, o, &err);
+}
+
+static void l_ensure_full_commit(st_ep *ep, st_ep_cb cb, void *ctx)
+{
+    /* Every core write is committed before it is answered: nothing to flush. */
+    lop *o = start((local_ep *)ep, cb, ctx, true);
+    if (o)
+        lop_ok(o, 201);
 }
 
 /* --------------------------------------------------------------- changes */
 
 typedef struct chg_ctx {
-    st_jw *w;
-    uint64_t rows;
+    st_ep_changes *c;
+    size_t cap;
+    bool oom;
 } chg_ctx;
 
 static int chg_row(void *ctx, const st_change_row *row)
 {
-    chg_ctx *c = ctx;
-    st_change_row_write(c->w, row, false);
-    c->rows++;
+    chg_ctx *k = ctx;
+    st_ep_changes *c = k->c;
+    if (c->n == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 64;
+        st_ep_change *rows = st_arena_alloc(c->arena, cap * sizeof *rows);
+        if (!rows)
+            return k->oom = true;
+        if (c->n)
+            memcpy(rows, c->rows, c->n * sizeof *rows);
+        c->rows = rows;
+        k->cap = cap;
+    }
+    st_ep_change *ch = &c->rows[c->n];
+    const char **revs = st_arena_alloc(c->arena, (row->n_revs ? row->n_revs : 1) * sizeof *revs);
+    ch->id = st_arena_strdup(c->arena, row->id);
+    if (!revs || !ch->id)
+        return k->oom = true;
+    for (size_t i = 0; i < row->n_revs; i++)
+        if (!(revs[i] = st_arena_strdup(c->arena, row->revs[i])))
+            return k->oom = true;
+    ch->seq.n = row->seq;
+    ch->revs = revs;
+    ch->n_revs = row->n_revs;
+    ch->deleted = row->deleted;
+    c->n++;
     return 0;
 }
 
-/* A seq as the replicator carries it (raw JSON) → settee's integer.  Strings
- * count when they start with digits (e.g. "42" or a CouchDB "42-g1AA…"). */
-static uint64_t parse_since(const char *s)
+/* Read the rows of q into o's reply (through the follower when follow). */
+static st_status run_changes(local_ep *e, lop *o, bool follow, st_error *err)
 {
-    if (!s)
-        return 0;
-    if (*s == '"')
-        s++;
-    return strtoull(s, NULL, 10);
-}
-
-/* Run the query of o into its reply; *out_rows says how many rows came. */
-static st_status run_changes(local_ep *e, lop *o, uint64_t *out_rows, st_error *err)
-{
+    st_ep_reply_clear(&o->reply);
+    st_ep_changes *c = st_ep_answer_new(st_ep_changes);
+    if (!c)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
     st_changes_opts co;
     st_changes_opts_init(&co);
-    co.since = parse_since(o->since);
-    co.limit = o->limit ? o->limit : UINT64_MAX;
+    co.since = o->q.since;
+    co.limit = o->q.limit ? o->q.limit : UINT64_MAX;
     co.all_docs = true;
-    co.doc_ids = (const char *const *)o->doc_ids;
-    co.n_doc_ids = o->n_doc_ids;
-    st_buf b = ST_BUF_INIT;
-    st_jw w;
-    st_status st = st_jw_init(&w, &b);
-    if (st != ST_OK) {
-        st_buf_free(&b);
-        return st_fail(err, st, "out of memory");
-    }
-    chg_ctx c = {&w, 0};
+    co.doc_ids = (const char *const *)o->q.doc_ids;
+    co.n_doc_ids = o->q.n_doc_ids;
+    chg_ctx k = {c, 0, false};
     uint64_t last = 0, pending = 0;
-    st_jw_obj_open(&w);
-    st_jw_key(&w, "results");
-    st_jw_arr_open(&w);
-    st = st_db_changes(e->db, &co, chg_row, &c, &last, &pending, err);
-    st_jw_arr_close(&w);
-    st_jw_key(&w, "last_seq");
-    st_jw_uint(&w, c.rows ? last : (last > co.since ? last : co.since));
-    st_jw_key(&w, "pending");
-    st_jw_uint(&w, pending);
-    st_jw_obj_close(&w);
-    if (st == ST_OK && (st = st_jw_status(&w)) != ST_OK)
-        st_fail(err, st, "out of memory");
-    st_jw_free(&w);
-    if (st == ST_OK) {
-        st_ep_reply_clear(&o->reply);
-        st = st_json_parse(b.data, b.len, NULL, &o->reply.json, err);
+    st_status st;
+    if (follow) {
+        st_follow_batch fb;
+        st_follow_seek(e->fol, o->q.since);
+        st = st_follow_read(e->fol, &co, chg_row, &k, &fb, err);
+        last = fb.last_seq;
+        pending = fb.pending;
+    } else {
+        st = st_db_changes(e->db, &co, chg_row, &k, &last, &pending, err);
+        /* No rows: the db's update_seq, unless we were asked from beyond it. */
+        if (!c->n && last < co.since)
+            last = co.since;
     }
-    st_buf_free(&b);
-    if (st == ST_OK) {
-        o->reply.st = ST_OK;
-        o->reply.http_status = 200;
+    if (st == ST_OK && k.oom)
+        st = st_fail(err, ST_E_NOMEM, "out of memory");
+    if (st != ST_OK) {
+        st_arena_free(c->arena);
+        return st;
     }
-    *out_rows = c.rows;
-    return st;
+    c->last_seq.n = last;
+    c->pending = pending;
+    c->has_pending = true;
+    o->reply.changes = c;
+    o->reply.st = ST_OK;
+    o->reply.http_status = 200;
+    return ST_OK;
+}
+
+static void wake(void *ctx)
+{
+    local_ep *e = ctx;
+    atomic_store(&e->woken, true);
+    st_loop_wakeup(e->base.loop);
 }
 
 static void park_timeout(void *arg)
 {
     lop *o = arg;
     o->parked = false;
-    lop_fire(o); /* the reply already holds the empty result */
+    lop_fire(o); /* the reply holds the empty result */
 }
 
-static void drain_writes(local_ep *e);
+/* A parked or parking longpoll: read; rows (or an error) answer it, none
+ * arm the follower.  false: o was answered. */
+static bool poll_again(local_ep *e, lop *o)
+{
+    st_error err;
+    for (;;) {
+        if (run_changes(e, o, true, &err) != ST_OK) {
+            o->parked = false;
+            st_loop_timer_stop(e->base.loop, &o->timer);
+            lop_fail(o, &err);
+            return false;
+        }
+        if (o->reply.changes->n) {
+            o->parked = false;
+            st_loop_timer_stop(e->base.loop, &o->timer);
+            lop_post(o);
+            return false;
+        }
+        o->q.since = st_follow_since(e->fol);
+        if (st_follow_arm(e->fol))
+            return true;
+    }
+}
 
 static void on_hook(void *ctx)
 {
     local_ep *e = ctx;
     drain_writes(e);
-    if (!atomic_exchange(&e->changed, false))
+    if (!atomic_exchange(&e->woken, false))
         return;
     lop *next;
     for (lop *o = e->ops; o; o = next) {
         next = o->next;
-        if (!o->parked)
-            continue;
-        st_error err;
-        uint64_t rows = 0;
-        if (run_changes(e, o, &rows, &err) != ST_OK) {
-            o->parked = false;
-            st_loop_timer_stop(e->base.loop, &o->timer);
-            lop_fail(o, &err);
-        } else if (rows) {
-            o->parked = false;
-            st_loop_timer_stop(e->base.loop, &o->timer);
-            lop_post(o);
-        }
+        if (o->parked)
+            poll_again(e, o);
     }
+}
+
+static bool copy_query(lop *o, const st_ep_changes_req *req)
+{
+    const char *s = req->since.json;
+    if (s) {
+        /* A seq that was not ours: count leading digits, as a string
+         * "42" or CouchDB's "42-g1AA..." would name. */
+        if (*s == '"')
+            s++;
+        o->q.since = strtoull(s, NULL, 10);
+    } else {
+        o->q.since = req->since.n;
+    }
+    o->q.limit = req->limit;
+    if (!req->n_doc_ids)
+        return true;
+    if (!(o->q.doc_ids = calloc(req->n_doc_ids, sizeof *o->q.doc_ids)))
+        return false;
+    for (size_t i = 0; i < req->n_doc_ids; i++) {
+        if (!(o->q.doc_ids[i] = strdup(req->doc_ids[i])))
+            return false;
+        o->q.n_doc_ids++;
+    }
+    return true;
 }
 
 static void l_changes(st_ep *ep, const st_ep_changes_req *req, st_ep_cb cb, void *ctx)
@@ -456,289 +557,190 @@ static void l_changes(st_ep *ep, const st_ep_changes_req *req, st_ep_cb cb, void
     if (!o)
         return;
     st_error err;
-    st_error_clear(&err);
     if (req->selector) {
         st_fail(&err, ST_E_BAD_REQUEST,
                 "a selector filter on a local source needs Mango, which core lacks yet");
         lop_fail(o, &err);
         return;
     }
-    o->since = strdup(req->since ? req->since : "0");
-    o->limit = req->limit;
-    if (req->n_doc_ids) {
-        o->doc_ids = calloc(req->n_doc_ids, sizeof *o->doc_ids);
-        for (size_t i = 0; o->doc_ids && i < req->n_doc_ids; i++) {
-            if (!(o->doc_ids[i] = strdup(req->doc_ids[i])))
-                break;
-            o->n_doc_ids++;
-        }
-    }
-    if (!o->since || o->n_doc_ids != req->n_doc_ids) {
-        st_fail(&err, ST_E_NOMEM, "out of memory");
-        lop_fail(o, &err);
+    if (!copy_query(o, req)) {
+        lop_oom(o);
         return;
     }
-    uint64_t rows = 0;
-    if (run_changes(e, o, &rows, &err) != ST_OK) {
-        lop_fail(o, &err);
-        return;
-    }
-    if (rows || !req->longpoll) {
-        lop_post(o);
-        return;
-    }
-    if (watch(e, &err) != ST_OK) {
-        lop_fail(o, &err);
-        return;
-    }
-    o->parked = true;
-    st_loop_timer_start(ep->loop, &o->timer, req->timeout_ms, park_timeout, o);
-    /* A commit between the query and the observer registration would have
-     * been missed: look once more on the next hook pass. */
-    atomic_store(&e->changed, true);
-    st_loop_wakeup(ep->loop);
-}
-
-/* ------------------------------------------------- revs_diff, bulk_get */
-
-static void l_revs_diff(st_ep *ep, const char *body, size_t n, st_ep_cb cb, void *ctx)
-{
-    local_ep *e = (local_ep *)ep;
-    lop *o = start(e, cb, ctx, true);
-    if (!o)
-        return;
-    st_error err;
-    st_json_doc *req = NULL;
-    st_buf b = ST_BUF_INIT;
-    st_jw w;
-    bool w_ok = false;
-    st_status st = st_json_parse(body, n, NULL, &req, &err);
-    if (st == ST_OK) {
-        if ((st = st_jw_init(&w, &b)) != ST_OK)
-            st_fail(&err, st, "out of memory");
-        else
-            w_ok = true;
-    }
-    if (st == ST_OK)
-        st = st_db_revs_diff(e->db, st_json_doc_root(req), &w, &err);
-    if (st == ST_OK)
-        lop_answer(o, &b, 200);
-    else
-        lop_fail(o, &err);
-    if (w_ok)
-        st_jw_free(&w);
-    st_json_doc_free(req);
-    st_buf_free(&b);
-}
-
-static void l_bulk_get(st_ep *ep, const char *body, size_t n, st_ep_cb cb, void *ctx)
-{
-    local_ep *e = (local_ep *)ep;
-    lop *o = start(e, cb, ctx, true);
-    if (!o)
-        return;
-    st_error err;
-    st_json_doc *req = NULL;
-    st_buf b = ST_BUF_INIT;
-    st_jw w;
-    bool w_ok = false;
-    st_status st = st_json_parse(body, n, NULL, &req, &err);
-    if (st == ST_OK) {
-        if ((st = st_jw_init(&w, &b)) != ST_OK)
-            st_fail(&err, st, "out of memory");
-        else
-            w_ok = true;
-    }
-    if (st == ST_OK) {
-        st_get_opts go = {0};
-        go.revs = true;
-        go.latest = true;
-        go.atts = ST_ATTS_INLINE;
-        st = st_db_bulk_get(e->db, st_json_doc_root(req), &go, &w, &err);
-    }
-    if (st == ST_OK)
-        lop_answer(o, &b, 200);
-    else
-        lop_fail(o, &err);
-    if (w_ok)
-        st_jw_free(&w);
-    st_json_doc_free(req);
-    st_buf_free(&b);
-}
-
-/* ------------------------------------------------------------ bulk_docs */
-
-/* The write itself, on a writer thread; fills o->reply. */
-static void do_bulk_docs(local_ep *e, lop *o)
-{
-    const st_json **docs = o->docs;
-    size_t n = o->n_docs;
-    st_error err;
-    st_error_clear(&err);
-    st_write_req *reqs = calloc(n ? n : 1, sizeof *reqs);
-    st_write_result *res = calloc(n ? n : 1, sizeof *res);
-    st_buf b = ST_BUF_INIT;
-    st_jw w;
-    bool w_ok = false, wrote = false;
-    st_status st = reqs && res ? ST_OK : st_fail(&err, ST_E_NOMEM, "out of memory");
-    for (size_t i = 0; st == ST_OK && i < n; i++)
-        reqs[i].doc = docs[i];
-    if (st == ST_OK && (st = st_db_write(e->db, reqs, n, ST_WRITE_REPLICATED, res, &err)) == ST_OK)
-        wrote = true;
-    if (st == ST_OK) {
-        if ((st = st_jw_init(&w, &b)) != ST_OK)
-            st_fail(&err, st, "out of memory");
-        else
-            w_ok = true;
-    }
-    if (st == ST_OK) {
-        /* CouchDB lists only the failures of a new_edits=false write. */
-        st_jw_arr_open(&w);
-        for (size_t i = 0; i < n; i++) {
-            if (res[i].err.code == ST_OK)
-                continue;
-            st_jw_obj_open(&w);
-            st_jw_key(&w, "id");
-            st_jw_str(&w, res[i].id ? res[i].id : st_json_get_str(docs[i], "_id"));
-            st_jw_key(&w, "rev");
-            st_jw_str(&w, st_json_get_str(docs[i], "_rev"));
-            st_jw_key(&w, "error");
-            st_jw_str(&w, st_status_name(res[i].err.code));
-            st_jw_key(&w, "reason");
-            st_jw_str(&w, res[i].err.reason);
-            st_jw_obj_close(&w);
-        }
-        st_jw_arr_close(&w);
-        if ((st = st_jw_status(&w)) != ST_OK)
-            st_fail(&err, st, "out of memory");
-    }
-    if (st == ST_OK)
-        fill_answer(o, &b, 201);
-    else
-        fill_fail(o, &err);
-    if (w_ok)
-        st_jw_free(&w);
-    if (wrote)
-        st_write_results_free(res, n);
-    free(res);
-    free(reqs);
-    st_buf_free(&b);
-}
-
-static void *writer_main(void *arg)
-{
-    local_ep *e = arg;
-    pthread_mutex_lock(&e->wmu);
-    for (;;) {
-        while (!e->wq && !e->wquit)
-            pthread_cond_wait(&e->wcv, &e->wmu);
-        if (e->wquit)
-            break;
-        lop *o = e->wq;
-        e->wq = o->next;
-        if (!e->wq)
-            e->wq_tail = NULL;
-        e->wbusy++;
-        pthread_mutex_unlock(&e->wmu);
-        o->work(e, o);
-        pthread_mutex_lock(&e->wmu);
-        e->wbusy--;
-        o->next = e->wdone;
-        e->wdone = o;
-        pthread_cond_broadcast(&e->wcv);
-        /* The loop answers it: see drain_writes. */
-        st_loop_wakeup(e->base.loop);
-    }
-    pthread_mutex_unlock(&e->wmu);
-    return NULL;
-}
-
-/* Loop thread: answer the writes the writers finished. */
-static void drain_writes(local_ep *e)
-{
-    pthread_mutex_lock(&e->wmu);
-    lop *done = e->wdone;
-    e->wdone = NULL;
-    pthread_mutex_unlock(&e->wmu);
-    while (done) {
-        lop *o = done;
-        done = o->next;
-        o->cb(o->ctx, &o->reply);
-        lop_free(o);
-    }
-}
-
-/* Hand o (a started call) to the writers. */
-static void queue_write(local_ep *e, lop *o)
-{
-    st_error err;
-    st_error_clear(&err);
-    if (!e->hooked) {
-        if (st_loop_hook_add(e->base.loop, on_hook, e, &err) != ST_OK) {
+    if (!req->longpoll) {
+        if (run_changes(e, o, false, &err) != ST_OK)
             lop_fail(o, &err);
-            return;
-        }
-        e->hooked = true;
+        else
+            lop_post(o);
+        return;
     }
-    while (e->n_writers < LOCAL_WRITERS &&
-           pthread_create(&e->writers[e->n_writers], NULL, writer_main, e) == 0)
-        e->n_writers++;
-    if (!e->n_writers) {
-        st_fail(&err, ST_E_NOMEM, "cannot start a writer thread");
+    if (!e->fol && st_follow_open(e->db, o->q.since, wake, e, &e->fol, &err) != ST_OK) {
         lop_fail(o, &err);
         return;
     }
-    /* Off the loop's list: the writers own it until it is answered. */
-    lop_unlink(e, o);
-    o->next = NULL;
-    pthread_mutex_lock(&e->wmu);
-    if (e->wq_tail)
-        e->wq_tail->next = o;
-    else
-        e->wq = o;
-    e->wq_tail = o;
-    pthread_cond_signal(&e->wcv);
-    pthread_mutex_unlock(&e->wmu);
+    if (poll_again(e, o)) {
+        o->parked = true;
+        st_loop_timer_start(ep->loop, &o->timer, req->timeout_ms, park_timeout, o);
+    }
 }
 
-static void l_bulk_docs(st_ep *ep, const st_json *const *docs, size_t n, st_ep_cb cb, void *ctx)
+/* ------------------------------------------------------------- revs_diff */
+
+typedef struct diff_ctx {
+    st_ep_missing *m;
+    const st_rep_diff *diffs;
+    bool oom;
+} diff_ctx;
+
+static int missing_row(void *ctx, size_t index, const char *const *missing, size_t n_missing,
+                       const char *const *ancestors, size_t n_ancestors)
+{
+    diff_ctx *k = ctx;
+    st_arena *a = k->m->arena;
+    st_ep_missing_row *row = &k->m->rows[k->m->n];
+    const char **v = st_arena_alloc(a, (n_missing + n_ancestors + 1) * sizeof *v);
+    if (!v || !(row->id = st_arena_strdup(a, k->diffs[index].id)))
+        return k->oom = true;
+    for (size_t i = 0; i < n_missing + n_ancestors; i++) {
+        const char *s = i < n_missing ? missing[i] : ancestors[i - n_missing];
+        if (!(v[i] = st_arena_strdup(a, s)))
+            return k->oom = true;
+    }
+    row->missing = v;
+    row->n_missing = n_missing;
+    row->ancestors = v + n_missing;
+    row->n_ancestors = n_ancestors;
+    k->m->n++;
+    return 0;
+}
+
+static void l_revs_diff(st_ep *ep, const st_rep_diff *diffs, size_t n, st_ep_cb cb, void *ctx)
 {
     local_ep *e = (local_ep *)ep;
     lop *o = start(e, cb, ctx, true);
     if (!o)
         return;
-    if (!(o->docs = malloc((n ? n : 1) * sizeof *o->docs))) {
-        st_error err;
-        st_fail(&err, ST_E_NOMEM, "out of memory");
-        lop_fail(o, &err);
+    st_ep_missing *m = st_ep_answer_new(st_ep_missing);
+    if (m && n && !(m->rows = st_arena_alloc(m->arena, n * sizeof *m->rows))) {
+        st_arena_free(m->arena);
+        m = NULL;
+    }
+    if (!m) {
+        lop_oom(o);
         return;
     }
-    memcpy(o->docs, docs, n * sizeof *docs);
-    o->n_docs = n;
-    o->work = do_bulk_docs;
-    queue_write(e, o);
-}
-
-static void l_ensure_full_commit(st_ep *ep, st_ep_cb cb, void *ctx)
-{
-    local_ep *e = (local_ep *)ep;
-    lop *o = start(e, cb, ctx, true);
-    if (!o)
-        return;
-    /* Every core write is committed before it returns: nothing to flush. */
+    o->reply.missing = m;
     st_error err;
-    st_db_info info;
-    st_buf b = ST_BUF_INIT;
-    if (st_db_info_get(e->db, &info, &err) != ST_OK) {
+    diff_ctx k = {m, diffs, false};
+    if (st_db_revs_missing(e->db, diffs, n, missing_row, &k, &err) != ST_OK)
         lop_fail(o, &err);
-    } else if (st_buf_printf(&b, "{\"ok\":true,\"instance_start_time\":\"%s\"}",
-                             info.instance_start_time) != ST_OK) {
-        st_fail(&err, ST_E_NOMEM, "out of memory");
-        lop_fail(o, &err);
-    } else {
-        lop_answer(o, &b, 201);
+    else if (k.oom)
+        lop_oom(o);
+    else
+        lop_ok(o, 200);
+}
+
+/* -------------------------------------------------------------- get_revs */
+
+typedef struct read_ctx {
+    st_ep_docs *d;
+    size_t cap;
+    bool oom;
+} read_ctx;
+
+/* Copy one attachment (bytes too, when it has them) into the answer. */
+static bool copy_att(st_arena *a, const st_rep_att *in, st_rep_att *out)
+{
+    *out = *in;
+    out->name = st_arena_strdup(a, in->name);
+    out->content_type = st_arena_strdup(a, in->content_type);
+    out->digest = st_arena_strdup(a, in->digest);
+    out->encoding = st_arena_strdup(a, in->encoding);
+    out->data = in->data ? st_arena_memdup(a, in->data, in->len) : NULL;
+    return out->name && (out->content_type || !in->content_type) &&
+           (out->digest || !in->digest) && (out->encoding || !in->encoding) &&
+           (out->data || !in->data);
+}
+
+/* core's revision is borrowed for the call: everything is copied. */
+static int read_rev(void *ctx, const st_rep_want *want, const st_rep_doc *doc,
+                    const char *missing_rev)
+{
+    (void)want;
+    (void)missing_rev;
+    read_ctx *k = ctx;
+    if (!doc)
+        return 0; /* gone meanwhile (compacted or purged): nothing to copy */
+    st_ep_docs *d = k->d;
+    st_arena *a = d->arena;
+    if (d->n == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 16;
+        st_rep_doc *docs = st_arena_alloc(a, cap * sizeof *docs);
+        if (!docs)
+            return k->oom = true;
+        if (d->n)
+            memcpy(docs, d->docs, d->n * sizeof *docs);
+        d->docs = docs;
+        k->cap = cap;
     }
-    st_buf_free(&b);
+    st_rep_doc *out = &d->docs[d->n];
+    *out = *doc;
+    out->id = st_arena_strdup(a, doc->id);
+    out->path = (const st_rev *)st_arena_memdup(a, doc->path, doc->n_path * sizeof *doc->path);
+    out->body = st_arena_memdup(a, doc->body, doc->body_len);
+    st_rep_att *atts = doc->n_atts ? st_arena_alloc(a, doc->n_atts * sizeof *atts) : NULL;
+    if (!out->id || !out->path || !out->body || (doc->n_atts && !atts))
+        return k->oom = true;
+    for (size_t i = 0; i < doc->n_atts; i++)
+        if (!copy_att(a, &doc->atts[i], &atts[i]))
+            return k->oom = true;
+    out->atts = atts;
+    d->n++;
+    return 0;
+}
+
+static void l_get_revs(st_ep *ep, const st_rep_want *wants, size_t n, st_ep_cb cb, void *ctx)
+{
+    local_ep *e = (local_ep *)ep;
+    lop *o = start(e, cb, ctx, true);
+    if (!o)
+        return;
+    st_ep_docs *d = st_ep_answer_new(st_ep_docs);
+    if (!d) {
+        lop_oom(o);
+        return;
+    }
+    o->reply.docs = d;
+    st_error err;
+    read_ctx k = {d, 0, false};
+    /* Bytes as stored: gzip-encoded attachments keep their encoding and
+     * digest on the way to the target. */
+    if (st_db_read_revs(e->db, wants, n, true, read_rev, &k, &err) != ST_OK)
+        lop_fail(o, &err);
+    else if (k.oom)
+        lop_oom(o);
+    else
+        lop_ok(o, 200);
+}
+
+/* ------------------------------------------------------------ write_revs */
+
+static void l_write_revs(st_ep *ep, const st_rep_doc *docs, size_t n, st_ep_cb cb, void *ctx)
+{
+    local_ep *e = (local_ep *)ep;
+    lop *o = start(e, cb, ctx, true);
+    if (!o)
+        return;
+    if (!(o->results = calloc(n ? n : 1, sizeof *o->results))) {
+        lop_oom(o);
+        return;
+    }
+    o->n_results = n;
+    o->revs = true;
+    st_error err;
+    to_core(e, o);
+    if (st_db_write_revs_async(e->db, docs, n, o->results, on_core_done, o, &err) != ST_OK)
+        core_refused(e, o, &err);
 }
 
 /* ------------------------------------------------------------ conflicts */
@@ -748,40 +750,30 @@ static void l_ensure_full_commit(st_ep *ep, st_ep_cb cb, void *ctx)
 static bool l_conflicted(st_ep *ep, const char *id)
 {
     local_ep *e = (local_ep *)ep;
-    if (!e->db)
-        return false;
     size_t live = 0;
-    if (st_db_live_leaves(e->db, id, &live, NULL) != ST_OK)
-        return false;
-    return live > 1;
+    return e->db && st_db_live_leaves(e->db, id, &live, NULL) == ST_OK && live > 1;
 }
 
 /* ------------------------------------------------------------ lifecycle */
 
-static void free_chain(lop *o)
-{
-    while (o) {
-        lop *next = o->next;
-        lop_free(o);
-        o = next;
-    }
-}
-
 static void l_cancel_all(st_ep *ep)
 {
     local_ep *e = (local_ep *)ep;
-    /* A running write uses the caller's documents: wait for it (one
-     * commit at most) before the caller may free them. */
-    pthread_mutex_lock(&e->wmu);
-    lop *drop = e->wq;
-    e->wq = e->wq_tail = NULL;
-    while (e->wbusy)
-        pthread_cond_wait(&e->wcv, &e->wmu);
-    lop *done = e->wdone;
-    e->wdone = NULL;
-    pthread_mutex_unlock(&e->wmu);
-    free_chain(drop);
-    free_chain(done);
+    /* A write in core uses the caller's documents: wait for it (one commit
+     * at most) before the caller may free them. */
+    pthread_mutex_lock(&e->mu);
+    while (e->inflight)
+        pthread_cond_wait(&e->cv, &e->mu);
+    lop *done = e->done;
+    e->done = NULL;
+    pthread_mutex_unlock(&e->mu);
+    while (done) {
+        lop *o = done;
+        done = o->next;
+        lop_free(o);
+    }
+    if (e->fol)
+        st_follow_disarm(e->fol);
     while (e->ops) {
         lop *o = e->ops;
         e->ops = o->next;
@@ -793,20 +785,13 @@ static void l_cancel_all(st_ep *ep)
 static void l_free(st_ep *ep)
 {
     local_ep *e = (local_ep *)ep;
-    pthread_mutex_lock(&e->wmu);
-    e->wquit = true;
-    pthread_cond_broadcast(&e->wcv);
-    pthread_mutex_unlock(&e->wmu);
-    for (unsigned i = 0; i < e->n_writers; i++)
-        pthread_join(e->writers[i], NULL);
-    pthread_mutex_destroy(&e->wmu);
-    pthread_cond_destroy(&e->wcv);
+    st_follow_close(e->fol); /* waits for a wake in progress */
     if (e->hooked)
         st_loop_hook_remove(ep->loop, on_hook, e);
-    if (e->obs)
-        st_db_unobserve(e->db, e->obs);
     if (e->owned)
         st_db_close(e->db);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
     free(e->path);
     free(ep->display);
     free(ep->pouch_id);
@@ -820,8 +805,8 @@ static const st_ep_ops local_ops = {
     .put_local = l_put_local,
     .changes = l_changes,
     .revs_diff = l_revs_diff,
-    .bulk_get = l_bulk_get,
-    .bulk_docs = l_bulk_docs,
+    .get_revs = l_get_revs,
+    .write_revs = l_write_revs,
     .ensure_full_commit = l_ensure_full_commit,
     .conflicted = l_conflicted,
     .cancel_all = l_cancel_all,
@@ -840,15 +825,12 @@ st_status st_ep_local_new(st_loop *loop, const char *path, st_db *db, st_ep **ou
     e->base.ops = &local_ops;
     e->base.loop = loop;
     e->db = db;
-    atomic_init(&e->changed, false);
-    pthread_mutex_init(&e->wmu, NULL);
-    pthread_cond_init(&e->wcv, NULL);
+    atomic_init(&e->woken, false);
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
     const char *shown = path ? path : st_db_name(db);
     if ((path && !(e->path = strdup(path))) || !(e->base.display = strdup(shown ? shown : "db"))) {
-        free(e->path);
-        pthread_mutex_destroy(&e->wmu);
-        pthread_cond_destroy(&e->wcv);
-        free(e);
+        l_free(&e->base);
         return st_fail(err, ST_E_NOMEM, "out of memory");
     }
     *out = &e->base;

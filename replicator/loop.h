@@ -60,8 +60,8 @@ void st_loop_timer_start(st_loop *l, st_timer *t, uint64_t delay_ms, st_loop_fn 
 void st_loop_timer_stop(st_loop *l, st_timer *t);    /* no-op when not armed */
 #define st_loop_defer(l, t, fn, ctx) st_loop_timer_start((l), (t), 0, (fn), (ctx))
 
-/* A function called after every wait (e.g. to look at a flag an observer
- * on another thread set before calling st_loop_wakeup).  At most 8. */
+/* A function called after every wait (e.g. to look at a flag a core
+ * thread set before calling st_loop_wakeup).  At most 8. */
 st_status st_loop_hook_add(st_loop *l, st_loop_fn fn, void *ctx, st_error *err);
 void st_loop_hook_remove(st_loop *l, st_loop_fn fn, void *ctx);
 

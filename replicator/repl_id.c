@@ -1,10 +1,9 @@
 /* repl_id.c — replication ids (see repl_id.h for the schemes).
  *
- * The Erlang external term format written here covers what the id term
- * holds: lists, tuples, binaries, atoms, small integers and strings.  Erlang
- * "strings" (ibrowse's parsed URL parts) are lists of bytes and encode as
- * STRING_EXT; the empty string is NIL_EXT.  A selector is a JSON value and is
- * encoded as jiffy decodes it, by core's rev-hash encoder.
+ * The id term holds lists, tuples, binaries, atoms, small integers and
+ * Erlang "strings": ibrowse's parsed URL parts are lists of bytes, which
+ * term_to_binary writes as STRING_EXT (the empty one as NIL_EXT).  A
+ * selector is a JSON value, written as jiffy decodes it.
  */
 #include "repl_id.h"
 
@@ -13,143 +12,69 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
+#include "st_base64.h"
+#include "st_jw.h"
 
-static st_status put(st_buf *b, const void *p, size_t n) { return st_buf_add(b, p, n); }
+static void put_str(st_term *t, const char *s) { st_term_string(t, s, strlen(s)); }
 
-static st_status put_u8(st_buf *b, unsigned v)
+/* {local, <<DbUUID>>} or {remote, User, Host, Port, Path, Headers, OAuth}. */
+static void put_endpoint(st_term *t, const st_ep *ep)
 {
-    unsigned char c = (unsigned char)v;
-    return put(b, &c, 1);
-}
-
-static st_status put_be16(st_buf *b, uint32_t v)
-{
-    unsigned char c[2] = {(unsigned char)(v >> 8), (unsigned char)v};
-    return put(b, c, 2);
-}
-
-static st_status put_be32(st_buf *b, uint32_t v)
-{
-    unsigned char c[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 8), (unsigned char)v};
-    return put(b, c, 4);
-}
-
-static st_status put_atom(st_buf *b, const char *name, st_etf_atoms atoms)
-{
-    size_t n = strlen(name);
-    st_status st;
-    if (atoms == ST_ETF_ATOM_UTF8) {
-        if ((st = put_u8(b, 119)) != ST_OK || (st = put_u8(b, (unsigned)n)) != ST_OK)
-            return st;
-    } else if ((st = put_u8(b, 100)) != ST_OK || (st = put_be16(b, (uint32_t)n)) != ST_OK) {
-        return st;
-    }
-    return put(b, name, n);
-}
-
-static st_status put_binary(st_buf *b, const char *s)
-{
-    size_t n = strlen(s);
-    st_status st;
-    if ((st = put_u8(b, 109)) != ST_OK || (st = put_be32(b, (uint32_t)n)) != ST_OK)
-        return st;
-    return put(b, s, n);
-}
-
-/* An Erlang string (list of bytes): STRING_EXT, or NIL_EXT when empty. */
-static st_status put_string(st_buf *b, const char *s)
-{
-    size_t n = strlen(s);
-    st_status st;
-    if (n == 0)
-        return put_u8(b, 106);
-    if (n > 65535) {
-        /* Too long for STRING_EXT: a proper list of small integers. */
-        if ((st = put_u8(b, 108)) != ST_OK || (st = put_be32(b, (uint32_t)n)) != ST_OK)
-            return st;
-        for (size_t i = 0; i < n; i++)
-            if ((st = put_u8(b, 97)) != ST_OK || (st = put_u8(b, (unsigned char)s[i])) != ST_OK)
-                return st;
-        return put_u8(b, 106);
-    }
-    if ((st = put_u8(b, 107)) != ST_OK || (st = put_be16(b, (uint32_t)n)) != ST_OK)
-        return st;
-    return put(b, s, n);
-}
-
-static st_status put_int(st_buf *b, int v)
-{
-    st_status st;
-    if (v >= 0 && v <= 255) {
-        if ((st = put_u8(b, 97)) != ST_OK)
-            return st;
-        return put_u8(b, (unsigned)v);
-    }
-    if ((st = put_u8(b, 98)) != ST_OK)
-        return st;
-    return put_be32(b, (uint32_t)v);
-}
-
-static st_status put_endpoint(st_buf *b, const st_ep *ep, st_etf_atoms atoms)
-{
-    st_status st;
     if (!ep->remote) {
-        /* {local, <<DbUUID>>} */
-        if ((st = put_u8(b, 104)) != ST_OK || (st = put_u8(b, 2)) != ST_OK ||
-            (st = put_atom(b, "local", atoms)) != ST_OK)
-            return st;
-        return put_binary(b, ep->uuid);
+        st_term_tuple(t, 2);
+        st_term_atom(t, "local");
+        st_term_binary(t, ep->uuid, strlen(ep->uuid));
+        return;
     }
-    /* {remote, User, Host, Port, Path, Headers, OAuth} */
-    if ((st = put_u8(b, 104)) != ST_OK || (st = put_u8(b, 7)) != ST_OK ||
-        (st = put_atom(b, "remote", atoms)) != ST_OK)
-        return st;
-    st = ep->user ? put_string(b, ep->user) : put_atom(b, "undefined", atoms);
-    if (st != ST_OK || (st = put_string(b, ep->host ? ep->host : "")) != ST_OK)
-        return st;
-    st = ep->port ? put_int(b, ep->port) : put_atom(b, "default", atoms);
-    if (st != ST_OK || (st = put_string(b, ep->path ? ep->path : "/")) != ST_OK ||
-        (st = put_u8(b, 106)) != ST_OK)
-        return st;
-    return put_atom(b, "undefined", atoms);
+    st_term_tuple(t, 7);
+    st_term_atom(t, "remote");
+    if (ep->user)
+        put_str(t, ep->user);
+    else
+        st_term_atom(t, "undefined");
+    put_str(t, ep->host ? ep->host : "");
+    if (ep->port)
+        st_term_int(t, ep->port);
+    else
+        st_term_atom(t, "default");
+    put_str(t, ep->path ? ep->path : "/");
+    st_term_nil(t);
+    st_term_atom(t, "undefined");
 }
 
 st_status st_repl_id_term(const char *uuid, const st_ep *src, const st_ep *tgt,
                           const char *const *doc_ids, size_t n_doc_ids, const char *selector,
-                          st_etf_atoms atoms, st_buf *out, st_error *err)
+                          st_term_atoms atoms, st_buf *out, st_error *err)
 {
-    bool has_filter = n_doc_ids > 0 || selector;
-    st_status st;
-    if ((st = put_u8(out, 131)) != ST_OK || (st = put_u8(out, 108)) != ST_OK ||
-        (st = put_be32(out, has_filter ? 4 : 3)) != ST_OK || (st = put_binary(out, uuid)) != ST_OK ||
-        (st = put_endpoint(out, src, atoms)) != ST_OK || (st = put_endpoint(out, tgt, atoms)) != ST_OK)
-        return st_fail(err, st, "out of memory");
-    if (n_doc_ids > 0) {
-        /* [DocIds]: the list of binaries as given. */
-        if ((st = put_u8(out, 108)) != ST_OK || (st = put_be32(out, (uint32_t)n_doc_ids)) != ST_OK)
-            return st_fail(err, st, "out of memory");
-        for (size_t i = 0; i < n_doc_ids; i++)
-            if ((st = put_binary(out, doc_ids[i])) != ST_OK)
-                return st_fail(err, st, "out of memory");
-        if ((st = put_u8(out, 106)) != ST_OK)
-            return st_fail(err, st, "out of memory");
-    } else if (selector) {
-        st_json_doc *doc = NULL;
-        st_buf term = ST_BUF_INIT;
-        st = st_json_parse(selector, strlen(selector), NULL, &doc, err);
-        if (st == ST_OK)
-            st = st_json_term(st_json_doc_root(doc), &term, err);
-        /* Skip the version byte: the value sits inside our list. */
-        if (st == ST_OK && (st = put(out, term.data + 1, term.len - 1)) != ST_OK)
-            st_fail(err, st, "out of memory");
-        st_buf_free(&term);
-        st_json_doc_free(doc);
+    st_json_doc *sel = NULL;
+    if (selector && !n_doc_ids) {
+        st_status st = st_json_parse(selector, strlen(selector), NULL, &sel, err);
         if (st != ST_OK)
             return st;
     }
-    if ((st = put_u8(out, 106)) != ST_OK)
-        return st_fail(err, st, "out of memory");
+    st_term t;
+    st_term_begin(&t, out, atoms);
+    st_term_list(&t, n_doc_ids || sel ? 4 : 3);
+    st_term_binary(&t, uuid, strlen(uuid));
+    put_endpoint(&t, src);
+    put_endpoint(&t, tgt);
+    if (n_doc_ids) {
+        /* [DocIds]: the list of binaries as given. */
+        st_term_list(&t, n_doc_ids);
+        for (size_t i = 0; i < n_doc_ids; i++)
+            st_term_binary(&t, doc_ids[i], strlen(doc_ids[i]));
+        st_term_nil(&t);
+    } else if (sel) {
+        st_term_json(&t, st_json_doc_root(sel));
+    }
+    st_term_nil(&t);
+    st_json_doc_free(sel);
+    if (st_term_status(&t) != ST_OK) {
+        if (err)
+            *err = t.err;
+        return st_term_status(&t);
+    }
     return ST_OK;
 }
 
@@ -161,7 +86,7 @@ static bool md5(const void *p, size_t n, unsigned char out[16])
 
 st_status st_repl_id_couch(const char *uuid, const st_ep *src, const st_ep *tgt,
                            const char *const *doc_ids, size_t n_doc_ids,
-                           const char *selector, st_etf_atoms atoms, char out[33],
+                           const char *selector, st_term_atoms atoms, char out[33],
                            st_error *err)
 {
     st_buf term = ST_BUF_INIT;
@@ -170,15 +95,9 @@ st_status st_repl_id_couch(const char *uuid, const st_ep *src, const st_ep *tgt,
     if (st == ST_OK && !md5(term.data, term.len, d))
         st = st_fail(err, ST_E_IO, "md5 failed");
     st_buf_free(&term);
-    if (st != ST_OK)
-        return st;
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[32] = '\0';
-    return ST_OK;
+    if (st == ST_OK)
+        st_hex_encode(d, sizeof d, out);
+    return st;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -232,10 +151,14 @@ st_status st_repl_id_pouch(const st_ep *src, const st_ep *tgt, const char *const
         st = st_fail(err, ST_E_IO, "md5 failed");
         goto out;
     }
-    unsigned char b64[32];
-    int n = EVP_EncodeBlock(b64, d, 16); /* 24 chars, "==" padded */
-    for (int i = 0; i < n && i < 24; i++)
-        out[i] = b64[i] == '/' ? '.' : b64[i] == '+' ? '_' : (char)b64[i];
+    st_buf_reset(&b);
+    if ((st = st_base64_encode(&b, d, sizeof d)) != ST_OK || b.len != 24) {
+        st = st_fail(err, ST_E_NOMEM, "out of memory");
+        goto out;
+    }
+    /* 24 chars, "==" padded, with PouchDB's substitutions. */
+    for (size_t i = 0; i < 24; i++)
+        out[i] = b.data[i] == '/' ? '.' : b.data[i] == '+' ? '_' : b.data[i];
     out[24] = '\0';
 out:
     st_json_doc_free(sel);

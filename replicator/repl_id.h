@@ -16,6 +16,9 @@
  *   base64(md5(srcId + tgtId + sortedDocIds.join(",") + JSON(selector))),
  *   with '/'→'.' and '+'→'_'; for an http endpoint id = uuid + dbname.
  *
+ * The term is written with core's Erlang term writer (st_term_*, the one
+ * that hashes rev ids), so the two cannot drift apart.
+ *
  * Thread-safety: pure functions.
  */
 #ifndef ST_REPL_ID_H
@@ -26,17 +29,18 @@
 #include "endpoint.h"
 #include "st_buf.h"
 #include "st_error.h"
+#include "st_rev.h"
 
-/* How atoms are written: OTP < 26 defaults to ATOM_EXT, OTP 26+ to
- * SMALL_ATOM_UTF8_EXT, and CouchDB hashes term_to_binary's default output. */
-typedef enum { ST_ETF_ATOM_LATIN1 = 0, ST_ETF_ATOM_UTF8 = 1 } st_etf_atoms;
+/* How atoms are written (st_term_atoms, core/st_rev.h): OTP < 26 defaults
+ * to ATOM_EXT, OTP 26+ to SMALL_ATOM_UTF8_EXT, and CouchDB hashes
+ * term_to_binary's default output, so both ids are worth looking for. */
 
 /* The CouchDB-scheme id (32 hex + NUL) for src → tgt with the given filter
  * (doc_ids and selector may be absent).  uuid is the "local server" uuid
  * described above. */
 st_status st_repl_id_couch(const char *uuid, const st_ep *src, const st_ep *tgt,
                            const char *const *doc_ids, size_t n_doc_ids,
-                           const char *selector, st_etf_atoms atoms, char out[33],
+                           const char *selector, st_term_atoms atoms, char out[33],
                            st_error *err);
 
 /* PouchDB's id without the "_local/" prefix (24 chars + NUL); needs
@@ -48,6 +52,6 @@ st_status st_repl_id_pouch(const st_ep *src, const st_ep *tgt, const char *const
 /* The term bytes hashed by st_repl_id_couch (for tests). */
 st_status st_repl_id_term(const char *uuid, const st_ep *src, const st_ep *tgt,
                           const char *const *doc_ids, size_t n_doc_ids, const char *selector,
-                          st_etf_atoms atoms, st_buf *out, st_error *err);
+                          st_term_atoms atoms, st_buf *out, st_error *err);
 
 #endif

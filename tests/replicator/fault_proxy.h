@@ -1,7 +1,9 @@
 /* fault_proxy.h — a TCP proxy on 127.0.0.1 that breaks things on purpose,
  * for replication tests: it relays to an upstream port and, by chance or on
  * command, cuts connections mid-response, stalls them, answers garbage,
- * pretends _bulk_get does not exist, or refuses everything ("down").
+ * pretends _bulk_get does not exist, turns Accept: multipart/mixed into
+ * application/json (a peer that only answers JSON), or refuses everything
+ * ("down").
  *
  * One thread accepts; one thread per connection relays both ways with
  * poll() in 50 ms slices, so every fault and the shutdown are noticed
@@ -39,8 +41,10 @@ typedef struct fp_proxy {
     atomic_int stall_ms;
     atomic_bool down;              /* refuse new connections and drop open ones */
     atomic_bool no_bulk_get;       /* answer POST …/_bulk_get with 404 */
+    atomic_bool json_only;         /* ask for JSON where multipart is asked (a
+                                      PouchDB-like peer: attachments inline) */
     /* counters */
-    atomic_ulong conns, cuts, stalls, garbage, rejected;
+    atomic_ulong conns, cuts, stalls, garbage, rejected, rewritten;
     atomic_int active;             /* connection threads alive */
 } fp_proxy;
 
@@ -77,6 +81,21 @@ static inline bool fp_find(const char *h, size_t n, const char *needle)
     return false;
 }
 
+/* Relay a request whose Accept asks for multipart/mixed as one asking for
+ * application/json; false when buf has no such header (relay it as is). */
+static inline bool fp_send_json_accept(int fd, const char *buf, size_t n)
+{
+    static const char from[] = "Accept: multipart/mixed", to[] = "Accept: application/json";
+    size_t k = sizeof from - 1;
+    for (size_t i = 0; i + k <= n; i++) {
+        if (memcmp(buf + i, from, k) != 0)
+            continue;
+        return fp_write_all(fd, buf, i) && fp_write_all(fd, to, sizeof to - 1) &&
+               fp_write_all(fd, buf + i + k, n - i - k);
+    }
+    return false;
+}
+
 static inline bool fp_roll(unsigned *seed, int pm) { return pm > 0 && (int)(rand_r(seed) % 1000) < pm; }
 
 static inline void *fp_conn_main(void *arg)
@@ -102,6 +121,10 @@ static inline void *fp_conn_main(void *arg)
                 fp_write_all(c->cfd, nf, sizeof nf - 1);
                 atomic_fetch_add(&p->rejected, 1);
                 break;
+            }
+            if (atomic_load(&p->json_only) && fp_send_json_accept(c->sfd, buf, (size_t)r)) {
+                atomic_fetch_add(&p->rewritten, 1);
+                continue;
             }
             if (!fp_write_all(c->sfd, buf, (size_t)r))
                 break;
@@ -226,6 +249,7 @@ static inline void fp_calm(fp_proxy *p)
     atomic_store(&p->garbage_pm, 0);
     atomic_store(&p->down, false);
     atomic_store(&p->no_bulk_get, false);
+    atomic_store(&p->json_only, false);
 }
 
 static inline void fp_stop(fp_proxy *p)

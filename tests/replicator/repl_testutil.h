@@ -162,6 +162,42 @@ static inline char *rt_dump(st_db *db)
     return out.data ? st_buf_take(&out, NULL) : strdup("");
 }
 
+/* Attachment metadata of a document's JSON (as GET ?att_encoding_info=true
+ * gives it) as one line per attachment, "name digest revpos length
+ * encoding encoded_length" (malloc'd), so replicas compare with strcmp. */
+static inline char *rt_att_meta_json(const char *json, size_t len)
+{
+    st_json_doc *d = NULL;
+    st_error e;
+    if (st_json_parse(json, len, NULL, &d, &e) != ST_OK)
+        return NULL;
+    const st_json *atts = st_json_get(st_json_doc_root(d), "_attachments");
+    st_buf out = ST_BUF_INIT;
+    for (size_t i = 0; atts && atts->type == ST_JSON_OBJECT && i < atts->len; i++) {
+        const st_json *a = &atts->u.members[i].value;
+        const char *enc = st_json_get_str(a, "encoding");
+        uint64_t revpos = 0, length = 0, el = 0;
+        (void)st_json_uint64(st_json_get(a, "revpos"), &revpos);
+        (void)st_json_uint64(st_json_get(a, "length"), &length);
+        (void)st_json_uint64(st_json_get(a, "encoded_length"), &el);
+        (void)!st_buf_printf(&out, "%s %s %llu %llu %s %llu\n", atts->u.members[i].key,
+                             st_json_get_str(a, "digest"), (unsigned long long)revpos,
+                             (unsigned long long)length, enc ? enc : "-", (unsigned long long)el);
+    }
+    st_json_doc_free(d);
+    return out.data ? st_buf_take(&out, NULL) : strdup("");
+}
+
+static inline char *rt_att_meta(st_db *db, const char *id)
+{
+    st_buf b = ST_BUF_INIT;
+    st_get_opts go = {.att_encoding_info = true};
+    st_error e;
+    char *m = st_db_get(db, id, &go, &b, &e) == ST_OK ? rt_att_meta_json(b.data, b.len) : NULL;
+    st_buf_free(&b);
+    return m;
+}
+
 static inline uint64_t rt_now_ms(void)
 {
     struct timespec ts;

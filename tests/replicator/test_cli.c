@@ -1,6 +1,7 @@
 /* test_cli.c — `settee replicate` and `settee sync` as a user runs them:
  * exit statuses, --json status lines, --help, --doc-ids, --create-target,
- * and a clear message for a missing database.  Skipped when the binary is
+ * a clear message for a missing database, and a continuous replication
+ * woken by another process's commit.  Skipped when the binary is
  * not built. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -89,6 +90,57 @@ static void test_replicate_and_sync(void **state)
     rt_unlink(pb);
 }
 
+/* A continuous replication from a local file wakes up when another process
+ * (`settee put` on the same file) commits: the follower's poller notices,
+ * long before the longpoll's own timeout would. */
+static void test_continuous_wakes_on_other_process(void **state)
+{
+    (void)state;
+    char pa[4096], pb[4096];
+    rt_path(pa, sizeof pa, "proc-src.settee");
+    rt_path(pb, sizeof pb, "proc-tgt.settee");
+    st_db *a = rt_open(pa, true), *b = rt_open(pb, true);
+    rt_put(a, NULL, "{\"_id\":\"first\"}");
+    st_repl_config c;
+    st_repl_config_init(&c);
+    c.source_db = a;
+    c.target_db = b;
+    c.continuous = true;
+    c.feed_timeout_ms = 60000;
+    st_repl *r = NULL;
+    st_error e;
+    assert_int_equal(st_repl_start(&c, &r, &e), ST_OK);
+    st_repl_status s;
+    uint64_t t0 = rt_now_ms();
+    do {
+        rt_sleep_ms(10);
+        st_repl_get_status(r, &s);
+    } while ((s.state != ST_REPL_IDLE || s.docs_written < 1) && rt_now_ms() - t0 < 10000);
+    assert_int_equal(s.state, ST_REPL_IDLE);
+    /* At once: the commit lands before the poller's first look at the
+     * file, which once made it go unseen. */
+    char *out = NULL;
+    assert_int_equal(cli(&out, "put '%s' '{\"_id\":\"from-another-process\"}'", pa), 0);
+
+    free(out);
+    t0 = rt_now_ms();
+    do {
+        rt_sleep_ms(5);
+        st_repl_get_status(r, &s);
+    } while (s.docs_written < 2 && rt_now_ms() - t0 < 5000);
+    assert_int_equal(s.docs_written, 2);
+    st_repl_stop(r);
+    assert_int_equal(st_repl_wait(r, 10000), ST_REPL_STOPPED);
+    st_repl_free(r);
+    st_buf doc = ST_BUF_INIT;
+    assert_int_equal(st_db_get(b, "from-another-process", NULL, &doc, &e), ST_OK);
+    st_buf_free(&doc);
+    st_db_close(a);
+    st_db_close(b);
+    rt_unlink(pa);
+    rt_unlink(pb);
+}
+
 int main(void)
 {
     if (!rs_bin()) {
@@ -97,6 +149,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replicate_and_sync),
+        cmocka_unit_test(test_continuous_wakes_on_other_process),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 #include "fault_proxy.h"
 #include "repl_server.h"
 #include "repl_testutil.h"
+#include "st_base64.h"
 
 static rs_server srv;
 static fp_proxy px;
@@ -418,6 +419,73 @@ static void test_bulk_get_fallback(void **state)
     rt_unlink(pc);
 }
 
+/* A peer that answers open_revs with JSON only (attachments inline, base64
+ * of the decoded bytes, as PouchDB-like servers do): the pull still works,
+ * and core re-encodes the text attachment so the replica shows the source's
+ * gzip digest, the same as a multipart pull gives. */
+static void test_inline_only_peer(void **state)
+{
+    (void)state;
+    char pa[4096], pb[4096], pc[4096], direct[256], prox[256];
+    st_db *a = fresh_local(pa, sizeof pa);
+    char text[4096];
+    size_t n = 0;
+    for (int i = 0; n + 40 < sizeof text; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "line %d of some text\n", i);
+    st_buf b64 = ST_BUF_INIT;
+    assert_int_equal(st_base64_encode(&b64, text, n), ST_OK);
+    for (int d = 0; d < 3; d++)
+        rt_put(a, NULL,
+               "{\"_id\":\"in%d\",\"_attachments\":{\"t.txt\":{\"content_type\":\"text/plain\","
+               "\"data\":\"%s\"},\"b.bin\":{\"content_type\":\"application/octet-stream\","
+               "\"data\":\"AAECAwQFBgcICQ==\"}}}",
+               d, b64.data);
+    st_buf_free(&b64);
+    url_of(direct, sizeof direct, "inline", false);
+    url_of(prox, sizeof prox, "inline", true);
+    fp_calm(&px);
+    st_repl_config c;
+    cfg_faulty(&c);
+    c.source_db = a;
+    c.target = direct;
+    c.create_target = true;
+    st_repl_status s;
+    st_error e;
+    assert_int_equal(st_repl_run(&c, &s, &e), ST_OK);
+    st_db *b = fresh_local(pb, sizeof pb), *cdb = fresh_local(pc, sizeof pc);
+    cfg_faulty(&c);
+    c.source = direct;
+    c.target_db = b;
+    assert_int_equal(st_repl_run(&c, &s, &e), ST_OK);
+    atomic_store(&px.json_only, true);
+    cfg_faulty(&c);
+    c.source = prox;
+    c.target_db = cdb;
+    if (st_repl_run(&c, &s, &e) != ST_OK)
+        fprintf(stderr, "inline pull: %s\n", s.last_error.reason);
+    assert_int_equal(s.docs_written, 3);
+    assert_true(atomic_load(&px.rewritten) >= 3); /* every open_revs GET went as JSON */
+    fp_calm(&px);
+    for (int d = 0; d < 3; d++) {
+        char id[8];
+        snprintf(id, sizeof id, "in%d", d);
+        char *ma = rt_att_meta(a, id), *mb = rt_att_meta(b, id), *mc = rt_att_meta(cdb, id);
+        assert_non_null(strstr(ma, " gzip "));
+        assert_string_equal(mb, ma);
+        assert_string_equal(mc, ma);
+        free(ma);
+        free(mb);
+        free(mc);
+    }
+    assert_same(b, cdb);
+    st_db_close(a);
+    st_db_close(b);
+    st_db_close(cdb);
+    rt_unlink(pa);
+    rt_unlink(pb);
+    rt_unlink(pc);
+}
+
 int main(void)
 {
     if (!rs_bin()) {
@@ -426,6 +494,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bulk_get_fallback),
+        cmocka_unit_test(test_inline_only_peer),
         cmocka_unit_test(test_resume_after_cut),
         cmocka_unit_test(test_continuous_survives_outage),
         cmocka_unit_test(test_10k_both_sides_converge),

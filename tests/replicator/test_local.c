@@ -9,7 +9,10 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+
 #include "repl_testutil.h"
+#include "st_base64.h"
 
 typedef struct pair {
     char pa[4096], pb[4096];
@@ -438,6 +441,102 @@ static void test_continuous_missing_source(void **state)
     rt_unlink(pc);
 }
 
+/* A gzip-encoded text attachment and a binary one keep digest, revpos,
+ * length and encoding on the replica: the stored bytes travel as they are. */
+static void test_attachment_encodings_kept(void **state)
+{
+    pair *p = *state;
+    char text[4096];
+    size_t n = 0;
+    for (int i = 0; n + 40 < sizeof text && i < 100; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "line %d of a compressible text\n", i);
+    st_buf b64 = ST_BUF_INIT;
+    assert_int_equal(st_base64_encode(&b64, text, n), ST_OK);
+    char rev[ST_REV_STR_MAX];
+    rt_put(p->a, rev,
+           "{\"_id\":\"a\",\"_attachments\":{\"t.txt\":{\"content_type\":\"text/plain\",\"data\":\"%s\"},"
+           "\"b.bin\":{\"content_type\":\"application/octet-stream\",\"data\":\"AAECAwQFBgcICQ==\"}}}",
+           b64.data);
+    st_buf_free(&b64);
+    /* A second revision that keeps t.txt as a stub: revpos stays 1. */
+    rt_put(p->a, NULL,
+           "{\"_id\":\"a\",\"_rev\":\"%s\",\"v\":2,\"_attachments\":{\"t.txt\":{\"stub\":true},"
+           "\"b.bin\":{\"content_type\":\"application/octet-stream\",\"data\":\"AAEC\"}}}",
+           rev);
+    char *src = rt_att_meta(p->a, "a");
+    assert_non_null(strstr(src, "t.txt md5-"));
+    char want[64];
+    snprintf(want, sizeof want, " 1 %zu gzip ", n); /* stored gzip-encoded at revpos 1 */
+    assert_non_null(strstr(src, want));
+    assert_non_null(strstr(src, "b.bin md5-"));
+    assert_non_null(strstr(src, " 2 3 - 0"));
+    st_status st;
+    st_repl_status s = rt_replicate(p->a, p->b, &st);
+    assert_int_equal(st, ST_OK);
+    assert_int_equal(s.docs_written, 1);
+    char *dst = rt_att_meta(p->b, "a");
+    assert_string_equal(dst, src);
+    free(src);
+    free(dst);
+    assert_same(p->a, p->b);
+}
+
+typedef struct writer_arg {
+    const char *path;
+    int round, n;
+} writer_arg;
+
+/* Commits made through a second st_db handle on the source's file: the
+ * first handle's writer never sees them, only the follower's poller does. */
+static void *other_handle_writer(void *arg)
+{
+    writer_arg *w = arg;
+    st_db *db = rt_open(w->path, false);
+    for (int i = 0; db && i < w->n; i++)
+        rt_put(db, NULL, "{\"_id\":\"other%d-%d\"}", w->round, i);
+    st_db_close(db);
+    return NULL;
+}
+
+static void test_continuous_wakes_on_other_handle(void **state)
+{
+    pair *p = *state;
+    rt_put(p->a, NULL, "{\"_id\":\"first\"}");
+    st_repl_config c;
+    st_repl_config_init(&c);
+    c.source_db = p->a;
+    c.target_db = p->b;
+    c.continuous = true;
+    c.feed_timeout_ms = 60000; /* far beyond the waits below: only a wake can deliver */
+    st_repl *r = NULL;
+    st_error e;
+    assert_int_equal(st_repl_start(&c, &r, &e), ST_OK);
+    st_repl_status s;
+    uint64_t t0 = rt_now_ms();
+    do {
+        rt_sleep_ms(10);
+        st_repl_get_status(r, &s);
+    } while ((s.state != ST_REPL_IDLE || s.docs_written < 1) && rt_now_ms() - t0 < 10000);
+    assert_int_equal(s.state, ST_REPL_IDLE);
+    rt_sleep_ms(100); /* parked on the longpoll */
+    for (int round = 1; round <= 2; round++) {
+        writer_arg w = {p->pa, round, 3};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, other_handle_writer, &w), 0);
+        pthread_join(t, NULL);
+        t0 = rt_now_ms();
+        do {
+            rt_sleep_ms(5);
+            st_repl_get_status(r, &s);
+        } while (s.docs_written < 1 + 3 * (uint64_t)round && rt_now_ms() - t0 < 5000);
+        assert_int_equal(s.docs_written, 1 + 3 * round);
+        assert_true(rt_now_ms() - t0 < 5000);
+    }
+    st_repl_stop(r);
+    assert_int_equal(st_repl_wait(r, 10000), ST_REPL_STOPPED);
+    st_repl_free(r);
+}
+
 static void test_bad_config(void **state)
 {
     (void)state;
@@ -470,6 +569,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conflict_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_continuous, setup, teardown),
         cmocka_unit_test_setup_teardown(test_continuous_missing_source, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attachment_encodings_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_continuous_wakes_on_other_handle, setup, teardown),
         cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
