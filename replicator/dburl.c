@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "hex.h"
+#include "st_pct.h"
 
 static char *dupn(const char *s, size_t n)
 {
@@ -23,27 +23,9 @@ static char *dupn(const char *s, size_t n)
 
 st_status st_dburl_decode(const char *s, char **out, st_error *err)
 {
-    size_t n = strlen(s);
-    char *d = malloc(n + 1), *o = d;
-    *out = NULL;
-    if (!d)
-        return st_fail(err, ST_E_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            *o++ = s[i];
-            continue;
-        }
-        int h = i + 2 < n ? st_hex_digit((unsigned char)s[i + 1]) : -1;
-        int l = i + 2 < n ? st_hex_digit((unsigned char)s[i + 2]) : -1;
-        if (h < 0 || l < 0 || (h | l) == 0) {
-            free(d);
-            return st_fail(err, ST_E_BAD_REQUEST, "bad percent-escape in the URL's credentials");
-        }
-        *o++ = (char)(h * 16 + l);
-        i += 2;
-    }
-    *o = '\0';
-    *out = d;
+    *out = st_pct_decode(s, strlen(s), false);
+    if (!*out)
+        return st_fail(err, ST_E_BAD_REQUEST, "bad percent-escape in the URL's credentials");
     return ST_OK;
 }
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hex.h"
+#include "st_hex.h"
 #include "st_base64.h"
 #include "st_jw.h"
 
