@@ -29,8 +29,17 @@ struct st_catalog {
     entry *open;
 };
 
+/* CouchDB's system databases: the only names that may start with '_'. */
+static bool system_db(const char *name)
+{
+    return strcmp(name, "_users") == 0 || strcmp(name, "_replicator") == 0 ||
+           strcmp(name, "_global_changes") == 0;
+}
+
 bool st_dbname_valid(const char *name)
 {
+    if (name && system_db(name))
+        return true;
     if (!name || !(name[0] >= 'a' && name[0] <= 'z'))
         return false;
     size_t n = strlen(name);

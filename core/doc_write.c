@@ -144,7 +144,7 @@ static st_status replicated_path(const parsed *p, st_rev **out, size_t *out_n, s
     uint64_t start = 0;
     if (p->revisions->type != ST_JSON_OBJECT || !ids || ids->type != ST_JSON_ARRAY ||
         ids->len == 0 || !st_json_uint64(st_json_get(p->revisions, "start"), &start) ||
-        start < ids->len)
+        start < ids->len || start > INT64_MAX)
         return st_fail(err, ST_E_BAD_REQUEST, "Invalid _revisions");
     st_rev *path = malloc(ids->len * sizeof *path);
     if (!path)
@@ -315,6 +315,8 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
 static st_status write_local(st_db *db, const parsed *p, const st_json *doc,
                              st_write_result *res, st_error *err);
 
+static bool local_rev_ok(const char *rev);
+
 st_status st_db_write_check(const st_write_req *req, unsigned flags, st_error *err)
 {
     parsed p;
@@ -327,8 +329,10 @@ st_status st_db_write_check(const st_write_req *req, unsigned flags, st_error *e
     if (replicated && !p.id)
         return st_fail(err, ST_E_BAD_REQUEST, "Document id is missing");
     st_rev r;
-    if (p.rev && !st_db_id_is_local(p.id ? p.id : "") &&
-        (st = st_rev_parse(p.rev, strlen(p.rev), &r, err)) != ST_OK)
+    bool local = st_db_id_is_local(p.id ? p.id : "");
+    if (p.rev && local && !local_rev_ok(p.rev))
+        return st_fail(err, ST_E_BAD_REQUEST, "Invalid rev format");
+    if (p.rev && !local && (st = st_rev_parse(p.rev, strlen(p.rev), &r, err)) != ST_OK)
         return st;
     if (replicated) {
         st_rev *path = NULL;
@@ -503,7 +507,8 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
     /* Creating a new document (no _rev, no attachments) is the common case
      * of a bulk load: try the insert first and look the id up only if it
      * turns out to exist, saving one index search per new document. */
-    if (!replicated && !p.rev && !p.atts) {
+    bool bare_delete = req->delete_doc && !req->doc;
+    if (!replicated && !p.rev && !p.atts && !bare_delete) {
         st_revtree *fresh = st_revtree_new();
         if (!fresh)
             return st_fail(err, ST_E_NOMEM, "out of memory");
@@ -553,11 +558,17 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
 
     /* Interactive edit: the parent must be a current leaf. */
     int parent = -1;
+    bool unknown_parent = false;
+    if (bare_delete && !w->exists && !p.rev)
+        return st_fail(err, ST_E_NOT_FOUND, "missing"); /* DELETE of nothing */
     if (p.rev) {
         if ((st = st_rev_parse(p.rev, strlen(p.rev), &two[1], err)) != ST_OK)
             return st;
         parent = w->exists ? st_revtree_find(t, &two[1]) : -1;
-        if (parent < 0 || !st_revtree_is_leaf(t, (size_t)parent))
+        /* CouchDB 3.5 creates a missing document edited "from" a rev it
+         * never had: that rev becomes a bodiless root, the edit its child. */
+        unknown_parent = !w->exists && !bare_delete;
+        if (!unknown_parent && (parent < 0 || !st_revtree_is_leaf(t, (size_t)parent)))
             return st_fail(err, ST_E_CONFLICT, "Document update conflict.");
     } else if (w->exists) {
         parent = st_revtree_winner(t);
@@ -575,13 +586,14 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
             ain.parent_len = w->buf_b.len;
         }
     }
-    ain.new_gen = parent >= 0 ? two[1].gen + 1 : 1;
+    ain.new_gen = parent >= 0 || unknown_parent ? two[1].gen + 1 : 1;
     if ((st = st_atts_prepare(db->writer, &ain, &w->atts, err)) != ST_OK)
         return st;
-    if ((st = st_rev_compute(parent >= 0 ? &two[1] : NULL, p.deleted, req->doc,
-                             w->atts.digests, w->atts.n, &two[0], err)) != ST_OK)
+    bool has_parent = parent >= 0 || unknown_parent;
+    if ((st = st_rev_compute(has_parent ? &two[1] : NULL, p.deleted, req->doc, w->atts.digests,
+                             w->atts.n, &two[0], err)) != ST_OK)
         return st;
-    return apply(w, t, two, parent >= 0 ? 2 : 1, p.deleted, false, res, err);
+    return apply(w, t, two, has_parent ? 2 : 1, p.deleted, false, res, err);
 }
 
 
@@ -803,6 +815,17 @@ st_status st_db_put_json(st_db *db, const char *json, size_t len, unsigned flags
 
 /* ------------------------------------------------------------ _local docs */
 
+/* A _local document's rev: "0-" and decimal digits. */
+static bool local_rev_ok(const char *rev)
+{
+    if (strncmp(rev, "0-", 2) != 0 || !rev[2])
+        return false;
+    for (const char *c = rev + 2; *c; c++)
+        if (*c < '0' || *c > '9')
+            return false;
+    return true;
+}
+
 static st_status write_local(st_db *db, const parsed *p, const st_json *doc,
                              st_write_result *res, st_error *err)
 {
@@ -812,6 +835,8 @@ static st_status write_local(st_db *db, const parsed *p, const st_json *doc,
     bool exists = st == ST_OK;
     if (st != ST_OK && st != ST_E_NOT_FOUND)
         return st;
+    if (p->rev && !local_rev_ok(p->rev))
+        return st_fail(err, ST_E_BAD_REQUEST, "Invalid rev format");
     if (p->rev) {
         /* "0-N"; CouchDB accepts a write without _rev over an existing doc. */
         char want[32];

@@ -76,7 +76,9 @@ st_status st_rev_parse(const char *s, size_t n, st_rev *out, st_error *err)
             return bad_rev(err); /* generation does not fit 64 bits */
         gen = gen * 10 + d;
     }
-    if (i == 0 || gen == 0 || i >= n || s[i] != '-')
+    /* Generations stay below 2^63, so every revision can still be edited
+     * (a child is gen + 1) and fits a signed 64-bit integer anywhere. */
+    if (i == 0 || gen == 0 || gen > INT64_MAX || i >= n || s[i] != '-')
         return bad_rev(err);
     i++;
     hlen = n - i;

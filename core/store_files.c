@@ -180,7 +180,7 @@ static bool name_of(const char *file, char *out, size_t cap)
     if (fl <= sl || strcmp(file + fl - sl, SUFFIX) != 0)
         return false;
     char *name = st_pct_decode(file, fl - sl, false);
-    bool ok = name && name[0] >= 'a' && name[0] <= 'z' && strlen(name) < cap;
+    bool ok = name && ((name[0] >= 'a' && name[0] <= 'z') || name[0] == '_') && strlen(name) < cap;
     if (ok)
         strcpy(out, name);
     free(name);

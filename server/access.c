@@ -10,6 +10,10 @@
 
 bool st_access_check(st_req *r, st_role role)
 {
+    if (r->auth_err.code != ST_OK) {
+        st_resp_status(r, &r->auth_err);
+        return false;
+    }
     if (role == ST_ROLE_PUBLIC)
         return true;
     if (r->auth_failed) {

@@ -45,6 +45,7 @@ void st_api_doc_delete(st_req *r);
 void st_api_local_get(st_req *r);
 void st_api_local_put(st_req *r);
 void st_api_local_delete(st_req *r);
+void st_api_local_att(st_req *r);   /* 400: _local documents have no attachments */
 
 /* api_att.c */
 void st_api_att_get(st_req *r);

@@ -57,6 +57,33 @@ static bool ms_param(st_req *r, const char *key, uint64_t def_true, uint64_t *ou
     return st_req_qu64(r, key, 0, out);
 }
 
+/* CouchDB's _changes reads its booleans as "true" or not: anything else
+ * (1, yes, garbage) is false, never an error. */
+static bool changes_bool(st_req *r, const char *key)
+{
+    const char *v = st_req_q(r, key);
+    return v && strcmp(v, "true") == 0;
+}
+
+/* since: an integer, or CouchDB's "N-opaque" (quoted or not) whose integer
+ * prefix is our sequence.  false when it is neither or does not fit. */
+static bool parse_since(const char *since, uint64_t *out)
+{
+    const char *s = since[0] == '"' ? since + 1 : since;
+    uint64_t v = 0;
+    size_t i = 0;
+    for (; isdigit((unsigned char)s[i]); i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10 || v * 10 + d > INT64_MAX)
+            return false; /* past what a sequence can be */
+        v = v * 10 + d;
+    }
+    if (i == 0 || (s[i] && s[i] != '-' && s[i] != '"'))
+        return false;
+    *out = v;
+    return true;
+}
+
 void st_api_changes(st_req *r)
 {
     st_feed_params p;
@@ -89,12 +116,10 @@ void st_api_changes(st_req *r)
     } else if (since && *since) {
         /* Integers, or CouchDB-style "N-opaque" strings (JSON-quoted or
          * not): the integer prefix is our sequence. */
-        const char *s = since[0] == '"' ? since + 1 : since;
-        if (!isdigit((unsigned char)*s)) {
+        if (!parse_since(since, &p.opts.since)) {
             st_resp_fail(r, ST_E_BAD_REQUEST, "Malformed sequence supplied in 'since' parameter.");
             return;
         }
-        p.opts.since = strtoull(s, NULL, 10);
     }
     bool style_all = false;
     const char *style = st_req_q(r, "style");
@@ -107,26 +132,32 @@ void st_api_changes(st_req *r)
     p.opts.all_docs = style_all;
     bool attachments = false, hb_set = false, to_set = false;
     uint64_t limit = 0, seq_interval = 0;
-    if (!st_req_qbool(r, "descending", false, &p.opts.descending) ||
-        !st_req_qbool(r, "include_docs", false, &p.opts.include_docs) ||
-        !st_req_qbool(r, "conflicts", false, &p.opts.conflicts) ||
-        !st_req_qbool(r, "attachments", false, &attachments) ||
-        !st_req_qu64(r, "seq_interval", 0, &seq_interval) ||
+    p.opts.descending = changes_bool(r, "descending");
+    p.opts.include_docs = changes_bool(r, "include_docs");
+    p.opts.conflicts = changes_bool(r, "conflicts");
+    attachments = changes_bool(r, "attachments");
+    if (!st_req_qu64(r, "seq_interval", 0, &seq_interval) ||
         !ms_param(r, "heartbeat", 60000, &p.heartbeat_ms, &hb_set) ||
         !ms_param(r, "timeout", r->srv->cfg->changes_timeout_ms, &p.timeout_ms, &to_set))
         return;
     (void)seq_interval; /* accepted: our seqs are integers, cheap on every row */
-    if (st_req_q(r, "limit")) {
+    const char *lq = st_req_q(r, "limit");
+    if (lq && lq[0] == '-' && isdigit((unsigned char)lq[1])) {
+        /* CouchDB takes a negative limit as no limit. */
+    } else if (lq) {
         if (!st_req_qu64(r, "limit", 0, &limit))
             return;
         p.limit_set = true;
         p.opts.limit = limit == 0 ? 1 : limit;
     }
     p.opts.atts = attachments ? ST_ATTS_INLINE : ST_ATTS_STUB;
-    if (!hb_set)
+    if (!hb_set) {
         p.heartbeat_ms = 0;
-    else if (p.heartbeat_ms == 0)
-        p.heartbeat_ms = 1; /* heartbeat=0 would spin; 1 ms is CouchDB's floor too */
+    } else if (p.heartbeat_ms == 0) {
+        st_resp_fail(r, ST_E_BAD_REQUEST,
+                     "The heartbeat value should be a positive integer (in milliseconds).");
+        return;
+    }
     if (!to_set)
         p.timeout_ms = r->srv->cfg->changes_timeout_ms;
     const char *filter = st_req_q(r, "filter");

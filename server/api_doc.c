@@ -51,8 +51,10 @@ bool st_api_get_opts(st_req *r, st_get_opts *o, st_get_store *store)
             return false;
         }
         for (size_t i = 0; i < a->len; i++) {
-            if (a->u.items[i].type != ST_JSON_STRING) {
-                st_resp_fail(r, ST_E_QUERY_PARSE, "atts_since must list revisions");
+            st_rev rev;
+            if (a->u.items[i].type != ST_JSON_STRING ||
+                st_rev_parse(a->u.items[i].u.str, a->u.items[i].len, &rev, NULL) != ST_OK) {
+                st_resp_fail(r, ST_E_BAD_REQUEST, "Invalid rev format");
                 return false;
             }
             store->atts_since[i] = a->u.items[i].u.str;
@@ -557,6 +559,12 @@ void st_api_doc_put(st_req *r)
     c->req.doc = st_json_doc_root(c->doc);
     c->req.id = r->docid;
     c->req.rev = st_api_write_rev(r, c->revbuf, sizeof c->revbuf);
+    const char *body_rev = st_json_get_str(c->req.doc, "_rev");
+    if (c->req.rev && body_rev && strcmp(c->req.rev, body_rev) != 0) {
+        st_resp_fail(r, ST_E_BAD_REQUEST,
+                     "Document rev from request body and query string have different values");
+        goto fail;
+    }
     c->flags = new_edits ? 0 : ST_WRITE_REPLICATED;
     st_api_one_submit(r, c, put_finish);
     return;
@@ -585,6 +593,11 @@ void st_api_doc_delete(st_req *r)
 }
 
 /* ---- _local documents */
+
+void st_api_local_att(st_req *r)
+{
+    st_resp_fail(r, ST_E_BAD_REQUEST, "_local documents do not accept attachments.");
+}
 
 void st_api_local_get(st_req *r)
 {

@@ -12,6 +12,8 @@
  * changed password invalidates old cookies.
  */
 #include "auth.h"
+#include "basic.h"
+#include "st_base64.h"
 #include "router.h"
 
 #include <stdio.h>
@@ -78,50 +80,20 @@ bool st_auth_check_password(st_server *srv, const char *name, const char *pw)
     return ok;
 }
 
-/* Standard or url-safe base64 → bytes; returns length or -1. */
+/* Url-safe (or standard) base64 → bytes; returns length or -1. */
 static int b64_decode(const char *in, size_t n, unsigned char *out, size_t cap)
 {
-    char tmp[1024];
-    size_t m = 0;
-    if (n > sizeof tmp - 4)
+    size_t len = 0;
+    if (cap < ST_B64_DECODED_MAX(n) ||
+        (!st_b64_decode(ST_B64_URL, in, n, out, cap, &len) &&
+         !st_b64_decode(ST_B64_STD, in, n, out, cap, &len)))
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        char ch = in[i];
-        if (ch == '-')
-            ch = '+';
-        else if (ch == '_')
-            ch = '/';
-        tmp[m++] = ch;
-    }
-    size_t pad = 0;
-    while (m % 4) {
-        tmp[m++] = '=';
-    }
-    for (size_t i = m; i > 0 && tmp[i - 1] == '='; i--)
-        pad++;
-    if (m / 4 * 3 > cap)
-        return -1;
-    int len = EVP_DecodeBlock(out, (const unsigned char *)tmp, (int)m);
-    if (len < 0 || (size_t)len < pad)
-        return -1;
-    return len - (int)pad;
+    return (int)len;
 }
 
 static size_t b64url_encode(const unsigned char *in, size_t n, char *out, size_t cap)
 {
-    if ((n + 2) / 3 * 4 + 1 > cap)
-        return 0;
-    int len = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-    while (len > 0 && out[len - 1] == '=')
-        len--;
-    for (int i = 0; i < len; i++) {
-        if (out[i] == '+')
-            out[i] = '-';
-        else if (out[i] == '/')
-            out[i] = '_';
-    }
-    out[len] = '\0';
-    return (size_t)len;
+    return st_b64_encode(ST_B64_URL, in, n, out, cap);
 }
 
 static void session_hmac(st_server *srv, const st_admin *a, const char *msg, size_t n,
@@ -212,35 +184,26 @@ void st_auth_identify(st_req *r)
     r->is_admin = false;
     const char *h = st_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
     if (h) {
-        while (*h == ' ')
-            h++;
-        if (strncasecmp(h, "Basic ", 6) != 0) {
-            r->auth_failed = true;
+        /* Another scheme is not ours: the request stays anonymous, as in
+         * CouchDB; undecodable Basic credentials are a 400. */
+        st_basic_creds creds;
+        if (st_basic_decode(h, strlen(h), &creds, &r->auth_err) != ST_OK) {
+            if (r->auth_err.code == ST_E_UNAUTHORIZED) {
+                st_error_clear(&r->auth_err);
+                r->auth_failed = true;
+            }
             return;
         }
-        h += 6;
-        while (*h == ' ')
-            h++;
-        unsigned char dec[600];
-        int len = b64_decode(h, strcspn(h, " "), dec, sizeof dec - 1);
-        if (len < 0) {
-            r->auth_failed = true;
+        if (creds.kind == ST_BASIC_CREDS) {
+            if (!st_auth_check_password(r->srv, creds.name, creds.password) ||
+                !set_user(r, creds.name))
+                r->auth_failed = true;
+            st_basic_creds_wipe(&creds);
             return;
         }
-        dec[len] = '\0';
-        char *colon = strchr((char *)dec, ':');
-        if (!colon || memchr(dec, '\0', (size_t)len)) {
-            r->auth_failed = true;
+        st_basic_creds_wipe(&creds);
+        if (creds.kind == ST_BASIC_NO_CREDS)
             return;
-        }
-        *colon = '\0';
-        if (st_auth_check_password(r->srv, (char *)dec, colon + 1) &&
-            set_user(r, (char *)dec)) {
-        } else {
-            r->auth_failed = true;
-        }
-        OPENSSL_cleanse(dec, sizeof dec);
-        return;
     }
     const char *cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "AuthSession");
     if (cookie && *cookie)

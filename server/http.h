@@ -76,6 +76,7 @@ typedef struct st_req {
     char user[128];             /* "" = anonymous */
     bool is_admin;
     bool auth_failed;           /* bad credentials were presented */
+    st_error auth_err;          /* credentials that cannot be read (400) */
     /* Response */
     struct MHD_Response *resp;
     unsigned status;
@@ -99,7 +100,7 @@ typedef struct st_req {
 /* ---- request accessors (request.c) */
 
 const char *st_req_header(st_req *r, const char *name);
-const char *st_req_q(const st_req *r, const char *key); /* last occurrence; NULL if absent */
+const char *st_req_q(const st_req *r, const char *key); /* first occurrence; NULL if absent */
 
 /* Boolean query parameter: absent → def; "true"/"false" → value; anything
  * else sets a 400 query_parse_error response and returns false. */

@@ -49,7 +49,9 @@ bool st_req_parse_target(st_req *r)
                 r->bad_path = true;
                 return false;
             }
-            char *seg = st_pct_decode(u + i, j - i, false);
+            /* In the database name '+' means a space, as CouchDB decodes it
+             * (so "a+b" is not the database "a+b": that one is "a%2Bb"). */
+            char *seg = st_pct_decode(u + i, j - i, r->n_segs == 0);
             if (!seg) {
                 r->bad_path = true;
                 return false;
@@ -125,7 +127,7 @@ const char *st_req_header(st_req *r, const char *name)
 
 const char *st_req_q(const st_req *r, const char *key)
 {
-    for (size_t i = r->n_query; i-- > 0;) {
+    for (size_t i = 0; i < r->n_query; i++) { /* the first, as CouchDB reads it */
         if (strcmp(r->query[i].key, key) == 0)
             return r->query[i].value;
     }

@@ -39,6 +39,8 @@ static const st_route routes[] = {
     {"{db}/_security", {M(st_api_security_get, READER, 1), NO, NO, NO, NO}},
     {"{db}/_local/{doc}", {M(st_api_local_get, READER, 1), M(st_api_local_put, WRITER, 1), NO,
                            M(st_api_local_delete, WRITER, 1), NO}},
+    {"{db}/_local/{doc}/{att}", {M(st_api_local_att, READER, 1), M(st_api_local_att, WRITER, 1),
+                                 NO, M(st_api_local_att, WRITER, 1), NO}},
     {"{db}/_design/{doc}", {M(st_api_doc_get, READER, 1), M(st_api_doc_put, DB_ADMIN, 1), NO,
                             M(st_api_doc_delete, DB_ADMIN, 1), NO}},
     {"{db}/_design/{doc}/{att}", {M(st_api_att_get, READER, 1), M(st_api_att_put, DB_ADMIN, 1),

@@ -176,8 +176,18 @@ static void test_normal_feed(void **state)
     r = t_req("GET", "/feeds/_changes?filter=ddoc/f", NULL, false);
     T_EXPECT(r, 400);
     t_free(&r);
-    r = t_req("GET", "/feeds/_changes?limit=-1", NULL, false);
+    /* CouchDB takes a negative limit as none, and _changes booleans leniently. */
+    r = t_req("GET", "/feeds/_changes?limit=-1&include_docs=yes", NULL, false);
+    T_EXPECT(r, 200);
+    assert_false(t_has(&r, "\"doc\""));
+    t_free(&r);
+    r = t_req("GET", "/feeds/_changes?feed=continuous&heartbeat=0", NULL, false);
     T_EXPECT(r, 400);
+    assert_true(t_has(&r, "heartbeat value should be a positive integer"));
+    t_free(&r);
+    r = t_req("GET", "/feeds/_changes?since=9223372036854775808", NULL, false);
+    T_EXPECT(r, 400);
+    assert_true(t_has(&r, "Malformed sequence supplied in 'since' parameter."));
     t_free(&r);
     r = t_req("POST", "/feeds/_changes?filter=_doc_ids", "{\"doc_ids\":\"a\"}", false);
     T_EXPECT(r, 400);
