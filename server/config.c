@@ -365,6 +365,10 @@ st_status st_config_set(st_config *c, const char *section, const char *key, cons
         c->log_level = l;
     } else if (KEY("log", "file")) {
         return set_str(&c->log_file, value, err);
+    } else if (KEY("log", "format")) {
+        if (strcmp(value, "json") != 0 && strcmp(value, "text") != 0)
+            return st_fail(err, ST_E_BAD_REQUEST, "[log] format must be text or json");
+        c->log_json = strcmp(value, "json") == 0;
     } else if (KEY("settee", "threads")) {
         if (!parse_u64(value, 1024, &u))
             goto bad;

@@ -58,6 +58,7 @@ struct st_config {
     /* Logging ([log]) */
     st_log_level log_level;        /* [log] level; --log-level */
     char *log_file;                /* [log] file; NULL = stderr */
+    bool log_json;                 /* [log] format = json (one JSON object a line) */
     /* settee-only tuning ([settee]) */
     unsigned threads;              /* HTTP worker threads; 0 = from the core count */
     unsigned max_connections;      /* open sockets, feeds included */

@@ -36,6 +36,7 @@
 
 #include "cors.h"
 #include "dispatch.h"
+#include "st_hex.h"
 #include "feed.h"
 #include "http.h"
 #include "log.h"
@@ -73,6 +74,27 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
     return r;
 }
 
+/* A request id as CouchDB makes them (10 hex digits), and the peer. */
+static void name_request(st_req *r)
+{
+    unsigned char raw[5] = {0};
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        memcpy(raw, &r, sizeof raw < sizeof r ? sizeof raw : sizeof r);
+    st_hex_encode(raw, sizeof raw, r->id);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(r->peer, sizeof r->peer, "-");
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->peer,
+                      sizeof r->peer);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->peer,
+                      sizeof r->peer);
+    }
+}
+
 static enum MHD_Result queue(st_req *r)
 {
     if (!r->resp) {
@@ -83,6 +105,7 @@ static enum MHD_Result queue(st_req *r)
     if (!r->resp)
         return MHD_NO;
     MHD_add_response_header(r->resp, MHD_HTTP_HEADER_SERVER, SERVER_HEADER);
+    MHD_add_response_header(r->resp, "X-Couch-Request-ID", r->id);
     st_cors_decorate(r, r->resp);
     r->dispatched = true;
     enum MHD_Result rc = MHD_queue_response(r->conn, r->status, r->resp);
@@ -112,6 +135,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     }
     if (!r->conn) { /* first call: headers are complete */
         r->conn = conn;
+        name_request(r);
         r->method = parse_method(method);
         snprintf(r->method_str, sizeof r->method_str, "%s", method);
         r->http11 = version && strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
@@ -169,14 +193,18 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
         clock_gettime(CLOCK_MONOTONIC, &now);
         int64_t us = (int64_t)(now.tv_sec - r->started.tv_sec) * 1000000 +
                      (now.tv_nsec - r->started.tv_nsec) / 1000;
-        uint64_t tenths = us > 0 ? (uint64_t)(us + 50) / 100 : 0; /* 0.1 ms, rounded */
-        const char *path = r->uri ? r->uri : "?";
-        /* Query strings may carry nothing secret in CouchDB's API, but
-         * keep lines bounded. */
-        st_log(ST_LOG_INFO, "%s %.*s %u %" PRIu64 " %" PRIu64 ".%" PRIu64 "ms%s%s%s",
-               r->method_str[0] ? r->method_str : "-", 512, path, r->status, r->resp_bytes,
-               tenths / 10, tenths % 10, r->user[0] ? " user=" : "", r->user,
-               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+        st_log_req q = {
+            .peer = r->peer[0] ? r->peer : "-",
+            .id = r->id[0] ? r->id : "-",
+            .method = r->method_str[0] ? r->method_str : "-",
+            .path = r->uri ? r->uri : "?",
+            .user = r->user,
+            .status = r->status,
+            .bytes = r->resp_bytes,
+            .tenths_ms = us > 0 ? (uint64_t)(us + 50) / 100 : 0, /* 0.1 ms, rounded */
+            .aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK,
+        };
+        st_log_request(&q);
     }
     if (r->feed)
         st_feed_detach_req(r->feed);
@@ -313,7 +341,7 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
         rc = st_fail(err, ST_E_NOMEM, "out of memory");
         goto fail;
     }
-    if (!st_log_open(s->cfg->log_level, s->cfg->log_file))
+    if (!st_log_open(s->cfg->log_level, s->cfg->log_file, s->cfg->log_json))
         st_log(ST_LOG_WARN, "cannot open log file %s; logging to stderr", s->cfg->log_file);
     raise_nofile();
     if (s->cfg->auth_secret) {

@@ -95,6 +95,8 @@ typedef struct st_req {
     st_status async_st;
     st_error async_err;
     struct timespec started;
+    char id[11];                /* request id (X-Couch-Request-ID, the log) */
+    char peer[48];              /* client address, for the log */
 } st_req;
 
 /* ---- request accessors (request.c) */

@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <inttypes.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@ static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static int log_fd = STDERR_FILENO;
 static char *log_path;
 static volatile st_log_level log_level = ST_LOG_INFO;
+static bool log_json;
 static char log_buf[LOG_BUF + 2048]; /* guarded by log_mu */
 static size_t log_len;
 static struct timespec log_first;     /* when the oldest buffered line came */
@@ -58,12 +60,13 @@ static int open_path(const char *path)
     return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 }
 
-bool st_log_open(st_log_level level, const char *path)
+bool st_log_open(st_log_level level, const char *path, bool json)
 {
     bool ok = true;
     pthread_mutex_lock(&log_mu);
     flush_locked();
     log_level = level;
+    log_json = json;
     if (log_fd != STDERR_FILENO)
         close(log_fd);
     log_fd = STDERR_FILENO;
@@ -168,29 +171,9 @@ static int stamp(char *out, size_t cap, const struct timespec *ts)
     return cached_len + 3;
 }
 
-void st_log(st_log_level level, const char *fmt, ...)
+/* Hand one finished line to the sink (buffered below notice). */
+static void emit(st_log_level level, const char *line, size_t len)
 {
-    char line[2048];
-    if (!st_log_enabled(level))
-        return;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int n = stamp(line, sizeof line, &ts);
-    if (n < 0)
-        return;
-    n += snprintf(line + n, sizeof line - (size_t)n, "Z] [%s] ", st_log_level_name(level));
-    if (n < 0 || (size_t)n >= sizeof line)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    if (m < 0)
-        return;
-    size_t len = (size_t)n + (size_t)m;
-    if (len > sizeof line - 2)
-        len = sizeof line - 2; /* truncated: keep the newline */
-    line[len++] = '\n';
     pthread_mutex_lock(&log_mu);
     if (level >= ST_LOG_NOTICE) {
         flush_locked();
@@ -206,4 +189,124 @@ void st_log(st_log_level level, const char *fmt, ...)
             flush_locked();
     }
     pthread_mutex_unlock(&log_mu);
+}
+
+/* The line's start: "[ts] [level] " or {"ts":"..","level":"..", */
+static int line_start(char *line, size_t cap, st_log_level level)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int n = log_json ? 7 : 0;
+    if (log_json)
+        memcpy(line, "{\"ts\":\"", 7);
+    int m = stamp(line + n, cap - (size_t)n, &ts);
+    if (m < 0)
+        return -1;
+    if (log_json) { /* the stamp's '[' is not JSON */
+        memmove(line + n, line + n + 1, (size_t)m - 1);
+        m--;
+    }
+    n += m;
+    m = log_json ? snprintf(line + n, cap - (size_t)n, "Z\",\"level\":\"%s\",",
+                            st_log_level_name(level))
+                 : snprintf(line + n, cap - (size_t)n, "Z] [%s] ", st_log_level_name(level));
+    if (m < 0 || (size_t)(n + m) >= cap)
+        return -1;
+    return n + m;
+}
+
+/* Append s JSON-escaped (bounded by the line). */
+static size_t add_json_str(char *line, size_t n, size_t cap, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (n + 2 >= cap)
+        return n;
+    line[n++] = '"';
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && n + 8 < cap; p++) {
+        if (*p == '"' || *p == '\\') {
+            line[n++] = '\\';
+            line[n++] = (char)*p;
+        } else if (*p < 0x20) {
+            n += (size_t)snprintf(line + n, cap - n, "\\u00%c%c", hex[*p >> 4], hex[*p & 15]);
+        } else {
+            line[n++] = (char)*p;
+        }
+    }
+    line[n++] = '"';
+    return n;
+}
+
+void st_log(st_log_level level, const char *fmt, ...)
+{
+    char line[2048], msg[1900];
+    if (!st_log_enabled(level))
+        return;
+    int n = line_start(line, sizeof line, level);
+    if (n < 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        return;
+    size_t len = (size_t)n;
+    if (log_json) {
+        memcpy(line + len, "\"msg\":", 6);
+        len = add_json_str(line, len + 6, sizeof line - 2, msg);
+        line[len++] = '}';
+    } else {
+        size_t k = strlen(msg);
+        if (k > sizeof line - len - 2)
+            k = sizeof line - len - 2; /* truncated: keep the newline */
+        memcpy(line + len, msg, k);
+        len += k;
+    }
+    line[len++] = '\n';
+    emit(level, line, len);
+}
+
+void st_log_request(const st_log_req *q)
+{
+    char line[2048];
+    if (!st_log_enabled(ST_LOG_INFO))
+        return;
+    int n = line_start(line, sizeof line, ST_LOG_INFO);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n, cap = sizeof line - 2;
+    if (!log_json) {
+        int m = snprintf(line + len, cap - len,
+                         "%s %s %s %.*s %u %" PRIu64 " %" PRIu64 ".%" PRIu64 "ms%s%s%s",
+                         q->peer, q->id, q->method, 512, q->path, q->status, q->bytes,
+                         q->tenths_ms / 10, q->tenths_ms % 10, q->user && *q->user ? " user=" : "",
+                         q->user ? q->user : "", q->aborted ? " (aborted)" : "");
+        len = m < 0 ? len : len + (size_t)m > cap ? cap : len + (size_t)m;
+    } else {
+        static const char *const keys[] = {"\"peer\":", ",\"id\":", ",\"method\":",
+                                           ",\"path\":"};
+        const char *vals[] = {q->peer, q->id, q->method, q->path};
+        for (size_t i = 0; i < 4; i++) {
+            size_t k = strlen(keys[i]);
+            if (len + k >= cap)
+                break;
+            memcpy(line + len, keys[i], k);
+            len = add_json_str(line, len + k, cap, vals[i]);
+        }
+        int m = snprintf(line + len, cap - len,
+                         ",\"status\":%u,\"bytes\":%" PRIu64 ",\"ms\":%" PRIu64 ".%" PRIu64,
+                         q->status, q->bytes, q->tenths_ms / 10, q->tenths_ms % 10);
+        len = m < 0 ? len : len + (size_t)m > cap ? cap : len + (size_t)m;
+        if (q->user && *q->user && len + 10 < cap) {
+            memcpy(line + len, ",\"user\":", 8);
+            len = add_json_str(line, len + 8, cap, q->user);
+        }
+        if (q->aborted && len + 16 < cap) {
+            memcpy(line + len, ",\"aborted\":true", 15);
+            len += 15;
+        }
+        line[len++] = '}';
+    }
+    line[len++] = '\n';
+    emit(ST_LOG_INFO, line, len);
 }

@@ -11,11 +11,13 @@
 #ifndef ST_SERVER_LOG_H
 #define ST_SERVER_LOG_H
 
+#include <stdint.h>
 #include "config.h"
 
-/* path NULL = stderr.  Returns false if the file cannot be opened (the log
- * then stays on stderr). */
-bool st_log_open(st_log_level level, const char *path);
+/* path NULL = stderr; json: every line one JSON object ({"ts","level",
+ * "msg"}, and the request fields for request lines).  Returns false if the
+ * file cannot be opened (the log then stays on stderr). */
+bool st_log_open(st_log_level level, const char *path, bool json);
 void st_log_close(void);
 void st_log_reopen(void);
 bool st_log_enabled(st_log_level level);
@@ -24,5 +26,16 @@ void st_log_tick(void);
 /* Write out every buffered line now. */
 void st_log_flush(void);
 void st_log(st_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* One request's line (info level): who asked (peer), the request id also
+ * sent as X-Couch-Request-ID, what and how it went. */
+typedef struct st_log_req {
+    const char *peer, *id, *method, *path, *user;
+    unsigned status;
+    uint64_t bytes;
+    uint64_t tenths_ms;  /* duration in 0.1 ms */
+    bool aborted;
+} st_log_req;
+void st_log_request(const st_log_req *q);
 
 #endif

@@ -15,6 +15,12 @@
 #include "config.h"
 #include "log.h"
 #include "st_serve.h"
+#ifdef SETTEE_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#define NOTIFY(s) sd_notify(0, s)
+#else
+#define NOTIFY(s) ((void)0)
+#endif
 
 static void usage(FILE *f)
 {
@@ -159,6 +165,7 @@ int st_serve_main(int argc, char **argv)
     /* Tests and scripts read this line to learn an ephemeral port. */
     printf("settee listening on http://%s:%u/\n", c->bind_address, st_server_port(srv));
     fflush(stdout);
+    NOTIFY("READY=1");
 
     for (;;) {
         int sig = 0;
@@ -170,6 +177,7 @@ int st_serve_main(int argc, char **argv)
             continue;
         }
         st_log(ST_LOG_NOTICE, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        NOTIFY("STOPPING=1");
         break;
     }
     rc = 0;
