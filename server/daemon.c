@@ -42,6 +42,7 @@
 #include "log.h"
 #include "auth.h"
 #include "users_db.h"
+#include "watch.h"
 
 #define SERVER_HEADER "Settee/0.1.0 (libmicrohttpd)"
 #define DISCARD_SLACK (64u * 1024 * 1024) /* chunked overflow read before closing */
@@ -293,9 +294,10 @@ static void server_free(st_server *s)
 {
     if (!s)
         return;
+    st_watch_stop(s->watch);
     st_feeds_free(s->feeds);
+    st_auth_free(s->auth); /* puts its catalog reference back */
     st_catalog_close(s->cat);
-    st_auth_free(s->auth);
     st_config_free(s->cfg);
     free(s);
 }
@@ -392,6 +394,9 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     if (rc != ST_OK)
         goto fail;
     rc = st_feeds_new(s, &s->feeds, err);
+    if (rc != ST_OK)
+        goto fail;
+    rc = st_watch_start(s, &s->watch, err);
     if (rc != ST_OK)
         goto fail;
     s->mhd = MHD_start_daemon(
