@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "js_json.h"
 #include "js_utf8.h"
 
 extern const char js_qs_source[];
@@ -167,12 +168,13 @@ void js_engine_close(js_engine *e)
 
 /* ---- one line ---------------------------------------------------------- */
 
+/* qs.js freezes nothing itself: js_json_push freezes map documents. */
+
 static duk_ret_t parse_line(duk_context *ctx, void *udata)
 {
     request *r = udata;
 
-    duk_push_lstring(ctx, r->line, r->n);
-    duk_json_decode(ctx, -1);
+    js_json_push(ctx, r->line, r->n);
     return 1;
 }
 

@@ -30,7 +30,6 @@
     var isArray = Array.isArray;
     var hasOwn = Object.prototype.hasOwnProperty;
     var toStr = Object.prototype.toString;
-    var freeze = Object.freeze;
     var global = host.global;
     var LOG_MAX = 65536;
 
@@ -69,15 +68,6 @@
         if (s.length > LOG_MAX)
             s = s.substring(0, LOG_MAX) + '... (log message truncated)';
         host.write(stringify(['log', s]));
-    }
-
-    function deepFreeze(o) {
-        freeze(o);
-        for (var k in o) {
-            var v = o[k];
-            if (typeof v === 'object' && v !== null && !Object.isFrozen(v))
-                deepFreeze(v);
-        }
     }
 
     /* ---- what user code sees ----------------------------------------- */
@@ -257,9 +247,9 @@
     }
 
     function mapDoc(doc) {
+        /* settee-js froze doc while parsing the line (CouchDB seals it so
+         * that one map function cannot change what the next one sees). */
         var out = '[';
-        if (doc !== null && typeof doc === 'object')
-            deepFreeze(doc);
         global.require = viewRequire;
         for (var i = 0; i < funs.length; i++) {
             var part;
