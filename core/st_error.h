@@ -41,6 +41,12 @@ typedef enum {
     ST_E_TIMEOUT = 23,        /* 500 timeout */
     ST_E_QUERY_PARSE = 24,    /* 400 query_parse_error */
     ST_E_NOT_ACCEPTABLE = 25, /* 406 not_acceptable */
+    ST_E_OS_PROCESS = 26,     /* 500 os_process_error: a query server timed out, died or broke the protocol */
+    ST_E_COMPILATION = 27,    /* 400 compilation_error */
+    ST_E_QUERY_SERVER = 28,   /* 500 query_server_error: another ["error",name,..] answer */
+    ST_E_UNKNOWN_LANGUAGE = 29, /* 500 unknown_query_language */
+    ST_E_INVALID_VALUE = 30,  /* 500 invalid_value (e.g. _stats over non-numbers) */
+    ST_E_UNKNOWN_ERROR = 31,  /* 500 unknown_error (e.g. a VDU threw a bare string) */
     ST_E_LAST                 /* never use */
 } st_status;
 
