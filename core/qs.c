@@ -210,7 +210,11 @@ static int spawn_child(char **argv, pid_t *out_pid, int *out_fd)
     sigfillset(&all);
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* Its own process group, so that killing it also kills anything it
+     * started (a server that forks helpers, a script's children). */
+    posix_spawnattr_setpgroup(&at, 0);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                      POSIX_SPAWN_SETPGROUP);
     rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
@@ -315,11 +319,13 @@ static st_status proc_start(st_qs *qs, qs_lang *lang, char **argv, unsigned gen,
     return ST_OK;
 }
 
+/* Only while the leader is unreaped: until then its pid cannot name
+ * another process group. */
 void st_qs_proc_kill(st_qs_proc *p)
 {
     p->broken = true;
-    if (p->pid > 0 && p->exit_status < 0)
-        kill(p->pid, SIGKILL);
+    if (p->pid > 0)
+        kill(-p->pid, SIGKILL);
 }
 
 static void describe_exit(int status, char *why, size_t n)
@@ -335,8 +341,9 @@ static void describe_exit(int status, char *why, size_t n)
 void st_qs_proc_reap(st_qs_proc *p, unsigned wait_ms, char *why, size_t n)
 {
     struct timespec step = {0, 1000000};
+    siginfo_t info;
     int status = 0;
-    pid_t got = 0;
+    pid_t got;
 
     if (p->pid <= 0) {
         if (p->exit_status >= 0)
@@ -345,21 +352,20 @@ void st_qs_proc_reap(st_qs_proc *p, unsigned wait_ms, char *why, size_t n)
             snprintf(why, n, "OS process ended");
         return;
     }
-    /* Give a process that is exiting on its own the chance to say how. */
-    for (unsigned waited = 0; waited <= wait_ms; waited++) {
-        do
-            got = waitpid(p->pid, &status, WNOHANG);
-        while (got < 0 && errno == EINTR);
-        if (got != 0 || waited == wait_ms)
+    /* Give a process that is exiting on its own the chance to say how;
+     * WNOWAIT leaves it a zombie, so its pid still names its group. */
+    for (unsigned waited = 0; waited < wait_ms; waited++) {
+        memset(&info, 0, sizeof info);
+        if (waitid(P_PID, (id_t)p->pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+            info.si_pid == p->pid)
             break;
         nanosleep(&step, NULL);
     }
-    if (got == 0) {
-        kill(p->pid, SIGKILL);
-        do
-            got = waitpid(p->pid, &status, 0);
-        while (got < 0 && errno == EINTR);
-    }
+    /* Whatever it started goes too. */
+    kill(-p->pid, SIGKILL);
+    do
+        got = waitpid(p->pid, &status, 0);
+    while (got < 0 && errno == EINTR);
     if (got == p->pid) {
         p->exit_status = status;
         describe_exit(status, why, n);

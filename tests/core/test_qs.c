@@ -795,6 +795,50 @@ static void test_misbehaving_servers(void **state)
                "OS process gave a malformed answer to reset");
 }
 
+/* Gone or a zombie (an orphan's zombie waits for whoever is pid 1). */
+static bool is_dead(pid_t pid)
+{
+    char path[64], state = '?';
+    FILE *f;
+
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return true;
+    if (fscanf(f, "%*d (%*[^)]) %c", &state) != 1)
+        state = '?';
+    fclose(f);
+    return state == 'Z' || state == 'X';
+}
+
+/* What a server started dies with it. */
+static void test_server_children_die(void **state)
+{
+    st_qs *qs = NULL;
+    st_qs_proc *p = NULL;
+    st_error e;
+    char pidfile[4200], body[4400];
+    long child = 0;
+    FILE *f;
+
+    test_path(pidfile, sizeof pidfile, "orphan.pid");
+    snprintf(body, sizeof body, "sleep 30 </dev/null >/dev/null 2>&1 & echo $! > %s; read l; exit 3",
+             pidfile);
+    script_pool(&qs, "orphan.sh", body, 0);
+    assert_int_equal(st_qs_checkout(qs, "fake", NULL, &p, &e), ST_OK);
+    assert_int_equal(st_qs_reset(p, NULL, &e), ST_E_OS_PROCESS);
+    assert_string_equal(e.reason, "OS process exited with status 3");
+    st_qs_checkin(p);
+    f = fopen(pidfile, "r");
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%ld", &child), 1);
+    fclose(f);
+    usleep(20000);
+    assert_true(is_dead((pid_t)child));
+    unlink(pidfile);
+    free_pool(qs);
+}
+
 /* An answer nobody asked for that arrives after the call returned is
  * caught at the next checkout: that process is not handed out again. */
 static void test_late_extra_answer(void **state)
@@ -1004,6 +1048,7 @@ int main(void)
         cmocka_unit_test(test_huge_keys),
         cmocka_unit_test(test_misbehaving_servers),
         cmocka_unit_test(test_late_extra_answer),
+        cmocka_unit_test(test_server_children_die),
         cmocka_unit_test(test_many_threads),
         cmocka_unit_test(test_free_kills_children),
         cmocka_unit_test(test_spawning_thread_may_end),
