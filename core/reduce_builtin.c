@@ -466,25 +466,28 @@ static bool sum_values(sum_ctx *c, const term *v, const term *acc, term *out)
     return sum_invalid(c, v);
 }
 
-/* Approximate JSON size of a row set, for the reduce_limit check. */
+/* JSON text size of a value (escapes not counted), for reduce_limit. */
 static size_t json_size(const st_json *v)
 {
     size_t n = 2;
 
     switch (v->type) {
     case ST_JSON_STRING:
-    case ST_JSON_NUMBER:
         return v->len + 2;
+    case ST_JSON_NUMBER:
+        return v->len;
     case ST_JSON_ARRAY:
         for (size_t i = 0; i < v->len; i++)
-            n += json_size(&v->u.items[i]) + 1;
+            n += json_size(&v->u.items[i]) + (i > 0);
         return n;
     case ST_JSON_OBJECT:
         for (size_t i = 0; i < v->len; i++)
-            n += v->u.members[i].key_len + 4 + json_size(&v->u.members[i].value);
+            n += v->u.members[i].key_len + 3 + json_size(&v->u.members[i].value) + (i > 0);
         return n;
-    default:
+    case ST_JSON_FALSE:
         return 5;
+    default:
+        return 4;
     }
 }
 
