@@ -23,6 +23,7 @@
 #define WRITE_WINDOW (64u * 1024)  /* request bytes queued ahead of the socket */
 #define READ_CHUNK (64u * 1024)
 #define EXIT_WAIT_MS 100           /* for a process that closed its end to exit */
+#define WBUF_KEEP (1u << 20)       /* request buffer kept between calls */
 
 /* Appends the next request line(s) to w; false once there are none. */
 typedef bool (*more_fn)(void *ctx, st_buf *w, st_status *rc);
@@ -196,7 +197,10 @@ static st_status converse(st_qs_proc *p, size_t expect, more_fn more, void *mctx
     }
     if (off < p->wbuf.len || more_left || !st_qs_reader_empty(&p->rd))
         return proc_failed(p, false, "OS process answered before it was asked", err);
-    st_buf_reset(&p->wbuf);
+    if (p->wbuf.cap > WBUF_KEEP)
+        st_buf_free(&p->wbuf); /* a huge design doc: do not keep its buffer */
+    else
+        st_buf_reset(&p->wbuf);
     return ST_OK;
 }
 

@@ -15,6 +15,7 @@
 /* Deep enough for anything settee-js can write (Duktape's JSON.stringify
  * stops at 1000 levels) plus the protocol's own wrapping. */
 #define ANSWER_MAX_DEPTH 1024
+#define READER_KEEP (1u << 20)
 
 void st_qs_reader_init(st_qs_reader *r, size_t max_line)
 {
@@ -26,7 +27,7 @@ void st_qs_reader_free(st_qs_reader *r)
 {
     free(r->buf);
     r->buf = NULL;
-    r->pos = r->len = r->cap = 0;
+    r->pos = r->len = r->cap = r->scanned = 0;
 }
 
 bool st_qs_reader_empty(const st_qs_reader *r)
@@ -38,6 +39,12 @@ st_status st_qs_reader_space(st_qs_reader *r, size_t want, char **out_p, size_t 
 {
     size_t unread = r->len - r->pos;
 
+    /* After one huge line, give the memory back rather than keep it. */
+    if (unread == 0 && r->cap > READER_KEEP && want <= READER_KEEP) {
+        free(r->buf);
+        r->buf = NULL;
+        r->pos = r->len = r->cap = r->scanned = 0;
+    }
     if (r->pos > 0 && (r->pos == r->len || r->cap - r->len < want)) {
         memmove(r->buf, r->buf + r->pos, unread);
         r->pos = 0;

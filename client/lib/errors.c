@@ -87,6 +87,14 @@ settee_status st_client_code(st_status s)
     case ST_E_TIMEOUT: return SETTEE_TIMEOUT;
     case ST_E_QUERY_PARSE: return SETTEE_QUERY_PARSE_ERROR;
     case ST_E_NOT_ACCEPTABLE: return SETTEE_NOT_ACCEPTABLE;
+    /* Query-server codes: the public API has no design documents yet, so
+     * they need no public names of their own. */
+    case ST_E_COMPILATION: return SETTEE_BAD_REQUEST;
+    case ST_E_OS_PROCESS:
+    case ST_E_QUERY_SERVER:
+    case ST_E_UNKNOWN_LANGUAGE:
+    case ST_E_INVALID_VALUE:
+    case ST_E_UNKNOWN_ERROR: return SETTEE_INTERNAL;
     case ST_E_LAST: break;
     }
     return SETTEE_INTERNAL;

@@ -36,14 +36,20 @@
     var funs = [];            /* add_fun'd map functions, in order */
     var viewRequire = null;   /* require() for the map functions */
     var queryConfig = {};     /* the reset config ({reduce_limit, timeout}) */
-    var reduceCache = {};     /* reduce source -> compiled function */
+    var reduceCache = dict(); /* reduce source -> compiled function */
     var reduceCacheSize = 0;
-    var ddocs = {};           /* ddoc id -> {doc, funs: {path: fn}, require} */
+    var ddocs = dict();       /* ddoc id -> {doc, funs: {path: fn}, require} */
     var rows = null;          /* rows of the running map function, else null */
     var emitted = false;      /* an emit() happened (the _view filter) */
     var lineLength = 0;       /* length of the request line (reduce_limit) */
 
     /* ---- helpers ------------------------------------------------------ */
+
+    /* Maps keyed by caller-supplied strings: no prototype, so that a key
+     * such as "__proto__" is only a key. */
+    function dict() {
+        return Object.create(null);
+    }
 
     function describe(e) {
         if (e !== null && typeof e === 'object' && typeof e.name === 'string' &&
@@ -55,7 +61,11 @@
                 return s;
         } catch (ignored) {
         }
-        return String(e);
+        try {
+            return String(e);
+        } catch (ignored) {
+            return '(a value that cannot be shown)';
+        }
     }
 
     function encode(value) {
@@ -228,8 +238,8 @@
 
     function reset(config) {
         funs = [];
-        viewRequire = makeRequire({views: {lib: null}}, {});
-        reduceCache = {};
+        viewRequire = makeRequire({views: {lib: null}}, dict());
+        reduceCache = dict();
         reduceCacheSize = 0;
         queryConfig = config !== null && typeof config === 'object' ? config : {};
         host.gc();
@@ -237,7 +247,7 @@
     }
 
     function addLib(lib) {
-        viewRequire = makeRequire({views: {lib: lib}}, {});
+        viewRequire = makeRequire({views: {lib: lib}}, dict());
         return 'true';
     }
 
@@ -273,7 +283,7 @@
             return reduceCache[source];
         var fn = compile(source, 'reduce');
         if (reduceCacheSize >= 64) {
-            reduceCache = {};
+            reduceCache = dict();
             reduceCacheSize = 0;
         }
         reduceCache[source] = fn;
@@ -418,7 +428,7 @@
     function ddoc(cmd) {
         var id = cmd[1];
         if (id === 'new') {
-            ddocs[cmd[2]] = {doc: cmd[3], funs: {}, require: makeRequire(cmd[3], {})};
+            ddocs[cmd[2]] = {doc: cmd[3], funs: dict(), require: makeRequire(cmd[3], dict())};
             return 'true';
         }
         var entry = typeof id === 'string' && hasOwn.call(ddocs, id) ? ddocs[id] : undefined;
@@ -456,7 +466,13 @@
             }
         } catch (e) {
             rows = null;
-            return errorLine(e);
+            try {
+                return errorLine(e);
+            } catch (e2) {
+                /* The thrown value defeats even describing it (a cyclic
+                 * reason, a throwing toJSON). */
+                return '["error","unnamed_error","the thrown value cannot be serialized"]';
+            }
         }
     };
 })
