@@ -604,6 +604,45 @@ static void test_keys_and_reuse(void **state)
     free_pool(qs);
 }
 
+/* Processes retire: one that cached too many design docs, and those of a
+ * command that was replaced (the busy one at checkin, idle ones at once). */
+static void test_retirement(void **state)
+{
+    st_qs_options o;
+    st_qs *qs = NULL;
+    st_qs_proc *p;
+    st_error e;
+    pid_t pid;
+    char id[32];
+
+    st_qs_options_init(&o);
+    o.max_procs = 1;
+    o.max_ddocs = 2;
+    assert_int_equal(st_qs_new(&o, &qs, &e), ST_OK);
+    assert_int_equal(st_qs_set_language(qs, "javascript", js_path(), &e), ST_OK);
+    p = take(qs);
+    pid = p->pid;
+    for (int i = 0; i < 2; i++) {
+        snprintf(id, sizeof id, "_design/d%d", i);
+        assert_int_equal(st_qs_ddoc_prepare(p, id, "1", "{}", 2, &e), ST_OK);
+    }
+    st_qs_checkin(p);
+    p = take(qs);
+    assert_int_equal(p->pid, pid); /* two is allowed */
+    assert_int_equal(st_qs_ddoc_prepare(p, "_design/d2", "1", "{}", 2, &e), ST_OK);
+    st_qs_checkin(p);
+    p = take(qs);
+    assert_int_not_equal(p->pid, pid); /* the third retired it */
+    pid = p->pid;
+    assert_int_equal(st_qs_set_language(qs, "javascript", js_path(), &e), ST_OK);
+    reset(p); /* still usable until checked in */
+    st_qs_checkin(p);
+    p = take(qs);
+    assert_int_not_equal(p->pid, pid);
+    st_qs_checkin(p);
+    free_pool(qs);
+}
+
 static void test_limits_and_errors(void **state)
 {
     st_qs_options o;
@@ -1041,6 +1080,7 @@ int main(void)
         cmocka_unit_test(test_bad_requests_keep_the_process),
         cmocka_unit_test(test_pipelined_map),
         cmocka_unit_test(test_keys_and_reuse),
+        cmocka_unit_test(test_retirement),
         cmocka_unit_test(test_limits_and_errors),
         cmocka_unit_test(test_infinite_loop_is_killed),
         cmocka_unit_test(test_heap_bomb_fails_cleanly),
