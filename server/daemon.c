@@ -297,43 +297,10 @@ static void server_free(st_server *s)
     st_watch_stop(s->watch);
     st_feeds_free(s->feeds);
     st_auth_free(s->auth); /* puts its catalog reference back */
+    st_server_free_retired(s);
     st_catalog_close(s->cat);
     st_config_free(s->cfg);
     free(s);
-}
-
-/* Users, sessions and the authentication database: plain admin passwords
- * are hashed (and written back hashed to the config file they came from),
- * and the authentication database is created admin-only if missing, as a
- * CouchDB node's setup does. */
-static st_status auth_start(st_server *s, st_error *err)
-{
-    st_status rc = st_auth_new(s, &s->auth, err);
-    if (rc != ST_OK)
-        return rc;
-    const st_config *c = s->cfg;
-    char **hashes = calloc(c->n_admins ? c->n_admins : 1, sizeof *hashes);
-    if (!hashes)
-        return st_fail(err, ST_E_NOMEM, "out of memory");
-    bool rewrite = false;
-    for (size_t i = 0; i < c->n_admins; i++) {
-        hashes[i] = (char *)st_users_admin_hash(st_auth_users(s->auth), i);
-        rewrite = rewrite || (hashes[i] && c->admins[i].from_file);
-    }
-    if (rewrite && (rc = st_config_rewrite_admins(c, hashes, err)) == ST_OK)
-        st_log(ST_LOG_NOTICE, "hashed the plain admin passwords of %s", c->config_path);
-    free(hashes);
-    if (rc != ST_OK)
-        return rc;
-    const char *udb = st_users_db_name(st_auth_users(s->auth));
-    if (!st_catalog_exists(s->cat, udb)) {
-        st_error ce;
-        if (st_catalog_create(s->cat, udb, ST_SECURITY_ADMIN_ONLY, &ce) != ST_OK &&
-            ce.code != ST_E_FILE_EXISTS)
-            return st_fail(err, ce.code, "cannot create %s: %s", udb, ce.reason);
-        st_log(ST_LOG_NOTICE, "created the authentication database %s", udb);
-    }
-    return ST_OK;
 }
 
 st_status st_server_start(const st_config *c, st_server **out, st_error *err)
@@ -387,7 +354,9 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     if (rc != ST_OK)
         goto fail;
     st_catalog_on_open(s->cat, st_usersdb_on_open, s);
-    rc = auth_start(s, err);
+    st_auth *auth = NULL;
+    rc = st_server_auth_setup(s, s->cfg, &auth, err);
+    s->auth = auth;
     if (rc != ST_OK)
         goto fail;
     rc = load_uuid(s, err);

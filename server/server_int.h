@@ -21,17 +21,30 @@ typedef struct st_auth st_auth;
 typedef struct st_watch st_watch;
 
 struct st_server {
-    st_config *cfg;              /* private copy; read-only while running */
+    /* The configuration and what is built from it: replaced as a whole by
+     * a reload (reload.c), the old ones kept until the server stops, so a
+     * request that loaded the old pointer can go on using it. */
+    st_config *_Atomic cfg;      /* private copy; read-only while running */
     st_catalog *cat;             /* every database under cfg->data_dir */
     struct MHD_Daemon *mhd;
     uint16_t port;               /* bound port */
     char uuid[33];               /* server uuid (GET /), persisted in data_dir */
-    st_auth *auth;               /* authentication handlers, users, sessions (auth.c) */
+    st_auth *_Atomic auth;       /* authentication handlers, users, sessions (auth.c) */
+    st_config **old_cfg;         /* replaced by reloads (main thread only) */
+    st_auth **old_auth;
+    size_t n_old;
     st_watch *watch;             /* follows _users: feeds, couch_peruser (watch.c) */
     st_feeds *feeds;             /* change-feed registry (feed.c) */
     atomic_uint async_calls;     /* writes handed to core, connection suspended */
     atomic_uint live_requests;   /* requests between URI callback and completion */
     atomic_bool stopping;        /* set once st_server_stop begins */
 };
+
+/* reload.c: the authentication state for cfg (plain admin passwords hashed
+ * and written back to the config file they came from; the authentication
+ * database created admin-only if missing). */
+st_status st_server_auth_setup(st_server *s, const st_config *cfg, st_auth **out, st_error *err);
+/* Free what reloads replaced (at stop). */
+void st_server_free_retired(st_server *s);
 
 #endif

@@ -50,6 +50,18 @@ uint16_t st_server_port(const st_server *s);
  * finish (bounded), close every database, free the server.  NULL ok. */
 void st_server_stop(st_server *s);
 
+/* Apply a new configuration (SIGHUP): CORS, log level, the HTTP limits,
+ * require_valid_user, admins and every auth setting take effect for the
+ * requests that start afterwards; the listening address, port, data
+ * directory, authentication database and document/attachment size limits
+ * need a restart (they are kept, with a warning).  next is copied.  On an
+ * error nothing changes.  Call from one thread at a time (the main one). */
+st_status st_server_reload(st_server *s, const st_config *next, st_error *err);
+
+/* The stored hash of admin name's password (a plain one hashed at start),
+ * malloc'd, or NULL when there is no such admin. */
+char *st_server_admin_hash(st_server *s, const char *name);
+
 /* Reopen the log file, if one is configured (SIGHUP). Any thread. */
 void st_server_reopen_log(void);
 
