@@ -766,19 +766,6 @@ static st_status run_write(st_db *db, void *arg, st_error *err)
     return st;
 }
 
-st_status st_db_write(st_db *db, const st_write_req *reqs, size_t n, unsigned flags,
-                      st_write_result *results, st_error *err)
-{
-    if (results)
-        memset(results, 0, n * sizeof *results);
-    if (!db || (n && (!reqs || !results)))
-        return st_fail(err, ST_E_MISUSE, "NULL argument");
-    write_job job = {.reqs = reqs, .n = n, .flags = flags, .results = results};
-    job.job.run = run_write;
-    job.job.arg = &job;
-    return st_db_run_job(db, &job.job, err);
-}
-
 static void write_done(db_job *j)
 {
     write_job *job = (write_job *)j;
@@ -786,19 +773,24 @@ static void write_done(db_job *j)
     free(job);
 }
 
-st_status st_db_write_async(st_db *db, const st_write_req *reqs, size_t n, unsigned flags,
-                            st_write_result *results, st_done_fn done, void *ctx,
-                            st_error *err)
+/* Run w: waiting for it (w->done NULL), or queued with w->done as its
+ * completion (a heap copy, freed once done ran). */
+static st_status submit(st_db *db, const write_job *w, st_error *err)
 {
-    if (results)
-        memset(results, 0, n * sizeof *results);
-    if (!db || !done || (n && (!reqs || !results)))
+    if (w->results)
+        memset(w->results, 0, w->n * sizeof *w->results);
+    if (!db || (w->n && ((!w->reqs && !w->reps) || !w->results)))
         return st_fail(err, ST_E_MISUSE, "NULL argument");
-    write_job *job = calloc(1, sizeof *job);
+    if (!w->done) {
+        write_job job = *w;
+        job.job.run = run_write;
+        job.job.arg = &job;
+        return st_db_run_job(db, &job.job, err);
+    }
+    write_job *job = malloc(sizeof *job);
     if (!job)
         return st_fail(err, ST_E_NOMEM, "out of memory");
-    *job = (write_job){.reqs = reqs, .n = n, .flags = flags, .results = results, .done = done,
-                       .ctx = ctx};
+    *job = *w;
     job->job.run = run_write;
     job->job.arg = job;
     job->job.done = write_done;
@@ -808,41 +800,40 @@ st_status st_db_write_async(st_db *db, const st_write_req *reqs, size_t n, unsig
     return st;
 }
 
-static void write_done(db_job *j);
+st_status st_db_write(st_db *db, const st_write_req *reqs, size_t n, unsigned flags,
+                      st_write_result *results, st_error *err)
+{
+    write_job w = {.reqs = reqs, .n = n, .flags = flags, .results = results};
+    return submit(db, &w, err);
+}
+
+st_status st_db_write_async(st_db *db, const st_write_req *reqs, size_t n, unsigned flags,
+                            st_write_result *results, st_done_fn done, void *ctx,
+                            st_error *err)
+{
+    if (!done)
+        return st_fail(err, ST_E_MISUSE, "NULL completion");
+    write_job w = {.reqs = reqs, .n = n, .flags = flags, .results = results, .done = done,
+                   .ctx = ctx};
+    return submit(db, &w, err);
+}
 
 st_status st_db_write_revs(st_db *db, const st_rep_doc *docs, size_t n,
                            st_write_result *results, st_error *err)
 {
-    if (results)
-        memset(results, 0, n * sizeof *results);
-    if (!db || (n && (!docs || !results)))
-        return st_fail(err, ST_E_MISUSE, "NULL argument");
-    write_job job = {.reps = docs, .n = n, .flags = ST_WRITE_REPLICATED, .results = results};
-    job.job.run = run_write;
-    job.job.arg = &job;
-    return st_db_run_job(db, &job.job, err);
+    write_job w = {.reps = docs, .n = n, .flags = ST_WRITE_REPLICATED, .results = results};
+    return submit(db, &w, err);
 }
 
 st_status st_db_write_revs_async(st_db *db, const st_rep_doc *docs, size_t n,
                                  st_write_result *results, st_done_fn done, void *ctx,
                                  st_error *err)
 {
-    if (results)
-        memset(results, 0, n * sizeof *results);
-    if (!db || !done || (n && (!docs || !results)))
-        return st_fail(err, ST_E_MISUSE, "NULL argument");
-    write_job *job = calloc(1, sizeof *job);
-    if (!job)
-        return st_fail(err, ST_E_NOMEM, "out of memory");
-    *job = (write_job){.reps = docs, .n = n, .flags = ST_WRITE_REPLICATED, .results = results,
-                       .done = done, .ctx = ctx};
-    job->job.run = run_write;
-    job->job.arg = job;
-    job->job.done = write_done;
-    st_status st = st_db_enqueue(db, &job->job, err);
-    if (st != ST_OK)
-        free(job);
-    return st;
+    if (!done)
+        return st_fail(err, ST_E_MISUSE, "NULL completion");
+    write_job w = {.reps = docs, .n = n, .flags = ST_WRITE_REPLICATED, .results = results,
+                   .done = done, .ctx = ctx};
+    return submit(db, &w, err);
 }
 
 void st_write_results_free(st_write_result *results, size_t n)

@@ -449,23 +449,32 @@ st_status st_store_rev_delete(st_conn *c, const char *id, const char *rev, st_er
     return step_done(c, s, "rev_delete", err);
 }
 
-st_status st_store_att_get(st_conn *c, const char *digest, st_buf *data, st_error *err)
+/* The one column the query q selects for a text key into out.  A missing
+ * row is ST_E_NOT_FOUND, with `missing` as the reason when given. */
+static st_status get_by_key(st_conn *c, int q, const char *key, st_buf *out,
+                            const char *missing, const char *what, st_error *err)
 {
-    sqlite3_stmt *s = stmt(c, Q_ATT_GET);
+    sqlite3_stmt *s = stmt(c, q);
     if (!s)
         return sql_fail(c->db, err, "prepare");
-    bind_text(s, 1, digest, strlen(digest));
+    bind_text(s, 1, key, strlen(key));
     int rc = sqlite3_step(s);
     st_status st = ST_OK;
     if (rc == SQLITE_ROW) {
-        if ((st = col_copy(s, 0, data)) != ST_OK)
-            st_fail(err, st, "attachment too large for the buffer");
+        if ((st = col_copy(s, 0, out)) != ST_OK)
+            st_fail(err, st, "out of memory");
+    } else if (rc == SQLITE_DONE) {
+        st = missing ? st_fail(err, ST_E_NOT_FOUND, "%s", missing) : ST_E_NOT_FOUND;
     } else {
-        st = rc == SQLITE_DONE ? st_fail(err, ST_E_NOT_FOUND, "missing attachment data")
-                               : sql_fail(c->db, err, "att_get");
+        st = sql_fail(c->db, err, what);
     }
     done(s);
     return st;
+}
+
+st_status st_store_att_get(st_conn *c, const char *digest, st_buf *data, st_error *err)
+{
+    return get_by_key(c, Q_ATT_GET, digest, data, "missing attachment data", "att_get", err);
 }
 
 st_status st_store_att_put(st_conn *c, const char *digest, const void *data, size_t n,
@@ -533,20 +542,7 @@ st_status st_store_local_delete(st_conn *c, const char *id, st_error *err)
 
 st_status st_store_meta_get(st_conn *c, const char *key, st_buf *out, st_error *err)
 {
-    sqlite3_stmt *s = stmt(c, Q_META_GET);
-    if (!s)
-        return sql_fail(c->db, err, "prepare");
-    bind_text(s, 1, key, strlen(key));
-    int rc = sqlite3_step(s);
-    st_status st = ST_OK;
-    if (rc == SQLITE_ROW) {
-        if ((st = col_copy(s, 0, out)) != ST_OK)
-            st_fail(err, st, "out of memory");
-    } else {
-        st = rc == SQLITE_DONE ? ST_E_NOT_FOUND : sql_fail(c->db, err, "meta_get");
-    }
-    done(s);
-    return st;
+    return get_by_key(c, Q_META_GET, key, out, NULL, "meta_get", err);
 }
 
 st_status st_store_meta_set(st_conn *c, const char *key, const char *v, size_t n,

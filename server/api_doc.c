@@ -167,6 +167,15 @@ static void docs_free(docs_ctx *c)
     memset(c, 0, sizeof *c);
 }
 
+/* {"missing":"<rev>"} and then tail: an open_revs answer for a rev not there. */
+static st_status missing_json(st_buf *b, const char *rev, const char *tail)
+{
+    st_status s = st_buf_adds(b, "{\"missing\":");
+    if (s == ST_OK)
+        s = st_json_quote(b, rev, strlen(rev));
+    return s == ST_OK ? st_buf_adds(b, tail) : s;
+}
+
 static bool has_follows(const doc_copy *d)
 {
     for (size_t i = 0; i < d->n_atts; i++)
@@ -286,11 +295,7 @@ static void open_revs_reply(st_req *r, st_db *db, const char *id, const char *sp
             if (s != ST_OK)
                 break;
             if (d->missing) {
-                s = st_buf_adds(&b, "{\"missing\":");
-                if (s == ST_OK)
-                    s = st_json_quote(&b, d->rev, strlen(d->rev));
-                if (s == ST_OK)
-                    s = st_buf_addc(&b, '}');
+                s = missing_json(&b, d->rev, "}");
             } else {
                 s = st_buf_adds(&b, "{\"ok\":");
                 if (s == ST_OK)
@@ -317,12 +322,9 @@ static void open_revs_reply(st_req *r, st_db *db, const char *id, const char *sp
         if (s != ST_OK)
             break;
         if (d->missing) {
-            s = st_buf_adds(&b, "Content-Type: application/json; error=\"true\"\r\n\r\n"
-                                "{\"missing\":");
+            s = st_buf_adds(&b, "Content-Type: application/json; error=\"true\"\r\n\r\n");
             if (s == ST_OK)
-                s = st_json_quote(&b, d->rev, strlen(d->rev));
-            if (s == ST_OK)
-                s = st_buf_adds(&b, "}\r\n");
+                s = missing_json(&b, d->rev, "}\r\n");
         } else if (has_follows(d)) {
             st_mp_boundary(inner);
             s = st_buf_printf(&b, "Content-Type: multipart/related; boundary=\"%s\"\r\n\r\n",
