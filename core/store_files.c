@@ -104,14 +104,6 @@ static st_status exec(sqlite3 *db, const char *sql, const char *path, st_error *
     return st;
 }
 
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-
-/* SQLITE_MISUSE when the library was initialised already (an embedding
- * app used SQLite first): its settings then stand. */
-static void global_init(void) { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
-
-void st_sqlite_global_init(void) { pthread_once(&global_once, global_init); }
-
 st_status st_sqlite_init_file(const char *path, bool create, st_error *err)
 {
     st_sqlite_global_init();

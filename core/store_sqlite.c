@@ -22,6 +22,7 @@
 #include "store_sqlite_int.h"
 
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,6 +105,14 @@ struct st_conn {
     sqlite3_stmt *stmt[Q_COUNT]; /* prepared lazily */
     int64_t data_version;        /* last seen by st_store_changed; -1 = never asked */
 };
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+/* SQLITE_MISUSE when the library was initialised already (an embedding
+ * app used SQLite first): its settings then stand. */
+static void global_init(void) { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+
+void st_sqlite_global_init(void) { pthread_once(&global_once, global_init); }
 
 st_status st_sqlite_fail(sqlite3 *db, st_error *err, const char *what)
 {

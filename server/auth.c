@@ -44,25 +44,6 @@ struct st_auth {
     size_t n_order;
 };
 
-void st_identity_clear(st_identity *id)
-{
-    free(id->name);
-    st_roles_free(&id->roles);
-    memset(id, 0, sizeof *id);
-}
-
-st_status st_identity_copy(st_identity *dst, const st_identity *src)
-{
-    memset(dst, 0, sizeof *dst);
-    dst->how = src->how;
-    if ((src->name && !(dst->name = strdup(src->name))) ||
-        st_roles_copy(&dst->roles, &src->roles) != ST_OK) {
-        st_identity_clear(dst);
-        return ST_E_NOMEM;
-    }
-    return ST_OK;
-}
-
 /* "{chttpd_auth, cookie_authentication_handler}, {chttpd_auth,
  * default_authentication_handler}" (CouchDB's spelling) or "cookie, default". */
 static st_status parse_handlers(st_auth *a, const char *s, st_error *err)

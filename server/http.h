@@ -48,22 +48,6 @@ typedef struct st_qparam {
 typedef struct st_feed st_feed;
 typedef struct st_route st_route;
 
-/* Who made a request, once the authentication handlers ran (auth.c). */
-typedef struct st_identity {
-    char *name;        /* malloc'd; NULL = anonymous */
-    st_roles roles;    /* "_admin" for server admins */
-    const char *how;   /* the handler that authenticated it: "cookie",
-                          "default", "proxy", "jwt"; NULL when anonymous */
-} st_identity;
-
-/* The identity as core sees it (borrowed from id). */
-static inline st_user_ctx st_identity_ctx(const st_identity *id)
-{
-    st_user_ctx u = {id->name, (const char *const *)id->roles.v, id->roles.n};
-    return u;
-}
-void st_identity_clear(st_identity *id);
-st_status st_identity_copy(st_identity *dst, const st_identity *src);
 
 typedef struct st_req {
     st_server *srv;
