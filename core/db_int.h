@@ -160,12 +160,6 @@ st_status st_db_render(st_conn *c, const char *id, const st_revtree *t, size_t i
 
 bool st_db_id_is_local(const char *id);
 
-/* The writer stored a document row at seq (inside the batch): remembered
- * for the ring, and for a running compaction's attachment references. */
-void st_db_note_row(st_db *db, uint64_t seq, const char *id, const char *rev, bool deleted,
-                    const char *atts, size_t atts_len);
-/* The writer stored attachment metadata elsewhere (a revs row). */
-void st_db_note_atts(st_db *db, const char *atts, size_t atts_len);
 
 /* follow.c, called by the writer: the batch committed up to seq. */
 void st_follow_committed(st_db *db, uint64_t seq);

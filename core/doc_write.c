@@ -241,6 +241,49 @@ static void rev_str(const st_revtree *t, int i, char out[ST_REV_STR_MAX])
     st_rev_format(&r, out, ST_REV_STR_MAX);
 }
 
+/* The writer stored a document row at seq (inside the batch): remembered
+ * for the ring, and for a running compaction's attachment references. */
+
+static void note_row(st_db *db, uint64_t seq, const char *id, const char *rev, bool deleted,
+                    const char *atts, size_t atts_len)
+{
+    if (db->compact && atts_len)
+        st_compact_note_atts(db->compact, atts, atts_len);
+    if (!db->noting)
+        return;
+    if (db->n_notes == db->notes_cap) {
+        size_t cap = db->notes_cap ? db->notes_cap * 2 : 64;
+        db_note *n = realloc(db->notes, cap * sizeof *n);
+        if (!n) {
+            db->noting = false; /* the ring is reset at commit instead */
+            return;
+        }
+        db->notes = n;
+        db->notes_cap = cap;
+    }
+    db_note *n = &db->notes[db->n_notes];
+    n->seq = seq;
+    n->deleted = deleted;
+    n->id_off = db->notes_arena.len;
+    st_status s = st_buf_add(&db->notes_arena, id, strlen(id) + 1);
+    n->rev_off = db->notes_arena.len;
+    if (s == ST_OK)
+        s = st_buf_add(&db->notes_arena, rev, strlen(rev) + 1);
+    if (s != ST_OK) {
+        db->noting = false;
+        return;
+    }
+    db->n_notes++;
+}
+
+/* Attachment metadata stored elsewhere (a revs row), for a running
+ * compaction. */
+static void note_atts(st_db *db, const char *atts, size_t atts_len)
+{
+    if (db->compact && atts_len)
+        st_compact_note_atts(db->compact, atts, atts_len);
+}
+
 /* Merge path into the tree and store the result (rows, bodies, counters). */
 static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, bool deleted,
                        bool replicated, st_write_result *res, st_error *err)
@@ -286,7 +329,7 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
                                err)) != ST_OK)
         return st;
     if (old_moves)
-        st_db_note_atts(db, w->old.rec.atts.data, w->old.rec.atts.len);
+        note_atts(db, w->old.rec.atts.data, w->old.rec.atts.len);
     if (winner == leaf) {
         row_body = &w->body;
         row_atts = &w->atts.json;
@@ -295,7 +338,7 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
                                                 w->atts.json.data, w->atts.json.len, err)) != ST_OK)
             return st;
         if (leaf >= 0)
-            st_db_note_atts(db, w->atts.json.data, w->atts.json.len);
+            note_atts(db, w->atts.json.data, w->atts.json.len);
         if (winner == ow_idx) {
             row_body = &w->old.rec.body;
             row_atts = &w->old.rec.atts;
@@ -339,7 +382,7 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
         row.tree = w->tree;
         st = st_store_doc_put(c, w->id, w->exists ? w->old.rec.seq : 0, &row, err);
         if (st == ST_OK)
-            st_db_note_row(db, row.seq, w->id, winner_rev, row.deleted, row.atts.data,
+            note_row(db, row.seq, w->id, winner_rev, row.deleted, row.atts.data,
                            row.atts.len);
     } else {
         st_fail(err, st, "out of memory");

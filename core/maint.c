@@ -623,3 +623,62 @@ st_status st_db_purge_async(st_db *db, const st_json *req, st_buf *out, st_done_
         free(job);
     return st;
 }
+
+/* ------------------------------------------------------------ revs_limit */
+
+static st_status run_revs_limit(st_db *db, void *arg, st_error *err)
+{
+    db->ctr.revs_limit = *(unsigned *)arg;
+    return ST_OK;
+}
+
+typedef struct limit_job {
+    db_job job;
+    unsigned limit;
+    st_done_fn done;
+    void *ctx;
+} limit_job;
+
+static void limit_done(db_job *j)
+{
+    limit_job *lj = (limit_job *)j;
+    lj->done(lj->ctx, j->status, &j->err);
+    free(lj);
+}
+
+st_status st_db_revs_limit_set_async(st_db *db, unsigned limit, st_done_fn done, void *ctx,
+                                     st_error *err)
+{
+    if (limit < 1)
+        return st_fail(err, ST_E_BAD_REQUEST, "revs_limit must be a positive integer");
+    limit_job *lj = calloc(1, sizeof *lj);
+    if (!lj)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    lj->limit = limit;
+    lj->done = done;
+    lj->ctx = ctx;
+    lj->job.run = run_revs_limit;
+    lj->job.arg = &lj->limit;
+    lj->job.done = limit_done;
+    st_status st = st_db_enqueue(db, &lj->job, err);
+    if (st != ST_OK)
+        free(lj);
+    return st;
+}
+
+st_status st_db_revs_limit_set(st_db *db, unsigned limit, st_error *err)
+{
+    if (limit < 1)
+        return st_fail(err, ST_E_BAD_REQUEST, "revs_limit must be a positive integer");
+    db_job job = {.run = run_revs_limit, .arg = &limit};
+    return st_db_run_job(db, &job, err);
+}
+
+st_status st_db_revs_limit_get(st_db *db, unsigned *out, st_error *err)
+{
+    st_db_info info;
+    st_status st = st_db_info_get(db, &info, err);
+    if (st == ST_OK)
+        *out = info.revs_limit;
+    return st;
+}
