@@ -160,6 +160,22 @@ st_status st_db_render(st_conn *c, const char *id, const st_revtree *t, size_t i
 
 bool st_db_id_is_local(const char *id);
 
+/* doc_write.c: the stored body of a document, its members minus the special
+ * ones. */
+st_status st_db_body_of(const st_json *doc, st_buf *out, st_error *err);
+/* att_edit.c: an attachment edit (req->att_edit) as the write of the
+ * document revision it changes, into *out (which points into edit and
+ * *edit_doc); old, buf_a and buf_b are the caller's scratch. */
+st_status st_db_att_edit_req(st_db *db, const st_write_req *req, db_loaded *old, st_buf *buf_a,
+                             st_buf *buf_b, st_buf *edit, st_json_doc **edit_doc,
+                             st_write_req *out, st_error *err);
+/* local_docs.c: "0-" and decimal digits. */
+bool st_db_local_rev_ok(const char *rev);
+/* local_docs.c: write (or delete) a _local document inside the running
+ * write transaction. */
+st_status st_db_write_local(st_db *db, const char *id, const char *rev, bool deleted,
+                            const st_json *doc, st_write_result *res, st_error *err);
+
 
 /* follow.c, called by the writer: the batch committed up to seq. */
 void st_follow_committed(st_db *db, uint64_t seq);
