@@ -123,8 +123,8 @@ static int copy_file(const char *cmd, const char *src, const char *dst)
 static int replicate(const char *cmd, const char *src, const char *dst, const cli_opt *o)
 {
     cli_sync_opts so = {.cmd = cmd, .source = src, .target = dst, .create_target = true,
-                        .retry = o[O_RETRY].value, .quiet = o[O_QUIET].value,
-                        .json = o[O_JSON].value};
+                        .retry = o[O_RETRY].value != NULL,
+                        .quiet = o[O_QUIET].value != NULL, .json = o[O_JSON].value != NULL};
     uint64_t v;
     if (o[O_TIMEOUT].value) {
         if (!cli_parse_u64(cmd, "--timeout", o[O_TIMEOUT].value, 1, 86400, &v))
@@ -174,7 +174,7 @@ int st_cli_backup(int argc, char **argv)
         return rc;
     }
     if (!o[O_JSON].value)
-        said_done(o[O_QUIET].value, "backed up", src, dst, dst);
+        said_done(o[O_QUIET].value != NULL, "backed up", src, dst, dst);
     return 0;
 }
 
@@ -261,7 +261,7 @@ int st_cli_restore(int argc, char **argv)
         return cli_is_url(backup) ? 2 : 1;
     }
     if (!cli_is_url(dst))
-        return restore_file(backup, dst, o[O_REPLACE].value, o[O_QUIET].value);
+        return restore_file(backup, dst, o[O_REPLACE].value != NULL, o[O_QUIET].value != NULL);
     long long n = remote_docs(dst);
     if (n == -2)
         return 1;

@@ -85,10 +85,10 @@ int st_cli_docs(int argc, char **argv)
     cli_doc_req r = {.cmd = table[k].cmd, .target = a.pos[0], .timeout_s = 30};
     r.id = r.cmd == CLI_GET || r.cmd == CLI_DELETE ? a.pos[1] : NULL;
     r.rev = r.cmd == CLI_DELETE ? a.pos[2] : o[O_REV].value;
-    r.revs = o[O_REVS].value;
-    r.conflicts = o[O_CONFLICTS].value;
-    r.attachments = o[O_ATTS].value;
-    r.include_docs = o[O_DOCS].value;
+    r.revs = o[O_REVS].value != NULL;
+    r.conflicts = o[O_CONFLICTS].value != NULL;
+    r.attachments = o[O_ATTS].value != NULL;
+    r.include_docs = o[O_DOCS].value != NULL;
     r.startkey = o[O_START].value;
     r.endkey = o[O_END].value;
     r.since = o[O_SINCE].value;

@@ -105,9 +105,10 @@ static int run_cmd(int argc, char **argv, bool both)
         return 2;
     cli_sync_opts so = {
         .cmd = cmd, .source = a.pos[0], .target = a.pos[1], .both = both,
-        .continuous = o[O_CONT].value, .create_target = o[O_CREATE].value,
-        .json = o[O_JSON].value, .quiet = o[O_QUIET].value, .pouch = o[O_POUCH].value,
-        .retry = o[O_RETRY].value, .selector = o[O_SELECTOR].value,
+        .continuous = o[O_CONT].value != NULL, .create_target = o[O_CREATE].value != NULL,
+        .json = o[O_JSON].value != NULL, .quiet = o[O_QUIET].value != NULL,
+        .pouch = o[O_POUCH].value != NULL, .retry = o[O_RETRY].value != NULL,
+        .selector = o[O_SELECTOR].value,
     };
     char since[1100];
     uint64_t v;

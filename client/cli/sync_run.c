@@ -55,6 +55,9 @@ struct run {
     cli_watch ws[2];
     size_t n;                     /* watches in use */
     hook_ctx hooks[2];
+    double stuck_since[2];        /* since when each could not reach its peers */
+    bool stopping;                /* every replication was asked to stop */
+    char why[700];                /* why the run failed as a whole, or "" */
     pthread_mutex_t mu;           /* the queue */
     event *q;
     size_t qn, qcap;
@@ -179,79 +182,109 @@ static double give_up_after(const cli_sync_opts *o)
     return o->continuous || o->retry ? 0 : CLI_TIMEOUT_S;
 }
 
+/* Stop everything, saying why (why NULL: an interrupt, not a failure). */
+static void stop_because(run *r, const char *why)
+{
+    if (r->stopping)
+        return;
+    r->stopping = true;
+    if (why)
+        snprintf(r->why, sizeof r->why, "%s", why);
+    stop_all(r);
+}
+
+/* Give up when a replication has not reached its peers for too long. */
+static void check_give_up(run *r, double now)
+{
+    double limit = give_up_after(r->o);
+    for (size_t i = 0; i < r->n; i++) {
+        st_repl_status s;
+        st_repl_get_status(r->ws[i].r, &s);
+        if (!stuck(s.state))
+            r->stuck_since[i] = now;
+        else if (limit && now - r->stuck_since[i] >= limit) {
+            char peer[600], why[sizeof r->why];
+            describe_trouble(&r->ws[i], &s, peer, sizeof peer);
+            snprintf(why, sizeof why,
+                     "gave up after %.0f s: %s (--timeout N waits longer, --retry keeps "
+                     "retrying)", limit, peer);
+            stop_because(r, why);
+        }
+    }
+}
+
+/* sync: the pull reads TARGET, which the push may have to create first, so
+ * it starts once the push got past its setup.  Returns whether the pull
+ * still waits for that. */
+static bool pull_waits(run *r, double now)
+{
+    if (!r->o->both || r->n == 2 || r->stopping)
+        return false;
+    st_repl_status s;
+    st_repl_get_status(r->ws[0].r, &s);
+    if (s.state == ST_REPL_FAILED)
+        return false; /* the sync ends with the push's error */
+    if (!ended(s.state) && s.state != ST_REPL_RUNNING && s.state != ST_REPL_IDLE)
+        return true;
+    st_error err;
+    if (!start(r, 1, &err)) {
+        stop_because(r, err.reason);
+        return false;
+    }
+    r->n = 2;
+    r->stuck_since[1] = now;
+    return false;
+}
+
+static bool all_ended(run *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        st_repl_status s;
+        st_repl_get_status(r->ws[i].r, &s);
+        if (!ended(s.state))
+            return false;
+    }
+    return true;
+}
+
+/* Sleep until a replication ends or the next redraw is due. */
+static void nap(run *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        st_repl_status s;
+        st_repl_get_status(r->ws[i].r, &s);
+        if (!ended(s.state)) {
+            st_repl_wait(r->ws[i].r, 200);
+            return;
+        }
+    }
+}
+
 /* Watch until everything ended; returns the exit status. */
 static int supervise(run *r, cli_report *rp)
 {
-    const cli_sync_opts *o = r->o;
-    double limit = give_up_after(o);
-    double stuck_since[2] = {rp->t0, rp->t0};
-    char why[700] = "";
-    bool stopping = false;
+    r->stuck_since[0] = r->stuck_since[1] = rp->t0;
     for (;;) {
         drain(r, rp);
         double now = now_mono();
-        bool all_ended = true, pull_waits = false;
-        for (size_t i = 0; i < r->n; i++) {
-            st_repl_status s;
-            st_repl_get_status(r->ws[i].r, &s);
-            all_ended = all_ended && ended(s.state);
-            if (!stuck(s.state))
-                stuck_since[i] = now;
-            else if (limit && !stopping && now - stuck_since[i] >= limit) {
-                char peer[600];
-                describe_trouble(&r->ws[i], &s, peer, sizeof peer);
-                snprintf(why, sizeof why,
-                         "gave up after %.0f s: %s (--timeout N waits longer, --retry keeps "
-                         "retrying)", limit, peer);
-                stopping = true;
-                stop_all(r);
-            }
-        }
-        /* sync: the pull reads TARGET, which the push may have to create
-         * first, so it starts once the push got past its setup. */
-        if (o->both && r->n == 1 && !stopping) {
-            st_repl_status s;
-            st_repl_get_status(r->ws[0].r, &s);
-            pull_waits = !ended(s.state) && s.state != ST_REPL_RUNNING && s.state != ST_REPL_IDLE;
-            if (!pull_waits && s.state != ST_REPL_FAILED) {
-                st_error err;
-                if (!start(r, 1, &err)) {
-                    snprintf(why, sizeof why, "%s", err.reason);
-                    stopping = true;
-                    stop_all(r);
-                } else {
-                    r->n = 2;
-                    stuck_since[1] = now;
-                    continue;
-                }
-            }
-        }
-        if (interrupted && !stopping) {
-            stopping = true;
-            stop_all(r);
-        }
+        check_give_up(r, now);
+        bool waiting = pull_waits(r, now);
+        if (interrupted)
+            stop_because(r, NULL);
         cli_report_poll(rp, r->ws, r->n, now);
-        if (all_ended && !pull_waits)
+        if (!waiting && all_ended(r))
             break;
-        /* Sleep until a replication ends or the next redraw is due. */
-        for (size_t i = 0; i < r->n; i++) {
-            st_repl_status s;
-            st_repl_get_status(r->ws[i].r, &s);
-            if (!ended(s.state)) {
-                st_repl_wait(r->ws[i].r, 200);
-                break;
-            }
-        }
+        nap(r);
     }
     drain(r, rp);
-    int rc = why[0] ? 1 : 0;
+    int rc = r->why[0] ? 1 : 0;
     for (size_t i = 0; i < r->n; i++) {
         st_repl_status s;
         st_repl_get_status(r->ws[i].r, &s);
         if (s.state == ST_REPL_FAILED)
             rc = 1;
     }
-    cli_report_end(rp, r->ws, r->n, now_mono(), rc, why[0] ? why : NULL);
+    cli_report_end(rp, r->ws, r->n, now_mono(), rc, r->why[0] ? r->why : NULL);
     return rc;
 }
 

@@ -526,6 +526,40 @@ static void test_other_process_manual_fd(void **state)
     assert_int_equal(settee_db_close(db), SETTEE_OK);
 }
 
+/* The case that matters in practice: `settee replicate` (another process,
+ * core's replicator) writing into the app's open database file. */
+static void test_settee_cli_writes_app_file(void **state)
+{
+    fx *f = *state;
+    const char *bin = ct_bin();
+    if (!bin)
+        skip();
+    char src[4300];
+    snprintf(src, sizeof src, "%s/src.settee", f->dir);
+    wait_child(spawn_writer(src, 40, "cli")); /* 80 documents in the source */
+    settee_db *db = open_db(f, SETTEE_DISPATCH_THREAD);
+    seen s;
+    seen_init(&s);
+    settee_listener *l = NULL;
+    settee_error e;
+    assert_int_equal(settee_listener_add(db, on_change, &s, &l, &e), SETTEE_OK);
+    ct_sleep_ms(4 * 50); /* core's poller takes its baseline (see above) */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl(bin, bin, "replicate", "--quiet", src, f->path, (char *)NULL);
+        _exit(127);
+    }
+    wait_child(pid);
+    want w = {&s, 80};
+    assert_true(ct_wait(has_n, &w, NULL, 10000));
+    assert_true(seen_has(&s, "cli-0039"));
+    assert_true(seen_has(&s, "cli-b-0039"));
+    assert_false(s.out_of_order);
+    settee_listener_remove(l);
+    assert_int_equal(settee_db_close(db), SETTEE_OK);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "writer") == 0)
@@ -538,6 +572,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_other_process_thread_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_process_manual_fd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settee_cli_writes_app_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thread_mode_sees_every_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manual_dispatch_with_fd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_from_callback_and_other_thread, setup, teardown),
