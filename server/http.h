@@ -53,6 +53,7 @@ typedef struct st_req {
     st_method method;
     char method_str[16];
     bool http11;                /* HTTP/1.1 request (else 1.0) */
+    bool tls;                   /* came over HTTPS (cookies get Secure; no direct feed writes) */
     /* Decoded path segments ("/a%2Fb/c" → "a/b", "c"). */
     char *segs[ST_MAX_SEGS];
     size_t n_segs;

@@ -164,6 +164,10 @@ int st_serve_main(int argc, char **argv)
     }
     /* Tests and scripts read this line to learn an ephemeral port. */
     printf("settee listening on http://%s:%u/\n", c->bind_address, st_server_port(srv));
+    if (st_server_tls_port(srv))
+        printf("settee listening on https://%s:%u/\n",
+               c->ssl_bind_address ? c->ssl_bind_address : c->bind_address,
+               st_server_tls_port(srv));
     fflush(stdout);
     NOTIFY("READY=1");
 
