@@ -27,7 +27,17 @@ struct st_catalog {
     st_db_options opts;
     pthread_mutex_t mu;
     entry *open;
+    st_catalog_open_fn on_open;
+    void *on_open_ctx;
 };
+
+void st_catalog_on_open(st_catalog *cat, st_catalog_open_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&cat->mu);
+    cat->on_open = fn;
+    cat->on_open_ctx = ctx;
+    pthread_mutex_unlock(&cat->mu);
+}
 
 /* CouchDB's system databases: the only names that may start with '_'. */
 static bool system_db(const char *name)
@@ -124,10 +134,13 @@ static entry *entry_new(st_catalog *cat, const char *name, st_db *db, st_error *
     e->db = db;
     e->next = cat->open;
     cat->open = e;
+    if (cat->on_open)
+        cat->on_open(cat->on_open_ctx, db);
     return e;
 }
 
-st_status st_catalog_create(st_catalog *cat, const char *name, st_error *err)
+st_status st_catalog_create(st_catalog *cat, const char *name, const char *security,
+                            st_error *err)
 {
     if (!st_dbname_valid(name))
         return name_error(name, err);
@@ -135,8 +148,10 @@ st_status st_catalog_create(st_catalog *cat, const char *name, st_error *err)
     st_store *store = NULL;
     st_status st = st_store_create(cat->root, name, &store, err);
     st_db *db = NULL;
+    st_db_options o = cat->opts;
+    o.initial_security = security;
     if (st == ST_OK)
-        st = st_db_open_store(store, name, &cat->opts, &db, err);
+        st = st_db_open_store(store, name, &o, &db, err);
     if (st != ST_OK && store)
         st_store_delete(cat->root, name, NULL); /* a failed create leaves nothing */
     if (st == ST_OK && !entry_new(cat, name, db, err)) {

@@ -73,14 +73,18 @@ static st_status load_identity(st_db *db, st_error *err)
     if (st != ST_OK)
         return st;
     st_buf u = ST_BUF_INIT;
+    bool created = false;
     st = st_store_meta_get(db->writer, "uuid", &u, err);
     if (st == ST_OK && u.len == 32) {
         memcpy(db->uuid, u.data, 33);
     } else if (st == ST_OK || st == ST_E_NOT_FOUND) {
+        created = true;
         st_uuid(db->uuid);
         st = st_store_meta_set(db->writer, "uuid", db->uuid, 32, err);
     }
     st_buf_free(&u);
+    if (st == ST_OK)
+        st = st_db_security_load(db, created, err);
     if (st == ST_OK)
         st = st_store_commit(db->writer, &db->ctr, err);
     else
@@ -119,10 +123,12 @@ st_status st_db_open_store(st_store *store, const char *name, const st_db_option
     pthread_cond_init(&db->rd_cond, NULL);
     pthread_mutex_init(&db->fol_mu, NULL);
     pthread_cond_init(&db->fol_cond, NULL);
+    pthread_mutex_init(&db->sec_mu, NULL);
     st_buf_init(&db->notes_arena, 0);
     st_status st = st_store_conn_open(db->store, &db->writer, err);
     if (st == ST_OK)
         st = load_identity(db, err);
+    db->opts.initial_security = NULL; /* borrowed for this call only */
     if (st != ST_OK) {
         db->opts.readers = 0;
         st_db_close(db);
@@ -195,6 +201,8 @@ st_status st_db_close(st_db *db)
     pthread_cond_destroy(&db->rd_cond);
     pthread_mutex_destroy(&db->fol_mu);
     pthread_cond_destroy(&db->fol_cond);
+    pthread_mutex_destroy(&db->sec_mu);
+    st_security_release(db->sec);
     free(db->notes);
     st_buf_free(&db->notes_arena);
     free(db->name);
@@ -203,6 +211,8 @@ st_status st_db_close(st_db *db)
 }
 
 const char *st_db_name(const st_db *db) { return db->name; }
+
+uint64_t st_db_update_seq(st_db *db) { return atomic_load(&db->committed_seq); }
 
 bool st_db_is_deleted(st_db *db) { return atomic_load(&db->deleted); }
 

@@ -108,6 +108,13 @@ struct st_db {
     pthread_cond_t rd_cond;
     reader rd[ST_DB_MAX_READERS]; /* the first opts.readers slots are used */
 
+    /* _security and the validator (db_security.c); sec_mu guards both */
+    pthread_mutex_t sec_mu;
+    st_security *sec;
+    _Atomic uint64_t sec_gen;
+    st_validate_fn validate;
+    void *validate_ctx;
+
     /* set when the catalog deleted the database: calls fail from then on */
     atomic_bool deleted;
     atomic_bool closing;    /* st_db_close began: background work stops */
@@ -183,6 +190,11 @@ void st_db_mark_deleted(st_db *db);
 /* The observers interface being retired (follow.c). */
 bool st_db_observed(st_db *db);
 void st_db_observers_notify(st_db *db, uint64_t seq);
+
+/* db_security.c: read the stored _security object at open (the writer is
+ * inside a write transaction); created: the database is new, store
+ * opts.initial_security. */
+st_status st_db_security_load(st_db *db, bool created, st_error *err);
 
 /* Monotonic milliseconds (coarse clock: cheap, ~4 ms resolution). */
 uint64_t st_db_now_ms(void);

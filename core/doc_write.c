@@ -186,7 +186,42 @@ typedef struct wctx {
     st_atts_out atts;
     st_buf edit;            /* an attachment edit's document, as JSON */
     st_json_doc *edit_doc;  /* ... parsed */
+    /* The database's validator, read once per job (NULL: none). */
+    st_validate_fn validate;
+    void *validate_ctx;
+    st_security *sec;
+    const st_user_ctx *user; /* the request being written */
 } wctx;
+
+/* Ask the validator about the revision rev of w->id whose body is w->body;
+ * old: the revision it replaces (NULL for a new document). */
+static st_status validate(wctx *w, const st_rev *rev, bool deleted, bool replicated,
+                          const char *old_rev, const st_buf *old_body, bool old_deleted,
+                          st_error *err)
+{
+    if (!w->validate)
+        return ST_OK;
+    char rs[ST_REV_STR_MAX];
+    st_rev_format(rev, rs, sizeof rs);
+    st_update u = {
+        .id = w->id,
+        .rev = rs,
+        .body = w->body.data ? w->body.data : "{}",
+        .body_len = w->body.data ? w->body.len : 2,
+        .deleted = deleted,
+        .replicated = replicated,
+        .old_rev = old_rev,
+        .old_body = old_rev ? (old_body && old_body->len ? old_body->data : "{}") : NULL,
+        .old_len = old_rev ? (old_body && old_body->len ? old_body->len : 2) : 0,
+        .old_deleted = old_deleted,
+        .user = w->user,
+        .sec = w->sec,
+    };
+    st_status st = w->validate(w->validate_ctx, &u, err);
+    if (st != ST_OK && err && err->code == ST_OK)
+        st_fail(err, st, "Document update rejected.");
+    return st;
+}
 
 static void remove_body(void *ctx, const st_rev *rev, unsigned flags)
 {
@@ -365,6 +400,13 @@ static st_status merge_replicated(st_db *db, const char *id, st_revtree *t, cons
         return ST_OK;
     }
     st_status st = st_atts_prepare(db->writer, ain, &w->atts, err);
+    if (st == ST_OK && w->validate) {
+        char old_rev[ST_REV_STR_MAX] = "";
+        if (w->exists)
+            rev_str(t, st_revtree_winner(t), old_rev);
+        st = validate(w, &path[0], deleted, true, w->exists ? old_rev : NULL, &w->old.rec.body,
+                      w->exists && w->old.rec.deleted, err);
+    }
     if (st == ST_OK)
         st = apply(w, t, path, n, deleted, true, res, err);
     return st;
@@ -508,7 +550,7 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
      * of a bulk load: try the insert first and look the id up only if it
      * turns out to exist, saving one index search per new document. */
     bool bare_delete = req->delete_doc && !req->doc;
-    if (!replicated && !p.rev && !p.atts && !bare_delete) {
+    if (!replicated && !p.rev && !p.atts && !bare_delete && !w->validate) {
         st_revtree *fresh = st_revtree_new();
         if (!fresh)
             return st_fail(err, ST_E_NOMEM, "out of memory");
@@ -576,6 +618,7 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
             return st_fail(err, ST_E_CONFLICT, "Document update conflict.");
         st_revtree_node(t, (size_t)parent, &two[1], NULL, NULL);
     }
+    st_buf_reset(&w->buf_a);
     if (parent >= 0) {
         if ((st = st_db_rev_body(db->writer, p.id, &w->old, (size_t)parent, &w->buf_a, &w->buf_b,
                                  err)) != ST_OK &&
@@ -593,6 +636,16 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
     if ((st = st_rev_compute(has_parent ? &two[1] : NULL, p.deleted, req->doc, w->atts.digests,
                              w->atts.n, &two[0], err)) != ST_OK)
         return st;
+    if (w->validate) {
+        char old_rev[ST_REV_STR_MAX] = "";
+        if (parent >= 0)
+            rev_str(t, parent, old_rev);
+        bool old_deleted =
+            parent >= 0 && (st_revtree_flags(t, (size_t)parent) & ST_REVTREE_DELETED) != 0;
+        if ((st = validate(w, &two[0], p.deleted, false, parent >= 0 ? old_rev : NULL, &w->buf_a,
+                           old_deleted, err)) != ST_OK)
+            return st;
+    }
     return apply(w, t, two, has_parent ? 2 : 1, p.deleted, false, res, err);
 }
 
@@ -670,9 +723,15 @@ static st_status run_write(st_db *db, void *arg, st_error *err)
     wctx w;
     memset(&w, 0, sizeof w);
     w.db = db;
+    pthread_mutex_lock(&db->sec_mu);
+    w.validate = db->validate;
+    w.validate_ctx = db->validate_ctx;
+    w.sec = w.validate ? st_security_ref(db->sec) : NULL;
+    pthread_mutex_unlock(&db->sec_mu);
     st_status st = ST_OK;
     for (size_t i = 0; i < job->n; i++) {
         st_write_result *res = &job->results[i];
+        w.user = job->reqs ? job->reqs[i].user : NULL;
         st_counters before = db->ctr;
         size_t notes = db->n_notes;
         st_error_clear(&res->err);
@@ -696,6 +755,7 @@ static st_status run_write(st_db *db, void *arg, st_error *err)
             break;
         }
     }
+    st_security_release(w.sec);
     st_buf_free(&w.body);
     st_buf_free(&w.buf_a);
     st_buf_free(&w.buf_b);

@@ -29,14 +29,25 @@ void st_catalog_close(st_catalog *cat); /* NULL ok; all references must be put *
 
 bool st_dbname_valid(const char *name);
 
-/* ST_E_ILLEGAL_DBNAME, ST_E_FILE_EXISTS */
-st_status st_catalog_create(st_catalog *cat, const char *name, st_error *err);
+/* ST_E_ILLEGAL_DBNAME, ST_E_FILE_EXISTS.  security: the new database's
+ * _security object, stored with its creation (NULL: none, public);
+ * ST_E_BAD_REQUEST if it is not a valid one (nothing is created). */
+st_status st_catalog_create(st_catalog *cat, const char *name, const char *security,
+                            st_error *err);
 /* ST_E_NOT_FOUND "Database does not exist." */
 st_status st_catalog_delete(st_catalog *cat, const char *name, st_error *err);
 /* A referenced handle; ST_E_NOT_FOUND when the database does not exist. */
 st_status st_catalog_get(st_catalog *cat, const char *name, st_db **out, st_error *err);
 void st_catalog_put(st_catalog *cat, st_db *db); /* NULL ok */
 bool st_catalog_exists(st_catalog *cat, const char *name);
+
+/* Called for every handle the catalog opens (created or reopened), before
+ * anyone else can use it: the place to attach a validator
+ * (st_db_set_validator).  It runs with the catalog's lock held, so it must
+ * be quick and must not call the catalog.  Set it before any database is
+ * opened; NULL removes it. */
+typedef void (*st_catalog_open_fn)(void *ctx, st_db *db);
+void st_catalog_on_open(st_catalog *cat, st_catalog_open_fn fn, void *ctx);
 
 /* Names in sorted order; *out is a malloc'd array of malloc'd strings,
  * freed with st_catalog_names_free. */

@@ -33,6 +33,7 @@
 #include "st_json.h"
 #include "st_jw.h"
 #include "st_rev.h"
+#include "st_security.h"
 
 typedef struct st_db st_db;
 
@@ -58,6 +59,9 @@ typedef struct st_db_options {
                                  default 8, -1 = store as given */
     const char *att_compressible; /* [attachments] compressible_types; NULL =
                                  CouchDB's default; borrowed for the db's life */
+    const char *initial_security; /* _security object stored when the database
+                                 is created (NULL: none, i.e. public);
+                                 borrowed for the open call */
 } st_db_options;
 
 void st_db_options_init(st_db_options *o);
@@ -93,6 +97,11 @@ typedef struct st_db_info {
 
 st_status st_db_info_get(st_db *db, st_db_info *out, st_error *err);
 
+/* The update_seq as of the last commit this process knows of (no I/O):
+ * it has moved once a write was acknowledged, so a cache tagged with it is
+ * stale exactly when a write happened since. */
+uint64_t st_db_update_seq(st_db *db);
+
 /* ------------------------------------------------------------------ writes */
 
 /* Attachment bytes supplied out of band (multipart "follows" parts or a
@@ -117,6 +126,9 @@ typedef struct st_write_req {
      * NULL: att_edit->data NULL deletes att_edit->name, else it is added
      * or replaced (PUT/DELETE /db/doc/attachment). */
     const st_att_data *att_edit;
+    /* Who writes: handed to the database's validator (NULL: the embedding
+     * application itself, which validators treat as a server admin). */
+    const st_user_ctx *user;
 } st_write_req;
 
 typedef struct st_write_result {
@@ -455,6 +467,47 @@ st_status st_db_local_get(st_db *db, const char *id, st_buf *out, st_error *err)
 st_status st_db_local_put(st_db *db, const char *id, const st_json *doc, const char *rev,
                           char out_rev[ST_REV_STR_MAX], st_error *err);
 st_status st_db_local_delete(st_db *db, const char *id, const char *rev, st_error *err);
+
+/* ------------------------------------------------- security, validation */
+
+/* The database's _security object: a reference the caller releases
+ * (st_security_release).  Never NULL: a database without one has {}. */
+st_security *st_db_security(st_db *db);
+/* Bumped by every change of the object (a live reader re-checks access). */
+uint64_t st_db_security_gen(st_db *db);
+/* Replace the object (validated by st_security_parse; ST_E_BAD_REQUEST
+ * with CouchDB's reasons).  Committed like a write; followers are woken. */
+st_status st_db_security_set(st_db *db, const char *json, size_t len, st_error *err);
+st_status st_db_security_set_async(st_db *db, const char *json, size_t len, st_done_fn done,
+                                   void *ctx, st_error *err);
+
+/* One document write as a validator sees it (CouchDB's validate_doc_update
+ * arguments).  Bodies are JSON objects without the special members (_id,
+ * _rev, _deleted, _attachments...); everything is borrowed for the call. */
+typedef struct st_update {
+    const char *id;
+    const char *rev;            /* the new revision */
+    const char *body;           /* the new body */
+    size_t body_len;
+    bool deleted;
+    bool replicated;            /* new_edits=false */
+    const char *old_rev;        /* NULL: the document is new (or only tombstones) */
+    const char *old_body;       /* the revision edited (replicated: the winner) */
+    size_t old_len;
+    bool old_deleted;
+    const st_user_ctx *user;    /* NULL: the embedding application */
+    const st_security *sec;     /* the database's _security object */
+} st_update;
+
+/* A validator refuses a write by returning an error (ST_E_FORBIDDEN,
+ * ST_E_UNAUTHORIZED, ST_E_NOT_FOUND, ...) with its reason; the document gets
+ * that error and nothing of it is written.  It runs on the database's
+ * writer thread inside the write transaction, once per document edit
+ * (_local documents excluded), so it must be quick and must not call into
+ * this database.  NULL fn removes it.  Any thread; takes effect for writes
+ * that start afterwards. */
+typedef st_status (*st_validate_fn)(void *ctx, const st_update *u, st_error *err);
+void st_db_set_validator(st_db *db, st_validate_fn fn, void *ctx);
 
 /* ----------------------------------------------------------- maintenance */
 

@@ -32,6 +32,7 @@ void st_api_purge(st_req *r);
 void st_api_revs_limit_get(st_req *r);
 void st_api_revs_limit_put(st_req *r);
 void st_api_security_get(st_req *r);
+void st_api_security_put(st_req *r);
 
 /* api_bulk.c */
 void st_api_bulk_docs(st_req *r);
@@ -73,6 +74,7 @@ void st_api_async_failed(st_req *r, const st_error *err);
  * owned by the request once submitted. */
 typedef struct st_api_one {
     st_json_doc *doc;          /* the parsed body (freed) */
+    st_json_doc *hashed;       /* the users database: doc with its password hashed (freed) */
     st_write_req req;          /* points into doc and the request */
     unsigned flags;
     st_write_result res;

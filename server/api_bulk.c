@@ -6,6 +6,7 @@
 
 #include "api.h"
 #include "log.h"
+#include "users_db.h"
 
 /* Parse a JSON object body for a bulk endpoint; sets the error response. */
 static bool object_body(st_req *r, st_json_doc **d)
@@ -26,6 +27,7 @@ typedef struct bulk_ctx {
     st_json_doc *d;
     st_write_req *reqs;
     st_write_result *res;
+    st_json_doc **hashed;  /* the users database: documents with hashed passwords */
     size_t n;
     bool new_edits;
 } bulk_ctx;
@@ -33,6 +35,9 @@ typedef struct bulk_ctx {
 static void bulk_free(void *p)
 {
     bulk_ctx *c = p;
+    for (size_t i = 0; c->hashed && i < c->n; i++)
+        st_json_doc_free(c->hashed[i]);
+    free(c->hashed);
     st_write_results_free(c->res, c->n);
     free(c->res);
     free(c->reqs);
@@ -132,11 +137,25 @@ void st_api_bulk_docs(st_req *r)
     }
     /* CouchDB checks every document first and refuses the whole request
      * on the first bad one, saving nothing. */
+    bool users_db = st_usersdb_is(r->srv, r->db);
+    if (users_db && !(c->hashed = calloc(c->n ? c->n : 1, sizeof *c->hashed))) {
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
+        goto fail;
+    }
     for (size_t i = 0; i < c->n; i++) {
         c->reqs[i].doc = &docs->u.items[i];
+        c->reqs[i].user = &r->user;
         if (st_db_write_check(&c->reqs[i], c->new_edits ? 0 : ST_WRITE_REPLICATED, &e) != ST_OK) {
             st_resp_status(r, &e);
             goto fail;
+        }
+        if (users_db) {
+            if (st_usersdb_hash(r->srv, c->reqs[i].doc, &c->hashed[i], &e) != ST_OK) {
+                st_resp_status(r, &e);
+                goto fail;
+            }
+            if (c->hashed[i])
+                c->reqs[i].doc = st_json_doc_root(c->hashed[i]);
         }
     }
     st_api_async_begin(r, c, bulk_free, bulk_finish);

@@ -10,6 +10,7 @@
 #include "api.h"
 #include "st_pct.h"
 #include "log.h"
+#include "users_db.h"
 
 /* Percent-encode for a URL path segment. */
 static st_status add_encoded(st_buf *b, const char *s)
@@ -43,7 +44,8 @@ void st_api_location(st_req *r, const char *docid)
 void st_api_db_put(st_req *r)
 {
     st_error e;
-    if (st_catalog_create(r->srv->cat, r->db, &e) != ST_OK) {
+    const char *sec = r->srv->cfg->auth.default_admin_only ? ST_SECURITY_ADMIN_ONLY : NULL;
+    if (st_catalog_create(r->srv->cat, r->db, sec, &e) != ST_OK) {
         st_resp_status(r, &e);
         return;
     }
@@ -198,12 +200,23 @@ void st_api_one_free(void *p)
     if (c->free_extra)
         c->free_extra(c);
     st_json_doc_free(c->doc);
+    st_json_doc_free(c->hashed);
     free(c);
 }
 
 bool st_api_one_submit(st_req *r, st_api_one *c, void (*finish)(st_req *r))
 {
     st_error e;
+    c->req.user = &r->user;
+    if (st_usersdb_is(r->srv, r->db) && c->req.doc) {
+        if (st_usersdb_hash(r->srv, c->req.doc, &c->hashed, &e) != ST_OK) {
+            st_resp_status(r, &e);
+            st_api_one_free(c);
+            return false;
+        }
+        if (c->hashed)
+            c->req.doc = st_json_doc_root(c->hashed);
+    }
     st_api_async_begin(r, c, st_api_one_free, finish);
     if (st_db_write_async(r->dbh, &c->req, 1, c->flags, &c->res, st_api_async_done, r, &e) !=
         ST_OK)
@@ -338,7 +351,46 @@ void st_api_revs_limit_put(st_req *r)
 
 void st_api_security_get(st_req *r)
 {
-    /* No per-database security yet: every db has CouchDB's empty object. */
-    st_resp_text(r, 200, "application/json", "{}\n");
-    st_resp_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "must-revalidate");
+    st_security *sec = st_db_security(r->dbh);
+    size_t len = 0;
+    const char *j = st_security_json(sec, &len);
+    st_buf b = ST_BUF_INIT;
+    st_status s = st_buf_add(&b, j, len);
+    if (s == ST_OK)
+        s = st_buf_addc(&b, '\n');
+    st_security_release(sec);
+    if (s != ST_OK) {
+        st_buf_free(&b);
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
+        return;
+    }
+    st_resp_json(r, 200, &b);
+}
+
+static void security_finish(st_req *r)
+{
+    if (r->async_st != ST_OK)
+        st_resp_status(r, &r->async_err);
+    else
+        st_resp_ok(r, 200);
+}
+
+void st_api_security_put(st_req *r)
+{
+    st_error e;
+    if (st_usersdb_is(r->srv, r->db) && !r->srv->cfg->auth.users_db_security_editable) {
+        st_resp_fail(r, ST_E_FORBIDDEN,
+                     "You can't edit the security object of the user database.");
+        return;
+    }
+    if (!st_req_require_json_ctype(r, true))
+        return;
+    if (r->body.len > ST_SECURITY_MAX_BYTES) {
+        st_resp_fail(r, ST_E_TOO_LARGE, "the security object is too large");
+        return;
+    }
+    st_api_async_begin(r, NULL, NULL, security_finish);
+    if (st_db_security_set_async(r->dbh, r->body.data ? r->body.data : "", r->body.len,
+                                 st_api_async_done, r, &e) != ST_OK)
+        st_api_async_failed(r, &e);
 }

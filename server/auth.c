@@ -1,20 +1,13 @@
-/* auth.c — Basic and cookie authentication against the configured admins.
+/* auth.c — see auth.h.
  *
- * Why a verification cache: PBKDF2 is deliberately slow (thousands of HMAC
- * rounds), and HTTP Basic sends the password with every request.  After
- * one successful PBKDF2 check we remember sha256(name:password:salt) per
- * admin and compare against that in constant time; a wrong password still
- * pays the full PBKDF2 price.
- *
- * AuthSession cookies follow CouchDB's shape: base64url of
- * "name:TIMEHEX:" + HMAC(secret + salt, "name:TIMEHEX"), valid for
- * [chttpd_auth] timeout seconds.  The admin's salt is in the key, so a
- * changed password invalidates old cookies.
+ * Why the password path looks the user up before the lockout and the cache:
+ * the lockout counts per (address, name, salt) so a password reset unlocks,
+ * and the cache is keyed by the credential's salt and revision, so a
+ * changed password or role can never be answered from it.  An unknown name
+ * pays the same PBKDF2 as a real one (st_pw_verify_unknown), so failures do
+ * not tell which names exist.
  */
 #include "auth.h"
-#include "basic.h"
-#include "st_base64.h"
-#include "router.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,190 +15,450 @@
 #include <strings.h>
 #include <time.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include "auth_cache.h"
+#include "basic.h"
+#include "jwt.h"
+#include "lockout.h"
+#include "log.h"
+#include "session.h"
 
-static const st_admin *find_admin(const st_server *srv, const char *name, size_t *idx)
+#define BAD_CREDS "Name or password is incorrect."
+#define MAX_HANDLERS 8
+
+typedef enum { H_COOKIE, H_DEFAULT, H_PROXY, H_JWT } handler;
+static const char *const handler_names[] = {"cookie", "default", "proxy", "jwt"};
+
+struct st_auth {
+    st_server *srv;
+    st_users *users;
+    st_pw_policy policy;
+    char secret[ST_SESSION_SECRET_HEX + 1]; /* generated when not configured */
+    st_session_config session;
+    st_auth_cache *cache;
+    st_lockout *lockout;
+    st_jwt_keys *jwt_keys;
+    st_jwt_required *jwt_required;
+    st_jwt_config jwt;
+    handler order[MAX_HANDLERS];
+    size_t n_order;
+};
+
+void st_identity_clear(st_identity *id)
 {
-    for (size_t i = 0; i < srv->cfg->n_admins; i++) {
-        if (strcmp(srv->cfg->admins[i].name, name) == 0) {
-            if (idx)
-                *idx = i;
-            return &srv->cfg->admins[i];
+    free(id->name);
+    st_roles_free(&id->roles);
+    memset(id, 0, sizeof *id);
+}
+
+st_status st_identity_copy(st_identity *dst, const st_identity *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->how = src->how;
+    if ((src->name && !(dst->name = strdup(src->name))) ||
+        st_roles_copy(&dst->roles, &src->roles) != ST_OK) {
+        st_identity_clear(dst);
+        return ST_E_NOMEM;
+    }
+    return ST_OK;
+}
+
+/* "{chttpd_auth, cookie_authentication_handler}, {chttpd_auth,
+ * default_authentication_handler}" (CouchDB's spelling) or "cookie, default". */
+static st_status parse_handlers(st_auth *a, const char *s, st_error *err)
+{
+    a->n_order = 0;
+    while (*s) {
+        size_t skip = strspn(s, " \t,{}");
+        s += skip;
+        size_t len = strcspn(s, " \t,{}");
+        if (!len)
+            break;
+        const char *w = s;
+        s += len;
+        if (len == 11 && strncmp(w, "chttpd_auth", 11) == 0)
+            continue; /* the module name */
+        size_t base = len;
+        const char *suffix = "_authentication_handler";
+        if (len > strlen(suffix) && strncmp(w + len - strlen(suffix), suffix, strlen(suffix)) == 0)
+            base = len - strlen(suffix);
+        int found = -1;
+        for (int i = 0; i < 4; i++)
+            if (strlen(handler_names[i]) == base && strncmp(w, handler_names[i], base) == 0)
+                found = i;
+        if (found < 0 || a->n_order == MAX_HANDLERS)
+            return st_fail(err, ST_E_BAD_REQUEST,
+                           "[chttpd] authentication_handlers: unknown handler '%.*s'",
+                           (int)(len > 64 ? 64 : len), w);
+        a->order[a->n_order++] = (handler)found;
+    }
+    if (a->n_order == 0)
+        return st_fail(err, ST_E_BAD_REQUEST, "[chttpd] authentication_handlers is empty");
+    return ST_OK;
+}
+
+static st_status setup_jwt(st_auth *a, const st_auth_settings *s, st_error *err)
+{
+    if (!(a->jwt_keys = st_jwt_keys_new()))
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < s->n_jwt_keys; i++) {
+        st_error ke;
+        if (st_jwt_keys_set(a->jwt_keys, s->jwt_keys[i].key, s->jwt_keys[i].value, &ke) != ST_OK)
+            return st_fail(err, ST_E_BAD_REQUEST, "[jwt_keys] %s: %s", s->jwt_keys[i].key,
+                           ke.reason);
+    }
+    st_status st = st_jwt_required_parse(s->jwt_required_claims, &a->jwt_required, err);
+    if (st != ST_OK)
+        return st;
+    a->jwt.keys = a->jwt_keys;
+    a->jwt.required = a->jwt_required;
+    if (s->jwt_allowed_algorithms &&
+        (st = st_jwt_parse_algorithms(s->jwt_allowed_algorithms, &a->jwt.allowed_algs, err)) !=
+            ST_OK)
+        return st;
+    a->jwt.roles_claim_name = s->jwt_roles_claim_name;
+    a->jwt.roles_claim_path = s->jwt_roles_claim_path;
+    return ST_OK;
+}
+
+static st_status setup(st_auth *a, st_error *err)
+{
+    const st_config *c = a->srv->cfg;
+    const st_auth_settings *s = &c->auth;
+    st_pw_policy_init(&a->policy);
+    a->policy.iterations = s->iterations;
+    a->policy.min_iterations = s->min_iterations;
+    a->policy.max_iterations = s->max_iterations;
+    if (s->pbkdf2_prf &&
+        !st_digest_parse(s->pbkdf2_prf, strlen(s->pbkdf2_prf), &a->policy.prf))
+        return st_fail(err, ST_E_BAD_REQUEST, "[chttpd_auth] pbkdf2_prf: unknown '%s'",
+                       s->pbkdf2_prf);
+    st_status st = parse_handlers(a, s->handlers, err);
+    if (st != ST_OK)
+        return st;
+    st_session_config_init(&a->session);
+    if (c->auth_secret) {
+        a->session.secret = c->auth_secret;
+        a->session.secret_len = strlen(c->auth_secret);
+    } else {
+        if ((st = st_session_new_secret(a->secret, err)) != ST_OK)
+            return st;
+        a->session.secret = a->secret;
+        a->session.secret_len = strlen(a->secret);
+    }
+    if (s->hash_algorithms &&
+        (st = st_session_set_algorithms(&a->session, s->hash_algorithms, err)) != ST_OK)
+        return st;
+    a->session.timeout_s = c->session_timeout_s;
+    a->session.persistent = s->allow_persistent_cookies;
+    a->session.domain = s->cookie_domain;
+    if (s->same_site && !st_session_parse_same_site(s->same_site, &a->session.same_site))
+        return st_fail(err, ST_E_BAD_REQUEST, "[chttpd_auth] same_site: '%s'", s->same_site);
+    st_lockout_config lc;
+    st_lockout_config_init(&lc);
+    if (s->lockout_mode && !st_lockout_parse_mode(s->lockout_mode, &lc.mode))
+        return st_fail(err, ST_E_BAD_REQUEST, "[chttpd_auth_lockout] mode: '%s'",
+                       s->lockout_mode);
+    lc.threshold = s->lockout_threshold;
+    lc.lift_s = s->lockout_lift_s;
+    lc.max_entries = s->lockout_max;
+    if (!(a->lockout = st_lockout_new(&lc)) ||
+        !(a->cache = st_auth_cache_new(s->cache_max, s->cache_ttl_s)))
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    if ((st = setup_jwt(a, s, err)) != ST_OK)
+        return st;
+    return st_users_new(a->srv->cat, c, &a->policy, &a->users, err);
+}
+
+st_status st_auth_new(st_server *srv, st_auth **out, st_error *err)
+{
+    *out = NULL;
+    st_auth *a = calloc(1, sizeof *a);
+    if (!a)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    a->srv = srv;
+    st_status st = setup(a, err);
+    if (st != ST_OK) {
+        st_auth_free(a);
+        return st;
+    }
+    *out = a;
+    return ST_OK;
+}
+
+void st_auth_free(st_auth *a)
+{
+    if (!a)
+        return;
+    st_users_free(a->users);
+    st_auth_cache_free(a->cache);
+    st_lockout_free(a->lockout);
+    st_jwt_keys_free(a->jwt_keys);
+    st_jwt_required_free(a->jwt_required);
+    OPENSSL_cleanse(a->secret, sizeof a->secret);
+    free(a);
+}
+
+st_users *st_auth_users(st_auth *a)
+{
+    return a->users;
+}
+
+const st_pw_policy *st_auth_policy(const st_auth *a)
+{
+    return &a->policy;
+}
+
+size_t st_auth_handler_names(const st_auth *a, const char **out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->n_order && n < cap; i++)
+        out[n++] = handler_names[a->order[i]];
+    return n;
+}
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static st_status identity_of(const st_principal *p, st_identity *who)
+{
+    memset(who, 0, sizeof *who);
+    if (!(who->name = strdup(p->name)) || st_roles_copy(&who->roles, &p->roles) != ST_OK) {
+        st_identity_clear(who);
+        return ST_E_NOMEM;
+    }
+    return ST_OK;
+}
+
+st_status st_auth_password(st_auth *a, const char *peer, const char *name, const void *pw,
+                           size_t pw_len, st_identity *who, st_error *err)
+{
+    memset(who, 0, sizeof *who);
+    st_principal p;
+    st_error le;
+    st_status found = st_users_lookup(a->users, name, &p, &le);
+    if (found != ST_OK && found != ST_E_NOT_FOUND)
+        return st_fail(err, found, "%s", le.reason);
+    bool known = found == ST_OK && p.has_hash;
+    const char *salt = found == ST_OK ? p.salt : NULL;
+    int64_t now = now_s();
+    st_lockout_verdict v = st_lockout_check(a->lockout, peer, name, salt, now);
+    if (v == ST_LOCKOUT_LOCKED) {
+        st_principal_clear(&p);
+        return st_fail(err, ST_E_FORBIDDEN, ST_LOCKOUT_REASON);
+    }
+    if (v == ST_LOCKOUT_WARNED)
+        st_log(ST_LOG_WARN, "authentication failures for a user from %s reached the lockout "
+                            "threshold (warn mode)", peer);
+    bool ok = false;
+    st_status st = ST_OK;
+    if (known) {
+        st_roles cached = ST_ROLES_INIT;
+        if (st_auth_cache_get(a->cache, name, pw, pw_len, p.salt, p.rev, now, &cached) == ST_OK) {
+            ok = true;
+            st_roles_free(&cached);
+        } else if ((st = st_pw_verify(&p.hash, &a->policy, pw, pw_len, &ok, err)) == ST_OK && ok) {
+            (void)st_auth_cache_put(a->cache, name, pw, pw_len, p.salt, p.rev, &p.roles, now);
+        }
+    } else {
+        st_pw_verify_unknown(&a->policy, pw, pw_len);
+    }
+    if (st == ST_OK && ok)
+        st = identity_of(&p, who) == ST_OK ? ST_OK : st_fail(err, ST_E_NOMEM, "out of memory");
+    else if (st == ST_OK)
+        st = st_fail(err, ST_E_UNAUTHORIZED, BAD_CREDS);
+    if (!ok)
+        st_lockout_failed(a->lockout, peer, name, salt, now);
+    st_principal_clear(&p);
+    return st;
+}
+
+st_status st_auth_cookie(st_auth *a, const char *name, bool secure, char **out, st_error *err)
+{
+    *out = NULL;
+    char *value = NULL;
+    if (name) {
+        st_principal p;
+        st_status st = st_users_lookup(a->users, name, &p, err);
+        if (st == ST_E_NOT_FOUND)
+            st = st_fail(err, ST_E_UNAUTHORIZED, BAD_CREDS);
+        if (st == ST_OK)
+            st = st_session_make(&a->session, name, p.salt, strlen(p.salt), now_s(), &value, err);
+        st_principal_clear(&p);
+        if (st != ST_OK)
+            return st;
+    }
+    st_status st = st_session_set_cookie(&a->session, value ? value : "", secure, now_s(), out, err);
+    free(value);
+    return st;
+}
+
+st_status st_auth_refresh(st_auth *a, st_identity *who, st_error *err)
+{
+    if (!who->name || !who->how || strcmp(who->how, "proxy") == 0 || strcmp(who->how, "jwt") == 0)
+        return ST_OK;
+    st_principal p;
+    st_status st = st_users_lookup(a->users, who->name, &p, err);
+    if (st != ST_OK)
+        return st;
+    st_roles_free(&who->roles);
+    st = st_roles_copy(&who->roles, &p.roles);
+    st_principal_clear(&p);
+    return st == ST_OK ? ST_OK : st_fail(err, st, "out of memory");
+}
+
+/* ---- the handlers: each answers NONE (not mine, try the next), USER, or
+ * an error in r (which ends the chain). */
+
+typedef enum { R_NONE, R_USER, R_ERROR } verdict;
+
+static verdict by_cookie(st_auth *a, st_req *r)
+{
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, ST_SESSION_COOKIE);
+    if (!v || !*v)
+        return R_NONE;
+    st_session_token t;
+    st_status st = st_session_decode(v, strlen(v), &t, &r->auth_err);
+    if (st == ST_E_NOT_FOUND) {
+        st_error_clear(&r->auth_err);
+        return R_NONE;
+    }
+    if (st != ST_OK)
+        return R_ERROR;
+    st_principal p;
+    verdict out = R_NONE;
+    if (st_users_lookup(a->users, t.name, &p, NULL) == ST_OK) {
+        int64_t now = now_s();
+        st_session_verdict sv = st_session_check(&a->session, &t, p.salt, strlen(p.salt), now);
+        if ((sv == ST_SESSION_VALID || sv == ST_SESSION_VALID_REFRESH) &&
+            identity_of(&p, &r->who) == ST_OK) {
+            out = R_USER;
+            if (sv == ST_SESSION_VALID_REFRESH &&
+                st_auth_cookie(a, p.name, r->tls, &r->set_cookie, NULL) != ST_OK)
+                r->set_cookie = NULL;
+        }
+        st_principal_clear(&p);
+    }
+    st_session_token_free(&t);
+    return out;
+}
+
+static verdict by_basic(st_auth *a, st_req *r)
+{
+    const char *h = st_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h)
+        return R_NONE;
+    st_basic_creds creds;
+    if (st_basic_decode(h, strlen(h), &creds, &r->auth_err) != ST_OK) {
+        if (r->auth_err.code == ST_E_UNAUTHORIZED) {
+            r->auth_fail = r->auth_err;
+            st_error_clear(&r->auth_err);
+        }
+        return R_ERROR;
+    }
+    verdict out = R_NONE;
+    if (creds.kind == ST_BASIC_CREDS) {
+        out = st_auth_password(a, r->peer, creds.name, creds.password, creds.password_len,
+                               &r->who, &r->auth_fail) == ST_OK
+                  ? R_USER
+                  : R_ERROR;
+        if (r->auth_fail.code == ST_E_NOMEM || r->auth_fail.code == ST_E_IO) {
+            r->auth_err = r->auth_fail; /* a server failure is answered everywhere */
+            st_error_clear(&r->auth_fail);
         }
     }
-    return NULL;
+    st_basic_creds_wipe(&creds);
+    return out;
 }
 
-static void cache_key(const st_admin *a, const char *pw, unsigned char out[32])
+/* Roles "a, b,c" → list. */
+static void split_roles(st_roles *roles, const char *s)
 {
-    unsigned int len = 32;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    bool ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
-              EVP_DigestUpdate(c, a->name, strlen(a->name)) == 1 &&
-              EVP_DigestUpdate(c, ":", 1) == 1 && EVP_DigestUpdate(c, pw, strlen(pw)) == 1 &&
-              EVP_DigestUpdate(c, ":", 1) == 1 &&
-              EVP_DigestUpdate(c, a->salt, strlen(a->salt)) == 1 &&
-              EVP_DigestFinal_ex(c, out, &len) == 1;
-    EVP_MD_CTX_free(c);
-    if (!ok)
-        memset(out, 0, 32); /* all zeros never matches: falls back to PBKDF2 */
-}
-
-bool st_auth_check_password(st_server *srv, const char *name, const char *pw)
-{
-    size_t idx = 0;
-    const st_admin *a = find_admin(srv, name, &idx);
-    unsigned char key[32];
-    unsigned char dk[ST_ADMIN_DK_MAX];
-    static const unsigned char zero[32];
-    if (!a)
-        return false;
-    cache_key(a, pw, key);
-    pthread_mutex_lock(&srv->auth_mu);
-    bool cached = srv->auth_cache && CRYPTO_memcmp(srv->auth_cache[idx], zero, 32) != 0 &&
-                  CRYPTO_memcmp(srv->auth_cache[idx], key, 32) == 0;
-    pthread_mutex_unlock(&srv->auth_mu);
-    if (cached)
-        return true;
-    if (!st_pbkdf2(a->kind, pw, strlen(pw), a->salt, a->iterations, dk, a->dk_len))
-        return false;
-    bool ok = CRYPTO_memcmp(dk, a->dk, a->dk_len) == 0;
-    OPENSSL_cleanse(dk, sizeof dk);
-    if (ok && srv->auth_cache) {
-        pthread_mutex_lock(&srv->auth_mu);
-        memcpy(srv->auth_cache[idx], key, 32);
-        pthread_mutex_unlock(&srv->auth_mu);
+    while (s && *s) {
+        s += strspn(s, " \t,");
+        size_t n = strcspn(s, ",");
+        size_t t = n;
+        while (t && (s[t - 1] == ' ' || s[t - 1] == '\t'))
+            t--;
+        if (t && st_roles_add(roles, s, t) != ST_OK)
+            return;
+        s += n;
     }
-    return ok;
 }
 
-/* Url-safe (or standard) base64 → bytes; returns length or -1. */
-static int b64_decode(const char *in, size_t n, unsigned char *out, size_t cap)
+static bool proxy_token_ok(st_auth *a, const char *name, const char *token)
 {
-    size_t len = 0;
-    if (cap < ST_B64_DECODED_MAX(n) ||
-        (!st_b64_decode(ST_B64_URL, in, n, out, cap, &len) &&
-         !st_b64_decode(ST_B64_STD, in, n, out, cap, &len)))
-        return -1;
-    return (int)len;
+    if (!token || !a->srv->cfg->auth_secret)
+        return false;
+    const char *secret = a->srv->cfg->auth_secret;
+    for (size_t i = 0; i < a->session.n_algs; i++) {
+        unsigned char mac[ST_DIGEST_MAX_SIZE];
+        char hex[2 * ST_DIGEST_MAX_SIZE + 1];
+        st_digest d = a->session.algs[i];
+        if (!st_hmac(d, secret, strlen(secret), name, strlen(name), mac))
+            continue;
+        st_hex_encode(mac, st_digest_size(d), hex);
+        bool ok = st_ct_equal(hex, strlen(hex), token, strlen(token));
+        OPENSSL_cleanse(mac, sizeof mac);
+        if (ok)
+            return true;
+    }
+    return false;
 }
 
-static size_t b64url_encode(const unsigned char *in, size_t n, char *out, size_t cap)
+static verdict by_proxy(st_auth *a, st_req *r)
 {
-    return st_b64_encode(ST_B64_URL, in, n, out, cap);
+    const st_auth_settings *s = &a->srv->cfg->auth;
+    const char *name = st_req_header(r, s->x_auth_username);
+    if (!name || !*name)
+        return R_NONE;
+    if (s->proxy_use_secret && !proxy_token_ok(a, name, st_req_header(r, s->x_auth_token)))
+        return R_NONE;
+    if (!(r->who.name = strdup(name)))
+        return R_NONE;
+    split_roles(&r->who.roles, st_req_header(r, s->x_auth_roles));
+    return R_USER;
 }
 
-static void session_hmac(st_server *srv, const st_admin *a, const char *msg, size_t n,
-                         unsigned char out[32])
+static verdict by_jwt(st_auth *a, st_req *r)
 {
-    unsigned char key[sizeof srv->secret + 256];
-    size_t salt_len = strlen(a->salt);
-    if (salt_len > 256)
-        salt_len = 256;
-    memcpy(key, srv->secret, srv->secret_len);
-    memcpy(key + srv->secret_len, a->salt, salt_len);
-    unsigned int len = 32;
-    HMAC(EVP_sha256(), key, (int)(srv->secret_len + salt_len), (const unsigned char *)msg, n,
-         out, &len);
-}
-
-bool st_auth_session_cookie(st_server *srv, const char *name, char *out, size_t cap)
-{
-    const st_admin *a = find_admin(srv, name, NULL);
-    unsigned char raw[512];
-    char enc[800];
-    if (!a)
-        return false;
-    int n = snprintf((char *)raw, 300, "%s:%lX", name, (unsigned long)time(NULL));
-    if (n < 0 || n >= 300)
-        return false;
-    unsigned char mac[32];
-    session_hmac(srv, a, (const char *)raw, (size_t)n, mac);
-    raw[n] = ':';
-    memcpy(raw + n + 1, mac, 32);
-    if (!b64url_encode(raw, (size_t)n + 33, enc, sizeof enc))
-        return false;
-    int w = snprintf(out, cap, "AuthSession=%s; Version=1; Path=/; HttpOnly; Max-Age=%u", enc,
-                     srv->cfg->session_timeout_s);
-    return w > 0 && (size_t)w < cap;
-}
-
-static bool set_user(st_req *r, const char *name)
-{
-    size_t n = strlen(name);
-    if (n >= sizeof r->user)
-        return false;
-    memcpy(r->user, name, n + 1);
-    r->is_admin = true;
-    return true;
-}
-
-/* AuthSession cookie → admin name, if valid and fresh. */
-static bool check_cookie(st_req *r, const char *val)
-{
-    unsigned char raw[600];
-    size_t n = strcspn(val, "; ");
-    int len = b64_decode(val, n, raw, sizeof raw - 1);
-    if (len < 34)
-        return false;
-    /* name:TIMEHEX:<32 bytes mac> */
-    size_t msg_len = (size_t)len - 33;
-    if (raw[msg_len] != ':')
-        return false;
-    raw[msg_len] = '\0';
-    char *colon = strrchr((char *)raw, ':');
-    if (!colon || memchr(raw, '\0', msg_len))
-        return false;
-    *colon = '\0';
-    const char *name = (const char *)raw;
-    char *end = NULL;
-    unsigned long ts = strtoul(colon + 1, &end, 16);
-    if (!end || *end)
-        return false;
-    const st_admin *a = find_admin(r->srv, name, NULL);
-    if (!a)
-        return false;
-    *colon = ':';
-    unsigned char mac[32];
-    session_hmac(r->srv, a, (const char *)raw, msg_len, mac);
-    if (CRYPTO_memcmp(mac, raw + msg_len + 1, 32) != 0)
-        return false;
-    unsigned long now = (unsigned long)time(NULL);
-    if (ts > now + 60 || now - ts > r->srv->cfg->session_timeout_s)
-        return false;
-    *colon = '\0';
-    return set_user(r, name);
+    const char *h = st_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return R_NONE;
+    const char *tok = h + 7;
+    while (*tok == ' ')
+        tok++;
+    st_jwt_identity id;
+    st_error e;
+    if (st_jwt_verify(&a->jwt, tok, strlen(tok), now_s(), &id, &e) != ST_OK) {
+        if (e.code == ST_E_UNAUTHORIZED)
+            r->auth_fail = e;
+        else
+            r->auth_err = e;
+        return R_ERROR;
+    }
+    r->who.name = id.name;
+    r->who.roles = id.roles;
+    return R_USER;
 }
 
 void st_auth_identify(st_req *r)
 {
-    r->user[0] = '\0';
-    r->is_admin = false;
-    const char *h = st_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (h) {
-        /* Another scheme is not ours: the request stays anonymous, as in
-         * CouchDB; undecodable Basic credentials are a 400. */
-        st_basic_creds creds;
-        if (st_basic_decode(h, strlen(h), &creds, &r->auth_err) != ST_OK) {
-            if (r->auth_err.code == ST_E_UNAUTHORIZED) {
-                st_error_clear(&r->auth_err);
-                r->auth_failed = true;
-            }
-            return;
-        }
-        if (creds.kind == ST_BASIC_CREDS) {
-            if (!st_auth_check_password(r->srv, creds.name, creds.password) ||
-                !set_user(r, creds.name))
-                r->auth_failed = true;
-            st_basic_creds_wipe(&creds);
-            return;
-        }
-        st_basic_creds_wipe(&creds);
-        if (creds.kind == ST_BASIC_NO_CREDS)
-            return;
+    st_auth *a = r->srv->auth;
+    st_identity_clear(&r->who);
+    for (size_t i = 0; i < a->n_order; i++) {
+        handler h = a->order[i];
+        verdict v = h == H_COOKIE    ? by_cookie(a, r)
+                    : h == H_DEFAULT ? by_basic(a, r)
+                    : h == H_PROXY   ? by_proxy(a, r)
+                                     : by_jwt(a, r);
+        if (v == R_USER)
+            r->who.how = handler_names[h];
+        if (v != R_NONE)
+            break;
     }
-    const char *cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "AuthSession");
-    if (cookie && *cookie)
-        check_cookie(r, cookie); /* a stale cookie is ignored, as in CouchDB */
+    if (!r->who.how)
+        st_identity_clear(&r->who);
+    r->user = st_identity_ctx(&r->who);
 }

@@ -7,13 +7,13 @@
  * [settee] section.  Unknown names are ignored, as CouchDB ini files carry
  * many settings that mean nothing here.
  *
- * Admin passwords: CouchDB stores "-pbkdf2-<hex>,<salt>,<iterations>"
- * (SHA-1) and, since 3.4, "-pbkdf2:sha256-..."; both are accepted.  A
- * plaintext password is hashed at once with PBKDF2-SHA256 and a random salt,
- * so the plaintext never outlives the call.
+ * Admin passwords: a value is either one of CouchDB's hashes
+ * ("-pbkdf2:sha256-...", "-pbkdf2-...", "-hashed-...") or a plain password.
+ * A plain one is kept only until the server starts, which hashes it and,
+ * for entries read from the config file, writes the hash back.
  */
 #include "config.h"
-#include "st_hex.h"
+#include "password.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -22,11 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <openssl/crypto.h>
-
-#define PLAINTEXT_ITERATIONS 10000u /* in-memory only; verification is cached */
 
 static char *dup_or_null(const char *s)
 {
@@ -58,6 +57,7 @@ st_config *st_config_new(void)
     c->connection_memory = 32 * 1024;
     c->durability = ST_DURABLE_FULL;
     c->db_readers = 4;
+    st_auth_settings_init(&c->auth);
     c->ssl_port = 6984;
     return c;
 }
@@ -65,8 +65,10 @@ st_config *st_config_new(void)
 static void admin_clear(st_admin *a)
 {
     free(a->name);
-    free(a->salt);
-    OPENSSL_cleanse(a->dk, sizeof a->dk);
+    if (a->value) {
+        OPENSSL_cleanse(a->value, strlen(a->value));
+        free(a->value);
+    }
     memset(a, 0, sizeof *a);
 }
 
@@ -85,6 +87,8 @@ void st_config_free(st_config *c)
     free(c->cors_methods);
     free(c->auth_secret);
     free(c->log_file);
+    free(c->config_path);
+    st_auth_settings_free(&c->auth);
     free(c->ssl_cert_file);
     free(c->ssl_key_file);
     free(c->ssl_cacert_file);
@@ -106,12 +110,18 @@ st_config *st_config_copy(const st_config *src)
     c->cors_methods = dup_or_null(src->cors_methods);
     c->auth_secret = dup_or_null(src->auth_secret);
     c->log_file = dup_or_null(src->log_file);
+    c->config_path = dup_or_null(src->config_path);
     c->admins = NULL;
     c->n_admins = 0;
-    bool ok = (!src->data_dir || c->data_dir) && (!src->bind_address || c->bind_address) &&
-              (!src->uuid || c->uuid) && (!src->cors_origins || c->cors_origins) &&
+    bool auth_ok = st_auth_settings_copy(&c->auth, &src->auth) == ST_OK;
+    if (!auth_ok)
+        st_auth_settings_init(&c->auth);
+    bool ok = auth_ok && (!src->data_dir || c->data_dir) &&
+              (!src->bind_address || c->bind_address) && (!src->uuid || c->uuid) &&
+              (!src->cors_origins || c->cors_origins) &&
               (!src->cors_headers || c->cors_headers) && (!src->cors_methods || c->cors_methods) &&
-              (!src->auth_secret || c->auth_secret) && (!src->log_file || c->log_file);
+              (!src->auth_secret || c->auth_secret) && (!src->log_file || c->log_file) &&
+              (!src->config_path || c->config_path);
     c->ssl_cert_file = dup_or_null(src->ssl_cert_file);
     c->ssl_key_file = dup_or_null(src->ssl_key_file);
     c->ssl_cacert_file = dup_or_null(src->ssl_cacert_file);
@@ -126,9 +136,9 @@ st_config *st_config_copy(const st_config *src)
         for (size_t i = 0; ok && i < src->n_admins; i++) {
             c->admins[i] = src->admins[i];
             c->admins[i].name = strdup(src->admins[i].name);
-            c->admins[i].salt = strdup(src->admins[i].salt);
+            c->admins[i].value = strdup(src->admins[i].value);
             c->n_admins = i + 1;
-            ok = c->admins[i].name && c->admins[i].salt;
+            ok = c->admins[i].name && c->admins[i].value;
         }
     }
     if (!ok) {
@@ -136,16 +146,6 @@ st_config *st_config_copy(const st_config *src)
         return NULL;
     }
     return c;
-}
-
-bool st_pbkdf2(st_pbkdf2_kind kind, const char *pw, size_t pw_len, const char *salt,
-               unsigned iterations, unsigned char *out, size_t out_len)
-{
-    const EVP_MD *md = kind == ST_PBKDF2_SHA1 ? EVP_sha1() : EVP_sha256();
-    if (iterations == 0 || iterations > INT_MAX || pw_len > INT_MAX || out_len > INT_MAX)
-        return false;
-    return PKCS5_PBKDF2_HMAC(pw, (int)pw_len, (const unsigned char *)salt, (int)strlen(salt),
-                             (int)iterations, md, (int)out_len, out) == 1;
 }
 
 static const char *const level_names[] = {"debug", "info", "notice", "warning", "error", "none"};
@@ -204,74 +204,24 @@ static bool parse_bool(const char *s, bool *out)
 }
 
 
-/* "-pbkdf2-<hex>,<salt>,<iterations>" (prefix already removed). */
-static bool parse_pbkdf2(const char *v, st_admin *a)
+/* from_file: read from the config file, so the server knows which plain
+ * passwords to write back hashed. */
+static st_status set_admin(st_config *c, const char *name, const char *value, bool from_file,
+                           st_error *err)
 {
-    const char *c1 = strchr(v, ',');
-    const char *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
-    if (!c1 || !c2)
-        return false;
-    size_t hex_len = (size_t)(c1 - v);
-    if (hex_len == 0 || hex_len % 2 || hex_len / 2 > ST_ADMIN_DK_MAX)
-        return false;
-    if (!st_hex_decode(v, hex_len / 2, a->dk))
-        return false;
-    a->dk_len = hex_len / 2;
-    uint64_t it;
-    if (!parse_u64(c2 + 1, 100000000, &it) || it == 0)
-        return false;
-    a->iterations = (unsigned)it;
-    a->salt = strndup(c1 + 1, (size_t)(c2 - c1 - 1));
-    return a->salt != NULL;
-}
-
-static st_status set_admin(st_config *c, const char *name, const char *value, st_error *err)
-{
-    st_admin a;
-    memset(&a, 0, sizeof a);
-    st_status rc = ST_OK;
     if (!*name || strchr(name, ':'))
         return st_fail(err, ST_E_BAD_REQUEST, "admin name must be non-empty and without ':'");
-    a.name = strdup(name);
-    if (!a.name) {
-        rc = st_fail(err, ST_E_NOMEM, "out of memory");
-        goto out;
-    }
-    if (strncmp(value, "-pbkdf2:sha256-", 15) == 0) {
-        a.kind = ST_PBKDF2_SHA256;
-        if (!parse_pbkdf2(value + 15, &a)) {
-            rc = st_fail(err, ST_E_BAD_REQUEST, "bad pbkdf2 hash for admin %s", name);
-            goto out;
-        }
-    } else if (strncmp(value, "-pbkdf2-", 8) == 0) {
-        a.kind = ST_PBKDF2_SHA1;
-        if (!parse_pbkdf2(value + 8, &a)) {
-            rc = st_fail(err, ST_E_BAD_REQUEST, "bad pbkdf2 hash for admin %s", name);
-            goto out;
-        }
-    } else if (strncmp(value, "-hashed-", 8) == 0) {
-        rc = st_fail(err, ST_E_BAD_REQUEST,
-                     "admin %s: -hashed- passwords are not supported; use -pbkdf2- or plaintext",
-                     name);
-        goto out;
-    } else {
-        unsigned char salt_raw[16];
-        char salt_hex[33];
-        if (RAND_bytes(salt_raw, sizeof salt_raw) != 1) {
-            rc = st_fail(err, ST_E_IO, "no randomness for the admin salt");
-            goto out;
-        }
-        for (size_t i = 0; i < sizeof salt_raw; i++)
-            snprintf(salt_hex + 2 * i, 3, "%02x", salt_raw[i]);
-        a.kind = ST_PBKDF2_SHA256;
-        a.iterations = PLAINTEXT_ITERATIONS;
-        a.dk_len = 32;
-        a.salt = strdup(salt_hex);
-        if (!a.salt || !st_pbkdf2(a.kind, value, strlen(value), a.salt, a.iterations, a.dk,
-                                  a.dk_len)) {
-            rc = st_fail(err, ST_E_NOMEM, "cannot hash the admin password");
-            goto out;
-        }
+    if (!*value)
+        return st_fail(err, ST_E_BAD_REQUEST, "admin %s: the password must not be empty", name);
+    st_pw_hash h;
+    st_error pe;
+    st_status ps = st_pw_parse_admin(value, strlen(value), &h, &pe);
+    if (ps != ST_OK && ps != ST_E_NOT_FOUND)
+        return st_fail(err, ST_E_BAD_REQUEST, "admin %s: %s", name, pe.reason);
+    st_admin a = {strdup(name), strdup(value), ps == ST_E_NOT_FOUND, from_file};
+    if (!a.name || !a.value) {
+        admin_clear(&a);
+        return st_fail(err, ST_E_NOMEM, "out of memory");
     }
     /* Replace an existing admin of the same name (later settings win). */
     for (size_t i = 0; i < c->n_admins; i++) {
@@ -283,15 +233,12 @@ static st_status set_admin(st_config *c, const char *name, const char *value, st
     }
     st_admin *grown = realloc(c->admins, (c->n_admins + 1) * sizeof *grown);
     if (!grown) {
-        rc = st_fail(err, ST_E_NOMEM, "out of memory");
-        goto out;
+        admin_clear(&a);
+        return st_fail(err, ST_E_NOMEM, "out of memory");
     }
     c->admins = grown;
     c->admins[c->n_admins++] = a;
     return ST_OK;
-out:
-    admin_clear(&a);
-    return rc;
 }
 
 static st_status set_str(char **slot, const char *value, st_error *err)
@@ -332,15 +279,20 @@ static st_status set_ssl(st_config *c, const char *key, const char *value, st_er
 
 #define KEY(s, k) (strcmp(section, s) == 0 && strcmp(key, k) == 0)
 
-st_status st_config_set(st_config *c, const char *section, const char *key, const char *value,
-                        st_error *err)
+static st_status config_set(st_config *c, const char *section, const char *key,
+                            const char *value, bool from_file, st_error *err)
 {
     uint64_t u;
     bool b;
     if (!c || !section || !key || !value)
         return st_fail(err, ST_E_MISUSE, "st_config_set: NULL argument");
+    if (strcmp(section, "couch_httpd_auth") == 0)
+        section = "chttpd_auth"; /* the pre-3.0 name */
     if (strcmp(section, "admins") == 0)
-        return set_admin(c, key, value, err);
+        return set_admin(c, key, value, from_file, err);
+    st_status as = st_auth_settings_set(&c->auth, section, key, value, err);
+    if (as != ST_E_NOT_FOUND)
+        return as;
     if (KEY("chttpd", "port") || KEY("httpd", "port")) {
         if (!parse_u64(value, 65535, &u))
             goto bad;
@@ -391,9 +343,9 @@ st_status st_config_set(st_config *c, const char *section, const char *key, cons
         if (!parse_u64(value, 86400 * 365, &u))
             goto bad;
         c->cors_max_age = (unsigned)u;
-    } else if (KEY("chttpd_auth", "secret") || KEY("couch_httpd_auth", "secret")) {
+    } else if (KEY("chttpd_auth", "secret")) {
         return set_str(&c->auth_secret, value, err);
-    } else if (KEY("chttpd_auth", "timeout") || KEY("couch_httpd_auth", "timeout")) {
+    } else if (KEY("chttpd_auth", "timeout")) {
         if (!parse_u64(value, 86400 * 365, &u) || u == 0)
             goto bad;
         c->session_timeout_s = (unsigned)u;
@@ -441,6 +393,12 @@ st_status st_config_set(st_config *c, const char *section, const char *key, cons
     return ST_OK;
 bad:
     return st_fail(err, ST_E_BAD_REQUEST, "bad value for [%s] %s: '%s'", section, key, value);
+}
+
+st_status st_config_set(st_config *c, const char *section, const char *key, const char *value,
+                        st_error *err)
+{
+    return config_set(c, section, key, value, false, err);
 }
 
 static char *trim(char *s)
@@ -497,13 +455,84 @@ st_status st_config_load(st_config *c, const char *path, st_error *err)
         if (semi)
             *semi = '\0';
         value = trim(value);
-        rc = st_config_set(c, section, key, value, err);
+        rc = config_set(c, section, key, value, true, err);
+        OPENSSL_cleanse(line, sizeof line); /* it may have held a password */
         if (rc != ST_OK)
             goto out;
     }
     if (ferror(f))
         rc = st_fail(err, ST_E_IO, "error reading %s", path);
+    if (rc == ST_OK) {
+        char *p = strdup(path);
+        if (!p)
+            rc = st_fail(err, ST_E_NOMEM, "out of memory");
+        free(c->config_path);
+        c->config_path = p;
+    }
 out:
     fclose(f);
     return rc;
+}
+
+/* The admin whose plain value line `key` in [admins] holds, if it is to be
+ * replaced. */
+static const char *hash_for(const st_config *c, char *const *hashes, const char *key)
+{
+    for (size_t i = 0; i < c->n_admins; i++)
+        if (hashes[i] && c->admins[i].from_file && strcmp(c->admins[i].name, key) == 0)
+            return hashes[i];
+    return NULL;
+}
+
+st_status st_config_rewrite_admins(const st_config *c, char *const *hashes, st_error *err)
+{
+    if (!c->config_path)
+        return ST_OK;
+    char tmp[4200];
+    int tn = snprintf(tmp, sizeof tmp, "%s.tmp", c->config_path);
+    if (tn < 0 || (size_t)tn >= sizeof tmp)
+        return st_fail(err, ST_E_BAD_REQUEST, "config file path too long");
+    FILE *in = fopen(c->config_path, "r");
+    if (!in)
+        return st_fail(err, ST_E_IO, "cannot read %s: %s", c->config_path, strerror(errno));
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!out) {
+        if (fd >= 0)
+            close(fd);
+        fclose(in);
+        return st_fail(err, ST_E_IO, "cannot write %s: %s", tmp, strerror(errno));
+    }
+    char line[4096], copy[4096];
+    char section[128] = "";
+    bool ok = true;
+    while (ok && fgets(line, sizeof line, in)) {
+        memcpy(copy, line, sizeof line);
+        char *s = trim(copy);
+        const char *hash = NULL;
+        char *eq = strchr(s, '=');
+        if (*s == '[' && strchr(s, ']')) {
+            *strchr(s, ']') = '\0';
+            snprintf(section, sizeof section, "%s", trim(s + 1));
+        } else if (eq && strcmp(section, "admins") == 0) {
+            *eq = '\0';
+            hash = hash_for(c, hashes, trim(s));
+        }
+        if (hash)
+            ok = fprintf(out, "%s = %s\n", trim(s), hash) > 0;
+        else
+            ok = fputs(line, out) >= 0;
+        OPENSSL_cleanse(line, sizeof line);
+        OPENSSL_cleanse(copy, sizeof copy);
+    }
+    ok = ok && !ferror(in) && fflush(out) == 0 && fsync(fileno(out)) == 0;
+    fclose(in);
+    ok = fclose(out) == 0 && ok;
+    if (!ok || rename(tmp, c->config_path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return st_fail(err, ST_E_IO, "cannot rewrite %s: %s", c->config_path, strerror(e));
+    }
+    return ST_OK;
 }

@@ -14,21 +14,58 @@
 #include "st_db.h"
 #include "st_serve.h"
 
-#define ST_ADMIN_DK_MAX 64
-
-typedef enum {
-    ST_PBKDF2_SHA1 = 0,   /* CouchDB's "-pbkdf2-" hashes */
-    ST_PBKDF2_SHA256 = 1  /* "-pbkdf2:sha256-" and our own in-memory hashes */
-} st_pbkdf2_kind;
-
+/* One [admins] entry as configured: a CouchDB password hash, or a plain
+ * password that the server hashes when it starts (and, when it came from
+ * the config file, writes back hashed, as CouchDB does). */
 typedef struct st_admin {
-    char *name;                          /* malloc'd */
-    st_pbkdf2_kind kind;
-    char *salt;                          /* malloc'd, used as given (text) */
-    unsigned iterations;
-    unsigned char dk[ST_ADMIN_DK_MAX];   /* derived key */
-    size_t dk_len;
+    char *name;       /* malloc'd */
+    char *value;      /* malloc'd; a plain password is wiped when freed */
+    bool plain;       /* value is not a hash yet */
+    bool from_file;   /* read from config_path's [admins] */
 } st_admin;
+
+/* A name = value pair kept in order ([jwt_keys]). */
+typedef struct st_kv {
+    char *key, *value;
+} st_kv;
+
+/* Authentication and authorization settings, CouchDB's names. */
+typedef struct st_auth_settings {
+    /* [chttpd_auth] */
+    uint64_t iterations;           /* iterations (600000) */
+    char *pbkdf2_prf;              /* pbkdf2_prf ("sha256") */
+    uint64_t min_iterations, max_iterations;
+    char *hash_algorithms;         /* "sha256, sha" */
+    bool allow_persistent_cookies; /* true */
+    char *cookie_domain;           /* NULL */
+    char *same_site;               /* NULL: unset */
+    bool proxy_use_secret;         /* false, as CouchDB */
+    char *authentication_db;       /* "_users" */
+    char *x_auth_username, *x_auth_roles, *x_auth_token; /* proxy header names */
+    unsigned cache_max;            /* [chttpd_auth_cache] max_objects-like bound (1024) */
+    unsigned cache_ttl_s;          /* [chttpd_auth_cache] max_lifetime (600) */
+    /* [chttpd] */
+    char *handlers;                /* authentication_handlers */
+    bool require_valid_user_except_for_up;
+    /* [couchdb] */
+    bool default_admin_only;       /* default_security = admin_only (true) */
+    bool users_db_security_editable; /* false */
+    /* [chttpd_auth_lockout] */
+    char *lockout_mode;            /* "enforce" */
+    unsigned lockout_threshold;    /* 5 */
+    unsigned lockout_lift_s;       /* 300 */
+    unsigned lockout_max;          /* 10000 */
+    /* [jwt_auth], [jwt_keys] */
+    char *jwt_required_claims;
+    char *jwt_allowed_algorithms;
+    char *jwt_roles_claim_name;
+    char *jwt_roles_claim_path;
+    st_kv *jwt_keys;
+    size_t n_jwt_keys;
+    /* [couch_peruser] */
+    bool peruser_enable, peruser_delete_dbs;
+    char *peruser_prefix;          /* "userdb-" */
+} st_auth_settings;
 
 typedef enum { ST_LOG_DEBUG = 0, ST_LOG_INFO, ST_LOG_NOTICE, ST_LOG_WARN, ST_LOG_ERROR,
                ST_LOG_NONE } st_log_level;
@@ -52,9 +89,11 @@ struct st_config {
     char *cors_headers;            /* extra allowed request headers, comma list */
     char *cors_methods;            /* NULL = the CouchDB default list */
     unsigned cors_max_age;
-    /* Sessions ([chttpd_auth]) */
+    char *config_path;             /* the file st_config_load read last (NULL: none) */
+    /* Sessions and passwords ([chttpd_auth]); more in auth below */
     char *auth_secret;             /* [chttpd_auth] secret; NULL = random per start */
     unsigned session_timeout_s;    /* [chttpd_auth] timeout */
+    st_auth_settings auth;         /* config_auth.c */
     /* Logging ([log]) */
     st_log_level log_level;        /* [log] level; --log-level */
     char *log_file;                /* [log] file; NULL = stderr */
@@ -77,9 +116,19 @@ struct st_config {
 
 st_config *st_config_copy(const st_config *c);
 
-/* PBKDF2 derive (libcrypto).  Returns false on failure. */
-bool st_pbkdf2(st_pbkdf2_kind kind, const char *pw, size_t pw_len, const char *salt,
-               unsigned iterations, unsigned char *out, size_t out_len);
+/* Write the hashes of the plain [admins] passwords read from config_path
+ * back into that file (same lines, values replaced; written to a temporary
+ * file with mode 0600 and renamed over it).  hashes[i] is admins[i]'s
+ * (NULL: leave that entry). */
+st_status st_config_rewrite_admins(const st_config *c, char *const *hashes, st_error *err);
+
+/* config_auth.c: the auth settings' defaults, setter, copy and free. */
+void st_auth_settings_init(st_auth_settings *a);
+/* ST_E_NOT_FOUND when section/key is not an auth setting. */
+st_status st_auth_settings_set(st_auth_settings *a, const char *section, const char *key,
+                               const char *value, st_error *err);
+st_status st_auth_settings_copy(st_auth_settings *dst, const st_auth_settings *src);
+void st_auth_settings_free(st_auth_settings *a);
 
 const char *st_log_level_name(st_log_level l);
 bool st_log_level_parse(const char *s, st_log_level *out);

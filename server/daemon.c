@@ -46,6 +46,9 @@
 #include "feed.h"
 #include "http.h"
 #include "log.h"
+#include "auth.h"
+#include "users_db.h"
+#include "watch.h"
 
 #define SERVER_HEADER "Settee/0.1.0 (libmicrohttpd)"
 #define DISCARD_SLACK (64u * 1024 * 1024) /* chunked overflow read before closing */
@@ -114,6 +117,8 @@ static enum MHD_Result queue(st_req *r)
         return MHD_NO;
     MHD_add_response_header(r->resp, MHD_HTTP_HEADER_SERVER, SERVER_HEADER);
     MHD_add_response_header(r->resp, "X-Couch-Request-ID", r->id);
+    if (r->set_cookie)
+        MHD_add_response_header(r->resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
     st_cors_decorate(r, r->resp);
     r->dispatched = true;
     enum MHD_Result rc = MHD_queue_response(r->conn, r->status, r->resp);
@@ -206,7 +211,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
             .id = r->id[0] ? r->id : "-",
             .method = r->method_str[0] ? r->method_str : "-",
             .path = r->uri ? r->uri : "?",
-            .user = r->user,
+            .user = r->who.name ? r->who.name : "",
             .status = r->status,
             .bytes = r->resp_bytes,
             .tenths_ms = us > 0 ? (uint64_t)(us + 50) / 100 : 0, /* 0.1 ms, rounded */
@@ -315,12 +320,46 @@ static void server_free(st_server *s)
     stop_listener(&s->https);
     stop_listener(&s->http);
     st_tls_free(&s->tls);
+    st_watch_stop(s->watch);
     st_feeds_free(s->feeds);
+    st_auth_free(s->auth); /* puts its catalog reference back */
     st_catalog_close(s->cat);
-    free(s->auth_cache);
-    pthread_mutex_destroy(&s->auth_mu);
     st_config_free(s->cfg);
     free(s);
+}
+
+/* Users, sessions and the authentication database: plain admin passwords
+ * are hashed (and written back hashed to the config file they came from),
+ * and the authentication database is created admin-only if missing, as a
+ * CouchDB node's setup does. */
+static st_status auth_start(st_server *s, st_error *err)
+{
+    st_status rc = st_auth_new(s, &s->auth, err);
+    if (rc != ST_OK)
+        return rc;
+    const st_config *c = s->cfg;
+    char **hashes = calloc(c->n_admins ? c->n_admins : 1, sizeof *hashes);
+    if (!hashes)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    bool rewrite = false;
+    for (size_t i = 0; i < c->n_admins; i++) {
+        hashes[i] = (char *)st_users_admin_hash(st_auth_users(s->auth), i);
+        rewrite = rewrite || (hashes[i] && c->admins[i].from_file);
+    }
+    if (rewrite && (rc = st_config_rewrite_admins(c, hashes, err)) == ST_OK)
+        st_log(ST_LOG_NOTICE, "hashed the plain admin passwords of %s", c->config_path);
+    free(hashes);
+    if (rc != ST_OK)
+        return rc;
+    const char *udb = st_users_db_name(st_auth_users(s->auth));
+    if (!st_catalog_exists(s->cat, udb)) {
+        st_error ce;
+        if (st_catalog_create(s->cat, udb, ST_SECURITY_ADMIN_ONLY, &ce) != ST_OK &&
+            ce.code != ST_E_FILE_EXISTS)
+            return st_fail(err, ce.code, "cannot create %s: %s", udb, ce.reason);
+        st_log(ST_LOG_NOTICE, "created the authentication database %s", udb);
+    }
+    return ST_OK;
 }
 
 typedef union sock_addr {
@@ -410,16 +449,10 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
         return st_fail(err, ST_E_NOMEM, "out of memory");
     s->http.srv = s->https.srv = s;
     s->https.tls = true;
-    pthread_mutex_init(&s->auth_mu, NULL);
     atomic_init(&s->live_requests, 0);
     atomic_init(&s->stopping, false);
     s->cfg = st_config_copy(c);
     if (!s->cfg) {
-        rc = st_fail(err, ST_E_NOMEM, "out of memory");
-        goto fail;
-    }
-    s->auth_cache = calloc(s->cfg->n_admins, sizeof *s->auth_cache);
-    if (!s->auth_cache) {
         rc = st_fail(err, ST_E_NOMEM, "out of memory");
         goto fail;
     }
@@ -429,21 +462,6 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     if (s->cfg->ssl_enabled && (rc = st_tls_load(s->cfg, &s->tls, err)) != ST_OK)
         goto fail;
     raise_nofile();
-    if (s->cfg->auth_secret) {
-        unsigned int len = 0;
-        if (EVP_Digest(s->cfg->auth_secret, strlen(s->cfg->auth_secret), s->secret, &len,
-                       EVP_sha256(), NULL) != 1) {
-            rc = st_fail(err, ST_E_IO, "cannot derive the session key");
-            goto fail;
-        }
-        s->secret_len = len;
-    } else {
-        if (RAND_bytes(s->secret, sizeof s->secret) != 1) {
-            rc = st_fail(err, ST_E_IO, "no randomness for the session key");
-            goto fail;
-        }
-        s->secret_len = sizeof s->secret;
-    }
     st_db_options dbo;
     st_db_options_init(&dbo);
     dbo.durability = s->cfg->durability;
@@ -453,10 +471,17 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     rc = st_catalog_open(s->cfg->data_dir, &dbo, &s->cat, err);
     if (rc != ST_OK)
         goto fail;
+    st_catalog_on_open(s->cat, st_usersdb_on_open, s);
+    rc = auth_start(s, err);
+    if (rc != ST_OK)
+        goto fail;
     rc = load_uuid(s, err);
     if (rc != ST_OK)
         goto fail;
     rc = st_feeds_new(s, &s->feeds, err);
+    if (rc != ST_OK)
+        goto fail;
+    rc = st_watch_start(s, &s->watch, err);
     if (rc != ST_OK)
         goto fail;
     rc = start_listener(s, &s->http, s->cfg->bind_address, s->cfg->port, err);

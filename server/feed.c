@@ -21,8 +21,11 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include "access.h"
+#include "auth.h"
 #include "feed_int.h"
 #include "log.h"
+#include "users_db.h"
 
 st_status st_feeds_new(st_server *srv, st_feeds **out, st_error *err)
 {
@@ -160,9 +163,33 @@ static int idle(st_feed *f, uint64_t last)
     return P_WAIT;
 }
 
+bool st_feed_allowed(st_feed *f)
+{
+    if (!st_feed_stale(f))
+        return true;
+    st_error e;
+    if (atomic_exchange(&f->recheck, false) &&
+        st_auth_refresh(f->reg->srv->auth, &f->who, &e) == ST_E_NOT_FOUND)
+        st_identity_clear(&f->who); /* the user is gone: anonymous from now on */
+    f->sec_gen = st_db_security_gen(f->db);
+    st_security *sec = st_db_security(f->db);
+    st_user_ctx u = st_identity_ctx(&f->who);
+    bool ok = st_access_is_member(sec, &u) && (!f->lister || st_user_is_server_admin(&u));
+    st_security_release(sec);
+    return ok;
+}
+
 static int produce(st_feed *f)
 {
     bool envelope = st_feed_envelope(f);
+    if (!st_feed_allowed(f)) {
+        st_log(ST_LOG_INFO, "changes feed on %s: its reader lost access; ending it",
+               st_db_name(f->db));
+        if (f->phase == PH_START && envelope && st_buf_adds(&f->out, "{\"results\":[\n") != ST_OK)
+            return P_ERROR;
+        f->phase = PH_RUN;
+        return st_feed_finish(f) == ST_OK ? P_MORE : P_ERROR;
+    }
     if (f->phase == PH_START) {
         f->phase = PH_RUN;
         if (envelope)
@@ -333,6 +360,14 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
     f->end_at = f->timeout_ms ? now + f->timeout_ms : 0;
     f->since = p->opts.since;
     f->db = db;
+    f->sec_gen = st_db_security_gen(db);
+    atomic_init(&f->recheck, false);
+    f->lister = st_usersdb_is(r->srv, st_db_name(db));
+    if (st_identity_copy(&f->who, &r->who) != ST_OK) {
+        st_feed_release(f);
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
+        return;
+    }
     if (p->since_now) {
         st_db_info info;
         if (st_db_info_get(db, &info, &e) != ST_OK) {

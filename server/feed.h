@@ -54,6 +54,10 @@ void st_feeds_shutdown(st_feeds *f);
 /* Stop the timer thread and release every database (after MHD stopped). */
 void st_feeds_free(st_feeds *f);
 
+/* The document of user name changed: that user's open feeds check their
+ * access again (and end if it is gone).  Any thread. */
+void st_feeds_user_changed(st_feeds *f, const char *name);
+
 /* Answer r with a feed over db.  Always consumes db and p->doc_ids. */
 void st_feed_start(st_req *r, st_db *db, st_feed_params *p);
 /* The request is being freed: the feed must not touch it any more.  Drops

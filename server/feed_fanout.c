@@ -107,8 +107,8 @@ static void chunk_build(fan_slice *sl, const st_feed *f)
 /* Write f's new rows from the ring as one chunk straight to its socket. */
 static int direct_write(st_feed *f, fan_slice *sl)
 {
-    if (!f->fast_path || f->broken)
-        return D_RESUME;
+    if (!f->fast_path || f->broken || st_feed_stale(f))
+        return D_RESUME; /* a stale reader is checked on its own thread */
     if (!sl->valid || sl->since != f->since || sl->type != f->type)
         chunk_build(sl, f);
     if (sl->resume)

@@ -88,6 +88,13 @@ struct st_feed {
     atomic_int refs;            /* MHD's response + the request: the feed is
                                    released when both are done with it, in
                                    whichever order MHD finishes them */
+    /* Who reads it: checked again whenever the database's _security
+     * changed (sec_gen) or the user's document did (recheck), so a reader
+     * who lost access gets the feed's end instead of more rows. */
+    st_identity who;
+    bool lister;                /* _changes of the users database: server admins only */
+    uint64_t sec_gen;
+    atomic_bool recheck;
 };
 
 struct st_feed_db {
@@ -169,6 +176,14 @@ st_status st_feed_row_suffix(const st_feed *f, st_buf *b, uint64_t seq);
 bool st_feed_put_row(st_feed *f, const st_change_row *row);
 st_status st_feed_finish(st_feed *f);
 st_status st_feed_heartbeat(st_feed *f);
+
+/* feed.c: may f's reader still read it?  (its own thread, or the fan-out
+ * thread's cheap test, st_feed_stale). */
+bool st_feed_allowed(st_feed *f);
+static inline bool st_feed_stale(st_feed *f)
+{
+    return f->sec_gen != st_db_security_gen(f->db) || atomic_load(&f->recheck);
+}
 
 /* feed_reg.c */
 st_feed_db *st_feed_attach(st_feeds *reg, st_db *db, st_error *err); /* takes db */

@@ -77,6 +77,30 @@ void st_feed_unpark(st_feed *f)
     MHD_resume_connection(f->conn);
 }
 
+static void recheck_list(st_feed *list, const char *name, bool unpark)
+{
+    for (st_feed *f = list, *next; f; f = next) {
+        next = f->next;
+        if (!f->who.name || strcmp(f->who.name, name) != 0)
+            continue;
+        atomic_store(&f->recheck, true);
+        if (unpark)
+            st_feed_unpark(f);
+    }
+}
+
+void st_feeds_user_changed(st_feeds *reg, const char *name)
+{
+    if (!reg || !name)
+        return;
+    pthread_mutex_lock(&reg->mu);
+    for (st_feed_db *d = reg->dbs; d; d = d->next) {
+        recheck_list(d->woken, name, false); /* the fan-out looks at them anyway */
+        recheck_list(d->waiters, name, true);
+    }
+    pthread_mutex_unlock(&reg->mu);
+}
+
 bool st_feed_queue_db(st_feeds *reg, st_feed_db *d)
 {
     if (d->fan_queued || !d->woken)
@@ -208,6 +232,7 @@ void st_feed_release(st_feed *f)
     for (size_t i = 0; i < f->n_doc_ids; i++)
         free(f->doc_ids[i]);
     free(f->doc_ids);
+    st_identity_clear(&f->who);
     free(f->tail);
     st_buf_free(&f->out);
     free(f);

@@ -24,6 +24,8 @@
 #include "st_error.h"
 #include "st_json.h"
 #include "st_jw.h"
+#include "roles.h"
+#include "st_security.h"
 
 typedef enum {
     ST_M_GET = 1u << 0,
@@ -46,6 +48,23 @@ typedef struct st_qparam {
 typedef struct st_feed st_feed;
 typedef struct st_route st_route;
 
+/* Who made a request, once the authentication handlers ran (auth.c). */
+typedef struct st_identity {
+    char *name;        /* malloc'd; NULL = anonymous */
+    st_roles roles;    /* "_admin" for server admins */
+    const char *how;   /* the handler that authenticated it: "cookie",
+                          "default", "proxy", "jwt"; NULL when anonymous */
+} st_identity;
+
+/* The identity as core sees it (borrowed from id). */
+static inline st_user_ctx st_identity_ctx(const st_identity *id)
+{
+    st_user_ctx u = {id->name, (const char *const *)id->roles.v, id->roles.n};
+    return u;
+}
+void st_identity_clear(st_identity *id);
+st_status st_identity_copy(st_identity *dst, const st_identity *src);
+
 typedef struct st_req {
     st_server *srv;
     struct MHD_Connection *conn;
@@ -53,7 +72,6 @@ typedef struct st_req {
     st_method method;
     char method_str[16];
     bool http11;                /* HTTP/1.1 request (else 1.0) */
-    bool tls;                   /* came over HTTPS (cookies get Secure; no direct feed writes) */
     /* Decoded path segments ("/a%2Fb/c" → "a/b", "c"). */
     char *segs[ST_MAX_SEGS];
     size_t n_segs;
@@ -73,11 +91,14 @@ typedef struct st_req {
     st_db *dbh;                 /* the route's database, opened by the dispatcher
                                    (a catalog reference, put back with the request;
                                    a handler may take it and set it NULL) */
-    /* Auth */
-    char user[128];             /* "" = anonymous */
-    bool is_admin;
-    bool auth_failed;           /* bad credentials were presented */
-    st_error auth_err;          /* credentials that cannot be read (400) */
+    /* Auth (auth.c) */
+    st_identity who;
+    st_user_ctx user;           /* view of who, for core and access.c */
+    st_error auth_err;          /* credentials that cannot be read (400): answered everywhere */
+    st_error auth_fail;         /* wrong credentials (401) or a lockout (403):
+                                   answered everywhere but POST /_session */
+    char *set_cookie;           /* a refreshed AuthSession cookie to send (malloc'd) */
+    bool tls;                   /* the request came over HTTPS */
     /* Response */
     struct MHD_Response *resp;
     unsigned status;

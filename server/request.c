@@ -112,6 +112,8 @@ void st_req_free(st_req *r)
     free(r->docid);
     free(r->att);
     st_catalog_put(r->srv->cat, r->dbh);
+    st_identity_clear(&r->who);
+    free(r->set_cookie);
     st_buf_free(&r->body);
     if (r->resp)
         MHD_destroy_response(r->resp);

@@ -18,6 +18,8 @@
 #include "tls.h"
 
 typedef struct st_feeds st_feeds;
+typedef struct st_auth st_auth;
+typedef struct st_watch st_watch;
 
 /* One libmicrohttpd daemon: the plain listener, or the HTTPS one.  Both
  * run the same callbacks (daemon.c), which get this as their cls. */
@@ -35,16 +37,12 @@ struct st_server {
     st_listener https;           /* [ssl] bind_address:port; mhd NULL unless [ssl] enable */
     st_tls_creds tls;            /* the PEM text the HTTPS daemon was given, kept until it stops */
     char uuid[33];               /* server uuid (GET /), persisted in data_dir */
-    unsigned char secret[32];    /* HMAC key for AuthSession cookies */
-    size_t secret_len;
+    st_auth *auth;               /* authentication handlers, users, sessions (auth.c) */
+    st_watch *watch;             /* follows _users: feeds, couch_peruser (watch.c) */
     st_feeds *feeds;             /* change-feed registry (feed.c) */
     atomic_uint async_calls;     /* writes handed to core, connection suspended */
     atomic_uint live_requests;   /* requests between URI callback and completion */
     atomic_bool stopping;        /* set once st_server_stop begins */
-    /* Cache of the last verified Basic credentials per admin (auth.c), so
-     * PBKDF2 runs once per password, not once per request. */
-    pthread_mutex_t auth_mu;
-    unsigned char (*auth_cache)[32]; /* [n_admins] sha256(name:password:salt) or zeros */
 };
 
 #endif

@@ -29,11 +29,11 @@ static void test_lifecycle(void **state)
     st_catalog *cat = NULL;
     st_error e;
     assert_int_equal(st_catalog_open(dir, NULL, &cat, &e), ST_OK);
-    assert_int_equal(st_catalog_create(cat, "Bad", &e), ST_E_ILLEGAL_DBNAME);
+    assert_int_equal(st_catalog_create(cat, "Bad", NULL, &e), ST_E_ILLEGAL_DBNAME);
     assert_non_null(strstr(e.reason, "Only lowercase characters"));
-    assert_int_equal(st_catalog_create(cat, "b/one", &e), ST_OK);
-    assert_int_equal(st_catalog_create(cat, "a$x", &e), ST_OK);
-    assert_int_equal(st_catalog_create(cat, "a$x", &e), ST_E_FILE_EXISTS);
+    assert_int_equal(st_catalog_create(cat, "b/one", NULL, &e), ST_OK);
+    assert_int_equal(st_catalog_create(cat, "a$x", NULL, &e), ST_OK);
+    assert_int_equal(st_catalog_create(cat, "a$x", NULL, &e), ST_E_FILE_EXISTS);
     assert_string_equal(e.reason, "The database could not be created, the file already exists.");
     char **names;
     size_t n;
@@ -63,7 +63,7 @@ static void test_lifecycle(void **state)
     st_catalog_put(cat, db);
     assert_int_equal(st_catalog_delete(cat, "b/one", &e), ST_E_NOT_FOUND);
     /* Re-created from scratch. */
-    assert_int_equal(st_catalog_create(cat, "b/one", &e), ST_OK);
+    assert_int_equal(st_catalog_create(cat, "b/one", NULL, &e), ST_OK);
     assert_int_equal(st_catalog_get(cat, "b/one", &db, &e), ST_OK);
     st_db_info info;
     assert_int_equal(st_db_info_get(db, &info, &e), ST_OK);

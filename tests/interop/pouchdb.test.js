@@ -125,7 +125,9 @@ test('push: documents, deletions and attachments reach settee', async () => {
   const g = await http('GET', '/push/gone');
   assert.strictEqual(g.status, 404);
   assert.strictEqual(g.json.reason, 'deleted');
-  const att = await withTimeout(fetch(`${base}/push/att/hello.txt`), 10000, 'attachment');
+  // New databases are admin-only (CouchDB 3's default): the admin reads it.
+  const att = await withTimeout(fetch(`${base}/push/att/hello.txt`,
+                                      { headers: { Authorization: AUTH } }), 10000, 'attachment');
   assert.strictEqual(att.status, 200);
   assert.strictEqual(await att.text(), 'hello world');
   assert.match(att.headers.get('content-type'), /^text\/plain/);

@@ -80,6 +80,10 @@ static inline int t_start_with(const char *first_section, ...)
         st_config_set(c, "chttpd", "port", "0", &e) != ST_OK ||
         st_config_set(c, "admins", T_ADMIN, T_PASS, &e) != ST_OK ||
         st_config_set(c, "settee", "durability", "normal", &e) != ST_OK ||
+        /* These tests exercise the API, not access control (test_http_security.c
+         * does): new databases are public here, and the admin's hash cheap. */
+        st_config_set(c, "couchdb", "default_security", "everyone", &e) != ST_OK ||
+        st_config_set(c, "chttpd_auth", "iterations", "10", &e) != ST_OK ||
         st_config_set(c, "log", "level", getenv("SETTEE_TEST_LOG") ? "debug" : "warning", &e) !=
             ST_OK) {
         st_config_free(c);

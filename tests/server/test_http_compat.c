@@ -267,9 +267,12 @@ static void test_small_cases(void **state)
     free(id);
     /* '+' in a database name in the path means a space. */
     expect("PUT", "/a+b", NULL, 400, "illegal_database_name");
-    /* System databases. */
-    expect("PUT", "/_users", NULL, 201, NULL);
+    /* System databases: _users is made at the first start (admin-only, as a
+     * set-up CouchDB node has it), others on request. */
     expect("PUT", "/_users", NULL, 412, "file_exists");
+    expect("GET", "/_users/_security", NULL, 200, "{\"members\":{\"roles\":[\"_admin\"]}");
+    expect("PUT", "/_replicator", NULL, 201, NULL);
+    expect("PUT", "/_replicator", NULL, 412, "file_exists");
     /* New database files are private (0600). */
     char file[700];
     snprintf(file, sizeof file, "%s/c7.settee", t_dir);
