@@ -40,6 +40,7 @@ static void usage(FILE *f)
             "  --help                this text\n"
             "\n"
             "Settings are applied in order: defaults, --config file, then the other flags.\n"
+            "HTTPS beside HTTP is set up in the config file ([ssl] enable, cert_file, key_file).\n"
             "SIGHUP reopens the log file ([log] file). See docs/operations.md.\n");
 }
 

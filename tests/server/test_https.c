@@ -6,7 +6,7 @@
  * take the direct socket writes), the start is refused with a clear error
  * for a missing, unparsable or mismatched certificate or key, and nothing
  * of the key reaches the log.  The certificates are the test-only ones in
- * tests/data/tls. */
+ * tests/data/tls.  Session cookies set over HTTPS carry Secure. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,14 +26,15 @@ typedef struct sresp {
     long status;      /* HTTP status, or -CURLcode when the transfer failed */
     char *body;
     size_t len;
+    char *headers;
 } sresp;
 
 /* One request to https://host:tls_port/path; ca NULL: no trust added. */
 static sresp s_req(const char *host, const char *method, const char *path, const char *body,
                    const char *ca, long certinfo_out[1])
 {
-    sresp r = {0, NULL, 0};
-    tbuf b = {NULL, 0};
+    sresp r = {0, NULL, 0, NULL};
+    tbuf b = {NULL, 0}, hb = {NULL, 0};
     char url[512];
     snprintf(url, sizeof url, "https://%s:%u%s", host, st_server_tls_port(t_srv), path);
     CURL *c = curl_easy_init();
@@ -45,6 +46,8 @@ static sresp s_req(const char *host, const char *method, const char *path, const
     curl_easy_setopt(c, CURLOPT_PASSWORD, T_PASS);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, t_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, t_write);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &hb);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, T_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
@@ -70,7 +73,15 @@ static sresp s_req(const char *host, const char *method, const char *path, const
     curl_easy_cleanup(c);
     r.body = b.buf ? b.buf : calloc(1, 1);
     r.len = b.len;
+    r.headers = hb.buf ? hb.buf : calloc(1, 1);
     return r;
+}
+
+static void s_free(sresp *r)
+{
+    free(r->body);
+    free(r->headers);
+    memset(r, 0, sizeof *r);
 }
 
 static int start_tls(void)
@@ -92,22 +103,22 @@ static void test_https_beside_http(void **state)
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"couchdb\":\"Welcome\""));
     assert_int_equal(certs[0], 2); /* the certificate, then cacert_file's CA */
-    free(r.body);
+    s_free(&r);
     r = s_req("localhost", "GET", "/_up", NULL, CA, NULL); /* the name in the SAN */
     assert_int_equal(r.status, 200);
-    free(r.body);
+    s_free(&r);
     /* Without the CA the certificate does not verify. */
     r = s_req("127.0.0.1", "GET", "/", NULL, NULL, NULL);
     assert_int_equal(r.status, -(long)CURLE_PEER_FAILED_VERIFICATION);
-    free(r.body);
+    s_free(&r);
 
     /* One server behind both: written over HTTPS, read over HTTP and back. */
     r = s_req("127.0.0.1", "PUT", "/both", NULL, CA, NULL);
     assert_int_equal(r.status, 201);
-    free(r.body);
+    s_free(&r);
     r = s_req("127.0.0.1", "PUT", "/both/viatls", "{\"v\":1}", CA, NULL);
     assert_int_equal(r.status, 201);
-    free(r.body);
+    s_free(&r);
     tresp p = t_req("GET", "/both/viatls", NULL, true);
     T_EXPECT(p, 200);
     t_free(&p);
@@ -117,7 +128,33 @@ static void test_https_beside_http(void **state)
     r = s_req("127.0.0.1", "GET", "/both/viaplain", NULL, CA, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"v\":2"));
-    free(r.body);
+    s_free(&r);
+    t_stop();
+}
+
+/* A session cookie set over HTTPS is Secure; over plain HTTP it is not. */
+static void test_cookie_secure_on_tls(void **state)
+{
+    (void)state;
+    assert_int_equal(start_tls(), 0);
+    const char *login = "{\"name\":\"" T_ADMIN "\",\"password\":\"" T_PASS "\"}";
+    sresp r = s_req("127.0.0.1", "POST", "/_session", login, CA, NULL);
+    assert_int_equal(r.status, 200);
+    const char *sc = strstr(r.headers, "Set-Cookie: AuthSession=");
+    assert_non_null(sc);
+    const char *eol = strstr(sc, "\r\n");
+    assert_non_null(eol);
+    char line[1024];
+    snprintf(line, sizeof line, "%.*s", (int)(eol - sc), sc);
+    assert_non_null(strstr(line, "; Secure"));
+    s_free(&r);
+    tresp p = t_req("POST", "/_session", login, false);
+    T_EXPECT(p, 200);
+    char cookie[1024];
+    assert_true(t_header(&p, "Set-Cookie", cookie, sizeof cookie));
+    assert_non_null(strstr(cookie, "AuthSession="));
+    assert_null(strstr(cookie, "Secure"));
+    t_free(&p);
     t_stop();
 }
 
@@ -154,7 +191,7 @@ static void test_https_continuous_feed(void **state)
     assert_int_equal(f.r.status, 200);
     assert_non_null(strstr(f.r.body, "\"id\":\"woken\""));
     assert_non_null(strstr(f.r.body, "\"last_seq\""));
-    free(f.r.body);
+    s_free(&f.r);
     t_stop();
 }
 
@@ -233,9 +270,9 @@ static void test_key_not_logged(void **state)
                      0);
     sresp r = s_req("127.0.0.1", "GET", "/", NULL, CA, NULL);
     assert_int_equal(r.status, 200);
-    free(r.body);
+    s_free(&r);
     r = s_req("127.0.0.1", "GET", "/", NULL, NULL, NULL); /* a failed handshake */
-    free(r.body);
+    s_free(&r);
     t_stop();
     FILE *f = fopen(log, "r");
     assert_non_null(f);
@@ -256,6 +293,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_https_beside_http),
+        cmocka_unit_test(test_cookie_secure_on_tls),
         cmocka_unit_test(test_https_continuous_feed),
         cmocka_unit_test(test_refuses_bad_certificates),
         cmocka_unit_test(test_key_not_logged),
