@@ -53,6 +53,14 @@ static const struct {
     [ST_E_NOT_SUPPORTED] = {"not_supported", 400},
     [ST_E_INVALID_SELECTOR] = {"invalid_selector", 400},
     [ST_E_BAD_FIELD] = {"bad_field", 400},
+    [ST_E_OS_PROCESS] = {"os_process_error", 500},
+    /* 400 as at design-document save, where CouchDB compiles map functions. */
+    [ST_E_COMPILATION] = {"compilation_error", 400},
+    /* The process's own error name is in st_qs_answer for an exact body. */
+    [ST_E_QUERY_SERVER] = {"query_server_error", 500},
+    [ST_E_UNKNOWN_LANGUAGE] = {"unknown_query_language", 500},
+    [ST_E_INVALID_VALUE] = {"invalid_value", 500},
+    [ST_E_UNKNOWN_ERROR] = {"unknown_error", 500},
 };
 
 _Static_assert(sizeof status_table / sizeof status_table[0] == ST_E_LAST,

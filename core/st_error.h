@@ -48,6 +48,12 @@ typedef enum {
     ST_E_NOT_SUPPORTED = 30,  /* 400 not_supported: a known, unsupported operator */
     ST_E_INVALID_SELECTOR = 31, /* 400 invalid_selector: e.g. no field name */
     ST_E_BAD_FIELD = 32,      /* 400 bad_field: an unusable field path */
+    ST_E_OS_PROCESS = 33,     /* 500 os_process_error: a query server timed out, died or broke the protocol */
+    ST_E_COMPILATION = 34,    /* 400 compilation_error */
+    ST_E_QUERY_SERVER = 35,   /* 500 query_server_error: another ["error",name,..] answer */
+    ST_E_UNKNOWN_LANGUAGE = 36, /* 500 unknown_query_language */
+    ST_E_INVALID_VALUE = 37,  /* 500 invalid_value (e.g. _stats over non-numbers) */
+    ST_E_UNKNOWN_ERROR = 38,  /* 500 unknown_error (e.g. a VDU threw a bare string) */
     ST_E_LAST                 /* never use */
 } st_status;
 

@@ -96,6 +96,14 @@ settee_status st_client_code(st_status s)
     case ST_E_NOT_SUPPORTED:
     case ST_E_INVALID_SELECTOR:
     case ST_E_BAD_FIELD: return SETTEE_BAD_REQUEST;
+    /* Query-server codes: the public API has no design documents yet, so
+     * they need no public names of their own. */
+    case ST_E_COMPILATION: return SETTEE_BAD_REQUEST;
+    case ST_E_OS_PROCESS:
+    case ST_E_QUERY_SERVER:
+    case ST_E_UNKNOWN_LANGUAGE:
+    case ST_E_INVALID_VALUE:
+    case ST_E_UNKNOWN_ERROR: return SETTEE_INTERNAL;
     case ST_E_LAST: break;
     }
     return SETTEE_INTERNAL;

@@ -28,6 +28,13 @@ static void test_names_and_http(void **state)
     assert_int_equal(st_status_http(ST_E_METHOD), 405);
     assert_int_equal(st_status_http(ST_E_NOT_ACCEPTABLE), 406);
     assert_int_equal(st_status_http(ST_E_BUSY), 503);
+    assert_string_equal(st_status_name(ST_E_OS_PROCESS), "os_process_error");
+    assert_int_equal(st_status_http(ST_E_OS_PROCESS), 500);
+    assert_string_equal(st_status_name(ST_E_COMPILATION), "compilation_error");
+    assert_string_equal(st_status_name(ST_E_UNKNOWN_LANGUAGE), "unknown_query_language");
+    assert_string_equal(st_status_name(ST_E_INVALID_VALUE), "invalid_value");
+    assert_int_equal(st_status_http(ST_E_INVALID_VALUE), 500);
+    assert_string_equal(st_status_name(ST_E_UNKNOWN_ERROR), "unknown_error");
     /* Every code has a name; out-of-range codes get a fallback, not NULL. */
     for (int c = 0; c < ST_E_LAST; c++) {
         assert_non_null(st_status_name((st_status)c));
