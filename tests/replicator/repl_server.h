@@ -97,8 +97,10 @@ static inline bool rs_spawn(rs_server *s, int port)
     size_t len = 0;
     static const char http_line[] = "listening on http://127.0.0.1:";
     static const char https_line[] = "listening on https://127.0.0.1:";
+    buf[0] = '\0';
     uint64_t t0 = rs_now_ms();
-    while (rs_now_ms() - t0 < 10000 && len < sizeof buf - 1) {
+    /* Generous: a sanitized build hashing admin passwords on a loaded machine. */
+    while (rs_now_ms() - t0 < 30000 && len < sizeof buf - 1) {
         struct pollfd p = {s->out_fd, POLLIN, 0};
         if (poll(&p, 1, 100) <= 0)
             continue;

@@ -36,7 +36,7 @@ static int group_setup(void **state)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (!rs_start_cfg(&srv, "auth",
                       "[admins]\n" ODD_USER " = " ODD_PASS "\n"
-                      "[chttpd_auth]\ntimeout = 2\n"
+                      "[chttpd_auth]\ntimeout = 2\niterations = 1000\n"
                       "[chttpd]\nrequire_valid_user = true\n"))
         return -1;
     return fp_start(&px, srv.port) ? 0 : -1;
