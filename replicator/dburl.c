@@ -21,6 +21,26 @@ static char *dupn(const char *s, size_t n)
     return d;
 }
 
+/* url for a message: "scheme://user:pass@rest" loses ":pass", so a
+ * rejected URL can be quoted without its password. */
+static void scrub(const char *url, char *out, size_t cap)
+{
+    const char *p = strstr(url, "://");
+    const char *at = NULL, *colon = NULL;
+    if (p) {
+        p += 3;
+        const char *auth_end = p + strcspn(p, "/");
+        for (const char *q = p; q < auth_end; q++)
+            if (*q == '@')
+                at = q;
+        colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+    }
+    if (colon)
+        snprintf(out, cap, "%.*s%s", (int)(colon - url), url, at);
+    else
+        snprintf(out, cap, "%s", url);
+}
+
 st_status st_dburl_decode(const char *s, char **out, st_error *err)
 {
     *out = st_pct_decode(s, strlen(s), false);
@@ -45,6 +65,8 @@ void st_dburl_free(st_dburl *u)
 st_status st_dburl_parse(const char *url, st_dburl *u, st_error *err)
 {
     memset(u, 0, sizeof *u);
+    char shown[ST_REASON_MAX];
+    scrub(url, shown, sizeof shown);
     const char *p;
     if (strncasecmp(url, "http://", 7) == 0) {
         p = url + 7;
@@ -52,7 +74,7 @@ st_status st_dburl_parse(const char *url, st_dburl *u, st_error *err)
         u->https = true;
         p = url + 8;
     } else {
-        return st_fail(err, ST_E_BAD_REQUEST, "not an http(s) URL: %s", url);
+        return st_fail(err, ST_E_BAD_REQUEST, "not an http(s) URL: %s", shown);
     }
     const char *slash = strchr(p, '/');
     const char *auth_end = slash ? slash : p + strlen(p);
@@ -108,9 +130,9 @@ st_status st_dburl_parse(const char *url, st_dburl *u, st_error *err)
     while (plen > 1 && slash[plen - 1] == '/')
         plen--;
     if (!slash || plen <= 1)
-        return st_dburl_free(u), st_fail(err, ST_E_BAD_REQUEST, "no database name in URL %s", url);
+        return st_dburl_free(u), st_fail(err, ST_E_BAD_REQUEST, "no database name in URL %s", shown);
     if (memchr(slash, '?', plen) || memchr(slash, '#', plen))
-        return st_dburl_free(u), st_fail(err, ST_E_BAD_REQUEST, "query strings are not supported in %s", url);
+        return st_dburl_free(u), st_fail(err, ST_E_BAD_REQUEST, "query strings are not supported in %s", shown);
     u->path = dupn(slash, plen);
     const char *last = u->path ? strrchr(u->path, '/') : NULL;
     u->db = last ? strdup(last + 1) : NULL;
@@ -137,5 +159,5 @@ st_status st_dburl_parse(const char *url, st_dburl *u, st_error *err)
     return ST_OK;
 bad:
     st_dburl_free(u);
-    return st_fail(err, ST_E_BAD_REQUEST, "bad host or port in URL %s", url);
+    return st_fail(err, ST_E_BAD_REQUEST, "bad host or port in URL %s", shown);
 }

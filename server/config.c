@@ -58,6 +58,7 @@ st_config *st_config_new(void)
     c->durability = ST_DURABLE_FULL;
     c->db_readers = 4;
     st_auth_settings_init(&c->auth);
+    c->ssl_port = 6984;
     return c;
 }
 
@@ -88,6 +89,10 @@ void st_config_free(st_config *c)
     free(c->log_file);
     free(c->config_path);
     st_auth_settings_free(&c->auth);
+    free(c->ssl_cert_file);
+    free(c->ssl_key_file);
+    free(c->ssl_cacert_file);
+    free(c->ssl_bind_address);
     free(c);
 }
 
@@ -117,6 +122,14 @@ st_config *st_config_copy(const st_config *src)
               (!src->cors_headers || c->cors_headers) && (!src->cors_methods || c->cors_methods) &&
               (!src->auth_secret || c->auth_secret) && (!src->log_file || c->log_file) &&
               (!src->config_path || c->config_path);
+    c->ssl_cert_file = dup_or_null(src->ssl_cert_file);
+    c->ssl_key_file = dup_or_null(src->ssl_key_file);
+    c->ssl_cacert_file = dup_or_null(src->ssl_cacert_file);
+    c->ssl_bind_address = dup_or_null(src->ssl_bind_address);
+    ok = ok && (!src->ssl_cert_file || c->ssl_cert_file) &&
+         (!src->ssl_key_file || c->ssl_key_file) &&
+         (!src->ssl_cacert_file || c->ssl_cacert_file) &&
+         (!src->ssl_bind_address || c->ssl_bind_address);
     if (ok && src->n_admins) {
         c->admins = calloc(src->n_admins, sizeof *c->admins);
         ok = c->admins != NULL;
@@ -238,6 +251,32 @@ static st_status set_str(char **slot, const char *value, st_error *err)
     return ST_OK;
 }
 
+/* [ssl]: CouchDB's names.  The files are only named here; the server
+ * reads and checks them when it starts (tls.c). */
+static st_status set_ssl(st_config *c, const char *key, const char *value, st_error *err)
+{
+    uint64_t u;
+    bool b;
+    if (strcmp(key, "enable") == 0) {
+        if (!parse_bool(value, &b))
+            return st_fail(err, ST_E_BAD_REQUEST, "bad value for [ssl] enable: '%s'", value);
+        c->ssl_enabled = b;
+    } else if (strcmp(key, "port") == 0) {
+        if (!parse_u64(value, 65535, &u))
+            return st_fail(err, ST_E_BAD_REQUEST, "bad value for [ssl] port: '%s'", value);
+        c->ssl_port = (unsigned)u;
+    } else if (strcmp(key, "cert_file") == 0) {
+        return set_str(&c->ssl_cert_file, value, err);
+    } else if (strcmp(key, "key_file") == 0) {
+        return set_str(&c->ssl_key_file, value, err);
+    } else if (strcmp(key, "cacert_file") == 0) {
+        return set_str(&c->ssl_cacert_file, value, err);
+    } else if (strcmp(key, "bind_address") == 0) {
+        return set_str(&c->ssl_bind_address, value, err);
+    }
+    return ST_OK;
+}
+
 #define KEY(s, k) (strcmp(section, s) == 0 && strcmp(key, k) == 0)
 
 static st_status config_set(st_config *c, const char *section, const char *key,
@@ -348,6 +387,8 @@ static st_status config_set(st_config *c, const char *section, const char *key,
         if (!parse_u64(value, 256, &u) || u == 0)
             goto bad;
         c->db_readers = (unsigned)u;
+    } else if (strcmp(section, "ssl") == 0) {
+        return set_ssl(c, key, value, err);
     }
     return ST_OK;
 bad:

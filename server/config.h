@@ -105,6 +105,13 @@ struct st_config {
     size_t connection_memory;      /* per-connection buffer (headers + write buffer) */
     st_durability durability;      /* [settee] durability = full | normal */
     unsigned db_readers;           /* pooled read connections per database */
+    /* HTTPS ([ssl]): a second listener beside the plain one (tls.h) */
+    bool ssl_enabled;              /* [ssl] enable */
+    char *ssl_cert_file;           /* [ssl] cert_file: PEM certificate (chain may follow) */
+    char *ssl_key_file;            /* [ssl] key_file: PEM private key, unencrypted */
+    char *ssl_cacert_file;         /* [ssl] cacert_file: PEM CAs sent after the certificate */
+    char *ssl_bind_address;        /* [ssl] bind_address; NULL = [chttpd] bind_address */
+    unsigned ssl_port;             /* [ssl] port (0 = ephemeral) */
 };
 
 st_config *st_config_copy(const st_config *c);

@@ -332,10 +332,12 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
     f->conn = r->conn;
     f->req = r;
     f->fd = -1;
-    /* The fast path writes HTTP/1.1 chunks: only where MHD chunks too. */
+    /* The fast path writes HTTP/1.1 chunks: only where MHD chunks too, and
+     * never on TLS, where the socket carries records only GnuTLS may write. */
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (reg->direct_ok && ci && ci->connect_fd != MHD_INVALID_SOCKET && st_req_chunked_reply(r))
+    if (reg->direct_ok && !r->tls && ci && ci->connect_fd != MHD_INVALID_SOCKET &&
+        st_req_chunked_reply(r))
         f->fd = ci->connect_fd;
     f->type = p->type;
     f->opts = p->opts;

@@ -43,6 +43,7 @@ static void usage(FILE *f)
             "  --help                this text\n"
             "\n"
             "Settings are applied in order: defaults, --config file, then the other flags.\n"
+            "HTTPS beside HTTP is set up in the config file ([ssl] enable, cert_file, key_file).\n"
             "SIGHUP reloads the configuration and reopens the log file. See docs/operations.md.\n");
 }
 
@@ -268,6 +269,10 @@ int st_serve_main(int argc, char **argv)
     }
     /* Tests and scripts read this line to learn an ephemeral port. */
     printf("settee listening on http://%s:%u/\n", c->bind_address, st_server_port(srv));
+    if (st_server_tls_port(srv))
+        printf("settee listening on https://%s:%u/\n",
+               c->ssl_bind_address ? c->ssl_bind_address : c->bind_address,
+               st_server_tls_port(srv));
     fflush(stdout);
     NOTIFY("READY=1");
 

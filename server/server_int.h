@@ -15,10 +15,20 @@
 #include "config.h"
 #include "st_catalog.h"
 #include "st_serve.h"
+#include "tls.h"
 
 typedef struct st_feeds st_feeds;
 typedef struct st_auth st_auth;
 typedef struct st_watch st_watch;
+
+/* One libmicrohttpd daemon: the plain listener, or the HTTPS one.  Both
+ * run the same callbacks (daemon.c), which get this as their cls. */
+typedef struct st_listener {
+    st_server *srv;
+    struct MHD_Daemon *mhd;      /* NULL: not started */
+    bool tls;                    /* HTTPS: its requests are marked r->tls */
+    uint16_t port;               /* bound port */
+} st_listener;
 
 struct st_server {
     /* The configuration and what is built from it: replaced as a whole by
@@ -26,8 +36,9 @@ struct st_server {
      * request that loaded the old pointer can go on using it. */
     st_config *_Atomic cfg;      /* private copy; read-only while running */
     st_catalog *cat;             /* every database under cfg->data_dir */
-    struct MHD_Daemon *mhd;
-    uint16_t port;               /* bound port */
+    st_listener http;            /* [chttpd] bind_address:port */
+    st_listener https;           /* [ssl] bind_address:port; mhd NULL unless [ssl] enable */
+    st_tls_creds tls;            /* the PEM text the HTTPS daemon was given, kept until it stops */
     char uuid[33];               /* server uuid (GET /), persisted in data_dir */
     st_auth *_Atomic auth;       /* authentication handlers, users, sessions (auth.c) */
     st_config **old_cfg;         /* replaced by reloads (main thread only) */

@@ -40,11 +40,17 @@ st_status st_config_load(st_config *c, const char *path, st_error *err);
 
 /* Start serving: opens the data directory, binds, starts the threads.
  * ST_E_MISUSE when no server admin is configured (settee refuses to run as
- * an open "admin party").  On success *out is the running server. */
+ * an open "admin party"); with [ssl] enable = true, ST_E_BAD_REQUEST when
+ * the certificate or key cannot be read or do not match (the HTTPS
+ * listener starts beside the plain one, or nothing starts).  On success
+ * *out is the running server. */
 st_status st_server_start(const st_config *c, st_server **out, st_error *err);
 
 /* The port actually bound (useful with port 0 = ephemeral). */
 uint16_t st_server_port(const st_server *s);
+
+/* The HTTPS port actually bound ([ssl] enable = true), else 0. */
+uint16_t st_server_tls_port(const st_server *s);
 
 /* Graceful stop: stop accepting, end waiting feeds, let in-flight requests
  * finish (bounded), close every database, free the server.  NULL ok. */
