@@ -164,7 +164,7 @@ st_status st_db_close(st_db *db)
     pthread_mutex_lock(&db->fol_mu);
     bool followed = db->n_followers > 0;
     pthread_mutex_unlock(&db->fol_mu);
-    if (followed || st_db_observed(db))
+    if (followed)
         return ST_E_BUSY;
     atomic_store(&db->closing, true);
     pthread_mutex_lock(&db->wq_mu);
@@ -210,7 +210,6 @@ void st_db_mark_deleted(st_db *db)
 {
     atomic_store(&db->deleted, true);
     st_follow_wake_all(db);
-    st_db_observers_notify(db, atomic_load(&db->committed_seq));
 }
 
 /* ------------------------------------------------------------------- info */

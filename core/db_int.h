@@ -197,9 +197,6 @@ st_status st_db_open_store(st_store *store, const char *name, const st_db_option
  * ST_E_NOT_FOUND "Database does not exist." and followers are woken. */
 void st_db_mark_deleted(st_db *db);
 
-/* The observers interface being retired (follow.c). */
-bool st_db_observed(st_db *db);
-void st_db_observers_notify(st_db *db, uint64_t seq);
 
 /* db_security.c: read the stored _security object at open (the writer is
  * inside a write transaction); created: the database is new, store

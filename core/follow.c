@@ -77,10 +77,8 @@ static void poll_one(st_db *db)
             st_ring_reset(g, k.update_seq);
     }
     pthread_mutex_unlock(&db->seq_mu);
-    if (external) {
+    if (external)
         st_follow_wake_all(db);
-        st_db_observers_notify(db, k.update_seq);
-    }
 }
 
 static void *poller_main(void *arg)
@@ -381,98 +379,4 @@ st_status st_follow_cached(st_db *db, uint64_t since, uint64_t limit, st_change_
     if (!g || atomic_load(&db->deleted))
         return ST_E_NOT_FOUND;
     return st_ring_read(g, since, limit, fn, ctx, out_upto, &pending);
-}
-
-/* -------------------------------------------- observers (being retired) */
-
-/* The callback-per-commit interface that came before followers; kept only
- * until its last users move to followers. */
-typedef struct legacy_obs {
-    st_db_observer_fn fn;
-    void *ctx;
-    struct legacy_obs *next;
-} legacy_obs;
-
-static pthread_mutex_t obs_mu = PTHREAD_MUTEX_INITIALIZER;
-typedef struct obs_list {
-    st_db *db;
-    legacy_obs *head;
-    struct obs_list *next;
-} obs_list;
-static obs_list *obs_dbs;
-
-st_status st_db_observe(st_db *db, st_db_observer_fn fn, void *ctx, st_db_observer **out,
-                        st_error *err)
-{
-    *out = NULL;
-    legacy_obs *o = calloc(1, sizeof *o);
-    if (!o)
-        return st_fail(err, ST_E_NOMEM, "out of memory");
-    o->fn = fn;
-    o->ctx = ctx;
-    pthread_mutex_lock(&obs_mu);
-    obs_list *l = obs_dbs;
-    while (l && l->db != db)
-        l = l->next;
-    if (!l && (l = calloc(1, sizeof *l))) {
-        l->db = db;
-        l->next = obs_dbs;
-        obs_dbs = l;
-    }
-    if (l) {
-        o->next = l->head;
-        l->head = o;
-    }
-    pthread_mutex_unlock(&obs_mu);
-    if (!l) {
-        free(o);
-        return st_fail(err, ST_E_NOMEM, "out of memory");
-    }
-    *out = (st_db_observer *)o;
-    return ST_OK;
-}
-
-void st_db_unobserve(st_db *db, st_db_observer *obs)
-{
-    if (!obs)
-        return;
-    pthread_mutex_lock(&obs_mu);
-    for (obs_list **pl = &obs_dbs; *pl; pl = &(*pl)->next) {
-        obs_list *l = *pl;
-        if (l->db != db)
-            continue;
-        for (legacy_obs **p = &l->head; *p; p = &(*p)->next) {
-            if (*p == (legacy_obs *)obs) {
-                *p = (*p)->next;
-                break;
-            }
-        }
-        if (!l->head) {
-            *pl = l->next;
-            free(l);
-        }
-        break;
-    }
-    pthread_mutex_unlock(&obs_mu);
-    free(obs);
-}
-
-bool st_db_observed(st_db *db)
-{
-    pthread_mutex_lock(&obs_mu);
-    obs_list *l = obs_dbs;
-    while (l && l->db != db)
-        l = l->next;
-    pthread_mutex_unlock(&obs_mu);
-    return l != NULL;
-}
-
-void st_db_observers_notify(st_db *db, uint64_t seq)
-{
-    pthread_mutex_lock(&obs_mu);
-    for (obs_list *l = obs_dbs; l; l = l->next)
-        if (l->db == db)
-            for (legacy_obs *o = l->head; o; o = o->next)
-                o->fn(o->ctx, seq);
-    pthread_mutex_unlock(&obs_mu);
 }

@@ -293,10 +293,8 @@ static void process(st_db *db)
         }
         batch = NULL;
         uint64_t after = atomic_load(&db->committed_seq);
-        if (committed && after != before) {
+        if (committed && after != before)
             st_follow_wake_all(db);
-            st_db_observers_notify(db, after);
-        }
     }
     if (batch)
         batch->done(batch);

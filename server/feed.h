@@ -3,7 +3,7 @@
  * A feed is an MHD callback response.  When it has nothing to send it
  * suspends its connection (MHD_suspend_connection) and parks in the
  * per-database registry; the registry subscribes to the database once
- * (st_db_observe).  On commit the observer queues the database for the
+ * (a change follower, core/st_follow.h).  On commit the follower's wake queues the database for the
  * fan-out thread, which reads the new rows once into the database's cache
  * of recent rows and writes them straight to the sockets of parked
  * continuous/eventsource feeds (one chunk each, never blocking); every
@@ -17,7 +17,7 @@
  * every case.  The feed belongs to its MHD response and is freed (via the
  * timer thread, outside MHD's locks) when MHD destroys the response.
  * Threading: the registry lock orders before MHD's internal locks; the
- * observer callback only takes the registry lock and pokes an eventfd.
+ * follower wake only takes the registry lock and pokes an eventfd.
  * Caveat: the direct writes rely on MHD leaving a suspended connection's
  * socket alone and calling the read callback only once its previous chunk
  * went out completely.  They are used with libmicrohttpd 0.9.50 to 0.9.75
