@@ -2,6 +2,7 @@
  * curl_url(): we need the pieces as the user wrote them (CouchDB's
  * replication id hashes the raw user name, host and path), and the last
  * path segment on its own (the database name). */
+#include "st_buf.h"
 #include "dburl.h"
 
 #include <stdio.h>
@@ -10,16 +11,6 @@
 #include <strings.h>
 
 #include "st_pct.h"
-
-static char *dupn(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
 
 /* url for a message: "scheme://user:pass@rest" loses ":pass", so a
  * rejected URL can be quoted without its password. */
@@ -87,11 +78,11 @@ st_status st_dburl_parse(const char *url, st_dburl *u, st_error *err)
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         if (colon) {
-            u->user = dupn(p, (size_t)(colon - p));
-            u->password = dupn(colon + 1, (size_t)(at - colon - 1));
+            u->user = st_memdup0(p, (size_t)(colon - p));
+            u->password = st_memdup0(colon + 1, (size_t)(at - colon - 1));
             oom = !u->user || !u->password;
         } else {
-            oom = !(u->user = dupn(p, (size_t)(at - p)));
+            oom = !(u->user = st_memdup0(p, (size_t)(at - p)));
         }
         hp = at + 1;
     }
@@ -101,7 +92,7 @@ st_status st_dburl_parse(const char *url, st_dburl *u, st_error *err)
         const char *rb = memchr(hp, ']', (size_t)(auth_end - hp));
         if (!rb)
             goto bad;
-        u->host = dupn(hp + 1, (size_t)(rb - hp - 1));
+        u->host = st_memdup0(hp + 1, (size_t)(rb - hp - 1));
         if (rb + 1 < auth_end && rb[1] == ':')
             port_colon = rb + 1;
         else if (rb + 1 != auth_end)
@@ -109,7 +100,7 @@ st_status st_dburl_parse(const char *url, st_dburl *u, st_error *err)
     } else {
         port_colon = memchr(hp, ':', (size_t)(auth_end - hp));
         host_end = port_colon ? port_colon : auth_end;
-        u->host = dupn(hp, (size_t)(host_end - hp));
+        u->host = st_memdup0(hp, (size_t)(host_end - hp));
     }
     if (!u->host) {
         oom = true;
@@ -133,7 +124,7 @@ st_status st_dburl_parse(const char *url, st_dburl *u, st_error *err)
         return st_dburl_free(u), st_fail(err, ST_E_BAD_REQUEST, "no database name in URL %s", shown);
     if (memchr(slash, '?', plen) || memchr(slash, '#', plen))
         return st_dburl_free(u), st_fail(err, ST_E_BAD_REQUEST, "query strings are not supported in %s", shown);
-    u->path = dupn(slash, plen);
+    u->path = st_memdup0(slash, plen);
     const char *last = u->path ? strrchr(u->path, '/') : NULL;
     u->db = last ? strdup(last + 1) : NULL;
     size_t prefix = last ? (size_t)(last - u->path) : 0;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "st_buf.h"
 #include "api.h"
 #include "st_gzip.h"
 #include "log.h"
@@ -96,16 +97,6 @@ typedef struct docs_ctx {
     bool oom;
 } docs_ctx;
 
-static char *dupn(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
 static int copy_view(void *ctx, const st_doc_view *v)
 {
     docs_ctx *c = ctx;
@@ -126,7 +117,7 @@ static int copy_view(void *ctx, const st_doc_view *v)
     d->deleted = v->deleted;
     d->missing = v->missing;
     if (v->json) {
-        d->json = dupn(v->json, v->json_len);
+        d->json = st_memdup0(v->json, v->json_len);
         d->json_len = v->json_len;
     }
     if (v->n_atts) {

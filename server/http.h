@@ -157,6 +157,11 @@ void st_resp_ok(st_req *r, unsigned status);
 void st_resp_header(st_req *r, const char *name, const char *value);
 /* 405 with Allow listing the route's methods. */
 void st_resp_method_not_allowed(st_req *r, unsigned allowed);
+/* A JSON answer written with st_jw: open makes w write into b (false: the
+ * 500 is set, nothing to free); close answers status with b (or the
+ * writer's failure) and frees w and, on failure, b. */
+bool st_resp_jw_open(st_req *r, st_jw *w, st_buf *b);
+void st_resp_jw_close(st_req *r, st_jw *w, st_buf *b, unsigned status);
 /* When a writer failed (memory, size): 500 with a generic reason. */
 void st_resp_jw_failed(st_req *r, const st_jw *w);
 

@@ -162,6 +162,25 @@ void st_resp_jw_failed(st_req *r, const st_jw *w)
         st_resp_status(r, &e);
 }
 
+bool st_resp_jw_open(st_req *r, st_jw *w, st_buf *b)
+{
+    if (st_jw_init(w, b) == ST_OK)
+        return true;
+    st_resp_jw_failed(r, w);
+    return false;
+}
+
+void st_resp_jw_close(st_req *r, st_jw *w, st_buf *b, unsigned status)
+{
+    if (st_jw_status(w) != ST_OK) {
+        st_resp_jw_failed(r, w);
+        st_buf_free(b);
+    } else {
+        st_resp_json(r, status, b);
+    }
+    st_jw_free(w);
+}
+
 static const struct {
     st_method m;
     const char *name;

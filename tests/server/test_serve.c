@@ -281,14 +281,16 @@ static void test_config_admins_and_reload(void **state)
 static void test_admin_sources(void **state)
 {
     (void)state;
-    char dir[512], list[600], cmdline[64];
+    char dir[512], list[600], ini[600], cmdline[64];
     tmp_path(dir, sizeof dir, "adm");
     snprintf(list, sizeof list, "%s.admins", dir);
+    snprintf(ini, sizeof ini, "%s.ini", dir);
     rm_rf(dir);
     write_file(list, "# admins\ncarol:carol:pw\n");
+    write_file(ini, "[chttpd_auth]\niterations = 1000\n[log]\nlevel = warning\n");
     child c;
-    const char *args[] = {"--data", dir, "--port", "0", "--admin", "dave:dave-secret-pw",
-                          "--admin-file", list, "--log-level", "warning", NULL};
+    const char *args[] = {"--data", dir, "--port", "0", "--config", ini, "--admin",
+                          "dave:dave-secret-pw", "--admin-file", list, NULL};
     assert_true(spawn(&c, "SETTEE_ADMIN=erin:erin-pw", NULL, args));
     snprintf(cmdline, sizeof cmdline, "/proc/%ld/cmdline", (long)c.pid);
     assert_false(file_has(cmdline, "dave-secret-pw"));
@@ -300,7 +302,8 @@ static void test_admin_sources(void **state)
     assert_int_equal(stop(&c), 0);
     rm_rf(dir);
     /* The admins may come from stdin too. */
-    const char *args2[] = {"--data", dir, "--port", "0", "--admin-file", "-", NULL};
+    const char *args2[] = {"--data", dir, "--port", "0", "--config", ini, "--admin-file", "-",
+                           NULL};
     assert_true(spawn(&c, NULL, "frank:frank-pw\n", args2));
     assert_int_equal(get_as(&c, "/_all_dbs", "frank:frank-pw"), 200);
     assert_int_equal(stop(&c), 0);
@@ -313,6 +316,7 @@ static void test_admin_sources(void **state)
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
     close(c.out);
     unlink(list);
+    unlink(ini);
     rm_rf(dir);
 }
 
