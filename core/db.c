@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include "mango_int.h"
 #include "ring.h"
 
 /* A pooled reader's snapshot older than this is renewed even without a
@@ -203,6 +204,7 @@ st_status st_db_close(st_db *db)
     pthread_cond_destroy(&db->fol_cond);
     pthread_mutex_destroy(&db->sec_mu);
     st_security_release(db->sec);
+    st_mango_db_free(db);
     free(db->notes);
     st_buf_free(&db->notes_arena);
     free(db->name);
