@@ -133,7 +133,7 @@ struct st_db {
     /* Mango: the json index set (mango_index.c; writer thread only) and
      * selector subscriptions (mango_subs.c; its own lock). */
     struct mango_state *mango;
-    struct st_subs *subs;
+    struct st_subs *_Atomic subs;  /* made with the first subscription */
 };
 
 /* Borrow a reader connection (blocks while all are busy); NULL + err on

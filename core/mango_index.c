@@ -24,6 +24,7 @@
  * Cost for a database without indexes or subscriptions: st_mango_wants,
  * a pointer test and a prefix compare per write.
  */
+#include "follow_int.h"
 #include "mango_int.h"
 
 #include <openssl/rand.h>
@@ -54,6 +55,7 @@ static void set_clear(mango_state *m)
 void st_mango_db_free(st_db *db)
 {
     mango_state *m = db->mango;
+    st_subs_db_free(db);
     if (!m)
         return;
     set_clear(m);
