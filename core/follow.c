@@ -241,7 +241,14 @@ void st_follow_close(st_follower *f)
 }
 
 uint64_t st_follow_since(const st_follower *f) { return f->since; }
-void st_follow_seek(st_follower *f, uint64_t since) { f->since = since; }
+void st_follow_seek(st_follower *f, uint64_t since)
+{
+    /* Back in time, a selector follower's queue does not reach: the rows
+     * up to where it was come from storage. */
+    if (f->sub && since < f->since)
+        st_subs_rewind(f);
+    f->since = since;
+}
 st_db *st_follow_db(const st_follower *f) { return f->db; }
 
 bool st_follow_arm(st_follower *f)

@@ -61,6 +61,8 @@ void st_subs_external(st_db *db, uint64_t seq);
  * fol_mu held); with all, every armed one (the database was deleted). */
 st_follower *st_subs_wake_chain(st_db *db, st_follower *chain, bool all);
 void st_subs_db_free(st_db *db);
+/* f's cursor goes back: rows up to where it is now come from storage. */
+void st_subs_rewind(st_follower *f);
 /* fol_mu held: f no longer wants a wake. */
 void st_subs_unarm(st_follower *f);
 

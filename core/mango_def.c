@@ -189,7 +189,7 @@ st_status st_mango_ddoc_indexes(const char *ddoc_id, const st_json *body,
 
 void st_mango_idx_clear(mango_idx *x)
 {
-    for (size_t i = 0; x->paths && i < x->def.n_fields; i++)
+    for (size_t i = 0; x->paths && i < x->n_paths; i++)
         st_mango_path_free(&x->paths[i]);
     free(x->paths);
     st_selector_free(x->partial);
@@ -206,6 +206,8 @@ st_status st_mango_idx_from(st_mango_index *d, mango_idx *out, st_error *err)
     out->paths = calloc(out->def.n_fields ? out->def.n_fields : 1, sizeof *out->paths);
     if (!out->paths)
         st = st_fail(err, ST_E_NOMEM, "out of memory");
+    if (out->paths)
+        out->n_paths = out->def.n_fields;
     for (size_t i = 0; st == ST_OK && i < out->def.n_fields; i++)
         st = st_mango_path_parse(out->def.fields[i], &out->paths[i], err);
     if (st == ST_OK && out->def.partial) {

@@ -131,7 +131,8 @@ st_status st_mango_doc_make(mango_doc *d, const char *id, const char *rev, bool 
     }
     /* Body members after the special ones: a lookup takes the last of equal
      * keys, so a body can never shadow _id or _rev (it has neither). */
-    memcpy(d->members + n, b->u.members, nb * sizeof *d->members);
+    if (nb)
+        memcpy(d->members + n, b->u.members, nb * sizeof *d->members);
     d->root.type = ST_JSON_OBJECT;
     d->root.len = n + nb;
     d->root.u.members = d->members;

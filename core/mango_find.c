@@ -396,6 +396,18 @@ static st_status scan(page *pg)
 {
     st_mango_cursor *c = pg->c;
     const mango_plan *p = &c->plan;
+    /* The scan's start is the position, which each candidate moves: a copy
+     * is what the store reads. */
+    char *at_id = c->pos_id ? strdup(c->pos_id) : NULL;
+    char *at_key = c->pos_id ? malloc(c->pos_key.len + 1) : NULL;
+    if (c->pos_id && (!at_id || !at_key)) {
+        free(at_id);
+        free(at_key);
+        return st_fail(pg->err, ST_E_NOMEM, "out of memory");
+    }
+    if (at_key && c->pos_key.len)
+        memcpy(at_key, c->pos_key.data, c->pos_key.len);
+    st_status st;
     if (p->idx) {
         st_index_range r = {
             .lo = p->has_lo ? p->lo.data : NULL,
@@ -403,21 +415,25 @@ static st_status scan(page *pg)
             .hi = p->has_hi ? p->hi.data : NULL,
             .hi_len = p->hi.len,
             .descending = p->descending,
-            .after_key = c->pos_id ? c->pos_key.data : NULL,
+            .after_key = at_key,
             .after_len = c->pos_key.len,
-            .after_id = c->pos_id,
+            .after_id = at_id,
             .limit = PAGE_KEYS,
         };
-        return st_store_index_scan(pg->conn, p->idx->ix, &r, json_row, pg, pg->err);
+        st = st_store_index_scan(pg->conn, p->idx->ix, &r, json_row, pg, pg->err);
+    } else {
+        /* Ascending: from max(start, position) to end; descending the other
+         * way round (the store's start is then the upper bound). */
+        const char *from = p->descending ? p->end_id : p->start_id;
+        const char *to = p->descending ? p->start_id : p->end_id;
+        if (at_id)
+            from = at_id;
+        st = st_store_scan_ids(pg->conn, from, to, true, p->descending, 0, true, id_row, pg,
+                               pg->err);
     }
-    /* Ascending: from max(start, position) to end; descending the other
-     * way round (the store's start is then the upper bound). */
-    const char *from = p->descending ? p->end_id : p->start_id;
-    const char *to = p->descending ? p->start_id : p->end_id;
-    if (c->pos_id)
-        from = c->pos_id;
-    return st_store_scan_ids(pg->conn, from, to, true, p->descending, 0, true, id_row, pg,
-                             pg->err);
+    free(at_id);
+    free(at_key);
+    return st;
 }
 
 static st_status warnings(st_mango_cursor *c)

@@ -71,7 +71,8 @@ st_status st_mango_key(const st_json *doc, const mango_path *fields, size_t n, s
 typedef struct mango_idx {
     int64_t ix;             /* the store's number (0: not stored) */
     st_mango_index def;
-    mango_path *paths;      /* def.n_fields */
+    mango_path *paths;      /* n_paths (def.n_fields when compiled) */
+    size_t n_paths;
     st_selector *partial;   /* NULL: every document */
 } mango_idx;
 

@@ -353,6 +353,14 @@ static void unchain(st_subs *s, st_sub *x)
     x->chained = false;
 }
 
+void st_subs_rewind(st_follower *f)
+{
+    pthread_mutex_lock(&f->db->fol_mu);
+    if (f->sub && f->sub->live_from < f->since)
+        f->sub->live_from = f->since;
+    pthread_mutex_unlock(&f->db->fol_mu);
+}
+
 void st_subs_unarm(st_follower *f)
 {
     st_subs *s = subs_of(f->db);
