@@ -148,7 +148,9 @@ st_status st_sqlite_init_file(const char *path, bool create, st_error *err)
     if (version == SCHEMA_VERSION)
         goto out;
     if (version == 0 && !create) {
-        st = st_fail(err, ST_E_IO, "%s is not a settee database", path);
+        /* An empty file is a database another opener is creating right
+         * now (the file exists before its schema): not there yet. */
+        st = st_fail(err, ST_E_NOT_FOUND, "Database does not exist.");
         goto out;
     }
     /* auto_vacuum only takes before the file's first page is written, so
