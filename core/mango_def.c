@@ -216,7 +216,11 @@ st_status st_mango_idx_from(st_mango_index *d, mango_idx *out, st_error *err)
         if (st == ST_OK)
             st = st_selector_compile(st_json_doc_root(p), &out->partial, err);
         st_json_doc_free(p);
+        out->needs_rev = st == ST_OK && st_mango_uses_rev(out->partial);
     }
+    for (size_t i = 0; st == ST_OK && i < out->n_paths; i++)
+        out->needs_rev = out->needs_rev || (out->paths[i].segs[0].len == 4 &&
+                                            memcmp(out->paths[i].segs[0].key, "_rev", 4) == 0);
     if (st != ST_OK)
         st_mango_idx_clear(out);
     return st;

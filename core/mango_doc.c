@@ -146,6 +146,16 @@ void st_mango_doc_free(mango_doc *d)
     memset(d, 0, sizeof *d);
 }
 
+bool st_mango_uses_rev(const st_selector *s)
+{
+    /* Any path through _rev names it in the normal form (escapes only add
+     * backslashes around it): when in doubt, yes. */
+    st_buf b = ST_BUF_INIT;
+    bool uses = st_selector_to_json(s, &b) != ST_OK || strstr(b.data, "_rev") != NULL;
+    st_buf_free(&b);
+    return uses;
+}
+
 st_status st_mango_winner_rev(const void *tree, size_t len, char out[ST_REV_STR_MAX],
                               st_error *err)
 {

@@ -331,26 +331,35 @@ static int candidate(page *pg, const void *key, size_t kn, const st_row_view *ro
         st_fail(pg->err, pg->st, "out of memory");
         return 1;
     }
-    if ((pg->st = st_revtree_decode(row->tree, row->tree_len, &t, pg->err)) != ST_OK)
-        return 1;
-    size_t win = (size_t)st_revtree_winner(t);
-    st_rev r;
+    size_t win = 0;
     char rev[ST_REV_STR_MAX];
-    st_revtree_node(t, win, &r, NULL, NULL);
-    st_rev_format(&r, rev, sizeof rev);
+    /* The tree is read for matching only when the selector asks for _rev;
+     * a match needs it anyway to be rendered. */
+    if (c->q->needs_rev) {
+        if ((pg->st = st_revtree_decode(row->tree, row->tree_len, &t, pg->err)) != ST_OK)
+            return 1;
+        win = (size_t)st_revtree_winner(t);
+        st_rev r;
+        st_revtree_node(t, win, &r, NULL, NULL);
+        st_rev_format(&r, rev, sizeof rev);
+    }
     c->stats.docs_examined++;
-    pg->st = st_mango_doc_make(&d, row->id, rev, false, row->body, row->body_len, pg->err);
+    pg->st = st_mango_doc_make(&d, row->id, t ? rev : NULL, false, row->body, row->body_len,
+                               pg->err);
     if (pg->st == ST_OK)
         pg->st = st_selector_match(c->q->sel, &d.root, &m);
     st_mango_doc_free(&d);
+    if (pg->st == ST_OK && m && !t &&
+        (pg->st = st_revtree_decode(row->tree, row->tree_len, &t, pg->err)) == ST_OK)
+        win = (size_t)st_revtree_winner(t);
     if (pg->st == ST_OK && m && c->skip_left > 0) {
         c->skip_left--;
         m = false;
     }
     int stop = 0;
     if (pg->st == ST_OK && m) {
-        const char *json;
-        size_t len;
+        const char *json = NULL;
+        size_t len = 0;
         pg->st = render(pg, row, t, win, &json, &len);
         if (pg->st == ST_OK)
             pg->st = remember(&c->res_key, &c->res_id, key, kn, row->id);

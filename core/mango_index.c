@@ -138,13 +138,57 @@ void st_mango_lazy_free(mango_lazy *l)
 
 /* ---- building ------------------------------------------------------------- */
 
+/* Entries are collected a run at a time, sorted, and inserted in key
+ * order: b-tree inserts in order touch each page once, where the same
+ * inserts in document order land all over the index (three times slower
+ * at 100,000 documents). */
+#define BUILD_RUN 65536
+
+typedef struct entry {
+    char *key;              /* into the run's arena */
+    size_t len;
+    const char *id;         /* likewise */
+} entry;
+
 typedef struct build {
     st_conn *c;
     const mango_idx *x;
     st_buf key;
+    entry *run;
+    size_t n;
+    st_buf arena;           /* keys and ids of the run */
     st_status st;
     st_error *err;
 } build;
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const entry *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->key, y->key, n);
+    if (c)
+        return c;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+static st_status flush(build *b)
+{
+    /* The arena may have moved while it grew: entries hold offsets until now. */
+    for (size_t i = 0; i < b->n; i++) {
+        b->run[i].key = b->arena.data + (size_t)(uintptr_t)b->run[i].key;
+        b->run[i].id = b->arena.data + (size_t)(uintptr_t)b->run[i].id;
+    }
+    qsort(b->run, b->n, sizeof *b->run, cmp_entry);
+    st_status st = ST_OK;
+    for (size_t i = 0; i < b->n && st == ST_OK; i++)
+        st = st_store_index_put(b->c, b->x->ix, b->run[i].key, b->run[i].len, b->run[i].id,
+                                b->err);
+    b->n = 0;
+    st_buf_reset(&b->arena);
+    return st;
+}
 
 static int build_row(void *ctx, const st_row_view *row)
 {
@@ -154,18 +198,31 @@ static int build_row(void *ctx, const st_row_view *row)
     char rev[ST_REV_STR_MAX];
     mango_doc d;
     bool has = false;
-    b->st = st_mango_winner_rev(row->tree, row->tree_len, rev, b->err);
+    b->st = b->x->needs_rev ? st_mango_winner_rev(row->tree, row->tree_len, rev, b->err) : ST_OK;
     if (b->st == ST_OK)
-        b->st = st_mango_doc_make(&d, row->id, rev, false, row->body, row->body_len, b->err);
+        b->st = st_mango_doc_make(&d, row->id, b->x->needs_rev ? rev : NULL, false, row->body,
+                                  row->body_len, b->err);
     if (b->st != ST_OK)
         return 1;
     b->st = st_mango_idx_entry(b->x, &d.root, &b->key, &has);
-    if (b->st == ST_OK && has)
-        b->st = st_store_index_put(b->c, b->x->ix, b->key.data, b->key.len, row->id, b->err);
-    else if (b->st != ST_OK)
-        st_fail(b->err, b->st, "cannot index %s", row->id);
     st_mango_doc_free(&d);
-    return b->st != ST_OK;
+    if (b->st != ST_OK) {
+        st_fail(b->err, b->st, "cannot index %s", row->id);
+        return 1;
+    }
+    if (!has)
+        return 0;
+    size_t at = b->arena.len;
+    if ((b->st = st_buf_add(&b->arena, b->key.data, b->key.len)) != ST_OK ||
+        (b->st = st_buf_add(&b->arena, row->id, strlen(row->id) + 1)) != ST_OK) {
+        st_fail(b->err, b->st, "out of memory");
+        return 1;
+    }
+    b->run[b->n++] = (entry){(char *)(uintptr_t)at, b->key.len,
+                             (const char *)(uintptr_t)(at + b->key.len)};
+    if (b->n == BUILD_RUN && (b->st = flush(b)) != ST_OK)
+        return 1;
+    return 0;
 }
 
 /* Store x's definition and an entry for every document that belongs. */
@@ -175,9 +232,15 @@ static st_status build_index(st_db *db, mango_idx *x, st_error *err)
     st_status st = st_store_index_def_add(c, x->def.ddoc, x->def.name, x->def.def, &x->ix, err);
     if (st != ST_OK)
         return st;
-    build b = {c, x, ST_BUF_INIT, ST_OK, err};
+    build b = {c, x, ST_BUF_INIT, NULL, 0, ST_BUF_INIT, ST_OK, err};
+    if (!(b.run = malloc(BUILD_RUN * sizeof *b.run)))
+        return st_fail(err, ST_E_NOMEM, "out of memory");
     st = st_store_scan_seq(c, 0, false, true, build_row, &b, err);
+    if (st == ST_OK && b.st == ST_OK)
+        b.st = flush(&b);
+    free(b.run);
     st_buf_free(&b.key);
+    st_buf_free(&b.arena);
     return st != ST_OK ? st : b.st;
 }
 

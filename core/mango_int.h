@@ -53,6 +53,10 @@ st_status st_mango_doc_make(mango_doc *d, const char *id, const char *rev, bool 
                             const char *body, size_t len, st_error *err);
 void st_mango_doc_free(mango_doc *d);
 
+/* Whether a selector looks at _rev (else matching needs no revision tree:
+ * a document can be matched without _rev). */
+bool st_mango_uses_rev(const st_selector *s);
+
 /* The winning revision of an encoded revision tree, as "N-hash". */
 st_status st_mango_winner_rev(const void *tree, size_t len, char out[ST_REV_STR_MAX],
                               st_error *err);
@@ -73,6 +77,7 @@ typedef struct mango_idx {
     st_mango_index def;
     mango_path *paths;      /* n_paths (def.n_fields when compiled) */
     size_t n_paths;
+    bool needs_rev;         /* a field or the partial filter is _rev */
     st_selector *partial;   /* NULL: every document */
 } mango_idx;
 
@@ -101,6 +106,7 @@ struct st_mango_query {
     mango_path *field_paths;
     bool conflicts, update, stable, stats, allow_fallback;
     bool stale_ok;          /* stale:"ok" */
+    bool needs_rev;         /* the selector looks at _rev */
 };
 
 /* ---- plans (mango_plan.c) ---------------------------------------------------- */

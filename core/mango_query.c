@@ -302,6 +302,7 @@ st_status st_mango_query_parse(const st_json *body, st_mango_query **out, st_err
         st_mango_query_free(q);
         return st;
     }
+    q->needs_rev = st_mango_uses_rev(q->sel);
     *out = q;
     return ST_OK;
 }

@@ -117,10 +117,12 @@ static st_status find_next(void *ctx, st_buf *out, size_t want, bool *done)
         if (s != ST_OK)
             return s;
     }
-    /* Bounded work per call: a page that examined its share without
-     * filling the piece just comes back for more. */
+    /* Pages until the piece has something (or the end): each page moves
+     * the cursor, so this ends; a scan that finds nothing for a long
+     * stretch keeps the worker as CouchDB's full scans do. */
     bool fin = false;
-    for (unsigned round = 0; round < 64 && !fin && out->len < want; round++) {
+    size_t had = out->len;
+    while (!fin && (out->len == had || out->len < want)) {
         if (st_mango_next(f->cur, want - out->len, find_doc, f, &fin, &e) != ST_OK)
             return e.code;
         if (f->st != ST_OK)
