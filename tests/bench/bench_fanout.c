@@ -3,7 +3,8 @@
  *   bench_fanout PORT DB USER:PASS LISTENERS WRITES [SERVER_PID] [TIMEOUT_S]
  *
  * One process holds every socket (epoll, RLIMIT_NOFILE raised): it opens
- * LISTENERS connections GET /DB/_changes?feed=continuous&since=now&
+ * LISTENERS connections (as USER: new databases are admin-only) GET
+ * /DB/_changes?feed=continuous&since=now&
  * heartbeat=30000 to 127.0.0.1:PORT and waits until each has its headers
  * and first newline.  Then a writer thread PUTs WRITES documents one at a
  * time on its own keep-alive connection; after each 201 it waits until
@@ -255,13 +256,15 @@ static void on_writable(int ep, unsigned ci)
                 ? snprintf(req, sizeof req,
                            "POST /%s/_changes?feed=continuous&since=now&heartbeat=30000"
                            "&filter=_selector HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           "Authorization: Basic %s\r\n"
                            "Accept: application/json\r\nContent-Type: application/json\r\n"
                            "Content-Length: %d\r\n\r\n%s",
-                           db, bn, body)
+                           db, auth, bn, body)
                 : snprintf(req, sizeof req,
                            "GET /%s/_changes?feed=continuous&since=now&heartbeat=30000 "
-                           "HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\r\n",
-                           db);
+                           "HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic %s\r\n"
+                           "Accept: application/json\r\n\r\n",
+                           db, auth);
     int err = 0;
     socklen_t el = sizeof err;
     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);

@@ -212,16 +212,23 @@ static void run(const char *dir, unsigned n)
     if (!indexed)
         die("the range query did not use the index", NULL);
 
+    /* CouchDB's figures are for 100,000 documents: ratios only there. */
+    bool same = n == 100000;
+    char r1[32] = "", r2[32] = "", r3[32] = "";
+    if (same) {
+        snprintf(r1, sizeof r1, "%.1f× faster", couch_scan_s / scan_s);
+        snprintf(r2, sizeof r2, "%.1f× faster", couch_build_s / build_s);
+        snprintf(r3, sizeof r3, "%.0f× faster", couch_query_ms / (med * 1e3));
+    }
     printf("\n%u documents (inserted at %.0f docs/s)\n", n, n / fill_s);
     printf("| measure | settee | CouchDB 3.5 (100k) | ratio |\n|---|---:|---:|---:|\n");
     printf("| full scan, selector on an unindexed field (%zu of %u returned) | %.3f s | %.1f s | "
-           "%.1f× faster |\n",
-           scan_n, n, scan_s, couch_scan_s, couch_scan_s / scan_s);
-    printf("| build a json index on one field | %.3f s (%.0f docs/s) | %.1f s | %.1f× faster |\n",
-           build_s, n / build_s, couch_build_s, couch_build_s / build_s);
-    printf("| indexed range query, 100 documents (median of %d) | %.3f ms | %.0f ms | %.0f× "
-           "faster |\n",
-           QUERIES, med * 1e3, couch_query_ms, couch_query_ms / (med * 1e3));
+           "%s |\n",
+           scan_n, n, scan_s, couch_scan_s, r1);
+    printf("| build a json index on one field | %.3f s (%.0f docs/s) | %.1f s | %s |\n",
+           build_s, n / build_s, couch_build_s, r2);
+    printf("| indexed range query, 100 documents (median of %d) | %.3f ms | %.0f ms | %s |\n",
+           QUERIES, med * 1e3, couch_query_ms, r3);
     printf("| the same, worst of %d | %.3f ms | | |\n", QUERIES, worst * 1e3);
     printf("| the same range without the index (full scan) | %.3f s | | |\n", noidx_s);
     fflush(stdout);

@@ -46,6 +46,10 @@ run() { # MODE(0|1) → one line of results
     sleep 0.05
   done
   [ -n "$port" ] || { echo "settee did not start" >&2; cat "$RUN/settee.log" >&2; exit 1; }
+  for _ in $(seq 200); do # accepting connections
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.05
+  done
   BENCH_FANOUT_SELECTOR=$1 nice -n 19 "$FANOUT" "$port" subs admin:benchpw "$N" "$W" "$SPID" 300
   stop
 }
