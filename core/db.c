@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include "mango_int.h"
 #include "ring.h"
 
 void st_db_options_init(st_db_options *o)
@@ -193,6 +194,7 @@ st_status st_db_close(st_db *db)
     pthread_cond_destroy(&db->fol_cond);
     pthread_mutex_destroy(&db->sec_mu);
     st_security_release(db->sec);
+    st_mango_db_free(db);
     free(db->notes);
     st_buf_free(&db->notes_arena);
     free(db->name);

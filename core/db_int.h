@@ -129,6 +129,11 @@ struct st_db {
     bool watched;                /* on the poller's list */
     st_db *watch_next;
     st_conn *watch_conn;         /* the poller's connection (poller thread only) */
+
+    /* Mango: the json index set (mango_index.c; writer thread only) and
+     * selector subscriptions (mango_subs.c; its own lock). */
+    struct mango_state *mango;
+    struct st_subs *_Atomic subs;  /* made with the first subscription */
 };
 
 /* Borrow a reader connection (blocks while all are busy); NULL + err on

@@ -12,6 +12,7 @@
  */
 #include "atts.h"
 #include "db_int.h"
+#include "mango_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,6 +385,24 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
         if (st == ST_OK)
             note_row(db, row.seq, w->id, winner_rev, row.deleted, row.atts.data,
                            row.atts.len);
+        if (st == ST_OK && st_mango_wants(db, w->id)) {
+            /* json indexes and subscriptions see the winner before and after */
+            mango_change mc = {
+                .id = w->id,
+                .old_exists = w->exists,
+                .old_deleted = w->exists && w->old.rec.deleted,
+                .old_rev = old_winner_rev,
+                .old_body = w->old.rec.body.data,
+                .old_len = w->old.rec.body.len,
+                .new_exists = true,
+                .new_deleted = row.deleted,
+                .new_rev = winner_rev,
+                .new_body = row.body.data,
+                .new_len = row.body.len,
+                .seq = row.seq,
+            };
+            st = st_mango_changed(db, &mc, err);
+        }
     } else {
         st_fail(err, st, "out of memory");
     }

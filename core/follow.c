@@ -16,23 +16,13 @@
  * came from elsewhere: the ring is forgotten (it cannot know those rows),
  * pooled readers renew their snapshots, and followers are woken.
  */
-#include "db_int.h"
+#include "follow_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "ring.h"
 
-struct st_follower {
-    st_db *db;
-    uint64_t since;
-    st_follow_fn wake;
-    void *ctx;
-    bool armed;
-    bool waking;                /* in the current wake round */
-    st_follower *prev, *next;   /* db->armed */
-    st_follower *wnext;         /* the wake round's chain (wake_mu) */
-};
 
 static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -75,6 +65,7 @@ static void poll_one(st_db *db)
         st_ring *g = db->ring;
         if (g)
             st_ring_reset(g, k.update_seq);
+        st_subs_external(db, k.update_seq); /* rows no subscription was tested on */
     }
     pthread_mutex_unlock(&db->seq_mu);
     if (external)
@@ -201,6 +192,10 @@ st_status st_follow_open(st_db *db, uint64_t since, st_follow_fn wake, void *ctx
 
 static void unlink_armed(st_db *db, st_follower *f)
 {
+    if (f->sub) { /* never on db->armed: a flag and maybe the wake chain */
+        st_subs_unarm(f);
+        return;
+    }
     if (!f->armed)
         return;
     if (f->prev)
@@ -222,6 +217,10 @@ void st_follow_close(st_follower *f)
     unlink_armed(db, f);
     while (f->waking)
         pthread_cond_wait(&db->fol_cond, &db->fol_mu);
+    pthread_mutex_unlock(&db->fol_mu);
+    /* Disarmed and out of any wake round: nothing can chain it again. */
+    st_subs_remove(f);
+    pthread_mutex_lock(&db->fol_mu);
     bool last = --db->n_followers == 0;
     pthread_mutex_unlock(&db->fol_mu);
     if (last) {
@@ -235,11 +234,19 @@ void st_follow_close(st_follower *f)
         pthread_mutex_unlock(&db->fol_mu);
         pthread_mutex_unlock(&db->seq_mu);
     }
+    st_buf_free(&f->scratch);
     free(f);
 }
 
 uint64_t st_follow_since(const st_follower *f) { return f->since; }
-void st_follow_seek(st_follower *f, uint64_t since) { f->since = since; }
+void st_follow_seek(st_follower *f, uint64_t since)
+{
+    /* Back in time, a selector follower's queue does not reach: the rows
+     * up to where it was come from storage. */
+    if (f->sub && since < f->since)
+        st_subs_rewind(f);
+    f->since = since;
+}
 st_db *st_follow_db(const st_follower *f) { return f->db; }
 
 bool st_follow_arm(st_follower *f)
@@ -247,6 +254,12 @@ bool st_follow_arm(st_follower *f)
     st_db *db = f->db;
     pthread_mutex_lock(&db->fol_mu);
     bool armed = f->armed;
+    if (f->sub) {
+        if (!armed && !st_subs_pending(f) && !atomic_load(&db->deleted))
+            f->armed = armed = true;
+        pthread_mutex_unlock(&db->fol_mu);
+        return armed;
+    }
     if (!armed && atomic_load(&db->committed_seq) <= f->since && !atomic_load(&db->deleted)) {
         f->prev = NULL;
         f->next = db->armed;
@@ -278,6 +291,7 @@ void st_follow_wake_all(st_db *db)
         f->wnext = chain;
         chain = f;
     }
+    chain = st_subs_wake_chain(db, chain, atomic_load(&db->deleted));
     pthread_mutex_unlock(&db->fol_mu);
     for (st_follower *f = chain; f; f = f->wnext)
         f->wake(f->ctx);
@@ -311,6 +325,7 @@ void st_follow_committed(st_db *db, uint64_t seq)
         }
     }
     atomic_store(&db->committed_seq, seq);
+    st_subs_publish(db, seq);
 }
 
 /* --------------------------------------------------------------- reading */
@@ -330,7 +345,8 @@ static int count_row(void *ctx, const st_change_row *row)
 
 static bool ring_serves(const st_changes_opts *o)
 {
-    return !o->include_docs && !o->all_docs && !o->doc_ids && !o->filter && !o->conflicts;
+    return !o->include_docs && !o->all_docs && !o->doc_ids && !o->filter && !o->conflicts &&
+           !o->selector;
 }
 
 st_status st_follow_read(st_follower *f, const st_changes_opts *o, st_change_fn fn, void *ctx,
@@ -343,6 +359,9 @@ st_status st_follow_read(st_follower *f, const st_changes_opts *o, st_change_fn 
     }
     memset(out, 0, sizeof *out);
     st_db *db = f->db;
+    if (f->sub)
+        return atomic_load(&db->deleted) ? st_fail(err, ST_E_NOT_FOUND, "Database does not exist.")
+                                         : st_follow_sel_read(f, o, fn, ctx, out, err);
     counting c = {fn, ctx, 0};
     uint64_t limit = o->limit == 0 ? 1 : o->limit;
     uint64_t last = 0, pending = 0;

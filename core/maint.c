@@ -18,6 +18,7 @@
  * more keeps its unreferenced attachments (logged, nothing is lost).
  */
 #include "db_int.h"
+#include "mango_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -484,8 +485,22 @@ static st_status purge_doc(st_db *db, const char *id, const st_json *revs, db_lo
     else
         db->ctr.doc_count--;
     db->ctr.external -= (int64_t)d->rec.body.len;
-    if (st_revtree_count(d->tree) == 0)
-        return st_store_doc_delete(c, d->rec.seq, err);
+    char old_rev[ST_REV_STR_MAX];
+    st_rev_format(&ow, old_rev, sizeof old_rev);
+    mango_change mc = {
+        .id = id,
+        .old_exists = true,
+        .old_deleted = d->rec.deleted,
+        .old_rev = old_rev,
+        .old_body = d->rec.body.data,
+        .old_len = d->rec.body.len,
+    };
+    if (st_revtree_count(d->tree) == 0) {
+        st_status st = st_store_doc_delete(c, d->rec.seq, err);
+        if (st == ST_OK && st_mango_wants(db, id))
+            st = st_mango_changed(db, &mc, err);
+        return st;
+    }
     /* The winner may have changed: load its body into the row. */
     int win = st_revtree_winner(d->tree);
     st_rev nw;
@@ -520,6 +535,17 @@ static st_status purge_doc(st_db *db, const char *id, const st_json *revs, db_lo
     if (st == ST_OK && (st = st_revtree_encode(d->tree, tree)) == ST_OK) {
         row.tree = *tree;
         st = st_store_doc_put(c, id, d->rec.seq, &row, err);
+    }
+    if (st == ST_OK && st_mango_wants(db, id)) {
+        char new_rev[ST_REV_STR_MAX];
+        st_rev_format(&nw, new_rev, sizeof new_rev);
+        mc.new_exists = true;
+        mc.new_deleted = row.deleted;
+        mc.new_rev = new_rev;
+        mc.new_body = row.body.data;
+        mc.new_len = row.body.len;
+        mc.seq = row.seq;
+        st = st_mango_changed(db, &mc, err);
     }
     return st;
 }

@@ -319,6 +319,8 @@ typedef struct st_change_row {
                                  without a doc, when already formatted (rows
                                  from a follower's ring); else NULL */
     size_t json_len;
+    bool removed;             /* a selector's "stopped matching" row (settee's
+                                 opt-in, see st_changes_opts.removed) */
 } st_change_row;
 
 typedef struct st_changes_opts {
@@ -336,6 +338,18 @@ typedef struct st_changes_opts {
     bool (*filter)(void *ctx, const st_change_row *row);
     void *filter_ctx;
     bool filter_needs_doc;
+    /* Optional Mango selector (borrowed; st_selector.h): only documents
+     * whose winning revision matches it, as the document with its _id,
+     * _rev and _deleted (CouchDB's filter=_selector: design documents
+     * included).  Applied before limit counts. */
+    const struct st_selector *selector;
+    /* With selector, beyond CouchDB: a document that does not match is
+     * given with removed set instead of left out, so a follower can drop
+     * a copy it holds.  From storage, which keeps no history, that is
+     * every non-matching change after since (none when since is 0: the
+     * reader holds nothing yet); followers of st_follow_open_selector
+     * report only documents that matched before their change. */
+    bool removed;
 } st_changes_opts;
 
 void st_changes_opts_init(st_changes_opts *o);
@@ -343,7 +357,8 @@ void st_changes_opts_init(st_changes_opts *o);
 typedef int (*st_change_fn)(void *ctx, const st_change_row *row);
 
 /* Write one row in CouchDB's shape, {"seq","id","changes":[{"rev"}],
- * "deleted"?,"doc"?}; with include_docs a row without doc_json gets null. */
+ * "deleted"?,"removed"?,"doc"?}; with include_docs a row without doc_json
+ * gets null. */
 void st_change_row_write(st_jw *w, const st_change_row *row, bool include_docs);
 
 /* Rows with seq > since (or, descending, every row from the newest).

@@ -103,6 +103,7 @@ static const char *const sql_text[Q_COUNT] = {
 struct st_conn {
     sqlite3 *db;
     sqlite3_stmt *stmt[Q_COUNT]; /* prepared lazily */
+    sqlite3_stmt *ext[ST_SQLITE_EXT_SLOTS]; /* the other files' (st_sqlite_stmt) */
     int64_t data_version;        /* last seen by st_store_changed; -1 = never asked */
 };
 
@@ -137,6 +138,18 @@ static sqlite3_stmt *stmt(st_conn *c, int q)
             return NULL;
     }
     return c->stmt[q];
+}
+
+sqlite3 *st_sqlite_db(st_conn *c) { return c->db; }
+
+sqlite3_stmt *st_sqlite_stmt(st_conn *c, int slot, const char *sql)
+{
+    if (slot < 0 || slot >= ST_SQLITE_EXT_SLOTS)
+        return NULL;
+    if (!c->ext[slot] && sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                            &c->ext[slot], NULL) != SQLITE_OK)
+        return NULL;
+    return c->ext[slot];
 }
 
 static void done(sqlite3_stmt *s)
@@ -200,6 +213,8 @@ void st_store_conn_close(st_conn *c)
         return;
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(c->stmt[i]);
+    for (int i = 0; i < ST_SQLITE_EXT_SLOTS; i++)
+        sqlite3_finalize(c->ext[i]);
     sqlite3_close(c->db);
     free(c);
 }
@@ -207,7 +222,8 @@ void st_store_conn_close(st_conn *c)
 /* ------------------------------------------------------------ transactions */
 
 /* The counters row: "update_seq purge_seq doc_count del_count external
- * revs_limit".  Absent in a new database. */
+ * revs_limit [index_gen]" (files from before json indexes lack the last).
+ * Absent in a new database. */
 st_status st_store_counters_get(st_conn *c, st_counters *out, st_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -219,14 +235,15 @@ st_status st_store_counters_get(st_conn *c, st_counters *out, st_error *err)
         return ST_OK;
     }
     if (st == ST_OK) {
-        unsigned long long v[4];
+        unsigned long long v[4], gen = 0;
         long long ext;
         unsigned lim;
-        if (sscanf(b.data, "%llu %llu %llu %llu %lld %u", &v[0], &v[1], &v[2], &v[3], &ext,
-                   &lim) != 6)
+        int n = sscanf(b.data, "%llu %llu %llu %llu %lld %u %llu", &v[0], &v[1], &v[2], &v[3],
+                       &ext, &lim, &gen);
+        if (n != 6 && n != 7)
             st = st_fail(err, ST_E_IO, "corrupt counters");
         else
-            *out = (st_counters){v[0], v[1], v[2], v[3], ext, lim >= 1 ? lim : 1000};
+            *out = (st_counters){v[0], v[1], v[2], v[3], ext, lim >= 1 ? lim : 1000, gen};
     }
     st_buf_free(&b);
     return st;
@@ -234,11 +251,11 @@ st_status st_store_counters_get(st_conn *c, st_counters *out, st_error *err)
 
 static st_status counters_put(st_conn *c, const st_counters *k, st_error *err)
 {
-    char text[160];
-    int n = snprintf(text, sizeof text, "%llu %llu %llu %llu %lld %u",
+    char text[192];
+    int n = snprintf(text, sizeof text, "%llu %llu %llu %llu %lld %u %llu",
                      (unsigned long long)k->update_seq, (unsigned long long)k->purge_seq,
                      (unsigned long long)k->doc_count, (unsigned long long)k->del_count,
-                     (long long)k->external, k->revs_limit);
+                     (long long)k->external, k->revs_limit, (unsigned long long)k->index_gen);
     return st_store_meta_set(c, "counters", text, (size_t)n, err);
 }
 

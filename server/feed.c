@@ -25,6 +25,7 @@
 #include "auth.h"
 #include "feed_int.h"
 #include "log.h"
+#include "st_selector.h"
 #include "users_db.h"
 
 st_status st_feeds_new(st_server *srv, st_feeds **out, st_error *err)
@@ -289,6 +290,9 @@ static bool attach(st_req *r, st_feed *f, st_db *db, st_error *e)
         return false;
     f->db = f->fdb->db;
     (void)r;
+    if (f->selector)
+        return st_follow_open_selector(f->db, f->since, f->selector, f->opts.removed,
+                                       st_feed_woken, f, &f->fol, e) == ST_OK;
     return st_follow_open(f->db, f->since, st_feed_woken, f, &f->fol, e) == ST_OK;
 }
 
@@ -325,6 +329,8 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
         for (size_t i = 0; i < p->n_doc_ids; i++)
             free(p->doc_ids[i]);
         free(p->doc_ids);
+        st_selector_free(p->selector);
+        p->selector = NULL;
         st_resp_fail(r, ST_E_NOMEM, "out of memory");
         return;
     }
@@ -349,6 +355,10 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
         f->opts.doc_ids = (const char *const *)f->doc_ids;
         f->opts.n_doc_ids = f->n_doc_ids;
     }
+    f->selector = p->selector;
+    p->selector = NULL;
+    f->opts.selector = f->selector;
+    f->opts.removed = f->selector && p->removed;
     f->limit_set = p->limit_set;
     f->remaining = p->opts.limit == 0 ? 1 : p->opts.limit;
     f->fast_path = st_feed_fast_ok(f);

@@ -46,6 +46,9 @@ typedef struct st_feed_params {
     size_t n_doc_ids;
     uint64_t heartbeat_ms;    /* 0 = none */
     uint64_t timeout_ms;
+    struct st_selector *selector; /* filter=_selector (compiled), taken; NULL: none */
+    bool removed;             /* settee_removed=true: rows for documents that
+                                 stopped matching the selector */
 } st_feed_params;
 
 st_status st_feeds_new(st_server *srv, st_feeds **out, st_error *err);
@@ -58,7 +61,8 @@ void st_feeds_free(st_feeds *f);
  * access again (and end if it is gone).  Any thread. */
 void st_feeds_user_changed(st_feeds *f, const char *name);
 
-/* Answer r with a feed over db.  Always consumes db and p->doc_ids. */
+/* Answer r with a feed over db.  Always consumes db, p->doc_ids and
+ * p->selector. */
 void st_feed_start(st_req *r, st_db *db, st_feed_params *p);
 /* The request is being freed: the feed must not touch it any more.  Drops
  * the request's reference to f (MHD's response holds the other). */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "feed_int.h"
 #include "log.h"
+#include "st_selector.h"
 
 uint64_t st_feed_now_ms(void)
 {
@@ -232,6 +233,7 @@ void st_feed_release(st_feed *f)
     for (size_t i = 0; i < f->n_doc_ids; i++)
         free(f->doc_ids[i]);
     free(f->doc_ids);
+    st_selector_free(f->selector); /* after the follower that borrowed it */
     st_identity_clear(&f->who);
     free(f->tail);
     st_buf_free(&f->out);
