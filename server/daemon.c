@@ -417,6 +417,7 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     s->http.srv = s->https.srv = s;
     s->https.tls = true;
     atomic_init(&s->live_requests, 0);
+    atomic_init(&s->suspended, 0);
     atomic_init(&s->stopping, false);
     s->cfg = st_config_copy(c);
     if (!s->cfg) {
@@ -505,6 +506,15 @@ void st_server_stop(st_server *s)
     }
     if (atomic_load(&s->async_calls))
         st_log(ST_LOG_ERROR, "stopping with document writes still in progress");
+    /* libmicrohttpd aborts the process if it is stopped with a connection
+     * still suspended: give the last resumed ones their turn. */
+    for (unsigned waited = 0; atomic_load(&s->suspended) > 0 && waited < 10000; waited += 10) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&s->suspended) > 0)
+        st_log(ST_LOG_ERROR, "stopping with %d connections still suspended",
+               atomic_load(&s->suspended));
     if (atomic_load(&s->live_requests))
         st_log(ST_LOG_WARN, "stopping with %u requests still in flight",
                atomic_load(&s->live_requests));

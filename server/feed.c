@@ -154,6 +154,7 @@ static int idle(st_feed *f, uint64_t last)
     }
     uint64_t deadline = f->heartbeat_ms ? f->next_beat : f->end_at;
     f->deadline = deadline;
+    atomic_fetch_add(&reg->srv->suspended, 1);
     MHD_suspend_connection(f->conn);
     st_feed_park(f);
     pthread_mutex_unlock(&reg->mu);

@@ -54,6 +54,7 @@ static void resume(st_feeds *reg, st_feed *f)
     f->where = W_NONE;
     pthread_mutex_unlock(&reg->mu);
     MHD_resume_connection(f->conn);
+    atomic_fetch_sub(&reg->srv->suspended, 1);
 }
 
 typedef struct chunk_ctx {
@@ -336,6 +337,7 @@ static bool repark(st_feeds *reg, st_feed_db *d, fan_slice *sl)
             f->where = W_NONE;
             f->parked = false;
             MHD_resume_connection(f->conn);
+            atomic_fetch_sub(&reg->srv->suspended, 1);
             continue;
         }
         bool armed = !f->rewake && st_follow_arm(f->fol);

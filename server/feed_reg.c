@@ -76,6 +76,7 @@ void st_feed_unpark(st_feed *f)
     if (f->fol)
         st_follow_disarm(f->fol);
     MHD_resume_connection(f->conn);
+    atomic_fetch_sub(&f->reg->srv->suspended, 1);
 }
 
 static void recheck_list(st_feed *list, const char *name, bool unpark)

@@ -47,6 +47,8 @@ struct st_server {
     st_watch *watch;             /* follows _users: feeds, couch_peruser (watch.c) */
     st_feeds *feeds;             /* change-feed registry (feed.c) */
     atomic_uint async_calls;     /* writes handed to core, connection suspended */
+    atomic_int suspended;        /* connections we suspended and have not resumed
+                                    (MHD must not stop with one: see st_server_stop) */
     atomic_uint live_requests;   /* requests between URI callback and completion */
     atomic_bool stopping;        /* set once st_server_stop begins */
 };

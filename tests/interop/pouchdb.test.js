@@ -198,11 +198,13 @@ test('live sync sees a write made through the server within one second', async (
   assert.strictEqual((await http('PUT', '/live')).status, 201);
   const db = local();
   const sync = db.sync(remote('live'), { live: true, retry: false });
+  const done = new Promise((resolve) => sync.on('complete', resolve));
+  let feed = null;
   try {
     // wait until the first (empty) pass is done and the feed is parked
     await withTimeout(new Promise((resolve) => sync.on('paused', resolve)), 10000, 'paused');
     const seen = new Promise((resolve) => {
-      db.changes({ live: true, since: 'now' }).on('change', (ch) => {
+      feed = db.changes({ live: true, since: 'now' }).on('change', (ch) => {
         if (ch.id === 'ping') resolve(Date.now());
       });
     });
@@ -224,7 +226,11 @@ test('live sync sees a write made through the server within one second', async (
     }
     assert.strictEqual(status, 200);
   } finally {
+    // Wait for the sync to wind down (its last checkpoint request included)
+    // before the server is stopped at the end of the run.
+    if (feed) feed.cancel();
     sync.cancel();
+    await withTimeout(done, 10000, 'sync cancelled').catch(() => {});
   }
 });
 
