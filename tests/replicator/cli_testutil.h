@@ -13,6 +13,10 @@
 #include "repl_testutil.h"
 #include "st_buf.h"
 
+/* A server config that hashes its admin with few PBKDF2 iterations: these
+ * tests are about the tool, not password cost. */
+#define CT_FAST_HASH_INI "[chttpd_auth]\niterations = 1000\n"
+
 /* Run `settee ARGS` (a shell fragment); stdout+stderr into *out. */
 static inline int cli(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static inline int cli(char **out, const char *fmt, ...)

@@ -221,7 +221,7 @@ static void test_doc_commands_on_url(void **state)
 {
     (void)state;
     rs_server srv;
-    assert_true(rs_start(&srv, "cli-docs"));
+    assert_true(rs_start_cfg(&srv, "cli-docs", CT_FAST_HASH_INI));
     assert_int_equal(rs_http_status(&srv, "PUT", "/docs", NULL), 201);
     char u[256];
     snprintf(u, sizeof u, "%s/docs", srv.base);
@@ -499,7 +499,7 @@ static void test_summary_to_from(void **state)
 {
     (void)state;
     rs_server srv;
-    assert_true(rs_start(&srv, "cli-sum"));
+    assert_true(rs_start_cfg(&srv, "cli-sum", CT_FAST_HASH_INI));
     char p[4096], u[256];
     rt_path(p, sizeof p, "cli-sum.settee");
     make_db(p, 4);
@@ -619,7 +619,7 @@ static void test_backup_restore_url(void **state)
 {
     (void)state;
     rs_server srv;
-    assert_true(rs_start(&srv, "cli-bk"));
+    assert_true(rs_start_cfg(&srv, "cli-bk", CT_FAST_HASH_INI));
     assert_int_equal(rs_http_status(&srv, "PUT", "/bk", NULL), 201);
     st_buf body = ST_BUF_INIT;
     assert_int_equal(st_buf_adds(&body, "{\"docs\":["), ST_OK);
