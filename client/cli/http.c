@@ -170,48 +170,25 @@ static void headers_free(struct curl_slist *h)
     curl_slist_free_all(h);
 }
 
+/* Append line to *h (curl copies it); false when out of memory (*h kept). */
+static bool add_header(struct curl_slist **h, const char *line)
+{
+    struct curl_slist *n = curl_slist_append(*h, line);
+    if (n)
+        *h = n;
+    return n != NULL;
+}
+
 /* How a request proves who it is. */
 typedef struct auth {
     const char *user, *pass; /* Basic, when no cookie or token */
     bool login;              /* the login itself: none, and keep its cookie */
 } auth;
 
-static int perform(cli_http_client *c, const char *method, const char *url, const char *body,
-                   size_t len, const auth *a, cli_http_resp *out)
+/* Certificate checks, and the credentials other than a bearer header. */
+static void set_tls_and_auth(CURL *h, cli_http_client *c, const auth *a)
 {
     const cli_remote *r = c->remote;
-    resp_init(out);
-    CURL *h = curl_easy_init();
-    if (!h) {
-        snprintf(out->error, sizeof out->error, "cannot start libcurl");
-        return -1;
-    }
-    char errbuf[CURL_ERROR_SIZE] = "";
-    struct curl_slist *hdr = curl_slist_append(NULL, "Accept: application/json");
-    if (hdr && body)
-        hdr = curl_slist_append(hdr, "Content-Type: application/json");
-    char *bearer = NULL;
-    if (hdr && r->bearer_token && !a->login) {
-        size_t n = strlen(r->bearer_token) + sizeof "Authorization: Bearer ";
-        bearer = malloc(n);
-        if (bearer)
-            snprintf(bearer, n, "Authorization: Bearer %s", r->bearer_token);
-        hdr = bearer ? curl_slist_append(hdr, bearer) : NULL;
-        wipe_free(bearer);
-    }
-    if (!hdr) {
-        curl_easy_cleanup(h);
-        snprintf(out->error, sizeof out->error, "out of memory");
-        return -1;
-    }
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &out->body);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)c->timeout_s);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     if (r->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, r->ca_file);
     if (r->insecure) {
@@ -228,6 +205,48 @@ static int perform(cli_http_client *c, const char *method, const char *url, cons
         curl_easy_setopt(h, CURLOPT_USERNAME, a->user);
         curl_easy_setopt(h, CURLOPT_PASSWORD, a->pass);
     }
+}
+
+/* One request: method url with body[0..len), credentials per a; the
+ * answer in *out (initialised here).  0 when an answer arrived, else -1. */
+static int perform(cli_http_client *c, const char *method, const char *url, const char *body,
+                   size_t len, const auth *a, cli_http_resp *out)
+{
+    const cli_remote *r = c->remote;
+    resp_init(out);
+    CURL *h = curl_easy_init();
+    if (!h) {
+        snprintf(out->error, sizeof out->error, "cannot start libcurl");
+        return -1;
+    }
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct curl_slist *hdr = NULL;
+    bool ok = add_header(&hdr, "Accept: application/json");
+    if (ok && body)
+        ok = add_header(&hdr, "Content-Type: application/json");
+    if (ok && r->bearer_token && !a->login) {
+        size_t n = strlen(r->bearer_token) + sizeof "Authorization: Bearer ";
+        char *bearer = malloc(n);
+        if (bearer)
+            snprintf(bearer, n, "Authorization: Bearer %s", r->bearer_token);
+        ok = bearer && add_header(&hdr, bearer);
+        wipe_free(bearer);
+    }
+    if (!ok) {
+        headers_free(hdr);
+        curl_easy_cleanup(h);
+        snprintf(out->error, sizeof out->error, "out of memory");
+        return -1;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &out->body);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)c->timeout_s);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    set_tls_and_auth(h, c, a);
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     if (body) {

@@ -278,7 +278,8 @@ static void hint(const run *r)
             continue;
         /* "TLS: " starts the replicator's reason for a refused
          * certificate (docs/replication.md, "TLS and credentials"). */
-        bool tls = s.last_error.code == ST_E_NETWORK && strstr(s.last_error.reason, "TLS: ");
+        bool tls = s.last_error.code == ST_E_NETWORK &&
+                   strstr(s.last_error.reason, "TLS: ") != NULL;
         const char *urls[2] = {r->o->source, r->o->target};
         cli_remote_hint(r->o->cmd, r->o->remote, tls, s.last_error.code == ST_E_UNAUTHORIZED,
                         urls, 2);
