@@ -71,8 +71,7 @@ void cli_remote_begin(int argc, char **argv)
     url_copies = calloc((size_t)argc, sizeof *url_copies);
     for (int i = 1; url_copies && i < argc; i++) {
         size_t at, len;
-        bool url = strncmp(argv[i], "http://", 7) == 0 || strncmp(argv[i], "https://", 8) == 0;
-        if (!url || !cli_url_password(argv[i], &at, &len) || len == 0)
+        if (!cli_is_url(argv[i]) || !cli_url_password(argv[i], &at, &len) || len == 0)
             continue;
         char *copy = strdup(argv[i]);
         if (!copy)
