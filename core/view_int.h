@@ -130,9 +130,44 @@ st_status vtree_fold(st_vconn *c, unsigned view, vred *r, st_collate_mode m, con
                      size_t lo_n, const void *hi, size_t hi_n, bool descending, int level,
                      const vfold_out *out, st_error *err);
 
-/* ---- an index ------------------------------------------------------------ */
+/* ---- mapping (view_map.c) ---------------------------------------------- */
 
 typedef struct vindex vindex;
+
+/* Changed documents read from the feed, and their map answers. */
+typedef struct vbatch {
+    st_buf ids, bodies;           /* NUL-terminated ids; JSON bodies back to back */
+    size_t *id_off, *body_off, *body_len;
+    bool *mapped;                 /* the document goes to the map functions */
+    uint64_t *seqs;               /* each document's sequence */
+    size_t n, cap;
+    uint64_t last_seq;            /* the feed's position after the batch */
+    size_t rows;                  /* rows the feed gave */
+    st_qs_answer *ans;            /* per mapped document, in order */
+    size_t nans;
+    st_status st;                 /* the map's outcome */
+    st_error err;
+} vbatch;
+
+void vbatch_reset(vbatch *b);
+void vbatch_free(vbatch *b);
+/* One more document (map false: deleted or a design document: no map). */
+st_status vbatch_add(vbatch *b, const char *id, uint64_t seq, const char *json, size_t len,
+                     bool map);
+
+/* A process with ix's map functions loaded, working on the caller's thread
+ * (threaded false) or on a thread of its own.  must false: ST_E_BUSY at
+ * once when no process is free (a helper is only worth it then). */
+typedef struct vmapper vmapper;
+st_status vmapper_start(vindex *ix, bool threaded, bool must, vmapper **out, st_error *err);
+st_qs_proc *vmapper_proc(vmapper *m); /* for reduces, while it maps nothing */
+/* Map b (at once, or on the worker); vmapper_wait gives it back. */
+void vmapper_submit(vmapper *m, vbatch *b);
+vbatch *vmapper_wait(vmapper *m);
+void vmapper_stop(vmapper *m); /* waits for a batch in progress; NULL ok */
+
+/* ---- an index ------------------------------------------------------------ */
+
 struct vindex {
     st_views *vs;
     vindex *next;                 /* the registry's list (its mu) */

@@ -109,18 +109,18 @@ st_status vindex_load(vindex *ix, st_db *db, st_error *err)
 
 /* ---- one run ------------------------------------------------------------- */
 
+#define BULK_COMMIT_DOCS 5000 /* a bulk run commits about this often */
+
 typedef struct run {
     vindex *ix;
     st_db *db;
-    st_qs_proc *proc;
     st_error *err;
     size_t nviews;
     bool bulk;
-    /* the batch read from the change feed */
-    st_buf ids, bodies;       /* NUL-separated ids; bodies back to back */
-    size_t *id_off, *body_off, *body_len;
-    bool *mapped;             /* the document goes to the map functions */
-    size_t n, cap;
+    bool fresh;               /* the index was empty when the run began */
+    uint64_t target;          /* the database's sequence when it began */
+    st_qs_proc *proc;         /* for JavaScript reduces of the tree */
+    vbatch *fill;             /* the batch the feed reads into */
     st_status st;
     /* scratch */
     st_buf pos, key, val, idsv, old;
@@ -132,69 +132,14 @@ static void noop_wake(void *ctx) { (void)ctx; }
 static int take_change(void *ctx, const st_change_row *row)
 {
     run *r = ctx;
-    if (r->n == r->cap) {
-        size_t nc = r->cap ? r->cap * 2 : 256;
-        size_t *a = realloc(r->id_off, nc * sizeof *a);
-        if (a)
-            r->id_off = a;
-        size_t *b = realloc(r->body_off, nc * sizeof *b);
-        if (b)
-            r->body_off = b;
-        size_t *c = realloc(r->body_len, nc * sizeof *c);
-        if (c)
-            r->body_len = c;
-        bool *d = realloc(r->mapped, nc * sizeof *d);
-        if (d)
-            r->mapped = d;
-        if (!a || !b || !c || !d) {
-            r->st = ST_E_NOMEM;
-            return 1;
-        }
-        r->cap = nc;
-    }
     bool design = strncmp(row->id, "_design/", 8) == 0;
     bool map = !row->deleted && row->doc_json &&
                (!design || st_ddoc_include_design(r->ix->ddoc));
-    r->id_off[r->n] = r->ids.len;
-    r->body_off[r->n] = r->bodies.len;
-    r->body_len[r->n] = map ? row->doc_len : 0;
-    r->mapped[r->n] = map;
-    if (st_buf_add(&r->ids, row->id, strlen(row->id) + 1) != ST_OK ||
-        (map && st_buf_add(&r->bodies, row->doc_json, row->doc_len) != ST_OK)) {
+    if (vbatch_add(r->fill, row->id, row->seq, row->doc_json, row->doc_len, map) != ST_OK) {
         r->st = ST_E_NOMEM;
         return 1;
     }
-    r->n++;
     return 0;
-}
-
-/* A process with the view's map functions loaded. */
-static st_status prepare_proc(run *r)
-{
-    vindex *ix = r->ix;
-    st_ddoc *d = ix->ddoc;
-    char key[48];
-    snprintf(key, sizeof key, "view:%s", ix->sig);
-    st_status st = st_qs_checkout(st_views_qs(ix->vs), st_ddoc_language(d), key, &r->proc, r->err);
-    if (st != ST_OK)
-        return st;
-    const char *have = st_qs_proc_key(r->proc);
-    if (have && strcmp(have, key) == 0)
-        return ST_OK;
-    const char *cfg = st_views_opts(ix->vs)->js_reduce_limit
-                          ? "{\"reduce_limit\":true,\"timeout\":5000}"
-                          : "{\"reduce_limit\":false,\"timeout\":5000}";
-    st = st_qs_reset(r->proc, cfg, r->err);
-    const char *lib = st_ddoc_lib(d);
-    if (st == ST_OK && lib)
-        st = st_qs_add_lib(r->proc, lib, strlen(lib), r->err);
-    for (size_t i = 0; st == ST_OK && i < st_ddoc_nviews(d); i++) {
-        const char *map = st_ddoc_view_at(d, i)->map;
-        st = st_qs_add_fun(r->proc, map, strlen(map), r->err);
-    }
-    if (st == ST_OK)
-        st = st_qs_proc_set_key(r->proc, key, r->err);
-    return st;
 }
 
 static st_status to_text(st_buf *out, const st_json *v, st_error *err)
@@ -219,11 +164,17 @@ static st_status touch(run *r, unsigned view, const void *pos, size_t n)
 }
 
 /* Replace document id's rows by the ones its map answer gives (ans NULL:
- * it has none: deleted, a design document, or refused by the server). */
-static st_status apply_doc(run *r, const char *id, const st_json *ans)
+ * it has none: deleted, a design document, or refused by the server).
+ * Why no lookup in a first build: a document met at a sequence up to the
+ * run's target is met for the first time in the run (its next change can
+ * only come after the target), and an empty index holds nothing of it. */
+static st_status apply_doc(run *r, const char *id, uint64_t seq, const st_json *ans)
 {
     st_vconn *c = r->ix->writer;
-    st_status st = st_vids_get(c, id, &r->old, r->err);
+    st_status st = ST_E_NOT_FOUND;
+    st_buf_reset(&r->old);
+    if (!r->fresh || seq > r->target)
+        st = st_vids_get(c, id, &r->old, r->err);
     if (st == ST_OK) {
         vid_iter it = {(const unsigned char *)r->old.data,
                        (const unsigned char *)r->old.data + r->old.len};
@@ -282,56 +233,23 @@ static st_status keep_trees(run *r)
     return st;
 }
 
-/* Map the batch and write it with its sequence, in one transaction. */
-static st_status write_batch(run *r, uint64_t last_seq, bool first)
+/* The rows of a mapped batch, and its sequence, inside the open transaction. */
+static st_status write_batch(run *r, vbatch *b)
 {
-    size_t nmap = 0;
-    for (size_t i = 0; i < r->n; i++)
-        nmap += r->mapped[i];
-    const char **docs = malloc((nmap ? nmap : 1) * sizeof *docs);
-    size_t *lens = malloc((nmap ? nmap : 1) * sizeof *lens);
-    st_qs_answer *ans = calloc(nmap ? nmap : 1, sizeof *ans);
-    st_status st = docs && lens && ans ? ST_OK : st_fail(r->err, ST_E_NOMEM, "out of memory");
-    for (size_t i = 0, k = 0; st == ST_OK && i < r->n; i++) {
-        if (!r->mapped[i])
-            continue;
-        docs[k] = r->bodies.data + r->body_off[i];
-        lens[k++] = r->body_len[i];
-    }
-    if (st == ST_OK && nmap)
-        st = st_qs_map_docs(r->proc, docs, lens, nmap, ans, r->err);
-    bool txn = false;
-    if (st == ST_OK && (st = st_vconn_write_begin(r->ix->writer, r->err)) == ST_OK)
-        txn = true;
-    if (st == ST_OK && first && r->bulk) {
-        st = st_vmeta_set(r->ix->writer, "tree", "0", r->err);
-        for (size_t v = 0; st == ST_OK && v < r->nviews; v++)
-            st = st_vblock_clear(r->ix->writer, (unsigned)v, r->err);
-    }
-    for (size_t i = 0, k = 0; st == ST_OK && i < r->n; i++) {
+    st_status st = ST_OK;
+    for (size_t i = 0, k = 0; st == ST_OK && i < b->n; i++) {
         const st_json *a = NULL;
-        if (r->mapped[i]) {
+        if (b->mapped[i]) {
             /* A document the server refused (too_large): it has no rows. */
-            a = ans[k].error ? NULL : ans[k].value;
+            a = k < b->nans && !b->ans[k].error ? b->ans[k].value : NULL;
             k++;
         }
-        st = apply_doc(r, r->ids.data + r->id_off[i], a);
+        st = apply_doc(r, b->ids.data + b->id_off[i], b->seqs[i], a);
     }
     if (st == ST_OK && !r->bulk)
         st = keep_trees(r);
     if (st == ST_OK)
-        st = meta_put_u64(r->ix->writer, "seq", last_seq, r->err);
-    if (st == ST_OK)
-        st = st_vconn_commit(r->ix->writer, r->err);
-    if (st != ST_OK && txn)
-        st_vconn_rollback(r->ix->writer);
-    if (st == ST_OK)
-        atomic_store(&r->ix->seq, last_seq);
-    for (size_t i = 0; ans && i < nmap; i++)
-        st_qs_answer_free(&ans[i]);
-    free(docs);
-    free(lens);
-    free(ans);
+        st = meta_put_u64(r->ix->writer, "seq", b->last_seq, r->err);
     return st;
 }
 
@@ -377,14 +295,30 @@ static st_status decide_bulk(run *r, uint64_t seq, uint64_t target)
     return st;
 }
 
+/* Read the next batch from the feed into b; false when there is none. */
+static bool read_batch(run *r, st_follower *f, const st_changes_opts *o, vbatch *b,
+                       uint64_t target, st_status *st)
+{
+    st_follow_batch fb;
+    uint64_t before = st_follow_since(f);
+    vbatch_reset(b);
+    if (before >= target)
+        return false;
+    r->fill = b;
+    r->st = ST_OK;
+    if ((*st = st_follow_read(f, o, take_change, r, &fb, r->err)) != ST_OK)
+        return false;
+    if (r->st != ST_OK) {
+        *st = st_fail(r->err, r->st, "out of memory");
+        return false;
+    }
+    b->rows = fb.rows;
+    b->last_seq = fb.last_seq;
+    return fb.rows > 0 || fb.last_seq > before;
+}
+
 static void run_free(run *r)
 {
-    st_buf_free(&r->ids);
-    st_buf_free(&r->bodies);
-    free(r->id_off);
-    free(r->body_off);
-    free(r->body_len);
-    free(r->mapped);
     st_buf_free(&r->pos);
     st_buf_free(&r->key);
     st_buf_free(&r->val);
@@ -393,7 +327,76 @@ static void run_free(run *r)
     for (size_t v = 0; r->touch && v < r->nviews; v++)
         vtouch_free(&r->touch[v]);
     free(r->touch);
-    st_qs_checkin(r->proc);
+}
+
+/* The run: up to two mappers work ahead on batches read from the feed
+ * while the batches they finished are written, in order. */
+static st_status pipeline(run *r, st_follower *f, vmapper **m, unsigned k, uint64_t target)
+{
+    vbatch b[2];
+    bool inflight[2] = {false, false}, eof = false, txn = false, first = true;
+    size_t in_txn = 0;
+    st_status st = ST_OK;
+    st_changes_opts o;
+    st_changes_opts_init(&o);
+    o.include_docs = true;
+    o.conflicts = true;
+    o.limit = st_views_opts(r->ix->vs)->batch;
+    memset(b, 0, sizeof b);
+    for (unsigned i = 0; i < k && !eof; i++) {
+        if (read_batch(r, f, &o, &b[i], target, &st)) {
+            vmapper_submit(m[i], &b[i]);
+            inflight[i] = true;
+        } else {
+            eof = true;
+        }
+    }
+    st_vconn *c = r->ix->writer;
+    uint64_t done_seq = 0;
+    for (unsigned i = 0; st == ST_OK && inflight[i]; i = (i + 1) % k) {
+        vbatch *got = vmapper_wait(m[i]);
+        inflight[i] = false;
+        if (got->st != ST_OK) {
+            st = got->st;
+            if (r->err)
+                *r->err = got->err;
+            break;
+        }
+        if (!txn && (st = st_vconn_write_begin(c, r->err)) == ST_OK)
+            txn = true;
+        if (st == ST_OK && first && r->bulk) {
+            st = st_vmeta_set(c, "tree", "0", r->err);
+            for (size_t v = 0; st == ST_OK && v < r->nviews; v++)
+                st = st_vblock_clear(c, (unsigned)v, r->err);
+        }
+        first = false;
+        if (st == ST_OK)
+            st = write_batch(r, got);
+        in_txn += got->n;
+        done_seq = got->last_seq;
+        if (!eof && st == ST_OK && read_batch(r, f, &o, &b[i], target, &st)) {
+            vmapper_submit(m[i], &b[i]);
+            inflight[i] = true;
+        } else {
+            eof = true;
+        }
+        bool last = !inflight[(i + 1) % k] && !inflight[i];
+        if (st == ST_OK && (!r->bulk || in_txn >= BULK_COMMIT_DOCS || last)) {
+            if ((st = st_vconn_commit(c, r->err)) == ST_OK)
+                atomic_store(&r->ix->seq, done_seq);
+            txn = false;
+            in_txn = 0;
+        }
+    }
+    if (txn)
+        st_vconn_rollback(c);
+    /* A mapper still busy finishes before its batch goes away. */
+    for (unsigned i = 0; i < k; i++)
+        if (inflight[i])
+            (void)vmapper_wait(m[i]);
+    for (unsigned i = 0; i < 2; i++)
+        vbatch_free(&b[i]);
+    return st;
 }
 
 static st_status update_locked(vindex *ix, st_db *db, uint64_t target, st_error *err)
@@ -407,47 +410,33 @@ static st_status update_locked(vindex *ix, st_db *db, uint64_t target, st_error 
     r.db = db;
     r.err = err;
     r.nviews = st_ddoc_nviews(ix->ddoc);
+    r.fresh = seq == 0;
+    r.target = target;
     r.touch = calloc(r.nviews ? r.nviews : 1, sizeof *r.touch);
     st_follower *f = NULL;
+    vmapper *m[2] = {NULL, NULL};
     st_status st = r.touch ? ST_OK : st_fail(err, ST_E_NOMEM, "out of memory");
     if (st == ST_OK && !ix->writer)
         st = st_vconn_open(ix->file, &ix->writer, err);
     if (st == ST_OK)
         st = decide_bulk(&r, seq, target);
+    /* A small update maps on this thread; a build uses two processes when
+     * two are free. */
     if (st == ST_OK)
-        st = prepare_proc(&r);
-    if (st == ST_OK)
+        st = vmapper_start(ix, r.bulk, true, &m[0], err);
+    if (st == ST_OK && r.bulk && vmapper_start(ix, true, false, &m[1], NULL) != ST_OK)
+        m[1] = NULL;
+    if (st == ST_OK) {
+        r.proc = vmapper_proc(m[0]);
         st = st_follow_open(db, seq, noop_wake, NULL, &f, err);
-    st_changes_opts o;
-    st_changes_opts_init(&o);
-    o.include_docs = true;
-    o.conflicts = true;
-    o.limit = st_views_opts(ix->vs)->batch;
-    bool first = true;
-    /* Bounded: every round either moves the cursor or ends. */
-    for (uint64_t round = 0; st == ST_OK && round < UINT32_MAX; round++) {
-        st_follow_batch b;
-        r.n = 0;
-        st_buf_reset(&r.ids);
-        st_buf_reset(&r.bodies);
-        r.st = ST_OK;
-        if ((st = st_follow_read(f, &o, take_change, &r, &b, err)) != ST_OK)
-            break;
-        if (r.st != ST_OK) {
-            st = st_fail(err, r.st, "out of memory");
-            break;
-        }
-        if (b.rows == 0 && b.last_seq <= atomic_load(&ix->seq))
-            break;
-        if ((st = write_batch(&r, b.last_seq, first)) != ST_OK)
-            break;
-        first = false;
-        if (b.rows == 0 || b.last_seq >= target)
-            break;
     }
+    if (st == ST_OK)
+        st = pipeline(&r, f, m, m[1] ? 2 : 1, target);
     st_follow_close(f);
     if (st == ST_OK && r.bulk)
         st = rebuild_trees(&r);
+    vmapper_stop(m[0]);
+    vmapper_stop(m[1]);
     run_free(&r);
     return st;
 }
