@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "feed.h"
+#include "filter.h"
 
 /* doc_ids from a JSON array into a malloc'd array of malloc'd strings. */
 static bool take_doc_ids(st_req *r, const st_json *a, st_feed_params *p)
@@ -161,12 +162,9 @@ void st_api_changes(st_req *r)
     if (!to_set)
         p.timeout_ms = r->srv->cfg->changes_timeout_ms;
     const char *filter = st_req_q(r, "filter");
-    if (filter && strcmp(filter, "_doc_ids") != 0) {
-        if (strcmp(filter, "_selector") == 0 || strcmp(filter, "_view") == 0 ||
-            strcmp(filter, "_design") == 0 || strchr(filter, '/'))
-            st_resp_fail(r, ST_E_BAD_REQUEST, "Only filter=_doc_ids is supported by settee.");
-        else
-            st_resp_fail(r, ST_E_BAD_REQUEST, "`filter` parameter is not provided or invalid.");
+    bool by_ids = filter && strcmp(filter, "_doc_ids") == 0;
+    if (filter && !by_ids && !st_filter_is_ours(filter)) {
+        st_resp_fail(r, ST_E_BAD_REQUEST, "Only filter=_doc_ids is supported by settee.");
         return;
     }
     if (r->method == ST_M_POST && r->body.len) {
@@ -179,7 +177,7 @@ void st_api_changes(st_req *r)
             goto out;
         }
     }
-    if (filter) {
+    if (by_ids) {
         const st_json *ids = body ? st_json_get(st_json_doc_root(body), "doc_ids") : NULL;
         if (!ids) {
             const char *q = st_req_q(r, "doc_ids");
@@ -189,9 +187,12 @@ void st_api_changes(st_req *r)
         if (!take_doc_ids(r, ids, &p))
             goto out;
     }
+    /* filter.c: design-document filters (ddoc/name, _view, _design) */
+    if (filter && !by_ids && !st_filter_setup(r, filter, &p))
+        goto out;
     st_db *db = r->dbh;
     r->dbh = NULL; /* the feed takes the reference */
-    if (!p.doc_ids && filter) {
+    if (!p.doc_ids && by_ids) {
         /* filter=_doc_ids with an empty list matches nothing */
         p.doc_ids = calloc(1, sizeof *p.doc_ids);
     }
@@ -202,6 +203,8 @@ out:
         for (size_t i = 0; i < p.n_doc_ids; i++)
             free(p.doc_ids[i]);
         free(p.doc_ids);
+        if (p.filter_free)
+            p.filter_free(p.opts.filter_ctx);
     }
     st_json_doc_free(body);
     st_json_doc_free(qids);

@@ -232,6 +232,8 @@ void st_feed_release(st_feed *f)
     for (size_t i = 0; i < f->n_doc_ids; i++)
         free(f->doc_ids[i]);
     free(f->doc_ids);
+    if (f->filter_free)
+        f->filter_free(f->opts.filter_ctx);
     st_identity_clear(&f->who);
     free(f->tail);
     st_buf_free(&f->out);

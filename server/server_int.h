@@ -19,6 +19,9 @@
 typedef struct st_feeds st_feeds;
 typedef struct st_auth st_auth;
 typedef struct st_watch st_watch;
+typedef struct st_qs st_qs;
+typedef struct st_views st_views;
+typedef struct st_vjobs st_vjobs;
 
 struct st_server {
     st_config *cfg;              /* private copy; read-only while running */
@@ -29,6 +32,9 @@ struct st_server {
     st_auth *auth;               /* authentication handlers, users, sessions (auth.c) */
     st_watch *watch;             /* follows _users: feeds, couch_peruser (watch.c) */
     st_feeds *feeds;             /* change-feed registry (feed.c) */
+    st_qs *qs;                   /* query-server processes (design-doc JavaScript) */
+    st_views *views;             /* view indexes */
+    st_vjobs *vjobs;             /* view work after the answer (view_jobs.c) */
     atomic_uint async_calls;     /* writes handed to core, connection suspended */
     atomic_uint live_requests;   /* requests between URI callback and completion */
     atomic_bool stopping;        /* set once st_server_stop begins */
