@@ -59,11 +59,15 @@ st_status st_validate_ddoc_functions(st_server *srv, const st_json *doc, st_erro
     if (!vdu && (!views || views->len == 0))
         return ST_OK;
     st_qs_proc *p = NULL;
-    st_status st = st_qs_checkout(srv->qs, lang ? lang : "javascript", NULL, &p, err);
+    st_error ce;
+    st_status st = st_qs_checkout(srv->qs, lang ? lang : "javascript", NULL, &p, &ce);
     if (st == ST_E_UNKNOWN_LANGUAGE)
         return ST_OK; /* stored as CouchDB stores it; its views answer 500 */
-    if (st != ST_OK)
+    if (st != ST_OK) {
+        if (err)
+            *err = ce;
         return st;
+    }
     if ((st = st_qs_reset(p, NULL, err)) != ST_OK)
         goto out;
     for (size_t i = 0; views && st == ST_OK && i < views->len; i++) {
