@@ -65,15 +65,25 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS atts(digest TEXT PRIMARY KEY, data BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS local(id TEXT PRIMARY KEY, rev INTEGER NOT NULL,"
     " body TEXT NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;";
+    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS mango_idx(ix INTEGER PRIMARY KEY, ddoc TEXT NOT NULL,"
+    " name TEXT NOT NULL, def TEXT NOT NULL, UNIQUE(ddoc, name));"
+    "CREATE TABLE IF NOT EXISTS mango_keys(ix INTEGER NOT NULL, key BLOB NOT NULL,"
+    " id TEXT NOT NULL, PRIMARY KEY(ix, key, id)) WITHOUT ROWID;";
 
 /* The file format's version lives in SQLite's user_version.
  *   1: JSON columns written as BLOBs.
  *   2: JSON columns are TEXT (what SQLite's JSON functions and expression
  *      indexes expect); opening a version-1 file converts it in place.
+ *   3: json indexes (mango_idx, mango_keys) kept current by every write;
+ *      a version-2 file gets the empty tables.  A version-2 settee must not
+ *      write a file that has indexes (it would leave them stale), hence
+ *      the new version even though nothing older changed.
  * A newer file is refused rather than misread.  Files without a version
  * but with tables come from development builds before format 1. */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static const char migrate_1_to_2[] =
     "UPDATE docs SET body = CAST(body AS TEXT) WHERE typeof(body) = 'blob';"
@@ -105,14 +115,6 @@ static st_status exec(sqlite3 *db, const char *sql, const char *path, st_error *
     return st;
 }
 
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-
-/* SQLITE_MISUSE when the library was initialised already (an embedding
- * app used SQLite first): its settings then stand. */
-static void global_init(void) { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
-
-void st_sqlite_global_init(void) { pthread_once(&global_once, global_init); }
-
 st_status st_sqlite_init_file(const char *path, bool create, st_error *err)
 {
     st_sqlite_global_init();
@@ -139,7 +141,9 @@ st_status st_sqlite_init_file(const char *path, bool create, st_error *err)
     if (version == SCHEMA_VERSION)
         goto out;
     if (version == 0 && !create) {
-        st = st_fail(err, ST_E_IO, "%s is not a settee database", path);
+        /* An empty file is a database another opener is creating right
+         * now (the file exists before its schema): not there yet. */
+        st = st_fail(err, ST_E_NOT_FOUND, "Database does not exist.");
         goto out;
     }
     /* auto_vacuum only takes before the file's first page is written, so
@@ -153,7 +157,7 @@ st_status st_sqlite_init_file(const char *path, bool create, st_error *err)
     if (st == ST_OK && version == 1)
         st = exec(db, migrate_1_to_2, path, err);
     if (st == ST_OK)
-        st = exec(db, "PRAGMA user_version = 2; COMMIT", path, err);
+        st = exec(db, "PRAGMA user_version = " STR(SCHEMA_VERSION) "; COMMIT", path, err);
     if (st != ST_OK)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 out:

@@ -28,4 +28,12 @@ void st_sqlite_global_init(void);
 /* Map the connection's last SQLite error to a status and reason. */
 st_status st_sqlite_fail(sqlite3 *db, st_error *err, const char *what);
 
+/* For the other files of the backend (store_sqlite_index.c): a
+ * connection's SQLite handle, and its statement in cache slot `slot`
+ * (prepared from sql on first use, kept until the connection closes;
+ * NULL when it cannot be prepared).  Each slot always gets the same sql. */
+#define ST_SQLITE_EXT_SLOTS 16
+sqlite3 *st_sqlite_db(st_conn *c);
+sqlite3_stmt *st_sqlite_stmt(st_conn *c, int slot, const char *sql);
+
 #endif

@@ -56,6 +56,14 @@ void st_api_att_delete(st_req *r);
 /* api_changes.c */
 void st_api_changes(st_req *r);
 
+/* api_find.c: Mango */
+void st_api_find(st_req *r);
+void st_api_explain(st_req *r);
+void st_api_index_get(st_req *r);
+void st_api_index_post(st_req *r);
+void st_api_index_delete(st_req *r);
+void st_api_index_bulk_delete(st_req *r);
+
 /* api_view.c */
 void st_api_view(st_req *r);          /* GET/POST _design/{ddoc}/_view/{view}[/queries] */
 void st_api_view_info(st_req *r);     /* GET _design/{ddoc}/_info */

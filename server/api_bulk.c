@@ -56,10 +56,8 @@ static void bulk_finish(st_req *r)
     }
     st_buf b = ST_BUF_INIT;
     st_jw w;
-    if (st_jw_init(&w, &b) != ST_OK) {
-        st_resp_jw_failed(r, &w);
+    if (!st_resp_jw_open(r, &w, &b))
         return;
-    }
     st_jw_arr_open(&w);
     for (size_t i = 0; i < c->n; i++) {
         const st_write_result *x = &c->res[i];
@@ -88,13 +86,7 @@ static void bulk_finish(st_req *r)
         st_jw_obj_close(&w);
     }
     st_jw_arr_close(&w);
-    if (st_jw_status(&w) != ST_OK) {
-        st_resp_jw_failed(r, &w);
-        st_buf_free(&b);
-    } else {
-        st_resp_json(r, 201, &b);
-    }
-    st_jw_free(&w);
+    st_resp_jw_close(r, &w, &b, 201);
 }
 
 void st_api_bulk_docs(st_req *r)

@@ -30,6 +30,7 @@ static const char *const handler_names[] = {"cookie", "default", "proxy", "jwt"}
 
 struct st_auth {
     st_server *srv;
+    const st_config *cfg;           /* the configuration it was built from */
     st_users *users;
     st_pw_policy policy;
     char secret[ST_SESSION_SECRET_HEX + 1]; /* generated when not configured */
@@ -42,25 +43,6 @@ struct st_auth {
     handler order[MAX_HANDLERS];
     size_t n_order;
 };
-
-void st_identity_clear(st_identity *id)
-{
-    free(id->name);
-    st_roles_free(&id->roles);
-    memset(id, 0, sizeof *id);
-}
-
-st_status st_identity_copy(st_identity *dst, const st_identity *src)
-{
-    memset(dst, 0, sizeof *dst);
-    dst->how = src->how;
-    if ((src->name && !(dst->name = strdup(src->name))) ||
-        st_roles_copy(&dst->roles, &src->roles) != ST_OK) {
-        st_identity_clear(dst);
-        return ST_E_NOMEM;
-    }
-    return ST_OK;
-}
 
 /* "{chttpd_auth, cookie_authentication_handler}, {chttpd_auth,
  * default_authentication_handler}" (CouchDB's spelling) or "cookie, default". */
@@ -122,7 +104,7 @@ static st_status setup_jwt(st_auth *a, const st_auth_settings *s, st_error *err)
 
 static st_status setup(st_auth *a, st_error *err)
 {
-    const st_config *c = a->srv->cfg;
+    const st_config *c = a->cfg;
     const st_auth_settings *s = &c->auth;
     st_pw_policy_init(&a->policy);
     a->policy.iterations = s->iterations;
@@ -169,13 +151,14 @@ static st_status setup(st_auth *a, st_error *err)
     return st_users_new(a->srv->cat, c, &a->policy, &a->users, err);
 }
 
-st_status st_auth_new(st_server *srv, st_auth **out, st_error *err)
+st_status st_auth_new(st_server *srv, const st_config *cfg, st_auth **out, st_error *err)
 {
     *out = NULL;
     st_auth *a = calloc(1, sizeof *a);
     if (!a)
         return st_fail(err, ST_E_NOMEM, "out of memory");
     a->srv = srv;
+    a->cfg = cfg;
     st_status st = setup(a, err);
     if (st != ST_OK) {
         st_auth_free(a);
@@ -389,9 +372,9 @@ static void split_roles(st_roles *roles, const char *s)
 
 static bool proxy_token_ok(st_auth *a, const char *name, const char *token)
 {
-    if (!token || !a->srv->cfg->auth_secret)
+    if (!token || !a->cfg->auth_secret)
         return false;
-    const char *secret = a->srv->cfg->auth_secret;
+    const char *secret = a->cfg->auth_secret;
     for (size_t i = 0; i < a->session.n_algs; i++) {
         unsigned char mac[ST_DIGEST_MAX_SIZE];
         char hex[2 * ST_DIGEST_MAX_SIZE + 1];
@@ -409,7 +392,7 @@ static bool proxy_token_ok(st_auth *a, const char *name, const char *token)
 
 static verdict by_proxy(st_auth *a, st_req *r)
 {
-    const st_auth_settings *s = &a->srv->cfg->auth;
+    const st_auth_settings *s = &a->cfg->auth;
     const char *name = st_req_header(r, s->x_auth_username);
     if (!name || !*name)
         return R_NONE;

@@ -116,6 +116,13 @@ struct st_config {
     st_durability durability;      /* [settee] durability = full | normal */
     unsigned db_readers;           /* pooled read connections per database */
     st_qs_settings qs;             /* config_qs.c */
+    /* HTTPS ([ssl]): a second listener beside the plain one (tls.h) */
+    bool ssl_enabled;              /* [ssl] enable */
+    char *ssl_cert_file;           /* [ssl] cert_file: PEM certificate (chain may follow) */
+    char *ssl_key_file;            /* [ssl] key_file: PEM private key, unencrypted */
+    char *ssl_cacert_file;         /* [ssl] cacert_file: PEM CAs sent after the certificate */
+    char *ssl_bind_address;        /* [ssl] bind_address; NULL = [chttpd] bind_address */
+    unsigned ssl_port;             /* [ssl] port (0 = ephemeral) */
 };
 
 st_config *st_config_copy(const st_config *c);
@@ -125,6 +132,11 @@ st_config *st_config_copy(const st_config *c);
  * file with mode 0600 and renamed over it).  hashes[i] is admins[i]'s
  * (NULL: leave that entry). */
 st_status st_config_rewrite_admins(const st_config *c, char *const *hashes, st_error *err);
+
+/* The one reading of a setting's number (decimal, at most max) and boolean
+ * (true/false, 1/0, yes/no, any case): false when the text is not one. */
+bool st_config_parse_u64(const char *s, uint64_t max, uint64_t *out);
+bool st_config_parse_bool(const char *s, bool *out);
 
 /* config_auth.c: the auth settings' defaults, setter, copy and free. */
 void st_auth_settings_init(st_auth_settings *a);

@@ -25,6 +25,7 @@
 #include "auth.h"
 #include "feed_int.h"
 #include "log.h"
+#include "st_selector.h"
 #include "users_db.h"
 
 st_status st_feeds_new(st_server *srv, st_feeds **out, st_error *err)
@@ -153,6 +154,7 @@ static int idle(st_feed *f, uint64_t last)
     }
     uint64_t deadline = f->heartbeat_ms ? f->next_beat : f->end_at;
     f->deadline = deadline;
+    atomic_fetch_add(&reg->srv->suspended, 1);
     MHD_suspend_connection(f->conn);
     st_feed_park(f);
     pthread_mutex_unlock(&reg->mu);
@@ -291,6 +293,9 @@ static bool attach(st_req *r, st_feed *f, st_db *db, st_error *e)
         return false;
     f->db = f->fdb->db;
     (void)r;
+    if (f->selector)
+        return st_follow_open_selector(f->db, f->since, f->selector, f->opts.removed,
+                                       st_feed_woken, f, &f->fol, e) == ST_OK;
     return st_follow_open(f->db, f->since, st_feed_woken, f, &f->fol, e) == ST_OK;
 }
 
@@ -327,6 +332,8 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
         for (size_t i = 0; i < p->n_doc_ids; i++)
             free(p->doc_ids[i]);
         free(p->doc_ids);
+        st_selector_free(p->selector);
+        p->selector = NULL;
         if (p->filter_free)
             p->filter_free(p->opts.filter_ctx);
         st_resp_fail(r, ST_E_NOMEM, "out of memory");
@@ -336,10 +343,12 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
     f->conn = r->conn;
     f->req = r;
     f->fd = -1;
-    /* The fast path writes HTTP/1.1 chunks: only where MHD chunks too. */
+    /* The fast path writes HTTP/1.1 chunks: only where MHD chunks too, and
+     * never on TLS, where the socket carries records only GnuTLS may write. */
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (reg->direct_ok && ci && ci->connect_fd != MHD_INVALID_SOCKET && st_req_chunked_reply(r))
+    if (reg->direct_ok && !r->tls && ci && ci->connect_fd != MHD_INVALID_SOCKET &&
+        st_req_chunked_reply(r))
         f->fd = ci->connect_fd;
     f->type = p->type;
     f->opts = p->opts;
@@ -353,6 +362,10 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
         f->opts.doc_ids = (const char *const *)f->doc_ids;
         f->opts.n_doc_ids = f->n_doc_ids;
     }
+    f->selector = p->selector;
+    p->selector = NULL;
+    f->opts.selector = f->selector;
+    f->opts.removed = f->selector && p->removed;
     f->limit_set = p->limit_set;
     f->remaining = p->opts.limit == 0 ? 1 : p->opts.limit;
     f->fast_path = st_feed_fast_ok(f);

@@ -71,6 +71,8 @@ struct st_feed {
     bool (*filter_failed)(void *ctx);   /* the filter broke: end the feed */
     char **doc_ids;
     size_t n_doc_ids;
+    struct st_selector *selector; /* filter=_selector (owned); the follower, when
+                                 there is one, is a selector follower */
     uint64_t remaining;         /* limit left (normal/longpoll) */
     bool limit_set;
     uint64_t timeout_ms;

@@ -21,8 +21,10 @@ static const command commands[] = {
 #ifdef SETTEE_HAVE_REPLICATOR
     {"sync", st_cli_sync, "sync two endpoints both ways (database file or URL)"},
     {"replicate", st_cli_replicate, "replicate one endpoint into another"},
+    {"backup", st_cli_backup, "copy a live database (file or URL) into a new file"},
+    {"restore", st_cli_restore, "put a backup back (into a stopped file or a new database)"},
 #endif
-    {"get", st_cli_docs, "print a document from a local database file"},
+    {"get", st_cli_docs, "print a document (database file or URL)"},
     {"put", st_cli_docs, "write a document (JSON argument or stdin)"},
     {"delete", st_cli_docs, "delete a document"},
     {"all-docs", st_cli_docs, "list documents"},
@@ -37,7 +39,8 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "  %-10s %s\n\n", "version", "print the version");
-    fprintf(f, "Run `settee <command> --help` for a command's options.\n");
+    fprintf(f, "Options and arguments go in any order.  Run `settee <command> --help` for\n"
+               "a command's options.\n");
 }
 
 int main(int argc, char **argv)
