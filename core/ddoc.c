@@ -264,6 +264,9 @@ const st_json *st_ddoc_path(const st_ddoc *d, const char *const *path, size_t n,
 
 /* ---- the checks at save ------------------------------------------------- */
 
+/* CouchDB's error name for these (a 400; st_error.name carries it). */
+#define INVALID "invalid_design_doc"
+
 enum { T_OBJECT = 1, T_STRING = 2, T_BOOLEAN = 4, T_ARRAY = 8 };
 
 static bool has_type(const st_json *v, unsigned types)
@@ -303,7 +306,7 @@ static const char *type_names(unsigned types)
 
 static st_status bad_type(const char *path, unsigned types, st_error *err)
 {
-    return st_fail(err, ST_E_INVALID_DDOC, "`%s` field must have %s type", path,
+    return st_fail_name(err, ST_E_BAD_REQUEST, INVALID, "`%s` field must have %s type", path,
                    type_names(types));
 }
 
@@ -379,12 +382,14 @@ static st_status check_views(const st_json *doc, st_error *err)
     for (size_t i = 0; i < views->len; i++) {
         const st_json_member *m = &views->u.members[i];
         if (strcmp(m->key, "lib") != 0 && !st_json_get(&m->value, "map"))
-            return st_fail(err, ST_E_INVALID_DDOC, "View `%s` must contain map function", m->key);
+            return st_fail_name(err, ST_E_BAD_REQUEST, INVALID, "View `%s` must contain map function",
+                                m->key);
     }
     for (size_t i = 0; i < views->len; i++) {
         const char *red = st_json_get_str(&views->u.members[i].value, "reduce");
         if (red && red[0] == '_' && !st_ddoc_builtin_reduce(red, NULL))
-            return st_fail(err, ST_E_INVALID_DDOC, "`%s` is not a supported reduce function.", red);
+            return st_fail_name(err, ST_E_BAD_REQUEST, INVALID,
+                                "`%s` is not a supported reduce function.", red);
     }
     return ST_OK;
 }
@@ -393,7 +398,7 @@ st_status st_ddoc_check(const st_json *doc, st_error *err)
 {
     st_status st;
     if (!doc || doc->type != ST_JSON_OBJECT)
-        return st_fail(err, ST_E_INVALID_DDOC, "a design document must be an object");
+        return st_fail_name(err, ST_E_BAD_REQUEST, INVALID, "a design document must be an object");
     if ((st = check_members(doc, "filters", T_OBJECT | T_STRING, err)) != ST_OK ||
         (st = check_top(doc, "language", T_STRING, err)) != ST_OK ||
         (st = check_members(doc, "lists", T_OBJECT | T_STRING, err)) != ST_OK ||

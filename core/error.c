@@ -61,7 +61,6 @@ static const struct {
     [ST_E_UNKNOWN_LANGUAGE] = {"unknown_query_language", 500},
     [ST_E_INVALID_VALUE] = {"invalid_value", 500},
     [ST_E_UNKNOWN_ERROR] = {"unknown_error", 500},
-    [ST_E_INVALID_DDOC] = {"invalid_design_doc", 400},
 };
 
 _Static_assert(sizeof status_table / sizeof status_table[0] == ST_E_LAST,

@@ -11,7 +11,7 @@
  *
  * st_ddoc_check is what CouchDB checks when a design document is saved
  * (couch_mrview's validate_ddoc_fields), with its messages, as 400
- * invalid_design_doc.  It runs no JavaScript; compiling the functions is
+ * invalid_design_doc (ST_E_BAD_REQUEST with that name).  It runs no JavaScript; compiling the functions is
  * the query server's job.
  *
  * Ownership: st_ddoc_parse returns one reference; an st_ddoc is immutable
@@ -79,7 +79,8 @@ bool st_ddoc_builtin_reduce(const char *src, st_reduce_builtin *out);
 /* CouchDB's checks of a design document at save: the types of views, each
  * view and its map/reduce, lib, language, options, filters, updates,
  * validate_doc_update; every view has a map; built-in reduce names exist.
- * ST_E_INVALID_DDOC with CouchDB's message otherwise. */
+ * ST_E_BAD_REQUEST named "invalid_design_doc" (st_error.name) with CouchDB's
+ * message otherwise. */
 st_status st_ddoc_check(const st_json *doc, st_error *err);
 
 #endif

@@ -54,7 +54,6 @@ typedef enum {
     ST_E_UNKNOWN_LANGUAGE = 36, /* 500 unknown_query_language */
     ST_E_INVALID_VALUE = 37,  /* 500 invalid_value (e.g. _stats over non-numbers) */
     ST_E_UNKNOWN_ERROR = 38,  /* 500 unknown_error (e.g. a VDU threw a bare string) */
-    ST_E_INVALID_DDOC = 39,   /* 400 invalid_design_doc: a design document of the wrong shape */
     ST_E_LAST                 /* never use */
 } st_status;
 

@@ -212,7 +212,7 @@ out:
     st_views_free(vs);
     st_qs_free(qs);
     st_db_close(db);
-    char cmd[600];
+    char cmd[1200];
     snprintf(cmd, sizeof cmd, "rm -rf %s %s-wal %s-shm %s-views", path, path, path, path);
     if (system(cmd) != 0)
         return 1;

@@ -984,7 +984,8 @@ static void test_ddoc_check(void **state)
         st_json_doc *d = NULL;
         st_error e;
         assert_int_equal(st_json_parse(cases[i].doc, strlen(cases[i].doc), NULL, &d, NULL), ST_OK);
-        assert_int_equal(st_ddoc_check(st_json_doc_root(d), &e), ST_E_INVALID_DDOC);
+        assert_int_equal(st_ddoc_check(st_json_doc_root(d), &e), ST_E_BAD_REQUEST);
+        assert_string_equal(st_error_name(&e), "invalid_design_doc");
         assert_string_equal(e.reason, cases[i].reason);
         st_json_doc_free(d);
     }
