@@ -352,10 +352,14 @@ static st_status check_options(const st_json *doc, st_error *err)
 }
 
 /* views: an object; lib an object; every view an object with a string
- * map and reduce (in CouchDB's order: all types first, then the maps). */
+ * map and reduce (in CouchDB's order: all types first, then the maps).
+ * Mango's design documents (language "query") hold their index
+ * definitions as an object map, which CouchDB's check expects there. */
 static st_status check_views(const st_json *doc, st_error *err)
 {
     const st_json *views = st_json_get(doc, "views");
+    const char *lang = st_json_get_str(doc, "language");
+    const unsigned map_type = lang && strcmp(lang, "query") == 0 ? T_OBJECT : T_STRING;
     char path[ST_REASON_MAX];
     if (!views)
         return ST_OK;
@@ -373,9 +377,10 @@ static st_status check_views(const st_json *doc, st_error *err)
                 return bad_type(path, T_OBJECT, err);
             }
             const st_json *v = st_json_get(&m->value, fields[f]);
-            if (v && !has_type(v, T_STRING)) {
+            const unsigned type = f == 0 ? map_type : T_STRING;
+            if (v && !has_type(v, type)) {
                 snprintf(path, sizeof path, "views.%s.%s", m->key, fields[f]);
-                return bad_type(path, T_STRING, err);
+                return bad_type(path, type, err);
             }
         }
     }

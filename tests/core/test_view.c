@@ -979,6 +979,11 @@ static void test_ddoc_check(void **state)
         {"{\"filters\":{\"f\":1}}", "`filters.f` field must have object or string type"},
         {"{\"options\":{\"local_seq\":1}}", "`options.local_seq` field must have boolean type"},
         {"{\"views\":{\"lib\":\"x\"}}", "`views.lib` field must have object type"},
+        /* Mango's design documents hold an object map, and only they may */
+        {"{\"views\":{\"x\":{\"map\":{\"fields\":{}}}}}",
+         "`views.x.map` field must have string type"},
+        {"{\"language\":\"query\",\"views\":{\"x\":{\"map\":\"f\"}}}",
+         "`views.x.map` field must have object type"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         st_json_doc *d = NULL;
@@ -994,6 +999,11 @@ static void test_ddoc_check(void **state)
     st_json_doc *d = NULL;
     st_error e;
     assert_int_equal(st_json_parse(ok, strlen(ok), NULL, &d, NULL), ST_OK);
+    assert_int_equal(st_ddoc_check(st_json_doc_root(d), &e), ST_OK);
+    st_json_doc_free(d);
+    const char *mango = "{\"language\":\"query\",\"views\":{\"i\":{\"map\":{\"fields\":"
+                        "{\"a\":\"asc\"}},\"reduce\":\"_count\"}}}";
+    assert_int_equal(st_json_parse(mango, strlen(mango), NULL, &d, NULL), ST_OK);
     assert_int_equal(st_ddoc_check(st_json_doc_root(d), &e), ST_OK);
     st_json_doc_free(d);
 }
