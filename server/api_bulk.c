@@ -79,7 +79,7 @@ static void bulk_finish(st_req *r)
             if (internal)
                 st_log(ST_LOG_ERROR, "_bulk_docs %s: %s", x->id ? x->id : "", x->err.reason);
             st_jw_key(&w, "error");
-            st_jw_str(&w, internal ? "internal_server_error" : st_status_name(code));
+            st_jw_str(&w, internal ? "internal_server_error" : st_error_name(&x->err));
             st_jw_key(&w, "reason");
             st_jw_str(&w, internal ? "The server encountered an error." : x->err.reason);
         }

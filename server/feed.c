@@ -216,6 +216,8 @@ static int produce(st_feed *f)
         st_log(ST_LOG_ERROR, "changes feed on %s: out of memory", st_db_name(f->db));
         return P_ERROR;
     }
+    if (f->filter_failed && f->filter_failed(f->opts.filter_ctx))
+        return P_ERROR; /* the filter function threw: the stream ends cut */
     f->last_seq = last;
     f->pending = pending;
     if (f->rows > 0) {
@@ -332,6 +334,8 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
         free(p->doc_ids);
         st_selector_free(p->selector);
         p->selector = NULL;
+        if (p->filter_free)
+            p->filter_free(p->opts.filter_ctx);
         st_resp_fail(r, ST_E_NOMEM, "out of memory");
         return;
     }
@@ -348,6 +352,8 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
         f->fd = ci->connect_fd;
     f->type = p->type;
     f->opts = p->opts;
+    f->filter_free = p->filter_free;
+    f->filter_failed = p->filter_failed;
     f->doc_ids = p->doc_ids;
     f->n_doc_ids = p->n_doc_ids;
     p->doc_ids = NULL;

@@ -67,6 +67,8 @@ struct st_feed {
     st_db *db;                  /* borrowed from fdb, or our own ref for normal */
     st_req *req;                /* valid only inside the read callback */
     st_changes_opts opts;
+    void (*filter_free)(void *ctx);     /* frees opts.filter_ctx */
+    bool (*filter_failed)(void *ctx);   /* the filter broke: end the feed */
     char **doc_ids;
     size_t n_doc_ids;
     struct st_selector *selector; /* filter=_selector (owned); the follower, when

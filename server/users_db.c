@@ -127,7 +127,7 @@ static st_status vdu(const st_update *u, const st_json *doc, const st_json *old,
 }
 
 /* couch_users_db's before_doc_update, then the VDU. */
-static st_status validate(void *ctx, const st_update *u, st_error *err)
+st_status st_usersdb_validate(void *ctx, const st_update *u, st_error *err)
 {
     (void)ctx;
     if (strncmp(u->id, "_design/", 8) == 0)
@@ -151,13 +151,6 @@ static st_status validate(void *ctx, const st_update *u, st_error *err)
     st_json_doc_free(nd);
     st_json_doc_free(od);
     return st;
-}
-
-void st_usersdb_on_open(void *ctx, st_db *db)
-{
-    st_server *srv = ctx;
-    if (st_usersdb_is(srv, st_db_name(db)))
-        st_db_set_validator(db, validate, srv);
 }
 
 st_status st_usersdb_hash(st_server *srv, const st_json *doc, st_json_doc **out, st_error *err)

@@ -22,9 +22,9 @@
 /* Is name the authentication database? */
 bool st_usersdb_is(const st_server *srv, const char *name);
 
-/* The catalog's open hook (ctx: the st_server): attaches the validator to
- * the authentication database's handle. */
-void st_usersdb_on_open(void *ctx, st_db *db);
+/* The validator of the authentication database (an st_validate_fn; ctx
+ * unused).  validate.c runs it first on that database's writes. */
+st_status st_usersdb_validate(void *ctx, const st_update *u, st_error *err);
 
 /* doc with its "password" hashed: *out is a new document (NULL when doc has
  * no string password and needs no change).  A non-string password is

@@ -89,6 +89,12 @@ static inline int t_start_with(const char *first_section, ...)
         st_config_free(c);
         return -1;
     }
+    /* Design-document JavaScript: this build's settee-js. */
+    const char *js = getenv("SETTEE_JS");
+    if (js && st_config_set(c, "query_servers", "javascript", js, &e) != ST_OK) {
+        st_config_free(c);
+        return -1;
+    }
     va_list ap;
     va_start(ap, first_section);
     const char *sec = first_section;
