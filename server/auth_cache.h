@@ -13,7 +13,7 @@
  * Bounds: at most max_entries entries, least recently used evicted first.
  * Clock: calls take `now` (Unix seconds).  Threads: every function may be
  * called from any thread; one mutex guards the cache, held for O(1) work
- * (the HMACs are computed outside it).  Ownership: inputs are copied; roles
+ * (the HMAC is computed outside it).  Ownership: inputs are copied; roles
  * returned by a hit are the caller's (st_roles_free).
  */
 #ifndef ST_SERVER_AUTH_CACHE_H
