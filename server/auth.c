@@ -122,7 +122,12 @@ static st_status setup(st_auth *a, st_error *err)
         a->session.secret = c->auth_secret;
         a->session.secret_len = strlen(c->auth_secret);
     } else {
-        if ((st = st_session_new_secret(a->secret, err)) != ST_OK)
+        /* A reload keeps the random secret of this run, so that it does not
+         * end every session; a new one only at start. */
+        const st_auth *cur = a->srv->auth;
+        if (cur && cur->secret[0])
+            memcpy(a->secret, cur->secret, sizeof a->secret);
+        else if ((st = st_session_new_secret(a->secret, err)) != ST_OK)
             return st;
         a->session.secret = a->secret;
         a->session.secret_len = strlen(a->secret);

@@ -503,6 +503,38 @@ static void test_cookie_refresh(void **state)
     assert_string_equal(name, "fresh");
 }
 
+/* A configuration reload (SIGHUP) without a [chttpd_auth] secret keeps the
+ * sessions: the random secret of this run goes on. */
+static void test_reload_keeps_sessions(void **state)
+{
+    (void)state;
+    s_user_put("rl", "rl-pw", "[]");
+    char cookie[1024], name[64];
+    assert_int_equal(login("rl", "rl-pw", cookie, sizeof cookie), 200);
+    st_config *c = st_config_new();
+    st_error e;
+    assert_non_null(c);
+    assert_int_equal(st_config_set(c, "couchdb", "database_dir", t_dir, &e), ST_OK);
+    assert_int_equal(st_config_set(c, "chttpd", "port", "0", &e), ST_OK);
+    assert_int_equal(st_config_set(c, "admins", T_ADMIN, T_PASS, &e), ST_OK);
+    assert_int_equal(st_config_set(c, "couchdb", "default_security", "admin_only", &e), ST_OK);
+    assert_int_equal(st_config_set(c, "chttpd_auth", "iterations", "10", &e), ST_OK);
+    assert_int_equal(st_config_set(c, "chttpd_auth", "timeout", "900", &e), ST_OK);
+    assert_int_equal(st_server_reload(t_srv, c, &e), ST_OK);
+    st_config_free(c);
+    cookie_name(cookie, name, sizeof name);
+    assert_string_equal(name, "rl");
+    assert_int_equal(status_as("rl", "rl-pw", "/_session"), 200);
+    assert_int_equal(status_as(T_ADMIN, T_PASS, "/_all_dbs"), 200);
+    /* The reloaded settings apply: new cookies last 900 s. */
+    tresp r = s_req_as(NULL, NULL, "POST", "/_session", "{\"name\":\"rl\",\"password\":\"rl-pw\"}");
+    char sc[1024];
+    assert_true(t_header(&r, "Set-Cookie", sc, sizeof sc));
+    assert_non_null(strstr(sc, "Max-Age=900"));
+    t_free(&r);
+    restart_v(NULL);
+}
+
 /* ---- lockout (A.3) */
 
 static void test_lockout(void **state)
@@ -833,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_cookie_attributes_and_password_change),
         cmocka_unit_test(test_cookie_expiry),
         cmocka_unit_test(test_cookie_refresh),
+        cmocka_unit_test(test_reload_keeps_sessions),
         cmocka_unit_test(test_lockout),
         cmocka_unit_test(test_unknown_name_same_work),
         cmocka_unit_test(test_jwt),
