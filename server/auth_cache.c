@@ -164,7 +164,7 @@ st_status st_auth_cache_get(st_auth_cache *c, const char *name, const void *pw, 
                      same(e->rev, rev);
         if (fresh && match) {
             to_front(c, e);
-            rc = st_roles_copy(out_roles, &e->roles);
+            rc = out_roles ? st_roles_copy(out_roles, &e->roles) : ST_OK;
         } else if (!fresh || !same(e->salt, salt) || !same(e->rev, rev)) {
             drop(c, e); /* stale for everyone, not just this password */
         }

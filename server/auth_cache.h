@@ -39,8 +39,8 @@ st_status st_auth_cache_put(st_auth_cache *c, const char *name, const void *pw, 
                             const char *salt, const char *rev, const st_roles *roles,
                             int64_t now);
 
-/* ST_OK and *out_roles (empty on entry) filled on a hit; ST_E_NOT_FOUND on a miss
- * (a mismatching or expired entry is dropped). */
+/* ST_OK and *out_roles (empty on entry; NULL: not wanted) filled on a hit;
+ * ST_E_NOT_FOUND on a miss (a mismatching or expired entry is dropped). */
 st_status st_auth_cache_get(st_auth_cache *c, const char *name, const void *pw, size_t pw_len,
                             const char *salt, const char *rev, int64_t now, st_roles *out_roles);
 

@@ -123,6 +123,7 @@ typedef struct fan_slice {
     uint64_t keep_wake;         /* out: earliest deadline among them (0 = none) */
     st_feed *drain;             /* out: part of a chunk is still to go */
     uint64_t now;
+    uint64_t users_seq;         /* the _users update_seq when this fan-out began */
     st_buf chunk;               /* "%X\r\n" payload "\r\n", from chunk.data + start */
     bool valid;                 /* the fields below describe chunk */
     uint64_t since;             /* built for feeds at this position... */
@@ -189,10 +190,17 @@ st_status st_feed_heartbeat(st_feed *f);
  * thread's cheap test, st_feed_stale). */
 bool st_feed_allowed(st_feed *f);
 uint64_t st_feed_users_seq(const st_feed *f);
-static inline bool st_feed_stale(st_feed *f)
+/* The same against a _users sequence read beforehand (the fan-out reads it
+ * once per wake-up: the commit that woke it came after any user change it
+ * must honour). */
+static inline bool st_feed_stale_at(st_feed *f, uint64_t users_seq)
 {
     return f->sec_gen != st_db_security_gen(f->db) || atomic_load(&f->recheck) ||
-           (f->users_tracked && f->users_seq != st_feed_users_seq(f));
+           (f->users_tracked && f->users_seq != users_seq);
+}
+static inline bool st_feed_stale(st_feed *f)
+{
+    return st_feed_stale_at(f, f->users_tracked ? st_feed_users_seq(f) : 0);
 }
 
 /* feed_reg.c */
