@@ -1,15 +1,15 @@
 /* test_http_security.c — who may do what, over HTTP, with CouchDB's own
  * defaults ([couchdb] default_security = admin_only).
  *
- * The authorization matrix (PROTOCOL-2 A.1, A.7, A.8): every endpoint ×
- * seven principals (anonymous, an authenticated non-member, a member by
- * name, a member by role, a database admin by name, one by role, the
- * server admin) × five databases (the default admin-only object, members
- * by name and role, a role-based member only, the public {}, and admins
- * without members, which CouchDB still treats as public).  Each cell's
- * status and body are checked (refusals word for word, HEAD refusals
- * empty, no WWW-Authenticate on a 401); a failing cell is reported by
- * name and the test fails once at the end with the count.
+ * The authorization matrix (PROTOCOL-2 A.1, A.7, A.8): every endpoint, the
+ * Mango ones included, × seven principals (anonymous, an authenticated
+ * non-member, a member by name, a member by role, a database admin by name,
+ * one by role, the server admin) × five databases (the default admin-only
+ * object, members by name and role, a role-based member only, the public
+ * {}, and admins without members, which CouchDB still treats as public).
+ * Each cell's status and body are checked (refusals word for word, HEAD
+ * refusals empty, no WWW-Authenticate on a 401); a failing cell is reported
+ * by name and the test fails once at the end with the count.
  *
  * Then require_valid_user (A.6), and live feeds: a non-member sees nothing
  * of a continuous feed, and continuous and longpoll feeds end when their
@@ -108,7 +108,8 @@ typedef enum {
     PREP_LOCAL, /* {db}/_local/m{n}; {rev} */
     PREP_DDOC,  /* {db}/_design/m{n}; {rev} */
     PREP_DB,    /* database tmp-{n} exists */
-    PREP_SEC    /* the body is the database's own _security object */
+    PREP_SEC,   /* the body is the database's own _security object */
+    PREP_INDEX  /* {db} has the json index i{n} in _design/ix{n} */
 } prep;
 
 typedef struct row {
@@ -183,6 +184,15 @@ static const row db_rows[] = {
     {"_purge", "POST", "/{db}/_purge", "{}", J, PREP_NONE, SADMIN_OK(201, "\"purged\":{}")},
     {"_ensure_full_commit", "POST", "/{db}/_ensure_full_commit", "{}", J, PREP_NONE,
      MEMBERS_OK(201, "\"ok\":true")},
+    {"_find", "POST", "/{db}/_find", "{\"selector\":{\"_id\":\"fixed\"}}", J, PREP_NONE,
+     MEMBERS_OK(200, "\"_id\":\"fixed\"")},
+    {"_explain", "POST", "/{db}/_explain", "{\"selector\":{\"_id\":\"fixed\"}}", J, PREP_NONE,
+     MEMBERS_OK(200, "\"index\":")},
+    {"_index GET", "GET", "/{db}/_index", NULL, J, PREP_NONE, MEMBERS_OK(200, "\"_all_docs\"")},
+    {"_index POST", "POST", "/{db}/_index", "{\"index\":{\"fields\":[\"f{n}\"]},\"name\":\"i{n}\"}", J,
+     PREP_NONE, DB_ADMINS_OK(200, "\"result\":\"created\"")},
+    {"_index DELETE", "DELETE", "/{db}/_index/_design/ix{n}/json/i{n}", NULL, J, PREP_INDEX,
+     DB_ADMINS_OK(200, "{\"ok\":true}")},
 };
 
 /* Requests on the server: run once per principal (a non-member column). */
@@ -305,6 +315,18 @@ static void prepare(const row *rw, const char *db, unsigned n, char *rev, size_t
         snprintf(path, sizeof path, "/tmp-%u", n);
         r = s_admin("PUT", path, NULL);
         break;
+    case PREP_INDEX: {
+        char ix[160];
+        snprintf(path, sizeof path, "/%s/_index", db);
+        snprintf(ix, sizeof ix, "{\"index\":{\"fields\":[\"g%u\"]},\"ddoc\":\"ix%u\",\"name\":\"i%u\"}",
+                 n, n, n);
+        r = s_admin("POST", path, ix);
+        if (r.status != 200 || !t_has(&r, "\"result\":\"created\""))
+            fprintf(stderr, "prepare %s on %s: %ld %s\n", rw->name, db, r.status, r.body);
+        assert_int_equal(r.status, 200);
+        t_free(&r);
+        return;
+    }
     case PREP_SEC:
         snprintf(path, sizeof path, "/%s/_security", db);
         r = s_admin("GET", path, NULL);
