@@ -125,6 +125,7 @@ typedef struct s_stream {
     pthread_t t;
     char url[1024];
     char auth[1024];
+    char *body; /* NULL: GET, else POST of this JSON */
     pthread_mutex_t mu;
     char *buf;
     size_t len;
@@ -152,6 +153,10 @@ static inline void *s_stream_main(void *arg)
     struct curl_slist *h = NULL;
     if (s->auth[0])
         h = curl_slist_append(h, s->auth);
+    if (s->body) {
+        h = curl_slist_append(h, "Content-Type: application/json");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, s->body);
+    }
     curl_easy_setopt(c, CURLOPT_URL, s->url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_stream_write);
@@ -175,18 +180,27 @@ static inline void *s_stream_main(void *arg)
     return NULL;
 }
 
-/* Start GET path as name/pw (name NULL: anonymous).  On the heap, so that
- * a failed assertion (which leaves the thread running) corrupts nothing. */
-static inline s_stream *s_stream_open(const char *name, const char *pw, const char *path)
+/* Start GET path (POST of body when not NULL) as name/pw (name NULL:
+ * anonymous).  On the heap, so that a failed assertion (which leaves the
+ * thread running) corrupts nothing. */
+static inline s_stream *s_stream_open_post(const char *name, const char *pw, const char *path,
+                                           const char *body)
 {
     s_stream *s = calloc(1, sizeof *s);
     assert_non_null(s);
+    if (body)
+        assert_non_null(s->body = strdup(body));
     pthread_mutex_init(&s->mu, NULL);
     snprintf(s->url, sizeof s->url, "%s%s", t_base, path);
     if (name)
         s_basic_header(name, pw, s->auth, sizeof s->auth);
     assert_int_equal(pthread_create(&s->t, NULL, s_stream_main, s), 0);
     return s;
+}
+
+static inline s_stream *s_stream_open(const char *name, const char *pw, const char *path)
+{
+    return s_stream_open_post(name, pw, path, NULL);
 }
 
 static inline bool s_stream_has(s_stream *s, const char *needle)
@@ -224,6 +238,7 @@ static inline void s_stream_close(s_stream *s)
 {
     pthread_join(s->t, NULL);
     free(s->buf);
+    free(s->body);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -14,7 +14,8 @@
  * Then require_valid_user (A.6), and live feeds: a non-member sees nothing
  * of a continuous feed, and continuous and longpoll feeds end when their
  * reader is taken out of the members, loses the role that made them a
- * member, or is deleted.  Every wait is bounded. */
+ * member, or is deleted, selector feeds (filter=_selector) included.  Every
+ * wait is bounded. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -757,6 +758,53 @@ static void test_feed_role_loss_no_late_row(void **state)
     }
 }
 
+/* Selector feeds (filter=_selector, every kind) end the same way, for
+ * each way of losing access. */
+static void test_selector_feed_ends(void **state)
+{
+    (void)state;
+    static const char *const kinds[] = {"continuous", "longpoll", "eventsource"};
+    for (int how = LOSE_SECURITY; how <= LOSE_USER; how++) {
+        for (size_t k = 0; k < 3; k++) {
+            char user[32], db[32], path[256], id[32];
+            snprintf(user, sizeof user, "sel%d%zu", how, k);
+            snprintf(db, sizeof db, "fe-sel-%d-%zu", how, k);
+            s_user_put(user, "pw-sel", "[\"selectors\"]");
+            char sec[256];
+            snprintf(sec, sizeof sec, how == LOSE_SECURITY ? "{\"members\":{\"names\":[\"%s\"]}}"
+                                                           : "{\"members\":{\"roles\":[\"selectors\"]}}",
+                     user);
+            feed_db(db, sec);
+            snprintf(path, sizeof path, "/%s/_changes?feed=%s&filter=_selector&since=now&timeout=20000",
+                     db, kinds[k]);
+            s_stream *s = s_stream_open_post(user, "pw-sel", path, "{\"selector\":{\"kind\":\"x\"}}");
+            s_sleep_ms(300); /* parked */
+            assert_false(s_stream_done(s));
+            double t0 = t_now_ms();
+            if (how == LOSE_SECURITY) {
+                snprintf(path, sizeof path, "/%s/_security", db);
+                s_admin_ok("PUT", path, "{\"members\":{\"names\":[\"nobody\"]}}", 200);
+            } else if (how == LOSE_ROLE) {
+                s_user_put(user, "pw-sel", "[]");
+            } else {
+                s_user_delete(user);
+            }
+            snprintf(path, sizeof path, "/%s/after", db);
+            s_admin_ok("PUT", path, "{\"kind\":\"x\"}", 201);
+            snprintf(id, sizeof id, "\"after\"");
+            bool ended = s_stream_wait(s, NULL, 5000);
+            if (!ended || (s->buf && strstr(s->buf, id)))
+                fprintf(stderr, "selector %s feed, loss %d: ended %d: %s\n", kinds[k], how, ended,
+                        s->buf ? s->buf : "");
+            assert_true(ended);
+            assert_true(s->ended_ms - t0 < 5000);
+            assert_int_equal(s->status, 200);
+            assert_true(!s->buf || !strstr(s->buf, id));
+            s_stream_close(s);
+        }
+    }
+}
+
 /* A feed whose reader keeps access goes on: a change of someone else's
  * document or of an unrelated part of the object does not end it. */
 static void test_feed_survives_unrelated_changes(void **state)
@@ -795,6 +843,7 @@ int main(void)
         cmocka_unit_test(test_feed_ends_user_deleted_continuous),
         cmocka_unit_test(test_feed_ends_user_deleted_longpoll),
         cmocka_unit_test(test_feed_role_loss_no_late_row),
+        cmocka_unit_test(test_selector_feed_ends),
         cmocka_unit_test(test_feed_survives_unrelated_changes),
         cmocka_unit_test(test_require_valid_user),
     };
