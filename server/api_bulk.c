@@ -142,6 +142,8 @@ void st_api_bulk_docs(st_req *r)
             goto fail;
         }
         if (users_db) {
+            if (!st_usersdb_may_write(r, st_json_get_str(c->reqs[i].doc, "_id")))
+                goto fail;
             if (st_usersdb_hash(r->srv, c->reqs[i].doc, &c->hashed[i], &e) != ST_OK) {
                 st_resp_status(r, &e);
                 goto fail;
