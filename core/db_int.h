@@ -114,6 +114,8 @@ struct st_db {
     _Atomic uint64_t sec_gen;
     st_validate_fn validate;
     void *validate_ctx;
+    unsigned validate_scope;     /* ST_VALIDATE_* */
+    void (*validate_free)(void *ctx);
 
     /* set when the catalog deleted the database: calls fail from then on */
     atomic_bool deleted;

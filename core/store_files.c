@@ -15,6 +15,7 @@
  */
 #include "store_sqlite_int.h"
 #include "st_pct.h"
+#include "view_store.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -310,8 +311,10 @@ st_status st_store_delete(st_store_root *root, const char *name, st_error *err)
     st_status st = ST_OK;
     if (stat(path, &sb) != 0)
         st = st_fail(err, ST_E_NOT_FOUND, "Database does not exist.");
-    else
+    else {
         unlink_files(path);
+        st_vfile_remove_all(path); /* its view indexes go with it */
+    }
     free(path);
     return st;
 }

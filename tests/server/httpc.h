@@ -41,11 +41,15 @@ static inline size_t t_write(char *p, size_t sz, size_t n, void *ud)
 static st_server *t_srv;
 static char t_base[64];
 static char t_dir[512];
+/* Set before t_start_with to restart on a directory kept by t_stop_keep. */
+static bool t_reuse_dir;
 
 /* Start a server; extra settings as (section, key, value) triples, NULL-ended. */
 static inline int t_start_with(const char *first_section, ...)
 {
-    ts_tmp_dir(t_dir, sizeof t_dir, "settee-srv");
+    if (!t_reuse_dir)
+        ts_tmp_dir(t_dir, sizeof t_dir, "settee-srv");
+    t_reuse_dir = false;
     st_config *c = st_config_new();
     st_error e;
     if (!c)
@@ -60,6 +64,12 @@ static inline int t_start_with(const char *first_section, ...)
         st_config_set(c, "chttpd_auth", "iterations", "10", &e) != ST_OK ||
         st_config_set(c, "log", "level", getenv("SETTEE_TEST_LOG") ? "debug" : "warning", &e) !=
             ST_OK) {
+        st_config_free(c);
+        return -1;
+    }
+    /* Design-document JavaScript: this build's settee-js. */
+    const char *js = getenv("SETTEE_JS");
+    if (js && st_config_set(c, "query_servers", "javascript", js, &e) != ST_OK) {
         st_config_free(c);
         return -1;
     }
@@ -93,6 +103,13 @@ static inline void t_stop(void)
     st_server_stop(t_srv);
     t_srv = NULL;
     ts_rm_rf(t_dir);
+}
+
+/* Stop but keep the data directory (then t_reuse_dir = true; t_start_with). */
+static inline void t_stop_keep(void)
+{
+    st_server_stop(t_srv);
+    t_srv = NULL;
 }
 
 static inline void t_free(tresp *r) { ts_resp_free(r); }
