@@ -25,26 +25,26 @@
 
 typedef struct hreq hreq;
 
-/* What a request asks of the credentials (http_auth.c), which fills this in
- * at st_http_auth_init.  A table rather than calls: the credentials code
- * sends requests itself (the session login), so it sits above http_req.c,
- * and the request code reaches back up only through these. */
-typedef struct http_auth_ops {
+/* A call that spans requests (see the file comment). */
+typedef struct http_job {
+    struct http_job *next;
+    void (*free)(struct http_job *job);  /* frees it without answering */
+} http_job;
+
+/* What the request layer (http_req.c) asks of the credentials layer
+ * (http_auth.c), which itself sends requests (the login): hooks set by
+ * st_http_auth_init, so requests need not know how they are
+ * authenticated. */
+typedef struct hreq_auth_hooks {
     /* Whether q may go out now; false: q is parked until a login (started
-     * here if none is in flight) answers, which sends or fails it. */
+     * by the hook if none is in flight) answers. */
     bool (*ready)(hreq *q);
     /* Put q's credentials on its easy handle c (and q->headers). */
     st_status (*apply)(hreq *q, CURL *c);
     /* q was answered 401: true when it was sent again behind a new login
      * (at most once per request, and only when it carried a cookie). */
     bool (*retry)(hreq *q);
-} http_auth_ops;
-
-/* A call that spans requests (see the file comment). */
-typedef struct http_job {
-    struct http_job *next;
-    void (*free)(struct http_job *job);  /* frees it without answering */
-} http_job;
+} hreq_auth_hooks;
 
 typedef struct http_ep {
     st_ep base;
@@ -54,9 +54,9 @@ typedef struct http_ep {
     char *ca_file;           /* CURLOPT_CAINFO, or NULL: the system's CAs */
     bool insecure;           /* no certificate or host name checks */
     /* Credentials (http_auth.c); the secrets are wiped when freed */
+    const hreq_auth_hooks *auth;
     char *user, *pass;       /* decoded Basic credentials (or the session's), or NULL */
     char *bearer;            /* the whole "Authorization: Bearer ..." line, or NULL */
-    const http_auth_ops *auth; /* how requests get these */
     bool use_session;        /* cookie instead of Basic (user must be set) */
     char *cookie;            /* "AuthSession=<value>", the newest the peer gave, or NULL */
     unsigned cookie_gen;     /* bumped at every change of cookie (0: never had one) */
@@ -151,7 +151,7 @@ void st_http_error_reply(st_ep_reply *r, long http, const st_json *body);
  * replaced by o->username/password when given; o->bearer_token alone;
  * o->use_session with a username.  ST_E_BAD_REQUEST for a bearer token
  * beside Basic credentials, a session without a username, a password
- * without a username, or a bad escape.  Sets e->auth. */
+ * without a username, or a bad escape. */
 st_status st_http_auth_init(http_ep *e, const st_ep_http_opts *o, st_error *err);
 void st_http_auth_free(http_ep *e);      /* wipes the secrets */
 

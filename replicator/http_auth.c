@@ -59,16 +59,15 @@ static st_status dup_into(char **slot, const char *s, st_error *err)
     return ST_OK;
 }
 
-/* What the requests ask of us (endpoint_http_int.h); below. */
 static bool auth_ready(hreq *q);
 static st_status auth_apply(hreq *q, CURL *c);
 static bool auth_retry(hreq *q);
-static const http_auth_ops auth_ops = {auth_ready, auth_apply, auth_retry};
+static const hreq_auth_hooks hooks = {auth_ready, auth_apply, auth_retry};
 
 st_status st_http_auth_init(http_ep *e, const st_ep_http_opts *o, st_error *err)
 {
-    e->auth = &auth_ops;
     st_status st = ST_OK;
+    e->auth = &hooks;
     if (o->password && !o->username)
         return st_fail(err, ST_E_BAD_REQUEST, "a password needs a username");
     if (o->username) {

@@ -18,8 +18,8 @@
  * endpoint is insecure, against ca_file when one is given.  A certificate
  * that does not verify is final, not transient: another attempt meets the
  * same certificate, and retrying it forever would hide the mistake.
- * A 401 on a request that carried a session cookie goes to the
- * credentials first (e->auth, http_auth.c: a new login, once).
+ * A 401 on a request that carried a session cookie goes to http_auth.c
+ * first (a new login, once).
  */
 #include "endpoint_http_int.h"
 
@@ -273,7 +273,7 @@ static void on_xfer_done(void *ctx, CURLcode rc)
         transient(q, rc == CURLE_OPERATION_TIMEDOUT ? ST_E_TIMEOUT : ST_E_NETWORK, 0, why);
         return;
     }
-    if (http == 401 && e->auth->retry(q))
+    if (http == 401 && q->ep->auth->retry(q))
         return; /* sent again behind a new login */
     if (http >= 500 || http == 408 || http == 429 || http < 200) {
         char why[64];
