@@ -587,6 +587,12 @@ settee_view_query(settee_db *db, const char *ddoc, const char *view, const char 
                   size_t n, settee_view_row_fn fn, void *ctx, settee_view_result *out_result,
                   settee_error *e);
 
+/* View indexes live beside the database file, in "<path>-views/" (one file
+ * per design document's set of views, rebuilt when its functions change).
+ * Remove the index files no current design document uses (CouchDB's
+ * _view_cleanup).  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status settee_view_cleanup(settee_db *db, settee_error *e);
+
 /* -------------------------------------------------------------------- sync */
 
 typedef enum settee_sync_direction {

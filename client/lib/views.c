@@ -182,3 +182,15 @@ out:
     st_client_leave(db);
     return rc;
 }
+
+settee_status settee_view_cleanup(settee_db *db, settee_error *e)
+{
+    settee_status rc = st_client_enter(db, e);
+    if (rc != SETTEE_OK)
+        return rc;
+    st_error ce;
+    st_status s = st_views_cleanup(st_client_js_views(db->js), db->core, &ce);
+    rc = st_client_from_core(e, s, &ce);
+    st_client_leave(db);
+    return rc;
+}

@@ -10,6 +10,7 @@
  * SETTEE_JS names this build's settee-js (the server gets it in its ini).
  */
 #define _GNU_SOURCE /* memmem */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -324,6 +325,21 @@ static unsigned rows_of(settee_db *db, const char *params, settee_view_result *r
     return n;
 }
 
+/* Index files (*.view) in dir. */
+static int view_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    if (!d)
+        return -1;
+    for (struct dirent *de; (de = readdir(d));) {
+        size_t len = strlen(de->d_name);
+        n += len > 5 && strcmp(de->d_name + len - 5, ".view") == 0;
+    }
+    closedir(d);
+    return n;
+}
+
 /* update=false/lazy, result numbers, stopping early, and the errors. */
 static void test_view_modes_and_errors(void **state)
 {
@@ -396,6 +412,25 @@ static void test_view_modes_and_errors(void **state)
     rc = settee_doc_put(db, "{\"_id\":\"_design/bad\",\"views\":[]}", SETTEE_NUL_TERMINATED,
                         NULL, &e);
     assert_int_equal(rc, SETTEE_BAD_REQUEST);
+
+    /* New functions, a new index; cleanup leaves only the current one. */
+    char *doc = NULL;
+    assert_int_equal(settee_doc_get(db, "_design/app", NULL, &doc, &e), SETTEE_OK);
+    char *r = strstr(doc, "\"_rev\":\"");
+    char changed[256];
+    snprintf(changed, sizeof changed,
+             "{\"_id\":\"_design/app\",\"_rev\":\"%.*s\",\"views\":{\"plain\":{\"map\":"
+             "\"function(doc){ emit(doc._id, 2); }\"}}}",
+             (int)(strchr(r + 8, '"') - (r + 8)), r + 8);
+    settee_free(doc);
+    put(db, changed);
+    assert_int_equal(rows_of(db, NULL, &res), 3); /* design documents are not mapped */
+    char vdir[4200];
+    snprintf(vdir, sizeof vdir, "%s/modes-views", f->dir);
+    assert_int_equal(view_files(vdir), 2);
+    assert_int_equal(settee_view_cleanup(db, &e), SETTEE_OK);
+    assert_int_equal(view_files(vdir), 1);
+    assert_int_equal(settee_view_cleanup(NULL, &e), SETTEE_MISUSE);
     assert_int_equal(settee_db_close(db), SETTEE_OK);
 }
 
