@@ -555,6 +555,49 @@ static void test_sync_refused_by_local_vdu(void **state)
     assert_int_equal(settee_db_close(db), SETTEE_OK);
 }
 
+/* doc (whose first member is "_id") without its _id, for a PUT. */
+static char *without_id(const char *doc)
+{
+    const char *comma = strchr(doc, ',');
+    assert_non_null(comma);
+    char *out = malloc(strlen(comma) + 1);
+    assert_non_null(out);
+    out[0] = '{';
+    strcpy(out + 1, comma + 1);
+    return out;
+}
+
+/* The server's design documents, pulled: its views answer offline and its
+ * validate_doc_update refuses offline what the server refuses. */
+static void test_pulled_design_documents(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(ct_http_status(&f->srv, "PUT", "/vp", NULL), 201);
+    char *body = without_id(DDOC);
+    assert_int_equal(ct_http_status(&f->srv, "PUT", "/vp/_design/app", body), 201);
+    free(body);
+    body = without_id(VDU);
+    assert_int_equal(ct_http_status(&f->srv, "PUT", "/vp/_design/rules", body), 201);
+    free(body);
+    assert_int_equal(ct_http_status(&f->srv, "PUT", "/vp/s1", "{\"type\":\"a\",\"n\":4}"), 201);
+    settee_db *db = open_db(f, "vp", NULL, 0);
+    settee_sync_status st = sync_once(f, db, "vp", SETTEE_SYNC_PULL);
+    assert_int_equal(st.last.code, SETTEE_OK);
+    assert_int_equal(st.docs_pulled, 3);
+    put(db, "{\"_id\":\"l1\",\"type\":\"b\",\"n\":2}"); /* offline */
+    refused(db, "{\"_id\":\"l2\",\"bad\":true}", SETTEE_FORBIDDEN, "no bad documents");
+    char *rows = local_view(db, "by_type", "{\"reduce\":false}");
+    assert_string_equal(rows, "{\"total_rows\":2,\"offset\":0,\"rows\":["
+                              "{\"id\":\"s1\",\"key\":[\"a\",4],\"value\":4},"
+                              "{\"id\":\"l1\",\"key\":[\"b\",2],\"value\":2}]}");
+    free(rows);
+    st = sync_once(f, db, "vp", SETTEE_SYNC_PUSH);
+    assert_int_equal(st.last.code, SETTEE_OK);
+    same_answer(f, db, "vp", "by_type", "{\"reduce\":false}");
+    same_answer(f, db, "vp", "by_type", "{\"group_level\":1}");
+    assert_int_equal(settee_db_close(db), SETTEE_OK);
+}
+
 /* ------------------------------------------------------ no query server */
 
 static void test_no_query_server(void **state)
@@ -624,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_view_modes_and_errors),
         cmocka_unit_test(test_validation_local_and_server),
         cmocka_unit_test(test_sync_refused_by_local_vdu),
+        cmocka_unit_test(test_pulled_design_documents),
         cmocka_unit_test(test_no_query_server),
         cmocka_unit_test(test_function_timeout),
     };
