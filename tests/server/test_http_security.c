@@ -2,7 +2,7 @@
  * defaults ([couchdb] default_security = admin_only).
  *
  * The authorization matrix (PROTOCOL-2 A.1, A.7, A.8): every endpoint, the
- * Mango ones included, × seven principals (anonymous, an authenticated
+ * Mango and design-document ones included, × seven principals (anonymous, an authenticated
  * non-member, a member by name, a member by role, a database admin by name,
  * one by role, the server admin) × five databases (the default admin-only
  * object, members by name and role, a role-based member only, the public
@@ -124,6 +124,13 @@ typedef struct row {
 } row;
 
 #define J NULL
+/* Every database's _design/fixed: a view, a filter and an update handler
+ * that answers without writing. */
+#define FIXED_DDOC                                                                             \
+    "{\"views\":{\"v\":{\"map\":\"function(doc){emit(doc._id,1)}\",\"reduce\":\"_count\"}},"  \
+    "\"filters\":{\"f\":\"function(doc,req){return true}\"},"                                 \
+    "\"updates\":{\"u\":\"function(doc,req){return [null,'updated']}\"}}"
+
 /* Requests on a database: run for every database × principal. */
 static const row db_rows[] = {
     {"GET /db", "GET", "/{db}", NULL, J, PREP_NONE, MEMBERS_OK(200, "\"db_name\":\"")},
@@ -194,6 +201,26 @@ static const row db_rows[] = {
      PREP_NONE, DB_ADMINS_OK(200, "\"result\":\"created\"")},
     {"_index DELETE", "DELETE", "/{db}/_index/_design/ix{n}/json/i{n}", NULL, J, PREP_INDEX,
      DB_ADMINS_OK(200, "{\"ok\":true}")},
+    /* design-document functions: readers query, writers run update handlers */
+    {"_view GET", "GET", "/{db}/_design/fixed/_view/v?reduce=false", NULL, J, PREP_NONE,
+     MEMBERS_OK(200, "\"id\":\"fixed\"")},
+    {"_view POST", "POST", "/{db}/_design/fixed/_view/v", "{\"keys\":[\"fixed\"],\"group\":true}",
+     J, PREP_NONE, MEMBERS_OK(200, "{\"key\":\"fixed\",\"value\":1}")},
+    {"_view queries", "POST", "/{db}/_design/fixed/_view/v/queries",
+     "{\"queries\":[{\"reduce\":false,\"key\":\"fixed\"}]}", J, PREP_NONE,
+     MEMBERS_OK(200, "\"results\":[")},
+    {"_design _info", "GET", "/{db}/_design/fixed/_info", NULL, J, PREP_NONE,
+     MEMBERS_OK(200, "\"view_index\":")},
+    {"_changes filter", "GET", "/{db}/_changes?filter=fixed/f", NULL, J, PREP_NONE,
+     MEMBERS_OK(200, "\"id\":\"fixed\"")},
+    {"_update POST", "POST", "/{db}/_design/fixed/_update/u", "{}", J, PREP_NONE,
+     MEMBERS_OK(200, "updated")},
+    {"_update PUT", "PUT", "/{db}/_design/fixed/_update/u/fixed", "{}", J, PREP_NONE,
+     MEMBERS_OK(200, "updated")},
+    {"_view_cleanup", "POST", "/{db}/_view_cleanup", "{}", J, PREP_NONE,
+     COMPACT_OK(202, "{\"ok\":true}")},
+    {"_compact/ddoc", "POST", "/{db}/_compact/fixed", "{}", J, PREP_NONE,
+     COMPACT_OK(202, "{\"ok\":true}")},
 };
 
 /* Requests on the server: run once per principal (a non-member column). */
@@ -250,7 +277,7 @@ static void make_databases(void)
         snprintf(path, sizeof path, "/%s/_local/fixed", dbs[i].name);
         s_admin_ok("PUT", path, "{}", 201);
         snprintf(path, sizeof path, "/%s/_design/fixed", dbs[i].name);
-        s_admin_ok("PUT", path, "{}", 201);
+        s_admin_ok("PUT", path, FIXED_DDOC, 201);
     }
 }
 
