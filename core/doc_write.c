@@ -515,11 +515,11 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
         return st_fail(err, ST_E_NOMEM, "out of memory");
     if ((st = check_id(p.id, err)) != ST_OK)
         return st;
-    if (st_db_id_is_local(p.id))
-        return st_db_write_local(db, p.id, p.rev, p.deleted, req->doc, res, err);
-    w->id = p.id;
     if ((st = st_db_body_of(req->doc, &w->body, err)) != ST_OK)
         return st;
+    if (st_db_id_is_local(p.id))
+        return st_db_write_local(db, p.id, p.rev, p.deleted, &w->body, res, err);
+    w->id = p.id;
     if (w->body.len > db->opts.max_doc_size)
         return st_fail(err, ST_E_DOC_TOO_LARGE, "Document exceeds the maximum size of %zu bytes",
                        db->opts.max_doc_size);
@@ -821,24 +821,4 @@ void st_write_results_free(st_write_result *results, size_t n)
         free(results[i].id);
         results[i].id = NULL;
     }
-}
-
-st_status st_db_put_json(st_db *db, const char *json, size_t len, unsigned flags,
-                         st_write_result *result, st_error *err)
-{
-    memset(result, 0, sizeof *result);
-    st_json_limits lim = {db->opts.max_doc_size, db->opts.max_depth};
-    st_json_doc *doc = NULL;
-    st_status st = st_json_parse(json, len, &lim, &doc, err);
-    if (st != ST_OK)
-        return st;
-    st_write_req req = {.doc = st_json_doc_root(doc)};
-    st = st_db_write(db, &req, 1, flags, result, err);
-    if (st == ST_OK && result->err.code != ST_OK) {
-        st = result->err.code;
-        if (err)
-            *err = result->err;
-    }
-    st_json_doc_free(doc);
-    return st;
 }

@@ -19,7 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DIR_SUFFIX "-views"
 #define FILE_SUFFIX ".view"
 #define FORMAT 1
 
@@ -105,21 +104,14 @@ struct st_vconn {
 
 /* ---- files -------------------------------------------------------------- */
 
-static char *dir_of(const char *db_path)
-{
-    size_t n = strlen(db_path) + sizeof DIR_SUFFIX;
-    char *d = malloc(n);
-    if (d)
-        snprintf(d, n, "%s%s", db_path, DIR_SUFFIX);
-    return d;
-}
+static char *dir_of(const char *db_path) { return st_store_views_dir(db_path); }
 
 static char *file_of(const char *db_path, const char *sig)
 {
-    size_t n = strlen(db_path) + sizeof DIR_SUFFIX + strlen(sig) + sizeof FILE_SUFFIX + 2;
+    size_t n = strlen(db_path) + sizeof VIEWS_DIR_SUFFIX + strlen(sig) + sizeof FILE_SUFFIX + 2;
     char *p = malloc(n);
     if (p)
-        snprintf(p, n, "%s%s/%s%s", db_path, DIR_SUFFIX, sig, FILE_SUFFIX);
+        snprintf(p, n, "%s%s/%s%s", db_path, VIEWS_DIR_SUFFIX, sig, FILE_SUFFIX);
     return p;
 }
 
@@ -276,30 +268,6 @@ st_status st_vfile_remove(st_store *db, const char *sig, st_error *err)
     unlink_three(p);
     free(p);
     return ST_OK;
-}
-
-void st_vfile_remove_all(const char *db_path)
-{
-    char *dir = dir_of(db_path);
-    if (!dir)
-        return;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        size_t n = strlen(dir) + strlen(e->d_name) + 2;
-        char *p = malloc(n);
-        if (p) {
-            snprintf(p, n, "%s/%s", dir, e->d_name);
-            unlink(p);
-            free(p);
-        }
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-    free(dir);
 }
 
 /* ---- connections -------------------------------------------------------- */

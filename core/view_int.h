@@ -170,6 +170,8 @@ void vmapper_stop(vmapper *m); /* waits for a batch in progress; NULL ok */
 
 struct vindex {
     st_views *vs;
+    st_qs *qs;                    /* the registry's pool and options, handed down */
+    const st_views_options *opts;
     vindex *next;                 /* the registry's list (its mu) */
     unsigned refs;                /* users (the registry's mu) */
     uint64_t used;                /* LRU tick (the registry's mu) */
@@ -207,9 +209,5 @@ const st_ddoc_view *st_view_def(const st_view *v);
 unsigned st_view_number(const st_view *v);
 st_db *st_view_db(const st_view *v);
 st_ddoc *st_view_ddoc(const st_view *v);
-
-/* views.c internals used by the updater and queries. */
-st_qs *st_views_qs(const st_views *vs);
-const st_views_options *st_views_opts(const st_views *vs);
 
 #endif

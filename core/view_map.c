@@ -127,7 +127,7 @@ static st_status load_functions(vindex *ix, st_qs_proc *p, const char *key, st_e
     if (have && strcmp(have, key) == 0)
         return ST_OK;
     st_ddoc *d = ix->ddoc;
-    const char *cfg = st_views_opts(ix->vs)->js_reduce_limit
+    const char *cfg = ix->opts->js_reduce_limit
                           ? "{\"reduce_limit\":true,\"timeout\":5000}"
                           : "{\"reduce_limit\":false,\"timeout\":5000}";
     st_status st = st_qs_reset(p, cfg, err);
@@ -171,7 +171,7 @@ st_status vmapper_start(vindex *ix, bool threaded, bool must, vmapper **out, st_
     m->ix = ix;
     char key[48];
     snprintf(key, sizeof key, "view:%s", ix->sig);
-    st_qs *qs = st_views_qs(ix->vs);
+    st_qs *qs = ix->qs;
     const char *lang = st_ddoc_language(ix->ddoc);
     /* A helper is worth having only when a process is free now. */
     st_status st = must ? st_qs_checkout(qs, lang, key, &m->proc, err)

@@ -456,8 +456,8 @@ st_status st_view_query(st_view *v, const st_view_params *p, st_view_cursor *cur
     } else {
         vred red;
         st_ddoc *d = st_view_ddoc(v);
-        vred_init(&red, st_view_def(v), st_views_qs(ix->vs), st_ddoc_language(d),
-                  &st_views_opts(ix->vs)->limits, NULL);
+        vred_init(&red, st_view_def(v), ix->qs, st_ddoc_language(d),
+                  &ix->opts->limits, NULL);
         rq q = {p, cur, sink, &red, err, ST_OK, false, false, ST_BUF_INIT};
         st = reduce_query(v, &q, c);
         vred_done(&red);

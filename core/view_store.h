@@ -51,8 +51,6 @@ void st_vfile_close(st_vfile *f); /* connections must be closed first; NULL ok *
 st_status st_vfile_list(st_store *db, char ***out, size_t *n, st_error *err);
 /* Unlink the file of sig (and its -wal/-shm); missing is fine. */
 st_status st_vfile_remove(st_store *db, const char *sig, st_error *err);
-/* Remove the whole views directory of the database file at db_path. */
-void st_vfile_remove_all(const char *db_path);
 
 /* ---- connections and transactions -------------------------------------- */
 

@@ -224,8 +224,8 @@ static st_status keep_trees(run *r)
         if (r->touch[v].n == 0)
             continue;
         vred red;
-        vred_init(&red, st_ddoc_view_at(r->ix->ddoc, v), st_views_qs(r->ix->vs),
-                  st_ddoc_language(r->ix->ddoc), &st_views_opts(r->ix->vs)->limits, r->proc);
+        vred_init(&red, st_ddoc_view_at(r->ix->ddoc, v), r->ix->qs,
+                  st_ddoc_language(r->ix->ddoc), &r->ix->opts->limits, r->proc);
         st = vtree_update(r->ix->writer, (unsigned)v, &red, &r->touch[v], r->err);
         vred_done(&red);
         r->touch[v].n = 0;
@@ -260,8 +260,8 @@ static st_status rebuild_trees(run *r)
     st_status st = st_vconn_write_begin(c, r->err);
     for (size_t v = 0; st == ST_OK && v < r->nviews; v++) {
         vred red;
-        vred_init(&red, st_ddoc_view_at(r->ix->ddoc, v), st_views_qs(r->ix->vs),
-                  st_ddoc_language(r->ix->ddoc), &st_views_opts(r->ix->vs)->limits, r->proc);
+        vred_init(&red, st_ddoc_view_at(r->ix->ddoc, v), r->ix->qs,
+                  st_ddoc_language(r->ix->ddoc), &r->ix->opts->limits, r->proc);
         st = vtree_rebuild(c, (unsigned)v, &red, r->err);
         vred_done(&red);
     }
@@ -341,7 +341,7 @@ static st_status pipeline(run *r, st_follower *f, vmapper **m, unsigned k, uint6
     st_changes_opts_init(&o);
     o.include_docs = true;
     o.conflicts = true;
-    o.limit = st_views_opts(r->ix->vs)->batch;
+    o.limit = r->ix->opts->batch;
     memset(b, 0, sizeof b);
     for (unsigned i = 0; i < k && !eof; i++) {
         if (read_batch(r, f, &o, &b[i], target, &st)) {

@@ -51,9 +51,6 @@ void st_views_options_init(st_views_options *o)
     o->js_reduce_limit = true;
 }
 
-st_qs *st_views_qs(const st_views *vs) { return vs->qs; }
-const st_views_options *st_views_opts(const st_views *vs) { return &vs->o; }
-
 st_status st_views_new(st_qs *qs, const st_views_options *o, st_views **out, st_error *err)
 {
     *out = NULL;
@@ -277,6 +274,8 @@ static st_status vindex_get(st_views *vs, st_db *db, st_ddoc *ddoc, vindex **out
     if (!ix)
         return st_fail(err, ST_E_NOMEM, "out of memory");
     ix->vs = vs;
+    ix->qs = vs->qs;
+    ix->opts = &vs->o;
     snprintf(ix->key, sizeof ix->key, "%s", key);
     snprintf(ix->sig, sizeof ix->sig, "%s", st_ddoc_sig(ddoc));
     snprintf(ix->db_uuid, sizeof ix->db_uuid, "%s", db->uuid);
