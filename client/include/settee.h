@@ -664,6 +664,20 @@ typedef struct settee_sync_config {
     bool insecure;               /* skip certificate and host name checks (default false) */
     const char *bearer_token;    /* a JWT, or NULL */
     bool use_session;            /* cookie session instead of Basic (default false) */
+    /* A filter function of a design document, "ddoc/name" (filters.name of
+     * _design/ddoc), or "_view" with query_params {"view":"ddoc/view"}
+     * (documents the view's map emits for), as CouchDB's replicator and
+     * PouchDB's filter option; NULL: no filter.  Each direction runs it on
+     * its source: the pull on the server (which must hold the design
+     * document), the push here, in a settee-js process (the command
+     * COUCHDB_QUERY_SERVER_JAVASCRIPT names, else the installed one), on
+     * the local copy of the design document.  Excludes doc_ids.  A missing
+     * design document or function ends the sync with SETTEE_NOT_FOUND
+     * (CouchDB's 404 not_found); filter and parameters are part of the
+     * checkpoint's id, so changing them replicates from the start. */
+    const char *filter;          /* copied */
+    const char *query_params;    /* a JSON object, the function's req.query (copied);
+                                    ignored without filter */
 } settee_sync_config;
 
 /* Fill c with the defaults above.  Any thread. */
