@@ -13,7 +13,8 @@
  * commits, new_edits=false conflicting revisions (which change winners and
  * bring deleted documents back) with a fixed seed that is logged
  * (SETTEE_TEST_SEED=n repeats one); a replication from a second database
- * through the real `settee serve`; bad queries; removal from inside the
+ * through the real `settee serve`, whose _find then answers each query as
+ * settee_find does; bad queries; removal from inside the
  * callback (also during the initial delivery) and from another thread
  * while callbacks run; the database pinned while a live query lives. */
 #include <setjmp.h>
@@ -22,6 +23,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <curl/curl.h>
 #include <pthread.h>
 
 #include "client/client_testutil.h"
@@ -661,16 +663,153 @@ static void test_random_thread_mode(void **state)
     stop_all(c, tok);
 }
 
+/* ---- the server's _find on the same data -------------------------------------------- */
+
+typedef struct body {
+    char *p;
+    size_t n;
+} body;
+
+static size_t on_body(char *d, size_t sz, size_t nm, void *ctx)
+{
+    body *b = ctx;
+    size_t k = sz * nm;
+    char *p = realloc(b->p, b->n + k + 1);
+    assert_non_null(p);
+    memcpy(p + b->n, d, k);
+    b->n += k;
+    p[b->n] = '\0';
+    b->p = p;
+    return k;
+}
+
+/* POST db_url/_find with query; the "docs" array of the answer (malloc'd). */
+static char *server_find(const char *db_url, const char *query)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s/_find", db_url);
+    CURL *h = curl_easy_init();
+    assert_non_null(h);
+    body b = {0};
+    struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_USERPWD, CT_ADMIN ":" CT_PASS);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, query);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    assert_int_equal(curl_easy_perform(h), CURLE_OK);
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_slist_free_all(hd);
+    curl_easy_cleanup(h);
+    if (code != 200)
+        fprintf(stderr, "_find %s: %ld %s\n", query, code, b.p);
+    assert_int_equal(code, 200);
+    /* {"docs":[\r\n...\r\n],\r\n"bookmark":...}, as CouchDB lays it out:
+     * without the line breaks (JSON text holds none of its own), docs come
+     * first and hold no "],\"bookmark\"" of their own here. */
+    size_t w = 0;
+    for (size_t r = 0; r < b.n; r++)
+        if (!(b.p[r] == '\r' && b.p[r + 1] == '\n') && !(r > 0 && b.p[r - 1] == '\r' && b.p[r] == '\n'))
+            b.p[w++] = b.p[r];
+    b.p[w] = '\0';
+    assert_true(strncmp(b.p, "{\"docs\":", 8) == 0);
+    char *end = strstr(b.p, "],\"bookmark\"");
+    assert_non_null(end);
+    char *docs = strndup(b.p + 8, (size_t)(end + 1 - (b.p + 8)));
+    free(b.p);
+    return docs;
+}
+
+/* settee_find's answer as a JSON array of its documents. */
+static char *local_find(settee_db *db, const char *query)
+{
+    answer a;
+    find_all(db, query, &a);
+    size_t len = 3;
+    for (size_t i = 0; i < a.n; i++)
+        len += strlen(a.rows[i].json) + 1;
+    char *out = malloc(len);
+    size_t at = 0;
+    out[at++] = '[';
+    for (size_t i = 0; i < a.n; i++)
+        at += (size_t)sprintf(out + at, "%s%s", i ? "," : "", a.rows[i].json);
+    out[at++] = ']';
+    out[at] = '\0';
+    answer_free(&a);
+    return out;
+}
+
+/* A one-shot sync of db with url, to its end (dispatching manual, a
+ * manual-mode db, meanwhile). */
+static void sync_once(settee_db *db, const char *url, settee_sync_direction dir,
+                      settee_db *manual)
+{
+    settee_sync_config cfg;
+    settee_sync_config_init(&cfg);
+    cfg.url = url;
+    cfg.user = CT_ADMIN;
+    cfg.password = CT_PASS;
+    cfg.continuous = false;
+    cfg.direction = dir;
+    settee_sync *sy = NULL;
+    settee_error e;
+    assert_int_equal(settee_sync_start(db, &cfg, &sy, &e), SETTEE_OK);
+    settee_sync_status st;
+    uint64_t t0 = ct_now_ms();
+    do { /* STOPPED is also the state before the sync began */
+        if (manual)
+            assert_int_equal(settee_db_dispatch(manual), SETTEE_OK);
+        ct_sleep_ms(5);
+        assert_int_equal(settee_sync_get_status(sy, &st), SETTEE_OK);
+    } while (st.state != SETTEE_SYNC_STOPPED && ct_now_ms() - t0 < 30000);
+    assert_int_equal(st.state, SETTEE_SYNC_STOPPED);
+    if (st.last.code != SETTEE_OK)
+        fprintf(stderr, "sync: %s\n", st.last.message);
+    assert_int_equal(st.last.code, SETTEE_OK);
+    settee_sync_free(sy);
+}
+
 /* Writes that arrive by replication: a second database writes (and makes
  * conflicts of its own), pushes to a server, this one pulls. */
+typedef struct fx_srv {
+    fx f;                    /* first: the tests take it as an fx */
+    ct_server srv;
+} fx_srv;
+
+static int setup_srv(void **state)
+{
+    fx_srv *x = calloc(1, sizeof *x);
+    if (!ct_server_start(&x->srv, "live")) {
+        fprintf(stderr, "cannot start settee serve\n");
+        free(x);
+        return -1;
+    }
+    ct_tmpdir(x->f.dir, sizeof x->f.dir, "live");
+    snprintf(x->f.path, sizeof x->f.path, "%s/live.settee", x->f.dir);
+    x->f.db = open_db(x->f.path, SETTEE_DISPATCH_MANUAL);
+    *state = x;
+    return 0;
+}
+
+static int teardown_srv(void **state)
+{
+    fx_srv *x = *state;
+    bool clean = ct_server_stop(&x->srv);
+    ct_rmdir(x->srv.data_dir);
+    *state = &x->f;
+    teardown(state); /* frees x, whose first member f is */
+    assert_true(clean);
+    return 0;
+}
+
 static void test_replicated_writes(void **state)
 {
-    fx *f = *state;
-    ct_server srv;
-    if (!ct_server_start(&srv, "live")) {
-        fprintf(stderr, "cannot start settee serve\n");
-        fail();
-    }
+    fx_srv *x = *state;
+    fx *f = &x->f;
+    ct_server srv = x->srv;
     rng_state = test_seed() + 2;
     random_indexes(f->db);
     char what[256], path_b[4300], url[256];
@@ -679,6 +818,7 @@ static void test_replicated_writes(void **state)
     snprintf(path_b, sizeof path_b, "%s/second.settee", f->dir);
     snprintf(url, sizeof url, "%s/shared", srv.url);
     settee_db *b = open_db(path_b, SETTEE_DISPATCH_THREAD);
+    random_indexes(b); /* its pushes carry them to the server */
     copy c[N_QUERIES];
     copy *cs[N_QUERIES];
     settee_listener *tok[N_QUERIES];
@@ -690,39 +830,36 @@ static void test_replicated_writes(void **state)
             random_write(b, what, sizeof what);
         for (int i = 0; i < 3; i++)
             random_write(f->db, what, sizeof what);
-        settee_db *sides[] = {b, f->db};
-        settee_sync_direction dirs[] = {SETTEE_SYNC_PUSH, SETTEE_SYNC_PULL};
-        for (int s = 0; s < 2; s++) {
-            settee_sync_config cfg;
-            settee_sync_config_init(&cfg);
-            cfg.url = url;
-            cfg.user = CT_ADMIN;
-            cfg.password = CT_PASS;
-            cfg.continuous = false;
-            cfg.direction = dirs[s];
-            settee_sync *sy = NULL;
-            settee_error e;
-            assert_int_equal(settee_sync_start(sides[s], &cfg, &sy, &e), SETTEE_OK);
-            settee_sync_status st = {0};
-            uint64_t t0 = ct_now_ms();
-            do {
-                if (sides[s] == f->db)
-                    assert_int_equal(settee_db_dispatch(f->db), SETTEE_OK);
-                ct_sleep_ms(5);
-                assert_int_equal(settee_sync_get_status(sy, &st), SETTEE_OK);
-            } while (st.state != SETTEE_SYNC_STOPPED && ct_now_ms() - t0 < 30000);
-            assert_int_equal(st.state, SETTEE_SYNC_STOPPED);
-            if (st.last.code != SETTEE_OK)
-                fprintf(stderr, "sync: %s\n", st.last.message);
-            assert_int_equal(st.last.code, SETTEE_OK);
-            settee_sync_free(sy);
-        }
+        sync_once(b, url, SETTEE_SYNC_PUSH, NULL);
+        sync_once(f->db, url, SETTEE_SYNC_PULL, f->db);
         settle(f->db, f->db, cs, random_queries, N_QUERIES, "a pull");
     }
     stop_all(c, tok);
+    /* A third database pulls everything: it then holds what the server
+     * holds (the same revision trees, and the indexes, which replicate from
+     * the second database), and settee_find on it answers what the
+     * server's _find answers. */
+    char path_c[4300];
+    snprintf(path_c, sizeof path_c, "%s/third.settee", f->dir);
+    settee_db *third = open_db(path_c, SETTEE_DISPATCH_THREAD);
+    sync_once(third, url, SETTEE_SYNC_PULL, NULL);
+    for (size_t i = 0; i < N_QUERIES; i++) {
+        char q[1024];
+        if (strstr(random_queries[i], "\"limit\""))
+            snprintf(q, sizeof q, "%s", random_queries[i]);
+        else
+            snprintf(q, sizeof q, "%.*s,\"limit\":100000}", (int)strlen(random_queries[i]) - 1,
+                     random_queries[i]);
+        char *remote = server_find(url, q), *local = local_find(third, q);
+        if (strcmp(remote, local) != 0)
+            fprintf(stderr, "%s\n  server %s\n  local  %s\n", q, remote, local);
+        assert_string_equal(remote, local);
+        assert_true(strlen(local) > 2); /* the data answers every query */
+        free(remote);
+        free(local);
+    }
+    assert_int_equal(settee_db_close(third), SETTEE_OK);
     assert_int_equal(settee_db_close(b), SETTEE_OK);
-    assert_true(ct_server_stop(&srv));
-    ct_rmdir(srv.data_dir);
 }
 
 /* Bad queries: a clear error, nothing started, fn never called. */
@@ -880,7 +1017,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limit_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_sequence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_thread_mode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replicated_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replicated_writes, setup_srv, teardown_srv),
         cmocka_unit_test_setup_teardown(test_bad_queries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_during_delivery, setup, teardown),
