@@ -101,19 +101,3 @@ st_status st_db_att_edit_req(st_db *db, const st_write_req *req, db_loaded *old,
     };
     return ST_OK;
 }
-
-st_status st_db_put_attachment(st_db *db, const char *id, const char *rev,
-                               const st_att_data *att, st_write_result *result, st_error *err)
-{
-    memset(result, 0, sizeof *result);
-    if (!db || !id || !att || !att->name)
-        return st_fail(err, ST_E_MISUSE, "NULL argument");
-    st_write_req req = {.id = id, .rev = rev, .att_edit = att};
-    st_status st = st_db_write(db, &req, 1, 0, result, err);
-    if (st == ST_OK && result->err.code != ST_OK) {
-        st = result->err.code;
-        if (err)
-            *err = result->err;
-    }
-    return st;
-}

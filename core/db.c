@@ -193,6 +193,8 @@ st_status st_db_close(st_db *db)
     pthread_mutex_destroy(&db->fol_mu);
     pthread_cond_destroy(&db->fol_cond);
     pthread_mutex_destroy(&db->sec_mu);
+    if (db->validate_free)
+        db->validate_free(db->validate_ctx);
     st_security_release(db->sec);
     st_mango_db_free(db);
     free(db->notes);

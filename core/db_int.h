@@ -114,6 +114,8 @@ struct st_db {
     _Atomic uint64_t sec_gen;
     st_validate_fn validate;
     void *validate_ctx;
+    unsigned validate_scope;     /* ST_VALIDATE_* */
+    void (*validate_free)(void *ctx);
 
     /* set when the catalog deleted the database: calls fail from then on */
     atomic_bool deleted;
@@ -179,7 +181,7 @@ bool st_db_local_rev_ok(const char *rev);
 /* local_docs.c: write (or delete) a _local document inside the running
  * write transaction. */
 st_status st_db_write_local(st_db *db, const char *id, const char *rev, bool deleted,
-                            const st_json *doc, st_write_result *res, st_error *err);
+                            const st_buf *body, st_write_result *res, st_error *err);
 
 
 /* follow.c, called by the writer: the batch committed up to seq. */

@@ -190,9 +190,21 @@ typedef struct wctx {
     /* The database's validator, read once per job (NULL: none). */
     st_validate_fn validate;
     void *validate_ctx;
+    unsigned validate_scope;
     st_security *sec;
     const st_user_ctx *user; /* the request being written */
 } wctx;
+
+static bool is_design(const char *id)
+{
+    return strncmp(id, "_design/", 8) == 0;
+}
+
+/* Does a write of id go to the validator? */
+static bool validated(const wctx *w, const char *id)
+{
+    return w->validate && (w->validate_scope == ST_VALIDATE_ALL || is_design(id));
+}
 
 /* Ask the validator about the revision rev of w->id whose body is w->body;
  * old: the revision it replaces (NULL for a new document). */
@@ -200,7 +212,7 @@ static st_status validate(wctx *w, const st_rev *rev, bool deleted, bool replica
                           const char *old_rev, const st_buf *old_body, bool old_deleted,
                           st_error *err)
 {
-    if (!w->validate)
+    if (!w->validate || (w->validate_scope == ST_VALIDATE_DESIGN && !is_design(w->id)))
         return ST_OK;
     char rs[ST_REV_STR_MAX];
     st_rev_format(rev, rs, sizeof rs);
@@ -458,7 +470,7 @@ static st_status merge_replicated(st_db *db, const char *id, st_revtree *t, cons
         return ST_OK;
     }
     st_status st = st_atts_prepare(db->writer, ain, &w->atts, err);
-    if (st == ST_OK && w->validate) {
+    if (st == ST_OK && validated(w, id)) {
         char old_rev[ST_REV_STR_MAX] = "";
         if (w->exists)
             rev_str(t, st_revtree_winner(t), old_rev);
@@ -503,11 +515,11 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
         return st_fail(err, ST_E_NOMEM, "out of memory");
     if ((st = check_id(p.id, err)) != ST_OK)
         return st;
-    if (st_db_id_is_local(p.id))
-        return st_db_write_local(db, p.id, p.rev, p.deleted, req->doc, res, err);
-    w->id = p.id;
     if ((st = st_db_body_of(req->doc, &w->body, err)) != ST_OK)
         return st;
+    if (st_db_id_is_local(p.id))
+        return st_db_write_local(db, p.id, p.rev, p.deleted, &w->body, res, err);
+    w->id = p.id;
     if (w->body.len > db->opts.max_doc_size)
         return st_fail(err, ST_E_DOC_TOO_LARGE, "Document exceeds the maximum size of %zu bytes",
                        db->opts.max_doc_size);
@@ -516,7 +528,7 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
      * of a bulk load: try the insert first and look the id up only if it
      * turns out to exist, saving one index search per new document. */
     bool bare_delete = req->delete_doc && !req->doc;
-    if (!replicated && !p.rev && !p.atts && !bare_delete && !w->validate) {
+    if (!replicated && !p.rev && !p.atts && !bare_delete && !validated(w, p.id)) {
         st_revtree *fresh = st_revtree_new();
         if (!fresh)
             return st_fail(err, ST_E_NOMEM, "out of memory");
@@ -602,7 +614,7 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
     if ((st = st_rev_compute(has_parent ? &two[1] : NULL, p.deleted, req->doc, w->atts.digests,
                              w->atts.n, &two[0], err)) != ST_OK)
         return st;
-    if (w->validate) {
+    if (validated(w, p.id)) {
         char old_rev[ST_REV_STR_MAX] = "";
         if (parent >= 0)
             rev_str(t, parent, old_rev);
@@ -692,6 +704,7 @@ static st_status run_write(st_db *db, void *arg, st_error *err)
     pthread_mutex_lock(&db->sec_mu);
     w.validate = db->validate;
     w.validate_ctx = db->validate_ctx;
+    w.validate_scope = db->validate_scope;
     w.sec = w.validate ? st_security_ref(db->sec) : NULL;
     pthread_mutex_unlock(&db->sec_mu);
     st_status st = ST_OK;
@@ -808,24 +821,4 @@ void st_write_results_free(st_write_result *results, size_t n)
         free(results[i].id);
         results[i].id = NULL;
     }
-}
-
-st_status st_db_put_json(st_db *db, const char *json, size_t len, unsigned flags,
-                         st_write_result *result, st_error *err)
-{
-    memset(result, 0, sizeof *result);
-    st_json_limits lim = {db->opts.max_doc_size, db->opts.max_depth};
-    st_json_doc *doc = NULL;
-    st_status st = st_json_parse(json, len, &lim, &doc, err);
-    if (st != ST_OK)
-        return st;
-    st_write_req req = {.doc = st_json_doc_root(doc)};
-    st = st_db_write(db, &req, 1, flags, result, err);
-    if (st == ST_OK && result->err.code != ST_OK) {
-        st = result->err.code;
-        if (err)
-            *err = result->err;
-    }
-    st_json_doc_free(doc);
-    return st;
 }

@@ -190,6 +190,19 @@ st_status st_follow_open(st_db *db, uint64_t since, st_follow_fn wake, void *ctx
     return ST_OK;
 }
 
+/* A plain follower plus its subscription (mango_subs.c). */
+st_status st_follow_open_selector(st_db *db, uint64_t since, const st_selector *sel,
+                                  bool removed, st_follow_fn wake, void *ctx, st_follower **out,
+                                  st_error *err)
+{
+    st_status st = st_follow_open(db, since, wake, ctx, out, err);
+    if (st == ST_OK && (st = st_subs_add(*out, sel, removed, err)) != ST_OK) {
+        st_follow_close(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 static void unlink_armed(st_db *db, st_follower *f)
 {
     if (f->sub) { /* never on db->armed: a flag and maybe the wake chain */

@@ -1,4 +1,5 @@
-/* follow_sel.c — reading for selector followers (st_follow_open_selector).
+/* follow_sel.c — reading for selector followers (opened by follow.c's
+ * st_follow_open_selector).
  *
  * A selector follower reads what its subscription's queue says matched
  * (mango_subs.c): each queued row from the ring when the ring still has it
@@ -15,18 +16,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-st_status st_follow_open_selector(st_db *db, uint64_t since, const st_selector *sel,
-                                  bool removed, st_follow_fn wake, void *ctx, st_follower **out,
-                                  st_error *err)
-{
-    st_status st = st_follow_open(db, since, wake, ctx, out, err);
-    if (st == ST_OK && (st = st_subs_add(*out, sel, removed, err)) != ST_OK) {
-        st_follow_close(*out);
-        *out = NULL;
-    }
-    return st;
-}
 
 bool st_follow_is_selective(const st_follower *f) { return f->sub != NULL; }
 

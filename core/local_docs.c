@@ -20,7 +20,7 @@ bool st_db_local_rev_ok(const char *rev)
 }
 
 st_status st_db_write_local(st_db *db, const char *id, const char *rev, bool deleted,
-                           const st_json *doc, st_write_result *res, st_error *err)
+                           const st_buf *body, st_write_result *res, st_error *err)
 {
     st_conn *c = db->writer;
     uint64_t cur = 0;
@@ -46,51 +46,12 @@ st_status st_db_write_local(st_db *db, const char *id, const char *rev, bool del
         snprintf(res->rev, sizeof res->rev, "0-0");
         return ST_OK;
     }
-    st_buf body = ST_BUF_INIT;
-    if ((st = st_db_body_of(doc, &body, err)) == ST_OK) {
-        if (body.len > db->opts.max_doc_size)
-            st = st_fail(err, ST_E_DOC_TOO_LARGE, "Document exceeds the maximum size");
-        else
-            st = st_store_local_put(c, id, cur + 1, body.data, body.len, err);
-    }
-    st_buf_free(&body);
+    if (body->len > db->opts.max_doc_size)
+        st = st_fail(err, ST_E_DOC_TOO_LARGE, "Document exceeds the maximum size");
+    else
+        st = st_store_local_put(c, id, cur + 1, body->data, body->len, err);
     if (st == ST_OK)
         snprintf(res->rev, sizeof res->rev, "0-%llu", (unsigned long long)(cur + 1));
-    return st;
-}
-
-st_status st_db_local_put(st_db *db, const char *id, const st_json *doc, const char *rev,
-                          char out_rev[ST_REV_STR_MAX], st_error *err)
-{
-    if (!st_db_id_is_local(id))
-        return st_fail(err, ST_E_BAD_REQUEST, "not a _local document id");
-    st_write_req req = {.doc = doc, .id = id, .rev = rev};
-    st_write_result res;
-    st_status st = st_db_write(db, &req, 1, 0, &res, err);
-    if (st == ST_OK && res.err.code != ST_OK) {
-        st = res.err.code;
-        if (err)
-            *err = res.err;
-    }
-    if (st == ST_OK && out_rev)
-        memcpy(out_rev, res.rev, ST_REV_STR_MAX);
-    st_write_results_free(&res, 1);
-    return st;
-}
-
-st_status st_db_local_delete(st_db *db, const char *id, const char *rev, st_error *err)
-{
-    if (!st_db_id_is_local(id))
-        return st_fail(err, ST_E_BAD_REQUEST, "not a _local document id");
-    st_write_req req = {.doc = NULL, .id = id, .rev = rev, .delete_doc = true};
-    st_write_result res;
-    st_status st = st_db_write(db, &req, 1, 0, &res, err);
-    if (st == ST_OK && res.err.code != ST_OK) {
-        st = res.err.code;
-        if (err)
-            *err = res.err;
-    }
-    st_write_results_free(&res, 1);
     return st;
 }
 

@@ -269,3 +269,41 @@ st_status st_mango_key(const st_json *doc, const mango_path *fields, size_t n, s
     *out_has = true;
     return ST_OK;
 }
+
+/* ---- lazily parsed documents ---------------------------------------------- */
+
+const st_json *st_mango_lazy_old(mango_lazy *l, st_error *err)
+{
+    const mango_change *ch = l->ch;
+    if (!ch->old_exists)
+        return NULL;
+    if (!l->old_tried) {
+        l->old_tried = true;
+        st_status st = st_mango_doc_make(&l->old, ch->id, ch->old_rev, ch->old_deleted,
+                                         ch->old_body, ch->old_len, err);
+        if (st != ST_OK && l->st == ST_OK)
+            l->st = st;
+    }
+    return l->old.body ? &l->old.root : NULL;
+}
+
+const st_json *st_mango_lazy_new(mango_lazy *l, st_error *err)
+{
+    const mango_change *ch = l->ch;
+    if (!ch->new_exists)
+        return NULL;
+    if (!l->new_tried) {
+        l->new_tried = true;
+        st_status st = st_mango_doc_make(&l->neu, ch->id, ch->new_rev, ch->new_deleted,
+                                         ch->new_body, ch->new_len, err);
+        if (st != ST_OK && l->st == ST_OK)
+            l->st = st;
+    }
+    return l->neu.body ? &l->neu.root : NULL;
+}
+
+void st_mango_lazy_free(mango_lazy *l)
+{
+    st_mango_doc_free(&l->old);
+    st_mango_doc_free(&l->neu);
+}

@@ -163,7 +163,7 @@ typedef struct mango_change {
     uint64_t seq;           /* the new row's sequence */
 } mango_change;
 
-/* The old and new documents of a change as selectors see them, parsed
+/* mango_doc.c: the old and new documents of a change as selectors see them, parsed
  * on first use (NULL: that side has no row).  st_mango_lazy_free after. */
 typedef struct mango_lazy {
     const mango_change *ch;

@@ -515,6 +515,29 @@ typedef struct st_update {
 typedef st_status (*st_validate_fn)(void *ctx, const st_update *u, st_error *err);
 void st_db_set_validator(st_db *db, st_validate_fn fn, void *ctx);
 
+/* Which writes a validator sees.  With ST_VALIDATE_DESIGN only _design/
+ * documents go to it, so every other write keeps the write path's fast
+ * path (a database without validate_doc_update pays nothing). */
+#define ST_VALIDATE_ALL 0u
+#define ST_VALIDATE_DESIGN 1u
+
+/* st_db_set_validator with a scope and a destructor: free_ctx(ctx), when
+ * given, is called once the validator is replaced or the database closes
+ * (on the thread doing that).  Any thread. */
+void st_db_set_validator_owned(st_db *db, st_validate_fn fn, void *ctx, unsigned scope,
+                               void (*free_ctx)(void *ctx));
+/* Change the installed validator's scope (a validator may call it); takes
+ * effect for writes that start afterwards. */
+void st_db_validator_scope(st_db *db, unsigned scope);
+
+/* Only from inside a validator: the database's live design documents as
+ * the running write transaction sees them (its own earlier writes
+ * included), rendered with _id, _rev and attachment stubs, in id order.
+ * json is borrowed for the call; fn returns nonzero to stop. */
+typedef int (*st_design_fn)(void *ctx, const char *id, const char *rev, const char *json,
+                            size_t len);
+st_status st_db_design_docs(st_db *db, st_design_fn fn, void *ctx, st_error *err);
+
 /* ----------------------------------------------------------- maintenance */
 
 st_status st_db_revs_limit_get(st_db *db, unsigned *out, st_error *err);

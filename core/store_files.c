@@ -301,6 +301,41 @@ st_status st_store_open(st_store_root *root, const char *name, st_store **out, s
     return st;
 }
 
+char *st_store_views_dir(const char *db_path)
+{
+    size_t n = strlen(db_path) + sizeof VIEWS_DIR_SUFFIX;
+    char *d = malloc(n);
+    if (d)
+        snprintf(d, n, "%s%s", db_path, VIEWS_DIR_SUFFIX);
+    return d;
+}
+
+/* Everything in the views directory of the database file at db_path, then
+ * the directory. */
+static void remove_views_dir(const char *db_path)
+{
+    char *dir = st_store_views_dir(db_path);
+    if (!dir)
+        return;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        size_t n = strlen(dir) + strlen(e->d_name) + 2;
+        char *p = malloc(n);
+        if (p) {
+            snprintf(p, n, "%s/%s", dir, e->d_name);
+            unlink(p);
+            free(p);
+        }
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+    free(dir);
+}
+
 st_status st_store_delete(st_store_root *root, const char *name, st_error *err)
 {
     char *path = file_of(root->dir, name);
@@ -310,8 +345,10 @@ st_status st_store_delete(st_store_root *root, const char *name, st_error *err)
     st_status st = ST_OK;
     if (stat(path, &sb) != 0)
         st = st_fail(err, ST_E_NOT_FOUND, "Database does not exist.");
-    else
+    else {
         unlink_files(path);
+        remove_views_dir(path); /* its view indexes go with it */
+    }
     free(path);
     return st;
 }

@@ -1,6 +1,7 @@
-/* store_sqlite_int.h — what the two halves of the SQLite backend share:
- * store_files.c (databases as files: create, open, delete, list, backup)
- * and store_sqlite.c (connections, transactions, rows, scans).
+/* store_sqlite_int.h — what the parts of the SQLite backend share:
+ * store_files.c (databases as files: create, open, delete, list, backup,
+ * the directory of their view indexes), store_sqlite.c (connections,
+ * transactions, rows, scans) and store_sqlite_view.c (view index files).
  * Internal to core.
  */
 #ifndef ST_STORE_SQLITE_INT_H
@@ -17,6 +18,12 @@ struct st_store {
 /* Open path (creating the schema when create) and migrate older formats;
  * the file itself must exist unless create. */
 st_status st_sqlite_init_file(const char *path, bool create, st_error *err);
+
+/* The directory beside the database file at db_path that holds its view
+ * index files (malloc'd; NULL without memory).  store_files.c removes it
+ * with the database. */
+#define VIEWS_DIR_SUFFIX "-views"
+char *st_store_views_dir(const char *db_path);
 
 /* Once per process, before the first connection: SQLite's settings for
  * the whole library.  Memory statistics are off: with them every

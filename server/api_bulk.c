@@ -79,7 +79,7 @@ static void bulk_finish(st_req *r)
             if (internal)
                 st_log(ST_LOG_ERROR, "_bulk_docs %s: %s", x->id ? x->id : "", x->err.reason);
             st_jw_key(&w, "error");
-            st_jw_str(&w, internal ? "internal_server_error" : st_status_name(code));
+            st_jw_str(&w, internal ? "internal_server_error" : st_error_name(&x->err));
             st_jw_key(&w, "reason");
             st_jw_str(&w, internal ? "The server encountered an error." : x->err.reason);
         }
@@ -142,6 +142,8 @@ void st_api_bulk_docs(st_req *r)
             goto fail;
         }
         if (users_db) {
+            if (!st_usersdb_may_write(r, st_json_get_str(c->reqs[i].doc, "_id")))
+                goto fail;
             if (st_usersdb_hash(r->srv, c->reqs[i].doc, &c->hashed[i], &e) != ST_OK) {
                 st_resp_status(r, &e);
                 goto fail;

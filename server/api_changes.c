@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "feed.h"
+#include "filter.h"
 #include "st_selector.h"
 
 /* doc_ids from a JSON array into a malloc'd array of malloc'd strings. */
@@ -163,14 +164,7 @@ void st_api_changes(st_req *r)
         p.timeout_ms = r->srv->cfg->changes_timeout_ms;
     const char *filter = st_req_q(r, "filter");
     bool by_selector = filter && strcmp(filter, "_selector") == 0;
-    if (filter && strcmp(filter, "_doc_ids") != 0 && !by_selector) {
-        if (strcmp(filter, "_view") == 0 || strcmp(filter, "_design") == 0 || strchr(filter, '/'))
-            st_resp_fail(r, ST_E_BAD_REQUEST,
-                         "Only filter=_doc_ids and filter=_selector are supported by settee.");
-        else
-            st_resp_fail(r, ST_E_BAD_REQUEST, "`filter` parameter is not provided or invalid.");
-        return;
-    }
+    bool by_ids = filter && strcmp(filter, "_doc_ids") == 0; /* filter.c has the others */
     /* settee_removed=true (settee's, beyond CouchDB): with a selector, a
      * document that stopped matching comes once more, marked removed. */
     p.removed = changes_bool(r, "settee_removed");
@@ -208,7 +202,7 @@ void st_api_changes(st_req *r)
             st_selector_free(p.selector);
             p.selector = NULL;
         }
-    } else if (filter) {
+    } else if (by_ids) {
         const st_json *ids = body ? st_json_get(st_json_doc_root(body), "doc_ids") : NULL;
         if (!ids) {
             const char *q = st_req_q(r, "doc_ids");
@@ -218,9 +212,12 @@ void st_api_changes(st_req *r)
         if (!take_doc_ids(r, ids, &p))
             goto out;
     }
+    /* filter.c: design-document filters (ddoc/name, _view, _design) */
+    if (filter && !by_ids && !by_selector && !st_filter_setup(r, filter, &p))
+        goto out;
     st_db *db = r->dbh;
     r->dbh = NULL; /* the feed takes the reference */
-    if (!p.doc_ids && filter && !by_selector) {
+    if (!p.doc_ids && by_ids) {
         /* filter=_doc_ids with an empty list matches nothing */
         p.doc_ids = calloc(1, sizeof *p.doc_ids);
     }
@@ -232,6 +229,8 @@ out:
             free(p.doc_ids[i]);
         free(p.doc_ids);
         st_selector_free(p.selector);
+        if (p.filter_free)
+            p.filter_free(p.opts.filter_ctx);
     }
     st_json_doc_free(body);
     st_json_doc_free(qids);

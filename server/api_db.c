@@ -202,6 +202,11 @@ bool st_api_one_submit(st_req *r, st_api_one *c, void (*finish)(st_req *r))
 {
     st_error e;
     c->req.user = &r->user;
+    const char *id = c->req.id ? c->req.id : c->req.doc ? st_json_get_str(c->req.doc, "_id") : NULL;
+    if (!st_usersdb_may_write(r, id)) {
+        st_api_one_free(c);
+        return false;
+    }
     if (st_usersdb_is(r->srv, r->db) && c->req.doc) {
         if (st_usersdb_hash(r->srv, c->req.doc, &c->hashed, &e) != ST_OK) {
             st_resp_status(r, &e);

@@ -58,6 +58,7 @@ st_config *st_config_new(void)
     c->durability = ST_DURABLE_FULL;
     c->db_readers = 4;
     st_auth_settings_init(&c->auth);
+    st_qs_settings_init(&c->qs);
     c->ssl_port = 6984;
     return c;
 }
@@ -89,6 +90,7 @@ void st_config_free(st_config *c)
     free(c->log_file);
     free(c->config_path);
     st_auth_settings_free(&c->auth);
+    st_qs_settings_free(&c->qs);
     free(c->ssl_cert_file);
     free(c->ssl_key_file);
     free(c->ssl_cacert_file);
@@ -116,6 +118,10 @@ st_config *st_config_copy(const st_config *src)
     bool auth_ok = st_auth_settings_copy(&c->auth, &src->auth) == ST_OK;
     if (!auth_ok)
         st_auth_settings_init(&c->auth);
+    if (st_qs_settings_copy(&c->qs, &src->qs) != ST_OK) {
+        st_qs_settings_init(&c->qs);
+        auth_ok = false;
+    }
     bool ok = auth_ok && (!src->data_dir || c->data_dir) &&
               (!src->bind_address || c->bind_address) && (!src->uuid || c->uuid) &&
               (!src->cors_origins || c->cors_origins) &&
@@ -174,35 +180,6 @@ bool st_log_level_parse(const char *s, st_log_level *out)
     }
     return false;
 }
-
-bool st_config_parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-    char *end = NULL;
-    if (!s || !*s || *s == '-' || !isdigit((unsigned char)*s))
-        return false;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    while (end && isspace((unsigned char)*end))
-        end++;
-    if (errno || !end || *end || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-bool st_config_parse_bool(const char *s, bool *out)
-{
-    if (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0) {
-        *out = true;
-        return true;
-    }
-    if (strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcasecmp(s, "no") == 0) {
-        *out = false;
-        return true;
-    }
-    return false;
-}
-
 
 /* from_file: read from the config file, so the server knows which plain
  * passwords to write back hashed. */
@@ -292,6 +269,8 @@ static st_status config_set(st_config *c, const char *section, const char *key,
         return set_admin(c, key, value, from_file, err);
     st_status as = st_auth_settings_set(&c->auth, section, key, value, err);
     if (as != ST_E_NOT_FOUND)
+        return as;
+    if ((as = st_qs_settings_set(&c->qs, section, key, value, err)) != ST_E_NOT_FOUND)
         return as;
     if (KEY("chttpd", "port") || KEY("httpd", "port")) {
         if (!st_config_parse_u64(value, 65535, &u))

@@ -47,7 +47,11 @@
 #include "http.h"
 #include "log.h"
 #include "auth.h"
+#include "st_qs.h"
+#include "st_view.h"
 #include "users_db.h"
+#include "validate.h"
+#include "view_jobs.h"
 #include "watch.h"
 
 #define SERVER_HEADER "Settee/0.1.0 (libmicrohttpd)"
@@ -320,13 +324,51 @@ static void server_free(st_server *s)
     stop_listener(&s->https);
     stop_listener(&s->http);
     st_tls_free(&s->tls);
+    st_vjobs_free(s->vjobs);
+    st_views_free(s->views);
     st_watch_stop(s->watch);
     st_feeds_free(s->feeds);
     st_auth_free(s->auth); /* puts its catalog reference back */
     st_server_free_retired(s);
     st_catalog_close(s->cat);
+    /* After the databases: their validators use the pool. */
+    if (st_qs_free(s->qs) != ST_OK)
+        st_log(ST_LOG_ERROR, "query-server processes still in use at stop");
     st_config_free(s->cfg);
     free(s);
+}
+
+static void qs_log(void *ctx, const char *lang, const char *msg, size_t n)
+{
+    (void)ctx;
+    st_log(ST_LOG_INFO, "query server %s: %.*s", lang, (int)(n > 4096 ? 4096 : n), msg);
+}
+
+/* The query-server pool ([query_servers], os_process_timeout, ...) and the
+ * view indexes on it. */
+static st_status views_start(st_server *s, st_error *err)
+{
+    st_qs_settings *q = &s->cfg->qs;
+    st_status rc = st_qs_settings_env(q, err);
+    st_qs_options o;
+    st_qs_options_init(&o);
+    o.timeout_ms = q->timeout_ms;
+    o.max_procs = q->max_procs;
+    o.log = qs_log;
+    if (rc == ST_OK)
+        rc = st_qs_new(&o, &s->qs, err);
+    for (size_t i = 0; rc == ST_OK && i < q->n_langs; i++)
+        rc = st_qs_set_language(s->qs, q->langs[i].key, q->langs[i].value, err);
+    st_views_options vo;
+    st_views_options_init(&vo);
+    vo.batch = q->view_batch;
+    vo.js_reduce_limit = q->reduce_limit;
+    vo.limits.reduce_limit = q->reduce_limit;
+    if (rc == ST_OK)
+        rc = st_views_new(s->qs, &vo, &s->views, err);
+    if (rc == ST_OK)
+        rc = st_vjobs_new(s, &s->vjobs, err);
+    return rc;
 }
 
 typedef union sock_addr {
@@ -436,10 +478,13 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     dbo.max_doc_size = s->cfg->max_document_size;
     dbo.max_att_size = s->cfg->max_attachment_size;
     dbo.readers = s->cfg->db_readers;
+    rc = views_start(s, err);
+    if (rc != ST_OK)
+        goto fail;
     rc = st_catalog_open(s->cfg->data_dir, &dbo, &s->cat, err);
     if (rc != ST_OK)
         goto fail;
-    st_catalog_on_open(s->cat, st_usersdb_on_open, s);
+    st_catalog_on_open(s->cat, st_validate_on_open, s);
     st_auth *auth = NULL;
     rc = st_server_auth_setup(s, s->cfg, &auth, err);
     s->auth = auth;

@@ -165,14 +165,26 @@ static int idle(st_feed *f, uint64_t last)
     return P_WAIT;
 }
 
+static uint64_t current_users_seq(const st_feed *f)
+{
+    return st_users_seq(st_auth_users(f->reg->srv->auth));
+}
+
 bool st_feed_allowed(st_feed *f)
 {
-    if (!st_feed_stale(f))
+    if (!st_feed_stale_at(f, f->users_tracked ? current_users_seq(f) : 0))
         return true;
     st_error e;
-    if (atomic_exchange(&f->recheck, false) &&
-        st_auth_refresh(f->reg->srv->auth, &f->who, &e) == ST_E_NOT_FOUND)
+    bool refresh = atomic_exchange(&f->recheck, false);
+    if (f->users_tracked) {
+        uint64_t seq = current_users_seq(f);
+        refresh = refresh || seq != f->users_seq;
+        f->users_seq = seq; /* read before the refresh: a later change is seen next time */
+    }
+    if (refresh && st_auth_refresh(f->reg->srv->auth, &f->who, &e) == ST_E_NOT_FOUND) {
         st_identity_clear(&f->who); /* the user is gone: anonymous from now on */
+        f->users_tracked = false;
+    }
     f->sec_gen = st_db_security_gen(f->db);
     st_security *sec = st_db_security(f->db);
     st_user_ctx u = st_identity_ctx(&f->who);
@@ -216,6 +228,8 @@ static int produce(st_feed *f)
         st_log(ST_LOG_ERROR, "changes feed on %s: out of memory", st_db_name(f->db));
         return P_ERROR;
     }
+    if (f->filter_failed && f->filter_failed(f->opts.filter_ctx))
+        return P_ERROR; /* the filter function threw: the stream ends cut */
     f->last_seq = last;
     f->pending = pending;
     if (f->rows > 0) {
@@ -332,6 +346,8 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
         free(p->doc_ids);
         st_selector_free(p->selector);
         p->selector = NULL;
+        if (p->filter_free)
+            p->filter_free(p->opts.filter_ctx);
         st_resp_fail(r, ST_E_NOMEM, "out of memory");
         return;
     }
@@ -348,6 +364,8 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
         f->fd = ci->connect_fd;
     f->type = p->type;
     f->opts = p->opts;
+    f->filter_free = p->filter_free;
+    f->filter_failed = p->filter_failed;
     f->doc_ids = p->doc_ids;
     f->n_doc_ids = p->n_doc_ids;
     p->doc_ids = NULL;
@@ -379,6 +397,11 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
         st_resp_fail(r, ST_E_NOMEM, "out of memory");
         return;
     }
+    /* users_seq 0: the first batch refreshes the roles, which closes the
+     * window between the request's authentication and this point. */
+    f->users_tracked = f->who.name && f->who.how && strcmp(f->who.how, "proxy") != 0 &&
+                       strcmp(f->who.how, "jwt") != 0;
+    f->users_seq = 0;
     if (p->since_now) {
         st_db_info info;
         if (st_db_info_get(db, &info, &e) != ST_OK) {

@@ -49,6 +49,11 @@ typedef struct st_feed_params {
     struct st_selector *selector; /* filter=_selector (compiled), taken; NULL: none */
     bool removed;             /* settee_removed=true: rows for documents that
                                  stopped matching the selector */
+    /* A filter context the feed owns (opts.filter_ctx), freed with the
+     * feed; filter_failed true ends the feed with an error (a filter
+     * function that threw).  Both NULL for filters owning nothing. */
+    void (*filter_free)(void *ctx);
+    bool (*filter_failed)(void *ctx);
 } st_feed_params;
 
 st_status st_feeds_new(st_server *srv, st_feeds **out, st_error *err);
@@ -61,8 +66,8 @@ void st_feeds_free(st_feeds *f);
  * access again (and end if it is gone).  Any thread. */
 void st_feeds_user_changed(st_feeds *f, const char *name);
 
-/* Answer r with a feed over db.  Always consumes db, p->doc_ids and
- * p->selector. */
+/* Answer r with a feed over db.  Always consumes db, p->doc_ids,
+ * p->selector and the filter context (p->filter_free). */
 void st_feed_start(st_req *r, st_db *db, st_feed_params *p);
 /* The request is being freed: the feed must not touch it any more.  Drops
  * the request's reference to f (MHD's response holds the other). */

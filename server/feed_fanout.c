@@ -32,6 +32,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "auth.h"
 #include "feed_int.h"
 #include "log.h"
 
@@ -116,7 +117,7 @@ static void chunk_build(fan_slice *sl, const st_feed *f)
 /* Write f's new rows from the ring as one chunk straight to its socket. */
 static int direct_write(st_feed *f, fan_slice *sl)
 {
-    if (!f->fast_path || f->broken || st_feed_stale(f))
+    if (!f->fast_path || f->broken || st_feed_stale_at(f, sl->users_seq))
         return D_RESUME; /* a stale reader is checked on its own thread */
     if (!sl->valid || f->selector || sl->since != f->since || sl->type != f->type)
         chunk_build(sl, f);
@@ -367,13 +368,16 @@ static bool repark(st_feeds *reg, st_feed_db *d, fan_slice *sl)
 static void fan_out(st_feeds *reg, st_feed_db *d, st_feed *list)
 {
     uint64_t now = st_feed_now_ms();
+    uint64_t users_seq = st_users_seq(st_auth_users(reg->srv->auth));
     unsigned writers = reg->n_helpers + 1;
     fan_slice *sl[FAN_THREADS_MAX];
     sl[0] = &reg->main_slice;
     for (unsigned i = 1; i < writers; i++)
         sl[i] = &reg->helpers[i - 1].slice;
-    for (unsigned i = 0; i < writers; i++)
+    for (unsigned i = 0; i < writers; i++) {
         sl[i]->now = now;
+        sl[i]->users_seq = users_seq;
+    }
     claim_list(reg, list);
     /* Helpers only pay off for many feeds. */
     bool helped = writers > 1 && reg->fan_n >= 2 * FAN_CLAIM;

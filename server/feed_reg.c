@@ -235,6 +235,8 @@ void st_feed_release(st_feed *f)
         free(f->doc_ids[i]);
     free(f->doc_ids);
     st_selector_free(f->selector); /* after the follower that borrowed it */
+    if (f->filter_free)
+        f->filter_free(f->opts.filter_ctx);
     st_identity_clear(&f->who);
     free(f->tail);
     st_buf_free(&f->out);

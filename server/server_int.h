@@ -20,6 +20,9 @@
 typedef struct st_feeds st_feeds;
 typedef struct st_auth st_auth;
 typedef struct st_watch st_watch;
+typedef struct st_qs st_qs;
+typedef struct st_views st_views;
+typedef struct st_vjobs st_vjobs;
 
 /* One libmicrohttpd daemon: the plain listener, or the HTTPS one.  Both
  * run the same callbacks (daemon.c), which get this as their cls. */
@@ -46,6 +49,9 @@ struct st_server {
     size_t n_old;
     st_watch *watch;             /* follows _users: feeds, couch_peruser (watch.c) */
     st_feeds *feeds;             /* change-feed registry (feed.c) */
+    st_qs *qs;                   /* query-server processes (design-doc JavaScript) */
+    st_views *views;             /* view indexes */
+    st_vjobs *vjobs;             /* view work after the answer (view_jobs.c) */
     atomic_uint async_calls;     /* writes handed to core, connection suspended */
     atomic_int suspended;        /* connections we suspended and have not resumed
                                     (MHD must not stop with one: see st_server_stop) */

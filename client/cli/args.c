@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
+
 static cli_opt *find(cli_opt *opts, size_t n, const char *name, size_t len)
 {
     for (size_t i = 0; i < n; i++)
@@ -35,7 +37,10 @@ int cli_args_parse(int argc, char **argv, cli_opt *opts, size_t n, size_t max_po
             return 1;
         if (!is_opt) {
             if (out->n_pos == max_pos) {
-                fprintf(stderr, "settee %s: too many arguments ('%s'; see --help)\n", cmd, a);
+                char *shown = cli_url_display(a); /* a URL: without its password */
+                fprintf(stderr, "settee %s: too many arguments ('%s'; see --help)\n", cmd,
+                        shown ? shown : "?");
+                free(shown);
                 return 2;
             }
             out->pos[out->n_pos++] = a;

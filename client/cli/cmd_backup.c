@@ -23,11 +23,14 @@
 #include "args.h"
 #include "cli.h"
 #include "http.h"
+#include "remote.h"
 #include "st_db.h"
 #include "st_json.h"
 #include "sync.h"
 
-enum { O_TIMEOUT, O_RETRY, O_QUIET, O_JSON, O_REPLACE, O_N };
+/* backup takes every option but the last, --replace. */
+enum { O_TIMEOUT, O_RETRY, O_QUIET, O_JSON, O_REMOTE,
+       O_REPLACE = O_REMOTE + CLI_REMOTE_N_OPTS, O_N };
 
 static void usage(FILE *f)
 {
@@ -38,7 +41,8 @@ static void usage(FILE *f)
             "or a database URL (every document replicated); DEST is a new file.\n"
             "restore: BACKUP is a backup file; DEST is a database file that no process has\n"
             "open (stop the server first; --replace to overwrite it) or the URL of a new or\n"
-            "empty database.\n");
+            "empty database.\n\n");
+    cli_remote_help(f);
 }
 
 static bool exists(const char *path)
@@ -120,11 +124,13 @@ static int copy_file(const char *cmd, const char *src, const char *dst)
     return rc;
 }
 
-static int replicate(const char *cmd, const char *src, const char *dst, const cli_opt *o)
+static int replicate(const char *cmd, const char *src, const char *dst, const cli_opt *o,
+                     const cli_remote *remote)
 {
     cli_sync_opts so = {.cmd = cmd, .source = src, .target = dst, .create_target = true,
                         .retry = o[O_RETRY].value != NULL,
-                        .quiet = o[O_QUIET].value != NULL, .json = o[O_JSON].value != NULL};
+                        .quiet = o[O_QUIET].value != NULL, .json = o[O_JSON].value != NULL,
+                        .remote = remote};
     uint64_t v;
     if (o[O_TIMEOUT].value) {
         if (!cli_parse_u64(cmd, "--timeout", o[O_TIMEOUT].value, 1, 86400, &v))
@@ -149,17 +155,23 @@ static int parse(int argc, char **argv, cli_opt *o, size_t n, cli_args *a)
     return prc ? 2 : -1;
 }
 
-int st_cli_backup(int argc, char **argv)
+/* o[0..n) with the remote options in place; -1 to go on (*remote read),
+ * else the exit status. */
+static int parse_all(int argc, char **argv, cli_opt *o, size_t n, cli_args *a,
+                     cli_remote *remote)
 {
-    cli_opt o[O_N] = {
-        [O_TIMEOUT] = {"--timeout", true, NULL}, [O_RETRY] = {"--retry", false, NULL},
-        [O_QUIET] = {"--quiet", false, NULL},    [O_JSON] = {"--json", false, NULL},
-    };
-    cli_args a;
-    int prc = parse(argc, argv, o, O_REPLACE, &a); /* every option but --replace */
+    cli_remote_opts(o + O_REMOTE);
+    memset(remote, 0, sizeof *remote);
+    int prc = parse(argc, argv, o, n, a);
     if (prc >= 0)
         return prc;
-    const char *src = a.pos[0], *dst = a.pos[1];
+    prc = cli_remote_read(argv[0], o + O_REMOTE, false, remote);
+    return prc ? prc : -1;
+}
+
+static int backup(const cli_opt *o, const cli_args *a, const cli_remote *remote)
+{
+    const char *src = a->pos[0], *dst = a->pos[1];
     if (cli_is_url(dst)) {
         fprintf(stderr, "settee backup: DEST is a file (to copy into a server, replicate)\n");
         return 2;
@@ -168,31 +180,54 @@ int st_cli_backup(int argc, char **argv)
         fprintf(stderr, "settee backup: %s exists; a backup goes to a new file\n", dst);
         return 1;
     }
-    int rc = cli_is_url(src) ? replicate("backup", src, dst, o) : copy_file("backup", src, dst);
+    int rc = cli_is_url(src) ? replicate("backup", src, dst, o, remote)
+                             : copy_file("backup", src, dst);
     if (rc != 0) {
         remove_db_files(dst); /* no half backup that looks like one */
         return rc;
     }
+    char *shown = cli_is_url(src) ? cli_url_display(src) : NULL;
     if (!o[O_JSON].value)
-        said_done(o[O_QUIET].value != NULL, "backed up", src, dst, dst);
+        said_done(o[O_QUIET].value != NULL, "backed up", shown ? shown : src, dst, dst);
+    free(shown);
     return 0;
+}
+
+int st_cli_backup(int argc, char **argv)
+{
+    cli_opt o[O_N] = {
+        [O_TIMEOUT] = {"--timeout", true, NULL}, [O_RETRY] = {"--retry", false, NULL},
+        [O_QUIET] = {"--quiet", false, NULL},    [O_JSON] = {"--json", false, NULL},
+    };
+    cli_args a;
+    cli_remote remote;
+    int rc = parse_all(argc, argv, o, O_REPLACE, &a, &remote);
+    if (rc < 0)
+        rc = backup(o, &a, &remote);
+    cli_remote_free(&remote);
+    return rc;
 }
 
 /* Number of documents (live and deleted) in the database at url; -1 when it
  * does not exist; -2 on error (printed). */
-static long long remote_docs(const char *url)
+static long long remote_docs(const char *url, const cli_remote *remote)
 {
     cli_http_init();
+    cli_http_client c;
+    cli_http_client_init(&c, remote, url, CLI_TIMEOUT_S);
     char *u = cli_url_join(url, "", true);
     cli_http_resp r;
     long long n = -2;
-    if (!u || cli_http("GET", u, NULL, 0, CLI_TIMEOUT_S, &r) != 0) {
+    if (!u || cli_http(&c, "GET", u, NULL, 0, &r) != 0) {
         fprintf(stderr, "settee restore: %s\n", u ? r.error : "out of memory");
+        if (u)
+            cli_remote_hint("restore", remote, r.tls_refused, false, NULL, 0);
     } else if (r.status == 404) {
         n = -1;
     } else if (r.status != 200) {
-        fprintf(stderr, "settee restore: the database answered HTTP %ld: %s\n", r.status,
-                r.body.data);
+        fprintf(stderr, "settee restore: %s%sthe server answered HTTP %ld: %s\n",
+                r.step ? r.step : "", r.step ? ": " : "", r.status, r.body.data);
+        cli_remote_hint("restore", remote, false, r.status == 401, &url, 1);
     } else {
         st_json_doc *doc = NULL;
         if (st_json_parse(r.body.data, r.body.len, NULL, &doc, NULL) == ST_OK) {
@@ -208,6 +243,7 @@ static long long remote_docs(const char *url)
     if (u)
         cli_http_resp_free(&r);
     free(u);
+    cli_http_client_free(&c);
     return n;
 }
 
@@ -244,25 +280,20 @@ static int restore_file(const char *backup, const char *dst, bool replace, bool 
     return 0;
 }
 
-int st_cli_restore(int argc, char **argv)
+static int restore(const cli_opt *o, const cli_args *a, const cli_remote *remote)
 {
-    cli_opt o[O_N] = {
-        [O_TIMEOUT] = {"--timeout", true, NULL}, [O_RETRY] = {"--retry", false, NULL},
-        [O_QUIET] = {"--quiet", false, NULL},    [O_JSON] = {"--json", false, NULL},
-        [O_REPLACE] = {"--replace", false, NULL},
-    };
-    cli_args a;
-    int prc = parse(argc, argv, o, O_N, &a);
-    if (prc >= 0)
-        return prc;
-    const char *backup = a.pos[0], *dst = a.pos[1];
-    if (cli_is_url(backup) || !exists(backup)) {
+    const char *backup = a->pos[0], *dst = a->pos[1];
+    if (cli_is_url(backup)) {
+        fprintf(stderr, "settee restore: BACKUP is a file (to copy from a server, back it up)\n");
+        return 2;
+    }
+    if (!exists(backup)) {
         fprintf(stderr, "settee restore: %s is not a backup file\n", backup);
-        return cli_is_url(backup) ? 2 : 1;
+        return 1;
     }
     if (!cli_is_url(dst))
         return restore_file(backup, dst, o[O_REPLACE].value != NULL, o[O_QUIET].value != NULL);
-    long long n = remote_docs(dst);
+    long long n = remote_docs(dst, remote);
     if (n == -2)
         return 1;
     if (n > 0) {
@@ -271,5 +302,21 @@ int st_cli_restore(int argc, char **argv)
                 "database, or stop the server and restore its file\n", n);
         return 1;
     }
-    return replicate("restore", backup, dst, o);
+    return replicate("restore", backup, dst, o, remote);
+}
+
+int st_cli_restore(int argc, char **argv)
+{
+    cli_opt o[O_N] = {
+        [O_TIMEOUT] = {"--timeout", true, NULL}, [O_RETRY] = {"--retry", false, NULL},
+        [O_QUIET] = {"--quiet", false, NULL},    [O_JSON] = {"--json", false, NULL},
+        [O_REPLACE] = {"--replace", false, NULL},
+    };
+    cli_args a;
+    cli_remote remote;
+    int rc = parse_all(argc, argv, o, O_N, &a, &remote);
+    if (rc < 0)
+        rc = restore(o, &a, &remote);
+    cli_remote_free(&remote);
+    return rc;
 }

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "docs.h"
 #include "http.h"
+#include "remote.h"
 #include "st_buf.h"
 
 static void help(FILE *f)
@@ -24,7 +25,8 @@ static void help(FILE *f)
             "  settee changes DB [--since SEQ] [--limit N] [--include-docs]\n"
             "  settee info DB\n"
             "  settee compact DB\n"
-            "  --timeout N   a URL: seconds to wait for an answer (default 30)\n");
+            "  --timeout N   a URL: seconds to wait for an answer (default 30)\n\n");
+    cli_remote_help(f);
 }
 
 static char *read_all(FILE *f, size_t *n)
@@ -56,7 +58,7 @@ enum { O_REV, O_REVS, O_CONFLICTS, O_ATTS, O_DOCS, O_LIMIT, O_START, O_END, O_SI
 
 int st_cli_docs(int argc, char **argv)
 {
-    cli_opt o[O_N] = {
+    cli_opt o[O_N + CLI_REMOTE_N_OPTS] = {
         [O_REV] = {"--rev", true, NULL},         [O_REVS] = {"--revs", false, NULL},
         [O_CONFLICTS] = {"--conflicts", false, NULL},
         [O_ATTS] = {"--attachments", false, NULL},
@@ -65,11 +67,12 @@ int st_cli_docs(int argc, char **argv)
         [O_END] = {"--endkey", true, NULL},      [O_SINCE] = {"--since", true, NULL},
         [O_TIMEOUT] = {"--timeout", true, NULL},
     };
+    cli_remote_opts(o + O_N);
     size_t k = 0;
     while (strcmp(table[k].name, argv[0]) != 0)
         k++; /* main.c only sends the names in the table */
     cli_args a;
-    int prc = cli_args_parse(argc, argv, o, O_N, table[k].max_pos, &a);
+    int prc = cli_args_parse(argc, argv, o, O_N + CLI_REMOTE_N_OPTS, table[k].max_pos, &a);
     if (prc == 1) {
         help(stdout);
         return 0;
@@ -104,19 +107,25 @@ int st_cli_docs(int argc, char **argv)
             return 2;
         r.timeout_s = (unsigned)v;
     }
+    bool json_stdin = r.cmd == CLI_PUT && (a.n_pos < 2 || strcmp(a.pos[1], "-") == 0);
+    cli_remote remote;
+    int rc = cli_remote_read(argv[0], o + O_N, json_stdin, &remote);
+    r.remote = &remote;
     char *json = NULL;
-    if (r.cmd == CLI_PUT) {
-        bool from_stdin = a.n_pos < 2 || strcmp(a.pos[1], "-") == 0;
-        json = from_stdin ? read_all(stdin, &r.json_len) : strdup(a.pos[1]);
+    if (rc == 0 && r.cmd == CLI_PUT) {
+        json = json_stdin ? read_all(stdin, &r.json_len) : strdup(a.pos[1]);
         if (!json) {
             fprintf(stderr, "settee put: cannot read the document\n");
-            return 1;
+            rc = 1;
+        } else {
+            if (!json_stdin)
+                r.json_len = strlen(json);
+            r.json = json;
         }
-        if (!from_stdin)
-            r.json_len = strlen(json);
-        r.json = json;
     }
-    int rc = cli_is_url(r.target) ? cli_docs_remote(&r) : cli_docs_local(&r);
+    if (rc == 0)
+        rc = cli_is_url(r.target) ? cli_docs_remote(&r) : cli_docs_local(&r);
     free(json);
+    cli_remote_free(&remote);
     return rc;
 }

@@ -10,6 +10,7 @@
 
 #include "args.h"
 #include "cli.h"
+#include "remote.h"
 #include "sync.h"
 
 static void usage(FILE *f, const char *cmd)
@@ -37,16 +38,18 @@ static void usage(FILE *f, const char *cmd)
             "                        times, up to 30 s apart; --continuous: forever)\n"
             "  --json                one JSON record per event on stdout\n"
             "  --quiet               no progress output\n"
-            "  --help                this text\n\n"
-            "Progress goes to stdout: a line redrawn in place on a terminal, plain lines\n"
-            "otherwise.  Exit status: 0 on success, 1 when the replication failed or gave\n"
-            "up, 2 on bad usage.\n",
+            "  --help                this text\n\n",
             cmd,
             sync ? "Replicate SOURCE into TARGET and TARGET into SOURCE, at the same time,\n"
                    "so both end up with every document and revision either had.\n"
                  : "Replicate SOURCE into TARGET: every document and revision SOURCE has\n"
                    "that TARGET lacks is copied; TARGET's own changes stay where they are.\n",
             CLI_TIMEOUT_S);
+    cli_remote_help(f);
+    fputs("\nProgress goes to stdout: a line redrawn in place on a terminal, plain lines\n"
+          "otherwise.  Exit status: 0 on success, 1 when the replication failed or gave\n"
+          "up, 2 on bad usage.\n",
+          f);
 }
 
 enum { O_CONT, O_CREATE, O_JSON, O_QUIET, O_POUCH, O_RETRY, O_DOC_IDS, O_SELECTOR, O_SINCE,
@@ -82,7 +85,7 @@ static bool split_ids(const char *list, char **out_buf, const char ***out_ids, s
 static int run_cmd(int argc, char **argv, bool both)
 {
     const char *cmd = argv[0];
-    cli_opt o[O_N] = {
+    cli_opt o[O_N + CLI_REMOTE_N_OPTS] = {
         [O_CONT] = {"--continuous", false, NULL},  [O_CREATE] = {"--create-target", false, NULL},
         [O_JSON] = {"--json", false, NULL},        [O_QUIET] = {"--quiet", false, NULL},
         [O_POUCH] = {"--pouchdb-checkpoints", false, NULL},
@@ -91,8 +94,9 @@ static int run_cmd(int argc, char **argv, bool both)
         [O_BATCH] = {"--batch-size", true, NULL},  [O_CONC] = {"--concurrency", true, NULL},
         [O_TIMEOUT] = {"--timeout", true, NULL},
     };
+    cli_remote_opts(o + O_N);
     cli_args a;
-    int prc = cli_args_parse(argc, argv, o, O_N, 2, &a);
+    int prc = cli_args_parse(argc, argv, o, O_N + CLI_REMOTE_N_OPTS, 2, &a);
     if (prc == 1) {
         usage(stdout, cmd);
         return 0;
@@ -130,18 +134,21 @@ static int run_cmd(int argc, char **argv, bool both)
     }
     char *ids_buf = NULL;
     const char **ids = NULL;
-    int rc = 2;
-    if (o[O_DOC_IDS].value) {
+    cli_remote remote;
+    int rc = cli_remote_read(cmd, o + O_N, false, &remote);
+    so.remote = &remote;
+    if (rc == 0 && o[O_DOC_IDS].value) {
         if (!split_ids(o[O_DOC_IDS].value, &ids_buf, &ids, &so.n_doc_ids)) {
             fprintf(stderr, "settee %s: out of memory\n", cmd);
-            goto out;
+            rc = 1;
         }
         so.doc_ids = ids;
     }
-    rc = cli_sync_run(&so);
-out:
+    if (rc == 0)
+        rc = cli_sync_run(&so);
     free(ids_buf);
     free(ids);
+    cli_remote_free(&remote);
     return rc;
 }
 

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "remote.h"
+
 typedef enum cli_doc_cmd {
     CLI_GET, CLI_PUT, CLI_DELETE, CLI_ALL_DOCS, CLI_CHANGES, CLI_INFO, CLI_COMPACT
 } cli_doc_cmd;
@@ -32,6 +34,7 @@ typedef struct cli_doc_req {
     const char *startkey, *endkey; /* all-docs */
     const char *since;             /* changes: a sequence as given, or NULL */
     unsigned timeout_s;            /* URL: seconds per request */
+    const cli_remote *remote;      /* URL: certificates and credentials */
 } cli_doc_req;
 
 int cli_docs_local(const cli_doc_req *r);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "remote.h"
 #ifdef SETTEE_HAVE_SERVER
 #include "st_serve.h"
 #endif
@@ -43,7 +44,7 @@ static void usage(FILE *f)
                "a command's options.\n");
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
@@ -60,4 +61,13 @@ int main(int argc, char **argv)
     fprintf(stderr, "settee: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
+}
+
+int main(int argc, char **argv)
+{
+    /* Secrets out of the environment and the arguments first (remote.h). */
+    cli_remote_begin(argc, argv);
+    int rc = run(argc, argv);
+    cli_remote_end();
+    return rc;
 }

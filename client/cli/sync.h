@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "remote.h"
+
 #define CLI_TIMEOUT_S 10
 
 typedef struct cli_sync_opts {
@@ -32,6 +34,7 @@ typedef struct cli_sync_opts {
     const char *const *doc_ids;
     size_t n_doc_ids;
     unsigned batch_size, concurrency; /* 0: the replicator's defaults */
+    const cli_remote *remote;     /* certificates and credentials for the URLs */
 } cli_sync_opts;
 
 /* Run until every replication ended (or SIGINT/SIGTERM stopped them, or the

@@ -127,6 +127,13 @@ static void config_for(const cli_sync_opts *o, const char *src, const char *tgt,
         c->max_retries = 2;
         c->retry_max_ms = 1000;
     }
+    const cli_remote *rm = o->remote;
+    c->ca_file = rm->ca_file;
+    c->insecure = rm->insecure;
+    c->username = rm->user;
+    c->password = rm->password;
+    c->bearer_token = rm->bearer_token;
+    c->use_session = rm->session;
 }
 
 static bool start(run *r, size_t k, st_error *err)
@@ -260,6 +267,26 @@ static void nap(run *r)
     }
 }
 
+/* After the end: which options would help the first failed replication
+ * (a certificate that did not verify, missing credentials). */
+static void hint(const run *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        st_repl_status s;
+        st_repl_get_status(r->ws[i].r, &s);
+        if (s.state != ST_REPL_FAILED)
+            continue;
+        /* "TLS: " starts the replicator's reason for a refused
+         * certificate (docs/replication.md, "TLS and credentials"). */
+        bool tls = s.last_error.code == ST_E_NETWORK &&
+                   strstr(s.last_error.reason, "TLS: ") != NULL;
+        const char *urls[2] = {r->o->source, r->o->target};
+        cli_remote_hint(r->o->cmd, r->o->remote, tls, s.last_error.code == ST_E_UNAUTHORIZED,
+                        urls, 2);
+        return;
+    }
+}
+
 /* Watch until everything ended; returns the exit status. */
 static int supervise(run *r, cli_report *rp)
 {
@@ -285,6 +312,7 @@ static int supervise(run *r, cli_report *rp)
             rc = 1;
     }
     cli_report_end(rp, r->ws, r->n, now_mono(), rc, r->why[0] ? r->why : NULL);
+    hint(r);
     return rc;
 }
 

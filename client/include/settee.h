@@ -627,9 +627,28 @@ typedef struct settee_sync_status {
  * state STOPPED.  Borrowed arguments; runs on the db's callback thread. */
 typedef void (*settee_sync_fn)(void *ctx, settee_sync *s, const settee_sync_status *st);
 
+/* Credentials, one way at a time:
+ *   - user:password@ in url (percent-encoded), sent as HTTP Basic;
+ *   - user and password, which replace url's user:password@ (a password
+ *     needs a user; either may hold any character, ':' included);
+ *   - bearer_token, a JWT sent as "Authorization: Bearer"; not together
+ *     with a user or password (the url's included);
+ *   - use_session with a user and password (the fields', else the url's):
+ *     the sync logs in once (POST /_session) and sends CouchDB's AuthSession
+ *     cookie instead of the password, keeps the newest cookie the server
+ *     sends, and logs in again once when a request is refused 401 (an
+ *     expired cookie).
+ * https servers' certificates are verified against ca_file, or the
+ * system's CAs, unless insecure is set; one that does not verify ends the
+ * sync (STOPPED, last.code SETTEE_NETWORK, a message starting "TLS:")
+ * rather than being retried.  A 401 or 403 (other than one document's
+ * refusal) ends even a continuous sync: STOPPED with last.code
+ * SETTEE_UNAUTHORIZED or SETTEE_FORBIDDEN, last.http_status, and CouchDB's
+ * reason in last.message.  Secrets are copied at start, never appear in a
+ * status or message, and are wiped when the sync is freed. */
 typedef struct settee_sync_config {
-    const char *url;             /* remote database, "http(s)://host:port/db" */
-    const char *user;            /* credentials, or NULL (may also be in url) */
+    const char *url;             /* remote database, "http(s)://[user:password@]host:port/db" */
+    const char *user;            /* credentials (see above), or NULL */
     const char *password;
     settee_sync_direction direction; /* default PUSH_AND_PULL */
     bool continuous;             /* keep following changes until stopped (default true) */
@@ -640,14 +659,19 @@ typedef struct settee_sync_config {
     const char *const *doc_ids;  /* non-NULL: sync only these documents (copied) */
     size_t n_doc_ids;
     unsigned retry_max_ms;       /* backoff cap between retries; 0 = 30000 */
+    const char *ca_file;         /* PEM CA bundle for https; NULL = the system's CAs */
+    bool insecure;               /* skip certificate and host name checks (default false) */
+    const char *bearer_token;    /* a JWT, or NULL */
+    bool use_session;            /* cookie session instead of Basic (default false) */
 } settee_sync_config;
 
 /* Fill c with the defaults above.  Any thread. */
 SETTEE_API void settee_sync_config_init(settee_sync_config *c);
 
 /* CONSTRUCTOR.  Start syncing db with c->url; returns at once.  Errors here
- * (bad URL, SETTEE_NOMEM) mean nothing started and no callback will run;
- * network trouble is reported through the status and retried.  The push
+ * (SETTEE_BAD_REQUEST for a bad URL or contradicting credentials,
+ * SETTEE_NOMEM) mean nothing started and no callback will run; network
+ * trouble is reported through the status and retried.  The push
  * creates a missing remote database; a continuous pull of one that does not
  * exist yet waits for it (CONNECTING).  When one direction of a two-way sync
  * fails for good, the other is stopped and the sync ends STOPPED with that

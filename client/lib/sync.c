@@ -12,6 +12,10 @@
  * at once, and a slow resolver delays callbacks, never replication or local
  * writes.
  *
+ * Credentials and certificates are the replicator's (st_repl.h): the
+ * config's user/password go to it as username/password, which replace the
+ * URL's, so a name or password needs no escaping; both jobs get the same.
+ *
  * The end: a sync's last callback has state STOPPED.  When the jobs end by
  * themselves (one-shot, failure, settee_sync_stop) the task's run delivers
  * it.  settee_sync_free hands the sync to the dispatcher, whose free retires
@@ -23,8 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "client_int.h"
-#include "st_pct.h"
 #include "st_repl.h"
 
 /* What a replicator hook was registered for: which job of which sync. */
@@ -43,7 +48,9 @@ struct settee_sync {
     hook_ctx hooks[2];
     st_repl_config pull_cfg;       /* the pull job (one-shot two-way: started once the
                                     * push made the remote) */
-    char *url;                     /* remote URL with credentials (pull_cfg points here) */
+    char *url;                     /* copies of the config's strings (pull_cfg points */
+    char *user, *password;         /* here); the secrets are wiped when freed */
+    char *bearer_token, *ca_file;
     char **doc_ids;                /* packed copy (pull_cfg points here) */
 
     pthread_mutex_t mu;            /* lock 3: the fields down to own_error */
@@ -350,36 +357,86 @@ static st_client_next sync_run(st_client_task *t)
 
 /* ------------------------------------------------------------ lifecycle */
 
-/* RFC 3986 userinfo: everything but unreserved characters percent-encoded. */
-static st_status add_userinfo_part(st_buf *b, const char *s)
+/* ids[0..n) packed into one allocation (pointer array, then text). */
+static char **pack_ids(const char *const *ids, size_t n)
 {
-    return st_pct_encode(b, s, strlen(s), "-._~");
+    size_t bytes = (n + 1) * sizeof(char *);
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(ids[i]) + 1;
+    char **out = malloc(bytes);
+    if (!out)
+        return NULL;
+    char *p = (char *)(out + n + 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(ids[i]) + 1;
+        memcpy(p, ids[i], len);
+        out[i] = p;
+        p += len;
+    }
+    out[n] = NULL;
+    return out;
 }
 
-/* url with user:password@ spliced in after the scheme. */
-static settee_status remote_url(const settee_sync_config *c, st_buf *out, settee_error *e)
+/* Whether url carries user information (user[:password]@ before the path). */
+static bool url_has_userinfo(const char *url)
 {
-    const char *sep = strstr(c->url, "://");
-    if (!sep || (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0))
+    const char *host = strstr(url, "://");
+    if (!host)
+        return false;
+    host += 3;
+    const char *at = strchr(host, '@');
+    return at && at < host + strcspn(host, "/?#");
+}
+
+/* The URL and the credentials (settee.h, above settee_sync_config): what
+ * the replicator would refuse only once running is refused here, so a
+ * contradiction fails the start instead of arriving as a status. */
+static settee_status check_remote(const settee_sync_config *c, settee_error *e)
+{
+    if (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0)
         return st_client_fail(e, SETTEE_BAD_REQUEST, "sync url must be http(s)://host[:port]/db");
-    st_status st = ST_OK;
-    if (!c->user) {
-        st = st_buf_adds(out, c->url);
-    } else {
-        size_t scheme = (size_t)(sep - c->url) + 3;
-        st = st_buf_add(out, c->url, scheme);
-        if (st == ST_OK)
-            st = add_userinfo_part(out, c->user);
-        if (st == ST_OK && c->password)
-            st = st_buf_addc(out, ':');
-        if (st == ST_OK && c->password)
-            st = add_userinfo_part(out, c->password);
-        if (st == ST_OK)
-            st = st_buf_addc(out, '@');
-        if (st == ST_OK)
-            st = st_buf_adds(out, c->url + scheme);
-    }
-    return st == ST_OK ? SETTEE_OK : st_client_fail(e, SETTEE_NOMEM, "out of memory");
+    bool in_url = url_has_userinfo(c->url);
+    if (c->password && !c->user)
+        return st_client_fail(e, SETTEE_BAD_REQUEST, "a password needs a user");
+    if (c->bearer_token && (c->user || in_url))
+        return st_client_fail(e, SETTEE_BAD_REQUEST,
+                              "a bearer token and a user/password are mutually exclusive");
+    if (c->use_session && !c->user && !in_url)
+        return st_client_fail(e, SETTEE_BAD_REQUEST,
+                              "use_session needs a user and password (fields, or in the url)");
+    return SETTEE_OK;
+}
+
+/* s's copies of c's strings; false when out of memory. */
+static bool copy_config(settee_sync *s, const settee_sync_config *c)
+{
+    bool ok = (s->url = strdup(c->url)) != NULL;
+    const char *src[4] = {c->user, c->password, c->bearer_token, c->ca_file};
+    char **dst[4] = {&s->user, &s->password, &s->bearer_token, &s->ca_file};
+    for (int i = 0; i < 4; i++)
+        if (ok && src[i])
+            ok = (*dst[i] = strdup(src[i])) != NULL;
+    if (ok && c->doc_ids)
+        ok = (s->doc_ids = pack_ids(c->doc_ids, c->n_doc_ids)) != NULL;
+    return ok;
+}
+
+static void wipe_free(char *p)
+{
+    if (p)
+        OPENSSL_cleanse(p, strlen(p));
+    free(p);
+}
+
+/* Free s's copies of the config's strings. */
+static void free_config(settee_sync *s)
+{
+    free(s->url);
+    free(s->user);
+    wipe_free(s->password);
+    wipe_free(s->bearer_token);
+    free(s->ca_file);
+    free(s->doc_ids);
 }
 
 /* Stop job k (0 push, 1 pull), wait for its end, keep its last status and
@@ -415,8 +472,7 @@ static void sync_destroy(settee_sync *s)
     for (size_t i = 0; i < s->qn; i++)
         free(s->queue[i]);
     free(s->queue);
-    free(s->url);
-    free(s->doc_ids);
+    free_config(s);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -443,26 +499,6 @@ static void sync_free(st_client_task *t, bool deferred)
 
 static const st_client_task_ops sync_ops = {sync_due, sync_run, sync_free};
 
-/* ids[0..n) packed into one allocation (pointer array, then text). */
-static char **pack_ids(const char *const *ids, size_t n)
-{
-    size_t bytes = (n + 1) * sizeof(char *);
-    for (size_t i = 0; i < n; i++)
-        bytes += strlen(ids[i]) + 1;
-    char **out = malloc(bytes);
-    if (!out)
-        return NULL;
-    char *p = (char *)(out + n + 1);
-    for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(ids[i]) + 1;
-        memcpy(p, ids[i], len);
-        out[i] = p;
-        p += len;
-    }
-    out[n] = NULL;
-    return out;
-}
-
 settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
                                 settee_sync **out_sync, settee_error *e)
 {
@@ -477,10 +513,11 @@ settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
     for (size_t i = 0; c->doc_ids && i < c->n_doc_ids; i++)
         if (!c->doc_ids[i])
             return st_client_fail(e, SETTEE_MISUSE, "NULL id in doc_ids");
-    settee_status rc = st_client_enter(db, e);
+    settee_status rc = check_remote(c, e);
     if (rc != SETTEE_OK)
         return rc;
-    st_buf url = ST_BUF_INIT;
+    if ((rc = st_client_enter(db, e)) != SETTEE_OK)
+        return rc;
     st_error ce;
     st_status s_st;
     settee_sync *s = calloc(1, sizeof *s);
@@ -497,10 +534,7 @@ settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
     s->hooks[1] = (hook_ctx){s, 1};
     st_client_ok(&s->own_error);
     pthread_mutex_init(&s->mu, NULL);
-    if ((rc = remote_url(c, &url, e)) != SETTEE_OK)
-        goto out;
-    if (!(s->url = st_buf_take(&url, NULL)) ||
-        (c->doc_ids && !(s->doc_ids = pack_ids(c->doc_ids, c->n_doc_ids)))) {
+    if (!copy_config(s, c)) {
         rc = st_client_fail(e, SETTEE_NOMEM, "out of memory");
         goto out;
     }
@@ -511,6 +545,12 @@ settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
     base.doc_ids = (const char *const *)s->doc_ids;
     base.n_doc_ids = s->doc_ids ? c->n_doc_ids : 0;
     base.retry_max_ms = c->retry_max_ms;
+    base.ca_file = s->ca_file;
+    base.insecure = c->insecure;
+    base.username = s->user;
+    base.password = s->password;
+    base.bearer_token = s->bearer_token;
+    base.use_session = c->use_session;
     base.on_status = hook_status;
 
     s->pull_cfg = base;
@@ -566,12 +606,10 @@ out:
         pthread_mutex_unlock(&s->mu);
         st_repl_free(s->push);
         st_repl_free(s->pull);
-        free(s->url);
-        free(s->doc_ids);
+        free_config(s);
         pthread_mutex_destroy(&s->mu);
         free(s);
     }
-    st_buf_free(&url);
     st_client_leave(db);
     return rc;
 }

@@ -2,15 +2,18 @@
  * (client/cli/progress.c): a rate needs a second of samples and follows the
  * last few seconds, numbers and sequences come out short, and the progress
  * line never passes width - 1 columns, dropping the least useful fields
- * first. */
+ * first; and URLs as the tool shows them (client/cli/http.c), without
+ * their password however it is written. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
 #include "progress.h"
 
 static void test_rate_window(void **state)
@@ -128,6 +131,34 @@ static void test_line_fits(void **state)
     assert_string_equal(line, "push 123,456 docs  0:12");
 }
 
+static void test_url_display(void **state)
+{
+    (void)state;
+    static const char *cases[][2] = {
+        {"http://u:p@h:1/db", "http://u@h:1/db"},
+        {"http://u:pa@ss@h/db", "http://u@h/db"},       /* an unescaped '@' in it */
+        {"https://u:p%40q@h/db?x=1", "https://u@h/db?x=1"},
+        {"http://u:@h/db", "http://u@h/db"},
+        {"http://u:p:q@h", "http://u@h"},
+        {"http://u@h/db", "http://u@h/db"},             /* no password */
+        {"http://h/db/a:b@c", "http://h/db/a:b@c"},     /* '@' in the path */
+        {"http://h:5984/db", "http://h:5984/db"},
+        {"./file.settee", "./file.settee"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *shown = cli_url_display(cases[i][0]);
+        assert_non_null(shown);
+        assert_string_equal(shown, cases[i][1]);
+        free(shown);
+    }
+    size_t at = 0, len = 0;
+    assert_true(cli_url_password("http://u:pa@ss@h/db", &at, &len));
+    assert_int_equal(at, 9);
+    assert_int_equal(len, 5);
+    assert_false(cli_url_password("http://u@h/db", &at, &len));
+    assert_false(cli_url_password("http://h/x:y@z", &at, &len));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -135,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_seq_short),
         cmocka_unit_test(test_line_fits),
+        cmocka_unit_test(test_url_display),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

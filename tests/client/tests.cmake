@@ -10,9 +10,11 @@ foreach(src ${_client_tests})
   set_tests_properties(client_${name} PROPERTIES TIMEOUT 300)
 endforeach()
 
-# The CLI's display formatting, unit-tested on its own source.
-target_sources(client_test_cli_format PRIVATE ${PROJECT_SOURCE_DIR}/client/cli/progress.c)
-target_include_directories(client_test_cli_format PRIVATE ${PROJECT_SOURCE_DIR}/client/cli)
+# The CLI's display formatting, unit-tested on its own sources.
+target_sources(client_test_cli_format PRIVATE ${PROJECT_SOURCE_DIR}/client/cli/progress.c
+               ${PROJECT_SOURCE_DIR}/client/cli/http.c)
+target_include_directories(client_test_cli_format PRIVATE ${PROJECT_SOURCE_DIR}/client/cli
+                           ${PROJECT_SOURCE_DIR}/core)
 
 # libsettee.so exports settee_* and nothing else.
 add_test(NAME client_exports

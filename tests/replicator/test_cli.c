@@ -23,30 +23,9 @@
 #include <sys/socket.h>
 #include <termios.h>
 
+#include "cli_testutil.h"
 #include "repl_server.h"
 #include "repl_testutil.h"
-
-/* Run `settee ARGS` (a shell fragment); stdout+stderr into *out. */
-static int cli(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int cli(char **out, const char *fmt, ...)
-{
-    char args[8192], line[8400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(line, sizeof line, "timeout 60 '%s' %s 2>&1", rs_bin(), args);
-    FILE *f = popen(line, "r");
-    assert_non_null(f);
-    st_buf b = ST_BUF_INIT;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        assert_int_equal(st_buf_add(&b, buf, n), ST_OK);
-    int rc = pclose(f);
-    *out = b.data ? st_buf_take(&b, NULL) : strdup("");
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
 
 static void test_replicate_and_sync(void **state)
 {
@@ -156,27 +135,6 @@ static void test_continuous_wakes_on_other_process(void **state)
 
 /* ---------------------------------------------------------------- helpers */
 
-/* A database file with docs d000.. (n of them). */
-static void make_db(const char *path, int n)
-{
-    st_db *db = rt_open(path, true);
-    assert_non_null(db);
-    for (int i = 0; i < n; i++)
-        rt_put(db, NULL, "{\"_id\":\"d%03d\",\"n\":%d}", i, i);
-    st_db_close(db);
-}
-
-static uint64_t doc_count(const char *path)
-{
-    st_db *db = rt_open(path, false);
-    assert_non_null(db);
-    st_db_info info;
-    st_error e;
-    assert_int_equal(st_db_info_get(db, &info, &e), ST_OK);
-    st_db_close(db);
-    return info.doc_count;
-}
-
 static size_t count_of(const char *hay, const char *needle)
 {
     size_t n = 0;
@@ -263,7 +221,7 @@ static void test_doc_commands_on_url(void **state)
 {
     (void)state;
     rs_server srv;
-    assert_true(rs_start(&srv, "cli-docs"));
+    assert_true(rs_start_cfg(&srv, "cli-docs", CT_FAST_HASH_INI));
     assert_int_equal(rs_http_status(&srv, "PUT", "/docs", NULL), 201);
     char u[256];
     snprintf(u, sizeof u, "%s/docs", srv.base);
@@ -541,7 +499,7 @@ static void test_summary_to_from(void **state)
 {
     (void)state;
     rs_server srv;
-    assert_true(rs_start(&srv, "cli-sum"));
+    assert_true(rs_start_cfg(&srv, "cli-sum", CT_FAST_HASH_INI));
     char p[4096], u[256];
     rt_path(p, sizeof p, "cli-sum.settee");
     make_db(p, 4);
@@ -661,7 +619,7 @@ static void test_backup_restore_url(void **state)
 {
     (void)state;
     rs_server srv;
-    assert_true(rs_start(&srv, "cli-bk"));
+    assert_true(rs_start_cfg(&srv, "cli-bk", CT_FAST_HASH_INI));
     assert_int_equal(rs_http_status(&srv, "PUT", "/bk", NULL), 201);
     st_buf body = ST_BUF_INIT;
     assert_int_equal(st_buf_adds(&body, "{\"docs\":["), ST_OK);
