@@ -537,10 +537,10 @@ settee_index_list(settee_db *db, char **out_json, settee_error *e);
  * documents added, changed (perhaps moved) and removed, with their positions
  * -- as local writes, syncs and other processes change the database.  An
  * update costs what the change costs, not what the result holds: settee
- * keeps the result's positions (document ids and sort keys, not the
- * documents) and judges each changed document on its own; the query is
- * never run again, except to read on past the end of a limited result when
- * documents left it.
+ * keeps the result's positions (document ids and sort keys; the documents
+ * themselves only for a limited result's window) and judges each changed
+ * document on its own; the query is never run again, except to read on
+ * past the end of a limited result when documents left it.
  *
  * A live query is a listener: settee_live_query_start gives a
  * settee_listener token and settee_listener_remove removes it, with the

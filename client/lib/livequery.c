@@ -12,7 +12,9 @@
  * planned once, at start, and never run again except at the start and to
  * read on past the end of a limited result.
  *
- * The window (lqset.h) holds positions, not documents: the first
+ * The window (lqset.h) holds positions (and, when limited, the documents'
+ * JSON; never for an unlimited result, whose documents stay in the
+ * database): the first
  * min(limit + SLACK, all) entries of the answer in order, each with the row
  * sequence it was read at, and "shown" for the first min(limit, held) --
  * what the app was told, at exactly those ranks.  Invariants between runs:
@@ -23,7 +25,8 @@
  *     matching anywhere is inserted; otherwise one that lands after the
  *     last entry is left out, as the documents between are unknown).
  * A document leaving the shown part lets the next one in: from the hidden
- * SLACK entries (read once more for its JSON, as the window keeps none),
+ * SLACK entries (a limited window keeps its documents' JSON for that; an
+ * unlimited one keeps none and never hides an entry),
  * and when those run out, by reading on from the last entry's position
  * (st_mango_cursor_seek: a bounded query), so a removal never costs a
  * re-run of the query.
@@ -83,6 +86,8 @@ typedef struct live_query {
     bool loaded;            /* the initial result was told */
     uint64_t limit;         /* UINT64_MAX: none */
     uint64_t cap;           /* entries kept: limit + slack */
+    bool keep_docs;         /* limited: entries keep their JSON, so one that
+                             * moves up into the shown part needs no read */
     bool complete;          /* the window is the whole answer */
     size_t shown;           /* the first `shown` entries are the app's */
     st_lq_set set;
@@ -206,6 +211,22 @@ static void hide_overflow(live_query *lq)
     emit(lq, SETTEE_LIVE_REMOVED, x->id, NULL, 0, (size_t)lq->limit, SETTEE_LIVE_NO_POS);
 }
 
+/* A new entry for document id as st says, with its JSON when kept. */
+static st_lq_entry *entry_for(live_query *lq, const char *id, const doc_state *st)
+{
+    st_lq_entry *e = st_lq_entry_new(st->key, st->key_len, id, st->seq);
+    if (e && lq->keep_docs) {
+        if (!(e->doc = malloc(st->json_len + 1))) {
+            st_lq_entry_free(e);
+            return NULL;
+        }
+        memcpy(e->doc, st->json, st->json_len);
+        e->doc[st->json_len] = '\0';
+        e->doc_len = st->json_len;
+    }
+    return e;
+}
+
 /* Put e in the window; shown when it lands within (or right after) the
  * shown prefix and before the limit. */
 static void put(live_query *lq, st_lq_entry *e, const doc_state *st)
@@ -222,7 +243,7 @@ static void put(live_query *lq, st_lq_entry *e, const doc_state *st)
 /* e (in the window) is now at st's position. */
 static st_status move(live_query *lq, st_lq_entry *e, const doc_state *st)
 {
-    st_lq_entry *ne = st_lq_entry_new(st->key, st->key_len, e->id, st->seq);
+    st_lq_entry *ne = entry_for(lq, e->id, st);
     if (!ne)
         return ST_E_NOMEM;
     bool was_shown = e->shown;
@@ -291,7 +312,7 @@ static st_status apply(live_query *lq, const char *id, const doc_state *st, bool
     if (e) {
         s = move(lq, e, st);
     } else {
-        st_lq_entry *ne = st_lq_entry_new(st->key, st->key_len, id, st->seq);
+        st_lq_entry *ne = entry_for(lq, id, st);
         if (!ne)
             return ST_E_NOMEM;
         put(lq, ne, st);
@@ -385,7 +406,7 @@ static int load_doc(void *ctx, const char *json, size_t len)
         st_lq_set_remove(&lq->set, old);
         st_lq_entry_free(old);
     }
-    st_lq_entry *e = st_lq_entry_new(st.key, st.key_len, id, st.seq);
+    st_lq_entry *e = entry_for(lq, id, &st);
     if (!e) {
         lq->range_st = ST_E_NOMEM;
         return 1;
@@ -498,6 +519,17 @@ static st_status fill(live_query *lq, st_error *ce)
             continue;
         }
         st_lq_entry *x = st_lq_set_at(&lq->set, lq->shown);
+        if (x->doc) {
+            /* As last read: a change since is in the follower's rows, which
+             * tell it to the app when they come. */
+            if ((s = reserve(lq, x->doc_len)) != ST_OK)
+                break;
+            x->shown = true;
+            emit(lq, SETTEE_LIVE_ADDED, x->id, x->doc, x->doc_len, SETTEE_LIVE_NO_POS,
+                 lq->shown);
+            lq->shown++;
+            continue;
+        }
         doc_state st;
         if ((s = fetch(lq, x->id, &st, ce)) != ST_OK)
             break;
@@ -700,6 +732,10 @@ static settee_status live_options(live_query *lq, const st_json *body, settee_er
     if (slack > SLACK_MAX)
         slack = SLACK_MAX;
     lq->cap = lq->limit > UINT64_MAX - slack ? UINT64_MAX : lq->limit + slack;
+    /* A limited window is small (limit + slack documents): keeping their
+     * JSON saves a read each time one moves up.  Without a limit nothing is
+     * ever hidden, and the result's documents stay in the database. */
+    lq->keep_docs = lq->limit != UINT64_MAX;
     return SETTEE_OK;
 }
 

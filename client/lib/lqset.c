@@ -60,7 +60,7 @@ void st_lq_set_free(st_lq_set *s)
     for (size_t i = 0; i < s->n_buckets; i++)
         for (st_lq_entry *e = s->buckets[i], *next; e; e = next) {
             next = e->hnext;
-            free(e);
+            st_lq_entry_free(e);
         }
     free(s->buckets);
     memset(s, 0, sizeof *s);
@@ -84,7 +84,12 @@ st_lq_entry *st_lq_entry_new(const void *key, size_t key_len, const char *id, ui
     return e;
 }
 
-void st_lq_entry_free(st_lq_entry *e) { free(e); }
+void st_lq_entry_free(st_lq_entry *e)
+{
+    if (e)
+        free(e->doc);
+    free(e);
+}
 
 int st_lq_set_cmp(const st_lq_set *s, const void *key, size_t key_len, const char *id,
                   const st_lq_entry *e)

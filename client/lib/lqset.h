@@ -8,8 +8,9 @@
  * count their subtree); lookup by id is a hash table.  So an update costs
  * the same whatever the window's size, and positions (ranks) come with it.
  *
- * Memory: the set owns its entries (st_lq_set_free frees them); an entry
- * taken out with st_lq_set_remove is the caller's again (st_lq_entry_free).
+ * Memory: the set owns its entries (st_lq_set_free frees them, and their
+ * doc); an entry taken out with st_lq_set_remove is the caller's again
+ * (st_lq_entry_free).
  * Threads: one thread at a time (the live query's, on the db's callback
  * thread).
  */
@@ -32,6 +33,9 @@ struct st_lq_entry {
     uint64_t seq;               /* the document's row sequence when last read */
     bool shown;                 /* the app was told of it, at its rank */
     size_t json_off, json_len;  /* while loading: its JSON in the load's arena */
+    char *doc;                  /* its JSON (malloc'd, the entry's), kept by
+                                 * limited live queries; NULL when not kept */
+    size_t doc_len;
     /* the position */
     size_t key_len;
     const char *id;             /* points into data, after the key */
