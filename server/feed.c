@@ -160,8 +160,7 @@ static int idle(st_feed *f, uint64_t last)
     pthread_mutex_unlock(&reg->mu);
     /* f now belongs to the registry (the fan-out thread may write to it):
      * touch nothing of it from here on. */
-    if (deadline && deadline < atomic_load(&reg->timer_wake))
-        st_feed_poke_fd(reg->efd);
+    st_feed_timer_want(reg, deadline);
     return P_WAIT;
 }
 

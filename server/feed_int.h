@@ -178,6 +178,9 @@ struct st_feeds {
 
 uint64_t st_feed_now_ms(void);
 void st_feed_poke_fd(int fd);
+/* A feed was parked with this deadline (after reg->mu was released): bring
+ * the timer thread's next walk forward to it when it is earlier. */
+void st_feed_timer_want(st_feeds *reg, uint64_t deadline);
 
 /* feed_format.c: the bytes around one row, per feed type. */
 bool st_feed_envelope(const st_feed *f);

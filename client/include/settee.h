@@ -130,6 +130,14 @@ typedef enum settee_status {
     SETTEE_NOT_ACCEPTABLE = 26,         /* 406 not_acceptable */
     SETTEE_INTERNAL = 27,               /* 500 internal_server_error */
     SETTEE_INSUFFICIENT_STORAGE = 28,   /* 507: no space left on the device */
+    SETTEE_COMPILATION_ERROR = 29,      /* 400 compilation_error: a design document's
+                                         * function does not compile */
+    SETTEE_OS_PROCESS_ERROR = 30,       /* 500 os_process_error: a query-server process
+                                         * failed (a function that timed out, a crash) */
+    SETTEE_UNKNOWN_QUERY_LANGUAGE = 31, /* 500 unknown_query_language: no query server
+                                         * for the language (settee-js not found or
+                                         * switched off) */
+    SETTEE_QUERY_SERVER_ERROR = 32,     /* 500: a function failed at run time */
     SETTEE_STATUS_LAST                  /* never use: grows with the enum */
 } settee_status;
 
@@ -195,6 +203,14 @@ typedef struct settee_db_options {
     int mmap_kib;                 /* memory-mapped reads per connection, in KiB;
                                    * 0 = off (the default), -1 = off.  Mapped
                                    * pages count in the resident size once read */
+    /* Design documents' JavaScript (views, validate_doc_update): see
+     * "Design documents" below. */
+    const char *query_server;     /* the settee-js executable (a command line,
+                                   * split on blanks); NULL = $SETTEE_JS when set,
+                                   * else the installed one; "" = no JavaScript */
+    unsigned query_timeout_ms;    /* a function's deadline (CouchDB's
+                                   * os_process_timeout); 0 = 5000 */
+    unsigned query_processes;     /* query-server processes at most; 0 = 2 */
 } settee_db_options;
 
 /* Fill the first struct_size bytes of o with the defaults above and record
@@ -591,6 +607,115 @@ typedef void (*settee_live_fn)(void *ctx, settee_db *db, const settee_live_chang
 SETTEE_API SETTEE_NODISCARD settee_status
 settee_live_query_start(settee_db *db, const char *query_json, size_t n, settee_live_fn fn,
                         void *ctx, settee_listener **out_tok, settee_error *e);
+
+/* --------------------------------------------------------- design documents
+ * A database's design documents ("_design/..." documents, written with the
+ * ordinary document calls and pulled by a sync like any other) work here as
+ * on the server: the same views answer the same rows, and the same
+ * validate_doc_update functions refuse the same writes, offline.
+ *
+ * JavaScript runs in query-server processes (settee-js, CouchDB's query
+ * server protocol), started on demand, at most query_processes of them per
+ * database, each answer within query_timeout_ms or the process is killed
+ * (the call fails with SETTEE_OS_PROCESS_ERROR; a function cannot hang or
+ * crash the app).  settee_db_options.query_server names the executable;
+ * else $SETTEE_JS; else settee-js where settee installs it
+ * (<libexecdir>/settee/settee-js, looked up next to the library first, so
+ * a relocated installation finds its own).  When it is missing (or
+ * query_server is ""), plain reads and writes keep working, and what needs
+ * JavaScript fails with SETTEE_UNKNOWN_QUERY_LANGUAGE and a message saying
+ * where settee-js was looked for: view queries that must map documents,
+ * and every write to a database whose design documents have a
+ * validate_doc_update (a write the server would check is never let
+ * through unchecked).  Design documents are then stored without compiling
+ * their functions.
+ *
+ * Validation.  Every write -- settee_doc_put/_post/_delete,
+ * settee_bulk_docs (each document on its own), attachments, conflict
+ * resolution, and the revisions a sync pulls -- runs the validate_doc_update
+ * of every design document, with newDoc, oldDoc, userCtx and secObj as
+ * CouchDB passes them.  throw({forbidden: "why"}) fails the write with
+ * SETTEE_FORBIDDEN (403) and "why" as the message; throw({unauthorized:
+ * "why"}) with SETTEE_UNAUTHORIZED (401).  A pulled revision refused this
+ * way is not written; the sync counts it in doc_write_failures and reports
+ * it in last, and goes on (as CouchDB's replicator does).  _local documents
+ * are never validated.  A design document is checked when written: CouchDB's
+ * shape rules (SETTEE_BAD_REQUEST, "invalid_design_doc" messages) and
+ * functions that compile (SETTEE_COMPILATION_ERROR).  The app owns its
+ * database, so any design document may be written locally (the server
+ * decides who may push one to it).
+ *
+ * userCtx.  Functions see userCtx {"db": <file's base name>, "name": null,
+ * "roles": ["_admin"]} -- CouchDB's context for the node itself -- until
+ * settee_db_set_user names the app's user; secObj is the local database's
+ * security object ({} unless set). */
+
+/* Who the local writes are made by, as validate_doc_update sees it:
+ * userCtx.name = name (NULL: null) and userCtx.roles = roles[0..n) (copied;
+ * roles may be NULL when n is 0).  Give the user the server knows, so a
+ * function that checks userCtx refuses locally what the server would.
+ * Takes effect for writes that start afterwards.  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_db_set_user(settee_db *db, const char *name, const char *const *roles, size_t n,
+                   settee_error *e);
+
+/* One row of a view query, borrowed for the callback. */
+typedef struct settee_view_row {
+    const char *json;      /* the row as CouchDB sends it: {"id","key","value"[,"doc"]},
+                            * or {"key","value"} for reduce rows */
+    size_t json_len;
+    const char *id;        /* map rows: the emitting document's id; NULL for reduce rows */
+    const char *key;       /* JSON text (not NUL-terminated: use key_len) */
+    size_t key_len;
+    const char *value;     /* JSON text (value_len) */
+    size_t value_len;
+    const char *doc;       /* include_docs: the document (JSON, doc_len); NULL when it
+                            * is missing or deleted (CouchDB's "doc":null), or without
+                            * include_docs */
+    size_t doc_len;
+} settee_view_row;
+
+/* Return nonzero to stop early (the call still returns SETTEE_OK). */
+typedef int (*settee_view_row_fn)(void *ctx, const settee_view_row *row);
+
+/* What a view query answered besides its rows. */
+typedef struct settee_view_result {
+    bool reduced;          /* the rows are reduce rows (no total_rows/offset) */
+    uint64_t total_rows;   /* map rows: rows in the whole view */
+    uint64_t offset;       /* map rows: rows before the first one returned */
+    uint64_t update_seq;   /* the database sequence the index reflects */
+} settee_view_result;
+
+/* Query view `view` of design document ddoc ("name" or "_design/name"), as
+ * GET /db/_design/ddoc/_view/view does.  params_json[0..n) is NULL (the
+ * defaults) or a JSON object of CouchDB's view parameters, JSON-valued as in
+ * a POST body: key, keys, startkey/start_key, endkey/end_key,
+ * startkey_docid, endkey_docid, inclusive_end, descending, limit, skip,
+ * group, group_level, reduce, include_docs, conflicts, update
+ * (true/false/"lazy"), stale, update_seq, sorted, stable; e.g.
+ * {"startkey":["a"],"endkey":["a",{}],"group_level":2} or
+ * {"keys":[1,2],"reduce":false,"include_docs":true}.  Unknown members are
+ * ignored; a bad value fails with SETTEE_QUERY_PARSE_ERROR and CouchDB's
+ * message, before any row.  update: true (the default) brings the index up
+ * to date first, mapping only documents changed since it last was; false
+ * answers from the index as it is; "lazy" answers as it is, then updates
+ * the index before the call returns (the rows come first).  n may be
+ * SETTEE_NUL_TERMINATED.
+ * fn gets the rows in view order on the calling thread, during the call,
+ * from one snapshot of the index; it may call settee functions.
+ * out_result may be NULL.  Errors: SETTEE_NOT_FOUND ("missing"/"deleted"
+ * design document, "missing_named_view"), the query server's (above).
+ * Any thread; queries run in parallel with each other and with writes. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_view_query(settee_db *db, const char *ddoc, const char *view, const char *params_json,
+                  size_t n, settee_view_row_fn fn, void *ctx, settee_view_result *out_result,
+                  settee_error *e);
+
+/* View indexes live beside the database file, in "<path>-views/" (one file
+ * per design document's set of views, rebuilt when its functions change).
+ * Remove the index files no current design document uses (CouchDB's
+ * _view_cleanup).  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status settee_view_cleanup(settee_db *db, settee_error *e);
 
 /* -------------------------------------------------------------------- sync */
 

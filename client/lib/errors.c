@@ -46,6 +46,10 @@ static const struct {
     [SETTEE_NOT_ACCEPTABLE] = {"not_acceptable", 406},
     [SETTEE_INTERNAL] = {"internal_server_error", 500},
     [SETTEE_INSUFFICIENT_STORAGE] = {"insufficient_storage", 507},
+    [SETTEE_COMPILATION_ERROR] = {"compilation_error", 400},
+    [SETTEE_OS_PROCESS_ERROR] = {"os_process_error", 500},
+    [SETTEE_UNKNOWN_QUERY_LANGUAGE] = {"unknown_query_language", 500},
+    [SETTEE_QUERY_SERVER_ERROR] = {"query_server_error", 500},
 };
 
 const char *settee_status_name(settee_status code)
@@ -97,12 +101,13 @@ settee_status st_client_code(st_status s)
     case ST_E_NOT_SUPPORTED:
     case ST_E_INVALID_SELECTOR:
     case ST_E_BAD_FIELD: return SETTEE_BAD_REQUEST;
-    /* Query-server codes: the public API has no design documents yet, so
-     * they need no public names of their own. */
-    case ST_E_COMPILATION: return SETTEE_BAD_REQUEST;
-    case ST_E_OS_PROCESS:
-    case ST_E_QUERY_SERVER:
-    case ST_E_UNKNOWN_LANGUAGE:
+    /* Query-server codes (design documents' JavaScript). */
+    case ST_E_COMPILATION: return SETTEE_COMPILATION_ERROR;
+    case ST_E_OS_PROCESS: return SETTEE_OS_PROCESS_ERROR;
+    case ST_E_UNKNOWN_LANGUAGE: return SETTEE_UNKNOWN_QUERY_LANGUAGE;
+    case ST_E_QUERY_SERVER: return SETTEE_QUERY_SERVER_ERROR;
+    /* _stats over non-numbers, a validate_doc_update that threw neither
+     * {forbidden} nor {unauthorized}: CouchDB's 500s without a name here. */
     case ST_E_INVALID_VALUE:
     case ST_E_UNKNOWN_ERROR: return SETTEE_INTERNAL;
     case ST_E_LAST: break;
