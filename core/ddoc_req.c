@@ -26,22 +26,32 @@ void st_ddoc_req_info(st_jw *w, st_db *db)
     st_jw_obj_close(w);
 }
 
-void st_ddoc_req_user_ctx(st_jw *w, const char *db_name, const st_user_ctx *user)
+void st_ddoc_req_user_value(st_jw *w, const char *db_name, const char *name,
+                            const char *const *roles, size_t n, bool admin)
 {
-    st_jw_key(w, "userCtx");
     st_jw_obj_open(w);
     st_jw_key(w, "db");
     st_jw_str(w, db_name);
     st_jw_key(w, "name");
-    st_jw_str(w, user ? user->name : NULL);
+    st_jw_str(w, name);
     st_jw_key(w, "roles");
     st_jw_arr_open(w);
-    if (!user)
+    if (admin)
         st_jw_str(w, ST_ROLE_ADMIN);
-    for (size_t i = 0; user && i < user->n_roles; i++)
-        st_jw_str(w, user->roles[i]);
+    for (size_t i = 0; i < n; i++)
+        st_jw_str(w, roles[i]);
     st_jw_arr_close(w);
     st_jw_obj_close(w);
+}
+
+void st_ddoc_req_user_ctx(st_jw *w, const char *db_name, const st_user_ctx *user)
+{
+    st_jw_key(w, "userCtx");
+    if (user)
+        st_ddoc_req_user_value(w, db_name, user->name, user->roles,
+                               user->n_roles, false);
+    else
+        st_ddoc_req_user_value(w, db_name, NULL, NULL, 0, true);
 }
 
 void st_ddoc_req_sec_obj(st_jw *w, st_db *db)

@@ -34,6 +34,10 @@
 /* Each writes one member (key and value) into the object open in w. */
 void st_ddoc_req_info(st_jw *w, st_db *db);
 void st_ddoc_req_user_ctx(st_jw *w, const char *db_name, const st_user_ctx *user);
+/* The userCtx value alone, {"db","name","roles"}: admin puts "_admin" in
+ * front of roles (validate_doc_update's userCtx argument is this). */
+void st_ddoc_req_user_value(st_jw *w, const char *db_name, const char *name,
+                            const char *const *roles, size_t n, bool admin);
 void st_ddoc_req_sec_obj(st_jw *w, st_db *db);
 
 /* The replicator's request object for filter on db's _changes.  query is

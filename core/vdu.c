@@ -10,6 +10,7 @@
  * few rows per validated write.
  */
 #include "st_vdu.h"
+#include "st_ddoc_req.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -250,7 +251,7 @@ static st_status old_doc_json(const st_update *u, st_buf *out)
     return st;
 }
 
-/* {"db","name","roles"} of user; admin adds "_admin" in front of its roles. */
+/* {"db","name","roles"} of user as its own JSON text. */
 static st_status user_json(const char *db, const char *name, const char *const *roles, size_t n,
                            bool admin, st_buf *out)
 {
@@ -258,19 +259,7 @@ static st_status user_json(const char *db, const char *name, const char *const *
     st_status st = st_jw_init(&w, out);
     if (st != ST_OK)
         return st;
-    st_jw_obj_open(&w);
-    st_jw_key(&w, "db");
-    st_jw_str(&w, db);
-    st_jw_key(&w, "name");
-    st_jw_str(&w, name);
-    st_jw_key(&w, "roles");
-    st_jw_arr_open(&w);
-    if (admin)
-        st_jw_str(&w, ST_ROLE_ADMIN);
-    for (size_t i = 0; i < n; i++)
-        st_jw_str(&w, roles[i]);
-    st_jw_arr_close(&w);
-    st_jw_obj_close(&w);
+    st_ddoc_req_user_value(&w, db, name, roles, n, admin);
     st = st_jw_status(&w);
     st_jw_free(&w);
     return st;

@@ -36,8 +36,9 @@
  * - A settee_db may be used from any number of threads at once: reads run in
  *   parallel, concurrent writes are committed together.
  * - A settee_changes iterator is used by one thread at a time.
- * - Callbacks (change listeners, sync status, conflict resolvers) for one
- *   database run one at a time, never concurrently with each other:
+ * - Callbacks (change listeners, live queries, sync status, conflict
+ *   resolvers) for one database run one at a time, never concurrently with
+ *   each other:
  *     SETTEE_DISPATCH_THREAD (default): on a thread settee owns, one per db;
  *     SETTEE_DISPATCH_MANUAL: inside settee_db_dispatch(), on whatever thread
  *       the app calls it from, typically when settee_db_notify_fd() polls
@@ -169,7 +170,7 @@ SETTEE_API void settee_free(void *p);
 
 typedef struct settee_db settee_db;             /* an open local database */
 typedef struct settee_changes settee_changes;   /* a changes iterator */
-typedef struct settee_listener settee_listener; /* a change-listener registration */
+typedef struct settee_listener settee_listener; /* a listener or live query registration */
 typedef struct settee_sync settee_sync;         /* a running (or ended) sync */
 
 /* ---------------------------------------------------------------- database */
@@ -405,9 +406,11 @@ SETTEE_API SETTEE_NODISCARD settee_status
 settee_listener_add_docs(settee_db *db, const char *const *ids, size_t n, settee_change_fn fn,
                          void *ctx, settee_listener **out_tok, settee_error *e);
 
-/* DESTRUCTOR.  After it returns fn is not running and is never called again
- * (from another thread it waits until no callback of db runs; from inside
- * any callback of db it returns at once).  NULL ok.  Any thread. */
+/* DESTRUCTOR.  Removes any listener: a change listener or a live query
+ * (settee_live_query_start).  After it returns fn is not running and is
+ * never called again (from another thread it waits until no callback of db
+ * runs; from inside any callback of db it returns at once).  NULL ok.  Any
+ * thread. */
 SETTEE_API void settee_listener_remove(settee_listener *tok);
 
 /* The descriptor an app with its own run loop polls (SETTEE_DISPATCH_MANUAL):
@@ -483,6 +486,127 @@ SETTEE_API settee_status settee_resolve_winner(void *ctx, settee_db *db, const c
  * go to the deterministic winner.  Other leaves are deleted. */
 SETTEE_API settee_status settee_resolve_newest(void *ctx, settee_db *db, const char *id,
                                                const settee_leaf *leaves, size_t n);
+
+/* ----------------------------------------------------------------- queries */
+/* Mango queries on the local database, as CouchDB's POST /{db}/_find and
+ * /{db}/_index give them (the same request bodies, the same answers and
+ * error names), without a server.  json indexes are design documents with
+ * "language":"query" (CouchDB's format, so they replicate); settee keeps
+ * each one current inside every write, so a query never waits for an index.
+ *
+ * Errors of a request body are SETTEE_BAD_REQUEST (HTTP 400) with a message
+ * that starts with CouchDB's specific error name and a colon, e.g.
+ * "no_usable_index: No index exists for this sort, try indexing by the sort
+ * fields." or "invalid_operator: Invalid operator: $foo". */
+
+/* One document of an answer (JSON text, fields applied), borrowed for the
+ * call.  Return nonzero to stop after it. */
+typedef int (*settee_find_fn)(void *ctx, const char *json, size_t len);
+
+/* Run a _find request: query_json[0..n) is its body -- selector (required),
+ * fields, sort, limit (default 25), skip, bookmark, use_index, conflicts,
+ * allow_fallback, r, update, stable, stale and execution_stats are accepted
+ * as CouchDB accepts them (the last four change nothing here).  fn gets each
+ * document in order, on the calling thread, during the call; it may call
+ * settee functions.  Large answers are read a page at a time, each page
+ * from its own snapshot, as CouchDB's are.  *out_bookmark (resend it as
+ * "bookmark" for the next page; "nil" when nothing was returned) and
+ * *out_warning (NULL when none: a full scan says "No matching index found,
+ * create an index to optimize query time.") are settee_free'd by the
+ * caller; either may be NULL.  When fn stops early the bookmark resumes
+ * after the last document fn got.  n may be SETTEE_NUL_TERMINATED.
+ * Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_find(settee_db *db, const char *query_json, size_t n, settee_find_fn fn, void *ctx,
+            char **out_bookmark, char **out_warning, settee_error *e);
+
+/* Create a json index: index_json[0..n) is the body of CouchDB's POST
+ * _index, e.g. {"index":{"fields":["owner",{"due":"desc"}]},"ddoc":"tasks",
+ * "name":"by-owner"} (ddoc and name are generated when absent;
+ * partial_filter_selector is accepted).  The index is built before the call
+ * returns.  *out_ddoc ("_design/...") and *out_name (settee_free) say which
+ * it is; *out_existed is true when that index was there already (CouchDB's
+ * "result":"exists") and nothing was written.  Every out may be NULL.
+ * Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_index_create(settee_db *db, const char *index_json, size_t n, char **out_ddoc,
+                    char **out_name, bool *out_existed, settee_error *e);
+
+/* Delete json index name of design document ddoc (with or without its
+ * "_design/" prefix); the design document goes too when it holds nothing
+ * else.  SETTEE_NOT_FOUND ("missing") when there is no such index.
+ * Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_index_delete(settee_db *db, const char *ddoc, const char *name, settee_error *e);
+
+/* Every index as CouchDB's GET _index answers: {"total_rows":N,"indexes":
+ * [{"ddoc":null,"name":"_all_docs","type":"special",...},{"ddoc":
+ * "_design/...","name":...,"type":"json","partitioned":false,"def":
+ * {"fields":[{"owner":"asc"}]}},...]} into *out_json (settee_free).
+ * Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_index_list(settee_db *db, char **out_json, settee_error *e);
+
+/* ------------------------------------------------------------ live queries */
+/* A live query is a query whose answer the app is told once and then kept
+ * current: the callback gets the initial result, then only what changed --
+ * documents added, changed (perhaps moved) and removed, with their positions
+ * -- as local writes, syncs and other processes change the database.  An
+ * update costs what the change costs, not what the result holds: settee
+ * keeps the result's positions (document ids and sort keys; the documents
+ * themselves only for a limited result's window) and judges each changed
+ * document on its own; the query is never run again, except to read on
+ * past the end of a limited result when documents left it.
+ *
+ * A live query is a listener: settee_live_query_start gives a
+ * settee_listener token and settee_listener_remove removes it, with the
+ * same guarantees as for change listeners (and from any thread, its own
+ * callback included). */
+
+typedef enum settee_live_op {
+    SETTEE_LIVE_ADDED = 1,    /* a document entered the result at new_pos */
+    SETTEE_LIVE_CHANGED = 2,  /* a document of the result changed; it moved
+                               * from old_pos to new_pos (often the same) */
+    SETTEE_LIVE_REMOVED = 3   /* the document at old_pos left the result */
+} settee_live_op;
+
+/* A position that does not apply (old_pos of ADDED, new_pos of REMOVED). */
+#define SETTEE_LIVE_NO_POS ((size_t)-1)
+
+/* One change of a live query's result, borrowed for the callback.  Apply
+ * the changes of one call in order: each one's old_pos is a position in the
+ * result as the changes before it left it, and its new_pos one in the
+ * result after it (CHANGED: take it out at old_pos, put it in at new_pos). */
+typedef struct settee_live_change {
+    settee_live_op op;
+    const char *id;        /* the document's _id (whatever "fields" says) */
+    const char *json;      /* ADDED, CHANGED: the document as settee_find gives
+                            * it (fields applied); REMOVED: NULL */
+    size_t json_len;
+    size_t old_pos;        /* CHANGED, REMOVED: 0-based position before */
+    size_t new_pos;        /* ADDED, CHANGED: 0-based position after */
+} settee_live_change;
+
+/* The first call is the initial result: every document, ADDED at 0, 1, 2,
+ * ... (n may be 0: nothing matches yet); every later call has n >= 1.
+ * Borrowed arguments.  Runs on the db's callback thread (see the preamble). */
+typedef void (*settee_live_fn)(void *ctx, settee_db *db, const settee_live_change *changes,
+                               size_t n);
+
+/* CONSTRUCTOR.  Start a live query: query_json[0..n) is a _find body with
+ * selector (required), and optionally sort, limit (absent: no limit -- a
+ * live query is not paged), fields, use_index and conflicts.  skip and
+ * bookmark are refused (SETTEE_BAD_REQUEST).  The result's order is the
+ * order settee_find gives the same query: by sort when there is one (which,
+ * as in _find, needs an index on the sort fields: "no_usable_index"
+ * otherwise), documents equal on it by the index's other fields, then by
+ * _id; without sort, by the index the selector picks, else by _id.
+ * Errors here mean nothing started and fn will never be called.  ctx must
+ * outlive the registration.  *out_tok is removed with
+ * settee_listener_remove.  n may be SETTEE_NUL_TERMINATED.  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_live_query_start(settee_db *db, const char *query_json, size_t n, settee_live_fn fn,
+                        void *ctx, settee_listener **out_tok, settee_error *e);
 
 /* --------------------------------------------------------- design documents
  * A database's design documents ("_design/..." documents, written with the

@@ -14,7 +14,10 @@
  *   views.c      settee_view_query                            registry, js, errors
  *   docs.c alldocs.c atts.c changes.c conflicts.c             registry, errors
  *   resolvers.c  built-in resolvers                           conflicts (public API)
+ *   find.c       settee_find, json indexes                    registry, errors
+ *   lqset.c      a live query's window (ordered, ranked)      (nothing)
  *   listener.c   listeners: a task on a core follower         registry, dispatch, errors
+ *   livequery.c  live queries: a task on a selector follower  registry, dispatch, lqset, errors
  *   sync.c       syncs: a task on two replications            registry, dispatch, conflicts, errors
  *
  * Locks, in the order they may nest (never the other way round):
