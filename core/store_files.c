@@ -191,7 +191,7 @@ static bool name_of(const char *file, char *out, size_t cap)
     return ok;
 }
 
-static void unlink_files(const char *path)
+void st_store_unlink_files(const char *path)
 {
     static const char *const extra[] = {"", "-wal", "-shm"};
     size_t n = strlen(path) + 5;
@@ -268,7 +268,7 @@ static st_status create_file(const char *path, const st_store_options *o, st_err
     close(fd);
     st_status st = st_sqlite_init_file(path, true, err);
     if (st != ST_OK)
-        unlink_files(path);
+        st_store_unlink_files(path);
     return st;
 }
 
@@ -281,7 +281,7 @@ st_status st_store_create(st_store_root *root, const char *name, st_store **out,
         return st_fail(err, ST_E_NOMEM, "out of memory");
     st_status st = create_file(path, &root->opts, err);
     if (st == ST_OK && (st = store_new(path, &root->opts, out, err)) != ST_OK)
-        unlink_files(path);
+        st_store_unlink_files(path);
     free(path);
     return st;
 }
@@ -346,7 +346,7 @@ st_status st_store_delete(st_store_root *root, const char *name, st_error *err)
     if (stat(path, &sb) != 0)
         st = st_fail(err, ST_E_NOT_FOUND, "Database does not exist.");
     else {
-        unlink_files(path);
+        st_store_unlink_files(path);
         remove_views_dir(path); /* its view indexes go with it */
     }
     free(path);
@@ -480,6 +480,6 @@ out:
     sqlite3_close(src);
     sqlite3_close(dst);
     if (st != ST_OK)
-        unlink_files(path);
+        st_store_unlink_files(path);
     return st;
 }
