@@ -68,7 +68,7 @@ static void *thread_main(void *arg)
         open_side(r, r->cfg.target, r->cfg.target_db, &r->tgt, &e) != ST_OK)
         st_repl_finish(r, ST_REPL_FAILED, &e, 0);
     else
-        st_repl_setup_start(r);
+        st_repl_begin(r);
     while (r->ph != PH_END) {
         if (atomic_load(&r->stop)) {
             st_repl_finish(r, ST_REPL_STOPPED, NULL, 0);

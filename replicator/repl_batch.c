@@ -8,7 +8,8 @@
  * Per-document write failures (a validation function's forbidden, a
  * revision too large for the target) are counted and reported in
  * last_error, not fatal; new_edits=false merges commute, so batches may
- * finish in any order.
+ * finish in any order.  The pipeline ends by handing the batch to the
+ * scheduler's continuation (finished); a failure ends the run instead.
  */
 #include "repl_int.h"
 
@@ -16,18 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-void st_repl_batches_free(st_repl *r)
+/* b's work is over: free what it fetched and hand it back. */
+static void finished(batch *b)
 {
-    while (r->head) {
-        batch *b = r->head;
-        r->head = b->next;
-        if (b->fetched)
-            st_ep_answer_free(b->fetched->arena);
-        free(b->last_seq);
-        free(b);
-    }
-    r->tail = NULL;
-    r->n_active = 0;
+    b->stage = B_DONE;
+    if (b->fetched)
+        st_ep_answer_free(b->fetched->arena);
+    b->fetched = NULL;
+    b->on_done(b); /* may free b */
 }
 
 /* Every revision is answered: tell the conflict hook, then b is done. */
@@ -47,7 +44,7 @@ static void batch_written(batch *b)
                 r->cfg.on_conflict(r->cfg.conflict_ctx, r, id);
         }
     }
-    st_repl_batch_done(b);
+    finished(b);
 }
 
 /* One revision the target refused: the status's last_error says which. */
@@ -95,7 +92,7 @@ static void on_fetched(void *ctx, st_ep_reply *rep)
     r->stats.docs_read += b->fetched->n;
     r->stats.bulk_get_docs += b->fetched->n;
     if (b->fetched->n == 0) {
-        st_repl_batch_done(b);
+        finished(b);
         return;
     }
     b->stage = B_WRITE;
@@ -126,7 +123,7 @@ static void on_diff(void *ctx, st_ep_reply *rep)
     r->stats.missing_found += revs;
     if (revs == 0) {
         free(wants);
-        st_repl_batch_done(b);
+        finished(b);
         return;
     }
     b->stage = B_GET;
@@ -136,9 +133,10 @@ static void on_diff(void *ctx, st_ep_reply *rep)
     free(wants);
 }
 
-void st_repl_batch_diff(batch *b, const st_ep_changes *c)
+void st_repl_batch_diff(batch *b, const st_ep_changes *c, st_repl_batch_fn done)
 {
     st_repl *r = b->r;
+    b->on_done = done;
     st_rep_diff *diffs = calloc(c->n, sizeof *diffs);
     if (!diffs) {
         st_repl_fail_msg(r, ST_E_NOMEM, "out of memory");

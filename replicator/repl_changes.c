@@ -1,12 +1,13 @@
 /* repl_changes.c — the changes reader (see repl_int.h): one changes read
- * at a time; each answer with rows becomes a batch, whose pipeline starts
- * at once (repl_batch.c), and the next read may follow while it runs.
+ * at a time, moving the cursor (r->since) and counting what was read; each
+ * answer goes to the scheduler's continuation, which makes its rows a
+ * batch.
  *
  * The feed is style=all_docs (every leaf of each changed document).  A
  * one-shot replication is done with the feed once an answer has fewer rows
  * than the limit; a continuous one then reads with longpoll.  A continuous
- * replication whose source answers 404 (the database went away) starts over
- * (repl_setup.c).
+ * replication whose source answers 404 (the database went away) hands
+ * that on (the scheduler starts over); any other failure ends the run.
  */
 #include "repl_int.h"
 
@@ -45,7 +46,7 @@ static void on_changes(void *ctx, st_ep_reply *rep)
     st_repl *r = ctx;
     r->reading = false;
     if (rep->st == ST_E_NOT_FOUND && r->cfg.continuous) {
-        st_repl_restart(r, rep); /* the source database went away */
+        r->on_rows(r, rep, NULL); /* the source database went away */
         return;
     }
     if (rep->st != ST_OK) {
@@ -73,26 +74,14 @@ static void on_changes(void *ctx, st_ep_reply *rep)
         st_repl_fail_msg(r, ST_E_NOMEM, "out of memory");
         return;
     }
-    if (c->n == 0) {
-        /* Nothing to copy, but a filtered feed may still have moved on:
-         * record that, so a restart does not rescan the skipped range. */
-        batch *b = moved ? st_repl_batch_new(r, last) : (free(last), NULL);
-        if (b)
-            b->stage = B_DONE;
-        st_repl_pump(r);
-        return;
+    if (c->n == 0 && !moved) { /* nothing to record */
+        free(last);
+        last = NULL;
     }
-    batch *b = st_repl_batch_new(r, last);
-    if (!b) {
-        st_repl_fail_msg(r, ST_E_NOMEM, "out of memory");
-        return;
-    }
-    r->n_active++;
-    st_repl_batch_diff(b, c);
-    st_repl_pump(r);
+    r->on_rows(r, rep, last);
 }
 
-void st_repl_read_changes(st_repl *r)
+void st_repl_read_changes(st_repl *r, st_repl_rows_fn done)
 {
     st_ep_changes_req q = {
         .since = seq_of(r->since),
@@ -107,5 +96,6 @@ void st_repl_read_changes(st_repl *r)
         .qs = r->cfg.qs,
     };
     r->reading = true;
+    r->on_rows = done;
     r->src->ops->changes(r->src, &q, on_changes, r);
 }

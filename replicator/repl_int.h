@@ -1,19 +1,26 @@
 /* repl_int.h — one replication's state and the parts of it that live in
- * separate files (the algorithm is CouchDB's, shared/PROTOCOL.md §6):
+ * separate files (the algorithm is CouchDB's, shared/PROTOCOL.md §6).  The
+ * files form a one-way stack: each calls only the files below it, and a
+ * stage hands its result back up through the continuation it was given.
  *
  *   repl.c          the public API (st_repl.h): config, thread, stop, wait
- *   repl_status.c   progress and status: what st_repl_get_status reports,
- *                   state changes, errors, the endpoints' retry hooks
- *   repl_setup.c    the start: peers' info (creating a missing target),
- *                   replication ids, checkpoints on both sides, the resume
- *                   sequence; waiting for a missing source (continuous)
- *   repl_changes.c  the changes reader: one read at a time, each answer a
- *                   batch
- *   repl_batch.c    a batch's pipeline: revs_diff(target) → get_revs(source)
- *                   → write_revs(target), then the conflict hook
- *   repl_sched.c    the scheduler: keeps `concurrency` batches in flight,
- *                   advances the checkpoint over the finished prefix of
- *                   batches, writes checkpoints, notices the end
+ *   repl_sched.c    the scheduler: runs setup, then keeps `concurrency`
+ *                   batches in flight, advances the checkpoint over the
+ *                   finished prefix of batches, writes checkpoints, notices
+ *                   the end; starts over when a continuous source goes
+ *                   away; the endpoints' retry hooks
+ *   the stages, each one step, none calling another:
+ *     repl_setup.c    the start: peers' info (creating a missing target),
+ *                     replication ids, checkpoints on both sides, the resume
+ *                     sequence; waiting for a missing source (continuous)
+ *     repl_changes.c  the changes reader: one read at a time
+ *     repl_batch.c    a batch's pipeline: revs_diff(target) → get_revs(source)
+ *                     → write_revs(target), then the conflict hook
+ *   repl_status.c   the bottom: what st_repl_get_status reports, state
+ *                   changes, errors; and the end of a run (finish, fail)
+ *
+ * A stage that fails ends the run itself (st_repl_finish) and does not call
+ * its continuation; the scheduler sees ph == PH_END.
  *
  * Sequences are carried as raw JSON text ("42", "\"3-g1AA…\"") between
  * checkpoints, status and the changes reader, which turns them into the
@@ -40,14 +47,27 @@
 typedef enum { PH_SETUP, PH_CKPT_READ, PH_RUN, PH_END } phase;
 typedef enum { B_DIFF, B_GET, B_WRITE, B_DONE } batch_stage;
 
+typedef struct batch batch;
+
+/* The continuations the scheduler gives the stages (each called at most
+ * once per call that was given it, on the replication's thread). */
+typedef void (*st_repl_ready_fn)(st_repl *r); /* setup: r->start_seq is known */
+/* A changes read answered: ST_OK with rep->changes (borrowed for the call)
+ * and last_seq, the raw JSON seq after them (the callee's to keep or free;
+ * NULL when an empty answer did not move the feed); or ST_E_NOT_FOUND with
+ * last_seq NULL: a continuous replication's source database went away. */
+typedef void (*st_repl_rows_fn)(st_repl *r, const st_ep_reply *rep, char *last_seq);
+typedef void (*st_repl_batch_fn)(batch *b);   /* b is B_DONE: written, or nothing to write */
+
 /* The changes of one _changes answer on their way to the target. */
-typedef struct batch {
-    struct batch *next;        /* in change order */
-    struct st_repl *r;
+struct batch {
+    batch *next;               /* in change order */
+    st_repl *r;
     batch_stage stage;
+    st_repl_batch_fn on_done;  /* the scheduler's, given to st_repl_batch_diff */
     char *last_seq;            /* raw JSON: the source seq after this batch */
     st_ep_docs *fetched;       /* revisions to write (owned) */
-} batch;
+};
 
 /* A checkpoint id to look for at start, and what each side holds. */
 typedef struct cand {
@@ -85,6 +105,7 @@ struct st_repl {
     char *filter_code;         /* a ddoc filter's source as fetched (for the ids) */
     st_ep *src, *tgt;
     unsigned setup_pending;    /* setup calls not answered yet */
+    st_repl_ready_fn on_ready; /* setup's continuation */
     bool target_created;
     st_repl_state state;       /* mirrors pub.state */
     st_repl_state before_offline;
@@ -102,6 +123,7 @@ struct st_repl {
     int pouch_cand;            /* index of the PouchDB candidate, -1 if none */
     /* reading */
     char *since;               /* raw JSON seq of the next changes read */
+    st_repl_rows_fn on_rows;   /* the changes reader's continuation */
     bool reading, caught_up, feed_done;
     batch *head, *tail;        /* batches not yet covered by a checkpoint */
     unsigned n_active;         /* batches not yet done */
@@ -115,34 +137,38 @@ struct st_repl {
     st_ckpt_stats stats;
 };
 
-/* repl_status.c */
+/* repl_status.c: reports, and ends a run.  Calls nothing above it. */
 void st_repl_publish(st_repl *r, bool notify);
 void st_repl_set_state(st_repl *r, st_repl_state s);
 void st_repl_set_error(st_repl *r, const st_error *e, int http_status, bool transient);
 void st_repl_set_seq(st_repl *r, const char *seq);
 void st_repl_count_retry(st_repl *r);
-extern const st_ep_hooks st_repl_hooks; /* ctx: the st_repl */
-
-/* repl_setup.c */
-void st_repl_setup_start(st_repl *r);           /* both sides' info, then on */
-void st_repl_restart(st_repl *r, const st_ep_reply *rep); /* continuous: source gone */
-void st_repl_cands_free(st_repl *r);
-
-/* repl_changes.c */
-void st_repl_read_changes(st_repl *r);
-
-/* repl_batch.c */
-void st_repl_batch_diff(batch *b, const st_ep_changes *c); /* start b's pipeline */
-void st_repl_batches_free(st_repl *r);
-
-/* repl_sched.c */
-void st_repl_start_run(st_repl *r);             /* from r->start_seq */
-void st_repl_pump(st_repl *r);
-void st_repl_batch_done(batch *b);
-batch *st_repl_batch_new(st_repl *r, char *last_seq); /* takes last_seq; NULL: out of memory */
+/* End the run in s (STOPPED or FAILED) with e as last_error (NULL: keep it):
+ * requests in flight are abandoned and the batches freed.  Once only; a
+ * later call is a no-op. */
 void st_repl_finish(st_repl *r, st_repl_state s, const st_error *e, int http_status);
 void st_repl_fail_reply(st_repl *r, const char *role, const st_ep *ep, const char *what,
                         const st_ep_reply *rep);
 void st_repl_fail_msg(st_repl *r, st_status code, const char *msg);
+void st_repl_batches_free(st_repl *r);
+
+/* repl_setup.c: both sides' info, the replication ids and checkpoints, then
+ * ready(r) with r->start_seq set. */
+void st_repl_setup_start(st_repl *r, st_repl_ready_fn ready);
+/* Continuous, the source went away (rep: the 404): wait for it to exist,
+ * then set up again as st_repl_setup_start.  The caller has dropped the run. */
+void st_repl_setup_restart(st_repl *r, const st_ep_reply *rep, st_repl_ready_fn ready);
+void st_repl_cands_free(st_repl *r);
+
+/* repl_changes.c: read the changes after r->since; done(r, …) with the answer. */
+void st_repl_read_changes(st_repl *r, st_repl_rows_fn done);
+
+/* repl_batch.c: start b's pipeline on the rows c (borrowed for the call);
+ * done(b) once every revision the target lacked is written. */
+void st_repl_batch_diff(batch *b, const st_ep_changes *c, st_repl_batch_fn done);
+
+/* repl_sched.c: setup, then the run, to the end. */
+void st_repl_begin(st_repl *r);
+extern const st_ep_hooks st_repl_hooks; /* ctx: the st_repl */
 
 #endif

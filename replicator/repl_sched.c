@@ -16,6 +16,11 @@
  * retried what can be retried) and fails the replication with a message
  * that names the side and the peer, except where repl_setup.c and
  * repl_changes.c say otherwise (a continuous source that is missing).
+ *
+ * The stages (repl_setup.c, repl_changes.c, repl_batch.c) are called from
+ * here only, each with the continuation that brings its result back:
+ * start_run after setup, on_rows after a changes read, batch_done after a
+ * batch's pipeline.
  */
 #include "repl_int.h"
 
@@ -23,65 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void st_repl_finish(st_repl *r, st_repl_state s, const st_error *e, int http_status)
-{
-    if (r->ph == PH_END)
-        return;
-    r->ph = PH_END;
-    st_loop_timer_stop(r->loop, &r->src_retry);
-    if (r->src)
-        r->src->ops->cancel_all(r->src);
-    if (r->tgt)
-        r->tgt->ops->cancel_all(r->tgt);
-    st_repl_batches_free(r);
-    if (e)
-        st_repl_set_error(r, e, http_status, false);
-    st_repl_set_state(r, s);
-}
-
-void st_repl_fail_reply(st_repl *r, const char *role, const st_ep *ep, const char *what,
-                        const st_ep_reply *rep)
-{
-    st_error e;
-    st_fail(&e, rep->st, "%s %s: %s: %s", role, ep->display, what, rep->err.reason);
-    st_repl_finish(r, ST_REPL_FAILED, &e, rep->http_status);
-}
-
-void st_repl_fail_msg(st_repl *r, st_status code, const char *msg)
-{
-    st_error e;
-    st_fail(&e, code, "%s", msg);
-    st_repl_finish(r, ST_REPL_FAILED, &e, 0);
-}
-
-batch *st_repl_batch_new(st_repl *r, char *last_seq)
-{
-    batch *b = calloc(1, sizeof *b);
-    if (!b) {
-        free(last_seq);
-        return NULL;
-    }
-    b->r = r;
-    b->last_seq = last_seq;
-    if (r->tail)
-        r->tail->next = b;
-    else
-        r->head = b;
-    r->tail = b;
-    return b;
-}
-
-void st_repl_batch_done(batch *b)
-{
-    st_repl *r = b->r;
-    b->stage = B_DONE;
-    if (b->fetched)
-        st_ep_answer_free(b->fetched->arena);
-    b->fetched = NULL;
-    r->n_active--;
-    st_repl_publish(r, false);
-    st_repl_pump(r);
-}
+static void pump(st_repl *r);
+static void on_rows(st_repl *r, const st_ep_reply *rep, char *last_seq);
 
 /* ------------------------------------------------------------ checkpoints */
 
@@ -117,7 +65,7 @@ static void on_ckpt_put(void *ctx, st_ep_reply *rep)
     free(r->ckpt_writing);
     r->ckpt_writing = NULL;
     write_checkpoint(r);
-    st_repl_pump(r);
+    pump(r);
 }
 
 static void put_ckpt(st_repl *r, int side, const char *doc_id, st_ckpt_format fmt,
@@ -187,7 +135,7 @@ static void advance(st_repl *r)
 }
 
 /* Keep the pipeline full and notice the end. */
-void st_repl_pump(st_repl *r)
+static void pump(st_repl *r)
 {
     if (r->ph != PH_RUN)
         return;
@@ -195,7 +143,7 @@ void st_repl_pump(st_repl *r)
     if (r->ph != PH_RUN)
         return;
     if (!r->reading && !r->feed_done && r->n_active < r->cfg.concurrency)
-        st_repl_read_changes(r);
+        st_repl_read_changes(r, on_rows);
     if (r->feed_done && !r->reading && r->n_active == 0 && !r->head && !r->ckpt_inflight &&
         !r->ckpt_next) {
         st_repl_finish(r, ST_REPL_STOPPED, NULL, 0);
@@ -207,7 +155,38 @@ void st_repl_pump(st_repl *r)
     }
 }
 
-void st_repl_start_run(st_repl *r)
+/* ------------------------------------------------------------ the run */
+
+/* A new batch at the tail, taking last_seq; NULL (last_seq freed): out of
+ * memory. */
+static batch *batch_new(st_repl *r, char *last_seq)
+{
+    batch *b = calloc(1, sizeof *b);
+    if (!b) {
+        free(last_seq);
+        return NULL;
+    }
+    b->r = r;
+    b->last_seq = last_seq;
+    if (r->tail)
+        r->tail->next = b;
+    else
+        r->head = b;
+    r->tail = b;
+    return b;
+}
+
+/* A batch is written (or had nothing to write): its slot is free. */
+static void batch_done(batch *b)
+{
+    st_repl *r = b->r;
+    r->n_active--;
+    st_repl_publish(r, false);
+    pump(r);
+}
+
+/* Setup is done (st_repl_ready_fn): read from r->start_seq on. */
+static void start_run(st_repl *r)
 {
     if (!(r->since = strdup(r->start_seq))) {
         st_repl_fail_msg(r, ST_E_NOMEM, "out of memory");
@@ -216,5 +195,90 @@ void st_repl_start_run(st_repl *r)
     st_repl_set_seq(r, r->start_seq);
     r->ph = PH_RUN;
     st_repl_set_state(r, ST_REPL_RUNNING);
-    st_repl_pump(r);
+    pump(r);
 }
+
+/* Continuous, and _changes answered 404: the source database went away
+ * under us.  Drop everything in flight and start over from the source's
+ * info once it exists again, as CouchDB's scheduler restarts a crashed job:
+ * what was written stays written, and the checkpoints (a re-created source
+ * has none) decide where the new run starts. */
+static void restart(st_repl *r, const st_ep_reply *rep)
+{
+    r->src->ops->cancel_all(r->src);
+    r->tgt->ops->cancel_all(r->tgt);
+    st_repl_batches_free(r);
+    free(r->since);
+    free(r->ckpt_next);
+    free(r->ckpt_writing);
+    r->since = r->ckpt_next = r->ckpt_writing = NULL;
+    r->ckpt_inflight = 0;
+    r->reading = r->caught_up = r->feed_done = false;
+    r->src_ckpt_off = false;
+    st_uuid(r->session_id); /* a new session, as a restarted CouchDB job */
+    st_ckpt_time(r->start_time);
+    st_repl_setup_restart(r, rep, start_run);
+}
+
+/* A changes answer (st_repl_rows_fn): its rows become a batch, whose
+ * pipeline starts at once, and the next read may follow while it runs. */
+static void on_rows(st_repl *r, const st_ep_reply *rep, char *last_seq)
+{
+    if (rep->st != ST_OK) {
+        restart(r, rep);
+        return;
+    }
+    const st_ep_changes *c = rep->changes;
+    if (c->n == 0) {
+        /* Nothing to copy, but a filtered feed may still have moved on:
+         * record that, so a restart does not rescan the skipped range. */
+        batch *b = last_seq ? batch_new(r, last_seq) : NULL;
+        if (b)
+            b->stage = B_DONE;
+        pump(r);
+        return;
+    }
+    batch *b = batch_new(r, last_seq);
+    if (!b) {
+        st_repl_fail_msg(r, ST_E_NOMEM, "out of memory");
+        return;
+    }
+    r->n_active++;
+    st_repl_batch_diff(b, c, batch_done);
+    pump(r);
+}
+
+void st_repl_begin(st_repl *r) { st_repl_setup_start(r, start_run); }
+
+/* ------------------------------------------------- the endpoints' hooks */
+
+/* OFFLINE while a peer is unreachable, back when it answers. */
+static void on_retrying(void *ctx, st_ep *ep, const st_error *e, int http_status,
+                        unsigned attempt, unsigned delay_ms)
+{
+    (void)attempt;
+    (void)delay_ms;
+    st_repl *r = ctx;
+    st_error m;
+    st_fail(&m, e->code, "%s %s: %s (retrying)", ep == r->src ? "source" : "target", ep->display,
+            e->reason);
+    st_repl_set_error(r, &m, http_status, true);
+    st_repl_count_retry(r);
+    if (r->state != ST_REPL_OFFLINE && r->ph != PH_END) {
+        r->before_offline = r->state;
+        st_repl_set_state(r, ST_REPL_OFFLINE);
+    }
+}
+
+static void on_recovered(void *ctx, st_ep *ep)
+{
+    (void)ep;
+    st_repl *r = ctx;
+    if (r->state == ST_REPL_OFFLINE && r->ph != PH_END) {
+        st_repl_set_state(r, r->before_offline == ST_REPL_STARTING ? ST_REPL_STARTING
+                                                                    : ST_REPL_RUNNING);
+        pump(r);
+    }
+}
+
+const st_ep_hooks st_repl_hooks = {on_retrying, on_recovered, NULL};

@@ -2,7 +2,7 @@
  *
  *   info(source) ∥ info(target) [→ create(target) → info(target)]
  *   → replication ids → get_local(id) on both sides, for every candidate
- *   id → the resume sequence (checkpoint.h) → the run (repl_sched.c)
+ *   id → the resume sequence (checkpoint.h) → the caller's continuation
  *
  * A continuous replication whose source database is missing (404, at setup
  * or later from _changes) does not fail: it starts over from the peers'
@@ -84,7 +84,7 @@ static void choose_start(st_repl *r)
         return;
     }
     r->start_seq = best;
-    st_repl_start_run(r);
+    r->on_ready(r);
 }
 
 static void on_ckpt_read(void *ctx, st_ep_reply *rep)
@@ -222,7 +222,7 @@ static void after_filter(st_repl *r)
             st_repl_fail_msg(r, ST_E_NOMEM, "out of memory");
             return;
         }
-        st_repl_start_run(r);
+        r->on_ready(r);
         return;
     }
     r->ph = PH_CKPT_READ;
@@ -285,8 +285,9 @@ static void on_info(void *ctx, st_ep_reply *rep)
         after_info(r);
 }
 
-void st_repl_setup_start(st_repl *r)
+void st_repl_setup_start(st_repl *r, st_repl_ready_fn ready)
 {
+    r->on_ready = ready;
     r->ph = PH_SETUP;
     r->setup_pending = 2;
     r->reads[0] = (side_ctx){r, -1, 0};
@@ -320,30 +321,18 @@ static void source_missing(st_repl *r, const st_ep_reply *rep)
                         src_info_again, r);
 }
 
-/* Continuous, and _changes answered 404: the source database went away
- * under us.  Drop everything in flight and start over from the source's
- * info once it exists again, as CouchDB's scheduler restarts a crashed job:
- * what was written stays written, and the checkpoints (a re-created source
- * has none) decide where the new run starts. */
-void st_repl_restart(st_repl *r, const st_ep_reply *rep)
+/* Continuous, and _changes answered 404: the scheduler dropped the run;
+ * forget the checkpoints read (a re-created source has none) and wait for
+ * the source's info again. */
+void st_repl_setup_restart(st_repl *r, const st_ep_reply *rep, st_repl_ready_fn ready)
 {
-    r->src->ops->cancel_all(r->src);
-    r->tgt->ops->cancel_all(r->tgt);
-    st_repl_batches_free(r);
     st_repl_cands_free(r);
     r->pouch_cand = -1;
-    free(r->since);
     free(r->start_seq);
-    free(r->ckpt_next);
-    free(r->ckpt_writing);
+    r->start_seq = NULL;
     free(r->filter_code); /* a re-created source may hold another function */
     r->filter_code = NULL;
-    r->since = r->start_seq = r->ckpt_next = r->ckpt_writing = NULL;
-    r->ckpt_inflight = 0;
-    r->reading = r->caught_up = r->feed_done = false;
-    r->src_ckpt_off = false;
-    st_uuid(r->session_id); /* a new session, as a restarted CouchDB job */
-    st_ckpt_time(r->start_time);
+    r->on_ready = ready;
     r->ph = PH_SETUP;
     r->setup_pending = 1;  /* the source's info; the target's is known */
     r->reads[0] = (side_ctx){r, -1, 0};

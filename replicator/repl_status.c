@@ -1,7 +1,7 @@
 /* repl_status.c — what a replication reports (see repl_int.h): the status
  * snapshot st_repl_get_status returns, state changes and the on_status
- * callback, errors, and the endpoints' retry hooks (OFFLINE while a peer is
- * unreachable, back when it answers).
+ * callback, errors; and the end of a run, which every layer above may
+ * call.  The bottom of the stack: it calls nothing above it.
  *
  * last_error: an error reported while retrying (OFFLINE, or STARTING while
  * the source is missing) is cleared when the replication is back to
@@ -11,6 +11,7 @@
 #include "repl_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void st_repl_publish(st_repl *r, bool notify)
@@ -72,32 +73,49 @@ void st_repl_count_retry(st_repl *r)
     pthread_mutex_unlock(&r->mu);
 }
 
-static void on_retrying(void *ctx, st_ep *ep, const st_error *e, int http_status,
-                        unsigned attempt, unsigned delay_ms)
+/* ------------------------------------------------------------ the end */
+
+void st_repl_batches_free(st_repl *r)
 {
-    (void)attempt;
-    (void)delay_ms;
-    st_repl *r = ctx;
-    st_error m;
-    st_fail(&m, e->code, "%s %s: %s (retrying)", ep == r->src ? "source" : "target", ep->display,
-            e->reason);
-    st_repl_set_error(r, &m, http_status, true);
-    st_repl_count_retry(r);
-    if (r->state != ST_REPL_OFFLINE && r->ph != PH_END) {
-        r->before_offline = r->state;
-        st_repl_set_state(r, ST_REPL_OFFLINE);
+    while (r->head) {
+        batch *b = r->head;
+        r->head = b->next;
+        if (b->fetched)
+            st_ep_answer_free(b->fetched->arena);
+        free(b->last_seq);
+        free(b);
     }
+    r->tail = NULL;
+    r->n_active = 0;
 }
 
-static void on_recovered(void *ctx, st_ep *ep)
+void st_repl_finish(st_repl *r, st_repl_state s, const st_error *e, int http_status)
 {
-    (void)ep;
-    st_repl *r = ctx;
-    if (r->state == ST_REPL_OFFLINE && r->ph != PH_END) {
-        st_repl_set_state(r, r->before_offline == ST_REPL_STARTING ? ST_REPL_STARTING
-                                                                    : ST_REPL_RUNNING);
-        st_repl_pump(r);
-    }
+    if (r->ph == PH_END)
+        return;
+    r->ph = PH_END;
+    st_loop_timer_stop(r->loop, &r->src_retry);
+    if (r->src)
+        r->src->ops->cancel_all(r->src);
+    if (r->tgt)
+        r->tgt->ops->cancel_all(r->tgt);
+    st_repl_batches_free(r);
+    if (e)
+        st_repl_set_error(r, e, http_status, false);
+    st_repl_set_state(r, s);
 }
 
-const st_ep_hooks st_repl_hooks = {on_retrying, on_recovered, NULL};
+void st_repl_fail_reply(st_repl *r, const char *role, const st_ep *ep, const char *what,
+                        const st_ep_reply *rep)
+{
+    st_error e;
+    st_fail(&e, rep->st, "%s %s: %s: %s", role, ep->display, what, rep->err.reason);
+    st_repl_finish(r, ST_REPL_FAILED, &e, rep->http_status);
+}
+
+void st_repl_fail_msg(st_repl *r, st_status code, const char *msg)
+{
+    st_error e;
+    st_fail(&e, code, "%s", msg);
+    st_repl_finish(r, ST_REPL_FAILED, &e, 0);
+}

@@ -182,7 +182,7 @@ static settee_sync *start_sync(settee_db *db, const char *url, bool continuous)
 
 static bool sync_in(settee_sync *s, settee_sync_state want, unsigned timeout_ms)
 {
-    for (uint64_t t0 = ct_now_ms(); ct_now_ms() - t0 < timeout_ms; ct_sleep_ms(20)) {
+    for (uint64_t t0 = ts_now_ms(); ts_now_ms() - t0 < timeout_ms; ts_sleep_ms(20)) {
         settee_sync_status st;
         if (settee_sync_get_status(s, &st) == SETTEE_OK && st.state == want && st.pending == 0)
             return true;
@@ -248,12 +248,12 @@ static int mode_live(const char *path, const char *url)
     }
     if (!sync_in(s, SETTEE_SYNC_IDLE, 60000))
         die("live sync did not settle", NULL);
-    ct_sleep_ms(1000);
+    ts_sleep_ms(1000);
     long rest = rss_kib("VmRSS:"), rest_hwm = rss_kib("VmHWM:");
     uint64_t t0 = now_us();
     size_t rows = full_scan(db);
     uint64_t scan_us = now_us() - t0;
-    ct_sleep_ms(200);
+    ts_sleep_ms(200);
     printf("%ld %ld %ld %ld %zu %llu\n", rest, rest_hwm, rss_kib("VmRSS:"), rss_kib("VmHWM:"),
            rows, (unsigned long long)scan_us);
     fflush(stdout);
@@ -358,12 +358,12 @@ int main(int argc, char **argv)
     char path[4300];
     snprintf(path, sizeof path, "%s/big.settee", dir);
     {
-        uint64_t t0 = ct_now_ms();
+        uint64_t t0 = ts_now_ms();
         settee_db *db = open_db(path, false);
         fill(db, n);
-        printf("  prep: %u documents written in %.1f s", n, (double)(ct_now_ms() - t0) / 1000.0);
+        printf("  prep: %u documents written in %.1f s", n, (double)(ts_now_ms() - t0) / 1000.0);
         fflush(stdout);
-        t0 = ct_now_ms();
+        t0 = ts_now_ms();
         settee_sync *s = start_sync(db, url, false);
         if (!sync_in(s, SETTEE_SYNC_STOPPED, 600000))
             die("initial sync did not finish", NULL);
@@ -372,7 +372,7 @@ int main(int argc, char **argv)
             die("status", NULL);
         printf(", first sync (push %llu, pull %llu) in %.1f s\n",
                (unsigned long long)st.docs_pushed, (unsigned long long)st.docs_pulled,
-               (double)(ct_now_ms() - t0) / 1000.0);
+               (double)(ts_now_ms() - t0) / 1000.0);
         settee_sync_free(s);
         settee_db_close(db);
     }
@@ -451,7 +451,7 @@ int main(int argc, char **argv)
         uint64_t t0 = now_us();
         put_doc(a, id, i);
         lat[i] = probe_wait(&p) - t0;
-        ct_sleep_ms(5); /* a person's pace, not a bulk load */
+        ts_sleep_ms(5); /* a person's pace, not a bulk load */
     }
     report("put on A -> listener on B (target p99 < 50 ms)", lat, REMOTE);
     settee_sync_free(sa);
@@ -488,7 +488,11 @@ int main(int argc, char **argv)
                r[1] / 1e3, r[2] / 1e3, (r[3] - bare[0]) / 1024.0, r[6] / 1e3);
     }
     ct_server_stop(&srv);
-    if (argc < 2)
-        ct_rmdir(dir);
+    if (argc < 2) { /* the scratch directory this run made (not one under it) */
+        char cmd[4200];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", dir);
+    }
     return 0;
 }

@@ -262,7 +262,7 @@ int main(int argc, char **argv)
     char dir[4096], path[4200];
     bool own_dir = argc <= 1 || !argv[1][0]; /* "" too: a temp dir */
     if (own_dir)
-        ct_tmpdir(dir, sizeof dir, "bench-lq");
+        ts_tmp_dir(dir, sizeof dir, "bench-lq");
     else
         snprintf(dir, sizeof dir, "%s", argv[1]);
     size_t n = argc > 2 ? strtoul(argv[2], NULL, 10) : 10000;
@@ -310,6 +310,6 @@ int main(int argc, char **argv)
         die("close", NULL);
     free(d.rev);
     if (own_dir)
-        ct_rmdir(dir);
+        ts_rm_rf(dir);
     return 0;
 }

@@ -22,7 +22,7 @@ typedef struct fx {
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    ct_tmpdir(f->dir, sizeof f->dir, "api");
+    ts_tmp_dir(f->dir, sizeof f->dir, "api");
     snprintf(f->path, sizeof f->path, "%s/app.settee", f->dir);
     settee_db_options o;
     settee_db_options_init(&o);
@@ -38,7 +38,7 @@ static int teardown(void **state)
 {
     fx *f = *state;
     assert_int_equal(settee_db_close(f->db), SETTEE_OK);
-    ct_rmdir(f->dir);
+    ts_rm_rf(f->dir);
     free(f);
     return 0;
 }
@@ -768,8 +768,8 @@ static void test_resolve_races_an_edit(void **state)
     assert_int_equal(pthread_create(&t, NULL, race_editor, &r), 0);
     unsigned conflicts = 0, landed = 0;
     char bad[512] = "";
-    uint64_t t0 = ct_now_ms();
-    for (int round = 0; round < 40 && ct_now_ms() - t0 < 10000 && !bad[0]; round++) {
+    uint64_t t0 = ts_now_ms();
+    for (int round = 0; round < 40 && ts_now_ms() - t0 < 10000 && !bad[0]; round++) {
         char id[32];
         snprintf(id, sizeof id, "race%d", round);
         if (round > 0) {
@@ -778,8 +778,8 @@ static void test_resolve_races_an_edit(void **state)
         }
         /* Let the editor get going on this document first (bounded). */
         int seen = atomic_load(&r.edits);
-        for (uint64_t w0 = ct_now_ms(); atomic_load(&r.edits) < seen + 3 && ct_now_ms() - w0 < 2000;)
-            ct_sleep_ms(1);
+        for (uint64_t w0 = ts_now_ms(); atomic_load(&r.edits) < seen + 3 && ts_now_ms() - w0 < 2000;)
+            ts_sleep_ms(1);
         for (int attempt = 0; attempt < 50 && !bad[0]; attempt++) {
             char *out = NULL;
             settee_error e;

@@ -33,7 +33,7 @@ static const char *const people[] = {
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    ct_tmpdir(f->dir, sizeof f->dir, "find");
+    ts_tmp_dir(f->dir, sizeof f->dir, "find");
     snprintf(f->path, sizeof f->path, "%s/find.settee", f->dir);
     settee_db_options o;
     settee_db_options_init(&o);
@@ -51,7 +51,7 @@ static int teardown(void **state)
 {
     fx *f = *state;
     assert_int_equal(settee_db_close(f->db), SETTEE_OK);
-    ct_rmdir(f->dir);
+    ts_rm_rf(f->dir);
     free(f);
     return 0;
 }

@@ -48,7 +48,7 @@ static void on_change(void *ctx, settee_db *db, const settee_change *ch, size_t 
     seen *s = ctx;
     assert_true(n >= 1);
     if (s->sleep_ms)
-        ct_sleep_ms(s->sleep_ms);
+        ts_sleep_ms(s->sleep_ms);
     pthread_mutex_lock(&s->mu);
     s->thread = pthread_self();
     s->calls++;
@@ -118,7 +118,7 @@ typedef struct fx {
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    ct_tmpdir(f->dir, sizeof f->dir, "listen");
+    ts_tmp_dir(f->dir, sizeof f->dir, "listen");
     snprintf(f->path, sizeof f->path, "%s/l.settee", f->dir);
     *state = f;
     return 0;
@@ -127,7 +127,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    ct_rmdir(f->dir);
+    ts_rm_rf(f->dir);
     free(f);
     return 0;
 }
@@ -191,7 +191,7 @@ static void test_thread_mode_sees_every_write(void **state)
         pthread_join(th[i], NULL);
     want wt = {&s, 400};
     assert_true(ct_wait(has_n, &wt, NULL, 10000));
-    ct_sleep_ms(50);
+    ts_sleep_ms(50);
     assert_int_equal(seen_n(&s), 400);
     assert_false(s.out_of_order);
     assert_false(seen_has(&s, "before"));
@@ -206,7 +206,7 @@ static void test_thread_mode_sees_every_write(void **state)
     settee_free(rev);
     wt.n = 401;
     assert_true(ct_wait(has_n, &wt, NULL, 5000));
-    ct_sleep_ms(50);
+    ts_sleep_ms(50);
     pthread_mutex_lock(&s.mu);
     bool saw_deleted = false;
     for (size_t i = 0; i < s.n; i++)
@@ -251,7 +251,7 @@ static void test_doc_id_filter(void **state)
     assert_true(ct_wait(has_n, &wa, NULL, 5000));
     want ws = {&s, 2};
     assert_true(ct_wait(has_n, &ws, NULL, 5000));
-    ct_sleep_ms(100);
+    ts_sleep_ms(100);
     assert_int_equal(seen_n(&s), 2); /* once each: not from tmp, nothing from none */
     assert_true(seen_has(&s, "a"));
     assert_true(seen_has(&s, "c"));
@@ -281,7 +281,7 @@ static void test_manual_dispatch_with_fd(void **state)
     put_id(db, "m2");
     /* Readable after the commits; nothing runs until we dispatch. */
     assert_int_equal(poll(&p, 1, 2000), 1);
-    ct_sleep_ms(20);
+    ts_sleep_ms(20);
     assert_int_equal(seen_n(&s), 0);
     assert_int_equal(settee_db_dispatch(db), SETTEE_OK);
     assert_int_equal(seen_n(&s), 2);
@@ -313,9 +313,9 @@ typedef struct remover {
 static void *remove_later(void *arg)
 {
     remover *r = arg;
-    uint64_t t0 = ct_now_ms();
+    uint64_t t0 = ts_now_ms();
     settee_listener_remove(r->l);
-    r->took_ms = ct_now_ms() - t0;
+    r->took_ms = ts_now_ms() - t0;
     return NULL;
 }
 
@@ -333,9 +333,9 @@ static void test_remove_from_callback_and_other_thread(void **state)
     put_id(db, "r1");
     want w = {&s, 1};
     assert_true(ct_wait(has_n, &w, NULL, 5000));
-    ct_sleep_ms(50);
+    ts_sleep_ms(50);
     put_id(db, "r2");
-    ct_sleep_ms(100);
+    ts_sleep_ms(100);
     assert_int_equal(seen_n(&s), 1);
     assert_int_equal(s.calls, 1);
 
@@ -347,7 +347,7 @@ static void test_remove_from_callback_and_other_thread(void **state)
     settee_listener *l = NULL;
     assert_int_equal(settee_listener_add(db, on_change, &slow, &l, &e), SETTEE_OK);
     put_id(db, "r3");
-    ct_sleep_ms(100); /* the callback is now inside its 300 ms sleep */
+    ts_sleep_ms(100); /* the callback is now inside its 300 ms sleep */
     remover r = {l, 0};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, remove_later, &r), 0);
@@ -355,7 +355,7 @@ static void test_remove_from_callback_and_other_thread(void **state)
     assert_true(r.took_ms >= 100); /* it waited for the running callback */
     assert_int_equal(slow.calls, 1);
     put_id(db, "r4");
-    ct_sleep_ms(400);
+    ts_sleep_ms(400);
     assert_int_equal(slow.calls, 1);
     assert_int_equal(settee_db_close(db), SETTEE_OK);
 }
@@ -462,7 +462,7 @@ static void test_other_process_thread_mode(void **state)
     settee_listener *l = NULL;
     settee_error e;
     assert_int_equal(settee_listener_add(db, on_change, &s, &l, &e), SETTEE_OK);
-    ct_sleep_ms(4 * 50); /* core's poller takes its baseline: see below */
+    ts_sleep_ms(4 * 50); /* core's poller takes its baseline: see below */
     pid_t pid = spawn_writer(f->path, 150, "child");
     /* Our own writes interleave with the child's. */
     for (int i = 0; i < 20; i++) {
@@ -473,7 +473,7 @@ static void test_other_process_thread_mode(void **state)
     wait_child(pid);
     want w = {&s, 320};
     assert_true(ct_wait(has_n, &w, NULL, 10000));
-    ct_sleep_ms(100);
+    ts_sleep_ms(100);
     assert_int_equal(seen_n(&s), 320);
     assert_false(s.out_of_order);
     assert_false(seen_has(&s, "own-before"));
@@ -512,7 +512,7 @@ static void test_other_process_manual_fd(void **state)
     /* Core's poller takes its baseline on its first poll after the first
      * follower opened; a commit of another process before that is only
      * seen with the next commit (a core issue, reported).  Let it poll. */
-    ct_sleep_ms(4 * 50);
+    ts_sleep_ms(4 * 50);
     wait_child(spawn_writer(f->path, 10, "ext"));
     assert_int_equal(poll(&p, 1, 5000), 1);
     want w = {&all, 20};
@@ -531,7 +531,7 @@ static void test_other_process_manual_fd(void **state)
 static void test_settee_cli_writes_app_file(void **state)
 {
     fx *f = *state;
-    const char *bin = ct_bin();
+    const char *bin = ts_settee_bin();
     if (!bin)
         skip();
     char src[4300];
@@ -543,7 +543,7 @@ static void test_settee_cli_writes_app_file(void **state)
     settee_listener *l = NULL;
     settee_error e;
     assert_int_equal(settee_listener_add(db, on_change, &s, &l, &e), SETTEE_OK);
-    ct_sleep_ms(4 * 50); /* core's poller takes its baseline (see above) */
+    ts_sleep_ms(4 * 50); /* core's poller takes its baseline (see above) */
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {

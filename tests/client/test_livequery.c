@@ -125,7 +125,7 @@ static void on_live(void *ctx, settee_db *db, const settee_live_change *ch, size
     copy *c = ctx;
     (void)db;
     if (c->sleep_ms)
-        ct_sleep_ms(c->sleep_ms);
+        ts_sleep_ms(c->sleep_ms);
     pthread_mutex_lock(&c->mu);
     c->calls++;
     if (c->calls > 1 && n == 0)
@@ -230,7 +230,7 @@ static settee_db *open_db(const char *path, settee_dispatch_mode mode)
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    ct_tmpdir(f->dir, sizeof f->dir, "live");
+    ts_tmp_dir(f->dir, sizeof f->dir, "live");
     snprintf(f->path, sizeof f->path, "%s/live.settee", f->dir);
     f->db = open_db(f->path, SETTEE_DISPATCH_MANUAL);
     *state = f;
@@ -242,7 +242,7 @@ static int teardown(void **state)
     fx *f = *state;
     if (f->db)
         assert_int_equal(settee_db_close(f->db), SETTEE_OK);
-    ct_rmdir(f->dir);
+    ts_rm_rf(f->dir);
     free(f);
     return 0;
 }
@@ -320,14 +320,14 @@ static void settle(settee_db *db, settee_db *manual, copy *const *cs, const char
     for (size_t i = 0; i < n; i++)
         find_all(db, qs[i], &a[i]);
     bool eq = false;
-    for (uint64_t t0 = ct_now_ms(); !eq && ct_now_ms() - t0 < 10000;) {
+    for (uint64_t t0 = ts_now_ms(); !eq && ts_now_ms() - t0 < 10000;) {
         if (manual)
             assert_int_equal(settee_db_dispatch(manual), SETTEE_OK);
         eq = true;
         for (size_t i = 0; i < n && eq; i++)
             eq = copy_equals(cs[i], &a[i]);
         if (!eq)
-            ct_sleep_ms(1);
+            ts_sleep_ms(1);
     }
     if (!eq) {
         fprintf(stderr, "after %s:\n", after);
@@ -367,7 +367,7 @@ static void test_initial_then_changes(void **state)
     assert_int_equal(c.calls, 1);
     /* A document that does not match: no call either. */
     put(f->db, "{\"_id\":\"y\",\"n\":-5}");
-    ct_sleep_ms(20);
+    ts_sleep_ms(20);
     assert_int_equal(settee_db_dispatch(f->db), SETTEE_OK);
     assert_int_equal(c.calls, 1);
     /* Added in the middle, moved to the end, removed by an edit, deleted. */
@@ -758,13 +758,13 @@ static void sync_once(settee_db *db, const char *url, settee_sync_direction dir,
     settee_error e;
     assert_int_equal(settee_sync_start(db, &cfg, &sy, &e), SETTEE_OK);
     settee_sync_status st;
-    uint64_t t0 = ct_now_ms();
+    uint64_t t0 = ts_now_ms();
     do { /* STOPPED is also the state before the sync began */
         if (manual)
             assert_int_equal(settee_db_dispatch(manual), SETTEE_OK);
-        ct_sleep_ms(5);
+        ts_sleep_ms(5);
         assert_int_equal(settee_sync_get_status(sy, &st), SETTEE_OK);
-    } while (st.state != SETTEE_SYNC_STOPPED && ct_now_ms() - t0 < 30000);
+    } while (st.state != SETTEE_SYNC_STOPPED && ts_now_ms() - t0 < 30000);
     assert_int_equal(st.state, SETTEE_SYNC_STOPPED);
     if (st.last.code != SETTEE_OK)
         fprintf(stderr, "sync: %s\n", st.last.message);
@@ -787,7 +787,7 @@ static int setup_srv(void **state)
         free(x);
         return -1;
     }
-    ct_tmpdir(x->f.dir, sizeof x->f.dir, "live");
+    ts_tmp_dir(x->f.dir, sizeof x->f.dir, "live");
     snprintf(x->f.path, sizeof x->f.path, "%s/live.settee", x->f.dir);
     x->f.db = open_db(x->f.path, SETTEE_DISPATCH_MANUAL);
     *state = x;
@@ -797,8 +797,7 @@ static int setup_srv(void **state)
 static int teardown_srv(void **state)
 {
     fx_srv *x = *state;
-    bool clean = ct_server_stop(&x->srv);
-    ct_rmdir(x->srv.data_dir);
+    bool clean = ts_server_stop(&x->srv); /* and its data and config */
     *state = &x->f;
     teardown(state); /* frees x, whose first member f is */
     assert_true(clean);
@@ -911,7 +910,7 @@ static void test_bad_queries(void **state)
                                              on_live, &c, &tok, &e),
                      SETTEE_MISUSE);
     put(f->db, "{\"_id\":\"b\",\"n\":2}");
-    ct_sleep_ms(20);
+    ts_sleep_ms(20);
     assert_int_equal(settee_db_dispatch(f->db), SETTEE_OK);
     assert_int_equal(c.calls, 0);
     copy_free(&c);
@@ -943,7 +942,7 @@ static void test_remove_from_callback(void **state)
     copy *cs[] = {&later};
     settle(f->db, f->db, cs, &q, 1, "r50");
     put(f->db, "{\"_id\":\"r51\",\"n\":51}");
-    ct_sleep_ms(20);
+    ts_sleep_ms(20);
     assert_int_equal(settee_db_dispatch(f->db), SETTEE_OK);
     assert_int_equal(first.calls, 1);
     assert_int_equal(later.calls, 2);
@@ -988,10 +987,10 @@ static void test_remove_during_delivery(void **state)
     settee_listener *tok = start(f->db, "{\"selector\":{\"n\":{\"$gte\":0}}}", &c);
     assert_true(ct_wait(called, &c, NULL, 5000)); /* the initial call (counted after its sleep) */
     put(f->db, "{\"_id\":\"s20\",\"n\":20}");      /* a second call starts sleeping */
-    ct_sleep_ms(50);
-    uint64_t t0 = ct_now_ms();
+    ts_sleep_ms(50);
+    uint64_t t0 = ts_now_ms();
     settee_listener_remove(tok);
-    uint64_t took = ct_now_ms() - t0;
+    uint64_t took = ts_now_ms() - t0;
     pthread_mutex_lock(&c.mu);
     size_t calls = c.calls;
     pthread_mutex_unlock(&c.mu);
@@ -1002,7 +1001,7 @@ static void test_remove_during_delivery(void **state)
         snprintf(j, sizeof j, "{\"_id\":\"s%02d\",\"n\":%d}", i, i);
         put(f->db, j);
     }
-    ct_sleep_ms(300);
+    ts_sleep_ms(300);
     pthread_mutex_lock(&c.mu);
     assert_int_equal(c.calls, calls);
     assert_false(c.bad);

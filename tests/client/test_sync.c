@@ -205,7 +205,7 @@ typedef struct fx {
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    ct_tmpdir(f->dir, sizeof f->dir, "sync");
+    ts_tmp_dir(f->dir, sizeof f->dir, "sync");
     if (!ct_server_start(&f->srv, "srv")) {
         fprintf(stderr, "cannot start settee serve\n");
         free(f);
@@ -218,9 +218,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    bool clean = ct_server_stop(&f->srv);
-    ct_rmdir(f->srv.data_dir);
-    ct_rmdir(f->dir);
+    bool clean = ts_server_stop(&f->srv); /* and its data and config */
+    ts_rm_rf(f->dir);
     free(f);
     assert_true(clean);
     return 0;
@@ -261,7 +260,7 @@ static void test_change_reaches_other_client(void **state)
     pthread_mutex_lock(&a.mu);
     size_t n = a.n_status;
     pthread_mutex_unlock(&a.mu);
-    ct_sleep_ms(100);
+    ts_sleep_ms(100);
     pthread_mutex_lock(&a.mu);
     assert_int_equal(a.n_status, n);
     pthread_mutex_unlock(&a.mu);
@@ -393,7 +392,7 @@ static void test_offline_first_end_to_end(void **state)
 
     /* Offline edits: a edits s0..s5, b edits s3..s8 (s3, s4, s5 on both);
      * each side also creates its own documents.  Local writes do not wait. */
-    uint64_t t0 = ct_now_ms();
+    uint64_t t0 = ts_now_ms();
     for (int i = 0; i <= 5; i++) {
         char id[8], fields[128];
         snprintf(id, sizeof id, "s%d", i);
@@ -416,7 +415,7 @@ static void test_offline_first_end_to_end(void **state)
         snprintf(j, sizeof j, "{\"_id\":\"b%d\",\"updated_at\":1}", i);
         put(b.db, j);
     }
-    assert_true(ct_now_ms() - t0 < 5000); /* offline writes are local-speed */
+    assert_true(ts_now_ms() - t0 < 5000); /* offline writes are local-speed */
 
     /* The server returns on the same port: both catch up by themselves. */
     assert_true(ct_server_restart(&f->srv));
@@ -504,7 +503,7 @@ static void test_waits_for_remote_database(void **state)
     settee_error e;
     assert_int_equal(settee_sync_start(b.db, &cfg, &b.sync, &e), SETTEE_OK);
     assert_true(ct_wait(waiting_for_remote, b.sync, NULL, 15000));
-    ct_sleep_ms(500); /* still waiting, not stopped */
+    ts_sleep_ms(500); /* still waiting, not stopped */
     assert_true(waiting_for_remote(b.sync));
 
     put(a.db, "{\"_id\":\"made-by-a\"}");
@@ -564,7 +563,7 @@ static void child_run(const char *path, const char *url, int fd)
     settee_sync *s = NULL;
     if (settee_sync_start(db, &cfg, &s, NULL) != SETTEE_OK)
         _exit(4);
-    ct_sleep_ms(30000);
+    ts_sleep_ms(30000);
     _exit(5);
 }
 
@@ -726,7 +725,7 @@ static void test_custom_merge_resolver(void **state)
     assert_true(ct_wait(resolver_error_seen, asked, NULL, 10000));
     char **ra = NULL, **rb = NULL;
     size_t na = 0, nb = 0;
-    for (uint64_t t0 = ct_now_ms(); ct_now_ms() - t0 < 10000; ct_sleep_ms(20)) {
+    for (uint64_t t0 = ts_now_ms(); ts_now_ms() - t0 < 10000; ts_sleep_ms(20)) {
         settee_free(ra);
         settee_free(rb);
         ra = rb = NULL;

@@ -68,24 +68,18 @@ static int group_setup(void **state)
 {
     (void)state;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (!ct_bin())
+    if (!ts_settee_bin())
         return 0;
-    ct_tmpdir(dir, sizeof dir, "syncauth");
+    ts_tmp_dir(dir, sizeof dir, "syncauth");
     return ct_server_start_cfg(&srv, "syncauth-srv", server_ini, true) ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    bool clean = ct_server_stop(&srv);
-    if (srv.data_dir[0]) {
-        char ini[4200];
-        snprintf(ini, sizeof ini, "%s.ini", srv.data_dir);
-        unlink(ini);
-        ct_rmdir(srv.data_dir);
-    }
+    bool clean = ts_server_stop(&srv); /* and its data and config */
     if (dir[0])
-        ct_rmdir(dir);
+        ts_rm_rf(dir);
     curl_global_cleanup();
     return clean ? 0 : -1;
 }
@@ -196,7 +190,7 @@ static bool has_doc(settee_db *db, const char *id)
 static void test_https_ca_file_and_insecure(void **state)
 {
     (void)state;
-    if (!ct_bin())
+    if (!ts_settee_bin())
         skip();
     assert_int_equal(ct_http_status(&srv, "PUT", "/tlsdb", NULL), 201);
     assert_int_equal(ct_http_status(&srv, "PUT", "/tlsdb/t1", "{}"), 201);
@@ -211,9 +205,9 @@ static void test_https_ca_file_and_insecure(void **state)
     cfg.user = CT_ADMIN;
     cfg.password = CT_PASS;
     /* The test CA is not the system's: ended at once, saying why. */
-    uint64_t t0 = ct_now_ms();
+    uint64_t t0 = ts_now_ms();
     settee_sync_status st = run_once(&c, &cfg);
-    assert_true(ct_now_ms() - t0 < 10000);
+    assert_true(ts_now_ms() - t0 < 10000);
     assert_int_equal(st.last.code, SETTEE_NETWORK);
     assert_non_null(strstr(st.last.message, "TLS:"));
     assert_non_null(strstr(st.last.message, "certificate"));
@@ -248,7 +242,7 @@ static void test_https_ca_file_and_insecure(void **state)
 static void test_session_and_bearer_token(void **state)
 {
     (void)state;
-    if (!ct_bin())
+    if (!ts_settee_bin())
         skip();
     make_user("sam");
     make_members_db("samdb", "sam", 3);
@@ -375,7 +369,7 @@ static void assert_ended(client *c, settee_sync *s, settee_status code, int http
 static void test_forbidden_when_removed_from_security(void **state)
 {
     (void)state;
-    if (!ct_bin())
+    if (!ts_settee_bin())
         skip();
     make_user("fay");
     make_members_db("faydb", "fay", 2);
@@ -413,7 +407,7 @@ static void change_password(const char *name, const char *db)
 static void test_unauthorized_when_password_changes(void **state)
 {
     (void)state;
-    if (!ct_bin())
+    if (!ts_settee_bin())
         skip();
     const char *names[2] = {"uma", "ugo"}, *dbs[2] = {"umadb", "ugodb"};
     for (int session = 0; session < 2; session++) {

@@ -81,7 +81,7 @@ typedef struct fx {
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    ct_tmpdir(f->dir, sizeof f->dir, "syncend");
+    ts_tmp_dir(f->dir, sizeof f->dir, "syncend");
     snprintf(f->path, sizeof f->path, "%s/e.settee", f->dir);
     snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d/nowhere", ct_free_port());
     *state = f;
@@ -91,7 +91,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    ct_rmdir(f->dir);
+    ts_rm_rf(f->dir);
     free(f);
     return 0;
 }
@@ -140,7 +140,7 @@ static void test_free_delivers_stopped_thread_mode(void **state)
     assert_false(pthread_equal(r.thread, pthread_self()));
     size_t calls = r.calls;
     pthread_mutex_unlock(&r.mu);
-    ct_sleep_ms(300);
+    ts_sleep_ms(300);
     assert_int_equal(r.calls, calls);
     assert_false(r.after_stopped);
     assert_int_equal(settee_db_close(db), SETTEE_OK);
@@ -178,7 +178,7 @@ static void test_stop_then_free_one_stopped(void **state)
     settee_sync_stop(s);
     assert_true(ct_wait(ended, &r, NULL, 10000));
     settee_sync_free(s);
-    ct_sleep_ms(100);
+    ts_sleep_ms(100);
     assert_int_equal(r.stopped, 1);
     assert_false(r.after_stopped);
 
@@ -204,7 +204,7 @@ static void test_free_from_own_callback(void **state)
     r.free_me = s;
     pthread_mutex_unlock(&r.mu);
     bool one = false;
-    for (uint64_t t0 = ct_now_ms(); !one && ct_now_ms() - t0 < 10000; ct_sleep_ms(5)) {
+    for (uint64_t t0 = ts_now_ms(); !one && ts_now_ms() - t0 < 10000; ts_sleep_ms(5)) {
         pthread_mutex_lock(&r.mu);
         one = r.calls >= 1;
         pthread_mutex_unlock(&r.mu);
@@ -212,10 +212,10 @@ static void test_free_from_own_callback(void **state)
     assert_true(one);
     /* The db is free again once the callback returned and s was released. */
     settee_status rc = SETTEE_BUSY;
-    for (uint64_t t0 = ct_now_ms(); rc == SETTEE_BUSY && ct_now_ms() - t0 < 10000;) {
+    for (uint64_t t0 = ts_now_ms(); rc == SETTEE_BUSY && ts_now_ms() - t0 < 10000;) {
         rc = settee_db_close(db);
         if (rc == SETTEE_BUSY)
-            ct_sleep_ms(5);
+            ts_sleep_ms(5);
     }
     assert_int_equal(rc, SETTEE_OK);
     assert_int_equal(r.calls, 1);

@@ -37,7 +37,7 @@ static int setup(void **state)
     snprintf(f->ini, sizeof f->ini, "[query_servers]\njavascript = %s\n", js);
     if (!ct_server_start_cfg(&f->srv, "views-srv", f->ini, false))
         return -1;
-    ct_tmpdir(f->dir, sizeof f->dir, "views");
+    ts_tmp_dir(f->dir, sizeof f->dir, "views");
     *state = f;
     return 0;
 }
@@ -45,9 +45,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    bool clean = ct_server_stop(&f->srv);
-    ct_rmdir(f->srv.data_dir);
-    ct_rmdir(f->dir);
+    bool clean = ts_server_stop(&f->srv); /* and its data and config */
+    ts_rm_rf(f->dir);
     curl_global_cleanup();
     free(f);
     return clean ? 0 : -1;
@@ -186,11 +185,11 @@ static settee_sync_status sync_once(const fx *f, settee_db *db, const char *rdb,
     assert_int_equal(settee_sync_start(db, &c, &s, &e), SETTEE_OK);
     settee_sync_status st;
     memset(&st, 0, sizeof st);
-    for (uint64_t t0 = ct_now_ms(); ct_now_ms() - t0 < 30000;) {
+    for (uint64_t t0 = ts_now_ms(); ts_now_ms() - t0 < 30000;) {
         assert_int_equal(settee_sync_get_status(s, &st), SETTEE_OK);
         if (st.state == SETTEE_SYNC_STOPPED)
             break;
-        ct_sleep_ms(10);
+        ts_sleep_ms(10);
     }
     assert_int_equal(st.state, SETTEE_SYNC_STOPPED);
     settee_sync_free(s);
@@ -649,10 +648,10 @@ static void test_function_timeout(void **state)
     put(db, "{\"_id\":\"q1\",\"type\":\"a\",\"n\":1}");
     unsigned n = 0;
     settee_error e;
-    uint64_t t0 = ct_now_ms();
+    uint64_t t0 = ts_now_ms();
     assert_int_equal(settee_view_query(db, "app", "loop", NULL, 0, count_rows, &n, NULL, &e),
                      SETTEE_OS_PROCESS_ERROR);
-    assert_true(ct_now_ms() - t0 < 10000);
+    assert_true(ts_now_ms() - t0 < 10000);
     put(db, "{\"_id\":\"q2\"}");
     assert_int_equal(settee_view_query(db, "other", "plain", NULL, 0, count_rows, &n, NULL, &e),
                      SETTEE_OK);

@@ -4,8 +4,6 @@ file(GLOB _client_tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/client/tes
 foreach(src ${_client_tests})
   get_filename_component(name ${src} NAME_WE)
   # The sync tests start the real `settee serve`.
-  target_compile_definitions(client_${name} PRIVATE
-                             CT_SETTEE_BIN="$<TARGET_FILE:settee_cli>")
   add_dependencies(client_${name} settee_cli)
   set_tests_properties(client_${name} PROPERTIES TIMEOUT 300)
 endforeach()
@@ -45,10 +43,9 @@ set_tests_properties(client_outside_tree PROPERTIES TIMEOUT 300)
 # The listener tests again on the notify shim's pipe backend.
 if(TARGET settee_static_pipe)
   add_executable(client_test_listeners_pipe ${CMAKE_CURRENT_SOURCE_DIR}/client/test_listeners.c)
-  target_link_libraries(client_test_listeners_pipe PRIVATE settee_static_pipe PkgConfig::CMOCKA)
+  target_link_libraries(client_test_listeners_pipe PRIVATE settee_static_pipe settee_test_support
+                        PkgConfig::CMOCKA)
   target_include_directories(client_test_listeners_pipe PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-  target_compile_definitions(client_test_listeners_pipe PRIVATE
-                             CT_SETTEE_BIN="$<TARGET_FILE:settee_cli>")
   add_dependencies(client_test_listeners_pipe settee_cli)
   add_test(NAME client_test_listeners_pipe COMMAND client_test_listeners_pipe)
   set_tests_properties(client_test_listeners_pipe PROPERTIES TIMEOUT 300

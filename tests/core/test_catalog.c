@@ -5,10 +5,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "st_catalog.h"
-#include "core/testutil.h"
+#include "support/tmp.h"
 
 static void test_names(void **state)
 {
@@ -25,7 +29,7 @@ static void test_names(void **state)
 static void test_lifecycle(void **state)
 {
     char dir[4096];
-    test_path(dir, sizeof dir, "catalog");
+    ts_db_path(dir, sizeof dir, "catalog");
     st_catalog *cat = NULL;
     st_error e;
     assert_int_equal(st_catalog_open(dir, NULL, &cat, &e), ST_OK);

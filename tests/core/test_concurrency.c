@@ -6,6 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -13,7 +17,7 @@
 
 #include "st_db.h"
 #include "st_follow.h"
-#include "core/testutil.h"
+#include "support/tmp.h"
 
 #define THREADS 8
 #define ROUNDS 50
@@ -94,7 +98,7 @@ static int count_row(void *ctx, const st_change_row *row)
 static void test_mvcc_race_and_follower(void **state)
 {
     char path[4096];
-    test_path(path, sizeof path, "race");
+    ts_db_path(path, sizeof path, "race");
     st_db_options o;
     st_db_options_init(&o);
     o.create = true;
@@ -147,7 +151,7 @@ static void test_mvcc_race_and_follower(void **state)
     assert_int_equal(st_db_close(db), ST_E_BUSY); /* a follower is still open */
     st_follow_close(fol);
     assert_int_equal(st_db_close(db), ST_OK);
-    test_unlink(path);
+    ts_db_unlink(path);
 }
 
 /* Child: write documents, report each acknowledged id on the pipe. */
@@ -173,7 +177,7 @@ static void child_writer(const char *path, int fd)
 static void test_killed_process_keeps_acknowledged_writes(void **state)
 {
     char path[4096];
-    test_path(path, sizeof path, "kill");
+    ts_db_path(path, sizeof path, "kill");
     st_db_options o;
     st_db_options_init(&o);
     o.create = true;
@@ -220,7 +224,7 @@ static void test_killed_process_keeps_acknowledged_writes(void **state)
     assert_true(info.doc_count >= (uint64_t)last + 1);
     assert_int_equal(info.doc_count, info.update_seq);
     assert_int_equal(st_db_close(db), ST_OK);
-    test_unlink(path);
+    ts_db_unlink(path);
 }
 
 int main(void)

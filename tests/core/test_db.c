@@ -6,6 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -13,7 +17,7 @@
 #include "st_db.h"
 #include "st_gzip.h"
 #include "st_json.h"
-#include "core/testutil.h"
+#include "support/tmp.h"
 
 typedef struct fx {
     char path[4096];
@@ -26,7 +30,7 @@ static int setup(void **state)
     fx *f = calloc(1, sizeof *f);
     char name[64];
     snprintf(name, sizeof name, "db%d", counter++);
-    test_path(f->path, sizeof f->path, name);
+    ts_db_path(f->path, sizeof f->path, name);
     st_db_options o;
     st_db_options_init(&o);
     o.create = true;
@@ -41,7 +45,7 @@ static int teardown(void **state)
 {
     fx *f = *state;
     assert_int_equal(st_db_close(f->db), ST_OK);
-    test_unlink(f->path);
+    ts_db_unlink(f->path);
     free(f);
     return 0;
 }
@@ -580,7 +584,7 @@ static void test_bad_input(void **state)
 static void test_oversize(void **state)
 {
     char path[4096];
-    test_path(path, sizeof path, "small");
+    ts_db_path(path, sizeof path, "small");
     st_db_options o;
     st_db_options_init(&o);
     o.create = true;
@@ -591,7 +595,7 @@ static void test_oversize(void **state)
     snprintf(big, sizeof big, "{\"_id\":\"big\",\"s\":\"%0200d\"}", 0);
     assert_int_equal(put(db, big, 0, NULL), ST_E_DOC_TOO_LARGE);
     assert_int_equal(st_db_close(db), ST_OK);
-    test_unlink(path);
+    ts_db_unlink(path);
 }
 
 static void test_bulk_partial_failure(void **state)
@@ -690,7 +694,7 @@ static void test_replicas_converge_in_any_order(void **state)
     for (int o = 0; o < 3; o++) {
         char path[4096], name[32];
         snprintf(name, sizeof name, "conv%d", o);
-        test_path(path, sizeof path, name);
+        ts_db_path(path, sizeof path, name);
         st_db_options opts;
         st_db_options_init(&opts);
         opts.create = true;
@@ -709,7 +713,7 @@ static void test_replicas_converge_in_any_order(void **state)
         strcat(seen[o], doc);
         free(doc);
         assert_int_equal(st_db_close(db), ST_OK);
-        test_unlink(path);
+        ts_db_unlink(path);
     }
     assert_string_equal(seen[0], seen[1]);
     assert_string_equal(seen[0], seen[2]);
@@ -775,7 +779,7 @@ static void test_conflict_index_and_atomic_writes(void **state)
 static void test_memory_options(void **state)
 {
     char path[4096];
-    test_path(path, sizeof path, "lowmem");
+    ts_db_path(path, sizeof path, "lowmem");
     st_db_options o;
     st_db_options_init(&o);
     o.create = true;
@@ -789,14 +793,14 @@ static void test_memory_options(void **state)
     assert_non_null(doc);
     free(doc);
     assert_int_equal(st_db_close(db), ST_OK);
-    test_unlink(path);
+    ts_db_unlink(path);
 }
 
 /* Files that are not settee's, or come from a newer settee, are refused. */
 static void test_foreign_and_newer_files(void **state)
 {
     char path[4096];
-    test_path(path, sizeof path, "foreign");
+    ts_db_path(path, sizeof path, "foreign");
     sqlite3 *raw;
     assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
     assert_int_equal(sqlite3_exec(raw, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
@@ -807,7 +811,7 @@ static void test_foreign_and_newer_files(void **state)
     st_error e;
     assert_int_equal(st_db_open(path, "x", &o, &db, &e), ST_E_IO);
     assert_non_null(strstr(e.reason, "not a settee database"));
-    test_unlink(path);
+    ts_db_unlink(path);
 
     o.create = true;
     assert_int_equal(st_db_open(path, "x", &o, &db, &e), ST_OK);
@@ -817,7 +821,7 @@ static void test_foreign_and_newer_files(void **state)
     sqlite3_close(raw);
     assert_int_equal(st_db_open(path, "x", &o, &db, &e), ST_E_IO);
     assert_non_null(strstr(e.reason, "newer settee"));
-    test_unlink(path);
+    ts_db_unlink(path);
 }
 
 /* A read between every two writes (what a live query or an app reading back

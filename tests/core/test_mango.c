@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <unistd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@
 #include "st_follow.h"
 #include "st_mango.h"
 #include "st_selector.h"
-#include "testutil.h"
+#include "support/tmp.h"
 
 static unsigned rnd_state = 12345;
 static unsigned rnd(unsigned n)
@@ -37,7 +38,7 @@ static st_db *open_db(const char *name)
     st_db_options_init(&o);
     o.create = true;
     o.durability = ST_DURABLE_NORMAL;
-    test_path(path, sizeof path, name);
+    ts_db_path(path, sizeof path, name);
     st_db *db = NULL;
     st_error e;
     assert_int_equal(st_db_open(path, name, &o, &db, &e), ST_OK);
@@ -47,9 +48,9 @@ static st_db *open_db(const char *name)
 static void close_db(st_db *db)
 {
     char path[512];
-    test_path(path, sizeof path, st_db_name(db));
+    ts_db_path(path, sizeof path, st_db_name(db));
     assert_int_equal(st_db_close(db), ST_OK);
-    test_unlink(path);
+    ts_db_unlink(path);
 }
 
 static void put(st_db *db, const char *json)
@@ -929,8 +930,7 @@ static void test_two_writers(void **state)
     st_db_options o;
     st_db_options_init(&o);
     o.durability = ST_DURABLE_NORMAL;
-    const char *base = getenv("SETTEE_TEST_TMP");
-    snprintf(path, sizeof path, "%s/st-%d-mango-two", base ? base : "/tmp", (int)getpid());
+    ts_db_name(path, sizeof path, "mango-two"); /* the file open_db made */
     st_db *b = NULL;
     assert_int_equal(st_db_open(path, "mango-two", &o, &b, NULL), ST_OK);
     put(b, "{\"_id\":\"before\",\"v\":1}");

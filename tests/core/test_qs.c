@@ -21,7 +21,7 @@
 #include "qs_int.h"
 #include "st_jw.h"
 #include "st_qs.h"
-#include "core/testutil.h"
+#include "support/tmp.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -790,7 +790,7 @@ static void script_pool(st_qs **qs, const char *name, const char *body, size_t m
     char path[4200];
     FILE *f;
 
-    test_path(path, sizeof path, name);
+    ts_db_path(path, sizeof path, name);
     f = fopen(path, "w");
     assert_non_null(f);
     fprintf(f, "#!/bin/sh\n%s\n", body);
@@ -860,7 +860,7 @@ static void test_server_children_die(void **state)
     long child = 0;
     FILE *f;
 
-    test_path(pidfile, sizeof pidfile, "orphan.pid");
+    ts_db_path(pidfile, sizeof pidfile, "orphan.pid");
     snprintf(body, sizeof body, "sleep 30 </dev/null >/dev/null 2>&1 & echo $! > %s; read l; exit 3",
              pidfile);
     script_pool(&qs, "orphan.sh", body, 0);

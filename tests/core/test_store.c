@@ -11,10 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "store.h"
-#include "core/testutil.h"
+#include "support/tmp.h"
 
 typedef struct fx {
     char dir[4096];
@@ -26,7 +30,7 @@ typedef struct fx {
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    test_path(f->dir, sizeof f->dir, "storeroot");
+    ts_db_path(f->dir, sizeof f->dir, "storeroot");
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
     if (system(cmd) != 0)

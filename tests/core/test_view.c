@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "db_int.h"
@@ -22,7 +23,7 @@
 #include "st_jw.h"
 #include "st_qs.h"
 #include "st_view.h"
-#include "core/testutil.h"
+#include "support/tmp.h"
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -65,7 +66,7 @@ static int setup_with(void **state, unsigned timeout_ms, const char *args)
     fx *f = calloc(1, sizeof *f);
     char name[64];
     snprintf(name, sizeof name, "view-%u.settee", n++);
-    test_path(f->path, sizeof f->path, name);
+    ts_db_path(f->path, sizeof f->path, name);
     rm_views_dir(f->path);
     st_db_options o;
     st_db_options_init(&o);
@@ -91,7 +92,7 @@ static int teardown(void **state)
     st_views_free(f->vs);
     assert_int_equal(st_qs_free(f->qs), ST_OK);
     st_db_close(f->db);
-    test_unlink(f->path);
+    ts_db_unlink(f->path);
     rm_views_dir(f->path);
     free(f);
     return 0;

@@ -26,7 +26,7 @@ static inline int cli(char **out, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(line, sizeof line, "timeout 60 '%s' %s 2>&1", rs_bin(), args);
+    snprintf(line, sizeof line, "timeout 60 '%s' %s 2>&1", ts_settee_bin(), args);
     FILE *f = popen(line, "r");
     assert_non_null(f);
     st_buf b = ST_BUF_INIT;

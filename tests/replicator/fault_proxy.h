@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "support/clock.h"
+
 typedef struct fp_proxy {
     int listen_fd;
     int port;                      /* where clients connect */
@@ -56,12 +58,6 @@ typedef struct fp_conn {
     int cfd, sfd;
     unsigned seed;
 } fp_conn;
-
-static inline void fp_msleep(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static inline bool fp_write_all(int fd, const char *b, size_t n)
 {
@@ -162,7 +158,7 @@ static inline void *fp_conn_main(void *arg)
                 atomic_fetch_add(&p->stalls, 1);
                 unsigned ms = (unsigned)atomic_load(&p->stall_ms);
                 for (unsigned t = 0; t < ms && !atomic_load(&p->stop); t += 50)
-                    fp_msleep(50);
+                    ts_sleep_ms(50);
                 break;
             }
             if (fp_roll(&c->seed, atomic_load(&p->garbage_pm))) {
@@ -278,7 +274,7 @@ static inline void fp_stop(fp_proxy *p)
     pthread_join(p->acceptor, NULL);
     close(p->listen_fd);
     for (int i = 0; i < 400 && atomic_load(&p->active) > 0; i++)
-        fp_msleep(25);
+        ts_sleep_ms(25);
 }
 
 #endif

@@ -1,7 +1,8 @@
-/* repl_testutil.h — helpers for the replicator tests: scratch databases,
- * writing documents, and a canonical dump of a database (every document,
- * every leaf with its body, history and attachments, and the winner) so two
- * replicas can be compared for equality with one strcmp. */
+/* repl_testutil.h — helpers for the replicator tests: opening scratch
+ * databases (paths from support/tmp.h), writing documents, and a canonical
+ * dump of a database (every document, every leaf with its body, history and
+ * attachments, and the winner) so two replicas can be compared for
+ * equality with one strcmp. */
 #ifndef ST_REPL_TESTUTIL_H
 #define ST_REPL_TESTUTIL_H
 
@@ -14,28 +15,8 @@
 
 #include "st_db.h"
 #include "st_repl.h"
-
-static inline void rt_path(char *out, size_t cap, const char *name)
-{
-    const char *base = getenv("SETTEE_TEST_TMP");
-    snprintf(out, cap, "%s/rt-%d-%s", base ? base : "/tmp", (int)getpid(), name);
-    char p[4200];
-    unlink(out);
-    snprintf(p, sizeof p, "%s-wal", out);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", out);
-    unlink(p);
-}
-
-static inline void rt_unlink(const char *path)
-{
-    char p[4200];
-    unlink(path);
-    snprintf(p, sizeof p, "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", path);
-    unlink(p);
-}
+#include "support/clock.h"
+#include "support/tmp.h"
 
 static inline st_db *rt_open(const char *path, bool create)
 {
@@ -196,19 +177,6 @@ static inline char *rt_att_meta(st_db *db, const char *id)
     char *m = st_db_get(db, id, &go, &b, &e) == ST_OK ? rt_att_meta_json(b.data, b.len) : NULL;
     st_buf_free(&b);
     return m;
-}
-
-static inline uint64_t rt_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static inline void rt_sleep_ms(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 /* Run a one-shot replication between two open dbs; returns the status. */

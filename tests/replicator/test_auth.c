@@ -55,7 +55,7 @@ static st_db *fresh_local(char *out, size_t cap)
 {
     char name[64];
     snprintf(name, sizeof name, "a%d.settee", counter++);
-    rt_path(out, cap, name);
+    ts_db_path(out, cap, name);
     return rt_open(out, true);
 }
 
@@ -107,7 +107,7 @@ static void test_url_credentials_decoded(void **state)
     assert_non_null(strstr(s.last_error.reason, "http://weird@127.0.0.1:99999/pct"));
     assert_null(strstr(s.last_error.reason, "secret"));
     st_db_close(a);
-    rt_unlink(pa);
+    ts_db_unlink(pa);
 }
 
 static void test_username_password_options(void **state)
@@ -117,7 +117,7 @@ static void test_username_password_options(void **state)
     st_db *a = fresh_local(pa, sizeof pa);
     rt_put(a, NULL, "{\"_id\":\"x\"}");
     /* No credentials in the URL: the options are used. */
-    snprintf(url, sizeof url, "%s/opts", srv.plain);
+    snprintf(url, sizeof url, "%s/opts", srv.url);
     st_repl_config c;
     config(&c, NULL, a, url, NULL);
     c.username = ODD_USER;
@@ -131,7 +131,7 @@ static void test_username_password_options(void **state)
     c.password = srv.pass;
     assert_int_equal(run(&c, &s), ST_OK);
     /* A wrong option password: 401, final, not shown. */
-    snprintf(url, sizeof url, "%s/opts", srv.plain);
+    snprintf(url, sizeof url, "%s/opts", srv.url);
     config(&c, NULL, a, url, NULL);
     c.username = RS_ADMIN;
     c.password = "not-the-password";
@@ -156,13 +156,13 @@ static void test_username_password_options(void **state)
     c.bearer_token = "tok";
     assert_int_equal(run(&c, &s), ST_E_BAD_REQUEST);
     assert_null(strstr(s.last_error.reason, srv.pass));
-    snprintf(url, sizeof url, "%s/opts", srv.plain);
+    snprintf(url, sizeof url, "%s/opts", srv.url);
     config(&c, NULL, a, url, NULL);
     c.use_session = true;
     assert_int_equal(run(&c, &s), ST_E_BAD_REQUEST);
     assert_non_null(strstr(s.last_error.reason, "needs a username"));
     st_db_close(a);
-    rt_unlink(pa);
+    ts_db_unlink(pa);
 }
 
 /* ------------------------------------------------------------ canned */
@@ -201,7 +201,7 @@ static st_repl_status pull_canned(ch_route *routes, size_t n, const st_repl_conf
     st_repl_free(r);
     ch_stop(&cs);
     st_db_close(a);
-    rt_unlink(pa);
+    ts_db_unlink(pa);
     return s;
 }
 
@@ -296,7 +296,7 @@ static void test_session_second_401_is_final(void **state)
 
 static bool wait_doc(st_db *db, const char *id, unsigned timeout_ms)
 {
-    for (uint64_t t0 = rt_now_ms(); rt_now_ms() - t0 < timeout_ms; rt_sleep_ms(20)) {
+    for (uint64_t t0 = ts_now_ms(); ts_now_ms() - t0 < timeout_ms; ts_sleep_ms(20)) {
         st_buf b = ST_BUF_INIT;
         st_error e;
         bool ok = st_db_get(db, id, NULL, &b, &e) == ST_OK;
@@ -309,7 +309,7 @@ static bool wait_doc(st_db *db, const char *id, unsigned timeout_ms)
 
 static bool wait_state(st_repl *r, st_repl_status *s, st_repl_state want, unsigned timeout_ms)
 {
-    for (uint64_t t0 = rt_now_ms(); rt_now_ms() - t0 < timeout_ms; rt_sleep_ms(20)) {
+    for (uint64_t t0 = ts_now_ms(); ts_now_ms() - t0 < timeout_ms; ts_sleep_ms(20)) {
         st_repl_get_status(r, s);
         if (s->state == want)
             return true;
@@ -322,7 +322,7 @@ static void test_session_refused_login(void **state)
     (void)state;
     char pa[4096], url[256];
     st_db *a = fresh_local(pa, sizeof pa);
-    snprintf(url, sizeof url, "%s/nosuch", srv.plain);
+    snprintf(url, sizeof url, "%s/nosuch", srv.url);
     st_repl_config c;
     config(&c, url, NULL, NULL, a);
     c.username = RS_ADMIN;
@@ -336,7 +336,7 @@ static void test_session_refused_login(void **state)
     assert_null(strstr(s.last_error.reason, "wrong-password"));
     assert_int_equal(s.retries, 0);
     st_db_close(a);
-    rt_unlink(pa);
+    ts_db_unlink(pa);
 }
 
 /* The cookie lives 2 s and the feed waits 5 s between requests, so every
@@ -367,7 +367,7 @@ static void test_session_logs_in_again(void **state)
     assert_true(wait_state(r, &s, ST_REPL_IDLE, 15000));
     assert_int_equal(atomic_load(&px.logins) - logins0, 1);
     /* The feed's answer comes after 5 s; the next request meets a dead cookie. */
-    rt_sleep_ms(5500);
+    ts_sleep_ms(5500);
     assert_int_equal(rs_http_status(&srv, "PUT", "/sess/two", "{\"v\":2}"), 201);
     assert_true(wait_doc(a, "two", 20000));
     st_repl_get_status(r, &s);
@@ -377,7 +377,7 @@ static void test_session_logs_in_again(void **state)
     assert_int_equal(st_repl_wait(r, 10000), ST_REPL_STOPPED);
     st_repl_free(r);
     st_db_close(a);
-    rt_unlink(pa);
+    ts_db_unlink(pa);
 }
 
 /* Refused 403 in the middle of a continuous run: FAILED, not retried. */
@@ -408,12 +408,12 @@ static void test_continuous_403_fails(void **state)
     assert_null(strstr(s.last_error.reason, srv.pass));
     st_repl_free(r);
     st_db_close(a);
-    rt_unlink(pa);
+    ts_db_unlink(pa);
 }
 
 int main(void)
 {
-    if (!rs_bin()) {
+    if (!ts_settee_bin()) {
         fprintf(stderr, "skipped: settee binary not built\n");
         return 0;
     }

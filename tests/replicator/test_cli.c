@@ -32,8 +32,8 @@ static void test_replicate_and_sync(void **state)
 {
     (void)state;
     char pa[4096], pb[4096];
-    rt_path(pa, sizeof pa, "cli-a.settee");
-    rt_path(pb, sizeof pb, "cli-b.settee");
+    ts_db_path(pa, sizeof pa, "cli-a.settee");
+    ts_db_path(pb, sizeof pb, "cli-b.settee");
     st_db *a = rt_open(pa, true);
     for (int i = 0; i < 30; i++)
         rt_put(a, NULL, "{\"_id\":\"d%02d\"}", i);
@@ -79,8 +79,8 @@ static void test_replicate_and_sync(void **state)
     free(out);
     assert_int_equal(cli(&out, "replicate only-one"), 2);
     free(out);
-    rt_unlink(pa);
-    rt_unlink(pb);
+    ts_db_unlink(pa);
+    ts_db_unlink(pb);
 }
 
 /* A continuous replication from a local file wakes up when another process
@@ -90,8 +90,8 @@ static void test_continuous_wakes_on_other_process(void **state)
 {
     (void)state;
     char pa[4096], pb[4096];
-    rt_path(pa, sizeof pa, "proc-src.settee");
-    rt_path(pb, sizeof pb, "proc-tgt.settee");
+    ts_db_path(pa, sizeof pa, "proc-src.settee");
+    ts_db_path(pb, sizeof pb, "proc-tgt.settee");
     st_db *a = rt_open(pa, true), *b = rt_open(pb, true);
     rt_put(a, NULL, "{\"_id\":\"first\"}");
     st_repl_config c;
@@ -104,11 +104,11 @@ static void test_continuous_wakes_on_other_process(void **state)
     st_error e;
     assert_int_equal(st_repl_start(&c, &r, &e), ST_OK);
     st_repl_status s;
-    uint64_t t0 = rt_now_ms();
+    uint64_t t0 = ts_now_ms();
     do {
-        rt_sleep_ms(10);
+        ts_sleep_ms(10);
         st_repl_get_status(r, &s);
-    } while ((s.state != ST_REPL_IDLE || s.docs_written < 1) && rt_now_ms() - t0 < 10000);
+    } while ((s.state != ST_REPL_IDLE || s.docs_written < 1) && ts_now_ms() - t0 < 10000);
     assert_int_equal(s.state, ST_REPL_IDLE);
     /* At once: the commit lands before the poller's first look at the
      * file, which once made it go unseen. */
@@ -116,11 +116,11 @@ static void test_continuous_wakes_on_other_process(void **state)
     assert_int_equal(cli(&out, "put '%s' '{\"_id\":\"from-another-process\"}'", pa), 0);
 
     free(out);
-    t0 = rt_now_ms();
+    t0 = ts_now_ms();
     do {
-        rt_sleep_ms(5);
+        ts_sleep_ms(5);
         st_repl_get_status(r, &s);
-    } while (s.docs_written < 2 && rt_now_ms() - t0 < 5000);
+    } while (s.docs_written < 2 && ts_now_ms() - t0 < 5000);
     assert_int_equal(s.docs_written, 2);
     st_repl_stop(r);
     assert_int_equal(st_repl_wait(r, 10000), ST_REPL_STOPPED);
@@ -130,8 +130,8 @@ static void test_continuous_wakes_on_other_process(void **state)
     st_buf_free(&doc);
     st_db_close(a);
     st_db_close(b);
-    rt_unlink(pa);
-    rt_unlink(pb);
+    ts_db_unlink(pa);
+    ts_db_unlink(pb);
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -175,7 +175,7 @@ static void test_options_anywhere(void **state)
 {
     (void)state;
     char p[4096];
-    rt_path(p, sizeof p, "cli-opts.settee");
+    ts_db_path(p, sizeof p, "cli-opts.settee");
     make_db(p, 3);
     char *out = NULL;
     /* An option before the file: the very line that failed before. */
@@ -208,12 +208,12 @@ static void test_options_anywhere(void **state)
     free(out);
     /* sync options go anywhere too. */
     char q[4096];
-    rt_path(q, sizeof q, "cli-opts-copy.settee");
+    ts_db_path(q, sizeof q, "cli-opts-copy.settee");
     assert_int_equal(cli(&out, "replicate '%s' --quiet '%s' --create-target", p, q), 0);
     assert_int_equal(doc_count(q), 4);
     free(out);
-    rt_unlink(p);
-    rt_unlink(q);
+    ts_db_unlink(p);
+    ts_db_unlink(q);
 }
 
 /* ------------------------------------------------- documents on a URL */
@@ -238,7 +238,7 @@ static void test_doc_commands_on_url(void **state)
     assert_non_null(strstr(out, "\"ok\":true"));
     free(out);
     char in[4096];
-    rt_path(in, sizeof in, "cli-doc.json");
+    ts_db_path(in, sizeof in, "cli-doc.json");
     FILE *f = fopen(in, "w");
     assert_non_null(f);
     fputs("{\"_id\":\"b\"}", f);
@@ -290,15 +290,15 @@ static void test_fails_fast(void **state)
 {
     (void)state;
     char p[4096];
-    rt_path(p, sizeof p, "cli-fast.settee");
+    ts_db_path(p, sizeof p, "cli-fast.settee");
     make_db(p, 5);
     char *out = NULL;
     int refused = refused_port();
 
     /* Refused: the bounded retries end it within a few seconds. */
-    uint64_t t0 = rs_now_ms();
+    uint64_t t0 = ts_now_ms();
     assert_int_equal(cli(&out, "replicate '%s' http://127.0.0.1:%d/x", p, refused), 1);
-    assert_true(rs_now_ms() - t0 < 8000);
+    assert_true(ts_now_ms() - t0 < 8000);
     assert_non_null(strstr(out, "127.0.0.1"));
     free(out);
     /* --json: a record for each retry, and a final one. */
@@ -308,32 +308,32 @@ static void test_fails_fast(void **state)
     assert_non_null(strstr(out, "\"ok\":false"));
     free(out);
     /* --retry: patient until the give-up time. */
-    t0 = rs_now_ms();
+    t0 = ts_now_ms();
     assert_int_equal(cli(&out, "replicate --retry --timeout 3 '%s' http://127.0.0.1:%d/x", p,
                          refused), 1);
-    assert_true(rs_now_ms() - t0 >= 2500);
+    assert_true(ts_now_ms() - t0 >= 2500);
     assert_non_null(strstr(out, "gave up after 3 s"));
     free(out);
 
     /* Never answers: --timeout 2 gives up after about 2 s, saying so. */
     int port;
     int fd = silent_peer(&port);
-    t0 = rs_now_ms();
+    t0 = ts_now_ms();
     assert_int_equal(cli(&out, "replicate --timeout 2 '%s' http://127.0.0.1:%d/x", p, port), 1);
-    uint64_t took = rs_now_ms() - t0;
+    uint64_t took = ts_now_ms() - t0;
     assert_true(took >= 1500 && took < 8000);
     assert_non_null(strstr(out, "gave up after 2 s"));
     assert_non_null(strstr(out, "--retry"));
     free(out);
     /* And by default within the default give-up time (10 s), not minutes. */
-    t0 = rs_now_ms();
+    t0 = ts_now_ms();
     assert_int_equal(cli(&out, "sync --quiet '%s' http://127.0.0.1:%d/x", p, port), 1);
-    took = rs_now_ms() - t0;
+    took = ts_now_ms() - t0;
     assert_true(took >= 9000 && took < 20000);
     assert_non_null(strstr(out, "gave up after 10 s"));
     free(out);
     close(fd);
-    rt_unlink(p);
+    ts_db_unlink(p);
 }
 
 /* ------------------------------------------------------- --json records */
@@ -389,8 +389,8 @@ static void test_json_records(void **state)
 {
     (void)state;
     char p[4096], q[4096];
-    rt_path(p, sizeof p, "cli-json-a.settee");
-    rt_path(q, sizeof q, "cli-json-b.settee");
+    ts_db_path(p, sizeof p, "cli-json-a.settee");
+    ts_db_path(q, sizeof q, "cli-json-b.settee");
     make_db(p, 30);
     char *out = NULL;
     assert_int_equal(cli(&out, "replicate --json --create-target '%s' '%s' 2>/dev/null", p, q),
@@ -404,8 +404,8 @@ static void test_json_records(void **state)
     assert_string_equal(rs.end_seq, "30");  /* the end does not lag what was read */
     assert_non_null(strstr(out, "\"ok\":true"));
     free(out);
-    rt_unlink(p);
-    rt_unlink(q);
+    ts_db_unlink(p);
+    ts_db_unlink(q);
 }
 
 /* ------------------------------------------------------ the display */
@@ -436,12 +436,12 @@ static int on_terminal(char **out, unsigned cols, const char *a1, const char *a2
         dup2(s, 1);
         dup2(s, 2);
         close(m);
-        execl(rs_bin(), rs_bin(), a1, a2, a3, a4, (char *)NULL);
+        execl(ts_settee_bin(), ts_settee_bin(), a1, a2, a3, a4, (char *)NULL);
         _exit(127);
     }
     st_buf b = ST_BUF_INIT;
     char buf[4096];
-    for (uint64_t t0 = rs_now_ms(); rs_now_ms() - t0 < 60000;) {
+    for (uint64_t t0 = ts_now_ms(); ts_now_ms() - t0 < 60000;) {
         struct pollfd pf = {m, POLLIN, 0};
         if (poll(&pf, 1, 100) <= 0)
             continue;
@@ -461,9 +461,9 @@ static void test_progress_display(void **state)
 {
     (void)state;
     char p[4096], q[4096], q2[4096];
-    rt_path(p, sizeof p, "cli-tty-a.settee");
-    rt_path(q, sizeof q, "cli-tty-b.settee");
-    rt_path(q2, sizeof q2, "cli-tty-c.settee");
+    ts_db_path(p, sizeof p, "cli-tty-a.settee");
+    ts_db_path(q, sizeof q, "cli-tty-b.settee");
+    ts_db_path(q2, sizeof q2, "cli-tty-c.settee");
     make_db(p, 200);
     char *out = NULL;
     assert_int_equal(on_terminal(&out, 50, "replicate", "--create-target", p, q), 0);
@@ -491,9 +491,9 @@ static void test_progress_display(void **state)
     assert_non_null(strstr(out, "copy: stopped"));
     assert_non_null(strstr(out, "copied 200 documents from "));
     free(out);
-    rt_unlink(p);
-    rt_unlink(q);
-    rt_unlink(q2);
+    ts_db_unlink(p);
+    ts_db_unlink(q);
+    ts_db_unlink(q2);
 }
 
 static void test_summary_to_from(void **state)
@@ -502,7 +502,7 @@ static void test_summary_to_from(void **state)
     rs_server srv;
     assert_true(rs_start_cfg(&srv, "cli-sum", CT_FAST_HASH_INI));
     char p[4096], u[256];
-    rt_path(p, sizeof p, "cli-sum.settee");
+    ts_db_path(p, sizeof p, "cli-sum.settee");
     make_db(p, 4);
     snprintf(u, sizeof u, "%s/sum", srv.base);
     assert_int_equal(rs_http_status(&srv, "PUT", "/sum", NULL), 201);
@@ -514,7 +514,7 @@ static void test_summary_to_from(void **state)
     assert_null(strstr(out, RS_PASS));
     assert_null(strstr(out, "push:  ")); /* no push/pull jargon in the summary */
     free(out);
-    rt_unlink(p);
+    ts_db_unlink(p);
     assert_true(rs_stop(&srv));
 }
 
@@ -566,15 +566,15 @@ static void test_backup_restore_file(void **state)
 {
     (void)state;
     char src[4096], bak[4096], dst[4096];
-    rt_path(src, sizeof src, "cli-bk-src.settee");
-    rt_path(bak, sizeof bak, "cli-bk.settee");
-    rt_path(dst, sizeof dst, "cli-bk-restored.settee");
+    ts_db_path(src, sizeof src, "cli-bk-src.settee");
+    ts_db_path(bak, sizeof bak, "cli-bk.settee");
+    ts_db_path(dst, sizeof dst, "cli-bk-restored.settee");
     make_db(src, 300);
     writer w = {.path = src};
     atomic_init(&w.stop, false);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, keep_writing, &w), 0);
-    rt_sleep_ms(50);
+    ts_sleep_ms(50);
     char *out = NULL;
     /* A consistent copy while another handle keeps writing. */
     assert_int_equal(cli(&out, "backup '%s' '%s'", src, bak), 0);
@@ -611,9 +611,9 @@ static void test_backup_restore_file(void **state)
     assert_int_equal(doc_count(dst), n);
     assert_int_equal(cli(&out, "restore '%s/nothing-here' '%s'", bak, dst), 1);
     free(out);
-    rt_unlink(src);
-    rt_unlink(bak);
-    rt_unlink(dst);
+    ts_db_unlink(src);
+    ts_db_unlink(bak);
+    ts_db_unlink(dst);
 }
 
 static void test_backup_restore_url(void **state)
@@ -630,8 +630,8 @@ static void test_backup_restore_url(void **state)
     assert_int_equal(rs_http_status(&srv, "POST", "/bk/_bulk_docs", body.data), 201);
     st_buf_free(&body);
     char bak[4096], bak2[4096];
-    rt_path(bak, sizeof bak, "cli-bk-url.settee");
-    rt_path(bak2, sizeof bak2, "cli-bk-url2.settee");
+    ts_db_path(bak, sizeof bak, "cli-bk-url.settee");
+    ts_db_path(bak2, sizeof bak2, "cli-bk-url2.settee");
     char *out = NULL;
     assert_int_equal(cli(&out, "backup --quiet '%s/bk' '%s'", srv.base, bak), 0);
     free(out);
@@ -649,7 +649,7 @@ static void test_backup_restore_url(void **state)
     assert_int_equal(cli(&out, "restore '%s' '%s/bk'", bak, srv.base), 1);
     assert_non_null(strstr(out, "already holds 50 documents"));
     free(out);
-    rt_unlink(bak);
+    ts_db_unlink(bak);
     assert_true(rs_stop(&srv));
 }
 
@@ -667,9 +667,9 @@ static void test_filtered(void **state)
         "{\"_id\":\"_design/app\",\"filters\":{\"by_t\":"
         "\"function(doc, req) { return doc.t === req.query.t; }\"}}";
     char pa[4096], pb[4096], pc[4096];
-    rt_path(pa, sizeof pa, "cli-fa.settee");
-    rt_path(pb, sizeof pb, "cli-fb.settee");
-    rt_path(pc, sizeof pc, "cli-fc.settee");
+    ts_db_path(pa, sizeof pa, "cli-fa.settee");
+    ts_db_path(pb, sizeof pb, "cli-fb.settee");
+    ts_db_path(pc, sizeof pc, "cli-fc.settee");
     st_db *a = rt_open(pa, true);
     rt_put(a, NULL, "%s", ddoc);
     for (int i = 0; i < 10; i++)
@@ -715,14 +715,14 @@ static void test_filtered(void **state)
     free(out);
     assert_int_equal(doc_count(pc), 7);
     assert_true(rs_stop(&srv));
-    rt_unlink(pa);
-    rt_unlink(pb);
-    rt_unlink(pc);
+    ts_db_unlink(pa);
+    ts_db_unlink(pb);
+    ts_db_unlink(pc);
 }
 
 int main(void)
 {
-    if (!rs_bin()) {
+    if (!ts_settee_bin()) {
         printf("settee binary not built: skipping CLI tests\n");
         return 0;
     }

@@ -81,10 +81,10 @@ static int group_setup(void **state)
              TJ_KEY_B64, TLS_DIR, TLS_DIR);
     if (!rs_start_cfg(&srv, "cliauth", ini))
         return -1;
-    snprintf(members_url, sizeof members_url, "%s/members", srv.plain);
-    rt_path(alice_pw_file, sizeof alice_pw_file, "alice.pw");
-    rt_path(admin_pw_file, sizeof admin_pw_file, "admin.pw");
-    rt_path(bad_pw_file, sizeof bad_pw_file, "bad.pw");
+    snprintf(members_url, sizeof members_url, "%s/members", srv.url);
+    ts_db_path(alice_pw_file, sizeof alice_pw_file, "alice.pw");
+    ts_db_path(admin_pw_file, sizeof admin_pw_file, "admin.pw");
+    ts_db_path(bad_pw_file, sizeof bad_pw_file, "bad.pw");
     FILE *f = fopen(alice_pw_file, "w");
     FILE *g = fopen(admin_pw_file, "w");
     FILE *h = fopen(bad_pw_file, "w");
@@ -136,15 +136,15 @@ static void test_https_needs_the_ca(void **state)
 {
     (void)state;
     char p[4096], url[256], doc[300];
-    rt_path(p, sizeof p, "cli-tls.settee");
+    ts_db_path(p, sizeof p, "cli-tls.settee");
     make_db(p, 5);
     snprintf(url, sizeof url, "https://127.0.0.1:%d/tlsdb", srv.tls_port);
     char *out = NULL;
     /* The test CA is nobody's system CA: refused at once, saying why. */
-    uint64_t t0 = rt_now_ms();
+    uint64_t t0 = ts_now_ms();
     assert_int_equal(cli(&out, "replicate --create-target '%s' '%s' --user admin "
                                "--password-file '%s'", p, url, admin_pw_file), 1);
-    assert_true(rt_now_ms() - t0 < 8000);
+    assert_true(ts_now_ms() - t0 < 8000);
     assert_non_null(strstr(out, "TLS: "));
     assert_non_null(strstr(out, "certificate"));
     assert_non_null(strstr(out, "--ca-file FILE"));
@@ -180,7 +180,7 @@ static void test_https_needs_the_ca(void **state)
                          admin_pw_file), 0);
     assert_non_null(strstr(out, "\"doc_count\":5"));
     free(out);
-    rt_unlink(p);
+    ts_db_unlink(p);
 }
 
 /* ----------------------------------------------------- user and password */
@@ -189,9 +189,9 @@ static void test_members_only_with_password(void **state)
 {
     (void)state;
     char p[4096], q[4096], bak[4096];
-    rt_path(p, sizeof p, "cli-members.settee");
-    rt_path(q, sizeof q, "cli-members-env.settee");
-    rt_path(bak, sizeof bak, "cli-members-bak.settee");
+    ts_db_path(p, sizeof p, "cli-members.settee");
+    ts_db_path(q, sizeof q, "cli-members-env.settee");
+    ts_db_path(bak, sizeof bak, "cli-members-bak.settee");
     char *out = NULL;
     /* No credentials: the server's 401, and what to do about it. */
     assert_int_equal(cli(&out, "replicate --create-target '%s' '%s'", members_url, p), 1);
@@ -240,9 +240,9 @@ static void test_members_only_with_password(void **state)
     assert_non_null(strstr(out, "backed up"));
     free(out);
     assert_int_equal(doc_count(bak), N_MEMBER_DOCS);
-    rt_unlink(p);
-    rt_unlink(q);
-    rt_unlink(bak);
+    ts_db_unlink(p);
+    ts_db_unlink(q);
+    ts_db_unlink(bak);
 }
 
 /* --------------------------------------------------------------- sessions */
@@ -253,7 +253,7 @@ static pid_t spawn(const char *out_path, const char *extra_env, const char *cons
 {
     const char *argv[32];
     size_t n = 0;
-    argv[n++] = rs_bin();
+    argv[n++] = ts_settee_bin();
     while (*args && n < 31)
         argv[n++] = *args++;
     argv[n] = NULL;
@@ -285,7 +285,7 @@ static int stop_child(pid_t pid)
 {
     kill(pid, SIGTERM);
     int st = 0;
-    for (uint64_t t0 = rt_now_ms(); rt_now_ms() - t0 < 20000; rt_sleep_ms(20))
+    for (uint64_t t0 = ts_now_ms(); ts_now_ms() - t0 < 20000; ts_sleep_ms(20))
         if (waitpid(pid, &st, WNOHANG) == pid)
             return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     kill(pid, SIGKILL);
@@ -308,7 +308,7 @@ static bool has_doc(const char *path, const char *id)
 
 static bool wait_doc(const char *path, const char *id, unsigned timeout_ms)
 {
-    for (uint64_t t0 = rt_now_ms(); rt_now_ms() - t0 < timeout_ms; rt_sleep_ms(50))
+    for (uint64_t t0 = ts_now_ms(); ts_now_ms() - t0 < timeout_ms; ts_sleep_ms(50))
         if (access(path, F_OK) == 0 && has_doc(path, id))
             return true;
     return false;
@@ -331,14 +331,14 @@ static void test_session(void **state)
     /* A continuous run outlives its 2 s cookie: the request refused 401
      * logs in again, and the document written after the expiry arrives. */
     char p[4096], log[4096], url[256];
-    rt_path(p, sizeof p, "cli-session.settee");
-    rt_path(log, sizeof log, "cli-session.log");
-    snprintf(url, sizeof url, "%s/sessions", srv.plain);
+    ts_db_path(p, sizeof p, "cli-session.settee");
+    ts_db_path(log, sizeof log, "cli-session.log");
+    snprintf(url, sizeof url, "%s/sessions", srv.url);
     const char *args[] = {"replicate", "--continuous", "--create-target", "--session",
                           "--user", "alice", "--password-file", alice_pw_file, url, p, NULL};
     pid_t pid = spawn(log, NULL, args);
     assert_true(wait_doc(p, "first", 30000));
-    rt_sleep_ms(3000); /* past [chttpd_auth] timeout = 2 */
+    ts_sleep_ms(3000); /* past [chttpd_auth] timeout = 2 */
     assert_int_equal(rs_http_status(&srv, "PUT", "/sessions/after-expiry", "{}"), 201);
     bool arrived = wait_doc(p, "after-expiry", 20000);
     int rc = stop_child(pid);
@@ -352,7 +352,7 @@ static void test_session(void **state)
     assert_null(strstr(text, "AuthSession"));
     free(text);
     unlink(log);
-    rt_unlink(p);
+    ts_db_unlink(p);
 }
 
 /* ------------------------------------------------------------------- JWT */
@@ -365,12 +365,12 @@ static void test_bearer_token(void **state)
              (long long)time(NULL) + 3600);
     assert_true(tj_hs256(TJ_KEY, claims, token, sizeof token));
     assert_true(tj_hs256("some-other-key", claims, other, sizeof other));
-    rt_path(tok_file, sizeof tok_file, "cli.jwt");
-    rt_path(other_file, sizeof other_file, "cli-other.jwt");
+    ts_db_path(tok_file, sizeof tok_file, "cli.jwt");
+    ts_db_path(other_file, sizeof other_file, "cli-other.jwt");
     write_file(tok_file, token);
     write_file(other_file, other);
     char p[4096];
-    rt_path(p, sizeof p, "cli-jwt.settee");
+    ts_db_path(p, sizeof p, "cli-jwt.settee");
     char *out = NULL;
     assert_int_equal(cli(&out, "replicate --create-target '%s' '%s' --bearer-token-file '%s'",
                          members_url, p, tok_file), 0);
@@ -394,7 +394,7 @@ static void test_bearer_token(void **state)
     free(out);
     unlink(tok_file);
     unlink(other_file);
-    rt_unlink(p);
+    ts_db_unlink(p);
 }
 
 /* ------------------------------------------------------- secrets unseen */
@@ -421,9 +421,9 @@ static void run_unseen(const char *tag, const char *extra_env, const char *const
 {
     char log[4096], local[4096], name[64];
     snprintf(name, sizeof name, "%s.log", tag);
-    rt_path(log, sizeof log, name);
+    ts_db_path(log, sizeof log, name);
     snprintf(name, sizeof name, "%s.settee", tag);
-    rt_path(local, sizeof local, name);
+    ts_db_path(local, sizeof local, name);
     make_db(local, 0);
     const char *argv[24] = {"sync", "--continuous"};
     size_t n = 2;
@@ -453,7 +453,7 @@ static void run_unseen(const char *tag, const char *extra_env, const char *const
     free(env);
     free(text);
     unlink(log);
-    rt_unlink(local);
+    ts_db_unlink(local);
 }
 
 static void test_password_never_shown(void **state)
@@ -480,8 +480,8 @@ static void test_usage_errors(void **state)
 {
     (void)state;
     char empty[4096], doc[4096];
-    rt_path(empty, sizeof empty, "empty.pw");
-    rt_path(doc, sizeof doc, "doc.json");
+    ts_db_path(empty, sizeof empty, "empty.pw");
+    ts_db_path(doc, sizeof doc, "doc.json");
     write_file(empty, "\n");
     write_file(doc, "{\"_id\":\"x\"}");
     const char *u = "http://127.0.0.1:9/db"; /* never reached */
@@ -526,7 +526,7 @@ static void test_usage_errors(void **state)
 
 int main(void)
 {
-    if (!rs_bin()) {
+    if (!ts_settee_bin()) {
         printf("settee binary not built: skipping CLI credential tests\n");
         return 0;
     }

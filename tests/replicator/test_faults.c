@@ -50,7 +50,7 @@ static st_db *fresh_local(char *out, size_t cap)
 {
     char name[64];
     snprintf(name, sizeof name, "f%d.settee", counter++);
-    rt_path(out, cap, name);
+    ts_db_path(out, cap, name);
     return rt_open(out, true);
 }
 
@@ -149,10 +149,10 @@ static void test_10k_both_sides_converge(void **state)
     c.create_target = true;
     st_repl_status s;
     st_error e;
-    uint64_t t0 = rt_now_ms();
+    uint64_t t0 = ts_now_ms();
     assert_int_equal(st_repl_run(&c, &s, &e), ST_OK);
     fprintf(stderr, "push 10k through faults: %llu ms, %llu retries, cuts %lu stalls %lu garbage %lu\n",
-            (unsigned long long)(rt_now_ms() - t0), (unsigned long long)s.retries,
+            (unsigned long long)(ts_now_ms() - t0), (unsigned long long)s.retries,
             atomic_load(&px.cuts), atomic_load(&px.stalls), atomic_load(&px.garbage));
     assert_int_equal(s.docs_written, 10000);
     assert_int_equal(s.doc_write_failures, 0);
@@ -183,7 +183,7 @@ static void test_10k_both_sides_converge(void **state)
     pull.source = prox;
     pull.target_db = a;
     st_repl *rp = NULL, *rl = NULL;
-    t0 = rt_now_ms();
+    t0 = ts_now_ms();
     assert_int_equal(st_repl_start(&push, &rp, &e), ST_OK);
     assert_int_equal(st_repl_start(&pull, &rl, &e), ST_OK);
     assert_int_equal(st_repl_wait(rp, 240000), ST_REPL_STOPPED);
@@ -194,7 +194,7 @@ static void test_10k_both_sides_converge(void **state)
     st_repl_free(rp);
     st_repl_free(rl);
     fprintf(stderr, "sync through faults: %llu ms; push %llu docs, pull %llu docs, %llu+%llu retries\n",
-            (unsigned long long)(rt_now_ms() - t0), (unsigned long long)sp.docs_written,
+            (unsigned long long)(ts_now_ms() - t0), (unsigned long long)sp.docs_written,
             (unsigned long long)sl.docs_written, (unsigned long long)sp.retries,
             (unsigned long long)sl.retries);
     assert_int_equal(sp.doc_write_failures + sl.doc_write_failures, 0);
@@ -226,8 +226,8 @@ static void test_10k_both_sides_converge(void **state)
 
     st_db_close(a);
     st_db_close(cdb);
-    rt_unlink(pa);
-    rt_unlink(pc);
+    ts_db_unlink(pa);
+    ts_db_unlink(pc);
 }
 
 typedef struct cutter {
@@ -283,7 +283,7 @@ static void test_resume_after_cut(void **state)
     assert_non_null(strstr(r.body, "\"doc_count\":3000"));
     free(r.body);
     st_db_close(a);
-    rt_unlink(pa);
+    ts_db_unlink(pa);
 }
 
 static void test_continuous_survives_outage(void **state)
@@ -305,19 +305,19 @@ static void test_continuous_survives_outage(void **state)
     st_error e;
     assert_int_equal(st_repl_start(&c, &r, &e), ST_OK);
     st_repl_status s;
-    uint64_t t0 = rt_now_ms();
+    uint64_t t0 = ts_now_ms();
     do {
-        rt_sleep_ms(20);
+        ts_sleep_ms(20);
         st_repl_get_status(r, &s);
-    } while ((s.state != ST_REPL_IDLE || s.docs_written < 1) && rt_now_ms() - t0 < 10000);
+    } while ((s.state != ST_REPL_IDLE || s.docs_written < 1) && ts_now_ms() - t0 < 10000);
     assert_int_equal(s.state, ST_REPL_IDLE);
 
     /* The peer goes away; writes happen there meanwhile. */
     atomic_store(&px.down, true);
     bool saw_offline = false;
-    t0 = rt_now_ms();
-    while (rt_now_ms() - t0 < 3000) {
-        rt_sleep_ms(20);
+    t0 = ts_now_ms();
+    while (ts_now_ms() - t0 < 3000) {
+        ts_sleep_ms(20);
         st_repl_get_status(r, &s);
         saw_offline = saw_offline || s.state == ST_REPL_OFFLINE;
     }
@@ -337,18 +337,18 @@ static void test_continuous_survives_outage(void **state)
 
     /* Back: it catches up by itself. */
     atomic_store(&px.down, false);
-    t0 = rt_now_ms();
+    t0 = ts_now_ms();
     do {
-        rt_sleep_ms(20);
+        ts_sleep_ms(20);
         st_repl_get_status(r, &s);
-    } while (s.docs_written < 51 && rt_now_ms() - t0 < 20000);
+    } while (s.docs_written < 51 && ts_now_ms() - t0 < 20000);
     assert_int_equal(s.docs_written, 51);
     /* Recovered: back to IDLE, the outage's error is gone, the count stays. */
-    t0 = rt_now_ms();
+    t0 = ts_now_ms();
     do {
-        rt_sleep_ms(20);
+        ts_sleep_ms(20);
         st_repl_get_status(r, &s);
-    } while (s.state != ST_REPL_IDLE && rt_now_ms() - t0 < 10000);
+    } while (s.state != ST_REPL_IDLE && ts_now_ms() - t0 < 10000);
     assert_int_equal(s.state, ST_REPL_IDLE);
     assert_int_equal(s.last_error.code, ST_OK);
     assert_int_equal(s.last_http_status, 0);
@@ -357,7 +357,7 @@ static void test_continuous_survives_outage(void **state)
     assert_int_equal(st_repl_wait(r, 10000), ST_REPL_STOPPED);
     st_repl_free(r);
     st_db_close(a);
-    rt_unlink(pa);
+    ts_db_unlink(pa);
 }
 
 static void test_bulk_get_fallback(void **state)
@@ -414,9 +414,9 @@ static void test_bulk_get_fallback(void **state)
     st_db_close(a);
     st_db_close(b);
     st_db_close(cdb);
-    rt_unlink(pa);
-    rt_unlink(pb);
-    rt_unlink(pc);
+    ts_db_unlink(pa);
+    ts_db_unlink(pb);
+    ts_db_unlink(pc);
 }
 
 /* A peer that answers open_revs with JSON only (attachments inline, base64
@@ -481,14 +481,14 @@ static void test_inline_only_peer(void **state)
     st_db_close(a);
     st_db_close(b);
     st_db_close(cdb);
-    rt_unlink(pa);
-    rt_unlink(pb);
-    rt_unlink(pc);
+    ts_db_unlink(pa);
+    ts_db_unlink(pb);
+    ts_db_unlink(pc);
 }
 
 int main(void)
 {
-    if (!rs_bin()) {
+    if (!ts_settee_bin()) {
         printf("settee binary not built: skipping fault-injection tests\n");
         return 0;
     }

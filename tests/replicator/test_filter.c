@@ -46,7 +46,7 @@ static int group_setup(void **state)
     /* The server (and a replication's own pool) find settee-js this way. */
     setenv("COUCHDB_QUERY_SERVER_JAVASCRIPT", js, 1);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    have_srv = rs_bin() != NULL && rs_start(&srv, "filter");
+    have_srv = ts_settee_bin() != NULL && rs_start(&srv, "filter");
     return 0;
 }
 
@@ -62,7 +62,7 @@ static st_db *fresh(char *path, size_t cap)
 {
     char name[64];
     snprintf(name, sizeof name, "f%d.settee", counter++);
-    rt_path(path, cap, name);
+    ts_db_path(path, cap, name);
     return rt_open(path, true);
 }
 
@@ -161,8 +161,8 @@ static void local_function_with_query_params(void **state)
     expect_ids(b, "d01,d02,d03,d04,d05,d06,d08,d10");
     st_db_close(a);
     st_db_close(b);
-    rt_unlink(pa);
-    rt_unlink(pb);
+    ts_db_unlink(pa);
+    ts_db_unlink(pb);
 }
 
 static void local_id_follows_the_code(void **state)
@@ -194,8 +194,8 @@ static void local_id_follows_the_code(void **state)
     expect_ids(b, "_design/app,d01,d03,d04");
     st_db_close(a);
     st_db_close(b);
-    rt_unlink(pa);
-    rt_unlink(pb);
+    ts_db_unlink(pa);
+    ts_db_unlink(pb);
 }
 
 static void local_view_filter_and_own_pool(void **state)
@@ -214,8 +214,8 @@ static void local_view_filter_and_own_pool(void **state)
     assert_non_null(strstr(s.last_error.reason, "`view` filter parameter is not provided."));
     st_db_close(a);
     st_db_close(b);
-    rt_unlink(pa);
-    rt_unlink(pb);
+    ts_db_unlink(pa);
+    ts_db_unlink(pb);
 }
 
 static void local_missing_and_failing_filters(void **state)
@@ -239,8 +239,8 @@ static void local_missing_and_failing_filters(void **state)
     expect_ids(b, "");
     st_db_close(a);
     st_db_close(b);
-    rt_unlink(pa);
-    rt_unlink(pb);
+    ts_db_unlink(pa);
+    ts_db_unlink(pb);
 }
 
 static void config_refusals(void **state)
@@ -306,7 +306,7 @@ static void remote_function_with_query_params(void **state)
     assert_int_equal(run(url, NULL, b, "app/nope", NULL, false, &s), ST_E_NOT_FOUND);
     assert_non_null(strstr(s.last_error.reason, "missing json key: nope"));
     st_db_close(b);
-    rt_unlink(pb);
+    ts_db_unlink(pb);
 }
 
 int main(void)

@@ -26,8 +26,8 @@ static int setup(void **state)
     char na[64], nb[64];
     snprintf(na, sizeof na, "a%d.settee", n);
     snprintf(nb, sizeof nb, "b%d.settee", n++);
-    rt_path(p->pa, sizeof p->pa, na);
-    rt_path(p->pb, sizeof p->pb, nb);
+    ts_db_path(p->pa, sizeof p->pa, na);
+    ts_db_path(p->pb, sizeof p->pb, nb);
     p->a = rt_open(p->pa, true);
     p->b = rt_open(p->pb, true);
     *state = p;
@@ -39,8 +39,8 @@ static int teardown(void **state)
     pair *p = *state;
     st_db_close(p->a);
     st_db_close(p->b);
-    rt_unlink(p->pa);
-    rt_unlink(p->pb);
+    ts_db_unlink(p->pa);
+    ts_db_unlink(p->pb);
     free(p);
     return 0;
 }
@@ -333,13 +333,13 @@ static void test_selector_continuous(void **state)
     for (int i = 0; i < 10; i++)
         rt_put(p->a, NULL, "{\"_id\":\"k%d\",\"keep\":%s}", i, i % 3 ? "false" : "true");
     st_repl_status s;
-    uint64_t t0 = rt_now_ms();
+    uint64_t t0 = ts_now_ms();
     do {
-        rt_sleep_ms(5);
+        ts_sleep_ms(5);
         st_repl_get_status(r, &s);
-    } while (s.docs_written < 4 && rt_now_ms() - t0 < 5000);
+    } while (s.docs_written < 4 && ts_now_ms() - t0 < 5000);
     assert_int_equal(s.docs_written, 4); /* k0 k3 k6 k9 */
-    rt_sleep_ms(100);
+    ts_sleep_ms(100);
     st_repl_get_status(r, &s);
     assert_int_equal(s.docs_written, 4);
     st_repl_stop(r);
@@ -355,7 +355,7 @@ static void test_create_target(void **state)
     pair *p = *state;
     rt_put(p->a, NULL, "{\"_id\":\"x\"}");
     char path[4096];
-    rt_path(path, sizeof path, "created.settee");
+    ts_db_path(path, sizeof path, "created.settee");
     st_repl_config c;
     st_repl_config_init(&c);
     c.source_db = p->a;
@@ -375,7 +375,7 @@ static void test_create_target(void **state)
     c.target_db = p->b;
     assert_int_equal(st_repl_run(&c, &s, &e), ST_OK);
     assert_int_equal(s.docs_written, 1);
-    rt_unlink(path);
+    ts_db_unlink(path);
 }
 
 typedef struct hook_log {
@@ -435,11 +435,11 @@ static void test_continuous(void **state)
     st_error e;
     assert_int_equal(st_repl_start(&c, &r, &e), ST_OK);
     st_repl_status s;
-    uint64_t t0 = rt_now_ms();
+    uint64_t t0 = ts_now_ms();
     do {
-        rt_sleep_ms(10);
+        ts_sleep_ms(10);
         st_repl_get_status(r, &s);
-    } while (s.state != ST_REPL_IDLE && rt_now_ms() - t0 < 10000);
+    } while (s.state != ST_REPL_IDLE && ts_now_ms() - t0 < 10000);
     assert_int_equal(s.state, ST_REPL_IDLE);
     assert_int_equal(s.docs_written, 1);
     /* New writes wake the feed at once (observer), well before the
@@ -447,11 +447,11 @@ static void test_continuous(void **state)
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < 5; i++)
             rt_put(p->a, NULL, "{\"_id\":\"live%d-%d\"}", round, i);
-        t0 = rt_now_ms();
+        t0 = ts_now_ms();
         do {
-            rt_sleep_ms(5);
+            ts_sleep_ms(5);
             st_repl_get_status(r, &s);
-        } while (s.docs_written < 1 + 5 * (uint64_t)(round + 1) && rt_now_ms() - t0 < 10000);
+        } while (s.docs_written < 1 + 5 * (uint64_t)(round + 1) && ts_now_ms() - t0 < 10000);
         assert_int_equal(s.docs_written, 1 + 5 * (round + 1));
     }
     st_repl_stop(r);
@@ -467,7 +467,7 @@ static void test_continuous_missing_source(void **state)
 {
     pair *p = *state;
     char pc[4096];
-    rt_path(pc, sizeof pc, "not-yet.settee");
+    ts_db_path(pc, sizeof pc, "not-yet.settee");
     st_repl_config c;
     st_repl_config_init(&c);
     c.source = pc;
@@ -482,21 +482,21 @@ static void test_continuous_missing_source(void **state)
     c.continuous = true;
     st_repl *r = NULL;
     assert_int_equal(st_repl_start(&c, &r, &e), ST_OK);
-    uint64_t t0 = rt_now_ms();
+    uint64_t t0 = ts_now_ms();
     do {
-        rt_sleep_ms(10);
+        ts_sleep_ms(10);
         st_repl_get_status(r, &s);
-    } while (s.retries < 3 && rt_now_ms() - t0 < 10000);
+    } while (s.retries < 3 && ts_now_ms() - t0 < 10000);
     assert_int_equal(s.state, ST_REPL_STARTING);
     assert_int_equal(s.last_error.code, ST_E_NOT_FOUND);
     st_db *src = rt_open(pc, true);
     assert_non_null(src);
     rt_put(src, NULL, "{\"_id\":\"arrived\"}");
-    t0 = rt_now_ms();
+    t0 = ts_now_ms();
     do {
-        rt_sleep_ms(10);
+        ts_sleep_ms(10);
         st_repl_get_status(r, &s);
-    } while ((s.state != ST_REPL_IDLE || s.docs_written < 1) && rt_now_ms() - t0 < 10000);
+    } while ((s.state != ST_REPL_IDLE || s.docs_written < 1) && ts_now_ms() - t0 < 10000);
     assert_int_equal(s.state, ST_REPL_IDLE);
     assert_int_equal(s.docs_written, 1);
     assert_int_equal(s.last_error.code, ST_OK);
@@ -504,7 +504,7 @@ static void test_continuous_missing_source(void **state)
     assert_int_equal(st_repl_wait(r, 10000), ST_REPL_STOPPED);
     st_repl_free(r);
     st_db_close(src);
-    rt_unlink(pc);
+    ts_db_unlink(pc);
 }
 
 /* A gzip-encoded text attachment and a binary one keep digest, revpos,
@@ -578,25 +578,25 @@ static void test_continuous_wakes_on_other_handle(void **state)
     st_error e;
     assert_int_equal(st_repl_start(&c, &r, &e), ST_OK);
     st_repl_status s;
-    uint64_t t0 = rt_now_ms();
+    uint64_t t0 = ts_now_ms();
     do {
-        rt_sleep_ms(10);
+        ts_sleep_ms(10);
         st_repl_get_status(r, &s);
-    } while ((s.state != ST_REPL_IDLE || s.docs_written < 1) && rt_now_ms() - t0 < 10000);
+    } while ((s.state != ST_REPL_IDLE || s.docs_written < 1) && ts_now_ms() - t0 < 10000);
     assert_int_equal(s.state, ST_REPL_IDLE);
-    rt_sleep_ms(100); /* parked on the longpoll */
+    ts_sleep_ms(100); /* parked on the longpoll */
     for (int round = 1; round <= 2; round++) {
         writer_arg w = {p->pa, round, 3};
         pthread_t t;
         assert_int_equal(pthread_create(&t, NULL, other_handle_writer, &w), 0);
         pthread_join(t, NULL);
-        t0 = rt_now_ms();
+        t0 = ts_now_ms();
         do {
-            rt_sleep_ms(5);
+            ts_sleep_ms(5);
             st_repl_get_status(r, &s);
-        } while (s.docs_written < 1 + 3 * (uint64_t)round && rt_now_ms() - t0 < 5000);
+        } while (s.docs_written < 1 + 3 * (uint64_t)round && ts_now_ms() - t0 < 5000);
         assert_int_equal(s.docs_written, 1 + 3 * round);
-        assert_true(rt_now_ms() - t0 < 5000);
+        assert_true(ts_now_ms() - t0 < 5000);
     }
     st_repl_stop(r);
     assert_int_equal(st_repl_wait(r, 10000), ST_REPL_STOPPED);

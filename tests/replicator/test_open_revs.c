@@ -290,7 +290,7 @@ static void test_pull_replayed_couchdb(void **state)
     ch_server s;
     assert_true(ch_start(&s, routes, sizeof routes / sizeof routes[0]));
     char path[4096], url[128];
-    rt_path(path, sizeof path, "replayed.settee");
+    ts_db_path(path, sizeof path, "replayed.settee");
     st_db *db = rt_open(path, true);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/db", s.port);
     st_repl_config c;
@@ -319,7 +319,7 @@ static void test_pull_replayed_couchdb(void **state)
     st_buf_free(&b);
     ch_stop(&s);
     st_db_close(db);
-    rt_unlink(path);
+    ts_db_unlink(path);
 }
 
 static int teardown_all(void **state)

@@ -146,7 +146,7 @@ static void test_trees_match_pouchdb(void **state)
 {
     (void)state;
     char pl[4096], url[256];
-    rt_path(pl, sizeof pl, "pouch-local.settee");
+    ts_db_path(pl, sizeof pl, "pouch-local.settee");
     st_db *l = rt_open(pl, true);
     for (int i = 1; i <= 5; i++)
         rt_put(l, NULL, "{\"_id\":\"c%d\",\"v\":0}", i);
@@ -191,7 +191,7 @@ static void test_trees_match_pouchdb(void **state)
     free(ours);
     free(theirs);
     st_db_close(l);
-    rt_unlink(pl);
+    ts_db_unlink(pl);
 }
 
 static void fill_remote(const char *db, int from, int n)
@@ -261,7 +261,7 @@ static void test_checkpoints_shared_with_pouchdb(void **state)
 
 int main(void)
 {
-    if (!rs_bin() || !have_node()) {
+    if (!ts_settee_bin() || !have_node()) {
         printf("settee binary, node or tests/interop/node_modules missing: skipping PouchDB interop\n");
         return 0;
     }

@@ -42,7 +42,7 @@ static st_db *fresh_local(char *out, size_t cap)
 {
     char name[64];
     snprintf(name, sizeof name, "l%d.settee", counter++);
-    rt_path(out, cap, name);
+    ts_db_path(out, cap, name);
     return rt_open(out, true);
 }
 
@@ -151,9 +151,9 @@ static void test_push_pull_roundtrip(void **state)
     st_db_close(a);
     st_db_close(b);
     st_db_close(c);
-    rt_unlink(pa);
-    rt_unlink(pb);
-    rt_unlink(pc);
+    ts_db_unlink(pa);
+    ts_db_unlink(pb);
+    ts_db_unlink(pc);
 }
 
 /* Selector replication through the server's _changes?filter=_selector
@@ -193,8 +193,8 @@ static void test_selector_both_ways(void **state)
     assert_int_equal(info.doc_count, 5);
     st_db_close(a);
     st_db_close(b);
-    rt_unlink(pa);
-    rt_unlink(pb);
+    ts_db_unlink(pa);
+    ts_db_unlink(pb);
 }
 
 static void test_conflicts_with_remote(void **state)
@@ -242,8 +242,8 @@ static void test_conflicts_with_remote(void **state)
     st_buf_free(&lb);
     st_db_close(a);
     st_db_close(b);
-    rt_unlink(pa);
-    rt_unlink(pb);
+    ts_db_unlink(pa);
+    ts_db_unlink(pb);
 }
 
 static void test_errors_are_clear(void **state)
@@ -270,18 +270,18 @@ static void test_errors_are_clear(void **state)
     s = run(url, NULL, NULL, a, false, ST_E_NETWORK);
     assert_true(s.retries >= 3);
     st_db_close(a);
-    rt_unlink(pa);
+    ts_db_unlink(pa);
 }
 
 /* Poll (bounded) until pred(status) holds; the last status in *s. */
 static bool wait_status(st_repl *r, st_repl_status *s, bool (*pred)(const st_repl_status *),
                         unsigned timeout_ms)
 {
-    for (uint64_t t0 = rt_now_ms();; rt_sleep_ms(20)) {
+    for (uint64_t t0 = ts_now_ms();; ts_sleep_ms(20)) {
         st_repl_get_status(r, s);
         if (pred(s))
             return true;
-        if (rt_now_ms() - t0 > timeout_ms)
+        if (ts_now_ms() - t0 > timeout_ms)
             return false;
     }
 }
@@ -308,7 +308,7 @@ static bool has_doc(st_db *db, const char *id)
 
 static bool wait_doc(st_db *db, const char *id, unsigned timeout_ms)
 {
-    for (uint64_t t0 = rt_now_ms(); rt_now_ms() - t0 < timeout_ms; rt_sleep_ms(20))
+    for (uint64_t t0 = ts_now_ms(); ts_now_ms() - t0 < timeout_ms; ts_sleep_ms(20))
         if (has_doc(db, id))
             return true;
     return false;
@@ -349,7 +349,7 @@ static void test_continuous_waits_for_source(void **state)
 
     /* Deleted and created again: the feed 404s, the run starts over. */
     assert_int_equal(rs_http_status(&srv, "DELETE", "/later", NULL), 200);
-    rt_sleep_ms(300);
+    ts_sleep_ms(300);
     assert_int_equal(rs_http_status(&srv, "PUT", "/later", NULL), 201);
     assert_int_equal(rs_http_status(&srv, "PUT", "/later/two", "{\"v\":2}"), 201);
     assert_true(wait_doc(a, "two", 15000));
@@ -359,7 +359,7 @@ static void test_continuous_waits_for_source(void **state)
     assert_int_equal(st_repl_wait(r, 10000), ST_REPL_STOPPED);
     st_repl_free(r);
     st_db_close(a);
-    rt_unlink(pa);
+    ts_db_unlink(pa);
 }
 
 /* A server that refuses request bodies over 32 KiB with 413: the push's
@@ -407,7 +407,7 @@ static void test_bulk_docs_413_splits(void **state)
     assert_int_equal(st_repl_run(&c, &s, &e), ST_OK);
     assert_int_equal(s.changes_read, 0);
     st_db_close(a);
-    rt_unlink(pa);
+    ts_db_unlink(pa);
     assert_true(rs_stop(&small));
 }
 
@@ -431,8 +431,8 @@ static void test_stemmed_and_many_revs(void **state)
     assert_same(a, b);
     st_db_close(a);
     st_db_close(b);
-    rt_unlink(pa);
-    rt_unlink(pb);
+    ts_db_unlink(pa);
+    ts_db_unlink(pb);
 }
 
 /* Documents with a gzip-encoded text attachment and a binary one, through
@@ -498,13 +498,13 @@ static void test_attachments_round_trip(void **state)
     assert_same(a, b);
     st_db_close(a);
     st_db_close(b);
-    rt_unlink(pa);
-    rt_unlink(pb);
+    ts_db_unlink(pa);
+    ts_db_unlink(pb);
 }
 
 int main(void)
 {
-    if (!rs_bin()) {
+    if (!ts_settee_bin()) {
         printf("settee binary not built: skipping remote replication tests\n");
         return 0;
     }

@@ -54,7 +54,7 @@ static st_db *fresh_local(char *out, size_t cap)
 {
     char name[64];
     snprintf(name, sizeof name, "t%d.settee", counter++);
-    rt_path(out, cap, name);
+    ts_db_path(out, cap, name);
     return rt_open(out, true);
 }
 
@@ -126,8 +126,8 @@ static void test_push_verifies_with_ca_file(void **state)
     free(db);
     st_db_close(a);
     st_db_close(b);
-    rt_unlink(pa);
-    rt_unlink(pb);
+    ts_db_unlink(pa);
+    ts_db_unlink(pb);
 }
 
 static void test_certificate_refused_without_ca(void **state)
@@ -138,11 +138,11 @@ static void test_certificate_refused_without_ca(void **state)
     fill(a, 3);
     https_url(url, sizeof url, "nocadb");
     st_repl_status s;
-    uint64_t t0 = rt_now_ms();
+    uint64_t t0 = ts_now_ms();
     assert_int_equal(push(a, url, NULL, false, &s), ST_E_NETWORK);
     assert_int_equal(s.state, ST_REPL_FAILED);
     assert_int_equal(s.retries, 0); /* final at the first answer, not retried */
-    assert_true(rt_now_ms() - t0 < 5000);
+    assert_true(ts_now_ms() - t0 < 5000);
     assert_non_null(strstr(s.last_error.reason, "TLS: "));
     assert_non_null(strstr(s.last_error.reason, "certificate"));
     assert_non_null(strstr(s.last_error.reason, "https://admin@127.0.0.1:"));
@@ -150,7 +150,7 @@ static void test_certificate_refused_without_ca(void **state)
     /* Nothing was written there. */
     assert_int_equal(rs_http_status(&srv, "GET", "/nocadb", NULL), 404);
     st_db_close(a);
-    rt_unlink(pa);
+    ts_db_unlink(pa);
 }
 
 static void test_insecure_skips_the_check(void **state)
@@ -164,12 +164,12 @@ static void test_insecure_skips_the_check(void **state)
     assert_int_equal(push(a, url, NULL, true, &s), ST_OK);
     assert_int_equal(s.docs_written, 4);
     st_db_close(a);
-    rt_unlink(pa);
+    ts_db_unlink(pa);
 }
 
 static bool wait_doc(st_db *db, const char *id, unsigned timeout_ms)
 {
-    for (uint64_t t0 = rt_now_ms(); rt_now_ms() - t0 < timeout_ms; rt_sleep_ms(20)) {
+    for (uint64_t t0 = ts_now_ms(); ts_now_ms() - t0 < timeout_ms; ts_sleep_ms(20)) {
         st_buf b = ST_BUF_INIT;
         st_error e;
         bool ok = st_db_get(db, id, NULL, &b, &e) == ST_OK;
@@ -182,7 +182,7 @@ static bool wait_doc(st_db *db, const char *id, unsigned timeout_ms)
 
 static bool wait_state(st_repl *r, st_repl_status *s, st_repl_state want, unsigned timeout_ms)
 {
-    for (uint64_t t0 = rt_now_ms(); rt_now_ms() - t0 < timeout_ms; rt_sleep_ms(20)) {
+    for (uint64_t t0 = ts_now_ms(); ts_now_ms() - t0 < timeout_ms; ts_sleep_ms(20)) {
         st_repl_get_status(r, s);
         if (s->state == want)
             return true;
@@ -225,12 +225,12 @@ static void test_continuous_fails_when_password_changes(void **state)
     assert_null(strstr(s.last_error.reason, old_pass));
     st_repl_free(r);
     st_db_close(a);
-    rt_unlink(pa);
+    ts_db_unlink(pa);
 }
 
 int main(void)
 {
-    if (!rs_bin()) {
+    if (!ts_settee_bin()) {
         fprintf(stderr, "skipped: settee binary not built\n");
         return 0;
     }

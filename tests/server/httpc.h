@@ -1,6 +1,7 @@
-/* httpc.h — test helpers: an in-process settee server on an ephemeral
- * 127.0.0.1 port and a tiny libcurl client.  Header-only because every
- * tests/server/test_*.c is its own program.  Every request has a hard
+/* httpc.h — the server tests' helpers: an in-process settee server on an
+ * ephemeral 127.0.0.1 port and requests to it (support/http.h) as its
+ * admin or anonymously.  Header-only because every tests/server/test_*.c
+ * is its own program with one server at a time.  Every request has a hard
  * timeout, so a server bug fails a test instead of hanging it.
  */
 #ifndef ST_TEST_HTTPC_H
@@ -18,18 +19,24 @@
 #include <unistd.h>
 
 #include "st_serve.h"
+#include "support/clock.h"
+#include "support/http.h"
+#include "support/json.h"
+#include "support/tmp.h"
 
 #define T_TIMEOUT_MS 10000L
 #define T_ADMIN "admin"
 #define T_PASS "s3cret"
 
-typedef struct tresp {
-    long status;
-    char *body;
-    size_t len;
-    char *headers;
-    size_t hlen;
-} tresp;
+/* status: the HTTP status, or -CURLcode when there was no answer. */
+typedef ts_resp tresp;
+
+/* What a test's own curl handle collects (a streamed feed): t_write fills it. */
+typedef ts_bytes tbuf;
+static inline size_t t_write(char *p, size_t sz, size_t n, void *ud)
+{
+    return ts_bytes_write(p, sz, n, ud);
+}
 
 static st_server *t_srv;
 static char t_base[64];
@@ -37,45 +44,11 @@ static char t_dir[512];
 /* Set before t_start_with to restart on a directory kept by t_stop_keep. */
 static bool t_reuse_dir;
 
-typedef struct tbuf {
-    char *buf;
-    size_t len;
-} tbuf;
-
-static inline size_t t_write(char *p, size_t sz, size_t n, void *ud)
-{
-    tbuf *b = ud;
-    size_t add = sz * n;
-    char *g = realloc(b->buf, b->len + add + 1);
-    if (!g)
-        return 0;
-    memcpy(g + b->len, p, add);
-    b->len += add;
-    g[b->len] = '\0';
-    b->buf = g;
-    return add;
-}
-
-static inline void t_rm_rf(const char *dir)
-{
-    char cmd[700];
-    if (!dir[0] || strstr(dir, "settee-srv-") == NULL)
-        return; /* only our own scratch directories */
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
-}
-
 /* Start a server; extra settings as (section, key, value) triples, NULL-ended. */
 static inline int t_start_with(const char *first_section, ...)
 {
-    const char *tmp = getenv("SETTEE_TEST_TMP");
-    static unsigned counter;
-    if (!t_reuse_dir) {
-        snprintf(t_dir, sizeof t_dir, "%s/settee-srv-%ld-%u", tmp ? tmp : "/tmp",
-                 (long)getpid(), counter++);
-        t_rm_rf(t_dir);
-    }
+    if (!t_reuse_dir)
+        ts_tmp_dir(t_dir, sizeof t_dir, "settee-srv");
     t_reuse_dir = false;
     st_config *c = st_config_new();
     st_error e;
@@ -129,7 +102,7 @@ static inline void t_stop(void)
 {
     st_server_stop(t_srv);
     t_srv = NULL;
-    t_rm_rf(t_dir);
+    ts_rm_rf(t_dir);
 }
 
 /* Stop but keep the data directory (then t_reuse_dir = true; t_start_with). */
@@ -139,68 +112,35 @@ static inline void t_stop_keep(void)
     t_srv = NULL;
 }
 
-static inline void t_free(tresp *r)
-{
-    free(r->body);
-    free(r->headers);
-    memset(r, 0, sizeof *r);
-}
+static inline void t_free(tresp *r) { ts_resp_free(r); }
 
 /* One request.  auth: use the admin's Basic credentials.  hdrs: extra
  * header lines, NULL-terminated array or NULL. */
 static inline tresp t_req_full(const char *method, const char *path, const char *body, size_t blen,
-                        const char *ctype, bool auth, const char *const *hdrs)
+                               const char *ctype, bool auth, const char *const *hdrs)
 {
-    tresp r;
-    memset(&r, 0, sizeof r);
-    tbuf bb = {NULL, 0}, hb = {NULL, 0};
-    char url[4096];
+    char url[4096], ct[256];
     snprintf(url, sizeof url, "%s%s", t_base, path);
-    CURL *c = curl_easy_init();
-    if (!c) {
-        r.status = -1;
-        return r;
-    }
-    struct curl_slist *h = NULL;
-    char ct[256];
+    const char *lines[64];
+    size_t n = 0;
     if (ctype) {
         snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
-        h = curl_slist_append(h, ct);
+        lines[n++] = ct;
     }
-    h = curl_slist_append(h, "Expect:");
-    for (size_t i = 0; hdrs && hdrs[i]; i++)
-        h = curl_slist_append(h, hdrs[i]);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (strcmp(method, "HEAD") == 0)
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
-    }
-    if (auth) {
-        curl_easy_setopt(c, CURLOPT_USERNAME, T_ADMIN);
-        curl_easy_setopt(c, CURLOPT_PASSWORD, T_PASS);
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, t_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &bb);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, t_write);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &hb);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, T_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    CURLcode cc = curl_easy_perform(c);
-    if (cc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    else
-        r.status = -(long)cc;
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    r.body = bb.buf ? bb.buf : calloc(1, 1);
-    r.len = bb.len;
-    r.headers = hb.buf ? hb.buf : calloc(1, 1);
-    r.hlen = hb.len;
+    for (size_t i = 0; hdrs && hdrs[i] && n < 63; i++)
+        lines[n++] = hdrs[i];
+    lines[n] = NULL;
+    ts_req q = {.method = method,
+                .url = url,
+                .body = body,
+                .len = blen,
+                .user = auth ? T_ADMIN : NULL,
+                .pass = auth ? T_PASS : NULL,
+                .headers = lines,
+                .timeout_ms = T_TIMEOUT_MS};
+    tresp r = ts_http(&q);
+    if (r.curl_code != CURLE_OK)
+        r.status = -(long)r.curl_code;
     return r;
 }
 
@@ -213,25 +153,7 @@ static inline tresp t_req(const char *method, const char *path, const char *body
 /* Case-insensitive header lookup in a response; copies the value. */
 static inline bool t_header(const tresp *r, const char *name, char *out, size_t cap)
 {
-    size_t n = strlen(name);
-    const char *p = r->headers;
-    while (p && *p) {
-        const char *eol = strstr(p, "\r\n");
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        if (len > n && strncasecmp(p, name, n) == 0 && p[n] == ':') {
-            const char *v = p + n + 1;
-            while (*v == ' ')
-                v++;
-            size_t vl = (size_t)(p + len - v);
-            if (vl >= cap)
-                vl = cap - 1;
-            memcpy(out, v, vl);
-            out[vl] = '\0';
-            return true;
-        }
-        p = eol ? eol + 2 : NULL;
-    }
-    return false;
+    return ts_resp_header(r, name, out, cap);
 }
 
 static inline bool t_has(const tresp *r, const char *needle)
@@ -242,26 +164,10 @@ static inline bool t_has(const tresp *r, const char *needle)
 /* Copy the value of "key":"value" from JSON text (first occurrence). */
 static inline bool t_json_str(const char *json, const char *key, char *out, size_t cap)
 {
-    char pat[128];
-    snprintf(pat, sizeof pat, "\"%s\":\"", key);
-    const char *p = strstr(json, pat);
-    if (!p)
-        return false;
-    p += strlen(pat);
-    const char *e = strchr(p, '"');
-    if (!e || (size_t)(e - p) >= cap)
-        return false;
-    memcpy(out, p, (size_t)(e - p));
-    out[e - p] = '\0';
-    return true;
+    return ts_json_str(json, key, out, cap);
 }
 
-static inline double t_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+static inline double t_now_ms(void) { return (double)ts_now_ms(); }
 
 #define T_EXPECT(resp, code)                                                                   \
     do {                                                                                       \

@@ -194,7 +194,7 @@ static void test_no_plaintext_on_disk(void **state)
     const char *tmp = getenv("SETTEE_TEST_TMP");
     char dir[512], ini[600], data[600], log[600];
     snprintf(dir, sizeof dir, "%s/settee-srv-plain-%ld", tmp ? tmp : "/tmp", (long)getpid());
-    t_rm_rf(dir);
+    ts_rm_rf(dir);
     assert_int_equal(mkdir(dir, 0700), 0);
     snprintf(ini, sizeof ini, "%s/settee.ini", dir);
     snprintf(data, sizeof data, "%s/data", dir);
@@ -306,7 +306,7 @@ static void test_no_plaintext_on_disk(void **state)
     fclose(f);
     text[n] = '\0';
     assert_non_null(strstr(text, "/_session")); /* it did log the requests */
-    t_rm_rf(dir);
+    ts_rm_rf(dir);
     assert_int_equal(t_start_with("couchdb", "default_security", "admin_only", NULL), 0);
 }
 

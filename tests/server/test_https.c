@@ -199,8 +199,7 @@ static void test_https_continuous_feed(void **state)
 static st_status start_with_files(const char *cert, const char *key, st_error *e)
 {
     char dir[512];
-    const char *tmp = getenv("SETTEE_TEST_TMP");
-    snprintf(dir, sizeof dir, "%s/settee-srv-%ld-refused", tmp ? tmp : "/tmp", (long)getpid());
+    ts_tmp_dir(dir, sizeof dir, "settee-srv-refused");
     st_config *c = st_config_new();
     assert_non_null(c);
     assert_int_equal(st_config_set(c, "couchdb", "database_dir", dir, e), ST_OK);
@@ -218,7 +217,7 @@ static st_status start_with_files(const char *cert, const char *key, st_error *e
     st_config_free(c);
     if (st == ST_OK)
         st_server_stop(s);
-    t_rm_rf(dir);
+    ts_rm_rf(dir);
     return st;
 }
 
