@@ -21,11 +21,11 @@
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
-#define DEFAULT_MAX_DEPTH 64
 #define ARENA_FIRST_MIN 256
 #define ARENA_FIRST_MAX (64 * 1024)
 #define NODE_ALIGN _Alignof(st_json_member)
 #define INVALID_JSON "invalid UTF-8 JSON"
+#define TOO_DEEP "nesting too deep"
 
 /* An extra arena chunk; the first chunk lives inside the doc allocation. */
 typedef struct chunk {
@@ -379,7 +379,7 @@ static int open_container(parse_ctx *c)
     frame *f;
 
     if (c->depth >= c->max_depth)
-        return cancel(c, ST_E_BAD_REQUEST, "nesting too deep");
+        return cancel(c, ST_E_BAD_REQUEST, TOO_DEEP);
     if (c->depth == c->frames_cap) {
         void *arr = c->frames;
 
@@ -544,7 +544,7 @@ st_status st_json_parse(const char *text, size_t n, const st_json_limits *lim,
     c.frames = c.frames_inline;
     c.depth = 0;
     c.frames_cap = FRAMES_INLINE;
-    c.max_depth = lim != NULL && lim->max_depth != 0 ? lim->max_depth : DEFAULT_MAX_DEPTH;
+    c.max_depth = lim != NULL && lim->max_depth != 0 ? lim->max_depth : ST_JSON_DEFAULT_DEPTH;
     c.key = NULL;
     c.key_len = 0;
     c.fail = ST_OK;

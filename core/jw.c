@@ -147,10 +147,37 @@ st_status st_jw_init(st_jw *w, st_buf *out)
 
 void st_jw_free(st_jw *w)
 {
-    if (w == NULL || w->gen == NULL)
+    if (w == NULL)
+        return;
+    free(w->deep);
+    w->deep = NULL;
+    w->deep_cap = 0;
+    if (w->gen == NULL)
         return;
     yajl_gen_free(w->gen);
     w->gen = NULL;
+}
+
+/* The flags of level d (d <= w->depth, or d == w->depth + 1 once grown). */
+static unsigned char *level(st_jw *w, unsigned d)
+{
+    return d < ST_JW_INLINE_LEVELS ? &w->need_comma[d] : &w->deep[d - ST_JW_INLINE_LEVELS];
+}
+
+/* Room for level d; false (status set) on memory. */
+static bool level_room(st_jw *w, unsigned d)
+{
+    if (d < ST_JW_INLINE_LEVELS || d - ST_JW_INLINE_LEVELS < w->deep_cap)
+        return true;
+    unsigned cap = w->deep_cap ? w->deep_cap * 2 : 64;
+    unsigned char *p = realloc(w->deep, cap);
+    if (p == NULL) {
+        jw_fail(w, ST_E_NOMEM);
+        return false;
+    }
+    w->deep = p;
+    w->deep_cap = cap;
+    return true;
 }
 
 st_status st_jw_status(const st_jw *w)
@@ -167,7 +194,7 @@ static bool begin_value(st_jw *w)
 
     if (w->status != ST_OK)
         return false;
-    f = &w->need_comma[w->depth];
+    f = level(w, w->depth);
     if (*f & JW_OBJECT) {
         if (!w->after_key) {
             jw_fail(w, ST_E_MISUSE);
@@ -189,15 +216,18 @@ static void jw_open(st_jw *w, char c, unsigned flags)
         jw_fail(w, ST_E_MISUSE);
         return;
     }
+    if (!level_room(w, w->depth + 1))
+        return;
     jw_emitc(w, c);
-    w->need_comma[++w->depth] = (unsigned char)flags;
+    w->depth++;
+    *level(w, w->depth) = (unsigned char)flags;
 }
 
 static void jw_close(st_jw *w, char c, unsigned flags)
 {
     if (w->status != ST_OK)
         return;
-    if (w->depth == 0 || (w->need_comma[w->depth] & JW_OBJECT) != flags || w->after_key) {
+    if (w->depth == 0 || (*level(w, w->depth) & JW_OBJECT) != flags || w->after_key) {
         jw_fail(w, ST_E_MISUSE);
         return;
     }
@@ -231,7 +261,7 @@ void st_jw_keyn(st_jw *w, const char *key, size_t n)
 
     if (w->status != ST_OK)
         return;
-    f = &w->need_comma[w->depth];
+    f = level(w, w->depth);
     if (!(*f & JW_OBJECT) || w->after_key || key == NULL) {
         jw_fail(w, ST_E_MISUSE);
         return;
@@ -338,7 +368,7 @@ void st_jw_members(st_jw *w, const char *obj_json, size_t n)
 
     if (w->status != ST_OK)
         return;
-    f = &w->need_comma[w->depth];
+    f = level(w, w->depth);
     if (!(*f & JW_OBJECT) || w->after_key || obj_json == NULL) {
         jw_fail(w, ST_E_MISUSE);
         return;
@@ -365,48 +395,97 @@ void st_jw_members(st_jw *w, const char *obj_json, size_t n)
     jw_emit(w, p, (size_t)(e - p));
 }
 
+/* One open container of st_jw_value: the node and its next child. */
+typedef struct value_frame {
+    const st_json *v;
+    size_t next;
+} value_frame;
+
+/* A scalar, or the opening of a container (true: its children follow). */
+static bool value_head(st_jw *w, const st_json *v)
+{
+    switch (v->type) {
+    case ST_JSON_NULL:
+        st_jw_null(w);
+        return false;
+    case ST_JSON_FALSE:
+        st_jw_bool(w, false);
+        return false;
+    case ST_JSON_TRUE:
+        st_jw_bool(w, true);
+        return false;
+    case ST_JSON_NUMBER:
+        st_jw_raw(w, v->u.str, v->len);
+        return false;
+    case ST_JSON_STRING:
+        st_jw_strn(w, v->u.str, v->len);
+        return false;
+    case ST_JSON_ARRAY:
+        st_jw_arr_open(w);
+        return w->status == ST_OK;
+    case ST_JSON_OBJECT:
+        st_jw_obj_open(w);
+        return w->status == ST_OK;
+    default:
+        jw_fail(w, ST_E_MISUSE);
+        return false;
+    }
+}
+
+/* Iterative, with an explicit stack on the heap: documents may nest
+ * thousands of levels (CouchDB stores them) and this runs on threads whose
+ * stacks the embedding application sizes. */
 void st_jw_value(st_jw *w, const st_json *v)
 {
+    value_frame inline_frames[32], *frames = inline_frames;
+    size_t n = 0, cap = sizeof inline_frames / sizeof inline_frames[0];
+
     if (w->status != ST_OK)
         return;
     if (v == NULL) {
         jw_fail(w, ST_E_MISUSE);
         return;
     }
-    switch (v->type) {
-    case ST_JSON_NULL:
-        st_jw_null(w);
-        break;
-    case ST_JSON_FALSE:
-        st_jw_bool(w, false);
-        break;
-    case ST_JSON_TRUE:
-        st_jw_bool(w, true);
-        break;
-    case ST_JSON_NUMBER:
-        st_jw_raw(w, v->u.str, v->len);
-        break;
-    case ST_JSON_STRING:
-        st_jw_strn(w, v->u.str, v->len);
-        break;
-    case ST_JSON_ARRAY:
-        st_jw_arr_open(w);
-        for (size_t i = 0; i < v->len && w->status == ST_OK; i++)
-            st_jw_value(w, &v->u.items[i]);
-        st_jw_arr_close(w);
-        break;
-    case ST_JSON_OBJECT:
-        st_jw_obj_open(w);
-        for (size_t i = 0; i < v->len && w->status == ST_OK; i++) {
-            st_jw_keyn(w, v->u.members[i].key, v->u.members[i].key_len);
-            st_jw_value(w, &v->u.members[i].value);
+    if (!value_head(w, v))
+        return;
+    frames[n++] = (value_frame){v, 0};
+    while (n > 0 && w->status == ST_OK) {
+        value_frame *f = &frames[n - 1];
+        const st_json *c = f->v;
+        if (f->next == c->len) {
+            if (c->type == ST_JSON_ARRAY)
+                st_jw_arr_close(w);
+            else
+                st_jw_obj_close(w);
+            n--;
+            continue;
         }
-        st_jw_obj_close(w);
-        break;
-    default:
-        jw_fail(w, ST_E_MISUSE);
-        break;
+        const st_json *child;
+        if (c->type == ST_JSON_OBJECT) {
+            const st_json_member *m = &c->u.members[f->next++];
+            st_jw_keyn(w, m->key, m->key_len);
+            child = &m->value;
+        } else {
+            child = &c->u.items[f->next++];
+        }
+        if (!value_head(w, child))
+            continue;
+        if (n == cap) {
+            value_frame *g = malloc(2 * cap * sizeof *g);
+            if (g == NULL) {
+                jw_fail(w, ST_E_NOMEM);
+                break;
+            }
+            memcpy(g, frames, n * sizeof *g);
+            if (frames != inline_frames)
+                free(frames);
+            frames = g;
+            cap *= 2;
+        }
+        frames[n++] = (value_frame){child, 0};
     }
+    if (frames != inline_frames)
+        free(frames);
 }
 
 /* ---- st_json_quote ------------------------------------------------------

@@ -47,7 +47,7 @@ typedef struct st_db_options {
     st_durability durability; /* default ST_DURABLE_FULL */
     size_t max_doc_size;      /* bytes of JSON per document; default 8000000 */
     size_t max_att_size;      /* bytes per attachment; default 256 MiB */
-    unsigned max_depth;       /* JSON nesting; default 64 */
+    unsigned max_depth;       /* JSON nesting; default ST_JSON_DEFAULT_DEPTH (4096) */
     unsigned readers;         /* pooled read connections; default 8, at most 32 */
     unsigned cache_kib;       /* page cache per connection; default 16384 (16 MiB) */
     int mmap_kib;             /* memory-mapped reads per connection; default

@@ -268,10 +268,8 @@ bool st_req_json(st_req *r, size_t max_bytes, st_json_doc **out)
         return false;
     }
     if (st_json_parse(r->body.data, r->body.len, &lim, out, &e) != ST_OK) {
-        if (e.code == ST_E_BAD_REQUEST)
-            st_resp_fail(r, ST_E_BAD_REQUEST, "invalid UTF-8 JSON");
-        else
-            st_resp_status(r, &e);
+        /* The parser's reason: "invalid UTF-8 JSON" or "nesting too deep". */
+        st_resp_status(r, &e);
         return false;
     }
     return true;

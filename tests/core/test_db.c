@@ -547,6 +547,21 @@ static void test_purge(void **state)
     assert_int_equal(info.purge_seq, 1);
 }
 
+/* {"_id":"deepN","a":[[...]]}: a document nested n levels (itself one). */
+static char *deep_doc(unsigned n)
+{
+    size_t cap = 2 * (size_t)n + 64;
+    char *s = malloc(cap);
+    assert_non_null(s);
+    size_t len = (size_t)snprintf(s, cap, "{\"_id\":\"deep%u\",\"a\":", n);
+    for (unsigned i = 1; i < n; i++)
+        s[len++] = '[';
+    for (unsigned i = 1; i < n; i++)
+        s[len++] = ']';
+    memcpy(s + len, "}", 2);
+    return s;
+}
+
 static void test_bad_input(void **state)
 {
     fx *f = *state;
@@ -559,21 +574,30 @@ static void test_bad_input(void **state)
     assert_int_equal(put(f->db, "{\"_id\":\"x\",\"_rev\":\"garbage\"}", 0, NULL), ST_E_BAD_REQUEST);
     assert_int_equal(put(f->db, "{\"_id\":\"x\"}", ST_WRITE_REPLICATED, NULL), ST_E_BAD_REQUEST);
     assert_int_equal(put(f->db, "{\"_id\":\"x\",\"_revisions\":{\"start\":1,\"ids\":[\"a\",\"b\"]}}", ST_WRITE_REPLICATED, NULL), ST_E_BAD_REQUEST);
-    /* deep nesting */
-    char deep[1024] = "{\"_id\":\"deep\",\"a\":";
-    for (int i = 0; i < 100; i++)
-        strcat(deep, "[");
-    for (int i = 0; i < 100; i++)
-        strcat(deep, "]");
-    strcat(deep, "}");
-    assert_int_equal(put(f->db, deep, 0, NULL), ST_E_BAD_REQUEST);
+    /* deep nesting: 100 and ST_JSON_DEFAULT_DEPTH levels are stored (CouchDB
+     * stores 1,000), one level more is refused with the parser's reason */
+    static const unsigned levels[] = {100, ST_JSON_DEFAULT_DEPTH, ST_JSON_DEFAULT_DEPTH + 1};
+    for (size_t k = 0; k < 3; k++) {
+        char *deep = deep_doc(levels[k]);
+        st_write_result r;
+        st_error e;
+        st_status st = st_db_put_json(f->db, deep, strlen(deep), 0, &r, &e);
+        st_write_results_free(&r, 1);
+        if (k < 2) {
+            assert_int_equal(st, ST_OK);
+        } else {
+            assert_int_equal(st, ST_E_BAD_REQUEST);
+            assert_string_equal(e.reason, "nesting too deep");
+        }
+        free(deep);
+    }
     /* _design is allowed, and the special members _access etc. are kept */
     assert_int_equal(put(f->db, "{\"_id\":\"_design/x\",\"views\":{}}", 0, NULL), ST_OK);
     /* nothing half-written */
     st_db_info info;
     assert_int_equal(st_db_info_get(f->db, &info, NULL), ST_OK);
-    assert_int_equal(info.doc_count, 1);
-    assert_int_equal(info.update_seq, 1);
+    assert_int_equal(info.doc_count, 3); /* _design/x, deep100, deep4096 */
+    assert_int_equal(info.update_seq, 3);
 }
 
 static void test_oversize(void **state)

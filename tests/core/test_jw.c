@@ -4,12 +4,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
 #include <cmocka.h>
 
 #include "st_jw.h"
+#include "st_rev.h"
 
 typedef struct fixture {
     st_buf b;
@@ -410,6 +412,57 @@ static void test_quote_threads(void **state)
     }
 }
 
+/* A document as deep as the parser takes, {"a":[{"a":[...]}]}, is written
+ * back byte for byte and gets a rev id on a thread with a 256 KiB stack:
+ * the writer and the rev encoder keep their levels on the heap (recursing,
+ * both needed more than 512 KiB under AddressSanitizer at this depth). */
+static void *deep_thread(void *arg)
+{
+    (void)arg;
+    unsigned levels = ST_JSON_DEFAULT_DEPTH;
+    size_t cap = 8 * (size_t)levels + 16, n = 0;
+    char *text = malloc(cap);
+    if (!text)
+        return NULL;
+    for (unsigned i = 0; i < levels; i++)
+        n += (size_t)snprintf(text + n, cap - n, i % 2 ? "[" : "{\"a\":");
+    text[n++] = '1';
+    for (unsigned i = levels; i-- > 0;)
+        text[n++] = i % 2 ? ']' : '}';
+    text[n] = '\0';
+    st_json_doc *doc = NULL;
+    st_buf b = ST_BUF_INIT;
+    st_jw w;
+    st_rev rev;
+    bool ok = st_json_parse(text, n, NULL, &doc, NULL) == ST_OK &&
+              st_jw_init(&w, &b) == ST_OK;
+    if (ok) {
+        st_jw_value(&w, st_json_doc_root(doc));
+        ok = st_jw_status(&w) == ST_OK && b.len == n && memcmp(b.data, text, n) == 0;
+        st_jw_free(&w);
+    }
+    ok = ok && st_rev_compute(NULL, false, st_json_doc_root(doc), NULL, 0, &rev, NULL) == ST_OK &&
+         rev.gen == 1;
+    st_buf_free(&b);
+    st_json_doc_free(doc);
+    free(text);
+    return ok ? (void *)1 : NULL;
+}
+
+static void test_deep_value_small_stack(void **state)
+{
+    (void)state;
+    pthread_attr_t a;
+    pthread_t t;
+    void *ok = NULL;
+    assert_int_equal(pthread_attr_init(&a), 0);
+    assert_int_equal(pthread_attr_setstacksize(&a, 256 * 1024), 0);
+    assert_int_equal(pthread_create(&t, &a, deep_thread, NULL), 0);
+    assert_int_equal(pthread_join(t, &ok), 0);
+    pthread_attr_destroy(&a);
+    assert_true(ok == (void *)1);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -430,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_quote),
         cmocka_unit_test(test_quote_cap_all_or_nothing),
         cmocka_unit_test(test_quote_threads),
+        cmocka_unit_test(test_deep_value_small_stack),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -224,6 +224,86 @@ static void test_framing(void **state)
     t_free(&r);
 }
 
+/* {"a":[{"a":[...1...]}]} nested n levels. */
+static char *deep_json(unsigned n, const char *prefix, const char *suffix)
+{
+    size_t cap = strlen(prefix) + strlen(suffix) + 8 * (size_t)n + 16, len = 0;
+    char *s = malloc(cap);
+    assert_non_null(s);
+    len += (size_t)snprintf(s, cap, "%s", prefix);
+    for (unsigned i = 0; i < n; i++)
+        len += (size_t)snprintf(s + len, cap - len, i % 2 ? "[" : "{\"a\":");
+    s[len++] = '1';
+    for (unsigned i = n; i-- > 0;)
+        s[len++] = i % 2 ? ']' : '}';
+    snprintf(s + len, cap - len, "%s", suffix);
+    return s;
+}
+
+/* Issue 10 #7: documents nested over 64 levels were refused as "invalid
+ * UTF-8 JSON"; CouchDB stores 65, 100 and 1,000.  Every path takes 4,000
+ * levels; past the parser's limit the answer says why. */
+static void test_nesting(void **state)
+{
+    (void)state;
+    tresp r = t_req("PUT", "/nest", NULL, true);
+    T_EXPECT(r, 201);
+    t_free(&r);
+    static const unsigned ok_levels[] = {65, 100, 1000, 4000};
+    char path[64];
+    for (size_t i = 0; i < sizeof ok_levels / sizeof ok_levels[0]; i++) {
+        unsigned n = ok_levels[i];
+        char *doc = deep_json(n, "", "");
+        snprintf(path, sizeof path, "/nest/d%u", n);
+        r = t_req("PUT", path, doc, false);
+        T_EXPECT(r, 201);
+        t_free(&r);
+        /* read back: the stored body is the document, "a" first after the
+         * _id and _rev members */
+        r = t_req("GET", path, NULL, false);
+        T_EXPECT(r, 200);
+        const char *body = strstr(r.body, ",\"a\":");
+        assert_non_null(body);
+        assert_int_equal(strlen(body + 1), strlen(doc)); /* doc without '{', then '\n' */
+        assert_memory_equal(body + 1, doc + 1, strlen(doc) - 1);
+        t_free(&r);
+        /* in the envelopes of _bulk_get and _all_docs */
+        char req[128];
+        snprintf(req, sizeof req, "{\"docs\":[{\"id\":\"d%u\"}]}", n);
+        r = t_req("POST", "/nest/_bulk_get", req, false);
+        T_EXPECT(r, 200);
+        assert_true(t_has(&r, "\"ok\""));
+        t_free(&r);
+        snprintf(path, sizeof path, "/nest/_all_docs?include_docs=true&key=%%22d%u%%22", n);
+        r = t_req("GET", path, NULL, false);
+        T_EXPECT(r, 200);
+        assert_true(t_has(&r, "\"doc\""));
+        t_free(&r);
+        free(doc);
+        /* and through _bulk_docs, two levels deeper in the request */
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "{\"docs\":[{\"_id\":\"b%u\",\"x\":", n);
+        doc = deep_json(n, prefix, "}]}");
+        r = t_req("POST", "/nest/_bulk_docs", doc, false);
+        T_EXPECT(r, 201);
+        assert_true(t_has(&r, "\"ok\":true"));
+        t_free(&r);
+        free(doc);
+    }
+    /* One level past the parser's limit (ST_JSON_DEFAULT_DEPTH). */
+    char *doc = deep_json(4097, "", "");
+    r = t_req("PUT", "/nest/toodeep", doc, false);
+    T_EXPECT(r, 400);
+    assert_string_equal(r.body, "{\"error\":\"bad_request\",\"reason\":\"nesting too deep\"}\n");
+    t_free(&r);
+    free(doc);
+    /* and bad JSON is still called that */
+    r = t_req("PUT", "/nest/bad", "{\"a\":", false);
+    T_EXPECT(r, 400);
+    assert_string_equal(r.body, "{\"error\":\"bad_request\",\"reason\":\"invalid UTF-8 JSON\"}\n");
+    t_free(&r);
+}
+
 /* Runs last: no request may be left in flight (a leaked request record
  * made stopping wait the whole 10 s grace period). */
 static void test_stop_is_prompt(void **state)
@@ -239,6 +319,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_many_query_params),
         cmocka_unit_test(test_framing),
+        cmocka_unit_test(test_nesting),
         cmocka_unit_test(test_stop_is_prompt),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
