@@ -7,6 +7,7 @@
  * replicated attachments keep the bytes and encoding their source sent.
  */
 #include "atts.h"
+#include "st_utf8.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -204,6 +205,8 @@ static st_status check_name(const char *name, size_t n, st_error *err)
     if (name[0] == '_')
         return st_fail(err, ST_E_BAD_REQUEST,
                        "Attachment name '%s' starts with prohibited character '_'", name);
+    if (!st_utf8_valid(name, n)) /* typed revisions carry bytes (CouchDB's words) */
+        return st_fail(err, ST_E_BAD_REQUEST, "Attachment name is not UTF-8 encoded");
     return ST_OK;
 }
 

@@ -12,6 +12,7 @@
  */
 #include "atts.h"
 #include "db_int.h"
+#include "st_utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,10 @@ static st_status check_id(const char *id, st_error *err)
         return st_fail(err, ST_E_ILLEGAL_DOCID, "Document id must not be empty");
     if (n > MAX_ID_LEN)
         return st_fail(err, ST_E_ILLEGAL_DOCID, "Document id is too long");
+    /* Ids from a JSON body are UTF-8 already; ids from a URL, a header or
+     * the embedded API are bytes.  Every id reaches JSON output. */
+    if (!st_utf8_valid(id, n))
+        return st_fail(err, ST_E_ILLEGAL_DOCID, "Document id must be valid UTF-8");
     if (id[0] == '_' && strncmp(id, "_design/", 8) != 0 && strncmp(id, "_local/", 7) != 0)
         return st_fail(err, ST_E_ILLEGAL_DOCID,
                        "Only reserved document ids may start with underscore.");
@@ -424,6 +429,8 @@ static st_status edit_attachment(st_db *db, const st_write_req *req, wctx *w,
     if (att->name[0] == '_')
         return st_fail(err, ST_E_BAD_REQUEST,
                        "Attachment name '%s' starts with prohibited character '_'", att->name);
+    if (!st_utf8_valid(att->name, strlen(att->name)))
+        return st_fail(err, ST_E_BAD_REQUEST, "Attachment name is not UTF-8 encoded");
     st_buf_reset(&w->buf_a);
     st_buf_reset(&w->buf_b);
     st_status st = ST_OK;

@@ -16,6 +16,7 @@
  * are pre-scanned for unpaired surrogates, as CouchDB's jiffy does.
  */
 #include "st_json.h"
+#include "st_utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -165,55 +166,6 @@ const st_json *st_json_doc_root(const st_json_doc *doc)
 
 /* ---- validation -------------------------------------------------------- */
 
-/* Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing past
- * U+10FFFF.  ASCII runs are skipped eight bytes at a time. */
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        unsigned c, lo = 0x80, hi = 0xBF, more;
-        uint64_t w;
-
-        while (i + 8 <= n) {
-            memcpy(&w, s + i, 8);
-            if (w & UINT64_C(0x8080808080808080))
-                break;
-            i += 8;
-        }
-        if (i >= n)
-            break;
-        c = s[i++];
-        if (c < 0x80)
-            continue;
-        if (c < 0xC2)
-            return 0;
-        if (c < 0xE0) {
-            more = 1;
-        } else if (c < 0xF0) {
-            more = 2;
-            if (c == 0xE0)
-                lo = 0xA0; /* overlong */
-            else if (c == 0xED)
-                hi = 0x9F; /* surrogates */
-        } else if (c < 0xF5) {
-            more = 3;
-            if (c == 0xF0)
-                lo = 0x90; /* overlong */
-            else if (c == 0xF4)
-                hi = 0x8F; /* past U+10FFFF */
-        } else {
-            return 0;
-        }
-        if (n - i < more || s[i] < lo || s[i] > hi)
-            return 0;
-        for (i++, more--; more > 0; more--, i++)
-            if ((s[i] & 0xC0) != 0x80)
-                return 0;
-    }
-    return 1;
-}
-
 static int hex4(const char *p, unsigned *out)
 {
     unsigned v = 0;
@@ -356,7 +308,7 @@ static int cb_number(void *ctx, const char *s, size_t n)
 
 static int cb_string(void *ctx, const unsigned char *s, size_t n)
 {
-    if (!utf8_valid(s, n))
+    if (!st_utf8_valid(s, n))
         return cancel(ctx, ST_E_BAD_REQUEST, INVALID_JSON);
     return push_text(ctx, ST_JSON_STRING, s, n);
 }
@@ -365,7 +317,7 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t n)
 {
     parse_ctx *c = ctx;
 
-    if (!utf8_valid(s, n))
+    if (!st_utf8_valid(s, n))
         return cancel(c, ST_E_BAD_REQUEST, INVALID_JSON);
     c->key = arena_str(c->doc, s, n);
     if (c->key == NULL)

@@ -12,6 +12,7 @@
  * initialised writer must not be copied or moved.
  */
 #include "st_jw.h"
+#include "st_utf8.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -100,12 +101,33 @@ static int yajl_quote(yajl_gen g, const char *s, size_t n)
     return gs == yajl_gen_status_ok;
 }
 
+static void jw_string(st_jw *w, const char *s, size_t n);
+
+/* A string that is not UTF-8 is written with U+FFFD for each bad byte: JSON
+ * text must be UTF-8, and one such string (an id stored before ids were
+ * checked, a name cut at a byte limit inside an error reason) must not make
+ * a whole answer unreadable. */
+static void jw_string_repaired(st_jw *w, const char *s, size_t n)
+{
+    st_buf fixed = ST_BUF_INIT;
+    st_status rc = st_utf8_repair(&fixed, s, n);
+    if (rc != ST_OK)
+        jw_fail(w, rc);
+    else
+        jw_string(w, fixed.data ? fixed.data : "", fixed.len);
+    st_buf_free(&fixed);
+}
+
 static void jw_string(st_jw *w, const char *s, size_t n)
 {
     st_status rc;
 
     if (w->status != ST_OK)
         return;
+    if (!st_utf8_valid(s, n)) {
+        jw_string_repaired(w, s, n);
+        return;
+    }
     if (plain_prefix(s, n) == n) {
         rc = quote_plain(w->out, s, n);
         if (rc != ST_OK)
@@ -579,6 +601,14 @@ st_status st_json_quote(st_buf *b, const char *s, size_t n)
 
     if (b == NULL || (s == NULL && n > 0))
         return ST_E_MISUSE;
+    if (!st_utf8_valid(s, n)) { /* as jw_string: U+FFFD for each bad byte */
+        st_buf fixed = ST_BUF_INIT;
+        rc = st_utf8_repair(&fixed, s, n);
+        if (rc == ST_OK)
+            rc = st_json_quote(b, fixed.data ? fixed.data : "", fixed.len);
+        st_buf_free(&fixed);
+        return rc;
+    }
     if (plain_prefix(s, n) == n)
         return quote_plain(b, s, n);
     if (n > UINT_MAX)

@@ -12,6 +12,7 @@
 
 #include "st_jw.h"
 #include "st_rev.h"
+#include "st_utf8.h"
 
 typedef struct fixture {
     st_buf b;
@@ -412,6 +413,39 @@ static void test_quote_threads(void **state)
     }
 }
 
+/* Strings that are not UTF-8 (an id stored before ids were checked, a
+ * name cut at a byte limit in a reason) come out with U+FFFD per bad byte:
+ * JSON output is always UTF-8.  Valid multi-byte text is untouched. */
+static void test_invalid_utf8_repaired(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"\xff\xfe", "\"\xef\xbf\xbd\xef\xbf\xbd\""},
+        {"a\x80" "b", "\"a\xef\xbf\xbd" "b\""},
+        {"\xc3\xa9\xe2\x82", "\"\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\""}, /* cut short */
+        {"\xed\xa0\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""},  /* a surrogate */
+        {"q\"\xff", "\"q\\\"\xef\xbf\xbd\""},                               /* and escaped */
+        {"\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""},
+    };
+    fixture *f = *state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        st_buf_reset(&f->b);
+        st_jw_str(W, cases[i].in);
+        assert_int_equal(st_jw_status(W), ST_OK);
+        assert_string_equal(f->b.data, cases[i].out);
+        st_buf q = ST_BUF_INIT;
+        assert_int_equal(st_json_quote(&q, cases[i].in, strlen(cases[i].in)), ST_OK);
+        assert_string_equal(q.data, cases[i].out);
+        assert_true(st_utf8_valid(q.data, q.len));
+        st_buf_free(&q);
+    }
+    assert_true(st_utf8_valid("", 0));
+    assert_true(st_utf8_valid("a\0b", 3));
+    assert_false(st_utf8_valid("\xf5\x80\x80\x80", 4)); /* past U+10FFFF */
+    assert_false(st_utf8_valid("\xe0\x80\x80", 3));      /* overlong */
+}
+
 /* A document as deep as the parser takes, {"a":[{"a":[...]}]}, is written
  * back byte for byte and gets a rev id on a thread with a 256 KiB stack:
  * the writer and the rev encoder keep their levels on the heap (recursing,
@@ -480,6 +514,7 @@ int main(void)
         T(test_depth_cap),
         T(test_round_trip),
         T(test_normalising_round_trip),
+        T(test_invalid_utf8_repaired),
         cmocka_unit_test(test_quote),
         cmocka_unit_test(test_quote_cap_all_or_nothing),
         cmocka_unit_test(test_quote_threads),

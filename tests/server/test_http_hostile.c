@@ -18,6 +18,7 @@
 
 #include "http.h" /* ST_MAX_QUERY_PARAMS */
 #include "httpc.h"
+#include "st_utf8.h"
 
 static int group_setup(void **state)
 {
@@ -224,6 +225,69 @@ static void test_framing(void **state)
     t_free(&r);
 }
 
+/* Issue 10 #1: PUT /db/%ff%fe answered 201 and made _all_docs and
+ * _changes invalid JSON.  Ids, _local ids, design ids, attachment and
+ * database names that are not UTF-8 are refused with CouchDB's words, and
+ * every answer is UTF-8. */
+static void test_invalid_utf8_names(void **state)
+{
+    (void)state;
+    tresp r = t_req("PUT", "/utf", NULL, true);
+    T_EXPECT(r, 201);
+    t_free(&r);
+    static const char illegal_docid[] =
+        "{\"error\":\"illegal_docid\",\"reason\":\"Document id must be valid UTF-8\"}\n";
+    static const struct {
+        const char *method, *path, *body;
+        long status;
+        const char *answer;
+    } cases[] = {
+        {"PUT", "/utf/%ff%fe", "{}", 400, illegal_docid},
+        {"PUT", "/utf/a%80", "{}", 400, illegal_docid},
+        {"PUT", "/utf/%c0%af", "{}", 400, illegal_docid},          /* overlong '/' */
+        {"PUT", "/utf/%ed%a0%80", "{}", 400, illegal_docid},       /* a surrogate */
+        {"PUT", "/utf/_local/%ff", "{}", 400, illegal_docid},
+        {"PUT", "/utf/_design/%ff", "{}", 400, illegal_docid},
+        {"DELETE", "/utf/%ff?rev=1-0785e9eb543380151003dc452c3a001a", NULL, 400, illegal_docid},
+        {"POST", "/utf", "{\"_id\":\"\xff\"}", 400,
+         "{\"error\":\"bad_request\",\"reason\":\"invalid UTF-8 JSON\"}\n"},
+        {"PUT", "/utf/doc/%ff.txt", "hi", 400,
+         "{\"error\":\"bad_request\",\"reason\":\"Attachment name is not UTF-8 encoded\"}\n"},
+        {"PUT", "/utf/%c3%a9t%c3%a9", "{}", 201, NULL},             /* valid: stored */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *b = cases[i].body;
+        bool att = strstr(cases[i].path, ".txt") != NULL;
+        r = t_req_full(cases[i].method, cases[i].path, b, b ? strlen(b) : 0,
+                       b ? (att ? "text/plain" : "application/json") : NULL, true, NULL);
+        if (r.status != cases[i].status)
+            fprintf(stderr, "%s %s: %ld %s\n", cases[i].method, cases[i].path, r.status, r.body);
+        T_EXPECT(r, (int)cases[i].status);
+        if (cases[i].answer)
+            assert_string_equal(r.body, cases[i].answer);
+        assert_true(st_utf8_valid(r.body, r.len));
+        t_free(&r);
+    }
+    /* A database name is ASCII by CouchDB's rule; the reason quoting it is
+     * still UTF-8 (each bad byte shown as U+FFFD). */
+    r = t_req("PUT", "/%ff", NULL, true);
+    T_EXPECT(r, 400);
+    assert_true(t_has(&r, "\"error\":\"illegal_database_name\""));
+    assert_true(t_has(&r, "Name: '\xef\xbf\xbd'."));
+    assert_true(st_utf8_valid(r.body, r.len));
+    t_free(&r);
+    /* Only the valid id was stored; the listings are UTF-8 JSON. */
+    static const char *const lists[] = {"/utf/_all_docs", "/utf/_changes", "/utf"};
+    for (size_t i = 0; i < 3; i++) {
+        r = t_req("GET", lists[i], NULL, true);
+        T_EXPECT(r, 200);
+        assert_true(st_utf8_valid(r.body, r.len));
+        if (i == 0)
+            assert_true(t_has(&r, "\"total_rows\":1"));
+        t_free(&r);
+    }
+}
+
 /* {"a":[{"a":[...1...]}]} nested n levels. */
 static char *deep_json(unsigned n, const char *prefix, const char *suffix)
 {
@@ -320,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_many_query_params),
         cmocka_unit_test(test_framing),
         cmocka_unit_test(test_nesting),
+        cmocka_unit_test(test_invalid_utf8_names),
         cmocka_unit_test(test_stop_is_prompt),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
