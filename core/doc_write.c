@@ -196,6 +196,7 @@ typedef struct wctx {
     void *validate_ctx;
     st_security *sec;
     const st_user_ctx *user; /* the request being written */
+    uint64_t decode_left;    /* what the job's gzip attachments may still decode to */
 } wctx;
 
 /* Ask the validator about the revision rev of w->id whose body is w->body;
@@ -590,6 +591,7 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
     st_atts_in ain = {
         .obj = p.atts,
         .max_att_size = db->opts.max_att_size,
+        .decode_left = &w->decode_left,
         .follows = req->atts,
         .n_follows = req->n_atts,
         .replicated = replicated,
@@ -693,6 +695,7 @@ static st_status write_rep_one(st_db *db, const st_rep_doc *d, st_write_result *
         .typed = d->atts,
         .n_typed = d->n_atts,
         .max_att_size = db->opts.max_att_size,
+        .decode_left = &w->decode_left,
         .replicated = true,
         .doc_id = d->id,
     };
@@ -730,6 +733,7 @@ static st_status run_write(st_db *db, void *arg, st_error *err)
     wctx w;
     memset(&w, 0, sizeof w);
     w.db = db;
+    w.decode_left = db->opts.max_decoded_size; /* per job: a job is one request */
     pthread_mutex_lock(&db->sec_mu);
     w.validate = db->validate;
     w.validate_ctx = db->validate_ctx;

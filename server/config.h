@@ -78,6 +78,8 @@ struct st_config {
     size_t max_document_size;      /* [couchdb] max_document_size */
     size_t max_attachment_size;    /* [couchdb] max_attachment_size */
     uint64_t max_http_request_size;/* [chttpd] max_http_request_size */
+    uint64_t max_read_body_size;   /* [settee] max_read_body_size: bodies of everything
+                                      but document writes (router.h) */
     unsigned changes_timeout_ms;   /* [chttpd] changes_timeout */
     st_admin *admins;              /* [admins] */
     size_t n_admins;

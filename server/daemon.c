@@ -149,7 +149,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                                  const char *upload_data, size_t *upload_data_size,
                                  void **con_cls)
 {
-    st_server *srv = cls;
+    (void)cls;
     st_req *r = *con_cls;
     (void)url;
     if (!r) {
@@ -192,7 +192,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         *upload_data_size = 0;
         /* Past the slack we stop reading and drop the connection: a client
          * streaming without end must not keep a worker busy forever. */
-        if (r->body_too_large && r->body_seen > srv->cfg->max_http_request_size + DISCARD_SLACK)
+        if (r->body_too_large && r->body_seen > r->body_cap + DISCARD_SLACK)
             return MHD_NO;
         return MHD_YES;
     }
@@ -409,6 +409,7 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     dbo.durability = s->cfg->durability;
     dbo.max_doc_size = s->cfg->max_document_size;
     dbo.max_att_size = s->cfg->max_attachment_size;
+    dbo.max_decoded_size = s->cfg->max_http_request_size;
     dbo.readers = s->cfg->db_readers;
     rc = st_catalog_open(s->cfg->data_dir, &dbo, &s->cat, err);
     if (rc != ST_OK)

@@ -91,7 +91,8 @@ typedef struct st_req {
     char *docid;                /* malloc'd ("_design/x" joins two segments) */
     char *att;                  /* malloc'd, rest of the path joined by '/' */
     /* Body */
-    st_buf body;                /* capped at max_http_request_size */
+    st_buf body;                /* capped at body_cap; freed once parsed (st_req_json) */
+    uint64_t body_cap;          /* the route's cap (router.h), set by the dispatcher */
     uint64_t body_seen;         /* bytes received, kept even when discarded */
     bool body_too_large;
     bool dispatched;            /* the handler ran (or an early answer was queued) */
@@ -140,7 +141,9 @@ bool st_req_qbool(st_req *r, const char *key, bool def, bool *out);
 bool st_req_qu64(st_req *r, const char *key, uint64_t def, uint64_t *out);
 
 /* Parse the body as JSON with the given size limit (0 = request limit).
- * On failure a 400/413 response is set and false returned. */
+ * On failure a 400/413 response is set and false returned.  On success the
+ * raw body is freed at once (the tree holds its own copies): a write waiting
+ * on the writer, or a feed, then holds one copy of what was sent, not two. */
 bool st_req_json(st_req *r, size_t max_bytes, st_json_doc **out);
 
 /* Content-Type of the request is (or begins with) ctype, ignoring

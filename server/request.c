@@ -272,6 +272,7 @@ bool st_req_json(st_req *r, size_t max_bytes, st_json_doc **out)
         st_resp_status(r, &e);
         return false;
     }
+    st_buf_free(&r->body);
     return true;
 }
 

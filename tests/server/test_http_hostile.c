@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "http.h" /* ST_MAX_QUERY_PARAMS */
 #include "httpc.h"
@@ -24,7 +25,12 @@ static int group_setup(void **state)
 {
     (void)state;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    return t_start_with("settee", "connection_timeout", "5", NULL);
+    /* Small caps so that each limit is reached with small inputs: read-only
+     * bodies 64 KiB, requests 4 MiB (the total a request's gzip parts may
+     * decode to), attachments 3 MiB. */
+    return t_start_with("settee", "connection_timeout", "5", "settee", "max_read_body_size",
+                        "65536", "chttpd", "max_http_request_size", "4194304", "couchdb",
+                        "max_attachment_size", "3145728", NULL);
 }
 
 static int group_teardown(void **state)
@@ -368,6 +374,226 @@ static void test_nesting(void **state)
     t_free(&r);
 }
 
+/* Issue 10 #5: read-only POSTs buffered bodies up to max_http_request_size
+ * (4 GiB).  They, and any request that writes no document, now have
+ * max_read_body_size; a declared larger body is refused before it is read,
+ * a chunked one when it passes the cap. */
+static void test_read_body_cap(void **state)
+{
+    (void)state;
+    tresp r = t_req("PUT", "/caps", NULL, true);
+    T_EXPECT(r, 201);
+    t_free(&r);
+    static const char *const reads[] = {"/caps/_all_docs", "/caps/_bulk_get", "/caps/_revs_diff",
+                                        "/caps/_changes"};
+    /* Declared: 100 MB announced, nothing sent; the 413 comes at once. */
+    for (size_t i = 0; i < 4; i++) {
+        char req[256];
+        int n = snprintf(req, sizeof req,
+                         "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         "Content-Length: 100000000\r\n\r\n",
+                         reads[i]);
+        bool closed = false;
+        double t0 = t_now_ms();
+        char *got = raw_exchange(req, (size_t)n, 3000, &closed);
+        if (strncmp(got, "HTTP/1.1 413", 12) != 0)
+            fprintf(stderr, "%s: %s\n", reads[i], got);
+        assert_memory_equal(got, "HTTP/1.1 413", 12);
+        assert_non_null(strstr(got, "{\"error\":\"too_large\",\"reason\":\"the request entity is too large\"}"));
+        assert_true(t_now_ms() - t0 < 2000);
+        free(got);
+    }
+    /* Sent: 65,537 bytes of a keys list to each, and to GET /_up. */
+    size_t n = 65537;
+    char *big = malloc(n + 1);
+    assert_non_null(big);
+    memset(big, ' ', n);
+    memcpy(big, "{\"keys\":[", 9);
+    memcpy(big + n - 2, "]}", 2);
+    big[n] = '\0';
+    const char *chunked[] = {"Transfer-Encoding: chunked", NULL};
+    for (size_t i = 0; i < 4; i++) {
+        r = t_req("POST", reads[i], big, false);
+        T_EXPECT(r, 413);
+        t_free(&r);
+        r = t_req_full("POST", reads[i], big, n, "application/json", false, chunked);
+        T_EXPECT(r, 413);
+        t_free(&r);
+        /* one byte under the cap is read and answered */
+        r = t_req_full("POST", reads[i], big + 1, n - 1, "application/json", false, NULL);
+        assert_true(r.status != 413);
+        t_free(&r);
+    }
+    r = t_req_full("GET", "/_up", big, n, "application/json", false, NULL);
+    T_EXPECT(r, 413);
+    t_free(&r);
+    /* Document writes keep max_http_request_size (4 MiB here). */
+    size_t dn = 200000;
+    char *doc = malloc(dn + 64);
+    assert_non_null(doc);
+    int k = snprintf(doc, dn + 64, "{\"docs\":[{\"_id\":\"big\",\"s\":\"");
+    memset(doc + k, 'x', dn);
+    strcpy(doc + k + dn, "\"}]}");
+    r = t_req("POST", "/caps/_bulk_docs", doc, false);
+    T_EXPECT(r, 201);
+    t_free(&r);
+    free(doc);
+    free(big);
+}
+
+/* gzip of n zero bytes (the bomb: ~1,000 times smaller). */
+static unsigned char *gz_zeros(size_t n, size_t *out_n)
+{
+    unsigned char *zeros = calloc(1, n);
+    assert_non_null(zeros);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&z, (uLong)n) + 64;
+    unsigned char *out = malloc(cap);
+    assert_non_null(out);
+    z.next_in = zeros;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    *out_n = cap - z.avail_out;
+    deflateEnd(&z);
+    free(zeros);
+    return out;
+}
+
+/* A multipart/related PUT: the document, then parts gzip-encoded parts of
+ * the same bytes z, named a0.bin, a1.bin, ... */
+static char *bomb(unsigned parts, size_t plain, const unsigned char *z, size_t zn, size_t *out_n)
+{
+    size_t cap = 4096 + parts * (zn + 256);
+    char *b = malloc(cap);
+    assert_non_null(b);
+    size_t len = (size_t)snprintf(b, cap, "--xyz\r\nContent-Type: application/json\r\n\r\n"
+                                          "{\"_attachments\":{");
+    for (unsigned i = 0; i < parts; i++)
+        len += (size_t)snprintf(b + len, cap - len,
+                                "%s\"a%u.bin\":{\"content_type\":\"application/octet-stream\","
+                                "\"follows\":true,\"encoding\":\"gzip\",\"length\":%zu}",
+                                i ? "," : "", i, plain);
+    len += (size_t)snprintf(b + len, cap - len, "}}");
+    for (unsigned i = 0; i < parts; i++) {
+        len += (size_t)snprintf(b + len, cap - len,
+                                "\r\n--xyz\r\nContent-Disposition: attachment; filename=\"a%u.bin\"\r\n"
+                                "Content-Type: application/octet-stream\r\nContent-Encoding: gzip\r\n\r\n",
+                                i);
+        memcpy(b + len, z, zn);
+        len += zn;
+    }
+    len += (size_t)snprintf(b + len, cap - len, "\r\n--xyz--");
+    *out_n = len;
+    return b;
+}
+
+/* Issue 10 #6: a 1 MB multipart PUT of four gzip parts decoded to 1 GB: each
+ * part was capped, the request was not.  Here parts are capped at 3 MiB
+ * (max_attachment_size) and a request's parts at 4 MiB in total
+ * (max_http_request_size). */
+static void test_decompression_bomb(void **state)
+{
+    (void)state;
+    tresp r = t_req("PUT", "/bomb", NULL, true);
+    T_EXPECT(r, 201);
+    t_free(&r);
+    size_t zn = 0, n = 0;
+    unsigned char *z = gz_zeros(3u << 20, &zn); /* 3 MiB of zeros, ~3 KB */
+    static const struct {
+        unsigned parts;
+        long status;
+        const char *answer;
+    } cases[] = {
+        {1, 201, NULL},
+        {2, 413, "{\"error\":\"too_large\",\"reason\":\"The attachments of this request decode "
+                 "to more than the request size limit\"}\n"},
+        {4, 413, NULL},
+        {64, 413, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *body = bomb(cases[i].parts, 3u << 20, z, zn, &n);
+        char path[64];
+        snprintf(path, sizeof path, "/bomb/d%u", cases[i].parts);
+        r = t_req_full("PUT", path, body, n, "multipart/related; boundary=\"xyz\"", false, NULL);
+        T_EXPECT(r, (int)cases[i].status);
+        if (cases[i].answer)
+            assert_string_equal(r.body, cases[i].answer);
+        t_free(&r);
+        free(body);
+    }
+    free(z);
+    /* One part past the attachment cap is that cap's error. */
+    z = gz_zeros((3u << 20) + 1, &zn);
+    char *body = bomb(1, (3u << 20) + 1, z, zn, &n);
+    r = t_req_full("PUT", "/bomb/over", body, n, "multipart/related; boundary=\"xyz\"", false, NULL);
+    T_EXPECT(r, 413);
+    assert_true(t_has(&r, "\"error\":\"attachment_too_large\""));
+    t_free(&r);
+    free(body);
+    free(z);
+    r = t_req("GET", "/bomb", NULL, false);
+    assert_true(t_has(&r, "\"doc_count\":1"));
+    t_free(&r);
+}
+
+/* Issue 10 #4 (_bulk_get): the answer is streamed; it is the same answer. */
+static void test_bulk_get_streamed(void **state)
+{
+    (void)state;
+    tresp r = t_req("PUT", "/bg", NULL, true);
+    T_EXPECT(r, 201);
+    t_free(&r);
+    /* 300 documents of 1 KB: the answer passes several 64 KiB pieces. */
+    char pad[1001];
+    memset(pad, 'p', 1000);
+    pad[1000] = '\0';
+    size_t cap = 300 * 1100 + 64, len = 0;
+    char *docs = malloc(cap);
+    assert_non_null(docs);
+    len += (size_t)snprintf(docs + len, cap - len, "{\"docs\":[");
+    for (int i = 0; i < 300; i++)
+        len += (size_t)snprintf(docs + len, cap - len, "%s{\"_id\":\"d%03d\",\"pad\":\"%s\"}",
+                                i ? "," : "", i, pad);
+    snprintf(docs + len, cap - len, "]}");
+    r = t_req("POST", "/bg/_bulk_docs", docs, false);
+    T_EXPECT(r, 201);
+    t_free(&r);
+    free(docs);
+    len = 0;
+    char *req = malloc(300 * 40 + 64);
+    assert_non_null(req);
+    len += (size_t)sprintf(req, "{\"docs\":[");
+    for (int i = 0; i < 300; i++)
+        len += (size_t)sprintf(req + len, "%s{\"id\":\"d%03d\"}", i ? "," : "", i);
+    len += (size_t)sprintf(req + len, ",{\"id\":\"nope\"},{\"rev\":\"1-x\"}]}");
+    r = t_req("POST", "/bg/_bulk_get?revs=true", req, false);
+    T_EXPECT(r, 200);
+    char v[64];
+    assert_true(t_header(&r, "Transfer-Encoding", v, sizeof v)); /* streamed */
+    assert_true(r.len > 300 * 1000);
+    assert_memory_equal(r.body, "{\"results\":[{\"id\":\"d000\",\"docs\":[{\"ok\":{", 40);
+    assert_true(t_has(&r, "{\"id\":\"d299\",\"docs\":[{\"ok\":{\"_id\":\"d299\""));
+    assert_true(t_has(&r, "{\"id\":\"nope\",\"docs\":[{\"error\":{\"id\":\"nope\",\"rev\":"
+                          "\"undefined\",\"error\":\"not_found\",\"reason\":\"missing\"}}]}"));
+    assert_true(t_has(&r, "{\"id\":null,\"docs\":[{\"error\":{\"id\":\"null\""));
+    assert_string_equal(r.body + r.len - 7, "}}]}]}\n");
+    size_t oks = 0;
+    for (const char *p = r.body; (p = strstr(p, "{\"ok\":")); p++)
+        oks++;
+    assert_int_equal(oks, 300);
+    t_free(&r);
+    /* bad requests are still answered before anything is streamed */
+    r = t_req("POST", "/bg/_bulk_get", "{\"docs\":5}", false);
+    T_EXPECT(r, 400);
+    assert_string_equal(r.body, "{\"error\":\"bad_request\",\"reason\":\"Missing JSON list of 'docs'.\"}\n");
+    t_free(&r);
+    free(req);
+}
+
 /* Runs last: no request may be left in flight (a leaked request record
  * made stopping wait the whole 10 s grace period). */
 static void test_stop_is_prompt(void **state)
@@ -385,6 +611,9 @@ int main(void)
         cmocka_unit_test(test_framing),
         cmocka_unit_test(test_nesting),
         cmocka_unit_test(test_invalid_utf8_names),
+        cmocka_unit_test(test_read_body_cap),
+        cmocka_unit_test(test_decompression_bomb),
+        cmocka_unit_test(test_bulk_get_streamed),
         cmocka_unit_test(test_stop_is_prompt),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
