@@ -118,8 +118,7 @@ static st_status exec(sqlite3 *db, const char *sql, const char *path, st_error *
     char *msg = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
         return ST_OK;
-    int code = sqlite3_errcode(db);
-    st_status st = code == SQLITE_FULL ? st_fail(err, ST_E_DISK_FULL, "No space left on device.")
+    st_status st = st_sqlite_disk_full(db) ? st_fail(err, ST_E_DISK_FULL, "No space left on device.")
                    : st_fail(err, ST_E_IO, "cannot initialise %s: %s", path, msg ? msg : "?");
     sqlite3_free(msg);
     return st;
@@ -245,7 +244,7 @@ static st_status repair_ids(sqlite3 *db, const char *table, const char *path, si
                     docs ? "document" : "_local", id);
     }
     if (st == ST_OK && rc != SQLITE_OK)
-        st = rc == SQLITE_FULL ? st_fail(err, ST_E_DISK_FULL, "No space left on device.")
+        st = st_sqlite_disk_full(db) ? st_fail(err, ST_E_DISK_FULL, "No space left on device.")
                                : st_fail(err, ST_E_IO, "cannot repair %s: %s", path,
                                          sqlite3_errmsg(db));
     for (size_t i = 0; i < n; i++) {

@@ -25,6 +25,9 @@ st_status st_sqlite_init_file(const char *path, bool create, st_error *err);
  * a two-thread replication went to it).  Nothing in settee reads them. */
 void st_sqlite_global_init(void);
 
+/* Whether the connection's last error means the disk (or quota) is full. */
+bool st_sqlite_disk_full(sqlite3 *db);
+
 /* Map the connection's last SQLite error to a status and reason. */
 st_status st_sqlite_fail(sqlite3 *db, st_error *err, const char *what);
 
