@@ -334,6 +334,10 @@ static st_status config_set(st_config *c, const char *section, const char *key,
         if (!parse_u64(value, 1000000, &u) || u == 0)
             goto bad;
         c->max_connections = (unsigned)u;
+    } else if (KEY("settee", "fd_reserve")) {
+        if (!parse_u64(value, 1000000, &u))
+            goto bad;
+        c->fd_reserve = (unsigned)u;
     } else if (KEY("settee", "connection_timeout")) {
         if (!parse_u64(value, 86400, &u))
             goto bad;

@@ -102,7 +102,10 @@ struct st_config {
     bool log_json;                 /* [log] format = json (one JSON object a line) */
     /* settee-only tuning ([settee]) */
     unsigned threads;              /* HTTP worker threads; 0 = from the core count */
-    unsigned max_connections;      /* open sockets, feeds included */
+    unsigned max_connections;      /* open sockets, feeds included (lowered at start
+                                      to what the open-file limit allows, daemon.c) */
+    unsigned fd_reserve;           /* [settee] fd_reserve: descriptors kept for databases
+                                      and query servers; 0 = a quarter of the limit, >= 64 */
     unsigned connection_timeout_s; /* idle/slow client cutoff */
     size_t connection_memory;      /* per-connection buffer (headers + write buffer) */
     st_durability durability;      /* [settee] durability = full | normal */

@@ -18,6 +18,7 @@
  * is larger than the core count.  Feeds park their connections (feed.c).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -47,6 +48,9 @@
 #define SERVER_HEADER "Settee/0.1.0 (libmicrohttpd)"
 #define DISCARD_SLACK (64u * 1024 * 1024) /* chunked overflow read before closing */
 #define STOP_GRACE_MS 10000
+
+static unsigned pool_size(const st_config *c);
+static void check_limit(st_server *srv);
 
 static st_method parse_method(const char *m)
 {
@@ -99,6 +103,7 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
     clock_gettime(CLOCK_MONOTONIC, &r->started);
     st_buf_init(&r->body, 0);
     atomic_fetch_add(&srv->live_requests, 1);
+    check_limit(srv);
     return r;
 }
 
@@ -244,10 +249,45 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&srv->live_requests, 1);
 }
 
+/* At its connection limit libmicrohttpd stops accepting (new clients wait
+ * in the listen backlog until others close, costing nothing) and says
+ * nothing; its messages about it only come when a race lets one more in.
+ * So the request that fills the house says it, once per server. */
+static void limit_reached(st_server *srv)
+{
+    if (!atomic_exchange(&srv->limit_logged, true))
+        st_log(ST_LOG_WARN,
+               "connection limit reached (%u connections): new clients wait until others "
+               "close; see [settee] max_connections and fd_reserve",
+               srv->cfg->max_connections);
+}
+
+static void check_limit(st_server *srv)
+{
+    if (atomic_load(&srv->limit_logged) || !srv->mhd)
+        return;
+    const union MHD_DaemonInfo *i =
+        MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    /* Each worker thread has its share of the limit: count it full when
+     * within one connection per worker of the total. */
+    if (i && i->num_connections + pool_size(srv->cfg) >= srv->cfg->max_connections)
+        limit_reached(srv);
+}
+
+static bool at_limit_message(const char *fmt)
+{
+    return strncmp(fmt, "Server reached connection limit", 31) == 0 ||
+           strstr(fmt, "resource limit") != NULL;
+}
+
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
+    st_server *srv = cls;
     char msg[512];
-    (void)cls;
+    if (at_limit_message(fmt)) { /* said once above, not once per socket */
+        limit_reached(srv);
+        return;
+    }
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
@@ -304,6 +344,56 @@ static void raise_nofile(void)
     }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
         st_log(ST_LOG_DEBUG, "open-file limit %llu", (unsigned long long)rl.rlim_cur);
+}
+
+/* Descriptors open now (Linux: /proc/self/fd; elsewhere a guess). */
+static unsigned fds_in_use(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return 32;
+    unsigned n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n > 0 ? n - 1 : 0; /* not the directory's own */
+}
+
+/* Fit the connections into the open-file limit.  Each connection is a
+ * socket; databases (2 descriptors per pooled SQLite connection, 1 for the
+ * WAL index), query-server processes and log files need theirs too, and
+ * when accept() meets EMFILE libmicrohttpd retries in a loop (100% CPU)
+ * while opens of databases fail with 500.  So a reserve is kept out of the
+ * connections' reach: [settee] fd_reserve, by default a quarter of the
+ * limit (at least 64); the catalog keeps no more databases open than the
+ * reserve holds, closing idle ones.  Connections get what remains after
+ * the descriptors open now and libmicrohttpd's own (two per thread). */
+static void fit_fd_limit(st_server *s)
+{
+    st_config *c = s->cfg;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    uint64_t limit = rl.rlim_cur;
+    uint64_t reserve = c->fd_reserve ? c->fd_reserve : limit / 4 < 64 ? 64 : limit / 4;
+    uint64_t used = fds_in_use() + 2u * pool_size(c) + 8;
+    uint64_t conns = limit > used + reserve ? limit - used - reserve : 0;
+    if (conns < 16) {
+        conns = 16;
+        st_log(ST_LOG_WARN, "open-file limit %llu is too low for settee: %llu descriptors in "
+               "use and %llu kept for databases leave too few for connections",
+               (unsigned long long)limit, (unsigned long long)used,
+               (unsigned long long)reserve);
+    }
+    if (conns < c->max_connections) {
+        st_log(ST_LOG_NOTICE, "open-file limit %llu: at most %llu connections, %llu "
+               "descriptors kept for databases", (unsigned long long)limit,
+               (unsigned long long)conns, (unsigned long long)reserve);
+        c->max_connections = (unsigned)conns;
+    }
+    size_t per_db = 2 * ((size_t)c->db_readers + 1) + 1;
+    st_catalog_set_max_open(s->cat, reserve / 2 / per_db > 2 ? reserve / 2 / per_db : 2);
 }
 
 static unsigned pool_size(const st_config *c)
@@ -427,6 +517,7 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     rc = st_watch_start(s, &s->watch, err);
     if (rc != ST_OK)
         goto fail;
+    fit_fd_limit(s);
     s->mhd = MHD_start_daemon(
         flags, (uint16_t)s->cfg->port, NULL, NULL, access_cb, s, MHD_OPTION_SOCK_ADDR, &addr.sa,
         MHD_OPTION_THREAD_POOL_SIZE, pool_size(s->cfg), MHD_OPTION_CONNECTION_LIMIT,

@@ -32,6 +32,7 @@ struct st_server {
     atomic_uint async_calls;     /* writes handed to core, connection suspended */
     atomic_uint live_requests;   /* requests between URI callback and completion */
     atomic_bool stopping;        /* set once st_server_stop begins */
+    atomic_bool limit_logged;    /* the connection limit was reached and said so */
 };
 
 #endif
