@@ -7,9 +7,11 @@
  * replicated attachments keep the bytes and encoding their source sent.
  */
 #include "atts.h"
+#include "md5.h"
 #include "st_utf8.h"
 
 #include <ctype.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,12 +30,20 @@ void st_atts_out_free(st_atts_out *o)
     o->n = 0;
 }
 
-static void md5_digest(const void *p, size_t n, unsigned char md5[16], char digest[64])
+/* False when libcrypto could not (out of memory: MD5 itself is always
+ * there); its error queue is cleared, so the thread's next use of libcrypto
+ * does not find this failure. */
+static bool md5_digest(const void *p, size_t n, unsigned char md5[16], char digest[64])
 {
     unsigned int len = 16;
-    EVP_Digest(p, n, md5, &len, EVP_md5(), NULL);
+    const EVP_MD *md = st_md5();
+    if (!md || EVP_Digest(p, n, md5, &len, md, NULL) != 1 || len != 16) {
+        ERR_clear_error();
+        return false;
+    }
     memcpy(digest, "md5-", 4);
     EVP_EncodeBlock((unsigned char *)digest + 4, md5, 16);
+    return true;
 }
 
 static bool digest_md5(const char *digest, unsigned char md5[16])
@@ -145,14 +155,12 @@ static bool reencode(const st_atts_in *in, const entry *e, const void *bytes, si
     char digest[64];
     if (!want || !in->replicated || !st_atts_compressible(e->type, in->compressible))
         return false;
-    md5_digest(bytes ? bytes : "", len, md5, digest);
-    if (strcmp(digest, want) == 0)
+    if (!md5_digest(bytes ? bytes : "", len, md5, digest) || strcmp(digest, want) == 0)
         return false;
     int level = in->compress_level > 0 ? in->compress_level : 8;
     if (st_gzip(bytes ? bytes : "", len, level, gz, NULL) != ST_OK)
         return false;
-    md5_digest(gz->data, gz->len, md5, digest);
-    return strcmp(digest, want) == 0;
+    return md5_digest(gz->data, gz->len, md5, digest) && strcmp(digest, want) == 0;
 }
 
 /* Store bytes for e.  encoded: they are gzip (kept as they are, their
@@ -204,8 +212,10 @@ static st_status store_bytes(st_conn *c, const st_atts_in *in, entry *e, const v
             e->encoded_length = len;
         }
     }
-    md5_digest(bytes ? bytes : "", len, e->md5, e->digest);
-    st = st_store_att_put(c, e->digest, bytes, len, err);
+    if (md5_digest(bytes ? bytes : "", len, e->md5, e->digest))
+        st = st_store_att_put(c, e->digest, bytes, len, err);
+    else
+        st = st_fail(err, ST_E_NOMEM, "out of memory");
     st_buf_free(&gz);
     return st;
 }
@@ -220,6 +230,14 @@ static st_status check_name(const char *name, size_t n, st_error *err)
     if (!st_utf8_valid(name, n)) /* typed revisions carry bytes (CouchDB's words) */
         return st_fail(err, ST_E_BAD_REQUEST, "Attachment name is not UTF-8 encoded");
     return ST_OK;
+}
+
+/* Inline data that did not decode: malformed (CouchDB's 400), or memory. */
+static st_status bad_data(st_status st, const char *name, st_error *err)
+{
+    if (st == ST_E_BAD_REQUEST)
+        return st_fail(err, st, "Invalid attachment data for %s", name);
+    return st_fail(err, st, "out of memory");
 }
 
 st_status st_atts_check(const st_json *obj, st_error *err)
@@ -250,8 +268,8 @@ st_status st_atts_check(const st_json *obj, st_error *err)
         if (!b64 || b64->type != ST_JSON_STRING)
             st = st_fail(err, ST_E_BAD_REQUEST,
                          "Attachment %s needs one of stub, data or follows", m->key);
-        else if (!st_base64_decode(b64->u.str, b64->len, &data))
-            st = st_fail(err, ST_E_BAD_REQUEST, "Invalid attachment data for %s", m->key);
+        else if ((st = st_base64_decode_to(&data, b64->u.str, b64->len)) != ST_OK)
+            st = bad_data(st, m->key, err);
     }
     st_buf_free(&data);
     return st;
@@ -300,8 +318,8 @@ static st_status entries_from_json(st_conn *c, const st_atts_in *in, const st_js
         bool encoded = false;
         if (b64 && b64->type == ST_JSON_STRING) {
             st_buf_reset(&data);
-            if (!st_base64_decode(b64->u.str, b64->len, &data)) {
-                st = st_fail(err, ST_E_BAD_REQUEST, "Invalid attachment data for %s", m->key);
+            if ((st = st_base64_decode_to(&data, b64->u.str, b64->len)) != ST_OK) {
+                st = bad_data(st, m->key, err);
                 break;
             }
             bytes = data.data;

@@ -229,15 +229,24 @@ static st_status validate(wctx *w, const st_rev *rev, bool deleted, bool replica
     return st;
 }
 
+/* Stemming removes bodies; the first failed delete is kept and ends the
+ * write: SQLite may have rolled the transaction back already (out of
+ * memory), and what the write did after would then commit piecemeal. */
+typedef struct removed_ctx {
+    wctx *w;
+    st_status st;
+    st_error *err;
+} removed_ctx;
+
 static void remove_body(void *ctx, const st_rev *rev, unsigned flags)
 {
-    wctx *w = ctx;
-    if (!(flags & ST_REVTREE_HAS_BODY))
+    removed_ctx *r = ctx;
+    if (!(flags & ST_REVTREE_HAS_BODY) || r->st != ST_OK)
         return;
     char rs[ST_REV_STR_MAX];
     st_rev_format(rev, rs, sizeof rs);
     /* The row's winner body is replaced anyway; others leave revs. */
-    (void)st_store_rev_delete(w->db->writer, w->id, rs, NULL);
+    r->st = st_store_rev_delete(r->w->db->writer, r->w->id, rs, r->err);
 }
 
 static void rev_str(const st_revtree *t, int i, char out[ST_REV_STR_MAX])
@@ -268,8 +277,11 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
             return st_fail(err, ST_E_CONFLICT, "Document update conflict.");
         return ST_OK; /* already known: nothing changes, no new sequence */
     }
-    if ((st = st_revtree_stem(t, db->ctr.revs_limit, remove_body, w)) != ST_OK)
+    removed_ctx removed = {w, ST_OK, err};
+    if ((st = st_revtree_stem(t, db->ctr.revs_limit, remove_body, &removed)) != ST_OK)
         return st;
+    if (removed.st != ST_OK)
+        return removed.st;
     int winner = st_revtree_winner(t);
     int leaf = st_revtree_find(t, &path[0]);
     char winner_rev[ST_REV_STR_MAX];

@@ -22,6 +22,8 @@
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
+#include "yajl_mem.h"
+
 #define ARENA_FIRST_MIN 256
 #define ARENA_FIRST_MAX (64 * 1024)
 #define NODE_ALIGN _Alignof(st_json_member)
@@ -470,13 +472,44 @@ static const yajl_callbacks callbacks = {
 
 /* ---- parse -------------------------------------------------------------- */
 
+/* The yajl part of a parse.  Out of memory inside yajl comes back here
+ * through m->escape (yajl_mem.h); m is the caller's, so nothing this
+ * function changes after setjmp is read on that way back. */
+static st_status run_yajl(st_yajl_mem *m, parse_ctx *c, const char *text, size_t n,
+                          st_error *err)
+{
+    yajl_handle h;
+    yajl_status ys;
+
+    st_yajl_mem_init(m);
+    if (setjmp(m->escape) != 0) {
+        st_yajl_mem_release(m);
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    }
+    m->armed = true;
+    h = yajl_alloc(&callbacks, &m->funcs, c);
+    if (h == NULL) {
+        m->armed = false;
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    }
+    ys = yajl_parse(h, (const unsigned char *)text, n);
+    if (ys == yajl_status_ok)
+        ys = yajl_complete_parse(h);
+    m->armed = false;
+    yajl_free(h);
+    if (ys == yajl_status_client_canceled)
+        return st_fail(err, c->fail, "%s", c->why);
+    if (ys != yajl_status_ok)
+        return st_fail(err, ST_E_BAD_REQUEST, INVALID_JSON);
+    return ST_OK;
+}
+
 st_status st_json_parse(const char *text, size_t n, const st_json_limits *lim,
                         st_json_doc **out_doc, st_error *err)
 {
     parse_ctx c;
-    yajl_handle h = NULL;
-    yajl_status ys;
-    st_status rc = ST_OK;
+    st_yajl_mem mem;
+    st_status rc;
 
     if (out_doc == NULL || (text == NULL && n > 0))
         return st_fail(err, ST_E_MISUSE, "st_json_parse: NULL argument");
@@ -501,31 +534,14 @@ st_status st_json_parse(const char *text, size_t n, const st_json_limits *lim,
     c.key_len = 0;
     c.fail = ST_OK;
     c.why = NULL;
-    if (c.doc == NULL) {
+    if (c.doc == NULL)
         rc = st_fail(err, ST_E_NOMEM, "out of memory");
-        goto out;
+    else
+        rc = run_yajl(&mem, &c, text, n, err);
+    if (rc == ST_OK) {
+        *out_doc = c.doc;
+        c.doc = NULL;
     }
-    h = yajl_alloc(&callbacks, NULL, &c);
-    if (h == NULL) {
-        rc = st_fail(err, ST_E_NOMEM, "out of memory");
-        goto out;
-    }
-    ys = yajl_parse(h, (const unsigned char *)text, n);
-    if (ys == yajl_status_ok)
-        ys = yajl_complete_parse(h);
-    if (ys == yajl_status_client_canceled) {
-        rc = st_fail(err, c.fail, "%s", c.why);
-        goto out;
-    }
-    if (ys != yajl_status_ok) {
-        rc = st_fail(err, ST_E_BAD_REQUEST, INVALID_JSON);
-        goto out;
-    }
-    *out_doc = c.doc;
-    c.doc = NULL;
-out:
-    if (h != NULL)
-        yajl_free(h);
     if (c.vals != c.vals_inline)
         free(c.vals);
     if (c.frames != c.frames_inline)

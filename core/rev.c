@@ -36,6 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "md5.h"
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 /* External term format tags (erts external.h). */
@@ -198,8 +200,10 @@ static void sink_emit(term_sink *s, const void *p, size_t n)
     if (s->rc != ST_OK || n == 0)
         return;
     if (s->md != NULL) {
-        if (EVP_DigestUpdate(s->md, p, n) != 1)
-            sink_fail(s, ST_E_IO, "md5 update failed");
+        if (EVP_DigestUpdate(s->md, p, n) != 1) {
+            ERR_clear_error(); /* see st_rev_compute */
+            sink_fail(s, ST_E_NOMEM, "out of memory");
+        }
         return;
     }
     rc = st_buf_add(s->buf, p, n);
@@ -728,16 +732,6 @@ st_status st_rev_term_encode_value(const st_json *v, st_buf *out, st_error *err)
 
 /* ---------------------------------------------------------------- digest */
 
-/* MD5 fetched once: with OpenSSL 3 passing EVP_md5() to every init costs an
- * implicit provider fetch (a lock and a lookup) per rev id. */
-static pthread_once_t md5_once = PTHREAD_ONCE_INIT;
-static EVP_MD *md5_md = NULL; /* immutable once set; shared by all threads */
-
-static void md5_init(void)
-{
-    md5_md = EVP_MD_fetch(NULL, "MD5", NULL);
-}
-
 st_status st_rev_compute(const st_rev *parent, bool deleted, const st_json *doc,
                          const st_rev_att *atts, size_t n_atts, st_rev *out,
                          st_error *err)
@@ -752,14 +746,18 @@ st_status st_rev_compute(const st_rev *parent, bool deleted, const st_json *doc,
         return st_fail(err, ST_E_MISUSE, "no output rev");
     if (parent != NULL && parent->gen == UINT64_MAX)
         return st_fail(err, ST_E_BAD_REQUEST, "Invalid rev format");
-    (void)pthread_once(&md5_once, md5_init);
-    if (md5_md == NULL)
-        return st_fail(err, ST_E_IO, "md5 is not available from OpenSSL");
+    const EVP_MD *md5 = st_md5();
+    if (md5 == NULL)
+        return st_fail(err, ST_E_NOMEM, "out of memory (md5)");
     ctx = EVP_MD_CTX_new();
     if (ctx == NULL)
         return st_fail(err, ST_E_NOMEM, "out of memory");
-    if (EVP_DigestInit_ex(ctx, md5_md, NULL) != 1) {
-        rc = st_fail(err, ST_E_IO, "md5 init failed");
+    /* With the digest fetched and a context made, what can still fail is
+     * memory; libcrypto's error queue is cleared so that the thread's next
+     * use of libcrypto (TLS, say) does not find this failure. */
+    if (EVP_DigestInit_ex(ctx, md5, NULL) != 1) {
+        ERR_clear_error();
+        rc = st_fail(err, ST_E_NOMEM, "out of memory");
         goto out;
     }
     sink_init(&s, ctx, NULL, err);
@@ -769,7 +767,8 @@ st_status st_rev_compute(const st_rev *parent, bool deleted, const st_json *doc,
     if (rc != ST_OK)
         goto out;
     if (EVP_DigestFinal_ex(ctx, digest, &dlen) != 1 || dlen != 16) {
-        rc = st_fail(err, ST_E_IO, "md5 final failed");
+        ERR_clear_error();
+        rc = st_fail(err, ST_E_NOMEM, "out of memory");
         goto out;
     }
     st_hex_encode(digest, 16, out->hash);

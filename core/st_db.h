@@ -532,7 +532,9 @@ st_status st_db_revs_limit_set_async(st_db *db, unsigned limit, st_done_fn done,
  * WAL back.  It runs in the background on the database's writer, in slices
  * between other writes (a write waits at most one slice).  start returns at
  * once; while one runs, another start is a no-op (as CouchDB).
- * st_db_compact starts one (or joins the running one) and waits for it. */
+ * st_db_compact starts one (or joins the running one), waits for it and
+ * returns how it ended (a slice that failed stops it; what it did so far
+ * stays, consistent). */
 st_status st_db_compact_start(st_db *db, st_error *err);
 st_status st_db_compact(st_db *db, st_error *err);
 

@@ -1,7 +1,6 @@
 /* st_jw.h — JSON writer into an st_buf.
  *
- * Commas and nesting are tracked here; strings are escaped by yajl's
- * generator (one yajl_gen per writer).  st_jw_raw() splices an already
+ * Commas, nesting and string escaping are done here.  st_jw_raw() splices an already
  * rendered JSON value, and st_jw_members() splices the members of an already
  * rendered object into the object currently open: that is how a stored body
  * becomes `{"_id":..,"_rev":..,<body members>}` without being parsed again.
@@ -29,7 +28,6 @@
 
 typedef struct st_jw {
     st_buf *out;
-    void *gen;                         /* yajl_gen used for string escaping */
     st_status status;                  /* first failure, sticky */
     unsigned depth;
     unsigned char need_comma[ST_JW_INLINE_LEVELS]; /* flags of levels 0..63 */
@@ -38,9 +36,8 @@ typedef struct st_jw {
     bool after_key;                    /* a key was written, value comes next */
 } st_jw;
 
-/* The yajl_gen keeps a pointer to w: do not copy or move w after init. */
-st_status st_jw_init(st_jw *w, st_buf *out);  /* ST_E_NOMEM on failure */
-void st_jw_free(st_jw *w);                    /* frees the yajl_gen and deep levels */
+st_status st_jw_init(st_jw *w, st_buf *out);  /* ST_E_MISUSE without a buffer */
+void st_jw_free(st_jw *w);                    /* frees the deep levels */
 st_status st_jw_status(const st_jw *w);
 
 void st_jw_obj_open(st_jw *w);

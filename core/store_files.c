@@ -21,6 +21,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -118,7 +119,8 @@ static st_status exec(sqlite3 *db, const char *sql, const char *path, st_error *
     char *msg = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
         return ST_OK;
-    st_status st = st_sqlite_disk_full(db) ? st_fail(err, ST_E_DISK_FULL, "No space left on device.")
+    st_status st = sqlite3_errcode(db) == SQLITE_NOMEM ? st_fail(err, ST_E_NOMEM, "out of memory")
+                   : st_sqlite_disk_full(db) ? st_fail(err, ST_E_DISK_FULL, "No space left on device.")
                    : st_fail(err, ST_E_IO, "cannot initialise %s: %s", path, msg ? msg : "?");
     sqlite3_free(msg);
     return st;
@@ -361,18 +363,16 @@ static bool name_of(const char *file, char *out, size_t cap)
     return ok;
 }
 
+/* No allocation: this is how a failed create (out of memory too) leaves
+ * nothing behind.  A path the system could not open is not there. */
 static void unlink_files(const char *path)
 {
     static const char *const extra[] = {"", "-wal", "-shm"};
-    size_t n = strlen(path) + 5;
-    char *p = malloc(n);
-    if (!p)
-        return;
+    char p[PATH_MAX + 8];
     for (size_t i = 0; i < 3; i++) {
-        snprintf(p, n, "%s%s", path, extra[i]);
-        unlink(p);
+        if ((size_t)snprintf(p, sizeof p, "%s%s", path, extra[i]) < sizeof p)
+            unlink(p);
     }
-    free(p);
 }
 
 /* ------------------------------------------------------------- lifecycle */

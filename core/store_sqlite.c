@@ -129,7 +129,9 @@ bool st_sqlite_disk_full(sqlite3 *db)
 
 st_status st_sqlite_fail(sqlite3 *db, st_error *err, const char *what)
 {
-    int code = db ? sqlite3_errcode(db) : SQLITE_ERROR;
+    /* No handle: sqlite3_open_v2 gives none only when it could not
+     * allocate one. */
+    int code = db ? sqlite3_errcode(db) : SQLITE_NOMEM;
     if (code == SQLITE_NOMEM)
         return st_fail(err, ST_E_NOMEM, "out of memory");
     if (st_sqlite_disk_full(db))
