@@ -240,6 +240,22 @@ static st_status bad_data(st_status st, const char *name, st_error *err)
     return st_fail(err, st, "out of memory");
 }
 
+/* One member of _attachments: a valid name, an object, and its stub /
+ * follows / data members (NULL when absent). */
+static st_status att_member(const st_json_member *m, const st_json **stub,
+                            const st_json **follows, const st_json **b64, st_error *err)
+{
+    st_status st = check_name(m->key, m->key_len, err);
+    if (st != ST_OK)
+        return st;
+    if (m->value.type != ST_JSON_OBJECT)
+        return st_fail(err, ST_E_BAD_REQUEST, "Attachment '%s' must be an object", m->key);
+    *stub = st_json_get(&m->value, "stub");
+    *follows = st_json_get(&m->value, "follows");
+    *b64 = st_json_get(&m->value, "data");
+    return ST_OK;
+}
+
 st_status st_atts_check(const st_json *obj, st_error *err)
 {
     if (!obj || obj->type == ST_JSON_NULL)
@@ -250,16 +266,9 @@ st_status st_atts_check(const st_json *obj, st_error *err)
     st_status st = ST_OK;
     for (size_t i = 0; i < obj->len && st == ST_OK; i++) {
         const st_json_member *m = &obj->u.members[i];
-        const st_json *a = &m->value;
-        if ((st = check_name(m->key, m->key_len, err)) != ST_OK)
+        const st_json *stub, *follows, *b64;
+        if ((st = att_member(m, &stub, &follows, &b64, err)) != ST_OK)
             break;
-        if (a->type != ST_JSON_OBJECT) {
-            st = st_fail(err, ST_E_BAD_REQUEST, "Attachment '%s' must be an object", m->key);
-            break;
-        }
-        const st_json *stub = st_json_get(a, "stub");
-        const st_json *follows = st_json_get(a, "follows");
-        const st_json *b64 = st_json_get(a, "data");
         if (stub && stub->type == ST_JSON_TRUE)
             continue;
         if (follows && follows->type == ST_JSON_TRUE)
@@ -287,15 +296,9 @@ static st_status entries_from_json(st_conn *c, const st_atts_in *in, const st_js
         const st_json *a = &m->value;
         e->name = m->key;
         e->name_len = m->key_len;
-        if ((st = check_name(m->key, m->key_len, err)) != ST_OK)
+        const st_json *stub, *follows, *b64;
+        if ((st = att_member(m, &stub, &follows, &b64, err)) != ST_OK)
             break;
-        if (a->type != ST_JSON_OBJECT) {
-            st = st_fail(err, ST_E_BAD_REQUEST, "Attachment '%s' must be an object", m->key);
-            break;
-        }
-        const st_json *stub = st_json_get(a, "stub");
-        const st_json *follows = st_json_get(a, "follows");
-        const st_json *b64 = st_json_get(a, "data");
         const char *type = st_json_get_str(a, "content_type");
         const char *encoding = st_json_get_str(a, "encoding");
         if (stub && stub->type == ST_JSON_TRUE) {

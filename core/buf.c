@@ -157,3 +157,14 @@ char *st_buf_take(st_buf *b, size_t *out_len)
         *out_len = len;
     return p;
 }
+
+char *st_memdup0(const void *p, size_t n)
+{
+    char *d = n < SIZE_MAX ? malloc(n + 1) : NULL;
+    if (d) {
+        if (n)
+            memcpy(d, p, n);
+        d[n] = '\0';
+    }
+    return d;
+}

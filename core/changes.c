@@ -6,6 +6,7 @@
  * sorts them by sequence instead of scanning the whole range.
  */
 #include "db_int.h"
+#include "mango_int.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,6 +43,10 @@ void st_change_row_write(st_jw *w, const st_change_row *row, bool include_docs)
     st_jw_arr_close(w);
     if (row->deleted) {
         st_jw_key(w, "deleted");
+        st_jw_bool(w, true);
+    }
+    if (row->removed) {
+        st_jw_key(w, "removed");
         st_jw_bool(w, true);
     }
     if (include_docs) {
@@ -138,6 +143,23 @@ static int on_row(void *ctx, const st_row_view *row)
         cr.doc_len = s->doc.len;
     }
     s->last_seq = row->seq;
+    if (o->selector) {
+        bool m = false;
+        mango_doc d;
+        s->st = st_mango_doc_make(&d, row->id, s->revs[0], row->deleted, row->body,
+                                  row->body_len, s->err);
+        if (s->st == ST_OK)
+            s->st = st_selector_match(o->selector, &d.root, &m);
+        st_mango_doc_free(&d);
+        if (s->st != ST_OK) {
+            if (s->err && s->err->code == ST_OK)
+                st_fail(s->err, s->st, "out of memory");
+            return 1;
+        }
+        if (!m && !(o->removed && o->since > 0 && !o->descending))
+            return 0;
+        cr.removed = !m;
+    }
     if (o->filter && !o->filter(o->filter_ctx, &cr))
         return 0;
     if (!o->include_docs) {
@@ -246,7 +268,7 @@ st_status st_db_changes(st_db *db, const st_changes_opts *o, st_change_fn fn, vo
     st = st_store_counters_get(s.c, &ctr, err);
     uint64_t update_seq = ctr.update_seq;
     if (st == ST_OK) {
-        bool need_body = o->include_docs || (o->filter && o->filter_needs_doc);
+        bool need_body = o->include_docs || (o->filter && o->filter_needs_doc) || o->selector;
         if (o->doc_ids)
             st = scan_ids(&s, err);
         else

@@ -1,8 +1,9 @@
-/* db.c — a database handle: opening and closing, info, the pool of read
- * connections, and the bookkeeping the writer leaves for followers.
+/* db.c — a database handle: opening and closing, identity, info.
  *
- * Writes are in writer.c (the one write path), followers in follow.c,
- * documents in doc_write.c / doc_read.c, scans in changes.c.
+ * Reads go through readers.c (the pool of read connections), writes
+ * through writer.c (the one write path), followers in follow.c, documents
+ * in doc_write.c / doc_read.c, scans in changes.c, maintenance (revs_limit,
+ * compaction, purge) in maint.c.
  */
 #include "db_int.h"
 #include "st_hex.h"
@@ -13,11 +14,8 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include "mango_int.h"
 #include "ring.h"
-
-/* A pooled reader's snapshot older than this is renewed even without a
- * commit of ours: it is how commits by other processes become visible. */
-#define READER_FRESH_MS 50
 
 void st_db_options_init(st_db_options *o)
 {
@@ -32,13 +30,6 @@ void st_db_options_init(st_db_options *o)
     o->mmap_kib = 262144;
     o->file_mode = 0600;
     o->att_compress_level = 8;
-}
-
-uint64_t st_db_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 void st_uuid(char out[33])
@@ -177,7 +168,7 @@ st_status st_db_close(st_db *db)
     pthread_mutex_lock(&db->fol_mu);
     bool followed = db->n_followers > 0;
     pthread_mutex_unlock(&db->fol_mu);
-    if (followed || st_db_observed(db))
+    if (followed)
         return ST_E_BUSY;
     atomic_store(&db->closing, true);
     pthread_mutex_lock(&db->wq_mu);
@@ -205,7 +196,10 @@ st_status st_db_close(st_db *db)
     pthread_mutex_destroy(&db->fol_mu);
     pthread_cond_destroy(&db->fol_cond);
     pthread_mutex_destroy(&db->sec_mu);
+    if (db->validate_free)
+        db->validate_free(db->validate_ctx);
     st_security_release(db->sec);
+    st_mango_db_free(db);
     free(db->notes);
     st_buf_free(&db->notes_arena);
     free(db->name);
@@ -223,140 +217,6 @@ void st_db_mark_deleted(st_db *db)
 {
     atomic_store(&db->deleted, true);
     st_follow_wake_all(db);
-    st_db_observers_notify(db, atomic_load(&db->committed_seq));
-}
-
-/* ------------------------------------------------------------------ notes */
-
-void st_db_note_row(st_db *db, uint64_t seq, const char *id, const char *rev, bool deleted,
-                    const char *atts, size_t atts_len)
-{
-    if (db->compact && atts_len)
-        st_compact_note_atts(db->compact, atts, atts_len);
-    if (!db->noting)
-        return;
-    if (db->n_notes == db->notes_cap) {
-        size_t cap = db->notes_cap ? db->notes_cap * 2 : 64;
-        db_note *n = realloc(db->notes, cap * sizeof *n);
-        if (!n) {
-            db->noting = false; /* the ring is reset at commit instead */
-            return;
-        }
-        db->notes = n;
-        db->notes_cap = cap;
-    }
-    db_note *n = &db->notes[db->n_notes];
-    n->seq = seq;
-    n->deleted = deleted;
-    n->id_off = db->notes_arena.len;
-    st_status s = st_buf_add(&db->notes_arena, id, strlen(id) + 1);
-    n->rev_off = db->notes_arena.len;
-    if (s == ST_OK)
-        s = st_buf_add(&db->notes_arena, rev, strlen(rev) + 1);
-    if (s != ST_OK) {
-        db->noting = false;
-        return;
-    }
-    db->n_notes++;
-}
-
-void st_db_note_atts(st_db *db, const char *atts, size_t atts_len)
-{
-    if (db->compact && atts_len)
-        st_compact_note_atts(db->compact, atts, atts_len);
-}
-
-/* ----------------------------------------------------------------- readers */
-
-static void end_txn(reader *r)
-{
-    st_store_read_end(r->conn);
-    r->in_txn = false;
-}
-
-st_conn *st_db_reader(st_db *db, st_error *err)
-{
-    if (atomic_load(&db->deleted)) {
-        st_fail(err, ST_E_NOT_FOUND, "Database does not exist.");
-        return NULL;
-    }
-    unsigned n = db->opts.readers;
-    pthread_mutex_lock(&db->rd_mu);
-    reader *r = NULL;
-    for (;;) {
-        /* Prefer an open connection, else a slot to open one in. */
-        for (unsigned i = 0; i < n && !r; i++)
-            if (!db->rd[i].busy && db->rd[i].conn)
-                r = &db->rd[i];
-        for (unsigned i = 0; i < n && !r; i++)
-            if (!db->rd[i].busy)
-                r = &db->rd[i];
-        if (r)
-            break;
-        pthread_cond_wait(&db->rd_cond, &db->rd_mu);
-    }
-    r->busy = true;
-    pthread_mutex_unlock(&db->rd_mu);
-
-    st_status st = ST_OK;
-    if (!r->conn) {
-        /* Opened outside the lock, published under it: reader_put scans
-         * the slots' conn pointers while holding rd_mu. */
-        st_conn *fresh = NULL;
-        st = st_store_conn_open(db->store, &fresh, err);
-        pthread_mutex_lock(&db->rd_mu);
-        r->conn = fresh;
-        pthread_mutex_unlock(&db->rd_mu);
-    }
-    uint64_t commits = atomic_load(&db->commits);
-    uint64_t now = st_db_now_ms();
-    if (st == ST_OK && r->in_txn &&
-        (r->snap_commits != commits || now - r->snap_ms > READER_FRESH_MS))
-        end_txn(r);
-    if (st == ST_OK && !r->in_txn) {
-        st = st_store_read_begin(r->conn, err);
-        r->in_txn = st == ST_OK;
-        r->snap_commits = commits;
-        r->snap_ms = now;
-    }
-    if (st != ST_OK) {
-        pthread_mutex_lock(&db->rd_mu);
-        r->busy = false;
-        pthread_cond_signal(&db->rd_cond);
-        pthread_mutex_unlock(&db->rd_mu);
-        return NULL;
-    }
-    return r->conn;
-}
-
-void st_db_reader_put(st_db *db, st_conn *c)
-{
-    if (!c)
-        return;
-    pthread_mutex_lock(&db->rd_mu);
-    for (unsigned i = 0; i < db->opts.readers; i++) {
-        if (db->rd[i].conn == c) {
-            db->rd[i].busy = false;
-            break;
-        }
-    }
-    pthread_cond_signal(&db->rd_cond);
-    pthread_mutex_unlock(&db->rd_mu);
-}
-
-/* Idle readers let go of their snapshots (all of them, or those older than
- * the last commit), so a checkpoint can fold the WAL back past them even if
- * nobody reads for a while. */
-void st_db_readers_release(st_db *db, bool all_idle)
-{
-    uint64_t commits = atomic_load(&db->commits);
-    pthread_mutex_lock(&db->rd_mu);
-    for (unsigned i = 0; i < db->opts.readers; i++) {
-        reader *r = &db->rd[i];
-        if (!r->busy && r->in_txn && (all_idle || r->snap_commits != commits))
-            end_txn(r);
-    }
-    pthread_mutex_unlock(&db->rd_mu);
 }
 
 /* ------------------------------------------------------------------- info */
@@ -392,63 +252,4 @@ st_status st_db_info_get(st_db *db, st_db_info *out, st_error *err)
 st_status st_db_backup(st_db *db, const char *path, st_error *err)
 {
     return st_store_backup(db->store, path, err);
-}
-
-/* ------------------------------------------------------------ revs_limit */
-
-static st_status run_revs_limit(st_db *db, void *arg, st_error *err)
-{
-    db->ctr.revs_limit = *(unsigned *)arg;
-    return ST_OK;
-}
-
-typedef struct limit_job {
-    db_job job;
-    unsigned limit;
-    st_done_fn done;
-    void *ctx;
-} limit_job;
-
-static void limit_done(db_job *j)
-{
-    limit_job *lj = (limit_job *)j;
-    lj->done(lj->ctx, j->status, &j->err);
-    free(lj);
-}
-
-st_status st_db_revs_limit_set_async(st_db *db, unsigned limit, st_done_fn done, void *ctx,
-                                     st_error *err)
-{
-    if (limit < 1)
-        return st_fail(err, ST_E_BAD_REQUEST, "revs_limit must be a positive integer");
-    limit_job *lj = calloc(1, sizeof *lj);
-    if (!lj)
-        return st_fail(err, ST_E_NOMEM, "out of memory");
-    lj->limit = limit;
-    lj->done = done;
-    lj->ctx = ctx;
-    lj->job.run = run_revs_limit;
-    lj->job.arg = &lj->limit;
-    lj->job.done = limit_done;
-    st_status st = st_db_enqueue(db, &lj->job, err);
-    if (st != ST_OK)
-        free(lj);
-    return st;
-}
-
-st_status st_db_revs_limit_set(st_db *db, unsigned limit, st_error *err)
-{
-    if (limit < 1)
-        return st_fail(err, ST_E_BAD_REQUEST, "revs_limit must be a positive integer");
-    db_job job = {.run = run_revs_limit, .arg = &limit};
-    return st_db_run_job(db, &job, err);
-}
-
-st_status st_db_revs_limit_get(st_db *db, unsigned *out, st_error *err)
-{
-    st_db_info info;
-    st_status st = st_db_info_get(db, &info, err);
-    if (st == ST_OK)
-        *out = info.revs_limit;
-    return st;
 }

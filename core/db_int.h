@@ -115,6 +115,8 @@ struct st_db {
     _Atomic uint64_t sec_gen;
     st_validate_fn validate;
     void *validate_ctx;
+    unsigned validate_scope;     /* ST_VALIDATE_* */
+    void (*validate_free)(void *ctx);
 
     /* set when the catalog deleted the database: calls fail from then on */
     atomic_bool deleted;
@@ -130,6 +132,11 @@ struct st_db {
     bool watched;                /* on the poller's list */
     st_db *watch_next;
     st_conn *watch_conn;         /* the poller's connection (poller thread only) */
+
+    /* Mango: the json index set (mango_index.c; writer thread only) and
+     * selector subscriptions (mango_subs.c; its own lock). */
+    struct mango_state *mango;
+    struct st_subs *_Atomic subs;  /* made with the first subscription */
 };
 
 /* Borrow a reader connection (blocks while all are busy); NULL + err on
@@ -161,12 +168,22 @@ st_status st_db_render(st_conn *c, const char *id, const st_revtree *t, size_t i
 
 bool st_db_id_is_local(const char *id);
 
-/* The writer stored a document row at seq (inside the batch): remembered
- * for the ring, and for a running compaction's attachment references. */
-void st_db_note_row(st_db *db, uint64_t seq, const char *id, const char *rev, bool deleted,
-                    const char *atts, size_t atts_len);
-/* The writer stored attachment metadata elsewhere (a revs row). */
-void st_db_note_atts(st_db *db, const char *atts, size_t atts_len);
+/* doc_write.c: the stored body of a document, its members minus the special
+ * ones. */
+st_status st_db_body_of(const st_json *doc, st_buf *out, st_error *err);
+/* att_edit.c: an attachment edit (req->att_edit) as the write of the
+ * document revision it changes, into *out (which points into edit and
+ * *edit_doc); old, buf_a and buf_b are the caller's scratch. */
+st_status st_db_att_edit_req(st_db *db, const st_write_req *req, db_loaded *old, st_buf *buf_a,
+                             st_buf *buf_b, st_buf *edit, st_json_doc **edit_doc,
+                             st_write_req *out, st_error *err);
+/* local_docs.c: "0-" and decimal digits. */
+bool st_db_local_rev_ok(const char *rev);
+/* local_docs.c: write (or delete) a _local document inside the running
+ * write transaction. */
+st_status st_db_write_local(st_db *db, const char *id, const char *rev, bool deleted,
+                            const st_buf *body, st_write_result *res, st_error *err);
+
 
 /* follow.c, called by the writer: the batch committed up to seq. */
 void st_follow_committed(st_db *db, uint64_t seq);
@@ -188,9 +205,6 @@ st_status st_db_open_store(st_store *store, const char *name, const st_db_option
  * ST_E_NOT_FOUND "Database does not exist." and followers are woken. */
 void st_db_mark_deleted(st_db *db);
 
-/* The observers interface being retired (follow.c). */
-bool st_db_observed(st_db *db);
-void st_db_observers_notify(st_db *db, uint64_t seq);
 
 /* db_security.c: read the stored _security object at open (the writer is
  * inside a write transaction); created: the database is new, store

@@ -132,10 +132,76 @@ st_status st_db_security_set(st_db *db, const char *json, size_t len, st_error *
     return st;
 }
 
-void st_db_set_validator(st_db *db, st_validate_fn fn, void *ctx)
+void st_db_set_validator_owned(st_db *db, st_validate_fn fn, void *ctx, unsigned scope,
+                               void (*free_ctx)(void *ctx))
 {
     pthread_mutex_lock(&db->sec_mu);
+    void (*old_free)(void *) = db->validate_free;
+    void *old_ctx = db->validate_ctx;
     db->validate = fn;
     db->validate_ctx = ctx;
+    db->validate_scope = scope;
+    db->validate_free = free_ctx;
     pthread_mutex_unlock(&db->sec_mu);
+    /* A write that started before keeps the old pointers: the writer runs
+     * this database's jobs one at a time, so replacing from anywhere but
+     * the writer while writes run is the caller's to avoid (the server
+     * installs validators at open, before any write). */
+    if (old_free)
+        old_free(old_ctx);
+}
+
+void st_db_set_validator(st_db *db, st_validate_fn fn, void *ctx)
+{
+    st_db_set_validator_owned(db, fn, ctx, ST_VALIDATE_ALL, NULL);
+}
+
+void st_db_validator_scope(st_db *db, unsigned scope)
+{
+    pthread_mutex_lock(&db->sec_mu);
+    db->validate_scope = scope;
+    pthread_mutex_unlock(&db->sec_mu);
+}
+
+typedef struct design_scan {
+    st_db *db;
+    st_design_fn fn;
+    void *ctx;
+    st_buf out;
+    st_status st;
+    st_error *err;
+} design_scan;
+
+static int design_row(void *ctx, const st_row_view *row)
+{
+    design_scan *d = ctx;
+    st_revtree *t = NULL;
+    if ((d->st = st_revtree_decode(row->tree, row->tree_len, &t, d->err)) != ST_OK)
+        return 1;
+    size_t w = (size_t)st_revtree_winner(t);
+    st_rev r;
+    char rev[ST_REV_STR_MAX];
+    st_revtree_node(t, w, &r, NULL, NULL);
+    st_rev_format(&r, rev, sizeof rev);
+    st_buf_reset(&d->out);
+    st_jw jw;
+    st_get_opts o = {.atts = ST_ATTS_STUB};
+    if ((d->st = st_jw_init(&jw, &d->out)) == ST_OK) {
+        d->st = st_db_render(d->db->writer, row->id, t, w, row->body, row->body_len, row->atts,
+                             row->atts_len, row->seq, &o, &jw, d->err);
+        st_jw_free(&jw);
+    }
+    st_revtree_free(t);
+    if (d->st != ST_OK)
+        return 1;
+    return d->fn(d->ctx, row->id, rev, d->out.data ? d->out.data : "{}", d->out.len);
+}
+
+st_status st_db_design_docs(st_db *db, st_design_fn fn, void *ctx, st_error *err)
+{
+    design_scan d = {db, fn, ctx, ST_BUF_INIT, ST_OK, err};
+    st_status st = st_store_scan_ids(db->writer, "_design/", "_design0", false, false, 0, true,
+                                     design_row, &d, err);
+    st_buf_free(&d.out);
+    return st != ST_OK ? st : d.st;
 }

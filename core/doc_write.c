@@ -12,6 +12,7 @@
  */
 #include "atts.h"
 #include "db_int.h"
+#include "mango_int.h"
 #include "st_utf8.h"
 
 #include <stdio.h>
@@ -102,7 +103,7 @@ static st_status check_id(const char *id, st_error *err)
 }
 
 /* The stored body: the document's members minus the special ones. */
-static st_status body_of(const st_json *doc, st_buf *out, st_error *err)
+st_status st_db_body_of(const st_json *doc, st_buf *out, st_error *err)
 {
     st_buf_reset(out);
     st_jw w;
@@ -194,10 +195,22 @@ typedef struct wctx {
     /* The database's validator, read once per job (NULL: none). */
     st_validate_fn validate;
     void *validate_ctx;
+    unsigned validate_scope;
     st_security *sec;
     const st_user_ctx *user; /* the request being written */
     uint64_t decode_left;    /* what the job's gzip attachments may still decode to */
 } wctx;
+
+static bool is_design(const char *id)
+{
+    return strncmp(id, "_design/", 8) == 0;
+}
+
+/* Does a write of id go to the validator? */
+static bool validated(const wctx *w, const char *id)
+{
+    return w->validate && (w->validate_scope == ST_VALIDATE_ALL || is_design(id));
+}
 
 /* Ask the validator about the revision rev of w->id whose body is w->body;
  * old: the revision it replaces (NULL for a new document). */
@@ -205,7 +218,7 @@ static st_status validate(wctx *w, const st_rev *rev, bool deleted, bool replica
                           const char *old_rev, const st_buf *old_body, bool old_deleted,
                           st_error *err)
 {
-    if (!w->validate)
+    if (!w->validate || (w->validate_scope == ST_VALIDATE_DESIGN && !is_design(w->id)))
         return ST_OK;
     char rs[ST_REV_STR_MAX];
     st_rev_format(rev, rs, sizeof rs);
@@ -256,6 +269,49 @@ static void rev_str(const st_revtree *t, int i, char out[ST_REV_STR_MAX])
     st_rev_format(&r, out, ST_REV_STR_MAX);
 }
 
+/* The writer stored a document row at seq (inside the batch): remembered
+ * for the ring, and for a running compaction's attachment references. */
+
+static void note_row(st_db *db, uint64_t seq, const char *id, const char *rev, bool deleted,
+                    const char *atts, size_t atts_len)
+{
+    if (db->compact && atts_len)
+        st_compact_note_atts(db->compact, atts, atts_len);
+    if (!db->noting)
+        return;
+    if (db->n_notes == db->notes_cap) {
+        size_t cap = db->notes_cap ? db->notes_cap * 2 : 64;
+        db_note *n = realloc(db->notes, cap * sizeof *n);
+        if (!n) {
+            db->noting = false; /* the ring is reset at commit instead */
+            return;
+        }
+        db->notes = n;
+        db->notes_cap = cap;
+    }
+    db_note *n = &db->notes[db->n_notes];
+    n->seq = seq;
+    n->deleted = deleted;
+    n->id_off = db->notes_arena.len;
+    st_status s = st_buf_add(&db->notes_arena, id, strlen(id) + 1);
+    n->rev_off = db->notes_arena.len;
+    if (s == ST_OK)
+        s = st_buf_add(&db->notes_arena, rev, strlen(rev) + 1);
+    if (s != ST_OK) {
+        db->noting = false;
+        return;
+    }
+    db->n_notes++;
+}
+
+/* Attachment metadata stored elsewhere (a revs row), for a running
+ * compaction. */
+static void note_atts(st_db *db, const char *atts, size_t atts_len)
+{
+    if (db->compact && atts_len)
+        st_compact_note_atts(db->compact, atts, atts_len);
+}
+
 /* Merge path into the tree and store the result (rows, bodies, counters). */
 static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, bool deleted,
                        bool replicated, st_write_result *res, st_error *err)
@@ -304,7 +360,7 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
                                err)) != ST_OK)
         return st;
     if (old_moves)
-        st_db_note_atts(db, w->old.rec.atts.data, w->old.rec.atts.len);
+        note_atts(db, w->old.rec.atts.data, w->old.rec.atts.len);
     if (winner == leaf) {
         row_body = &w->body;
         row_atts = &w->atts.json;
@@ -313,7 +369,7 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
                                                 w->atts.json.data, w->atts.json.len, err)) != ST_OK)
             return st;
         if (leaf >= 0)
-            st_db_note_atts(db, w->atts.json.data, w->atts.json.len);
+            note_atts(db, w->atts.json.data, w->atts.json.len);
         if (winner == ow_idx) {
             row_body = &w->old.rec.body;
             row_atts = &w->old.rec.atts;
@@ -357,18 +413,32 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
         row.tree = w->tree;
         st = st_store_doc_put(c, w->id, w->exists ? w->old.rec.seq : 0, &row, err);
         if (st == ST_OK)
-            st_db_note_row(db, row.seq, w->id, winner_rev, row.deleted, row.atts.data,
+            note_row(db, row.seq, w->id, winner_rev, row.deleted, row.atts.data,
                            row.atts.len);
+        if (st == ST_OK && st_mango_wants(db, w->id)) {
+            /* json indexes and subscriptions see the winner before and after */
+            mango_change mc = {
+                .id = w->id,
+                .old_exists = w->exists,
+                .old_deleted = w->exists && w->old.rec.deleted,
+                .old_rev = old_winner_rev,
+                .old_body = w->old.rec.body.data,
+                .old_len = w->old.rec.body.len,
+                .new_exists = true,
+                .new_deleted = row.deleted,
+                .new_rev = winner_rev,
+                .new_body = row.body.data,
+                .new_len = row.body.len,
+                .seq = row.seq,
+            };
+            st = st_mango_changed(db, &mc, err);
+        }
     } else {
         st_fail(err, st, "out of memory");
     }
     return st;
 }
 
-static st_status write_local(st_db *db, const parsed *p, const st_json *doc,
-                             st_write_result *res, st_error *err);
-
-static bool local_rev_ok(const char *rev);
 
 st_status st_db_write_check(const st_write_req *req, unsigned flags, st_error *err)
 {
@@ -383,7 +453,7 @@ st_status st_db_write_check(const st_write_req *req, unsigned flags, st_error *e
         return st_fail(err, ST_E_BAD_REQUEST, "Document id is missing");
     st_rev r;
     bool local = st_db_id_is_local(p.id ? p.id : "");
-    if (p.rev && local && !local_rev_ok(p.rev))
+    if (p.rev && local && !st_db_local_rev_ok(p.rev))
         return st_fail(err, ST_E_BAD_REQUEST, "Invalid rev format");
     if (p.rev && !local && (st = st_rev_parse(p.rev, strlen(p.rev), &r, err)) != ST_OK)
         return st;
@@ -418,7 +488,7 @@ static st_status merge_replicated(st_db *db, const char *id, st_revtree *t, cons
         return ST_OK;
     }
     st_status st = st_atts_prepare(db->writer, ain, &w->atts, err);
-    if (st == ST_OK && w->validate) {
+    if (st == ST_OK && validated(w, id)) {
         char old_rev[ST_REV_STR_MAX] = "";
         if (w->exists)
             rev_str(t, st_revtree_winner(t), old_rev);
@@ -428,101 +498,6 @@ static st_status merge_replicated(st_db *db, const char *id, st_revtree *t, cons
     if (st == ST_OK)
         st = apply(w, t, path, n, deleted, true, res, err);
     return st;
-}
-
-/* An attachment edit becomes an ordinary write: the revision's members,
- * its other attachments as stubs, and the new one marked "follows".  Read
- * inside the write transaction, so the revision cannot change under it. */
-static st_status edit_attachment(st_db *db, const st_write_req *req, wctx *w,
-                                 st_write_req *out, st_error *err)
-{
-    const st_att_data *att = req->att_edit;
-    if (att->name[0] == '\0')
-        return st_fail(err, ST_E_BAD_REQUEST, "Attachment name can't be empty");
-    if (att->name[0] == '_')
-        return st_fail(err, ST_E_BAD_REQUEST,
-                       "Attachment name '%s' starts with prohibited character '_'", att->name);
-    if (!st_utf8_valid(att->name, strlen(att->name)))
-        return st_fail(err, ST_E_BAD_REQUEST, "Attachment name is not UTF-8 encoded");
-    st_buf_reset(&w->buf_a);
-    st_buf_reset(&w->buf_b);
-    st_status st = ST_OK;
-    if (req->rev) {
-        st_rev r;
-        if ((st = st_rev_parse(req->rev, strlen(req->rev), &r, err)) != ST_OK)
-            return st;
-        st = st_db_load(db->writer, req->id, &w->old, err);
-        if (st == ST_E_NOT_FOUND)
-            return st_fail(err, ST_E_CONFLICT, "Document update conflict.");
-        if (st != ST_OK)
-            return st;
-        int i = st_revtree_find(w->old.tree, &r);
-        if (i < 0 || !st_revtree_is_leaf(w->old.tree, (size_t)i))
-            return st_fail(err, ST_E_CONFLICT, "Document update conflict.");
-        st = st_db_rev_body(db->writer, req->id, &w->old, (size_t)i, &w->buf_a, &w->buf_b, err);
-        if (st == ST_E_NOT_FOUND)
-            return st_fail(err, ST_E_CONFLICT, "Document update conflict.");
-        if (st != ST_OK)
-            return st;
-    }
-    st_json_doc *old_atts = NULL;
-    if (w->buf_b.len && (st = st_json_parse(w->buf_b.data, w->buf_b.len, NULL, &old_atts,
-                                            err)) != ST_OK)
-        return st;
-    const st_json *oa = old_atts ? st_json_doc_root(old_atts) : NULL;
-    if (!att->data && !(oa && st_json_get(oa, att->name))) {
-        st_json_doc_free(old_atts);
-        return st_fail(err, ST_E_NOT_FOUND, "Document is missing attachment");
-    }
-    st_buf_reset(&w->edit);
-    st_jw jw;
-    if ((st = st_jw_init(&jw, &w->edit)) != ST_OK) {
-        st_json_doc_free(old_atts);
-        return st_fail(err, st, "out of memory");
-    }
-    st_jw_obj_open(&jw);
-    if (w->buf_a.len)
-        st_jw_members(&jw, w->buf_a.data, w->buf_a.len);
-    st_jw_key(&jw, "_attachments");
-    st_jw_obj_open(&jw);
-    for (size_t i = 0; oa && oa->type == ST_JSON_OBJECT && i < oa->len; i++) {
-        const st_json_member *m = &oa->u.members[i];
-        if (strcmp(m->key, att->name) == 0)
-            continue;
-        st_jw_keyn(&jw, m->key, m->key_len);
-        st_jw_obj_open(&jw);
-        st_jw_key(&jw, "stub");
-        st_jw_bool(&jw, true);
-        st_jw_obj_close(&jw);
-    }
-    if (att->data) {
-        st_jw_key(&jw, att->name);
-        st_jw_obj_open(&jw);
-        st_jw_key(&jw, "content_type");
-        st_jw_str(&jw, att->content_type ? att->content_type : "application/octet-stream");
-        st_jw_key(&jw, "follows");
-        st_jw_bool(&jw, true);
-        st_jw_obj_close(&jw);
-    }
-    st_jw_obj_close(&jw);
-    st_jw_obj_close(&jw);
-    st = st_jw_status(&jw);
-    st_jw_free(&jw);
-    st_json_doc_free(old_atts);
-    st_db_loaded_free(&w->old);
-    if (st != ST_OK)
-        return st_fail(err, st, "out of memory");
-    st_json_limits lim = {0, db->opts.max_depth + 2};
-    if ((st = st_json_parse(w->edit.data, w->edit.len, &lim, &w->edit_doc, err)) != ST_OK)
-        return st;
-    *out = (st_write_req){
-        .doc = st_json_doc_root(w->edit_doc),
-        .id = req->id,
-        .rev = req->rev,
-        .atts = att->data ? att : NULL,
-        .n_atts = att->data ? 1 : 0,
-    };
-    return ST_OK;
 }
 
 static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
@@ -537,7 +512,8 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
         free(res->id);
         if (!(res->id = strdup(req->id)))
             return st_fail(err, ST_E_NOMEM, "out of memory");
-        st_status st = edit_attachment(db, req, w, &edited, err);
+        st_status st = st_db_att_edit_req(db, req, &w->old, &w->buf_a, &w->buf_b, &w->edit,
+                                          &w->edit_doc, &edited, err);
         if (st != ST_OK)
             return st;
         req = &edited;
@@ -557,11 +533,11 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
         return st_fail(err, ST_E_NOMEM, "out of memory");
     if ((st = check_id(p.id, err)) != ST_OK)
         return st;
-    if (st_db_id_is_local(p.id))
-        return write_local(db, &p, req->doc, res, err);
-    w->id = p.id;
-    if ((st = body_of(req->doc, &w->body, err)) != ST_OK)
+    if ((st = st_db_body_of(req->doc, &w->body, err)) != ST_OK)
         return st;
+    if (st_db_id_is_local(p.id))
+        return st_db_write_local(db, p.id, p.rev, p.deleted, &w->body, res, err);
+    w->id = p.id;
     if (w->body.len > db->opts.max_doc_size)
         return st_fail(err, ST_E_DOC_TOO_LARGE, "Document exceeds the maximum size of %zu bytes",
                        db->opts.max_doc_size);
@@ -570,7 +546,7 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
      * of a bulk load: try the insert first and look the id up only if it
      * turns out to exist, saving one index search per new document. */
     bool bare_delete = req->delete_doc && !req->doc;
-    if (!replicated && !p.rev && !p.atts && !bare_delete && !w->validate) {
+    if (!replicated && !p.rev && !p.atts && !bare_delete && !validated(w, p.id)) {
         st_revtree *fresh = st_revtree_new();
         if (!fresh)
             return st_fail(err, ST_E_NOMEM, "out of memory");
@@ -657,7 +633,7 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
     if ((st = st_rev_compute(has_parent ? &two[1] : NULL, p.deleted, req->doc, w->atts.digests,
                              w->atts.n, &two[0], err)) != ST_OK)
         return st;
-    if (w->validate) {
+    if (validated(w, p.id)) {
         char old_rev[ST_REV_STR_MAX] = "";
         if (parent >= 0)
             rev_str(t, parent, old_rev);
@@ -749,6 +725,7 @@ static st_status run_write(st_db *db, void *arg, st_error *err)
     pthread_mutex_lock(&db->sec_mu);
     w.validate = db->validate;
     w.validate_ctx = db->validate_ctx;
+    w.validate_scope = db->validate_scope;
     w.sec = w.validate ? st_security_ref(db->sec) : NULL;
     pthread_mutex_unlock(&db->sec_mu);
     st_status st = ST_OK;
@@ -789,19 +766,6 @@ static st_status run_write(st_db *db, void *arg, st_error *err)
     return st;
 }
 
-st_status st_db_write(st_db *db, const st_write_req *reqs, size_t n, unsigned flags,
-                      st_write_result *results, st_error *err)
-{
-    if (results)
-        memset(results, 0, n * sizeof *results);
-    if (!db || (n && (!reqs || !results)))
-        return st_fail(err, ST_E_MISUSE, "NULL argument");
-    write_job job = {.reqs = reqs, .n = n, .flags = flags, .results = results};
-    job.job.run = run_write;
-    job.job.arg = &job;
-    return st_db_run_job(db, &job.job, err);
-}
-
 static void write_done(db_job *j)
 {
     write_job *job = (write_job *)j;
@@ -809,19 +773,24 @@ static void write_done(db_job *j)
     free(job);
 }
 
-st_status st_db_write_async(st_db *db, const st_write_req *reqs, size_t n, unsigned flags,
-                            st_write_result *results, st_done_fn done, void *ctx,
-                            st_error *err)
+/* Run w: waiting for it (w->done NULL), or queued with w->done as its
+ * completion (a heap copy, freed once done ran). */
+static st_status submit(st_db *db, const write_job *w, st_error *err)
 {
-    if (results)
-        memset(results, 0, n * sizeof *results);
-    if (!db || !done || (n && (!reqs || !results)))
+    if (w->results)
+        memset(w->results, 0, w->n * sizeof *w->results);
+    if (!db || (w->n && ((!w->reqs && !w->reps) || !w->results)))
         return st_fail(err, ST_E_MISUSE, "NULL argument");
-    write_job *job = calloc(1, sizeof *job);
+    if (!w->done) {
+        write_job job = *w;
+        job.job.run = run_write;
+        job.job.arg = &job;
+        return st_db_run_job(db, &job.job, err);
+    }
+    write_job *job = malloc(sizeof *job);
     if (!job)
         return st_fail(err, ST_E_NOMEM, "out of memory");
-    *job = (write_job){.reqs = reqs, .n = n, .flags = flags, .results = results, .done = done,
-                       .ctx = ctx};
+    *job = *w;
     job->job.run = run_write;
     job->job.arg = job;
     job->job.done = write_done;
@@ -831,41 +800,40 @@ st_status st_db_write_async(st_db *db, const st_write_req *reqs, size_t n, unsig
     return st;
 }
 
-static void write_done(db_job *j);
+st_status st_db_write(st_db *db, const st_write_req *reqs, size_t n, unsigned flags,
+                      st_write_result *results, st_error *err)
+{
+    write_job w = {.reqs = reqs, .n = n, .flags = flags, .results = results};
+    return submit(db, &w, err);
+}
+
+st_status st_db_write_async(st_db *db, const st_write_req *reqs, size_t n, unsigned flags,
+                            st_write_result *results, st_done_fn done, void *ctx,
+                            st_error *err)
+{
+    if (!done)
+        return st_fail(err, ST_E_MISUSE, "NULL completion");
+    write_job w = {.reqs = reqs, .n = n, .flags = flags, .results = results, .done = done,
+                   .ctx = ctx};
+    return submit(db, &w, err);
+}
 
 st_status st_db_write_revs(st_db *db, const st_rep_doc *docs, size_t n,
                            st_write_result *results, st_error *err)
 {
-    if (results)
-        memset(results, 0, n * sizeof *results);
-    if (!db || (n && (!docs || !results)))
-        return st_fail(err, ST_E_MISUSE, "NULL argument");
-    write_job job = {.reps = docs, .n = n, .flags = ST_WRITE_REPLICATED, .results = results};
-    job.job.run = run_write;
-    job.job.arg = &job;
-    return st_db_run_job(db, &job.job, err);
+    write_job w = {.reps = docs, .n = n, .flags = ST_WRITE_REPLICATED, .results = results};
+    return submit(db, &w, err);
 }
 
 st_status st_db_write_revs_async(st_db *db, const st_rep_doc *docs, size_t n,
                                  st_write_result *results, st_done_fn done, void *ctx,
                                  st_error *err)
 {
-    if (results)
-        memset(results, 0, n * sizeof *results);
-    if (!db || !done || (n && (!docs || !results)))
-        return st_fail(err, ST_E_MISUSE, "NULL argument");
-    write_job *job = calloc(1, sizeof *job);
-    if (!job)
-        return st_fail(err, ST_E_NOMEM, "out of memory");
-    *job = (write_job){.reps = docs, .n = n, .flags = ST_WRITE_REPLICATED, .results = results,
-                       .done = done, .ctx = ctx};
-    job->job.run = run_write;
-    job->job.arg = job;
-    job->job.done = write_done;
-    st_status st = st_db_enqueue(db, &job->job, err);
-    if (st != ST_OK)
-        free(job);
-    return st;
+    if (!done)
+        return st_fail(err, ST_E_MISUSE, "NULL completion");
+    write_job w = {.reps = docs, .n = n, .flags = ST_WRITE_REPLICATED, .results = results,
+                   .done = done, .ctx = ctx};
+    return submit(db, &w, err);
 }
 
 void st_write_results_free(st_write_result *results, size_t n)
@@ -874,165 +842,4 @@ void st_write_results_free(st_write_result *results, size_t n)
         free(results[i].id);
         results[i].id = NULL;
     }
-}
-
-st_status st_db_put_json(st_db *db, const char *json, size_t len, unsigned flags,
-                         st_write_result *result, st_error *err)
-{
-    memset(result, 0, sizeof *result);
-    st_json_limits lim = {db->opts.max_doc_size, db->opts.max_depth};
-    st_json_doc *doc = NULL;
-    st_status st = st_json_parse(json, len, &lim, &doc, err);
-    if (st != ST_OK)
-        return st;
-    st_write_req req = {.doc = st_json_doc_root(doc)};
-    st = st_db_write(db, &req, 1, flags, result, err);
-    if (st == ST_OK && result->err.code != ST_OK) {
-        st = result->err.code;
-        if (err)
-            *err = result->err;
-    }
-    st_json_doc_free(doc);
-    return st;
-}
-
-/* ------------------------------------------------------------ _local docs */
-
-/* A _local document's rev: "0-" and decimal digits. */
-static bool local_rev_ok(const char *rev)
-{
-    if (strncmp(rev, "0-", 2) != 0 || !rev[2])
-        return false;
-    for (const char *c = rev + 2; *c; c++)
-        if (*c < '0' || *c > '9')
-            return false;
-    return true;
-}
-
-static st_status write_local(st_db *db, const parsed *p, const st_json *doc,
-                             st_write_result *res, st_error *err)
-{
-    st_conn *c = db->writer;
-    uint64_t cur = 0;
-    st_status st = st_store_local_get(c, p->id, &cur, NULL, err);
-    bool exists = st == ST_OK;
-    if (st != ST_OK && st != ST_E_NOT_FOUND)
-        return st;
-    if (p->rev && !local_rev_ok(p->rev))
-        return st_fail(err, ST_E_BAD_REQUEST, "Invalid rev format");
-    if (p->rev) {
-        /* "0-N"; CouchDB accepts a write without _rev over an existing doc. */
-        char want[32];
-        snprintf(want, sizeof want, "0-%llu", (unsigned long long)cur);
-        if (!exists || strcmp(p->rev, want) != 0)
-            return st_fail(err, p->deleted && !exists ? ST_E_NOT_FOUND : ST_E_CONFLICT,
-                           p->deleted && !exists ? "missing" : "Document update conflict.");
-    }
-    if (p->deleted) {
-        if (!exists)
-            return st_fail(err, ST_E_NOT_FOUND, "missing");
-        if ((st = st_store_local_delete(c, p->id, err)) != ST_OK)
-            return st;
-        snprintf(res->rev, sizeof res->rev, "0-0");
-        return ST_OK;
-    }
-    st_buf body = ST_BUF_INIT;
-    if ((st = body_of(doc, &body, err)) == ST_OK) {
-        if (body.len > db->opts.max_doc_size)
-            st = st_fail(err, ST_E_DOC_TOO_LARGE, "Document exceeds the maximum size");
-        else
-            st = st_store_local_put(c, p->id, cur + 1, body.data, body.len, err);
-    }
-    st_buf_free(&body);
-    if (st == ST_OK)
-        snprintf(res->rev, sizeof res->rev, "0-%llu", (unsigned long long)(cur + 1));
-    return st;
-}
-
-st_status st_db_local_put(st_db *db, const char *id, const st_json *doc, const char *rev,
-                          char out_rev[ST_REV_STR_MAX], st_error *err)
-{
-    if (!st_db_id_is_local(id))
-        return st_fail(err, ST_E_BAD_REQUEST, "not a _local document id");
-    st_write_req req = {.doc = doc, .id = id, .rev = rev};
-    st_write_result res;
-    st_status st = st_db_write(db, &req, 1, 0, &res, err);
-    if (st == ST_OK && res.err.code != ST_OK) {
-        st = res.err.code;
-        if (err)
-            *err = res.err;
-    }
-    if (st == ST_OK && out_rev)
-        memcpy(out_rev, res.rev, ST_REV_STR_MAX);
-    st_write_results_free(&res, 1);
-    return st;
-}
-
-st_status st_db_local_delete(st_db *db, const char *id, const char *rev, st_error *err)
-{
-    if (!st_db_id_is_local(id))
-        return st_fail(err, ST_E_BAD_REQUEST, "not a _local document id");
-    st_write_req req = {.doc = NULL, .id = id, .rev = rev, .delete_doc = true};
-    st_write_result res;
-    st_status st = st_db_write(db, &req, 1, 0, &res, err);
-    if (st == ST_OK && res.err.code != ST_OK) {
-        st = res.err.code;
-        if (err)
-            *err = res.err;
-    }
-    st_write_results_free(&res, 1);
-    return st;
-}
-
-st_status st_db_local_get(st_db *db, const char *id, st_buf *out, st_error *err)
-{
-    if (!st_db_id_is_local(id))
-        return st_fail(err, ST_E_BAD_REQUEST, "not a _local document id");
-    st_conn *c = st_db_reader(db, err);
-    if (!c)
-        return err ? err->code : ST_E_IO;
-    st_buf body = ST_BUF_INIT;
-    uint64_t rev = 0;
-    st_status st = st_store_local_get(c, id, &rev, &body, err);
-    st_db_reader_put(db, c);
-    if (st == ST_E_NOT_FOUND)
-        st = st_fail(err, ST_E_NOT_FOUND, "missing");
-    if (st == ST_OK) {
-        st_jw w;
-        if ((st = st_jw_init(&w, out)) == ST_OK) {
-            char rs[32];
-            snprintf(rs, sizeof rs, "0-%llu", (unsigned long long)rev);
-            st_jw_obj_open(&w);
-            st_jw_key(&w, "_id");
-            st_jw_str(&w, id);
-            st_jw_key(&w, "_rev");
-            st_jw_str(&w, rs);
-            st_jw_members(&w, body.data ? body.data : "{}", body.data ? body.len : 2);
-            st_jw_obj_close(&w);
-            st = st_jw_status(&w);
-            st_jw_free(&w);
-        }
-        if (st != ST_OK)
-            st_fail(err, st, "out of memory");
-    }
-    st_buf_free(&body);
-    return st;
-}
-
-/* ------------------------------------------------- standalone attachments */
-
-st_status st_db_put_attachment(st_db *db, const char *id, const char *rev,
-                               const st_att_data *att, st_write_result *result, st_error *err)
-{
-    memset(result, 0, sizeof *result);
-    if (!db || !id || !att || !att->name)
-        return st_fail(err, ST_E_MISUSE, "NULL argument");
-    st_write_req req = {.id = id, .rev = rev, .att_edit = att};
-    st_status st = st_db_write(db, &req, 1, 0, result, err);
-    if (st == ST_OK && result->err.code != ST_OK) {
-        st = result->err.code;
-        if (err)
-            *err = result->err;
-    }
-    return st;
 }

@@ -84,25 +84,49 @@ int st_status_http(st_status code)
     return known(code) ? status_table[code].http : 500;
 }
 
-st_status st_fail(st_error *err, st_status code, const char *fmt, ...)
+static st_status fail_v(st_error *err, st_status code, const char *name, const char *fmt,
+                        va_list ap)
 {
     /* Format into a local first: callers may pass err->reason as an argument
      * ("wrapping: %s", err->reason) and vsnprintf must not overlap. */
     char tmp[ST_REASON_MAX];
+
+    tmp[0] = '\0';
+    if (fmt != NULL && vsnprintf(tmp, sizeof tmp, fmt, ap) < 0)
+        tmp[0] = '\0';
+    err->code = code;
+    err->name = name;
+    memcpy(err->reason, tmp, sizeof tmp);
+    return code;
+}
+
+st_status st_fail(st_error *err, st_status code, const char *fmt, ...)
+{
     va_list ap;
 
     if (err == NULL)
         return code;
-    tmp[0] = '\0';
-    if (fmt != NULL) {
-        va_start(ap, fmt);
-        if (vsnprintf(tmp, sizeof tmp, fmt, ap) < 0)
-            tmp[0] = '\0';
-        va_end(ap);
-    }
-    err->code = code;
-    memcpy(err->reason, tmp, sizeof tmp);
+    va_start(ap, fmt);
+    fail_v(err, code, NULL, fmt, ap);
+    va_end(ap);
     return code;
+}
+
+st_status st_fail_name(st_error *err, st_status code, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL)
+        return code;
+    va_start(ap, fmt);
+    fail_v(err, code, name, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *st_error_name(const st_error *err)
+{
+    return err->name != NULL ? err->name : st_status_name(err->code);
 }
 
 void st_error_clear(st_error *err)
@@ -110,5 +134,6 @@ void st_error_clear(st_error *err)
     if (err == NULL)
         return;
     err->code = ST_OK;
+    err->name = NULL;
     err->reason[0] = '\0';
 }

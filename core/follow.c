@@ -16,23 +16,13 @@
  * came from elsewhere: the ring is forgotten (it cannot know those rows),
  * pooled readers renew their snapshots, and followers are woken.
  */
-#include "db_int.h"
+#include "follow_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "ring.h"
 
-struct st_follower {
-    st_db *db;
-    uint64_t since;
-    st_follow_fn wake;
-    void *ctx;
-    bool armed;
-    bool waking;                /* in the current wake round */
-    st_follower *prev, *next;   /* db->armed */
-    st_follower *wnext;         /* the wake round's chain (wake_mu) */
-};
 
 static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -75,12 +65,11 @@ static void poll_one(st_db *db)
         st_ring *g = db->ring;
         if (g)
             st_ring_reset(g, k.update_seq);
+        st_subs_external(db, k.update_seq); /* rows no subscription was tested on */
     }
     pthread_mutex_unlock(&db->seq_mu);
-    if (external) {
+    if (external)
         st_follow_wake_all(db);
-        st_db_observers_notify(db, k.update_seq);
-    }
 }
 
 static void *poller_main(void *arg)
@@ -201,8 +190,25 @@ st_status st_follow_open(st_db *db, uint64_t since, st_follow_fn wake, void *ctx
     return ST_OK;
 }
 
+/* A plain follower plus its subscription (mango_subs.c). */
+st_status st_follow_open_selector(st_db *db, uint64_t since, const st_selector *sel,
+                                  bool removed, st_follow_fn wake, void *ctx, st_follower **out,
+                                  st_error *err)
+{
+    st_status st = st_follow_open(db, since, wake, ctx, out, err);
+    if (st == ST_OK && (st = st_subs_add(*out, sel, removed, err)) != ST_OK) {
+        st_follow_close(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 static void unlink_armed(st_db *db, st_follower *f)
 {
+    if (f->sub) { /* never on db->armed: a flag and maybe the wake chain */
+        st_subs_unarm(f);
+        return;
+    }
     if (!f->armed)
         return;
     if (f->prev)
@@ -224,6 +230,10 @@ void st_follow_close(st_follower *f)
     unlink_armed(db, f);
     while (f->waking)
         pthread_cond_wait(&db->fol_cond, &db->fol_mu);
+    pthread_mutex_unlock(&db->fol_mu);
+    /* Disarmed and out of any wake round: nothing can chain it again. */
+    st_subs_remove(f);
+    pthread_mutex_lock(&db->fol_mu);
     bool last = --db->n_followers == 0;
     pthread_mutex_unlock(&db->fol_mu);
     if (last) {
@@ -237,11 +247,19 @@ void st_follow_close(st_follower *f)
         pthread_mutex_unlock(&db->fol_mu);
         pthread_mutex_unlock(&db->seq_mu);
     }
+    st_buf_free(&f->scratch);
     free(f);
 }
 
 uint64_t st_follow_since(const st_follower *f) { return f->since; }
-void st_follow_seek(st_follower *f, uint64_t since) { f->since = since; }
+void st_follow_seek(st_follower *f, uint64_t since)
+{
+    /* Back in time, a selector follower's queue does not reach: the rows
+     * up to where it was come from storage. */
+    if (f->sub && since < f->since)
+        st_subs_rewind(f);
+    f->since = since;
+}
 st_db *st_follow_db(const st_follower *f) { return f->db; }
 
 bool st_follow_arm(st_follower *f)
@@ -249,6 +267,12 @@ bool st_follow_arm(st_follower *f)
     st_db *db = f->db;
     pthread_mutex_lock(&db->fol_mu);
     bool armed = f->armed;
+    if (f->sub) {
+        if (!armed && !st_subs_pending(f) && !atomic_load(&db->deleted))
+            f->armed = armed = true;
+        pthread_mutex_unlock(&db->fol_mu);
+        return armed;
+    }
     if (!armed && atomic_load(&db->committed_seq) <= f->since && !atomic_load(&db->deleted)) {
         f->prev = NULL;
         f->next = db->armed;
@@ -280,6 +304,7 @@ void st_follow_wake_all(st_db *db)
         f->wnext = chain;
         chain = f;
     }
+    chain = st_subs_wake_chain(db, chain, atomic_load(&db->deleted));
     pthread_mutex_unlock(&db->fol_mu);
     for (st_follower *f = chain; f; f = f->wnext)
         f->wake(f->ctx);
@@ -313,6 +338,7 @@ void st_follow_committed(st_db *db, uint64_t seq)
         }
     }
     atomic_store(&db->committed_seq, seq);
+    st_subs_publish(db, seq);
 }
 
 /* --------------------------------------------------------------- reading */
@@ -332,7 +358,8 @@ static int count_row(void *ctx, const st_change_row *row)
 
 static bool ring_serves(const st_changes_opts *o)
 {
-    return !o->include_docs && !o->all_docs && !o->doc_ids && !o->filter && !o->conflicts;
+    return !o->include_docs && !o->all_docs && !o->doc_ids && !o->filter && !o->conflicts &&
+           !o->selector;
 }
 
 st_status st_follow_read(st_follower *f, const st_changes_opts *o, st_change_fn fn, void *ctx,
@@ -345,6 +372,9 @@ st_status st_follow_read(st_follower *f, const st_changes_opts *o, st_change_fn 
     }
     memset(out, 0, sizeof *out);
     st_db *db = f->db;
+    if (f->sub)
+        return atomic_load(&db->deleted) ? st_fail(err, ST_E_NOT_FOUND, "Database does not exist.")
+                                         : st_follow_sel_read(f, o, fn, ctx, out, err);
     counting c = {fn, ctx, 0};
     uint64_t limit = o->limit == 0 ? 1 : o->limit;
     uint64_t last = 0, pending = 0;
@@ -381,98 +411,4 @@ st_status st_follow_cached(st_db *db, uint64_t since, uint64_t limit, st_change_
     if (!g || atomic_load(&db->deleted))
         return ST_E_NOT_FOUND;
     return st_ring_read(g, since, limit, fn, ctx, out_upto, &pending);
-}
-
-/* -------------------------------------------- observers (being retired) */
-
-/* The callback-per-commit interface that came before followers; kept only
- * until its last users move to followers. */
-typedef struct legacy_obs {
-    st_db_observer_fn fn;
-    void *ctx;
-    struct legacy_obs *next;
-} legacy_obs;
-
-static pthread_mutex_t obs_mu = PTHREAD_MUTEX_INITIALIZER;
-typedef struct obs_list {
-    st_db *db;
-    legacy_obs *head;
-    struct obs_list *next;
-} obs_list;
-static obs_list *obs_dbs;
-
-st_status st_db_observe(st_db *db, st_db_observer_fn fn, void *ctx, st_db_observer **out,
-                        st_error *err)
-{
-    *out = NULL;
-    legacy_obs *o = calloc(1, sizeof *o);
-    if (!o)
-        return st_fail(err, ST_E_NOMEM, "out of memory");
-    o->fn = fn;
-    o->ctx = ctx;
-    pthread_mutex_lock(&obs_mu);
-    obs_list *l = obs_dbs;
-    while (l && l->db != db)
-        l = l->next;
-    if (!l && (l = calloc(1, sizeof *l))) {
-        l->db = db;
-        l->next = obs_dbs;
-        obs_dbs = l;
-    }
-    if (l) {
-        o->next = l->head;
-        l->head = o;
-    }
-    pthread_mutex_unlock(&obs_mu);
-    if (!l) {
-        free(o);
-        return st_fail(err, ST_E_NOMEM, "out of memory");
-    }
-    *out = (st_db_observer *)o;
-    return ST_OK;
-}
-
-void st_db_unobserve(st_db *db, st_db_observer *obs)
-{
-    if (!obs)
-        return;
-    pthread_mutex_lock(&obs_mu);
-    for (obs_list **pl = &obs_dbs; *pl; pl = &(*pl)->next) {
-        obs_list *l = *pl;
-        if (l->db != db)
-            continue;
-        for (legacy_obs **p = &l->head; *p; p = &(*p)->next) {
-            if (*p == (legacy_obs *)obs) {
-                *p = (*p)->next;
-                break;
-            }
-        }
-        if (!l->head) {
-            *pl = l->next;
-            free(l);
-        }
-        break;
-    }
-    pthread_mutex_unlock(&obs_mu);
-    free(obs);
-}
-
-bool st_db_observed(st_db *db)
-{
-    pthread_mutex_lock(&obs_mu);
-    obs_list *l = obs_dbs;
-    while (l && l->db != db)
-        l = l->next;
-    pthread_mutex_unlock(&obs_mu);
-    return l != NULL;
-}
-
-void st_db_observers_notify(st_db *db, uint64_t seq)
-{
-    pthread_mutex_lock(&obs_mu);
-    for (obs_list *l = obs_dbs; l; l = l->next)
-        if (l->db == db)
-            for (legacy_obs *o = l->head; o; o = o->next)
-                o->fn(o->ctx, seq);
-    pthread_mutex_unlock(&obs_mu);
 }

@@ -18,6 +18,7 @@
  * more keeps its unreferenced attachments (logged, nothing is lost).
  */
 #include "db_int.h"
+#include "mango_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -504,8 +505,22 @@ static st_status purge_doc(st_db *db, const char *id, const st_json *revs, db_lo
     else
         db->ctr.doc_count--;
     db->ctr.external -= (int64_t)d->rec.body.len;
-    if (st_revtree_count(d->tree) == 0)
-        return st_store_doc_delete(c, d->rec.seq, err);
+    char old_rev[ST_REV_STR_MAX];
+    st_rev_format(&ow, old_rev, sizeof old_rev);
+    mango_change mc = {
+        .id = id,
+        .old_exists = true,
+        .old_deleted = d->rec.deleted,
+        .old_rev = old_rev,
+        .old_body = d->rec.body.data,
+        .old_len = d->rec.body.len,
+    };
+    if (st_revtree_count(d->tree) == 0) {
+        st_status st = st_store_doc_delete(c, d->rec.seq, err);
+        if (st == ST_OK && st_mango_wants(db, id))
+            st = st_mango_changed(db, &mc, err);
+        return st;
+    }
     /* The winner may have changed: load its body into the row. */
     int win = st_revtree_winner(d->tree);
     st_rev nw;
@@ -540,6 +555,17 @@ static st_status purge_doc(st_db *db, const char *id, const st_json *revs, db_lo
     if (st == ST_OK && (st = st_revtree_encode(d->tree, tree)) == ST_OK) {
         row.tree = *tree;
         st = st_store_doc_put(c, id, d->rec.seq, &row, err);
+    }
+    if (st == ST_OK && st_mango_wants(db, id)) {
+        char new_rev[ST_REV_STR_MAX];
+        st_rev_format(&nw, new_rev, sizeof new_rev);
+        mc.new_exists = true;
+        mc.new_deleted = row.deleted;
+        mc.new_rev = new_rev;
+        mc.new_body = row.body.data;
+        mc.new_len = row.body.len;
+        mc.seq = row.seq;
+        st = st_mango_changed(db, &mc, err);
     }
     return st;
 }
@@ -641,5 +667,64 @@ st_status st_db_purge_async(st_db *db, const st_json *req, st_buf *out, st_done_
     job->job.done = purge_done;
     if ((st = st_db_enqueue(db, &job->job, err)) != ST_OK)
         free(job);
+    return st;
+}
+
+/* ------------------------------------------------------------ revs_limit */
+
+static st_status run_revs_limit(st_db *db, void *arg, st_error *err)
+{
+    db->ctr.revs_limit = *(unsigned *)arg;
+    return ST_OK;
+}
+
+typedef struct limit_job {
+    db_job job;
+    unsigned limit;
+    st_done_fn done;
+    void *ctx;
+} limit_job;
+
+static void limit_done(db_job *j)
+{
+    limit_job *lj = (limit_job *)j;
+    lj->done(lj->ctx, j->status, &j->err);
+    free(lj);
+}
+
+st_status st_db_revs_limit_set_async(st_db *db, unsigned limit, st_done_fn done, void *ctx,
+                                     st_error *err)
+{
+    if (limit < 1)
+        return st_fail(err, ST_E_BAD_REQUEST, "revs_limit must be a positive integer");
+    limit_job *lj = calloc(1, sizeof *lj);
+    if (!lj)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    lj->limit = limit;
+    lj->done = done;
+    lj->ctx = ctx;
+    lj->job.run = run_revs_limit;
+    lj->job.arg = &lj->limit;
+    lj->job.done = limit_done;
+    st_status st = st_db_enqueue(db, &lj->job, err);
+    if (st != ST_OK)
+        free(lj);
+    return st;
+}
+
+st_status st_db_revs_limit_set(st_db *db, unsigned limit, st_error *err)
+{
+    if (limit < 1)
+        return st_fail(err, ST_E_BAD_REQUEST, "revs_limit must be a positive integer");
+    db_job job = {.run = run_revs_limit, .arg = &limit};
+    return st_db_run_job(db, &job, err);
+}
+
+st_status st_db_revs_limit_get(st_db *db, unsigned *out, st_error *err)
+{
+    st_db_info info;
+    st_status st = st_db_info_get(db, &info, err);
+    if (st == ST_OK)
+        *out = info.revs_limit;
     return st;
 }

@@ -641,8 +641,23 @@ static st_status start_in_slot(st_qs *qs, qs_lang *l, st_qs_proc **out, st_error
     return ST_OK;
 }
 
+static st_status checkout(st_qs *qs, const char *lang, const char *key, st_qs_proc **out_proc,
+                          bool wait, st_error *err);
+
 st_status st_qs_checkout(st_qs *qs, const char *lang, const char *key, st_qs_proc **out_proc,
                          st_error *err)
+{
+    return checkout(qs, lang, key, out_proc, true, err);
+}
+
+st_status st_qs_try_checkout(st_qs *qs, const char *lang, const char *key,
+                             st_qs_proc **out_proc, st_error *err)
+{
+    return checkout(qs, lang, key, out_proc, false, err);
+}
+
+static st_status checkout(st_qs *qs, const char *lang, const char *key, st_qs_proc **out_proc,
+                          bool wait, st_error *err)
 {
     struct timespec until;
     st_status rc;
@@ -679,6 +694,10 @@ st_status st_qs_checkout(st_qs *qs, const char *lang, const char *key, st_qs_pro
             rc = start_in_slot(qs, l, out_proc, err);
             pthread_mutex_unlock(&qs->mu);
             return rc;
+        }
+        if (!wait) {
+            pthread_mutex_unlock(&qs->mu);
+            return st_fail(err, ST_E_BUSY, "every %s query server is busy", lang);
         }
         if (pthread_cond_timedwait(&l->freed, &qs->mu, &until) == ETIMEDOUT) {
             pthread_mutex_unlock(&qs->mu);

@@ -189,3 +189,30 @@ st_status st_ring_read(st_ring *g, uint64_t since, uint64_t limit, st_change_fn 
     pthread_mutex_unlock(&g->mu);
     return ST_OK;
 }
+
+st_status st_ring_get(st_ring *g, uint64_t seq, st_change_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&g->mu);
+    if (seq <= g->base || seq > g->top) {
+        pthread_mutex_unlock(&g->mu);
+        return ST_E_NOT_FOUND;
+    }
+    /* Rows are in sequence order: a binary search over the circle. */
+    size_t lo = 0, hi = g->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (g->rows[(g->head + mid) % ST_RING_CAP].seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    const ring_row *r = lo < g->n ? &g->rows[(g->head + lo) % ST_RING_CAP] : NULL;
+    if (r && r->seq == seq && !r->gone) {
+        const char *revs[1] = {r->rev};
+        st_change_row row = {.seq = r->seq, .id = r->id, .revs = revs, .n_revs = 1,
+                             .deleted = r->deleted, .json = r->json, .json_len = r->len};
+        fn(ctx, &row);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return ST_OK;
+}

@@ -34,4 +34,9 @@ void st_ring_append(st_ring *g, uint64_t seq, const char *id, const char *rev, b
 st_status st_ring_read(st_ring *g, uint64_t since, uint64_t limit, st_change_fn fn, void *ctx,
                        uint64_t *out_last, uint64_t *out_pending);
 
+/* The row at seq: fn is called with it (ST_OK), or not at all when that
+ * row is gone (ST_OK: its document changed again); ST_E_NOT_FOUND when seq
+ * is outside base < seq <= top.  fn runs under the ring's lock. */
+st_status st_ring_get(st_ring *g, uint64_t seq, st_change_fn fn, void *ctx);
+
 #endif

@@ -43,4 +43,8 @@ st_status st_buf_reserve(st_buf *b, size_t extra);        /* ensure room for ext
  * an allocated "" when nothing was appended; NULL only on allocation failure. */
 char *st_buf_take(st_buf *b, size_t *out_len);
 
+/* A malloc'd copy of p[0..n) with a NUL after it (the bytes may hold NULs:
+ * use n, not strlen).  NULL when out of memory. */
+char *st_memdup0(const void *p, size_t n);
+
 #endif

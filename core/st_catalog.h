@@ -6,7 +6,7 @@
  * are shared and reference-counted: st_catalog_get() returns a reference
  * that the caller gives back with st_catalog_put().  Deleting a database
  * unlinks its file at once; calls on handles still held then fail with
- * ST_E_NOT_FOUND "Database does not exist." (their observers are woken so
+ * ST_E_NOT_FOUND "Database does not exist." (their followers are woken so
  * live feeds can end), and the handle is closed when its last reference is
  * put.
  *

@@ -75,14 +75,14 @@ void st_db_options_init(st_db_options *o);
  * database name reported by info.  ST_E_NOT_FOUND when missing and !create. */
 st_status st_db_open(const char *path, const char *name, const st_db_options *o,
                      st_db **out_db, st_error *err);
-/* Close: waits for in-flight calls; observers must have been removed
+/* Close: waits for in-flight calls; followers must have been closed
  * (ST_E_BUSY otherwise, and nothing is closed).  NULL ok. */
 st_status st_db_close(st_db *db);
 
 const char *st_db_name(const st_db *db);
 
 /* True once the catalog deleted this database (every later call fails with
- * ST_E_NOT_FOUND).  Set before observers are told, so a waiter that checks
+ * ST_E_NOT_FOUND).  Set before followers are woken, so a waiter that checks
  * it after its last read cannot sleep through the deletion. */
 bool st_db_is_deleted(st_db *db);
 
@@ -324,6 +324,8 @@ typedef struct st_change_row {
                                  without a doc, when already formatted (rows
                                  from a follower's ring); else NULL */
     size_t json_len;
+    bool removed;             /* a selector's "stopped matching" row (settee's
+                                 opt-in, see st_changes_opts.removed) */
 } st_change_row;
 
 typedef struct st_changes_opts {
@@ -341,6 +343,18 @@ typedef struct st_changes_opts {
     bool (*filter)(void *ctx, const st_change_row *row);
     void *filter_ctx;
     bool filter_needs_doc;
+    /* Optional Mango selector (borrowed; st_selector.h): only documents
+     * whose winning revision matches it, as the document with its _id,
+     * _rev and _deleted (CouchDB's filter=_selector: design documents
+     * included).  Applied before limit counts. */
+    const struct st_selector *selector;
+    /* With selector, beyond CouchDB: a document that does not match is
+     * given with removed set instead of left out, so a follower can drop
+     * a copy it holds.  From storage, which keeps no history, that is
+     * every non-matching change after since (none when since is 0: the
+     * reader holds nothing yet); followers of st_follow_open_selector
+     * report only documents that matched before their change. */
+    bool removed;
 } st_changes_opts;
 
 void st_changes_opts_init(st_changes_opts *o);
@@ -348,7 +362,8 @@ void st_changes_opts_init(st_changes_opts *o);
 typedef int (*st_change_fn)(void *ctx, const st_change_row *row);
 
 /* Write one row in CouchDB's shape, {"seq","id","changes":[{"rev"}],
- * "deleted"?,"doc"?}; with include_docs a row without doc_json gets null. */
+ * "deleted"?,"removed"?,"doc"?}; with include_docs a row without doc_json
+ * gets null. */
 void st_change_row_write(st_jw *w, const st_change_row *row, bool include_docs);
 
 /* Rows with seq > since (or, descending, every row from the newest).
@@ -359,15 +374,6 @@ void st_change_row_write(st_jw *w, const st_change_row *row, bool include_docs);
 st_status st_db_changes(st_db *db, const st_changes_opts *o, st_change_fn fn, void *ctx,
                         uint64_t *out_last_seq, uint64_t *out_pending, st_error *err);
 
-/* Observers (being replaced by st_follow.h): told after each commit of this
- * process that advanced update_seq, on the writer thread, after the
- * commit's own callers were told; quick, no db calls.  ctx must outlive
- * the registration. */
-typedef void (*st_db_observer_fn)(void *ctx, uint64_t update_seq);
-typedef struct st_db_observer st_db_observer;
-st_status st_db_observe(st_db *db, st_db_observer_fn fn, void *ctx, st_db_observer **out,
-                        st_error *err);
-void st_db_unobserve(st_db *db, st_db_observer *obs); /* NULL ok; no call after return */
 
 /* ------------------------------------------------------ replication helpers */
 
@@ -519,6 +525,29 @@ typedef struct st_update {
  * that start afterwards. */
 typedef st_status (*st_validate_fn)(void *ctx, const st_update *u, st_error *err);
 void st_db_set_validator(st_db *db, st_validate_fn fn, void *ctx);
+
+/* Which writes a validator sees.  With ST_VALIDATE_DESIGN only _design/
+ * documents go to it, so every other write keeps the write path's fast
+ * path (a database without validate_doc_update pays nothing). */
+#define ST_VALIDATE_ALL 0u
+#define ST_VALIDATE_DESIGN 1u
+
+/* st_db_set_validator with a scope and a destructor: free_ctx(ctx), when
+ * given, is called once the validator is replaced or the database closes
+ * (on the thread doing that).  Any thread. */
+void st_db_set_validator_owned(st_db *db, st_validate_fn fn, void *ctx, unsigned scope,
+                               void (*free_ctx)(void *ctx));
+/* Change the installed validator's scope (a validator may call it); takes
+ * effect for writes that start afterwards. */
+void st_db_validator_scope(st_db *db, unsigned scope);
+
+/* Only from inside a validator: the database's live design documents as
+ * the running write transaction sees them (its own earlier writes
+ * included), rendered with _id, _rev and attachment stubs, in id order.
+ * json is borrowed for the call; fn returns nonzero to stop. */
+typedef int (*st_design_fn)(void *ctx, const char *id, const char *rev, const char *json,
+                            size_t len);
+st_status st_db_design_docs(st_db *db, st_design_fn fn, void *ctx, st_error *err);
 
 /* ----------------------------------------------------------- maintenance */
 

@@ -64,6 +64,11 @@ typedef enum {
 typedef struct st_error {
     st_status code;
     char reason[ST_REASON_MAX]; /* human text, CouchDB's wording where it has one */
+    /* NULL: the error is st_status_name(code).  Else a more specific
+     * CouchDB error name (a static string) for the same code and HTTP
+     * status: Mango has dozens of 400 names (invalid_sort_json,
+     * no_usable_index, ...) that would otherwise each need a code. */
+    const char *name;
 } st_error;
 
 /* CouchDB's "error" member for a code, e.g. "not_found". Never NULL. */
@@ -76,6 +81,14 @@ int st_status_http(st_status code);
  * so callers can write `return st_fail(err, ST_E_CONFLICT, "...")`. */
 st_status st_fail(st_error *err, st_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* st_fail with a specific CouchDB error name (a static string, see
+ * st_error.name). */
+st_status st_fail_name(st_error *err, st_status code, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The error's CouchDB name: err->name, else st_status_name(err->code). */
+const char *st_error_name(const st_error *err);
 
 /* Reset *err (if non-NULL) to ST_OK with an empty reason. */
 void st_error_clear(st_error *err);

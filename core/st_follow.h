@@ -79,4 +79,28 @@ void st_follow_disarm(st_follower *f);
 st_status st_follow_cached(st_db *db, uint64_t since, uint64_t limit, st_change_fn fn,
                            void *ctx, uint64_t *out_upto, st_error *err);
 
+/* ---- selector followers ----------------------------------------------------
+ * A follower that wants only the documents matching sel (borrowed: it must
+ * outlive the follower), as st_db_changes with o->selector would give
+ * them, but told only about commits that matter to it: the writer tests
+ * each written document against the database's subscriptions, looked up
+ * by the fields their selectors pin with $eq, and queues what matched for
+ * each follower (core/mango_subs.c).  With removed, a document that
+ * matched before a write and not after comes as a row with removed set
+ * (settee's opt-in, beyond CouchDB's filter=_selector).  Reading,
+ * arming and closing are as for any follower; the options given to
+ * st_follow_read are obeyed except selector/removed (the follower's own)
+ * and doc_ids/filter (not combined with a selector). */
+st_status st_follow_open_selector(st_db *db, uint64_t since, const struct st_selector *sel,
+                                  bool removed, st_follow_fn wake, void *ctx, st_follower **out,
+                                  st_error *err);
+bool st_follow_is_selective(const st_follower *f);
+/* The rows a selector follower would read next, from the ring only, and
+ * the cursor after them (*out_upto): for the server's fan-out, which sends
+ * them and then seeks the follower there.  ST_E_NOT_FOUND when some row
+ * must come from storage (or fn stopped): read the usual way instead.
+ * The cursor does not move. */
+st_status st_follow_sel_cached(st_follower *f, st_change_fn fn, void *ctx, uint64_t *out_upto,
+                               st_error *err);
+
 #endif

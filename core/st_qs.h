@@ -103,6 +103,10 @@ st_status st_qs_set_language(st_qs *qs, const char *lang, const char *cmdline, s
  * design docs' keys) equals key; key may be NULL. */
 st_status st_qs_checkout(st_qs *qs, const char *lang, const char *key, st_qs_proc **out_proc,
                          st_error *err);
+/* The same without waiting: ST_E_BUSY at once when all max_procs are busy
+ * (for work that can go on with fewer processes). */
+st_status st_qs_try_checkout(st_qs *qs, const char *lang, const char *key,
+                             st_qs_proc **out_proc, st_error *err);
 /* Give it back.  A broken process is killed and reaped here.  NULL ok. */
 void st_qs_checkin(st_qs_proc *p);
 

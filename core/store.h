@@ -107,6 +107,10 @@ typedef struct st_counters {
     uint64_t del_count;
     int64_t external;   /* bytes of winning bodies */
     unsigned revs_limit;
+    /* Changes whenever the database's json indexes change (0: it never had
+     * any): a writer whose cached index set was made at another value
+     * reloads it, so an index made by another process is kept current. */
+    uint64_t index_gen;
 } st_counters;
 
 /* Read transactions: a snapshot until read_end. */
@@ -213,6 +217,53 @@ st_status st_store_count_before(st_conn *c, const char *start, bool descending,
  * a scan: the cap bounds its cost). */
 st_status st_store_count_after_seq(st_conn *c, uint64_t seq, uint64_t cap, uint64_t *out,
                                    st_error *err);
+
+/* ----------------------------------------------------------- json indexes
+ *
+ * A json index (Mango's "type":"json") is a set of entries (key, id): key
+ * is the concatenation of the indexed fields' sort keys (st_collate.h),
+ * so byte order is the index's order, and id is the document's, which
+ * also breaks ties (CouchDB's view order).  The writer keeps entries
+ * current inside each write transaction; definitions are rows (ix, ddoc,
+ * name, def) where def is the definition as JSON text (SQLite: tables
+ * mango_idx and mango_keys). */
+
+/* Every definition; fn returns nonzero to stop. */
+st_status st_store_index_defs(st_conn *c,
+                              int (*fn)(void *ctx, int64_t ix, const char *ddoc,
+                                        const char *name, const char *def),
+                              void *ctx, st_error *err);
+/* A new definition (no entries yet); its number in *out_ix. */
+st_status st_store_index_def_add(st_conn *c, const char *ddoc, const char *name,
+                                 const char *def, int64_t *out_ix, st_error *err);
+/* Remove a definition and all its entries. */
+st_status st_store_index_def_drop(st_conn *c, int64_t ix, st_error *err);
+/* Add / remove one entry (removing a missing one is not an error). */
+st_status st_store_index_put(st_conn *c, int64_t ix, const void *key, size_t key_len,
+                             const char *id, st_error *err);
+st_status st_store_index_del(st_conn *c, int64_t ix, const void *key, size_t key_len,
+                             const char *id, st_error *err);
+
+/* A range of one index: lo <= key < hi (either NULL: open), in (key, id)
+ * order or its reverse, starting strictly after (after_key, after_id) in
+ * that order when after_id is set (paging). */
+typedef struct st_index_range {
+    const void *lo;
+    size_t lo_len;
+    const void *hi;
+    size_t hi_len;
+    bool descending;
+    const void *after_key;
+    size_t after_len;
+    const char *after_id;
+    uint64_t limit;         /* at most this many entries (0: no limit) */
+} st_index_range;
+/* Called per entry with its document's row (with body; deleted rows are
+ * never indexed); borrowed for the call, nonzero stops. */
+typedef int (*st_index_row_fn)(void *ctx, const void *key, size_t key_len,
+                               const st_row_view *row);
+st_status st_store_index_scan(st_conn *c, int64_t ix, const st_index_range *r,
+                              st_index_row_fn fn, void *ctx, st_error *err);
 
 /* ----------------------------------------------------- maintenance slices */
 

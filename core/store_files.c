@@ -69,20 +69,30 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS atts(digest TEXT PRIMARY KEY, data BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS local(id TEXT PRIMARY KEY, rev INTEGER NOT NULL,"
     " body TEXT NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;";
+    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS mango_idx(ix INTEGER PRIMARY KEY, ddoc TEXT NOT NULL,"
+    " name TEXT NOT NULL, def TEXT NOT NULL, UNIQUE(ddoc, name));"
+    "CREATE TABLE IF NOT EXISTS mango_keys(ix INTEGER NOT NULL, key BLOB NOT NULL,"
+    " id TEXT NOT NULL, PRIMARY KEY(ix, key, id)) WITHOUT ROWID;";
 
 /* The file format's version lives in SQLite's user_version.
  *   1: JSON columns written as BLOBs.
  *   2: JSON columns are TEXT (what SQLite's JSON functions and expression
  *      indexes expect); opening a version-1 file converts it in place.
- *   3: every document id, _local id and attachment name is UTF-8.  Before
+ *   3: json indexes (mango_idx, mango_keys) kept current by every write;
+ *      a version-2 file gets the empty tables.  A version-2 settee must not
+ *      write a file that has indexes (it would leave them stale), hence
+ *      the new version even though nothing older changed.
+ *   4: every document id, _local id and attachment name is UTF-8.  Before
  *      it, ids and attachment names taken from URLs were stored as bytes
  *      (PUT /db/%ff answered 201), which made every answer listing them
  *      invalid JSON and a sync of the database retry forever.  Opening an
  *      older file repairs them (repair_utf8 below).
  * A newer file is refused rather than misread.  Files without a version
  * but with tables come from development builds before format 1. */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static const char migrate_1_to_2[] =
     "UPDATE docs SET body = CAST(body AS TEXT) WHERE typeof(body) = 'blob';"
@@ -126,7 +136,7 @@ static st_status exec(sqlite3 *db, const char *sql, const char *path, st_error *
     return st;
 }
 
-/* ------------------------------------------------- format 3: UTF-8 repair
+/* ------------------------------------------------- format 4: UTF-8 repair
  *
  * Why repair rather than refuse: refusing the file would lock away every
  * valid document for a few bad ids.  Each invalid byte becomes U+FFFD
@@ -241,6 +251,8 @@ static st_status repair_ids(sqlite3 *db, const char *table, const char *path, si
         rc = run1(db, sql, id, 0, v[i].old);
         if (rc == SQLITE_OK && docs)
             rc = run1(db, "UPDATE revs SET id = ?1 WHERE id = ?3", id, 0, v[i].old);
+        if (rc == SQLITE_OK && docs) /* json index entries follow their document */
+            rc = run1(db, "UPDATE mango_keys SET id = ?1 WHERE id = ?3", id, 0, v[i].old);
         if (rc == SQLITE_OK)
             fprintf(stderr, "settee: %s: %s id not valid UTF-8, now \"%s\"\n", path,
                     docs ? "document" : "_local", id);
@@ -278,14 +290,6 @@ static st_status repair_utf8(sqlite3 *db, const char *path, st_error *err)
     return st;
 }
 
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-
-/* SQLITE_MISUSE when the library was initialised already (an embedding
- * app used SQLite first): its settings then stand. */
-static void global_init(void) { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
-
-void st_sqlite_global_init(void) { pthread_once(&global_once, global_init); }
-
 st_status st_sqlite_init_file(const char *path, bool create, st_error *err)
 {
     st_sqlite_global_init();
@@ -312,7 +316,9 @@ st_status st_sqlite_init_file(const char *path, bool create, st_error *err)
     if (version == SCHEMA_VERSION)
         goto out;
     if (version == 0 && !create) {
-        st = st_fail(err, ST_E_IO, "%s is not a settee database", path);
+        /* An empty file is a database another opener is creating right
+         * now (the file exists before its schema): not there yet. */
+        st = st_fail(err, ST_E_NOT_FOUND, "Database does not exist.");
         goto out;
     }
     /* auto_vacuum only takes before the file's first page is written, so
@@ -325,10 +331,10 @@ st_status st_sqlite_init_file(const char *path, bool create, st_error *err)
     st = exec(db, schema, path, err);
     if (st == ST_OK && version == 1)
         st = exec(db, migrate_1_to_2, path, err);
-    if (st == ST_OK && version >= 1 && version < 3)
+    if (st == ST_OK && version >= 1 && version < 4)
         st = repair_utf8(db, path, err);
     if (st == ST_OK)
-        st = exec(db, "PRAGMA user_version = 3; COMMIT", path, err);
+        st = exec(db, "PRAGMA user_version = " STR(SCHEMA_VERSION) "; COMMIT", path, err);
     if (st != ST_OK)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 out:
@@ -523,6 +529,41 @@ st_status st_store_open(st_store_root *root, const char *name, st_store **out, s
     return st;
 }
 
+char *st_store_views_dir(const char *db_path)
+{
+    size_t n = strlen(db_path) + sizeof VIEWS_DIR_SUFFIX;
+    char *d = malloc(n);
+    if (d)
+        snprintf(d, n, "%s%s", db_path, VIEWS_DIR_SUFFIX);
+    return d;
+}
+
+/* Everything in the views directory of the database file at db_path, then
+ * the directory. */
+static void remove_views_dir(const char *db_path)
+{
+    char *dir = st_store_views_dir(db_path);
+    if (!dir)
+        return;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        size_t n = strlen(dir) + strlen(e->d_name) + 2;
+        char *p = malloc(n);
+        if (p) {
+            snprintf(p, n, "%s/%s", dir, e->d_name);
+            unlink(p);
+            free(p);
+        }
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+    free(dir);
+}
+
 st_status st_store_delete(st_store_root *root, const char *name, st_error *err)
 {
     char *path = file_of(root->dir, name);
@@ -532,8 +573,10 @@ st_status st_store_delete(st_store_root *root, const char *name, st_error *err)
     st_status st = ST_OK;
     if (stat(path, &sb) != 0)
         st = st_fail(err, ST_E_NOT_FOUND, "Database does not exist.");
-    else
+    else {
         unlink_files(path);
+        remove_views_dir(path); /* its view indexes go with it */
+    }
     free(path);
     return st;
 }

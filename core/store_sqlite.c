@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <sys/statvfs.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,6 +105,7 @@ static const char *const sql_text[Q_COUNT] = {
 struct st_conn {
     sqlite3 *db;
     sqlite3_stmt *stmt[Q_COUNT]; /* prepared lazily */
+    sqlite3_stmt *ext[ST_SQLITE_EXT_SLOTS]; /* the other files' (st_sqlite_stmt) */
     int64_t data_version;        /* last seen by st_store_changed; -1 = never asked */
 };
 
@@ -126,6 +128,14 @@ bool st_sqlite_disk_full(sqlite3 *db)
     struct statvfs fs;
     return path && *path && statvfs(path, &fs) == 0 && fs.f_bavail == 0;
 }
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+/* SQLITE_MISUSE when the library was initialised already (an embedding
+ * app used SQLite first): its settings then stand. */
+static void global_init(void) { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+
+void st_sqlite_global_init(void) { pthread_once(&global_once, global_init); }
 
 st_status st_sqlite_fail(sqlite3 *db, st_error *err, const char *what)
 {
@@ -152,6 +162,18 @@ static sqlite3_stmt *stmt(st_conn *c, int q)
             return NULL;
     }
     return c->stmt[q];
+}
+
+sqlite3 *st_sqlite_db(st_conn *c) { return c->db; }
+
+sqlite3_stmt *st_sqlite_stmt(st_conn *c, int slot, const char *sql)
+{
+    if (slot < 0 || slot >= ST_SQLITE_EXT_SLOTS)
+        return NULL;
+    if (!c->ext[slot] && sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                            &c->ext[slot], NULL) != SQLITE_OK)
+        return NULL;
+    return c->ext[slot];
 }
 
 static void done(sqlite3_stmt *s)
@@ -215,6 +237,8 @@ void st_store_conn_close(st_conn *c)
         return;
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(c->stmt[i]);
+    for (int i = 0; i < ST_SQLITE_EXT_SLOTS; i++)
+        sqlite3_finalize(c->ext[i]);
     sqlite3_close(c->db);
     free(c);
 }
@@ -222,7 +246,8 @@ void st_store_conn_close(st_conn *c)
 /* ------------------------------------------------------------ transactions */
 
 /* The counters row: "update_seq purge_seq doc_count del_count external
- * revs_limit".  Absent in a new database. */
+ * revs_limit [index_gen]" (files from before json indexes lack the last).
+ * Absent in a new database. */
 st_status st_store_counters_get(st_conn *c, st_counters *out, st_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -234,14 +259,15 @@ st_status st_store_counters_get(st_conn *c, st_counters *out, st_error *err)
         return ST_OK;
     }
     if (st == ST_OK) {
-        unsigned long long v[4];
+        unsigned long long v[4], gen = 0;
         long long ext;
         unsigned lim;
-        if (sscanf(b.data, "%llu %llu %llu %llu %lld %u", &v[0], &v[1], &v[2], &v[3], &ext,
-                   &lim) != 6)
+        int n = sscanf(b.data, "%llu %llu %llu %llu %lld %u %llu", &v[0], &v[1], &v[2], &v[3],
+                       &ext, &lim, &gen);
+        if (n != 6 && n != 7)
             st = st_fail(err, ST_E_IO, "corrupt counters");
         else
-            *out = (st_counters){v[0], v[1], v[2], v[3], ext, lim >= 1 ? lim : 1000};
+            *out = (st_counters){v[0], v[1], v[2], v[3], ext, lim >= 1 ? lim : 1000, gen};
     }
     st_buf_free(&b);
     return st;
@@ -249,11 +275,11 @@ st_status st_store_counters_get(st_conn *c, st_counters *out, st_error *err)
 
 static st_status counters_put(st_conn *c, const st_counters *k, st_error *err)
 {
-    char text[160];
-    int n = snprintf(text, sizeof text, "%llu %llu %llu %llu %lld %u",
+    char text[192];
+    int n = snprintf(text, sizeof text, "%llu %llu %llu %llu %lld %u %llu",
                      (unsigned long long)k->update_seq, (unsigned long long)k->purge_seq,
                      (unsigned long long)k->doc_count, (unsigned long long)k->del_count,
-                     (long long)k->external, k->revs_limit);
+                     (long long)k->external, k->revs_limit, (unsigned long long)k->index_gen);
     return st_store_meta_set(c, "counters", text, (size_t)n, err);
 }
 
@@ -473,23 +499,32 @@ st_status st_store_rev_delete(st_conn *c, const char *id, const char *rev, st_er
     return step_done(c, s, "rev_delete", err);
 }
 
-st_status st_store_att_get(st_conn *c, const char *digest, st_buf *data, st_error *err)
+/* The one column the query q selects for a text key into out.  A missing
+ * row is ST_E_NOT_FOUND, with `missing` as the reason when given. */
+static st_status get_by_key(st_conn *c, int q, const char *key, st_buf *out,
+                            const char *missing, const char *what, st_error *err)
 {
-    sqlite3_stmt *s = stmt(c, Q_ATT_GET);
+    sqlite3_stmt *s = stmt(c, q);
     if (!s)
         return sql_fail(c->db, err, "prepare");
-    bind_text(s, 1, digest, strlen(digest));
+    bind_text(s, 1, key, strlen(key));
     int rc = sqlite3_step(s);
     st_status st = ST_OK;
     if (rc == SQLITE_ROW) {
-        if ((st = col_copy(s, 0, data)) != ST_OK)
-            st_fail(err, st, "attachment too large for the buffer");
+        if ((st = col_copy(s, 0, out)) != ST_OK)
+            st_fail(err, st, "out of memory");
+    } else if (rc == SQLITE_DONE) {
+        st = missing ? st_fail(err, ST_E_NOT_FOUND, "%s", missing) : ST_E_NOT_FOUND;
     } else {
-        st = rc == SQLITE_DONE ? st_fail(err, ST_E_NOT_FOUND, "missing attachment data")
-                               : sql_fail(c->db, err, "att_get");
+        st = sql_fail(c->db, err, what);
     }
     done(s);
     return st;
+}
+
+st_status st_store_att_get(st_conn *c, const char *digest, st_buf *data, st_error *err)
+{
+    return get_by_key(c, Q_ATT_GET, digest, data, "missing attachment data", "att_get", err);
 }
 
 st_status st_store_att_put(st_conn *c, const char *digest, const void *data, size_t n,
@@ -557,20 +592,7 @@ st_status st_store_local_delete(st_conn *c, const char *id, st_error *err)
 
 st_status st_store_meta_get(st_conn *c, const char *key, st_buf *out, st_error *err)
 {
-    sqlite3_stmt *s = stmt(c, Q_META_GET);
-    if (!s)
-        return sql_fail(c->db, err, "prepare");
-    bind_text(s, 1, key, strlen(key));
-    int rc = sqlite3_step(s);
-    st_status st = ST_OK;
-    if (rc == SQLITE_ROW) {
-        if ((st = col_copy(s, 0, out)) != ST_OK)
-            st_fail(err, st, "out of memory");
-    } else {
-        st = rc == SQLITE_DONE ? ST_E_NOT_FOUND : sql_fail(c->db, err, "meta_get");
-    }
-    done(s);
-    return st;
+    return get_by_key(c, Q_META_GET, key, out, NULL, "meta_get", err);
 }
 
 st_status st_store_meta_set(st_conn *c, const char *key, const char *v, size_t n,

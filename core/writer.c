@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "mango_int.h"
 #include "ring.h"
 
 #define BATCH_MAX 512
@@ -218,6 +219,13 @@ static bool run_batch(st_db *db, db_job *batch)
         return false;
     }
     db->begin_seq = db->ctr.update_seq;
+    /* Indexes made by another process (or a rolled-back batch) are
+     * reloaded before anything is written. */
+    if ((st = st_mango_batch_begin(db, &e)) != ST_OK) {
+        st_store_rollback(db->writer);
+        fail_all(batch, st, &e);
+        return false;
+    }
     pthread_mutex_lock(&db->seq_mu);
     db->noting = db->ring != NULL;
     pthread_mutex_unlock(&db->seq_mu);
@@ -293,10 +301,8 @@ static void process(st_db *db)
         }
         batch = NULL;
         uint64_t after = atomic_load(&db->committed_seq);
-        if (committed && after != before) {
+        if (committed && after != before)
             st_follow_wake_all(db);
-            st_db_observers_notify(db, after);
-        }
     }
     if (batch)
         batch->done(batch);

@@ -2,6 +2,7 @@
  * curl_url(): we need the pieces as the user wrote them (CouchDB's
  * replication id hashes the raw user name, host and path), and the last
  * path segment on its own (the database name). */
+#include "st_buf.h"
 #include "dburl.h"
 
 #include <stdio.h>
@@ -11,14 +12,24 @@
 
 #include "st_pct.h"
 
-static char *dupn(const char *s, size_t n)
+/* url for a message: "scheme://user:pass@rest" loses ":pass", so a
+ * rejected URL can be quoted without its password. */
+static void scrub(const char *url, char *out, size_t cap)
 {
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
+    const char *p = strstr(url, "://");
+    const char *at = NULL, *colon = NULL;
+    if (p) {
+        p += 3;
+        const char *auth_end = p + strcspn(p, "/");
+        for (const char *q = p; q < auth_end; q++)
+            if (*q == '@')
+                at = q;
+        colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
     }
-    return d;
+    if (colon)
+        snprintf(out, cap, "%.*s%s", (int)(colon - url), url, at);
+    else
+        snprintf(out, cap, "%s", url);
 }
 
 st_status st_dburl_decode(const char *s, char **out, st_error *err)
@@ -45,6 +56,8 @@ void st_dburl_free(st_dburl *u)
 st_status st_dburl_parse(const char *url, st_dburl *u, st_error *err)
 {
     memset(u, 0, sizeof *u);
+    char shown[ST_REASON_MAX];
+    scrub(url, shown, sizeof shown);
     const char *p;
     if (strncasecmp(url, "http://", 7) == 0) {
         p = url + 7;
@@ -52,7 +65,7 @@ st_status st_dburl_parse(const char *url, st_dburl *u, st_error *err)
         u->https = true;
         p = url + 8;
     } else {
-        return st_fail(err, ST_E_BAD_REQUEST, "not an http(s) URL: %s", url);
+        return st_fail(err, ST_E_BAD_REQUEST, "not an http(s) URL: %s", shown);
     }
     const char *slash = strchr(p, '/');
     const char *auth_end = slash ? slash : p + strlen(p);
@@ -65,11 +78,11 @@ st_status st_dburl_parse(const char *url, st_dburl *u, st_error *err)
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         if (colon) {
-            u->user = dupn(p, (size_t)(colon - p));
-            u->password = dupn(colon + 1, (size_t)(at - colon - 1));
+            u->user = st_memdup0(p, (size_t)(colon - p));
+            u->password = st_memdup0(colon + 1, (size_t)(at - colon - 1));
             oom = !u->user || !u->password;
         } else {
-            oom = !(u->user = dupn(p, (size_t)(at - p)));
+            oom = !(u->user = st_memdup0(p, (size_t)(at - p)));
         }
         hp = at + 1;
     }
@@ -79,7 +92,7 @@ st_status st_dburl_parse(const char *url, st_dburl *u, st_error *err)
         const char *rb = memchr(hp, ']', (size_t)(auth_end - hp));
         if (!rb)
             goto bad;
-        u->host = dupn(hp + 1, (size_t)(rb - hp - 1));
+        u->host = st_memdup0(hp + 1, (size_t)(rb - hp - 1));
         if (rb + 1 < auth_end && rb[1] == ':')
             port_colon = rb + 1;
         else if (rb + 1 != auth_end)
@@ -87,7 +100,7 @@ st_status st_dburl_parse(const char *url, st_dburl *u, st_error *err)
     } else {
         port_colon = memchr(hp, ':', (size_t)(auth_end - hp));
         host_end = port_colon ? port_colon : auth_end;
-        u->host = dupn(hp, (size_t)(host_end - hp));
+        u->host = st_memdup0(hp, (size_t)(host_end - hp));
     }
     if (!u->host) {
         oom = true;
@@ -108,10 +121,10 @@ st_status st_dburl_parse(const char *url, st_dburl *u, st_error *err)
     while (plen > 1 && slash[plen - 1] == '/')
         plen--;
     if (!slash || plen <= 1)
-        return st_dburl_free(u), st_fail(err, ST_E_BAD_REQUEST, "no database name in URL %s", url);
+        return st_dburl_free(u), st_fail(err, ST_E_BAD_REQUEST, "no database name in URL %s", shown);
     if (memchr(slash, '?', plen) || memchr(slash, '#', plen))
-        return st_dburl_free(u), st_fail(err, ST_E_BAD_REQUEST, "query strings are not supported in %s", url);
-    u->path = dupn(slash, plen);
+        return st_dburl_free(u), st_fail(err, ST_E_BAD_REQUEST, "query strings are not supported in %s", shown);
+    u->path = st_memdup0(slash, plen);
     const char *last = u->path ? strrchr(u->path, '/') : NULL;
     u->db = last ? strdup(last + 1) : NULL;
     size_t prefix = last ? (size_t)(last - u->path) : 0;
@@ -137,5 +150,5 @@ st_status st_dburl_parse(const char *url, st_dburl *u, st_error *err)
     return ST_OK;
 bad:
     st_dburl_free(u);
-    return st_fail(err, ST_E_BAD_REQUEST, "bad host or port in URL %s", url);
+    return st_fail(err, ST_E_BAD_REQUEST, "bad host or port in URL %s", shown);
 }

@@ -24,7 +24,8 @@ typedef struct st_dburl {
     char *display;    /* the URL without the password, for messages */
 } st_dburl;
 
-/* ST_E_BAD_REQUEST with a reason for anything that is not a database URL. */
+/* ST_E_BAD_REQUEST with a reason for anything that is not a database URL
+ * (the reason quotes the URL without its password). */
 st_status st_dburl_parse(const char *url, st_dburl *out, st_error *err);
 void st_dburl_free(st_dburl *u);
 

@@ -158,12 +158,19 @@ typedef struct st_ep_hooks {
     void *ctx;
 } st_ep_hooks;
 
-/* Transport settings of the HTTP endpoint. */
+/* Transport settings and credentials of the HTTP endpoint.  The strings are
+ * borrowed for st_ep_http_new, which copies what it keeps. */
 typedef struct st_ep_http_opts {
     unsigned timeout_ms;         /* one attempt of one request */
     unsigned max_retries;        /* UINT_MAX: forever */
     unsigned retry_base_ms;
     unsigned retry_max_ms;
+    const char *ca_file;         /* PEM CAs that verify an https peer; NULL: the system's */
+    bool insecure;               /* no certificate or host name verification */
+    const char *username;        /* replaces the URL's user:pass@ (NULL: the URL's) */
+    const char *password;
+    const char *bearer_token;    /* Authorization: Bearer; excludes Basic credentials */
+    bool use_session;            /* POST /_session, then the AuthSession cookie */
 } st_ep_http_opts;
 
 struct st_ep {
@@ -186,7 +193,9 @@ struct st_ep {
 st_status st_ep_local_new(st_loop *loop, const char *path, st_db *db, st_ep **out,
                           st_error *err);
 
-/* A remote database URL "http(s)://[user:pass@]host[:port]/path/db". */
+/* A remote database URL "http(s)://[user:pass@]host[:port]/path/db".
+ * ST_E_BAD_REQUEST for a bad URL (the message never shows its password) or
+ * credentials that contradict each other (see endpoint_http_int.h). */
 st_status st_ep_http_new(st_loop *loop, const char *url, const st_ep_http_opts *o, st_ep **out,
                          st_error *err);
 

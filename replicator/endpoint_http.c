@@ -375,7 +375,8 @@ static void h_free(st_ep *ep)
 {
     http_ep *e = (http_ep *)ep;
     st_dburl_free(&e->url);
-    free(e->userpwd);
+    st_http_auth_free(e);
+    free(e->ca_file);
     free(ep->display);
     free(ep->user);
     free(ep->host);
@@ -399,23 +400,6 @@ static const st_ep_ops http_ops = {
     .free = h_free,
 };
 
-/* "user:pass" for basic auth, both percent-decoded. */
-static st_status credentials(http_ep *e, st_error *err)
-{
-    char *u = NULL, *p = NULL;
-    st_status st = st_dburl_decode(e->url.user, &u, err);
-    if (st == ST_OK)
-        st = st_dburl_decode(e->url.password ? e->url.password : "", &p, err);
-    size_t n = st == ST_OK ? strlen(u) + strlen(p) + 2 : 0;
-    if (st == ST_OK && !(e->userpwd = malloc(n)))
-        st = st_fail(err, ST_E_NOMEM, "out of memory");
-    if (st == ST_OK)
-        snprintf(e->userpwd, n, "%s:%s", u, p);
-    free(u);
-    free(p);
-    return st;
-}
-
 st_status st_ep_http_new(st_loop *loop, const char *url, const st_ep_http_opts *o, st_ep **out,
                          st_error *err)
 {
@@ -433,13 +417,20 @@ st_status st_ep_http_new(st_loop *loop, const char *url, const st_ep_http_opts *
     e->base.loop = loop;
     e->base.remote = true;
     e->o = *o;
+    /* Strings are the caller's: keep copies (credentials: http_auth.c). */
+    e->o.ca_file = e->o.username = e->o.password = e->o.bearer_token = NULL;
+    e->insecure = o->insecure;
+    if (o->ca_file && !(e->ca_file = strdup(o->ca_file))) {
+        h_free(&e->base);
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    }
     if (!e->o.timeout_ms)
         e->o.timeout_ms = 30000;
     if (!e->o.retry_base_ms)
         e->o.retry_base_ms = 250;
     if (!e->o.retry_max_ms)
         e->o.retry_max_ms = 30000;
-    if (e->url.user && (st = credentials(e, err)) != ST_OK) {
+    if ((st = st_http_auth_init(e, o, err)) != ST_OK) {
         h_free(&e->base);
         return st;
     }
@@ -453,8 +444,11 @@ st_status st_ep_http_new(st_loop *loop, const char *url, const st_ep_http_opts *
         snprintf(e->base.path, pl, "%s/", e->url.path);
     e->base.host = strdup(e->url.host);
     e->base.display = strdup(e->url.display);
-    e->base.user = e->url.user ? strdup(e->url.user) : NULL;
-    if (!e->base.path || !e->base.host || !e->base.display || (e->url.user && !e->base.user)) {
+    /* The replication id hashes the user: as written in the URL (ids made
+     * before stay valid), else the username option. */
+    const char *id_user = o->username ? o->username : e->url.user;
+    e->base.user = id_user ? strdup(id_user) : NULL;
+    if (!e->base.path || !e->base.host || !e->base.display || (id_user && !e->base.user)) {
         h_free(&e->base);
         return st_fail(err, ST_E_NOMEM, "out of memory");
     }

@@ -1,7 +1,10 @@
 /* endpoint_http_int.h — the HTTP endpoint's insides, shared by its files:
  *
  *   http_req.c       one request on the loop's curl multi handle, retried
- *                    with backoff while the failure is transient
+ *                    with backoff while the failure is transient; TLS checks
+ *   http_auth.c      the credentials each request carries: HTTP Basic, a
+ *                    bearer token, or a cookie session (login, newest
+ *                    cookie kept, one new login after a 401)
  *   endpoint_http.c  the calls (info, create, _local docs, _changes,
  *                    _revs_diff) and the endpoint's lifecycle
  *   http_fetch.c     get_revs: _bulk_get, then open_revs per document
@@ -31,8 +34,17 @@ typedef struct http_job {
 typedef struct http_ep {
     st_ep base;
     st_dburl url;
-    char *userpwd;           /* decoded "user:pass" for basic auth, or NULL */
-    st_ep_http_opts o;
+    st_ep_http_opts o;       /* its strings are not kept: copies below */
+    /* TLS (http_req.c) */
+    char *ca_file;           /* CURLOPT_CAINFO, or NULL: the system's CAs */
+    bool insecure;           /* no certificate or host name checks */
+    /* Credentials (http_auth.c); the secrets are wiped when freed */
+    char *user, *pass;       /* decoded Basic credentials (or the session's), or NULL */
+    char *bearer;            /* the whole "Authorization: Bearer ..." line, or NULL */
+    bool use_session;        /* cookie instead of Basic (user must be set) */
+    char *cookie;            /* "AuthSession=<value>", the newest the peer gave, or NULL */
+    unsigned cookie_gen;     /* bumped at every change of cookie (0: never had one) */
+    hreq *login;             /* the POST /_session in flight, or NULL */
     hreq *reqs;              /* every request not yet answered */
     http_job *jobs;          /* every job not yet answered */
     bool no_bulk_get;        /* the peer lacks _bulk_get: use open_revs */
@@ -74,11 +86,17 @@ struct hreq {
     unsigned attempt;
     st_timer retry;
     hreq_fn finish;
+    bool is_login;           /* the POST /_session itself: sends no credentials */
+    bool parked;             /* waiting (without an easy handle) for the login */
+    bool relogged;           /* already sent again after a 401 on its cookie */
+    unsigned sent_gen;       /* cookie_gen it went out with; 0: no cookie */
+    char errbuf[CURL_ERROR_SIZE]; /* curl's detailed message for a failed attempt */
     st_ep_cb cb;             /* for finish's use */
     void *ctx;
     void *owner;             /* for finish's use: the job it belongs to */
     void *note;              /* for finish's use: malloc'd, freed with the request */
     st_error start_err;      /* why the request could not even be sent */
+    int start_http;          /* and the HTTP status that goes with it (a failed login) */
 };
 
 /* A request not sent yet (url is taken; NULL url means out of memory and
@@ -88,6 +106,11 @@ hreq *st_http_new(http_ep *e, const char *method, char *url, hreq_fn finish, st_
 /* Send q with body[0..n) (copied).  A failure to even start is answered
  * through finish on the next loop iteration, as any other failure. */
 void st_http_send(hreq *q, const char *body, size_t n);
+/* Start (or restart) q as it is: now, or parked behind a login.  Never
+ * answers from inside the call (a failure to start is deferred). */
+void st_http_go(hreq *q);
+/* Answer q on the next loop iteration with this failure. */
+void st_http_fail_later(hreq *q, const st_error *err, int http_status);
 /* st_http_new + st_http_send; on out of memory cb is answered at once. */
 hreq *st_http_request(http_ep *e, const char *method, char *url, const char *body, size_t n,
                       hreq_fn finish, st_ep_cb cb, void *ctx);
@@ -105,6 +128,24 @@ st_status st_http_status_code(long http);
 /* Fill r with CouchDB's error for a non-2xx answer (its "error" and
  * "reason" when the body has them). */
 void st_http_error_reply(st_ep_reply *r, long http, const st_json *body);
+
+/* ---- credentials (http_auth.c) */
+
+/* Decide how e authenticates: the URL's user:pass@ (percent-decoded),
+ * replaced by o->username/password when given; o->bearer_token alone;
+ * o->use_session with a username.  ST_E_BAD_REQUEST for a bearer token
+ * beside Basic credentials, a session without a username, a password
+ * without a username, or a bad escape. */
+st_status st_http_auth_init(http_ep *e, const st_ep_http_opts *o, st_error *err);
+void st_http_auth_free(http_ep *e);      /* wipes the secrets */
+/* Whether q may go out now; false: q is parked until a login (started
+ * here if none is in flight) answers. */
+bool st_http_auth_ready(hreq *q);
+/* Put q's credentials on its easy handle c (and q->headers). */
+st_status st_http_auth_apply(hreq *q, CURL *c);
+/* q was answered 401: true when it was sent again behind a new login (at
+ * most once per request, and only when it carried a cookie). */
+bool st_http_auth_retry(hreq *q);
 
 void st_http_job_add(http_ep *e, http_job *j);
 void st_http_job_remove(http_ep *e, http_job *j);

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "st_follow.h"
+#include "st_selector.h"
 
 typedef struct lop lop;
 
@@ -52,6 +53,7 @@ typedef struct chg_query {
     unsigned limit;
     char **doc_ids;           /* owned copies */
     size_t n_doc_ids;
+    st_selector *sel;         /* filter=_selector, compiled (owned); NULL: none */
 } chg_query;
 
 /* One pending call. */
@@ -100,6 +102,7 @@ static void lop_free(lop *o)
     for (size_t i = 0; i < o->q.n_doc_ids; i++)
         free(o->q.doc_ids[i]);
     free(o->q.doc_ids);
+    st_selector_free(o->q.sel);
     free(o);
 }
 
@@ -443,6 +446,7 @@ static st_status run_changes(local_ep *e, lop *o, bool follow, st_error *err)
     co.all_docs = true;
     co.doc_ids = (const char *const *)o->q.doc_ids;
     co.n_doc_ids = o->q.n_doc_ids;
+    co.selector = o->q.sel; /* core matches each winner, as filter=_selector does */
     chg_ctx k = {c, 0, false};
     uint64_t last = 0, pending = 0;
     st_status st;
@@ -558,10 +562,15 @@ static void l_changes(st_ep *ep, const st_ep_changes_req *req, st_ep_cb cb, void
         return;
     st_error err;
     if (req->selector) {
-        st_fail(&err, ST_E_BAD_REQUEST,
-                "a selector filter on a local source needs Mango, which core lacks yet");
-        lop_fail(o, &err);
-        return;
+        st_json_doc *d = NULL;
+        st_status st = st_json_parse(req->selector, strlen(req->selector), NULL, &d, &err);
+        if (st == ST_OK)
+            st = st_selector_compile(st_json_doc_root(d), &o->q.sel, &err);
+        st_json_doc_free(d);
+        if (st != ST_OK) {
+            lop_fail(o, &err);
+            return;
+        }
     }
     if (!copy_query(o, req)) {
         lop_oom(o);

@@ -13,12 +13,21 @@
  * Stalls are caught with curl's low-speed limit (less than 1 byte/s for
  * timeout_ms) rather than a total time limit, so a large transfer that
  * keeps moving is never cut.
+ *
+ * TLS: curl verifies the peer's certificate and host name unless the
+ * endpoint is insecure, against ca_file when one is given.  A certificate
+ * that does not verify is final, not transient: another attempt meets the
+ * same certificate, and retrying it forever would hide the mistake.
+ * A 401 on a request that carried a session cookie goes to http_auth.c
+ * first (a new login, once).
  */
 #include "endpoint_http_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 #include "backoff.h"
 
@@ -47,6 +56,10 @@ static void hreq_free(hreq *q)
 {
     hreq_drop_easy(q);
     st_loop_timer_stop(q->ep->base.loop, &q->retry);
+    if (q->is_login && q->body.data) /* the password */
+        OPENSSL_cleanse(q->body.data, q->body.cap);
+    if (q->ep->login == q)
+        q->ep->login = NULL;
     st_buf_free(&q->body);
     st_buf_free(&q->resp);
     free(q->content_type);
@@ -105,7 +118,7 @@ static st_status hreq_start(hreq *q, st_error *err)
     if (add_header(&q->headers, "Accept", q->accept ? q->accept : "application/json") ||
         add_header(&q->headers, "Content-Type",
                    q->content_type ? q->content_type : "application/json") ||
-        add_header(&q->headers, "Expect", ""))
+        add_header(&q->headers, "Expect", "") || st_http_auth_apply(q, c) != ST_OK)
         return st_fail(err, ST_E_NOMEM, "out of memory");
     long stall_s = (long)((e->o.timeout_ms + q->extra_wait_ms + 999) / 1000);
     curl_easy_setopt(c, CURLOPT_URL, q->url);
@@ -120,9 +133,13 @@ static st_status hreq_start(hreq *q, st_error *err)
                      (long)(e->o.timeout_ms < 10000 ? e->o.timeout_ms : 10000));
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall_s > 0 ? stall_s : 1L);
-    if (e->userpwd) {
-        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(c, CURLOPT_USERPWD, e->userpwd);
+    q->errbuf[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, q->errbuf);
+    if (e->ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, e->ca_file);
+    if (e->insecure) {
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     }
     if (strcmp(q->method, "GET") != 0) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
@@ -151,15 +168,30 @@ static void complete_error(hreq *q, st_status code, int http_status, const char 
     hreq_complete(q, &r);
 }
 
-static void retry_fire(void *ctx)
+static void start_failed(void *ctx)
 {
     hreq *q = ctx;
-    st_error err;
-    if (hreq_start(q, &err) != ST_OK) {
-        hreq_drop_easy(q);
-        complete_error(q, err.code, 0, err.reason);
-    }
+    complete_error(q, q->start_err.code, q->start_http, q->start_err.reason);
 }
+
+void st_http_fail_later(hreq *q, const st_error *err, int http_status)
+{
+    hreq_drop_easy(q);
+    q->start_err = *err;
+    q->start_http = http_status;
+    st_loop_defer(q->ep->base.loop, &q->retry, start_failed, q);
+}
+
+void st_http_go(hreq *q)
+{
+    st_error err;
+    if (!st_http_auth_ready(q))
+        return; /* parked: the login's answer sends it or fails it */
+    if (hreq_start(q, &err) != ST_OK)
+        st_http_fail_later(q, &err, 0);
+}
+
+static void retry_fire(void *ctx) { st_http_go(ctx); }
 
 /* A transient failure: try again later, or give up after max_retries. */
 static void transient(hreq *q, st_status code, int http_status, const char *why)
@@ -211,6 +243,14 @@ void st_http_error_reply(st_ep_reply *r, long http, const st_json *body)
             reason ? reason : "", http);
 }
 
+/* The peer's certificate (or our CA file) cannot be trusted: final. */
+static bool certificate_refused(CURLcode rc)
+{
+    return rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+           rc == CURLE_SSL_ISSUER_ERROR || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ||
+           rc == CURLE_SSL_CRL_BADFILE;
+}
+
 static void on_xfer_done(void *ctx, CURLcode rc)
 {
     hreq *q = ctx;
@@ -223,10 +263,18 @@ static void on_xfer_done(void *ctx, CURLcode rc)
     curl_slist_free_all(q->headers);
     q->headers = NULL;
     if (rc != CURLE_OK) {
-        transient(q, rc == CURLE_OPERATION_TIMEDOUT ? ST_E_TIMEOUT : ST_E_NETWORK, 0,
-                  curl_easy_strerror(rc));
+        const char *why = q->errbuf[0] ? q->errbuf : curl_easy_strerror(rc);
+        if (certificate_refused(rc)) {
+            char m[CURL_ERROR_SIZE + 64];
+            snprintf(m, sizeof m, "TLS: %s (give ca_file, or insecure to skip the check)", why);
+            complete_error(q, ST_E_NETWORK, 0, m);
+            return;
+        }
+        transient(q, rc == CURLE_OPERATION_TIMEDOUT ? ST_E_TIMEOUT : ST_E_NETWORK, 0, why);
         return;
     }
+    if (http == 401 && st_http_auth_retry(q))
+        return; /* sent again behind a new login */
     if (http >= 500 || http == 408 || http == 429 || http < 200) {
         char why[64];
         snprintf(why, sizeof why, "HTTP %ld", http);
@@ -257,12 +305,6 @@ static void on_xfer_done(void *ctx, CURLcode rc)
     hreq_complete(q, &r);
 }
 
-static void start_failed(void *ctx)
-{
-    hreq *q = ctx;
-    complete_error(q, q->start_err.code, 0, q->start_err.reason);
-}
-
 hreq *st_http_new(http_ep *e, const char *method, char *url, hreq_fn finish, st_ep_cb cb,
                   void *ctx)
 {
@@ -290,12 +332,9 @@ void st_http_send(hreq *q, const char *body, size_t n)
     if (st == ST_OK && body && (st = st_buf_add(&q->body, body, n)) != ST_OK)
         st_fail(&err, st, "out of memory");
     if (st == ST_OK)
-        st = hreq_start(q, &err);
-    if (st != ST_OK) {
-        hreq_drop_easy(q);
-        q->start_err = err;
-        st_loop_defer(q->ep->base.loop, &q->retry, start_failed, q);
-    }
+        st_http_go(q);
+    else
+        st_http_fail_later(q, &err, 0);
 }
 
 hreq *st_http_request(http_ep *e, const char *method, char *url, const char *body, size_t n,
@@ -315,6 +354,7 @@ hreq *st_http_request(http_ep *e, const char *method, char *url, const char *bod
 
 void st_http_cancel_all(http_ep *e)
 {
+    e->login = NULL; /* it is one of the requests */
     while (e->reqs) {
         hreq *q = e->reqs;
         e->reqs = q->next;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <openssl/crypto.h>
 
 /* ------------------------------------------------------------ thread */
 
@@ -23,6 +24,12 @@ static st_status open_side(st_repl *r, const char *spec, st_db *db, st_ep **out,
             .max_retries = r->cfg.continuous ? UINT_MAX : r->cfg.max_retries,
             .retry_base_ms = r->cfg.retry_base_ms,
             .retry_max_ms = r->cfg.retry_max_ms,
+            .ca_file = r->cfg.ca_file,
+            .insecure = r->cfg.insecure,
+            .username = r->cfg.username,
+            .password = r->cfg.password,
+            .bearer_token = r->cfg.bearer_token,
+            .use_session = r->cfg.use_session,
         };
         st = st_ep_http_new(r->loop, spec, &o, out, err);
     }
@@ -86,11 +93,22 @@ const char *st_repl_state_name(st_repl_state s)
     return "unknown";
 }
 
+static void wipe_free(char *s)
+{
+    if (s)
+        OPENSSL_cleanse(s, strlen(s));
+    free(s);
+}
+
 static void repl_destroy(st_repl *r)
 {
     st_loop_free(r->loop);
-    free(r->source);
-    free(r->target);
+    wipe_free(r->source); /* URLs may hold a password */
+    wipe_free(r->target);
+    free(r->ca_file);
+    free(r->username);
+    wipe_free(r->password);
+    wipe_free(r->bearer_token);
     free(r->selector);
     free(r->since_seq);
     for (size_t i = 0; r->doc_ids && i < r->cfg.n_doc_ids; i++)
@@ -131,6 +149,11 @@ st_status st_repl_start(const st_repl_config *c, st_repl **out, st_error *err)
         if (st != ST_OK)
             return st_fail(err, ST_E_BAD_REQUEST, "since_seq must be JSON (a number or a string)");
     }
+    if (c->bearer_token && c->username)
+        return st_fail(err, ST_E_BAD_REQUEST,
+                       "bearer_token and username/password are mutually exclusive");
+    if (c->password && !c->username)
+        return st_fail(err, ST_E_BAD_REQUEST, "a password needs a username");
     st_repl *r = calloc(1, sizeof *r);
     if (!r)
         return st_fail(err, ST_E_NOMEM, "out of memory");
@@ -143,6 +166,10 @@ st_status st_repl_start(const st_repl_config *c, st_repl **out, st_error *err)
     r->cfg.target = r->target = dup_opt(c->target, &oom);
     r->cfg.selector = r->selector = dup_opt(c->selector, &oom);
     r->cfg.since_seq = r->since_seq = dup_opt(c->since_seq, &oom);
+    r->cfg.ca_file = r->ca_file = dup_opt(c->ca_file, &oom);
+    r->cfg.username = r->username = dup_opt(c->username, &oom);
+    r->cfg.password = r->password = dup_opt(c->password, &oom);
+    r->cfg.bearer_token = r->bearer_token = dup_opt(c->bearer_token, &oom);
     if (c->n_doc_ids) {
         if (!(r->doc_ids = calloc(c->n_doc_ids, sizeof *r->doc_ids)))
             oom = true;

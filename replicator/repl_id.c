@@ -3,7 +3,9 @@
  * The id term holds lists, tuples, binaries, atoms, small integers and
  * Erlang "strings": ibrowse's parsed URL parts are lists of bytes, which
  * term_to_binary writes as STRING_EXT (the empty one as NIL_EXT).  A
- * selector is a JSON value, written as jiffy decodes it.
+ * selector is the JSON value CouchDB's replicator keeps for it, its
+ * normal form with every object's keys sorted, written as jiffy decodes
+ * it.
  */
 #include "repl_id.h"
 
@@ -15,6 +17,7 @@
 #include "st_hex.h"
 #include "st_base64.h"
 #include "st_jw.h"
+#include "st_selector.h"
 
 static void put_str(st_term *t, const char *s) { st_term_string(t, s, strlen(s)); }
 
@@ -43,13 +46,84 @@ static void put_endpoint(st_term *t, const st_ep *ep)
     st_term_atom(t, "undefined");
 }
 
+/* v with every object's members in key byte order (Erlang's keysort of
+ * binaries), arrays as they are. */
+static void write_sorted(st_jw *w, const st_json *v)
+{
+    if (v->type == ST_JSON_ARRAY) {
+        st_jw_arr_open(w);
+        for (size_t i = 0; i < v->len; i++)
+            write_sorted(w, &v->u.items[i]);
+        st_jw_arr_close(w);
+        return;
+    }
+    if (v->type != ST_JSON_OBJECT) {
+        st_jw_value(w, v);
+        return;
+    }
+    /* Selection by the next smallest key: objects of a selector are small. */
+    st_jw_obj_open(w);
+    const st_json_member *last = NULL;
+    for (size_t done = 0; done < v->len; done++) {
+        const st_json_member *next = NULL;
+        for (size_t i = 0; i < v->len; i++) {
+            const st_json_member *m = &v->u.members[i];
+            if (last && strcmp(m->key, last->key) <= 0)
+                continue;
+            if (!next || strcmp(m->key, next->key) < 0)
+                next = m;
+        }
+        if (!next)
+            break;
+        st_jw_keyn(w, next->key, next->key_len);
+        write_sorted(w, &next->value);
+        last = next;
+    }
+    st_jw_obj_close(w);
+}
+
+/* CouchDB's filter term for a selector (couch_replicator_filters:parse):
+ * ejsort(mango_selector:normalize(Selector)), as a parsed document. */
+static st_status selector_term(const char *selector, st_json_doc **out, st_error *err)
+{
+    st_json_doc *raw = NULL;
+    st_selector *sel = NULL;
+    st_buf norm = ST_BUF_INIT, sorted = ST_BUF_INIT;
+    st_status st = st_json_parse(selector, strlen(selector), NULL, &raw, err);
+    if (st == ST_OK)
+        st = st_selector_compile(st_json_doc_root(raw), &sel, err);
+    if (st == ST_OK && (st = st_selector_to_json(sel, &norm)) != ST_OK)
+        st_fail(err, st, "out of memory");
+    st_json_doc_free(raw);
+    raw = NULL;
+    if (st == ST_OK)
+        st = st_json_parse(norm.data, norm.len, NULL, &raw, err);
+    if (st == ST_OK) {
+        st_jw w;
+        if ((st = st_jw_init(&w, &sorted)) == ST_OK) {
+            write_sorted(&w, st_json_doc_root(raw));
+            st = st_jw_status(&w);
+            st_jw_free(&w);
+        }
+        if (st != ST_OK)
+            st_fail(err, st, "out of memory");
+    }
+    if (st == ST_OK)
+        st = st_json_parse(sorted.data, sorted.len, NULL, out, err);
+    st_json_doc_free(raw);
+    st_selector_free(sel);
+    st_buf_free(&norm);
+    st_buf_free(&sorted);
+    return st;
+}
+
 st_status st_repl_id_term(const char *uuid, const st_ep *src, const st_ep *tgt,
                           const char *const *doc_ids, size_t n_doc_ids, const char *selector,
                           st_term_atoms atoms, st_buf *out, st_error *err)
 {
     st_json_doc *sel = NULL;
     if (selector && !n_doc_ids) {
-        st_status st = st_json_parse(selector, strlen(selector), NULL, &sel, err);
+        st_status st = selector_term(selector, &sel, err);
         if (st != ST_OK)
             return st;
     }

@@ -10,7 +10,9 @@
  * target's, else the source database's uuid.  That matches a checkpoint a
  * CouchDB replicator running on the source's server wrote; the variant with
  * the target's uuid (a CouchDB "pull" job) is offered as an alternative id
- * to read.  Filter = [DocIds] | [Selector] | [].
+ * to read.  Filter = [DocIds] | [Selector] | [], where Selector is the
+ * selector in Mango's normal form with object keys sorted, as CouchDB's
+ * couch_replicator_filters:parse keeps it (ejsort(normalize(Selector))).
  *
  * PouchDB's scheme (pouchdb-generate-replication-id):
  *   base64(md5(srcId + tgtId + sortedDocIds.join(",") + JSON(selector))),

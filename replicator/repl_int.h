@@ -66,6 +66,7 @@ struct st_repl {
     /* ---- immutable after st_repl_start */
     st_repl_config cfg;        /* its strings point at the copies below */
     char *source, *target, *selector, *since_seq;
+    char *ca_file, *username, *password, *bearer_token; /* secrets wiped when freed */
     char **doc_ids;
     st_loop *loop;             /* created before the thread, freed after it */
     pthread_t thread;

@@ -7,6 +7,20 @@
  * or a local database: a file path, or (embedded use) an already open st_db.
  * One st_repl copies one direction, source → target; `sync` is two of them.
  *
+ * Remote peers: https certificates are verified (against ca_file, or the
+ * system's CAs) unless insecure is set; a certificate that does not verify
+ * fails the replication, it is not retried.  Credentials, for every remote
+ * endpoint of the replication: user:pass@ in the URL (percent-decoded), or
+ * username/password (which replace the URL's), sent as HTTP Basic; or a
+ * bearer_token (a JWT, Authorization: Bearer), which excludes the other
+ * two; and with use_session the username/password log in once (POST
+ * /_session) and requests carry the AuthSession cookie, the newest the
+ * server sent, logging in again once when a request is refused 401.  A 401
+ * or 403 that is not one document's refusal ends even a continuous
+ * replication in FAILED (ST_E_UNAUTHORIZED / ST_E_FORBIDDEN, with the
+ * server's reason).  Passwords, tokens and cookies never appear in a status
+ * or an error: URLs are shown without their password.
+ *
  * Lifecycle:  st_repl_config_init → fill → st_repl_start → (st_repl_status,
  * st_repl_stop, st_repl_wait) → st_repl_free.  Or st_repl_run for a
  * blocking one-shot.  A one-shot replication ends by itself in STOPPED (every
@@ -112,6 +126,13 @@ typedef struct st_repl_config {
     unsigned max_retries;        /* per request, one-shot; 0 = 10.  Continuous retries forever */
     unsigned retry_base_ms;      /* first backoff step; 0 = 250 (doubles, jittered) */
     unsigned retry_max_ms;       /* backoff cap; 0 = 30000 */
+    /* Remote peers (see the top of this file); applied to both sides. */
+    const char *ca_file;         /* PEM CA bundle for https peers; NULL = the system's */
+    bool insecure;               /* skip certificate and host name verification */
+    const char *username;        /* replaces the URL's user:pass@; NULL = the URL's */
+    const char *password;        /* with username */
+    const char *bearer_token;    /* a JWT sent as Authorization: Bearer */
+    bool use_session;            /* cookie session (POST /_session) instead of Basic */
     st_repl_status_fn on_status;
     void *status_ctx;
     st_repl_conflict_fn on_conflict;
@@ -121,9 +142,10 @@ typedef struct st_repl_config {
 void st_repl_config_init(st_repl_config *c);
 
 /* Validate c, copy it and start the replication thread.  Errors here
- * (ST_E_BAD_REQUEST for a bad URL or selector, ST_E_NOMEM) mean no thread was
- * started and no callback will run; everything else (unreachable peer, bad
- * credentials) is reported through the status. */
+ * (ST_E_BAD_REQUEST for a bad selector or contradicting credentials,
+ * ST_E_NOMEM) mean no thread was started and no callback will run;
+ * everything else (a bad URL, an unreachable peer, bad credentials) is
+ * reported through the status. */
 st_status st_repl_start(const st_repl_config *c, st_repl **out, st_error *err);
 
 /* Ask the replication to stop; returns at once.  In-flight requests are

@@ -56,6 +56,23 @@ void st_api_att_delete(st_req *r);
 /* api_changes.c */
 void st_api_changes(st_req *r);
 
+/* api_find.c: Mango */
+void st_api_find(st_req *r);
+void st_api_explain(st_req *r);
+void st_api_index_get(st_req *r);
+void st_api_index_post(st_req *r);
+void st_api_index_delete(st_req *r);
+void st_api_index_bulk_delete(st_req *r);
+
+/* api_view.c */
+void st_api_view(st_req *r);          /* GET/POST _design/{ddoc}/_view/{view}[/queries] */
+void st_api_view_info(st_req *r);     /* GET _design/{ddoc}/_info */
+void st_api_view_cleanup(st_req *r);  /* POST /{db}/_view_cleanup */
+void st_api_view_compact(st_req *r);  /* POST /{db}/_compact/{ddoc} */
+
+/* api_update.c */
+void st_api_update(st_req *r);        /* POST/PUT _design/{ddoc}/_update/{name}[/{docid}] */
+
 /* api_async.c: a handler that writes suspends its connection and queues
  * the write; finish(r) later builds the answer from r->async_st,
  * r->async_err and ctx (freed by free_ctx with the request):

@@ -23,6 +23,7 @@ void st_api_async_begin(st_req *r, void *ctx, void (*free_ctx)(void *ctx),
     r->async_st = ST_OK;
     st_error_clear(&r->async_err);
     atomic_fetch_add(&r->srv->async_calls, 1);
+    atomic_fetch_add(&r->srv->suspended, 1);
     MHD_suspend_connection(r->conn);
 }
 
@@ -36,6 +37,7 @@ void st_api_async_done(void *ctx, st_status st, const st_error *err)
     if (st != ST_OK && err)
         r->async_err = *err;
     MHD_resume_connection(r->conn);
+    atomic_fetch_sub(&srv->suspended, 1);
     atomic_fetch_sub(&srv->async_calls, 1);
 }
 

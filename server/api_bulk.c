@@ -57,10 +57,8 @@ static void bulk_finish(st_req *r)
     }
     st_buf b = ST_BUF_INIT;
     st_jw w;
-    if (st_jw_init(&w, &b) != ST_OK) {
-        st_resp_jw_failed(r, &w);
+    if (!st_resp_jw_open(r, &w, &b))
         return;
-    }
     st_jw_arr_open(&w);
     for (size_t i = 0; i < c->n; i++) {
         const st_write_result *x = &c->res[i];
@@ -82,20 +80,14 @@ static void bulk_finish(st_req *r)
             if (internal)
                 st_log(ST_LOG_ERROR, "_bulk_docs %s: %s", x->id ? x->id : "", x->err.reason);
             st_jw_key(&w, "error");
-            st_jw_str(&w, internal ? "internal_server_error" : st_status_name(code));
+            st_jw_str(&w, internal ? "internal_server_error" : st_error_name(&x->err));
             st_jw_key(&w, "reason");
             st_jw_str(&w, internal ? "The server encountered an error." : x->err.reason);
         }
         st_jw_obj_close(&w);
     }
     st_jw_arr_close(&w);
-    if (st_jw_status(&w) != ST_OK) {
-        st_resp_jw_failed(r, &w);
-        st_buf_free(&b);
-    } else {
-        st_resp_json(r, 201, &b);
-    }
-    st_jw_free(&w);
+    st_resp_jw_close(r, &w, &b, 201);
 }
 
 void st_api_bulk_docs(st_req *r)
@@ -151,6 +143,8 @@ void st_api_bulk_docs(st_req *r)
             goto fail;
         }
         if (users_db) {
+            if (!st_usersdb_may_write(r, st_json_get_str(c->reqs[i].doc, "_id")))
+                goto fail;
             if (st_usersdb_hash(r->srv, c->reqs[i].doc, &c->hashed[i], &e) != ST_OK) {
                 st_resp_status(r, &e);
                 goto fail;

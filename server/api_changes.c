@@ -7,6 +7,8 @@
 
 #include "api.h"
 #include "feed.h"
+#include "filter.h"
+#include "st_selector.h"
 
 /* doc_ids from a JSON array into a malloc'd array of malloc'd strings. */
 static bool take_doc_ids(st_req *r, const st_json *a, st_feed_params *p)
@@ -161,14 +163,11 @@ void st_api_changes(st_req *r)
     if (!to_set)
         p.timeout_ms = r->srv->cfg->changes_timeout_ms;
     const char *filter = st_req_q(r, "filter");
-    if (filter && strcmp(filter, "_doc_ids") != 0) {
-        if (strcmp(filter, "_selector") == 0 || strcmp(filter, "_view") == 0 ||
-            strcmp(filter, "_design") == 0 || strchr(filter, '/'))
-            st_resp_fail(r, ST_E_BAD_REQUEST, "Only filter=_doc_ids is supported by settee.");
-        else
-            st_resp_fail(r, ST_E_BAD_REQUEST, "`filter` parameter is not provided or invalid.");
-        return;
-    }
+    bool by_selector = filter && strcmp(filter, "_selector") == 0;
+    bool by_ids = filter && strcmp(filter, "_doc_ids") == 0; /* filter.c has the others */
+    /* settee_removed=true (settee's, beyond CouchDB): with a selector, a
+     * document that stopped matching comes once more, marked removed. */
+    p.removed = changes_bool(r, "settee_removed");
     if (r->method == ST_M_POST && r->body.len) {
         if (!st_req_require_json_ctype(r, false))
             return;
@@ -179,7 +178,31 @@ void st_api_changes(st_req *r)
             goto out;
         }
     }
-    if (filter) {
+    if (by_selector) {
+        /* CouchDB takes the selector from a POST body only. */
+        const st_json *sel = body ? st_json_get(st_json_doc_root(body), "selector") : NULL;
+        st_error e;
+        if (!sel) {
+            st_resp_fail(r, ST_E_BAD_REQUEST, "Selector must be specified in POST payload");
+            goto out;
+        }
+        if (sel->type != ST_JSON_OBJECT) {
+            st_resp_fail(r, ST_E_BAD_REQUEST, "Selector error: expected a JSON object");
+            goto out;
+        }
+        if (st_selector_compile(sel, &p.selector, &e) != ST_OK) {
+            if (e.code != ST_E_NOMEM)
+                e.code = ST_E_BAD_REQUEST; /* CouchDB: bad_request, whatever the reason */
+            e.name = NULL;
+            st_resp_status(r, &e);
+            goto out;
+        }
+        /* {} selects everything: a plain feed, shared with every other. */
+        if (st_selector_matches_all(p.selector)) {
+            st_selector_free(p.selector);
+            p.selector = NULL;
+        }
+    } else if (by_ids) {
         const st_json *ids = body ? st_json_get(st_json_doc_root(body), "doc_ids") : NULL;
         if (!ids) {
             const char *q = st_req_q(r, "doc_ids");
@@ -189,19 +212,25 @@ void st_api_changes(st_req *r)
         if (!take_doc_ids(r, ids, &p))
             goto out;
     }
+    /* filter.c: design-document filters (ddoc/name, _view, _design) */
+    if (filter && !by_ids && !by_selector && !st_filter_setup(r, filter, &p))
+        goto out;
     st_db *db = r->dbh;
     r->dbh = NULL; /* the feed takes the reference */
-    if (!p.doc_ids && filter) {
+    if (!p.doc_ids && by_ids) {
         /* filter=_doc_ids with an empty list matches nothing */
         p.doc_ids = calloc(1, sizeof *p.doc_ids);
     }
-    st_feed_start(r, db, &p); /* consumes db and doc_ids */
+    st_feed_start(r, db, &p); /* consumes db, doc_ids and the selector */
     ok = true;
 out:
     if (!ok) {
         for (size_t i = 0; i < p.n_doc_ids; i++)
             free(p.doc_ids[i]);
         free(p.doc_ids);
+        st_selector_free(p.selector);
+        if (p.filter_free)
+            p.filter_free(p.opts.filter_ctx);
     }
     st_json_doc_free(body);
     st_json_doc_free(qids);

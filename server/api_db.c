@@ -141,10 +141,8 @@ void st_api_write_ok(st_req *r, unsigned status, const char *id, const char *rev
 {
     st_buf b = ST_BUF_INIT;
     st_jw w;
-    if (st_jw_init(&w, &b) != ST_OK) {
-        st_resp_jw_failed(r, &w);
+    if (!st_resp_jw_open(r, &w, &b))
         return;
-    }
     st_jw_obj_open(&w);
     st_jw_key(&w, "ok");
     st_jw_bool(&w, true);
@@ -153,14 +151,10 @@ void st_api_write_ok(st_req *r, unsigned status, const char *id, const char *rev
     st_jw_key(&w, "rev");
     st_jw_str(&w, rev);
     st_jw_obj_close(&w);
-    if (st_jw_status(&w) != ST_OK) {
-        st_resp_jw_failed(r, &w);
-        st_buf_free(&b);
-        st_jw_free(&w);
+    bool ok = st_jw_status(&w) == ST_OK;
+    st_resp_jw_close(r, &w, &b, status);
+    if (!ok)
         return;
-    }
-    st_jw_free(&w);
-    st_resp_json(r, status, &b);
     char etag[ST_REV_STR_MAX + 3];
     snprintf(etag, sizeof etag, "\"%s\"", rev);
     st_resp_header(r, MHD_HTTP_HEADER_ETAG, etag);
@@ -208,6 +202,11 @@ bool st_api_one_submit(st_req *r, st_api_one *c, void (*finish)(st_req *r))
 {
     st_error e;
     c->req.user = &r->user;
+    const char *id = c->req.id ? c->req.id : c->req.doc ? st_json_get_str(c->req.doc, "_id") : NULL;
+    if (!st_usersdb_may_write(r, id)) {
+        st_api_one_free(c);
+        return false;
+    }
     if (st_usersdb_is(r->srv, r->db) && c->req.doc) {
         if (st_usersdb_hash(r->srv, c->req.doc, &c->hashed, &e) != ST_OK) {
             st_resp_status(r, &e);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "st_buf.h"
 #include "api.h"
 #include "st_gzip.h"
 #include "log.h"
@@ -96,16 +97,6 @@ typedef struct docs_ctx {
     bool oom;
 } docs_ctx;
 
-static char *dupn(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
 static int copy_view(void *ctx, const st_doc_view *v)
 {
     docs_ctx *c = ctx;
@@ -126,7 +117,7 @@ static int copy_view(void *ctx, const st_doc_view *v)
     d->deleted = v->deleted;
     d->missing = v->missing;
     if (v->json) {
-        d->json = dupn(v->json, v->json_len);
+        d->json = st_memdup0(v->json, v->json_len);
         d->json_len = v->json_len;
     }
     if (v->n_atts) {
@@ -165,6 +156,15 @@ static void docs_free(docs_ctx *c)
     }
     free(c->v);
     memset(c, 0, sizeof *c);
+}
+
+/* {"missing":"<rev>"} and then tail: an open_revs answer for a rev not there. */
+static st_status missing_json(st_buf *b, const char *rev, const char *tail)
+{
+    st_status s = st_buf_adds(b, "{\"missing\":");
+    if (s == ST_OK)
+        s = st_json_quote(b, rev, strlen(rev));
+    return s == ST_OK ? st_buf_adds(b, tail) : s;
 }
 
 static bool has_follows(const doc_copy *d)
@@ -286,11 +286,7 @@ static void open_revs_reply(st_req *r, st_db *db, const char *id, const char *sp
             if (s != ST_OK)
                 break;
             if (d->missing) {
-                s = st_buf_adds(&b, "{\"missing\":");
-                if (s == ST_OK)
-                    s = st_json_quote(&b, d->rev, strlen(d->rev));
-                if (s == ST_OK)
-                    s = st_buf_addc(&b, '}');
+                s = missing_json(&b, d->rev, "}");
             } else {
                 s = st_buf_adds(&b, "{\"ok\":");
                 if (s == ST_OK)
@@ -317,12 +313,9 @@ static void open_revs_reply(st_req *r, st_db *db, const char *id, const char *sp
         if (s != ST_OK)
             break;
         if (d->missing) {
-            s = st_buf_adds(&b, "Content-Type: application/json; error=\"true\"\r\n\r\n"
-                                "{\"missing\":");
+            s = st_buf_adds(&b, "Content-Type: application/json; error=\"true\"\r\n\r\n");
             if (s == ST_OK)
-                s = st_json_quote(&b, d->rev, strlen(d->rev));
-            if (s == ST_OK)
-                s = st_buf_adds(&b, "}\r\n");
+                s = missing_json(&b, d->rev, "}\r\n");
         } else if (has_follows(d)) {
             st_mp_boundary(inner);
             s = st_buf_printf(&b, "Content-Type: multipart/related; boundary=\"%s\"\r\n\r\n",

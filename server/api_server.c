@@ -11,10 +11,8 @@ void st_api_welcome(st_req *r)
 {
     st_buf b = ST_BUF_INIT;
     st_jw w;
-    if (st_jw_init(&w, &b) != ST_OK) {
-        st_resp_jw_failed(r, &w);
+    if (!st_resp_jw_open(r, &w, &b))
         return;
-    }
     st_jw_obj_open(&w);
     st_jw_key(&w, "couchdb");
     st_jw_str(&w, "Welcome");

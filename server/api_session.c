@@ -9,6 +9,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 
+#include "st_buf.h"
 #include "api.h"
 #include "auth.h"
 #include "st_pct.h"
@@ -23,17 +24,6 @@ static void roles_out(st_jw *w, const st_roles *roles)
     st_jw_arr_close(w);
 }
 
-static void answer(st_req *r, st_jw *w, st_buf *b)
-{
-    if (st_jw_status(w) != ST_OK) {
-        st_resp_jw_failed(r, w);
-        st_buf_free(b);
-    } else {
-        st_resp_json(r, 200, b);
-    }
-    st_jw_free(w);
-}
-
 void st_api_session_get(st_req *r)
 {
     bool basic = false;
@@ -45,10 +35,8 @@ void st_api_session_get(st_req *r)
     }
     st_buf b = ST_BUF_INIT;
     st_jw w;
-    if (st_jw_init(&w, &b) != ST_OK) {
-        st_resp_jw_failed(r, &w);
+    if (!st_resp_jw_open(r, &w, &b))
         return;
-    }
     st_jw_obj_open(&w);
     st_jw_key(&w, "ok");
     st_jw_bool(&w, true);
@@ -74,7 +62,7 @@ void st_api_session_get(st_req *r)
     }
     st_jw_obj_close(&w);
     st_jw_obj_close(&w);
-    answer(r, &w, &b);
+    st_resp_jw_close(r, &w, &b, 200);
 }
 
 typedef struct creds {
@@ -90,16 +78,6 @@ static void creds_free(creds *c)
         OPENSSL_cleanse(c->password, c->password_len);
         free(c->password);
     }
-}
-
-static char *dup_n(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
 }
 
 /* name=...&password=... (later keys win, as CouchDB's proplist lookups). */
@@ -152,7 +130,7 @@ static bool read_json(st_req *r, creds *c)
     c->name = name ? strdup(name) : NULL;
     c->username = username ? strdup(username) : NULL;
     if (pw && pw->type == ST_JSON_STRING) {
-        c->password = dup_n(pw->u.str, pw->len);
+        c->password = st_memdup0(pw->u.str, pw->len);
         c->password_len = pw->len;
     }
     st_json_doc_free(d);
@@ -213,9 +191,7 @@ void st_api_session_post(st_req *r)
     } else {
         st_buf b = ST_BUF_INIT;
         st_jw w;
-        if (st_jw_init(&w, &b) != ST_OK) {
-            st_resp_jw_failed(r, &w);
-        } else {
+        if (st_resp_jw_open(r, &w, &b)) {
             st_jw_obj_open(&w);
             st_jw_key(&w, "ok");
             st_jw_bool(&w, true);
@@ -224,7 +200,7 @@ void st_api_session_post(st_req *r)
             st_jw_key(&w, "roles");
             roles_out(&w, &who.roles);
             st_jw_obj_close(&w);
-            answer(r, &w, &b);
+            st_resp_jw_close(r, &w, &b, 200);
         }
     }
     st_resp_header(r, MHD_HTTP_HEADER_SET_COOKIE, cookie);

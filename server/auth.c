@@ -30,6 +30,7 @@ static const char *const handler_names[] = {"cookie", "default", "proxy", "jwt"}
 
 struct st_auth {
     st_server *srv;
+    const st_config *cfg;           /* the configuration it was built from */
     st_users *users;
     st_pw_policy policy;
     char secret[ST_SESSION_SECRET_HEX + 1]; /* generated when not configured */
@@ -42,25 +43,6 @@ struct st_auth {
     handler order[MAX_HANDLERS];
     size_t n_order;
 };
-
-void st_identity_clear(st_identity *id)
-{
-    free(id->name);
-    st_roles_free(&id->roles);
-    memset(id, 0, sizeof *id);
-}
-
-st_status st_identity_copy(st_identity *dst, const st_identity *src)
-{
-    memset(dst, 0, sizeof *dst);
-    dst->how = src->how;
-    if ((src->name && !(dst->name = strdup(src->name))) ||
-        st_roles_copy(&dst->roles, &src->roles) != ST_OK) {
-        st_identity_clear(dst);
-        return ST_E_NOMEM;
-    }
-    return ST_OK;
-}
 
 /* "{chttpd_auth, cookie_authentication_handler}, {chttpd_auth,
  * default_authentication_handler}" (CouchDB's spelling) or "cookie, default". */
@@ -122,7 +104,7 @@ static st_status setup_jwt(st_auth *a, const st_auth_settings *s, st_error *err)
 
 static st_status setup(st_auth *a, st_error *err)
 {
-    const st_config *c = a->srv->cfg;
+    const st_config *c = a->cfg;
     const st_auth_settings *s = &c->auth;
     st_pw_policy_init(&a->policy);
     a->policy.iterations = s->iterations;
@@ -140,7 +122,12 @@ static st_status setup(st_auth *a, st_error *err)
         a->session.secret = c->auth_secret;
         a->session.secret_len = strlen(c->auth_secret);
     } else {
-        if ((st = st_session_new_secret(a->secret, err)) != ST_OK)
+        /* A reload keeps the random secret of this run, so that it does not
+         * end every session; a new one only at start. */
+        const st_auth *cur = a->srv->auth;
+        if (cur && cur->secret[0])
+            memcpy(a->secret, cur->secret, sizeof a->secret);
+        else if ((st = st_session_new_secret(a->secret, err)) != ST_OK)
             return st;
         a->session.secret = a->secret;
         a->session.secret_len = strlen(a->secret);
@@ -169,13 +156,14 @@ static st_status setup(st_auth *a, st_error *err)
     return st_users_new(a->srv->cat, c, &a->policy, &a->users, err);
 }
 
-st_status st_auth_new(st_server *srv, st_auth **out, st_error *err)
+st_status st_auth_new(st_server *srv, const st_config *cfg, st_auth **out, st_error *err)
 {
     *out = NULL;
     st_auth *a = calloc(1, sizeof *a);
     if (!a)
         return st_fail(err, ST_E_NOMEM, "out of memory");
     a->srv = srv;
+    a->cfg = cfg;
     st_status st = setup(a, err);
     if (st != ST_OK) {
         st_auth_free(a);
@@ -221,14 +209,15 @@ static int64_t now_s(void)
     return (int64_t)time(NULL);
 }
 
-static st_status identity_of(const st_principal *p, st_identity *who)
+/* who takes p's name and roles (no copy: this runs on every authenticated
+ * request); p keeps the rest for st_principal_clear. */
+static void identity_take(st_principal *p, st_identity *who)
 {
     memset(who, 0, sizeof *who);
-    if (!(who->name = strdup(p->name)) || st_roles_copy(&who->roles, &p->roles) != ST_OK) {
-        st_identity_clear(who);
-        return ST_E_NOMEM;
-    }
-    return ST_OK;
+    who->name = p->name;
+    who->roles = p->roles;
+    p->name = NULL;
+    memset(&p->roles, 0, sizeof p->roles);
 }
 
 st_status st_auth_password(st_auth *a, const char *peer, const char *name, const void *pw,
@@ -254,10 +243,9 @@ st_status st_auth_password(st_auth *a, const char *peer, const char *name, const
     bool ok = false;
     st_status st = ST_OK;
     if (known) {
-        st_roles cached = ST_ROLES_INIT;
-        if (st_auth_cache_get(a->cache, name, pw, pw_len, p.salt, p.rev, now, &cached) == ST_OK) {
+        /* The roles are the lookup's (current); the cache only vouches for the password. */
+        if (st_auth_cache_get(a->cache, name, pw, pw_len, p.salt, p.rev, now, NULL) == ST_OK) {
             ok = true;
-            st_roles_free(&cached);
         } else if ((st = st_pw_verify(&p.hash, &a->policy, pw, pw_len, &ok, err)) == ST_OK && ok) {
             (void)st_auth_cache_put(a->cache, name, pw, pw_len, p.salt, p.rev, &p.roles, now);
         }
@@ -265,7 +253,7 @@ st_status st_auth_password(st_auth *a, const char *peer, const char *name, const
         st_pw_verify_unknown(&a->policy, pw, pw_len);
     }
     if (st == ST_OK && ok)
-        st = identity_of(&p, who) == ST_OK ? ST_OK : st_fail(err, ST_E_NOMEM, "out of memory");
+        identity_take(&p, who);
     else if (st == ST_OK)
         st = st_fail(err, ST_E_UNAUTHORIZED, BAD_CREDS);
     if (!ok)
@@ -331,11 +319,11 @@ static verdict by_cookie(st_auth *a, st_req *r)
     if (st_users_lookup(a->users, t.name, &p, NULL) == ST_OK) {
         int64_t now = now_s();
         st_session_verdict sv = st_session_check(&a->session, &t, p.salt, strlen(p.salt), now);
-        if ((sv == ST_SESSION_VALID || sv == ST_SESSION_VALID_REFRESH) &&
-            identity_of(&p, &r->who) == ST_OK) {
+        if (sv == ST_SESSION_VALID || sv == ST_SESSION_VALID_REFRESH) {
+            identity_take(&p, &r->who);
             out = R_USER;
             if (sv == ST_SESSION_VALID_REFRESH &&
-                st_auth_cookie(a, p.name, r->tls, &r->set_cookie, NULL) != ST_OK)
+                st_auth_cookie(a, r->who.name, r->tls, &r->set_cookie, NULL) != ST_OK)
                 r->set_cookie = NULL;
         }
         st_principal_clear(&p);
@@ -389,9 +377,9 @@ static void split_roles(st_roles *roles, const char *s)
 
 static bool proxy_token_ok(st_auth *a, const char *name, const char *token)
 {
-    if (!token || !a->srv->cfg->auth_secret)
+    if (!token || !a->cfg->auth_secret)
         return false;
-    const char *secret = a->srv->cfg->auth_secret;
+    const char *secret = a->cfg->auth_secret;
     for (size_t i = 0; i < a->session.n_algs; i++) {
         unsigned char mac[ST_DIGEST_MAX_SIZE];
         char hex[2 * ST_DIGEST_MAX_SIZE + 1];
@@ -409,7 +397,7 @@ static bool proxy_token_ok(st_auth *a, const char *name, const char *token)
 
 static verdict by_proxy(st_auth *a, st_req *r)
 {
-    const st_auth_settings *s = &a->srv->cfg->auth;
+    const st_auth_settings *s = &a->cfg->auth;
     const char *name = st_req_header(r, s->x_auth_username);
     if (!name || !*name)
         return R_NONE;

@@ -25,9 +25,9 @@
 
 typedef struct st_auth st_auth;
 
-/* Builds everything from srv->cfg (hashes plain admin passwords; a bad
- * setting fails with its reason). */
-st_status st_auth_new(st_server *srv, st_auth **out, st_error *err);
+/* Builds everything from cfg (hashes plain admin passwords; a bad setting
+ * fails with its reason).  cfg is borrowed: it must outlive the st_auth. */
+st_status st_auth_new(st_server *srv, const st_config *cfg, st_auth **out, st_error *err);
 void st_auth_free(st_auth *a); /* NULL ok */
 
 st_users *st_auth_users(st_auth *a);

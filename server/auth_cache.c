@@ -1,9 +1,11 @@
 /* auth_cache.c — a bounded LRU of verified credentials behind one mutex.
  *
- * Why keyed digests: the table is indexed by HMAC(key, name) and entries hold
- * HMAC(key, name ++ NUL ++ password).  An attacker choosing names cannot aim
- * them at one bucket, and a memory dump reveals no password (nor a fast
- * unsalted hash of one) without the per-cache key.
+ * Why keyed digests: entries hold HMAC(key, name ++ NUL ++ password), so a
+ * memory dump reveals no password (nor a fast unsalted hash of one) without
+ * the per-cache key.  The bucket is a hash of the name seeded from that key
+ * (FNV-1a, not an HMAC: the lookup runs on every Basic request, and only
+ * names whose password just verified are ever put, at most max_entries of
+ * them, so a chain cannot be made longer than the cache).
  */
 #include "auth_cache.h"
 
@@ -110,27 +112,34 @@ static entry *find(const st_auth_cache *c, size_t bucket, const char *name)
     return NULL;
 }
 
+static size_t bucket_of(const st_auth_cache *c, const char *name)
+{
+    uint64_t h;
+    memcpy(&h, c->key, sizeof h);
+    h ^= 14695981039346656037ull;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return (size_t)((h ^ (h >> 29)) & (c->n_buckets - 1));
+}
+
 /* Bucket of name and digest of (name, pw), computed without the lock. */
 static bool digests(const st_auth_cache *c, const char *name, const void *pw, size_t pw_len,
                     size_t *bucket, unsigned char pw_digest[DIGEST])
 {
-    unsigned char h[DIGEST];
     size_t name_len = strlen(name);
     size_t n = name_len + 1 + pw_len;
-    unsigned char *msg = malloc(n ? n : 1);
-    if (!msg || !st_hmac(ST_DIGEST_SHA256, c->key, sizeof c->key, name, name_len, h)) {
-        free(msg);
+    unsigned char small[256];
+    unsigned char *msg = n <= sizeof small ? small : malloc(n);
+    if (!msg)
         return false;
-    }
     memcpy(msg, name, name_len + 1);
     if (pw_len)
         memcpy(msg + name_len + 1, pw, pw_len);
     bool ok = st_hmac(ST_DIGEST_SHA256, c->key, sizeof c->key, msg, n, pw_digest);
     OPENSSL_cleanse(msg, n);
-    free(msg);
-    uint64_t v = 0;
-    memcpy(&v, h, sizeof v);
-    *bucket = (size_t)(v & (c->n_buckets - 1));
+    if (msg != small)
+        free(msg);
+    *bucket = bucket_of(c, name);
     return ok;
 }
 
@@ -155,7 +164,7 @@ st_status st_auth_cache_get(st_auth_cache *c, const char *name, const void *pw, 
                      same(e->rev, rev);
         if (fresh && match) {
             to_front(c, e);
-            rc = st_roles_copy(out_roles, &e->roles);
+            rc = out_roles ? st_roles_copy(out_roles, &e->roles) : ST_OK;
         } else if (!fresh || !same(e->salt, salt) || !same(e->rev, rev)) {
             drop(c, e); /* stale for everyone, not just this password */
         }
@@ -217,10 +226,7 @@ st_status st_auth_cache_put(st_auth_cache *c, const char *name, const void *pw, 
 
 void st_auth_cache_invalidate(st_auth_cache *c, const char *name)
 {
-    unsigned char d[DIGEST];
-    size_t bucket;
-    if (!digests(c, name, "", 0, &bucket, d))
-        return;
+    size_t bucket = bucket_of(c, name);
     pthread_mutex_lock(&c->mu);
     entry *e = find(c, bucket, name);
     if (e)

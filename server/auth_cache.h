@@ -13,7 +13,7 @@
  * Bounds: at most max_entries entries, least recently used evicted first.
  * Clock: calls take `now` (Unix seconds).  Threads: every function may be
  * called from any thread; one mutex guards the cache, held for O(1) work
- * (the HMACs are computed outside it).  Ownership: inputs are copied; roles
+ * (the HMAC is computed outside it).  Ownership: inputs are copied; roles
  * returned by a hit are the caller's (st_roles_free).
  */
 #ifndef ST_SERVER_AUTH_CACHE_H
@@ -39,8 +39,8 @@ st_status st_auth_cache_put(st_auth_cache *c, const char *name, const void *pw, 
                             const char *salt, const char *rev, const st_roles *roles,
                             int64_t now);
 
-/* ST_OK and *out_roles (empty on entry) filled on a hit; ST_E_NOT_FOUND on a miss
- * (a mismatching or expired entry is dropped). */
+/* ST_OK and *out_roles (empty on entry; NULL: not wanted) filled on a hit;
+ * ST_E_NOT_FOUND on a miss (a mismatching or expired entry is dropped). */
 st_status st_auth_cache_get(st_auth_cache *c, const char *name, const void *pw, size_t pw_len,
                             const char *salt, const char *rev, int64_t now, st_roles *out_roles);
 

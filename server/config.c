@@ -59,6 +59,8 @@ st_config *st_config_new(void)
     c->durability = ST_DURABLE_FULL;
     c->db_readers = 4;
     st_auth_settings_init(&c->auth);
+    st_qs_settings_init(&c->qs);
+    c->ssl_port = 6984;
     return c;
 }
 
@@ -89,6 +91,11 @@ void st_config_free(st_config *c)
     free(c->log_file);
     free(c->config_path);
     st_auth_settings_free(&c->auth);
+    st_qs_settings_free(&c->qs);
+    free(c->ssl_cert_file);
+    free(c->ssl_key_file);
+    free(c->ssl_cacert_file);
+    free(c->ssl_bind_address);
     free(c);
 }
 
@@ -112,12 +119,24 @@ st_config *st_config_copy(const st_config *src)
     bool auth_ok = st_auth_settings_copy(&c->auth, &src->auth) == ST_OK;
     if (!auth_ok)
         st_auth_settings_init(&c->auth);
+    if (st_qs_settings_copy(&c->qs, &src->qs) != ST_OK) {
+        st_qs_settings_init(&c->qs);
+        auth_ok = false;
+    }
     bool ok = auth_ok && (!src->data_dir || c->data_dir) &&
               (!src->bind_address || c->bind_address) && (!src->uuid || c->uuid) &&
               (!src->cors_origins || c->cors_origins) &&
               (!src->cors_headers || c->cors_headers) && (!src->cors_methods || c->cors_methods) &&
               (!src->auth_secret || c->auth_secret) && (!src->log_file || c->log_file) &&
               (!src->config_path || c->config_path);
+    c->ssl_cert_file = dup_or_null(src->ssl_cert_file);
+    c->ssl_key_file = dup_or_null(src->ssl_key_file);
+    c->ssl_cacert_file = dup_or_null(src->ssl_cacert_file);
+    c->ssl_bind_address = dup_or_null(src->ssl_bind_address);
+    ok = ok && (!src->ssl_cert_file || c->ssl_cert_file) &&
+         (!src->ssl_key_file || c->ssl_key_file) &&
+         (!src->ssl_cacert_file || c->ssl_cacert_file) &&
+         (!src->ssl_bind_address || c->ssl_bind_address);
     if (ok && src->n_admins) {
         c->admins = calloc(src->n_admins, sizeof *c->admins);
         ok = c->admins != NULL;
@@ -163,7 +182,7 @@ bool st_log_level_parse(const char *s, st_log_level *out)
     return false;
 }
 
-static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
+bool st_config_parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
     char *end = NULL;
     if (!s || !*s || *s == '-' || !isdigit((unsigned char)*s))
@@ -178,7 +197,7 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
     return true;
 }
 
-static bool parse_bool(const char *s, bool *out)
+bool st_config_parse_bool(const char *s, bool *out)
 {
     if (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0) {
         *out = true;
@@ -239,6 +258,32 @@ static st_status set_str(char **slot, const char *value, st_error *err)
     return ST_OK;
 }
 
+/* [ssl]: CouchDB's names.  The files are only named here; the server
+ * reads and checks them when it starts (tls.c). */
+static st_status set_ssl(st_config *c, const char *key, const char *value, st_error *err)
+{
+    uint64_t u;
+    bool b;
+    if (strcmp(key, "enable") == 0) {
+        if (!st_config_parse_bool(value, &b))
+            return st_fail(err, ST_E_BAD_REQUEST, "bad value for [ssl] enable: '%s'", value);
+        c->ssl_enabled = b;
+    } else if (strcmp(key, "port") == 0) {
+        if (!st_config_parse_u64(value, 65535, &u))
+            return st_fail(err, ST_E_BAD_REQUEST, "bad value for [ssl] port: '%s'", value);
+        c->ssl_port = (unsigned)u;
+    } else if (strcmp(key, "cert_file") == 0) {
+        return set_str(&c->ssl_cert_file, value, err);
+    } else if (strcmp(key, "key_file") == 0) {
+        return set_str(&c->ssl_key_file, value, err);
+    } else if (strcmp(key, "cacert_file") == 0) {
+        return set_str(&c->ssl_cacert_file, value, err);
+    } else if (strcmp(key, "bind_address") == 0) {
+        return set_str(&c->ssl_bind_address, value, err);
+    }
+    return ST_OK;
+}
+
 #define KEY(s, k) (strcmp(section, s) == 0 && strcmp(key, k) == 0)
 
 static st_status config_set(st_config *c, const char *section, const char *key,
@@ -255,8 +300,10 @@ static st_status config_set(st_config *c, const char *section, const char *key,
     st_status as = st_auth_settings_set(&c->auth, section, key, value, err);
     if (as != ST_E_NOT_FOUND)
         return as;
+    if ((as = st_qs_settings_set(&c->qs, section, key, value, err)) != ST_E_NOT_FOUND)
+        return as;
     if (KEY("chttpd", "port") || KEY("httpd", "port")) {
-        if (!parse_u64(value, 65535, &u))
+        if (!st_config_parse_u64(value, 65535, &u))
             goto bad;
         c->port = (unsigned)u;
     } else if (KEY("chttpd", "bind_address") || KEY("httpd", "bind_address")) {
@@ -266,29 +313,29 @@ static st_status config_set(st_config *c, const char *section, const char *key,
     } else if (KEY("couchdb", "uuid")) {
         return set_str(&c->uuid, value, err);
     } else if (KEY("couchdb", "max_document_size")) {
-        if (!parse_u64(value, SIZE_MAX / 4, &u) || u == 0)
+        if (!st_config_parse_u64(value, SIZE_MAX / 4, &u) || u == 0)
             goto bad;
         c->max_document_size = (size_t)u;
     } else if (KEY("couchdb", "max_attachment_size")) {
         if (strcasecmp(value, "infinity") == 0)
             u = SIZE_MAX / 4;
-        else if (!parse_u64(value, SIZE_MAX / 4, &u) || u == 0)
+        else if (!st_config_parse_u64(value, SIZE_MAX / 4, &u) || u == 0)
             goto bad;
         c->max_attachment_size = (size_t)u;
     } else if (KEY("chttpd", "max_http_request_size") || KEY("httpd", "max_http_request_size")) {
-        if (!parse_u64(value, UINT64_MAX / 2, &u) || u == 0)
+        if (!st_config_parse_u64(value, UINT64_MAX / 2, &u) || u == 0)
             goto bad;
         c->max_http_request_size = u;
     } else if (KEY("chttpd", "changes_timeout")) {
-        if (!parse_u64(value, 86400000, &u))
+        if (!st_config_parse_u64(value, 86400000, &u))
             goto bad;
         c->changes_timeout_ms = (unsigned)u;
     } else if (KEY("chttpd", "require_valid_user") || KEY("chttpd_auth", "require_valid_user")) {
-        if (!parse_bool(value, &b))
+        if (!st_config_parse_bool(value, &b))
             goto bad;
         c->require_valid_user = b;
     } else if (KEY("httpd", "enable_cors") || KEY("chttpd", "enable_cors")) {
-        if (!parse_bool(value, &b))
+        if (!st_config_parse_bool(value, &b))
             goto bad;
         c->cors_enabled = b;
     } else if (KEY("cors", "origins")) {
@@ -298,17 +345,17 @@ static st_status config_set(st_config *c, const char *section, const char *key,
     } else if (KEY("cors", "methods")) {
         return set_str(&c->cors_methods, value, err);
     } else if (KEY("cors", "credentials")) {
-        if (!parse_bool(value, &b))
+        if (!st_config_parse_bool(value, &b))
             goto bad;
         c->cors_credentials = b;
     } else if (KEY("cors", "max_age")) {
-        if (!parse_u64(value, 86400 * 365, &u))
+        if (!st_config_parse_u64(value, 86400 * 365, &u))
             goto bad;
         c->cors_max_age = (unsigned)u;
     } else if (KEY("chttpd_auth", "secret")) {
         return set_str(&c->auth_secret, value, err);
     } else if (KEY("chttpd_auth", "timeout")) {
-        if (!parse_u64(value, 86400 * 365, &u) || u == 0)
+        if (!st_config_parse_u64(value, 86400 * 365, &u) || u == 0)
             goto bad;
         c->session_timeout_s = (unsigned)u;
     } else if (KEY("log", "level")) {
@@ -323,27 +370,27 @@ static st_status config_set(st_config *c, const char *section, const char *key,
             return st_fail(err, ST_E_BAD_REQUEST, "[log] format must be text or json");
         c->log_json = strcmp(value, "json") == 0;
     } else if (KEY("settee", "threads")) {
-        if (!parse_u64(value, 1024, &u))
+        if (!st_config_parse_u64(value, 1024, &u))
             goto bad;
         c->threads = (unsigned)u;
     } else if (KEY("settee", "max_read_body_size")) {
-        if (!parse_u64(value, UINT64_MAX, &u) || u == 0)
+        if (!st_config_parse_u64(value, UINT64_MAX, &u) || u == 0)
             goto bad;
         c->max_read_body_size = u;
     } else if (KEY("settee", "max_connections")) {
-        if (!parse_u64(value, 1000000, &u) || u == 0)
+        if (!st_config_parse_u64(value, 1000000, &u) || u == 0)
             goto bad;
         c->max_connections = (unsigned)u;
     } else if (KEY("settee", "fd_reserve")) {
-        if (!parse_u64(value, 1000000, &u))
+        if (!st_config_parse_u64(value, 1000000, &u))
             goto bad;
         c->fd_reserve = (unsigned)u;
     } else if (KEY("settee", "connection_timeout")) {
-        if (!parse_u64(value, 86400, &u))
+        if (!st_config_parse_u64(value, 86400, &u))
             goto bad;
         c->connection_timeout_s = (unsigned)u;
     } else if (KEY("settee", "connection_memory")) {
-        if (!parse_u64(value, 64u * 1024 * 1024, &u) || u < 8192)
+        if (!st_config_parse_u64(value, 64u * 1024 * 1024, &u) || u < 8192)
             goto bad;
         c->connection_memory = (size_t)u;
     } else if (KEY("settee", "durability")) {
@@ -354,9 +401,11 @@ static st_status config_set(st_config *c, const char *section, const char *key,
         else
             goto bad;
     } else if (KEY("settee", "db_readers")) {
-        if (!parse_u64(value, 256, &u) || u == 0)
+        if (!st_config_parse_u64(value, 256, &u) || u == 0)
             goto bad;
         c->db_readers = (unsigned)u;
+    } else if (strcmp(section, "ssl") == 0) {
+        return set_ssl(c, key, value, err);
     }
     return ST_OK;
 bad:

@@ -67,6 +67,16 @@ typedef struct st_auth_settings {
     char *peruser_prefix;          /* "userdb-" */
 } st_auth_settings;
 
+/* Query servers and views (config_qs.c), CouchDB's names. */
+typedef struct st_qs_settings {
+    st_kv *langs;                  /* [query_servers] language = command line */
+    size_t n_langs;
+    unsigned timeout_ms;           /* [couchdb] os_process_timeout (5000) */
+    unsigned max_procs;            /* [query_server_config] os_process_limit (4) */
+    bool reduce_limit;             /* [query_server_config] reduce_limit (true) */
+    unsigned view_batch;           /* [settee] view_batch (500) */
+} st_qs_settings;
+
 typedef enum { ST_LOG_DEBUG = 0, ST_LOG_INFO, ST_LOG_NOTICE, ST_LOG_WARN, ST_LOG_ERROR,
                ST_LOG_NONE } st_log_level;
 
@@ -110,6 +120,14 @@ struct st_config {
     size_t connection_memory;      /* per-connection buffer (headers + write buffer) */
     st_durability durability;      /* [settee] durability = full | normal */
     unsigned db_readers;           /* pooled read connections per database */
+    st_qs_settings qs;             /* config_qs.c */
+    /* HTTPS ([ssl]): a second listener beside the plain one (tls.h) */
+    bool ssl_enabled;              /* [ssl] enable */
+    char *ssl_cert_file;           /* [ssl] cert_file: PEM certificate (chain may follow) */
+    char *ssl_key_file;            /* [ssl] key_file: PEM private key, unencrypted */
+    char *ssl_cacert_file;         /* [ssl] cacert_file: PEM CAs sent after the certificate */
+    char *ssl_bind_address;        /* [ssl] bind_address; NULL = [chttpd] bind_address */
+    unsigned ssl_port;             /* [ssl] port (0 = ephemeral) */
 };
 
 st_config *st_config_copy(const st_config *c);
@@ -120,6 +138,11 @@ st_config *st_config_copy(const st_config *c);
  * (NULL: leave that entry). */
 st_status st_config_rewrite_admins(const st_config *c, char *const *hashes, st_error *err);
 
+/* The one reading of a setting's number (decimal, at most max) and boolean
+ * (true/false, 1/0, yes/no, any case): false when the text is not one. */
+bool st_config_parse_u64(const char *s, uint64_t max, uint64_t *out);
+bool st_config_parse_bool(const char *s, bool *out);
+
 /* config_auth.c: the auth settings' defaults, setter, copy and free. */
 void st_auth_settings_init(st_auth_settings *a);
 /* ST_E_NOT_FOUND when section/key is not an auth setting. */
@@ -127,6 +150,17 @@ st_status st_auth_settings_set(st_auth_settings *a, const char *section, const c
                                const char *value, st_error *err);
 st_status st_auth_settings_copy(st_auth_settings *dst, const st_auth_settings *src);
 void st_auth_settings_free(st_auth_settings *a);
+
+/* config_qs.c: the query-server settings' defaults, setter, copy, free;
+ * _env adds COUCHDB_QUERY_SERVER_<LANG> variables for languages the
+ * settings do not name. */
+void st_qs_settings_init(st_qs_settings *q);
+/* ST_E_NOT_FOUND when section/key is not one of them. */
+st_status st_qs_settings_set(st_qs_settings *q, const char *section, const char *key,
+                             const char *value, st_error *err);
+st_status st_qs_settings_copy(st_qs_settings *dst, const st_qs_settings *src);
+void st_qs_settings_free(st_qs_settings *q);
+st_status st_qs_settings_env(st_qs_settings *q, st_error *err);
 
 const char *st_log_level_name(st_log_level l);
 bool st_log_level_parse(const char *s, st_log_level *out);

@@ -11,8 +11,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,32 +102,6 @@ void st_auth_settings_init(st_auth_settings *a)
      * st_auth_settings_copy, which the server's start always runs. */
 }
 
-static bool parse_bool(const char *s, bool *out)
-{
-    if (strcasecmp(s, "true") == 0) {
-        *out = true;
-        return true;
-    }
-    if (strcasecmp(s, "false") == 0) {
-        *out = false;
-        return true;
-    }
-    return false;
-}
-
-static bool parse_num(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    char *end = NULL;
-    if (!isdigit((unsigned char)*s))
-        return false;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 static st_status set_jwt_key(st_auth_settings *a, const char *key, const char *value,
                              st_error *err)
 {
@@ -189,7 +161,7 @@ st_status st_auth_settings_set(st_auth_settings *a, const char *section, const c
     for (size_t i = 0; i < N(bools); i++) {
         if (strcmp(bools[i].section, section) != 0 || strcmp(bools[i].key, key) != 0)
             continue;
-        if (!parse_bool(value, (bool *)((char *)a + bools[i].off)))
+        if (!st_config_parse_bool(value, (bool *)((char *)a + bools[i].off)))
             return st_fail(err, ST_E_BAD_REQUEST, "bad value for [%s] %s: '%.64s'", section,
                            key, value);
         return ST_OK;
@@ -199,7 +171,7 @@ st_status st_auth_settings_set(st_auth_settings *a, const char *section, const c
         if (strcmp(k->section, section) != 0 || strcmp(k->key, key) != 0)
             continue;
         uint64_t v;
-        if (!parse_num(value, k->min, k->max, &v))
+        if (!st_config_parse_u64(value, k->max, &v) || v < k->min)
             return st_fail(err, ST_E_BAD_REQUEST, "bad value for [%s] %s: '%.64s'", section,
                            key, value);
         if (k->wide)

@@ -16,6 +16,12 @@
  * worker: they are handed to core's writer with the connection suspended
  * (api_async.c).  Reads may block briefly on storage, which is why the pool
  * is larger than the core count.  Feeds park their connections (feed.c).
+ *
+ * Listeners: plain HTTP always, and HTTPS beside it when [ssl] enable is
+ * set: a second MHD daemon (GnuTLS inside MHD) started by the same
+ * function on the same callbacks, each given its st_listener as cls so a
+ * request knows which one it came through (r->tls).  Each daemon has a
+ * thread pool of the configured size.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -42,7 +48,11 @@
 #include "http.h"
 #include "log.h"
 #include "auth.h"
+#include "st_qs.h"
+#include "st_view.h"
 #include "users_db.h"
+#include "validate.h"
+#include "view_jobs.h"
 #include "watch.h"
 
 #define SERVER_HEADER "Settee/0.1.0 (libmicrohttpd)"
@@ -50,7 +60,7 @@
 #define STOP_GRACE_MS 10000
 
 static unsigned pool_size(const st_config *c);
-static void check_limit(st_server *srv);
+static void check_limit(const st_listener *l);
 
 static st_method parse_method(const char *m)
 {
@@ -87,12 +97,14 @@ static void hide_query(const char *uri)
 
 static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    st_server *srv = cls;
+    const st_listener *l = cls;
+    st_server *srv = l->srv;
     (void)conn;
     st_req *r = calloc(1, sizeof *r);
     if (!r)
         return NULL; /* the access handler answers 500 without state */
     r->srv = srv;
+    r->tls = l->tls;
     r->uri = strdup(uri ? uri : "");
     if (uri) {
         /* Where MHD's copy of the target ends; access_cb compares it with
@@ -103,7 +115,7 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
     clock_gettime(CLOCK_MONOTONIC, &r->started);
     st_buf_init(&r->body, 0);
     atomic_fetch_add(&srv->live_requests, 1);
-    check_limit(srv);
+    check_limit(l);
     return r;
 }
 
@@ -219,7 +231,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    st_server *srv = cls;
+    st_server *srv = ((const st_listener *)cls)->srv;
     st_req *r = *con_cls;
     (void)conn;
     if (!r)
@@ -262,12 +274,12 @@ static void limit_reached(st_server *srv)
                srv->cfg->max_connections);
 }
 
-static void check_limit(st_server *srv)
+static void check_limit(const st_listener *l)
 {
-    if (atomic_load(&srv->limit_logged) || !srv->mhd)
+    st_server *srv = l->srv;
+    if (atomic_load(&srv->limit_logged) || !l->mhd)
         return;
-    const union MHD_DaemonInfo *i =
-        MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
     /* Each worker thread has its share of the limit: count it full when
      * within one connection per worker of the total. */
     if (i && i->num_connections + pool_size(srv->cfg) >= srv->cfg->max_connections)
@@ -377,7 +389,10 @@ static void fit_fd_limit(st_server *s)
         return;
     uint64_t limit = rl.rlim_cur;
     uint64_t reserve = c->fd_reserve ? c->fd_reserve : limit / 4 < 64 ? 64 : limit / 4;
-    uint64_t used = fds_in_use() + 2u * pool_size(c) + 8;
+    /* With HTTPS beside HTTP each listener has its own threads and its own
+     * connection limit: they share what there is. */
+    unsigned listeners = c->ssl_enabled ? 2 : 1;
+    uint64_t used = fds_in_use() + listeners * 2u * pool_size(c) + 8;
     uint64_t conns = limit > used + reserve ? limit - used - reserve : 0;
     if (conns < 16) {
         conns = 16;
@@ -386,11 +401,11 @@ static void fit_fd_limit(st_server *s)
                (unsigned long long)limit, (unsigned long long)used,
                (unsigned long long)reserve);
     }
-    if (conns < c->max_connections) {
+    if (conns / listeners < c->max_connections) {
         st_log(ST_LOG_NOTICE, "open-file limit %llu: at most %llu connections, %llu "
                "descriptors kept for databases", (unsigned long long)limit,
                (unsigned long long)conns, (unsigned long long)reserve);
-        c->max_connections = (unsigned)conns;
+        c->max_connections = (unsigned)(conns / listeners);
     }
     size_t per_db = 2 * ((size_t)c->db_readers + 1) + 1;
     st_catalog_set_max_open(s->cat, reserve / 2 / per_db > 2 ? reserve / 2 / per_db : 2);
@@ -407,49 +422,138 @@ static unsigned pool_size(const st_config *c)
     return (unsigned)(n < 4 ? 4 : n > 64 ? 64 : n);
 }
 
+static void stop_listener(st_listener *l)
+{
+    if (l->mhd)
+        MHD_stop_daemon(l->mhd);
+    l->mhd = NULL;
+}
+
+/* The listening socket closes: no new connections (in-flight ones go on). */
+static void quiesce_listener(st_listener *l)
+{
+    MHD_socket lfd = l->mhd ? MHD_quiesce_daemon(l->mhd) : MHD_INVALID_SOCKET;
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
+}
+
 static void server_free(st_server *s)
 {
     if (!s)
         return;
+    stop_listener(&s->https);
+    stop_listener(&s->http);
+    st_tls_free(&s->tls);
+    st_vjobs_free(s->vjobs);
+    st_views_free(s->views);
     st_watch_stop(s->watch);
     st_feeds_free(s->feeds);
     st_auth_free(s->auth); /* puts its catalog reference back */
+    st_server_free_retired(s);
     st_catalog_close(s->cat);
+    /* After the databases: their validators use the pool. */
+    if (st_qs_free(s->qs) != ST_OK)
+        st_log(ST_LOG_ERROR, "query-server processes still in use at stop");
     st_config_free(s->cfg);
     free(s);
 }
 
-/* Users, sessions and the authentication database: plain admin passwords
- * are hashed (and written back hashed to the config file they came from),
- * and the authentication database is created admin-only if missing, as a
- * CouchDB node's setup does. */
-static st_status auth_start(st_server *s, st_error *err)
+static void qs_log(void *ctx, const char *lang, const char *msg, size_t n)
 {
-    st_status rc = st_auth_new(s, &s->auth, err);
+    (void)ctx;
+    st_log(ST_LOG_INFO, "query server %s: %.*s", lang, (int)(n > 4096 ? 4096 : n), msg);
+}
+
+/* The query-server pool ([query_servers], os_process_timeout, ...) and the
+ * view indexes on it. */
+static st_status views_start(st_server *s, st_error *err)
+{
+    st_qs_settings *q = &s->cfg->qs;
+    st_status rc = st_qs_settings_env(q, err);
+    st_qs_options o;
+    st_qs_options_init(&o);
+    o.timeout_ms = q->timeout_ms;
+    o.max_procs = q->max_procs;
+    o.log = qs_log;
+    if (rc == ST_OK)
+        rc = st_qs_new(&o, &s->qs, err);
+    for (size_t i = 0; rc == ST_OK && i < q->n_langs; i++)
+        rc = st_qs_set_language(s->qs, q->langs[i].key, q->langs[i].value, err);
+    st_views_options vo;
+    st_views_options_init(&vo);
+    vo.batch = q->view_batch;
+    vo.js_reduce_limit = q->reduce_limit;
+    vo.limits.reduce_limit = q->reduce_limit;
+    if (rc == ST_OK)
+        rc = st_views_new(s->qs, &vo, &s->views, err);
+    if (rc == ST_OK)
+        rc = st_vjobs_new(s, &s->vjobs, err);
+    return rc;
+}
+
+typedef union sock_addr {
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+} sock_addr;
+
+/* bind:port as a socket address; *v6 says which family. */
+static st_status parse_bind(const char *bind, unsigned port, sock_addr *a, bool *v6,
+                            st_error *err)
+{
+    memset(a, 0, sizeof *a);
+    *v6 = false;
+    if (inet_pton(AF_INET, bind, &a->in4.sin_addr) == 1) {
+        a->in4.sin_family = AF_INET;
+        a->in4.sin_port = htons((uint16_t)port);
+    } else if (inet_pton(AF_INET6, bind, &a->in6.sin6_addr) == 1) {
+        a->in6.sin6_family = AF_INET6;
+        a->in6.sin6_port = htons((uint16_t)port);
+        *v6 = true;
+    } else {
+        return st_fail(err, ST_E_BAD_REQUEST, "bind address '%s' is not an IP address", bind);
+    }
+    return ST_OK;
+}
+
+static const char *https_bind(const st_config *c)
+{
+    return c->ssl_bind_address ? c->ssl_bind_address : c->bind_address;
+}
+
+/* Start one daemon (plain or TLS, as l->tls says) on the shared callbacks. */
+static st_status start_listener(st_server *s, st_listener *l, const char *bind, unsigned port,
+                                st_error *err)
+{
+    sock_addr addr;
+    bool v6 = false;
+    st_status rc = parse_bind(bind, port, &addr, &v6, err);
     if (rc != ST_OK)
         return rc;
-    const st_config *c = s->cfg;
-    char **hashes = calloc(c->n_admins ? c->n_admins : 1, sizeof *hashes);
-    if (!hashes)
-        return st_fail(err, ST_E_NOMEM, "out of memory");
-    bool rewrite = false;
-    for (size_t i = 0; i < c->n_admins; i++) {
-        hashes[i] = (char *)st_users_admin_hash(st_auth_users(s->auth), i);
-        rewrite = rewrite || (hashes[i] && c->admins[i].from_file);
-    }
-    if (rewrite && (rc = st_config_rewrite_admins(c, hashes, err)) == ST_OK)
-        st_log(ST_LOG_NOTICE, "hashed the plain admin passwords of %s", c->config_path);
-    free(hashes);
-    if (rc != ST_OK)
-        return rc;
-    const char *udb = st_users_db_name(st_auth_users(s->auth));
-    if (!st_catalog_exists(s->cat, udb)) {
-        st_error ce;
-        if (st_catalog_create(s->cat, udb, ST_SECURITY_ADMIN_ONLY, &ce) != ST_OK &&
-            ce.code != ST_E_FILE_EXISTS)
-            return st_fail(err, ce.code, "cannot create %s: %s", udb, ce.reason);
-        st_log(ST_LOG_NOTICE, "created the authentication database %s", udb);
-    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) | (l->tls ? MHD_USE_TLS : 0);
+    /* The TLS daemon's certificate and key, or no options at all. */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls.cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls.key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    l->srv = s;
+    l->mhd = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, access_cb, l, MHD_OPTION_SOCK_ADDR, &addr.sa,
+        MHD_OPTION_THREAD_POOL_SIZE, pool_size(s->cfg), MHD_OPTION_CONNECTION_LIMIT,
+        s->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, s->cfg->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->cfg->connection_memory,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, l,
+        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
+        MHD_OPTION_ARRAY, l->tls ? tls_opts : &tls_opts[2], MHD_OPTION_END);
+    if (!l->mhd)
+        return st_fail(err, ST_E_IO, "cannot listen on %s%s:%u (address in use or not "
+                       "permitted%s)", l->tls ? "https://" : "", bind, port,
+                       l->tls ? ", or GnuTLS refused the certificate: see the log at level debug"
+                              : "");
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    l->port = info ? info->port : (uint16_t)port;
     return ST_OK;
 }
 
@@ -457,34 +561,25 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
 {
     st_status rc = ST_OK;
     st_server *s = NULL;
-    union {
-        struct sockaddr sa;
-        struct sockaddr_in in4;
-        struct sockaddr_in6 in6;
-    } addr;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
+    sock_addr addr;
+    bool v6;
     *out = NULL;
     if (!c || c->n_admins == 0)
         return st_fail(err, ST_E_MISUSE,
                        "no server admin configured: give --admin NAME:PASSWORD or an [admins] "
                        "section (settee does not run as an open admin party)");
-    memset(&addr, 0, sizeof addr);
-    if (inet_pton(AF_INET, c->bind_address, &addr.in4.sin_addr) == 1) {
-        addr.in4.sin_family = AF_INET;
-        addr.in4.sin_port = htons((uint16_t)c->port);
-    } else if (inet_pton(AF_INET6, c->bind_address, &addr.in6.sin6_addr) == 1) {
-        addr.in6.sin6_family = AF_INET6;
-        addr.in6.sin6_port = htons((uint16_t)c->port);
-        flags |= MHD_USE_IPv6;
-    } else {
-        return st_fail(err, ST_E_BAD_REQUEST, "bind address '%s' is not an IP address",
-                       c->bind_address);
-    }
+    /* Refuse bad addresses before anything is created. */
+    if ((rc = parse_bind(c->bind_address, c->port, &addr, &v6, err)) != ST_OK)
+        return rc;
+    if (c->ssl_enabled && (rc = parse_bind(https_bind(c), c->ssl_port, &addr, &v6, err)) != ST_OK)
+        return rc;
     s = calloc(1, sizeof *s);
     if (!s)
         return st_fail(err, ST_E_NOMEM, "out of memory");
+    s->http.srv = s->https.srv = s;
+    s->https.tls = true;
     atomic_init(&s->live_requests, 0);
+    atomic_init(&s->suspended, 0);
     atomic_init(&s->stopping, false);
     s->cfg = st_config_copy(c);
     if (!s->cfg) {
@@ -493,6 +588,9 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     }
     if (!st_log_open(s->cfg->log_level, s->cfg->log_file, s->cfg->log_json))
         st_log(ST_LOG_WARN, "cannot open log file %s; logging to stderr", s->cfg->log_file);
+    /* A certificate that cannot serve stops the start before anything opens. */
+    if (s->cfg->ssl_enabled && (rc = st_tls_load(s->cfg, &s->tls, err)) != ST_OK)
+        goto fail;
     raise_nofile();
     st_db_options dbo;
     st_db_options_init(&dbo);
@@ -501,11 +599,16 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     dbo.max_att_size = s->cfg->max_attachment_size;
     dbo.max_decoded_size = s->cfg->max_http_request_size;
     dbo.readers = s->cfg->db_readers;
+    rc = views_start(s, err);
+    if (rc != ST_OK)
+        goto fail;
     rc = st_catalog_open(s->cfg->data_dir, &dbo, &s->cat, err);
     if (rc != ST_OK)
         goto fail;
-    st_catalog_on_open(s->cat, st_usersdb_on_open, s);
-    rc = auth_start(s, err);
+    st_catalog_on_open(s->cat, st_validate_on_open, s);
+    st_auth *auth = NULL;
+    rc = st_server_auth_setup(s, s->cfg, &auth, err);
+    s->auth = auth;
     if (rc != ST_OK)
         goto fail;
     rc = load_uuid(s, err);
@@ -518,23 +621,16 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     if (rc != ST_OK)
         goto fail;
     fit_fd_limit(s);
-    s->mhd = MHD_start_daemon(
-        flags, (uint16_t)s->cfg->port, NULL, NULL, access_cb, s, MHD_OPTION_SOCK_ADDR, &addr.sa,
-        MHD_OPTION_THREAD_POOL_SIZE, pool_size(s->cfg), MHD_OPTION_CONNECTION_LIMIT,
-        s->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, s->cfg->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->cfg->connection_memory,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, s,
-        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
-        MHD_OPTION_END);
-    if (!s->mhd) {
-        rc = st_fail(err, ST_E_IO, "cannot listen on %s:%u (address in use or not permitted)",
-                     s->cfg->bind_address, s->cfg->port);
-        goto fail;
-    }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : (uint16_t)s->cfg->port;
+    rc = start_listener(s, &s->http, s->cfg->bind_address, s->cfg->port, err);
+    if (rc == ST_OK && s->cfg->ssl_enabled)
+        rc = start_listener(s, &s->https, https_bind(s->cfg), s->cfg->ssl_port, err);
+    if (rc != ST_OK)
+        goto fail; /* server_free stops a listener already started */
     st_log(ST_LOG_NOTICE, "settee listening on %s:%u, data in %s, %u threads",
-           s->cfg->bind_address, s->port, s->cfg->data_dir, pool_size(s->cfg));
+           s->cfg->bind_address, s->http.port, s->cfg->data_dir, pool_size(s->cfg));
+    if (s->https.mhd)
+        st_log(ST_LOG_NOTICE, "settee listening on https://%s:%u", https_bind(s->cfg),
+               s->https.port);
     *out = s;
     return ST_OK;
 fail:
@@ -544,7 +640,12 @@ fail:
 
 uint16_t st_server_port(const st_server *s)
 {
-    return s ? s->port : 0;
+    return s ? s->http.port : 0;
+}
+
+uint16_t st_server_tls_port(const st_server *s)
+{
+    return s && s->https.mhd ? s->https.port : 0;
 }
 
 void st_server_stop(st_server *s)
@@ -553,9 +654,8 @@ void st_server_stop(st_server *s)
         return;
     atomic_store(&s->stopping, true);
     /* 1. No new connections. */
-    MHD_socket lfd = MHD_quiesce_daemon(s->mhd);
-    if (lfd != MHD_INVALID_SOCKET)
-        close(lfd);
+    quiesce_listener(&s->http);
+    quiesce_listener(&s->https);
     /* 2. Waiting feeds end (they write their last_seq and close). */
     st_feeds_shutdown(s->feeds);
     /* 3. In-flight requests finish, within a grace period. */
@@ -573,12 +673,21 @@ void st_server_stop(st_server *s)
     }
     if (atomic_load(&s->async_calls))
         st_log(ST_LOG_ERROR, "stopping with document writes still in progress");
+    /* libmicrohttpd aborts the process if it is stopped with a connection
+     * still suspended: give the last resumed ones their turn. */
+    for (unsigned waited = 0; atomic_load(&s->suspended) > 0 && waited < 10000; waited += 10) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&s->suspended) > 0)
+        st_log(ST_LOG_ERROR, "stopping with %d connections still suspended",
+               atomic_load(&s->suspended));
     if (atomic_load(&s->live_requests))
         st_log(ST_LOG_WARN, "stopping with %u requests still in flight",
                atomic_load(&s->live_requests));
     /* 4. Close the sockets, then the databases. */
-    MHD_stop_daemon(s->mhd);
-    s->mhd = NULL;
+    stop_listener(&s->https);
+    stop_listener(&s->http);
     st_log(ST_LOG_NOTICE, "settee stopped");
     server_free(s);
     st_log_flush();

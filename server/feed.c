@@ -25,6 +25,7 @@
 #include "auth.h"
 #include "feed_int.h"
 #include "log.h"
+#include "st_selector.h"
 #include "users_db.h"
 
 st_status st_feeds_new(st_server *srv, st_feeds **out, st_error *err)
@@ -153,6 +154,7 @@ static int idle(st_feed *f, uint64_t last)
     }
     uint64_t deadline = f->heartbeat_ms ? f->next_beat : f->end_at;
     f->deadline = deadline;
+    atomic_fetch_add(&reg->srv->suspended, 1);
     MHD_suspend_connection(f->conn);
     st_feed_park(f);
     pthread_mutex_unlock(&reg->mu);
@@ -163,14 +165,26 @@ static int idle(st_feed *f, uint64_t last)
     return P_WAIT;
 }
 
+uint64_t st_feed_users_seq(const st_feed *f)
+{
+    return st_users_seq(st_auth_users(f->reg->srv->auth));
+}
+
 bool st_feed_allowed(st_feed *f)
 {
     if (!st_feed_stale(f))
         return true;
     st_error e;
-    if (atomic_exchange(&f->recheck, false) &&
-        st_auth_refresh(f->reg->srv->auth, &f->who, &e) == ST_E_NOT_FOUND)
+    bool refresh = atomic_exchange(&f->recheck, false);
+    if (f->users_tracked) {
+        uint64_t seq = st_feed_users_seq(f);
+        refresh = refresh || seq != f->users_seq;
+        f->users_seq = seq; /* read before the refresh: a later change is seen next time */
+    }
+    if (refresh && st_auth_refresh(f->reg->srv->auth, &f->who, &e) == ST_E_NOT_FOUND) {
         st_identity_clear(&f->who); /* the user is gone: anonymous from now on */
+        f->users_tracked = false;
+    }
     f->sec_gen = st_db_security_gen(f->db);
     st_security *sec = st_db_security(f->db);
     st_user_ctx u = st_identity_ctx(&f->who);
@@ -214,6 +228,8 @@ static int produce(st_feed *f)
         st_log(ST_LOG_ERROR, "changes feed on %s: out of memory", st_db_name(f->db));
         return P_ERROR;
     }
+    if (f->filter_failed && f->filter_failed(f->opts.filter_ctx))
+        return P_ERROR; /* the filter function threw: the stream ends cut */
     f->last_seq = last;
     f->pending = pending;
     if (f->rows > 0) {
@@ -289,6 +305,9 @@ static bool attach(st_req *r, st_feed *f, st_db *db, st_error *e)
         return false;
     f->db = f->fdb->db;
     (void)r;
+    if (f->selector)
+        return st_follow_open_selector(f->db, f->since, f->selector, f->opts.removed,
+                                       st_feed_woken, f, &f->fol, e) == ST_OK;
     return st_follow_open(f->db, f->since, st_feed_woken, f, &f->fol, e) == ST_OK;
 }
 
@@ -325,6 +344,10 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
         for (size_t i = 0; i < p->n_doc_ids; i++)
             free(p->doc_ids[i]);
         free(p->doc_ids);
+        st_selector_free(p->selector);
+        p->selector = NULL;
+        if (p->filter_free)
+            p->filter_free(p->opts.filter_ctx);
         st_resp_fail(r, ST_E_NOMEM, "out of memory");
         return;
     }
@@ -332,13 +355,17 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
     f->conn = r->conn;
     f->req = r;
     f->fd = -1;
-    /* The fast path writes HTTP/1.1 chunks: only where MHD chunks too. */
+    /* The fast path writes HTTP/1.1 chunks: only where MHD chunks too, and
+     * never on TLS, where the socket carries records only GnuTLS may write. */
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (reg->direct_ok && ci && ci->connect_fd != MHD_INVALID_SOCKET && st_req_chunked_reply(r))
+    if (reg->direct_ok && !r->tls && ci && ci->connect_fd != MHD_INVALID_SOCKET &&
+        st_req_chunked_reply(r))
         f->fd = ci->connect_fd;
     f->type = p->type;
     f->opts = p->opts;
+    f->filter_free = p->filter_free;
+    f->filter_failed = p->filter_failed;
     f->doc_ids = p->doc_ids;
     f->n_doc_ids = p->n_doc_ids;
     p->doc_ids = NULL;
@@ -347,6 +374,10 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
         f->opts.doc_ids = (const char *const *)f->doc_ids;
         f->opts.n_doc_ids = f->n_doc_ids;
     }
+    f->selector = p->selector;
+    p->selector = NULL;
+    f->opts.selector = f->selector;
+    f->opts.removed = f->selector && p->removed;
     f->limit_set = p->limit_set;
     f->remaining = p->opts.limit == 0 ? 1 : p->opts.limit;
     f->fast_path = st_feed_fast_ok(f);
@@ -366,6 +397,11 @@ void st_feed_start(st_req *r, st_db *db, st_feed_params *p)
         st_resp_fail(r, ST_E_NOMEM, "out of memory");
         return;
     }
+    /* users_seq 0: the first batch refreshes the roles, which closes the
+     * window between the request's authentication and this point. */
+    f->users_tracked = f->who.name && f->who.how && strcmp(f->who.how, "proxy") != 0 &&
+                       strcmp(f->who.how, "jwt") != 0;
+    f->users_seq = 0;
     if (p->since_now) {
         st_db_info info;
         if (st_db_info_get(db, &info, &e) != ST_OK) {

@@ -3,7 +3,7 @@
  * A feed is an MHD callback response.  When it has nothing to send it
  * suspends its connection (MHD_suspend_connection) and parks in the
  * per-database registry; the registry subscribes to the database once
- * (st_db_observe).  On commit the observer queues the database for the
+ * (a change follower, core/st_follow.h).  On commit the follower's wake queues the database for the
  * fan-out thread, which reads the new rows once into the database's cache
  * of recent rows and writes them straight to the sockets of parked
  * continuous/eventsource feeds (one chunk each, never blocking); every
@@ -17,7 +17,7 @@
  * every case.  The feed belongs to its MHD response and is freed (via the
  * timer thread, outside MHD's locks) when MHD destroys the response.
  * Threading: the registry lock orders before MHD's internal locks; the
- * observer callback only takes the registry lock and pokes an eventfd.
+ * follower wake only takes the registry lock and pokes an eventfd.
  * Caveat: the direct writes rely on MHD leaving a suspended connection's
  * socket alone and calling the read callback only once its previous chunk
  * went out completely.  They are used with libmicrohttpd 0.9.50 to 0.9.75
@@ -46,6 +46,14 @@ typedef struct st_feed_params {
     size_t n_doc_ids;
     uint64_t heartbeat_ms;    /* 0 = none */
     uint64_t timeout_ms;
+    struct st_selector *selector; /* filter=_selector (compiled), taken; NULL: none */
+    bool removed;             /* settee_removed=true: rows for documents that
+                                 stopped matching the selector */
+    /* A filter context the feed owns (opts.filter_ctx), freed with the
+     * feed; filter_failed true ends the feed with an error (a filter
+     * function that threw).  Both NULL for filters owning nothing. */
+    void (*filter_free)(void *ctx);
+    bool (*filter_failed)(void *ctx);
 } st_feed_params;
 
 st_status st_feeds_new(st_server *srv, st_feeds **out, st_error *err);
@@ -58,7 +66,8 @@ void st_feeds_free(st_feeds *f);
  * access again (and end if it is gone).  Any thread. */
 void st_feeds_user_changed(st_feeds *f, const char *name);
 
-/* Answer r with a feed over db.  Always consumes db and p->doc_ids. */
+/* Answer r with a feed over db.  Always consumes db, p->doc_ids,
+ * p->selector and the filter context (p->filter_free). */
 void st_feed_start(st_req *r, st_db *db, st_feed_params *p);
 /* The request is being freed: the feed must not touch it any more.  Drops
  * the request's reference to f (MHD's response holds the other). */

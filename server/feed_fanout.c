@@ -32,11 +32,14 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "auth.h"
 #include "feed_int.h"
 #include "log.h"
 
 bool st_feed_fast_ok(const st_feed *f)
 {
+    /* A selector feed qualifies too: its chunk is its own (its follower's
+     * queued rows), built per feed instead of shared. */
     return f->fd >= 0 && (f->type == ST_FEED_CONTINUOUS || f->type == ST_FEED_EVENTSOURCE) &&
            !f->opts.include_docs && !f->opts.all_docs && !f->opts.descending && !f->doc_ids &&
            !f->opts.filter && !f->limit_set;
@@ -52,6 +55,7 @@ static void resume(st_feeds *reg, st_feed *f)
     f->where = W_NONE;
     pthread_mutex_unlock(&reg->mu);
     MHD_resume_connection(f->conn);
+    atomic_fetch_sub(&reg->srv->suspended, 1);
 }
 
 typedef struct chunk_ctx {
@@ -89,8 +93,14 @@ static void chunk_build(fan_slice *sl, const st_feed *f)
     sl->resume = false;
     chunk_ctx cc = {sl, f, st_buf_add(c, pad, sizeof pad - 1), sizeof pad - 1};
     uint64_t upto = f->since;
-    if (cc.s == ST_OK && st_follow_cached(f->db, f->since, UINT64_MAX, chunk_row, &cc, &upto,
-                                          NULL) != ST_OK)
+    /* A selector feed's rows are its own: the chunk cannot be shared. */
+    sl->valid = !f->selector;
+    st_status src = ST_OK;
+    if (cc.s == ST_OK && f->selector)
+        src = st_follow_sel_cached(f->fol, chunk_row, &cc, &upto, NULL);
+    else if (cc.s == ST_OK)
+        src = st_follow_cached(f->db, f->since, UINT64_MAX, chunk_row, &cc, &upto, NULL);
+    if (cc.s == ST_OK && src != ST_OK)
         cc.s = ST_E_NOT_FOUND; /* behind the ring (or gone): MHD reads storage */
     sl->upto = upto > f->since ? upto : f->since;
     sl->payload = c->len >= sizeof pad - 1 ? c->len - (sizeof pad - 1) : 0;
@@ -107,9 +117,9 @@ static void chunk_build(fan_slice *sl, const st_feed *f)
 /* Write f's new rows from the ring as one chunk straight to its socket. */
 static int direct_write(st_feed *f, fan_slice *sl)
 {
-    if (!f->fast_path || f->broken || st_feed_stale(f))
+    if (!f->fast_path || f->broken || st_feed_stale_at(f, sl->users_seq))
         return D_RESUME; /* a stale reader is checked on its own thread */
-    if (!sl->valid || sl->since != f->since || sl->type != f->type)
+    if (!sl->valid || f->selector || sl->since != f->since || sl->type != f->type)
         chunk_build(sl, f);
     if (sl->resume)
         return D_RESUME;
@@ -328,6 +338,7 @@ static bool repark(st_feeds *reg, st_feed_db *d, fan_slice *sl)
             f->where = W_NONE;
             f->parked = false;
             MHD_resume_connection(f->conn);
+            atomic_fetch_sub(&reg->srv->suspended, 1);
             continue;
         }
         bool armed = !f->rewake && st_follow_arm(f->fol);
@@ -357,13 +368,16 @@ static bool repark(st_feeds *reg, st_feed_db *d, fan_slice *sl)
 static void fan_out(st_feeds *reg, st_feed_db *d, st_feed *list)
 {
     uint64_t now = st_feed_now_ms();
+    uint64_t users_seq = st_users_seq(st_auth_users(reg->srv->auth));
     unsigned writers = reg->n_helpers + 1;
     fan_slice *sl[FAN_THREADS_MAX];
     sl[0] = &reg->main_slice;
     for (unsigned i = 1; i < writers; i++)
         sl[i] = &reg->helpers[i - 1].slice;
-    for (unsigned i = 0; i < writers; i++)
+    for (unsigned i = 0; i < writers; i++) {
         sl[i]->now = now;
+        sl[i]->users_seq = users_seq;
+    }
     claim_list(reg, list);
     /* Helpers only pay off for many feeds. */
     bool helped = writers > 1 && reg->fan_n >= 2 * FAN_CLAIM;

@@ -67,8 +67,12 @@ struct st_feed {
     st_db *db;                  /* borrowed from fdb, or our own ref for normal */
     st_req *req;                /* valid only inside the read callback */
     st_changes_opts opts;
+    void (*filter_free)(void *ctx);     /* frees opts.filter_ctx */
+    bool (*filter_failed)(void *ctx);   /* the filter broke: end the feed */
     char **doc_ids;
     size_t n_doc_ids;
+    struct st_selector *selector; /* filter=_selector (owned); the follower, when
+                                 there is one, is a selector follower */
     uint64_t remaining;         /* limit left (normal/longpoll) */
     bool limit_set;
     uint64_t timeout_ms;
@@ -90,10 +94,16 @@ struct st_feed {
                                    whichever order MHD finishes them */
     /* Who reads it: checked again whenever the database's _security
      * changed (sec_gen) or the user's document did (recheck), so a reader
-     * who lost access gets the feed's end instead of more rows. */
+     * who lost access gets the feed's end instead of more rows.  recheck
+     * is set by the _users watcher, which runs behind the commit; so a
+     * reader whose roles come from _users also compares the users
+     * database's sequence (users_seq) before every batch: a row written
+     * after a role change was acknowledged is never sent. */
     st_identity who;
     bool lister;                /* _changes of the users database: server admins only */
+    bool users_tracked;         /* who's roles are read from _users (Basic, cookie) */
     uint64_t sec_gen;
+    uint64_t users_seq;         /* _users update_seq when who was last refreshed */
     atomic_bool recheck;
 };
 
@@ -115,6 +125,7 @@ typedef struct fan_slice {
     uint64_t keep_wake;         /* out: earliest deadline among them (0 = none) */
     st_feed *drain;             /* out: part of a chunk is still to go */
     uint64_t now;
+    uint64_t users_seq;         /* the _users update_seq when this fan-out began */
     st_buf chunk;               /* "%X\r\n" payload "\r\n", from chunk.data + start */
     bool valid;                 /* the fields below describe chunk */
     uint64_t since;             /* built for feeds at this position... */
@@ -180,9 +191,18 @@ st_status st_feed_heartbeat(st_feed *f);
 /* feed.c: may f's reader still read it?  (its own thread, or the fan-out
  * thread's cheap test, st_feed_stale). */
 bool st_feed_allowed(st_feed *f);
+uint64_t st_feed_users_seq(const st_feed *f);
+/* The same against a _users sequence read beforehand (the fan-out reads it
+ * once per wake-up: the commit that woke it came after any user change it
+ * must honour). */
+static inline bool st_feed_stale_at(st_feed *f, uint64_t users_seq)
+{
+    return f->sec_gen != st_db_security_gen(f->db) || atomic_load(&f->recheck) ||
+           (f->users_tracked && f->users_seq != users_seq);
+}
 static inline bool st_feed_stale(st_feed *f)
 {
-    return f->sec_gen != st_db_security_gen(f->db) || atomic_load(&f->recheck);
+    return st_feed_stale_at(f, f->users_tracked ? st_feed_users_seq(f) : 0);
 }
 
 /* feed_reg.c */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "feed_int.h"
 #include "log.h"
+#include "st_selector.h"
 
 uint64_t st_feed_now_ms(void)
 {
@@ -75,6 +76,7 @@ void st_feed_unpark(st_feed *f)
     if (f->fol)
         st_follow_disarm(f->fol);
     MHD_resume_connection(f->conn);
+    atomic_fetch_sub(&f->reg->srv->suspended, 1);
 }
 
 static void recheck_list(st_feed *list, const char *name, bool unpark)
@@ -232,6 +234,9 @@ void st_feed_release(st_feed *f)
     for (size_t i = 0; i < f->n_doc_ids; i++)
         free(f->doc_ids[i]);
     free(f->doc_ids);
+    st_selector_free(f->selector); /* after the follower that borrowed it */
+    if (f->filter_free)
+        f->filter_free(f->opts.filter_ctx);
     st_identity_clear(&f->who);
     free(f->tail);
     st_buf_free(&f->out);

@@ -52,22 +52,6 @@ typedef struct st_qparam {
 typedef struct st_feed st_feed;
 typedef struct st_route st_route;
 
-/* Who made a request, once the authentication handlers ran (auth.c). */
-typedef struct st_identity {
-    char *name;        /* malloc'd; NULL = anonymous */
-    st_roles roles;    /* "_admin" for server admins */
-    const char *how;   /* the handler that authenticated it: "cookie",
-                          "default", "proxy", "jwt"; NULL when anonymous */
-} st_identity;
-
-/* The identity as core sees it (borrowed from id). */
-static inline st_user_ctx st_identity_ctx(const st_identity *id)
-{
-    st_user_ctx u = {id->name, (const char *const *)id->roles.v, id->roles.n};
-    return u;
-}
-void st_identity_clear(st_identity *id);
-st_status st_identity_copy(st_identity *dst, const st_identity *src);
 
 typedef struct st_req {
     st_server *srv;
@@ -191,6 +175,11 @@ void st_resp_ok(st_req *r, unsigned status);
 void st_resp_header(st_req *r, const char *name, const char *value);
 /* 405 with Allow listing the route's methods. */
 void st_resp_method_not_allowed(st_req *r, unsigned allowed);
+/* A JSON answer written with st_jw: open makes w write into b (false: the
+ * 500 is set, nothing to free); close answers status with b (or the
+ * writer's failure) and frees w and, on failure, b. */
+bool st_resp_jw_open(st_req *r, st_jw *w, st_buf *b);
+void st_resp_jw_close(st_req *r, st_jw *w, st_buf *b, unsigned status);
 /* When a writer failed (memory, size): 500 with a generic reason. */
 void st_resp_jw_failed(st_req *r, const st_jw *w);
 

@@ -8,6 +8,7 @@
 #include "lockout.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -29,6 +30,10 @@ struct st_lockout {
     unsigned char key[32];
     slot *slots;            /* n_sets * WAYS */
     size_t n_sets;          /* power of two */
+    /* No slot can be locked at or after this time (the latest first + lift_s
+     * of any slot that reached the threshold): until someone is locked out,
+     * a check costs no digest at all. */
+    _Atomic int64_t locked_until;
 };
 
 void st_lockout_config_init(st_lockout_config *c)
@@ -152,7 +157,8 @@ st_lockout_verdict st_lockout_check(st_lockout *l, const char *addr, const char 
 {
     unsigned char tag[TAG];
     slot *set;
-    if (l->cfg.mode == ST_LOCKOUT_OFF || !locate(l, addr, name, salt, tag, &set))
+    if (l->cfg.mode == ST_LOCKOUT_OFF || now >= atomic_load(&l->locked_until) ||
+        !locate(l, addr, name, salt, tag, &set))
         return ST_LOCKOUT_PASS;
     pthread_mutex_lock(&l->mu);
     slot *s = find(l, set, tag, now);
@@ -181,6 +187,8 @@ void st_lockout_failed(st_lockout *l, const char *addr, const char *name, const 
         s->first = now;
         s->count = 1;
     }
+    if (s->count >= l->cfg.threshold && s->first + (int64_t)l->cfg.lift_s > l->locked_until)
+        atomic_store(&l->locked_until, s->first + (int64_t)l->cfg.lift_s);
     pthread_mutex_unlock(&l->mu);
 }
 

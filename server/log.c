@@ -119,6 +119,11 @@ void st_server_reopen_log(void)
     st_log_reopen();
 }
 
+void st_log_set_level(st_log_level level)
+{
+    log_level = level;
+}
+
 bool st_log_enabled(st_log_level level)
 {
     return level >= log_level && level < ST_LOG_NONE;

@@ -21,6 +21,8 @@ bool st_log_open(st_log_level level, const char *path, bool json);
 void st_log_close(void);
 void st_log_reopen(void);
 bool st_log_enabled(st_log_level level);
+/* A reload's new level (any thread; takes effect at once). */
+void st_log_set_level(st_log_level level);
 /* Write out buffered lines that have waited long enough (any thread). */
 void st_log_tick(void);
 /* Write out every buffered line now. */

@@ -110,13 +110,15 @@ void st_resp_status(st_req *r, const st_error *e)
                       code == ST_E_NOMEM ? "out of memory" : "The server encountered an error.");
         return;
     case ST_E_BUSY:
+        if (e->name) /* a named 503 (Mango's missing index service) */
+            break;
         resp_error(r, 503, "service_unavailable", "The database is busy, try again.");
         return;
     default:
         break;
     }
-    const char *reason = e->reason[0] ? e->reason : st_status_name(code);
-    resp_error(r, (unsigned)st_status_http(code), st_status_name(code), reason);
+    const char *reason = e->reason[0] ? e->reason : st_error_name(e);
+    resp_error(r, (unsigned)st_status_http(code), st_error_name(e), reason);
 }
 
 void st_resp_fail(st_req *r, st_status code, const char *reason)
@@ -160,6 +162,25 @@ void st_resp_jw_failed(st_req *r, const st_jw *w)
         resp_error(r, 413, "too_large", "The response is too large.");
     else
         st_resp_status(r, &e);
+}
+
+bool st_resp_jw_open(st_req *r, st_jw *w, st_buf *b)
+{
+    if (st_jw_init(w, b) == ST_OK)
+        return true;
+    st_resp_jw_failed(r, w);
+    return false;
+}
+
+void st_resp_jw_close(st_req *r, st_jw *w, st_buf *b, unsigned status)
+{
+    if (st_jw_status(w) != ST_OK) {
+        st_resp_jw_failed(r, w);
+        st_buf_free(b);
+    } else {
+        st_resp_json(r, status, b);
+    }
+    st_jw_free(w);
 }
 
 static const struct {

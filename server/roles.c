@@ -82,3 +82,22 @@ void st_roles_free(st_roles *r)
     r->v = NULL;
     r->n = 0;
 }
+
+void st_identity_clear(st_identity *id)
+{
+    free(id->name);
+    st_roles_free(&id->roles);
+    memset(id, 0, sizeof *id);
+}
+
+st_status st_identity_copy(st_identity *dst, const st_identity *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->how = src->how;
+    if ((src->name && !(dst->name = strdup(src->name))) ||
+        st_roles_copy(&dst->roles, &src->roles) != ST_OK) {
+        st_identity_clear(dst);
+        return ST_E_NOMEM;
+    }
+    return ST_OK;
+}

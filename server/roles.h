@@ -1,4 +1,5 @@
-/* roles.h — a list of role names: what a verified credential grants.
+/* roles.h — a list of role names: what a verified credential grants; and an
+ * identity, a name with its roles.
  *
  * Ownership: an st_roles owns its strings; st_roles_free() releases them and
  * leaves an empty list.  Start from ST_ROLES_INIT.  Not thread-safe: one
@@ -11,6 +12,7 @@
 #include <stddef.h>
 #include "st_error.h"
 #include "st_json.h"
+#include "st_security.h"
 
 typedef struct st_roles {
     char **v; /* v[0..n): NUL-terminated, malloc'd */
@@ -29,5 +31,23 @@ st_status st_roles_from_json(st_roles *r, const st_json *v);
 bool st_roles_has(const st_roles *r, const char *role);
 bool st_roles_equal(const st_roles *a, const st_roles *b);      /* same names, same order */
 void st_roles_free(st_roles *r);                                /* NULL ok */
+
+/* Who made a request, once the authentication handlers ran (auth.c);
+ * the identity owns its strings (st_identity_clear frees them). */
+typedef struct st_identity {
+    char *name;        /* malloc'd; NULL = anonymous */
+    st_roles roles;    /* "_admin" for server admins */
+    const char *how;   /* the handler that authenticated it: "cookie",
+                          "default", "proxy", "jwt"; NULL when anonymous */
+} st_identity;
+
+/* The identity as core sees it (borrowed from id). */
+static inline st_user_ctx st_identity_ctx(const st_identity *id)
+{
+    st_user_ctx u = {id->name, (const char *const *)id->roles.v, id->roles.n};
+    return u;
+}
+void st_identity_clear(st_identity *id);
+st_status st_identity_copy(st_identity *dst, const st_identity *src);
 
 #endif

@@ -216,6 +216,10 @@ st_session_verdict st_session_check(const st_session_config *c, const st_session
     size_t given_len = t->raw_len - t->msg_len - 1;
     bool match = false;
     for (size_t i = 0; c->secret && i < c->n_algs; i++) {
+        /* A MAC of another length cannot match: skip its HMAC (the length
+         * says which algorithm signed, which is no secret). */
+        if (st_digest_size(c->algs[i]) != given_len)
+            continue;
         if (session_mac(c, c->algs[i], salt, salt_len, t->raw, t->msg_len, mac))
             match |= st_ct_equal(mac, st_digest_size(c->algs[i]), given, given_len);
     }

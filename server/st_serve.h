@@ -40,15 +40,33 @@ st_status st_config_load(st_config *c, const char *path, st_error *err);
 
 /* Start serving: opens the data directory, binds, starts the threads.
  * ST_E_MISUSE when no server admin is configured (settee refuses to run as
- * an open "admin party").  On success *out is the running server. */
+ * an open "admin party"); with [ssl] enable = true, ST_E_BAD_REQUEST when
+ * the certificate or key cannot be read or do not match (the HTTPS
+ * listener starts beside the plain one, or nothing starts).  On success
+ * *out is the running server. */
 st_status st_server_start(const st_config *c, st_server **out, st_error *err);
 
 /* The port actually bound (useful with port 0 = ephemeral). */
 uint16_t st_server_port(const st_server *s);
 
+/* The HTTPS port actually bound ([ssl] enable = true), else 0. */
+uint16_t st_server_tls_port(const st_server *s);
+
 /* Graceful stop: stop accepting, end waiting feeds, let in-flight requests
  * finish (bounded), close every database, free the server.  NULL ok. */
 void st_server_stop(st_server *s);
+
+/* Apply a new configuration (SIGHUP): CORS, log level, the HTTP limits,
+ * require_valid_user, admins and every auth setting take effect for the
+ * requests that start afterwards; the listening address, port, data
+ * directory, authentication database and document/attachment size limits
+ * need a restart (they are kept, with a warning).  next is copied.  On an
+ * error nothing changes.  Call from one thread at a time (the main one). */
+st_status st_server_reload(st_server *s, const st_config *next, st_error *err);
+
+/* The stored hash of admin name's password (a plain one hashed at start),
+ * malloc'd, or NULL when there is no such admin. */
+char *st_server_admin_hash(st_server *s, const char *name);
 
 /* Reopen the log file, if one is configured (SIGHUP). Any thread. */
 void st_server_reopen_log(void);

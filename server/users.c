@@ -226,6 +226,15 @@ st_db *st_users_db(st_users *u)
     return ref;
 }
 
+uint64_t st_users_seq(st_users *u)
+{
+    pthread_mutex_lock(&u->mu);
+    st_db *db = handle_locked(u);
+    uint64_t seq = db ? st_db_update_seq(db) : 0;
+    pthread_mutex_unlock(&u->mu);
+    return seq;
+}
+
 static size_t bucket_of(const char *name)
 {
     uint32_t h = 2166136261u;

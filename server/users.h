@@ -57,6 +57,10 @@ st_status st_users_lookup(st_users *u, const char *name, st_principal *out, st_e
 st_db *st_users_db(st_users *u);
 const char *st_users_db_name(const st_users *u);
 
+/* The authentication database's committed update_seq (0 when it does not
+ * exist): it moves with every user document written.  Cheap (one mutex). */
+uint64_t st_users_seq(st_users *u);
+
 /* "org.couchdb.user:<name>" → name (borrowed from id), or NULL. */
 const char *st_users_name_of_id(const char *id);
 

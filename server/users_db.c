@@ -60,6 +60,29 @@ static bool same_roles(const st_json *a, const st_json *b)
     return same;
 }
 
+/* The schemes the _auth validate_doc_update accepts (PROTOCOL-2 A.3). */
+static bool known_scheme(const char *s)
+{
+    return s && (strcmp(s, "simple") == 0 || strcmp(s, "pbkdf2") == 0 ||
+                 strcmp(s, "simple+pbkdf2") == 0);
+}
+
+/* JavaScript's truthiness of a JSON value (the VDU tests `doc.password_scheme &&`). */
+static bool truthy(const st_json *v)
+{
+    switch (v->type) {
+    case ST_JSON_NULL:
+    case ST_JSON_FALSE:
+        return false;
+    case ST_JSON_STRING:
+        return v->len > 0;
+    case ST_JSON_NUMBER:
+        return strtod(v->u.str, NULL) != 0;
+    default:
+        return true;
+    }
+}
+
 /* The _auth validate_doc_update, on parsed documents. */
 static st_status vdu(const st_update *u, const st_json *doc, const st_json *old, bool admin,
                      st_error *err)
@@ -95,7 +118,11 @@ static st_status vdu(const st_update *u, const st_json *doc, const st_json *old,
     if (st_json_get(doc, "password_sha") && !st_json_get(doc, "salt"))
         return forbid(err, "Users with password_sha must have a salt.See /_utils/script/couch.js "
                            "for example code.");
+    const st_json *sv = st_json_get(doc, "password_scheme");
     const char *scheme = st_json_get_str(doc, "password_scheme");
+    if (sv && (sv->type != ST_JSON_STRING || !known_scheme(scheme)) && truthy(sv))
+        return st_fail(err, ST_E_FORBIDDEN, "Password scheme `%.64s` not supported.",
+                       scheme ? scheme : sv->type == ST_JSON_NUMBER ? sv->u.str : "?");
     if (scheme && strcmp(scheme, "pbkdf2") == 0) {
         const st_json *it = st_json_get(doc, "iterations");
         const st_json *dk = st_json_get(doc, "derived_key");
@@ -127,7 +154,7 @@ static st_status vdu(const st_update *u, const st_json *doc, const st_json *old,
 }
 
 /* couch_users_db's before_doc_update, then the VDU. */
-static st_status validate(void *ctx, const st_update *u, st_error *err)
+st_status st_usersdb_validate(void *ctx, const st_update *u, st_error *err)
 {
     (void)ctx;
     if (strncmp(u->id, "_design/", 8) == 0)
@@ -153,13 +180,6 @@ static st_status validate(void *ctx, const st_update *u, st_error *err)
     return st;
 }
 
-void st_usersdb_on_open(void *ctx, st_db *db)
-{
-    st_server *srv = ctx;
-    if (st_usersdb_is(srv, st_db_name(db)))
-        st_db_set_validator(db, validate, srv);
-}
-
 st_status st_usersdb_hash(st_server *srv, const st_json *doc, st_json_doc **out, st_error *err)
 {
     *out = NULL;
@@ -178,6 +198,23 @@ st_status st_usersdb_hash(st_server *srv, const st_json *doc, st_json_doc **out,
         OPENSSL_cleanse(b.data, b.len);
     st_buf_free(&b);
     return st;
+}
+
+bool st_usersdb_may_write(st_req *r, const char *id)
+{
+    /* Anonymous: a sign-up, which the validator judges; _design/: the
+     * router's (database admins); _local/: not user documents. */
+    if (!st_usersdb_is(r->srv, r->db) || !r->user.name || !id ||
+        strncmp(id, "_design/", 8) == 0 || strncmp(id, "_local/", 7) == 0)
+        return true;
+    st_security *sec = st_db_security(r->dbh);
+    bool admin = st_security_is_admin(sec, &r->user);
+    st_security_release(sec);
+    const char *id_name = st_users_name_of_id(id);
+    if (admin || (id_name && strcmp(id_name, r->user.name) == 0))
+        return true;
+    st_resp_fail(r, ST_E_NOT_FOUND, "missing");
+    return false;
 }
 
 bool st_usersdb_may_read(st_req *r, const char *id)

@@ -22,14 +22,20 @@
 /* Is name the authentication database? */
 bool st_usersdb_is(const st_server *srv, const char *name);
 
-/* The catalog's open hook (ctx: the st_server): attaches the validator to
- * the authentication database's handle. */
-void st_usersdb_on_open(void *ctx, st_db *db);
+/* The validator of the authentication database (an st_validate_fn; ctx
+ * unused).  validate.c runs it first on that database's writes. */
+st_status st_usersdb_validate(void *ctx, const st_update *u, st_error *err);
 
 /* doc with its "password" hashed: *out is a new document (NULL when doc has
  * no string password and needs no change).  A non-string password is
  * ST_E_FORBIDDEN as CouchDB words it. */
 st_status st_usersdb_hash(st_server *srv, const st_json *doc, st_json_doc **out, st_error *err);
+
+/* r writes document id (true when r's database is not the authentication
+ * database): a user other than its owner, not an admin, gets CouchDB's 404
+ * (couch_users_db's before_doc_update), before any conflict is looked for,
+ * so a write cannot tell which names exist. */
+bool st_usersdb_may_write(st_req *r, const char *id);
 
 /* r reads document id of the authentication database: true when allowed,
  * else the 404/403 answer is set. */

@@ -1,30 +1,32 @@
-/* cmd_docs.c — document commands on a local database file, straight into
- * core: the quickest way to look inside a database without a server. */
+/* cmd_docs.c — `settee get|put|delete|all-docs|changes|info|compact`: the
+ * arguments, in any order, into one cli_doc_req; then the file or the URL
+ * does the work (docs_local.c, docs_remote.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "cli.h"
-#include "st_db.h"
-#include "st_jw.h"
+#include "docs.h"
+#include "http.h"
+#include "remote.h"
+#include "st_buf.h"
 
-static int fail(const char *what, const st_error *e)
+static void help(FILE *f)
 {
-    fprintf(stderr, "settee: %s: %s: %s\n", what, st_status_name(e->code), e->reason);
-    return 1;
-}
-
-static void help(const char *cmd)
-{
-    printf("usage:\n"
-           "  settee get FILE ID [--rev REV] [--revs] [--conflicts] [--attachments]\n"
-           "  settee put FILE [JSON]        (JSON read from stdin when omitted; FILE is created)\n"
-           "  settee delete FILE ID REV\n"
-           "  settee all-docs FILE [--include-docs] [--limit N] [--startkey K] [--endkey K]\n"
-           "  settee changes FILE [--since SEQ] [--limit N] [--include-docs]\n"
-           "  settee info FILE\n"
-           "  settee compact FILE\n");
-    (void)cmd;
+    fprintf(f,
+            "usage (DB is a database file or a URL http(s)://user:password@host:port/db;\n"
+            "options and arguments in any order, -- ends the options):\n"
+            "  settee get DB ID [--rev REV] [--revs] [--conflicts] [--attachments]\n"
+            "  settee put DB [JSON]        (JSON read from stdin when omitted or '-';\n"
+            "                               a file is created when missing)\n"
+            "  settee delete DB ID REV\n"
+            "  settee all-docs DB [--include-docs] [--limit N] [--startkey K] [--endkey K]\n"
+            "  settee changes DB [--since SEQ] [--limit N] [--include-docs]\n"
+            "  settee info DB\n"
+            "  settee compact DB\n"
+            "  --timeout N   a URL: seconds to wait for an answer (default 30)\n\n");
+    cli_remote_help(f);
 }
 
 static char *read_all(FILE *f, size_t *n)
@@ -40,163 +42,90 @@ static char *read_all(FILE *f, size_t *n)
     return st_buf_take(&b, n);
 }
 
-typedef struct out_ctx {
-    int n;
-} out_ctx;
+static const struct {
+    const char *name;
+    cli_doc_cmd cmd;
+    size_t min_pos, max_pos;  /* positional arguments, DB included */
+} table[] = {
+    {"get", CLI_GET, 2, 2},           {"put", CLI_PUT, 1, 2},
+    {"delete", CLI_DELETE, 3, 3},     {"all-docs", CLI_ALL_DOCS, 1, 1},
+    {"changes", CLI_CHANGES, 1, 1},   {"info", CLI_INFO, 1, 1},
+    {"compact", CLI_COMPACT, 1, 1},
+};
 
-/* Print s as a JSON string literal. */
-static void pq(const char *s)
-{
-    st_buf b = ST_BUF_INIT;
-    if (st_json_quote(&b, s, strlen(s)) == ST_OK)
-        fputs(b.data, stdout);
-    st_buf_free(&b);
-}
-
-static int print_row(void *ctx, const st_alldocs_row *r)
-{
-    out_ctx *o = ctx;
-    printf("%s{\"id\":", o->n++ ? ",\n" : "");
-    pq(r->id);
-    printf(",\"key\":");
-    pq(r->key);
-    printf(",\"value\":{\"rev\":\"%s\"}%s%s}", r->rev, r->doc_json ? ",\"doc\":" : "",
-           r->doc_json ? r->doc_json : "");
-    return 0;
-}
-
-static int print_change(void *ctx, const st_change_row *r)
-{
-    out_ctx *o = ctx;
-    printf("%s{\"seq\":%llu,\"id\":", o->n++ ? ",\n" : "", (unsigned long long)r->seq);
-    pq(r->id);
-    printf(",\"changes\":[");
-    for (size_t i = 0; i < r->n_revs; i++)
-        printf("%s{\"rev\":\"%s\"}", i ? "," : "", r->revs[i]);
-    printf("]%s%s%s}", r->deleted ? ",\"deleted\":true" : "", r->doc_json ? ",\"doc\":" : "",
-           r->doc_json ? r->doc_json : "");
-    return 0;
-}
-
-static const char *opt(int argc, char **argv, const char *name)
-{
-    for (int i = 0; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return argv[i + 1];
-    return NULL;
-}
-
-static int flag(int argc, char **argv, const char *name)
-{
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return 1;
-    return 0;
-}
+enum { O_REV, O_REVS, O_CONFLICTS, O_ATTS, O_DOCS, O_LIMIT, O_START, O_END, O_SINCE,
+       O_TIMEOUT, O_N };
 
 int st_cli_docs(int argc, char **argv)
 {
-    const char *cmd = argv[0];
-    if (argc < 2 || flag(argc, argv, "--help")) {
-        help(cmd);
-        return argc < 2 ? 2 : 0;
+    cli_opt o[O_N + CLI_REMOTE_N_OPTS] = {
+        [O_REV] = {"--rev", true, NULL},         [O_REVS] = {"--revs", false, NULL},
+        [O_CONFLICTS] = {"--conflicts", false, NULL},
+        [O_ATTS] = {"--attachments", false, NULL},
+        [O_DOCS] = {"--include-docs", false, NULL},
+        [O_LIMIT] = {"--limit", true, NULL},     [O_START] = {"--startkey", true, NULL},
+        [O_END] = {"--endkey", true, NULL},      [O_SINCE] = {"--since", true, NULL},
+        [O_TIMEOUT] = {"--timeout", true, NULL},
+    };
+    cli_remote_opts(o + O_N);
+    size_t k = 0;
+    while (strcmp(table[k].name, argv[0]) != 0)
+        k++; /* main.c only sends the names in the table */
+    cli_args a;
+    int prc = cli_args_parse(argc, argv, o, O_N + CLI_REMOTE_N_OPTS, table[k].max_pos, &a);
+    if (prc == 1) {
+        help(stdout);
+        return 0;
     }
-    st_db_options o;
-    st_db_options_init(&o);
-    o.create = strcmp(cmd, "put") == 0;
-    st_db *db = NULL;
-    st_error e;
-    if (st_db_open(argv[1], "local", &o, &db, &e) != ST_OK)
-        return fail(argv[1], &e);
-    int rc = 0;
-    if (strcmp(cmd, "get") == 0 && argc >= 3) {
-        st_get_opts g = {.rev = opt(argc, argv, "--rev"),
-                         .revs = flag(argc, argv, "--revs"),
-                         .conflicts = flag(argc, argv, "--conflicts"),
-                         .atts = flag(argc, argv, "--attachments") ? ST_ATTS_INLINE : ST_ATTS_STUB};
-        st_buf b = ST_BUF_INIT;
-        if (st_db_get(db, argv[2], &g, &b, &e) == ST_OK)
-            printf("%s\n", b.data);
-        else
-            rc = fail(argv[2], &e);
-        st_buf_free(&b);
-    } else if (strcmp(cmd, "put") == 0) {
-        size_t n = 0;
-        char *json = argc >= 3 ? strdup(argv[2]) : read_all(stdin, &n);
-        if (json && argc >= 3)
-            n = strlen(json);
-        st_write_result r;
+    if (prc == 0 && a.n_pos < table[k].min_pos) {
+        fprintf(stderr, "settee %s: missing arguments\n", argv[0]);
+        prc = 2;
+    }
+    if (prc) {
+        help(stderr);
+        return 2;
+    }
+    cli_doc_req r = {.cmd = table[k].cmd, .target = a.pos[0], .timeout_s = 30};
+    r.id = r.cmd == CLI_GET || r.cmd == CLI_DELETE ? a.pos[1] : NULL;
+    r.rev = r.cmd == CLI_DELETE ? a.pos[2] : o[O_REV].value;
+    r.revs = o[O_REVS].value != NULL;
+    r.conflicts = o[O_CONFLICTS].value != NULL;
+    r.attachments = o[O_ATTS].value != NULL;
+    r.include_docs = o[O_DOCS].value != NULL;
+    r.startkey = o[O_START].value;
+    r.endkey = o[O_END].value;
+    r.since = o[O_SINCE].value;
+    uint64_t v = 0;
+    if (o[O_LIMIT].value) {
+        if (!cli_parse_u64(argv[0], "--limit", o[O_LIMIT].value, 0, UINT64_MAX, &v))
+            return 2;
+        r.has_limit = true;
+        r.limit = v;
+    }
+    if (o[O_TIMEOUT].value) {
+        if (!cli_parse_u64(argv[0], "--timeout", o[O_TIMEOUT].value, 1, 86400, &v))
+            return 2;
+        r.timeout_s = (unsigned)v;
+    }
+    bool json_stdin = r.cmd == CLI_PUT && (a.n_pos < 2 || strcmp(a.pos[1], "-") == 0);
+    cli_remote remote;
+    int rc = cli_remote_read(argv[0], o + O_N, json_stdin, &remote);
+    r.remote = &remote;
+    char *json = NULL;
+    if (rc == 0 && r.cmd == CLI_PUT) {
+        json = json_stdin ? read_all(stdin, &r.json_len) : strdup(a.pos[1]);
         if (!json) {
-            fprintf(stderr, "settee: cannot read the document\n");
+            fprintf(stderr, "settee put: cannot read the document\n");
             rc = 1;
-        } else if (st_db_put_json(db, json, n, 0, &r, &e) == ST_OK) {
-            printf("{\"ok\":true,\"id\":");
-            pq(r.id);
-            printf(",\"rev\":\"%s\"}\n", r.rev);
         } else {
-            rc = fail("put", &e);
+            if (!json_stdin)
+                r.json_len = strlen(json);
+            r.json = json;
         }
-        st_write_results_free(&r, 1);
-        free(json);
-    } else if (strcmp(cmd, "delete") == 0 && argc >= 4) {
-        st_write_req req = {.id = argv[2], .rev = argv[3], .delete_doc = true};
-        st_write_result r;
-        if (st_db_write(db, &req, 1, 0, &r, &e) != ST_OK)
-            rc = fail("delete", &e);
-        else if (r.err.code != ST_OK)
-            rc = fail(argv[2], &r.err);
-        else
-            printf("{\"ok\":true,\"id\":\"%s\",\"rev\":\"%s\"}\n", r.id, r.rev);
-        st_write_results_free(&r, 1);
-    } else if (strcmp(cmd, "all-docs") == 0) {
-        st_alldocs_opts a;
-        st_alldocs_opts_init(&a);
-        a.include_docs = flag(argc, argv, "--include-docs");
-        a.startkey = opt(argc, argv, "--startkey");
-        a.endkey = opt(argc, argv, "--endkey");
-        if (opt(argc, argv, "--limit"))
-            a.limit = strtoull(opt(argc, argv, "--limit"), NULL, 10);
-        out_ctx oc = {0};
-        printf("{\"rows\":[\n");
-        if (st_db_all_docs(db, &a, NULL, print_row, &oc, &e) != ST_OK)
-            rc = fail("all-docs", &e);
-        printf("\n]}\n");
-    } else if (strcmp(cmd, "changes") == 0) {
-        st_changes_opts c;
-        st_changes_opts_init(&c);
-        if (opt(argc, argv, "--since"))
-            c.since = strtoull(opt(argc, argv, "--since"), NULL, 10);
-        if (opt(argc, argv, "--limit"))
-            c.limit = strtoull(opt(argc, argv, "--limit"), NULL, 10);
-        c.include_docs = flag(argc, argv, "--include-docs");
-        out_ctx oc = {0};
-        uint64_t last = 0, pending = 0;
-        printf("{\"results\":[\n");
-        if (st_db_changes(db, &c, print_change, &oc, &last, &pending, &e) != ST_OK)
-            rc = fail("changes", &e);
-        printf("\n],\n\"last_seq\":%llu,\"pending\":%llu}\n", (unsigned long long)last,
-               (unsigned long long)pending);
-    } else if (strcmp(cmd, "info") == 0) {
-        st_db_info i;
-        if (st_db_info_get(db, &i, &e) != ST_OK) {
-            rc = fail("info", &e);
-        } else {
-            printf("{\"update_seq\":%llu,\"doc_count\":%llu,\"doc_del_count\":%llu,"
-                   "\"purge_seq\":%llu,\"sizes\":{\"file\":%llu,\"active\":%llu,\"external\":%llu}}\n",
-                   (unsigned long long)i.update_seq, (unsigned long long)i.doc_count,
-                   (unsigned long long)i.doc_del_count, (unsigned long long)i.purge_seq,
-                   (unsigned long long)i.size_file, (unsigned long long)i.size_active,
-                   (unsigned long long)i.size_external);
-        }
-    } else if (strcmp(cmd, "compact") == 0) {
-        if (st_db_compact(db, &e) != ST_OK)
-            rc = fail("compact", &e);
-        else
-            printf("{\"ok\":true}\n");
-    } else {
-        help(cmd);
-        rc = 2;
     }
-    st_db_close(db);
+    if (rc == 0)
+        rc = cli_is_url(r.target) ? cli_docs_remote(&r) : cli_docs_local(&r);
+    free(json);
+    cli_remote_free(&remote);
     return rc;
 }

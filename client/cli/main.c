@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "remote.h"
 #ifdef SETTEE_HAVE_SERVER
 #include "st_serve.h"
 #endif
@@ -21,8 +22,10 @@ static const command commands[] = {
 #ifdef SETTEE_HAVE_REPLICATOR
     {"sync", st_cli_sync, "sync two endpoints both ways (database file or URL)"},
     {"replicate", st_cli_replicate, "replicate one endpoint into another"},
+    {"backup", st_cli_backup, "copy a live database (file or URL) into a new file"},
+    {"restore", st_cli_restore, "put a backup back (into a stopped file or a new database)"},
 #endif
-    {"get", st_cli_docs, "print a document from a local database file"},
+    {"get", st_cli_docs, "print a document (database file or URL)"},
     {"put", st_cli_docs, "write a document (JSON argument or stdin)"},
     {"delete", st_cli_docs, "delete a document"},
     {"all-docs", st_cli_docs, "list documents"},
@@ -37,10 +40,11 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "  %-10s %s\n\n", "version", "print the version");
-    fprintf(f, "Run `settee <command> --help` for a command's options.\n");
+    fprintf(f, "Options and arguments go in any order.  Run `settee <command> --help` for\n"
+               "a command's options.\n");
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
@@ -57,4 +61,13 @@ int main(int argc, char **argv)
     fprintf(stderr, "settee: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
+}
+
+int main(int argc, char **argv)
+{
+    /* Secrets out of the environment and the arguments first (remote.h). */
+    cli_remote_begin(argc, argv);
+    int rc = run(argc, argv);
+    cli_remote_end();
+    return rc;
 }

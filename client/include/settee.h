@@ -327,9 +327,11 @@ settee_att_put(settee_db *db, const char *id, const char *rev, const char *name,
                const char *content_type, const void *data, size_t len, char **out_rev,
                settee_error *e);
 
-/* The bytes of attachment name of id (rev NULL: the winner).  *out_data
- * (settee_free; NUL-terminated for convenience, not counted in *out_len),
- * and *out_content_type (settee_free; may be NULL).  Any thread. */
+/* The bytes of attachment name of id (rev NULL: the winner), as they were
+ * put: compressible types are stored gzip-encoded (as CouchDB does) and
+ * decoded here.  *out_data (settee_free; NUL-terminated for convenience, not
+ * counted in *out_len), and *out_content_type (settee_free; may be NULL).
+ * Any thread. */
 SETTEE_API SETTEE_NODISCARD settee_status
 settee_att_get(settee_db *db, const char *id, const char *rev, const char *name,
                void **out_data, size_t *out_len, char **out_content_type, settee_error *e);
@@ -368,10 +370,11 @@ SETTEE_API void settee_changes_close(settee_changes *it);
 
 /* --------------------------------------------------------------- listeners */
 
-/* Told of changes committed after the listener was added, from local writes
- * and from sync alike, in sequence order, in batches (n >= 1).  Arguments
- * are borrowed for the call.  Runs on the db's callback thread (see the
- * preamble). */
+/* Told of changes committed after the listener was added, in sequence
+ * order, in batches (n >= 1): local writes, sync, and writes another handle
+ * or another process makes to the same file (noticed within about 50 ms).
+ * Arguments are borrowed for the call.  Runs on the db's callback thread
+ * (see the preamble). */
 typedef void (*settee_change_fn)(void *ctx, settee_db *db, const settee_change *changes,
                                  size_t n);
 
@@ -387,8 +390,8 @@ settee_listener_add_docs(settee_db *db, const char *const *ids, size_t n, settee
                          void *ctx, settee_listener **out_tok, settee_error *e);
 
 /* DESTRUCTOR.  After it returns fn is not running and is never called again
- * (from another thread it waits for a running call to finish; from inside
- * fn itself it returns at once).  NULL ok.  Any thread. */
+ * (from another thread it waits until no callback of db runs; from inside
+ * any callback of db it returns at once).  NULL ok.  Any thread. */
 SETTEE_API void settee_listener_remove(settee_listener *tok);
 
 /* The descriptor an app with its own run loop polls (SETTEE_DISPATCH_MANUAL):
@@ -500,9 +503,28 @@ typedef struct settee_sync_status {
  * state STOPPED.  Borrowed arguments; runs on the db's callback thread. */
 typedef void (*settee_sync_fn)(void *ctx, settee_sync *s, const settee_sync_status *st);
 
+/* Credentials, one way at a time:
+ *   - user:password@ in url (percent-encoded), sent as HTTP Basic;
+ *   - user and password, which replace url's user:password@ (a password
+ *     needs a user; either may hold any character, ':' included);
+ *   - bearer_token, a JWT sent as "Authorization: Bearer"; not together
+ *     with a user or password (the url's included);
+ *   - use_session with a user and password (the fields', else the url's):
+ *     the sync logs in once (POST /_session) and sends CouchDB's AuthSession
+ *     cookie instead of the password, keeps the newest cookie the server
+ *     sends, and logs in again once when a request is refused 401 (an
+ *     expired cookie).
+ * https servers' certificates are verified against ca_file, or the
+ * system's CAs, unless insecure is set; one that does not verify ends the
+ * sync (STOPPED, last.code SETTEE_NETWORK, a message starting "TLS:")
+ * rather than being retried.  A 401 or 403 (other than one document's
+ * refusal) ends even a continuous sync: STOPPED with last.code
+ * SETTEE_UNAUTHORIZED or SETTEE_FORBIDDEN, last.http_status, and CouchDB's
+ * reason in last.message.  Secrets are copied at start, never appear in a
+ * status or message, and are wiped when the sync is freed. */
 typedef struct settee_sync_config {
-    const char *url;             /* remote database, "http(s)://host:port/db" */
-    const char *user;            /* credentials, or NULL (may also be in url) */
+    const char *url;             /* remote database, "http(s)://[user:password@]host:port/db" */
+    const char *user;            /* credentials (see above), or NULL */
     const char *password;
     settee_sync_direction direction; /* default PUSH_AND_PULL */
     bool continuous;             /* keep following changes until stopped (default true) */
@@ -513,14 +535,19 @@ typedef struct settee_sync_config {
     const char *const *doc_ids;  /* non-NULL: sync only these documents (copied) */
     size_t n_doc_ids;
     unsigned retry_max_ms;       /* backoff cap between retries; 0 = 30000 */
+    const char *ca_file;         /* PEM CA bundle for https; NULL = the system's CAs */
+    bool insecure;               /* skip certificate and host name checks (default false) */
+    const char *bearer_token;    /* a JWT, or NULL */
+    bool use_session;            /* cookie session instead of Basic (default false) */
 } settee_sync_config;
 
 /* Fill c with the defaults above.  Any thread. */
 SETTEE_API void settee_sync_config_init(settee_sync_config *c);
 
 /* CONSTRUCTOR.  Start syncing db with c->url; returns at once.  Errors here
- * (bad URL, SETTEE_NOMEM) mean nothing started and no callback will run;
- * network trouble is reported through the status and retried.  The push
+ * (SETTEE_BAD_REQUEST for a bad URL or contradicting credentials,
+ * SETTEE_NOMEM) mean nothing started and no callback will run; network
+ * trouble is reported through the status and retried.  The push
  * creates a missing remote database; a continuous pull of one that does not
  * exist yet waits for it (CONNECTING).  When one direction of a two-way sync
  * fails for good, the other is stopped and the sync ends STOPPED with that
@@ -538,9 +565,15 @@ SETTEE_API void settee_sync_stop(settee_sync *s);
 SETTEE_API SETTEE_NODISCARD settee_status
 settee_sync_get_status(settee_sync *s, settee_sync_status *out_status);
 
-/* DESTRUCTOR.  Stop s if running, wait for its threads, free it; no callback
- * of s runs after it returns (when called from one of s's own callbacks, the
- * memory is released once that callback returns).  NULL ok.  Any thread. */
+/* DESTRUCTOR.  Stop s if running, wait for its threads, deliver the final
+ * STOPPED status unless on_status had it already, free it; no callback of s
+ * runs after it returns.  The final status runs where callbacks run: on the
+ * settee thread (thread mode: this call waits for it), inside this call
+ * (manual mode, or called from another callback of the db).  Called from
+ * one of s's own callbacks, that callback was its last (no STOPPED follows)
+ * and the memory is released once it returns.  Conflicts still queued for
+ * the resolver are left (settee_conflicts_list finds them).  NULL ok.  Any
+ * thread. */
 SETTEE_API void settee_sync_free(settee_sync *s);
 
 /* "stopped", "offline", "connecting", "idle", "busy".  Static storage. */

@@ -1,101 +1,16 @@
-/* db.c — opening and closing a settee_db, and the registry of open handles.
+/* db.c — opening and closing a settee_db, and the two calls that reach its
+ * dispatcher (the notify fd and settee_db_dispatch).
  *
- * Why a registry: the API promises SETTEE_MISUSE, not a crash, for a closed
- * handle, and SETTEE_BUSY from close while another thread is inside a call.
- * Both need to know, atomically with close, which handles are open and how
- * many callers are inside each; a process-wide list guarded by one mutex
- * held for a few instructions does that (apps open a handful of databases,
- * so a linear scan is cheaper than anything cleverer).  A freed pointer that
- * malloc hands out again for a new db is indistinguishable from it: that
- * case is the app's use-after-free, as with any C API.
+ * A db is three things in a fixed order: core's st_db, the dispatcher that
+ * runs its callbacks, and its entry in the registry.  Open makes them in that
+ * order and close undoes them in reverse, after the registry said the db is
+ * idle (no call inside it, no child alive), so nothing here has to wait.
  */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client_int.h"
-
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static settee_db **reg;     /* open handles */
-static size_t reg_n, reg_cap;
-
-static bool reg_find(const settee_db *db, size_t *out_i)
-{
-    for (size_t i = 0; i < reg_n; i++) {
-        if (reg[i] == db) {
-            if (out_i)
-                *out_i = i;
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool reg_add(settee_db *db)
-{
-    bool ok = true;
-    pthread_mutex_lock(&reg_mu);
-    if (reg_n == reg_cap) {
-        size_t cap = reg_cap ? reg_cap * 2 : 8;
-        settee_db **v = realloc(reg, cap * sizeof *v);
-        if (v) {
-            reg = v;
-            reg_cap = cap;
-        } else {
-            ok = false;
-        }
-    }
-    if (ok)
-        reg[reg_n++] = db;
-    pthread_mutex_unlock(&reg_mu);
-    return ok;
-}
-
-settee_status st_client_enter(settee_db *db, settee_error *e)
-{
-    if (!db)
-        return st_client_fail(e, SETTEE_MISUSE, "NULL database handle");
-    pthread_mutex_lock(&reg_mu);
-    bool open = reg_find(db, NULL);
-    if (open)
-        db->inflight++;
-    pthread_mutex_unlock(&reg_mu);
-    if (!open)
-        return st_client_fail(e, SETTEE_MISUSE, "database handle is not open");
-    return SETTEE_OK;
-}
-
-void st_client_leave(settee_db *db)
-{
-    pthread_mutex_lock(&reg_mu);
-    db->inflight--;
-    pthread_mutex_unlock(&reg_mu);
-}
-
-void st_client_child_add(settee_db *db)
-{
-    pthread_mutex_lock(&reg_mu);
-    db->children++;
-    pthread_mutex_unlock(&reg_mu);
-}
-
-void st_client_child_done(settee_db *db)
-{
-    pthread_mutex_lock(&reg_mu);
-    db->children--;
-    pthread_mutex_unlock(&reg_mu);
-}
-
-/* Core observer: runs on the committing thread with core's observer lock
- * held, so it only records the sequence and signals (core's rule). */
-static void on_commit(void *ctx, uint64_t update_seq)
-{
-    settee_db *db = ctx;
-    uint64_t seen = atomic_load(&db->seen_seq);
-    while (seen < update_seq && !atomic_compare_exchange_weak(&db->seen_seq, &seen, update_seq))
-        ;
-    st_notify_signal(&db->notify);
-}
 
 /* Embedded defaults for SQLite's memory, per connection (one writer and
  * `readers` readers).  Core's own defaults (16 MiB of cache, 256 MiB of
@@ -129,14 +44,8 @@ void settee_db_options_init_sized(settee_db_options *o, size_t struct_size)
 /* Tear down whatever of db exists (used by a failed open and by close). */
 static void db_destroy(settee_db *db)
 {
-    st_client_dispatch_stop(db);
-    if (db->observer)
-        st_db_unobserve(db->core, db->observer);
+    st_client_dispatch_free(db->disp);
     st_db_close(db->core);
-    st_notify_close(&db->notify);
-    pthread_mutex_destroy(&db->mu);
-    pthread_cond_destroy(&db->cond);
-    pthread_mutex_destroy(&db->dispatch_mu);
     free(db);
 }
 
@@ -170,13 +79,7 @@ settee_status settee_db_open(const char *path, const settee_db_options *o, sette
     settee_db *db = calloc(1, sizeof *db);
     if (!db)
         return st_client_fail(e, SETTEE_NOMEM, "out of memory");
-    db->notify.rfd = db->notify.wfd = -1;
     db->mode = o->dispatch;
-    atomic_init(&db->seen_seq, 0);
-    atomic_init(&db->stopping, false);
-    pthread_mutex_init(&db->mu, NULL);
-    pthread_cond_init(&db->cond, NULL);
-    pthread_mutex_init(&db->dispatch_mu, NULL);
 
     st_db_options co;
     st_db_options_init(&co);
@@ -198,20 +101,12 @@ settee_status settee_db_open(const char *path, const settee_db_options *o, sette
         rc = st_client_from_core(e, s, &ce);
         goto fail;
     }
-    st_db_info info;
-    if ((s = st_db_info_get(db->core, &info, &ce)) != ST_OK ||
-        (s = st_notify_open(&db->notify, &ce)) != ST_OK ||
-        (s = st_db_observe(db->core, on_commit, db, &db->observer, &ce)) != ST_OK) {
+    s = st_client_dispatch_new(db->mode == SETTEE_DISPATCH_THREAD, &db->disp, &ce);
+    if (s != ST_OK) {
         rc = st_client_from_core(e, s, &ce);
         goto fail;
     }
-    atomic_store(&db->seen_seq, info.update_seq);
-    if (db->mode == SETTEE_DISPATCH_THREAD &&
-        (s = st_client_dispatch_start(db, &ce)) != ST_OK) {
-        rc = st_client_from_core(e, s, &ce);
-        goto fail;
-    }
-    if (!reg_add(db)) {
+    if (!st_client_reg_add(db)) {
         rc = st_client_fail(e, SETTEE_NOMEM, "out of memory");
         goto fail;
     }
@@ -227,16 +122,7 @@ settee_status settee_db_close(settee_db *db)
 {
     if (!db)
         return SETTEE_OK;
-    size_t i;
-    settee_status rc = SETTEE_OK;
-    pthread_mutex_lock(&reg_mu);
-    if (!reg_find(db, &i))
-        rc = SETTEE_MISUSE;
-    else if (db->inflight || db->children)
-        rc = SETTEE_BUSY;
-    else
-        reg[i] = reg[--reg_n];
-    pthread_mutex_unlock(&reg_mu);
+    settee_status rc = st_client_reg_remove(db);
     if (rc != SETTEE_OK)
         return rc;
     db_destroy(db);
@@ -270,7 +156,7 @@ int settee_db_notify_fd(settee_db *db)
 {
     if (st_client_enter(db, NULL) != SETTEE_OK)
         return -1;
-    int fd = db->mode == SETTEE_DISPATCH_MANUAL ? db->notify.rfd : -1;
+    int fd = db->mode == SETTEE_DISPATCH_MANUAL ? st_client_dispatch_fd(db->disp) : -1;
     st_client_leave(db);
     return fd;
 }
@@ -283,7 +169,7 @@ settee_status settee_db_dispatch(settee_db *db)
     if (db->mode != SETTEE_DISPATCH_MANUAL)
         rc = SETTEE_MISUSE;
     else
-        st_client_dispatch_run(db);
+        st_client_dispatch_run(db->disp);
     st_client_leave(db);
     return rc;
 }

@@ -1,162 +1,293 @@
-/* dispatch.c — where callbacks run: one round over a database's listeners
- * and syncs, on the settee-owned thread or inside settee_db_dispatch().
+/* dispatch.c — the dispatcher (see dispatch.h): one loop over one kind of
+ * thing, the task.
  *
- * Notify, then pull: core's observer and the replicator's hooks only signal
- * db->notify (coalescing); a round drains the signal first, then asks each
- * listener and sync whether it has work.  A signal that arrives during a
- * round makes the descriptor readable again, so nothing is missed, and
- * listeners pull "changes since my own cursor", so a slow one costs no
- * memory (LiteCore's c4dbobs, libuv's uv_async_send).
+ * Why rounds: the task list may change while a task runs (the app adds and
+ * removes listeners from callbacks), so the list lock is dropped around
+ * every run.  A round visits each task at most once (a counter stamped on
+ * it), starting over from the head after every run, so it is bounded even
+ * while tasks come and go.  Wakes arriving during a round make the notify
+ * descriptor readable again (it is drained before the round starts), so
+ * nothing is missed: the task's own state says what is due, the descriptor
+ * only says "look".
  *
- * Removal during a round: exactly one object is "busy" (being read for or
- * called) at a time.  Removing it from another thread waits on db->cond
- * until the round lets go of it; removing it from its own callback (same
- * thread) only unlinks it and leaves the free to the round, once the
- * callback has returned.
+ * Why free in dispatch: a task's free may call the app one last time (a
+ * sync's final STOPPED), so it must be serialized with the other callbacks
+ * and, in thread mode, happen on the dispatch thread.
  */
+#include "dispatch.h"
+
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
-#include "client_int.h"
+#include "notify.h"
 
-void st_client_listener_deliver(settee_listener *l);  /* listener.c */
-void st_client_listener_destroy(settee_listener *l);  /* listener.c */
+struct st_client_dispatcher {
+    st_notify notify;            /* readable: a round is due */
+    pthread_mutex_t round_mu;    /* one round at a time, held across callbacks */
+    pthread_mutex_t mu;          /* the fields below, and every task's fields */
+    pthread_cond_t cond;         /* a run ended, or a dying task was freed */
+    st_client_task *tasks;       /* registered, not removed */
+    st_client_task *dying;       /* removed, waiting for free */
+    unsigned round;              /* the current round's stamp (never 0) */
+    bool in_round;               /* a round (or a manual-mode free) runs ... */
+    pthread_t round_thread;      /* ... on this thread */
+    bool retry_pending;          /* a task returned RETRY this round */
+    bool own_thread;
+    bool thread_started;
+    atomic_bool stopping;
+    pthread_t thread;
+};
 
-void st_client_wake(settee_db *db) { st_notify_signal(&db->notify); }
-
-bool st_client_wait_not_busy(settee_db *db, const bool *busy)
+/* Whether the caller is inside a round of d, i.e. in one of its callbacks
+ * (mu held). */
+static bool on_round_thread(const st_client_dispatcher *d)
 {
-    while (*busy) {
-        if (db->cb_active && pthread_equal(db->cb_thread, pthread_self()))
-            return true;
-        pthread_cond_wait(&db->cond, &db->mu);
+    return d->in_round && pthread_equal(d->round_thread, pthread_self());
+}
+
+static void round_begin(st_client_dispatcher *d)
+{
+    pthread_mutex_lock(&d->mu);
+    d->in_round = true;
+    d->round_thread = pthread_self();
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void round_end(st_client_dispatcher *d)
+{
+    pthread_mutex_lock(&d->mu);
+    d->in_round = false;
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void unlink_task(st_client_dispatcher *d, st_client_task *t)
+{
+    for (st_client_task **p = &d->tasks; *p; p = &(*p)->next) {
+        if (*p == t) {
+            *p = t->next;
+            break;
+        }
     }
-    return false;
+    t->next = NULL;
 }
 
-/* Mark the object behind busy as running on this thread (db->mu held). */
-static void begin_cb(settee_db *db, bool *busy)
-{
-    *busy = true;
-    db->cb_active = true;
-    db->cb_thread = pthread_self();
-}
-
-/* The object finished; wake removers.  Returns with db->mu held. */
-static void end_cb(settee_db *db, bool *busy)
-{
-    pthread_mutex_lock(&db->mu);
-    *busy = false;
-    db->cb_active = false;
-    pthread_cond_broadcast(&db->cond);
-}
-
-static void run_listeners(settee_db *db, unsigned round)
+/* Free every dying task whose run is over.  mu held, released around each
+ * free (which may call the app). */
+static void free_dying(st_client_dispatcher *d)
 {
     for (;;) {
-        pthread_mutex_lock(&db->mu);
-        settee_listener *l = db->listeners;
-        while (l && l->round == round)
-            l = l->next;
-        if (!l) {
-            pthread_mutex_unlock(&db->mu);
+        st_client_task **p = &d->dying;
+        while (*p && (*p)->busy)
+            p = &(*p)->next;
+        st_client_task *t = *p;
+        if (!t)
             return;
+        *p = t->next;
+        bool *flag = t->freed;
+        bool deferred = t->dying;
+        pthread_mutex_unlock(&d->mu);
+        t->ops->free(t, deferred);
+        pthread_mutex_lock(&d->mu);
+        if (flag) {
+            *flag = true;
+            pthread_cond_broadcast(&d->cond);
         }
-        l->round = round;
-        if (l->seq >= atomic_load(&db->seen_seq)) {
-            pthread_mutex_unlock(&db->mu);
-            continue;
-        }
-        begin_cb(db, &l->busy);
-        pthread_mutex_unlock(&db->mu);
-        st_client_listener_deliver(l);
-        end_cb(db, &l->busy);
-        bool free_it = l->free_in_dispatch;
-        pthread_mutex_unlock(&db->mu);
-        if (free_it)
-            st_client_listener_destroy(l);
     }
 }
 
-static void run_syncs(settee_db *db, unsigned round)
+/* The next task this round has not visited yet, stamped (mu held). */
+static st_client_task *next_unvisited(st_client_dispatcher *d, unsigned round)
 {
+    st_client_task *t = d->tasks;
+    while (t && t->round == round)
+        t = t->next;
+    if (t)
+        t->round = round;
+    return t;
+}
+
+/* Run every due task once.  Returns whether one asked for another round. */
+static bool run_tasks(st_client_dispatcher *d, unsigned round)
+{
+    bool again = false;
+    pthread_mutex_lock(&d->mu);
     for (;;) {
-        pthread_mutex_lock(&db->mu);
-        settee_sync *s = db->syncs;
-        while (s && *st_client_sync_round(s) == round)
-            s = st_client_sync_next(s);
-        if (!s) {
-            pthread_mutex_unlock(&db->mu);
-            return;
-        }
-        *st_client_sync_round(s) = round;
-        if (!st_client_sync_due(s)) {
-            pthread_mutex_unlock(&db->mu);
+        free_dying(d);
+        st_client_task *t = next_unvisited(d, round);
+        if (!t)
+            break;
+        if (!t->again && !t->retry && !t->ops->due(t))
             continue;
-        }
-        begin_cb(db, st_client_sync_busy(s));
-        pthread_mutex_unlock(&db->mu);
-        st_client_sync_dispatch(s);
-        end_cb(db, st_client_sync_busy(s));
-        bool free_it = st_client_sync_free_in_dispatch(s);
-        pthread_mutex_unlock(&db->mu);
-        if (free_it)
-            st_client_sync_destroy(s);
+        t->again = t->retry = false;
+        t->busy = true;
+        pthread_mutex_unlock(&d->mu);
+        st_client_next next = t->ops->run(t);
+        pthread_mutex_lock(&d->mu);
+        t->busy = false;
+        pthread_cond_broadcast(&d->cond);
+        if (t->removed)
+            continue; /* on the dying list, or its remover waits for the round */
+        if (next == ST_CLIENT_MORE)
+            again = t->again = true;
+        else if (next == ST_CLIENT_RETRY)
+            d->retry_pending = t->retry = true;
     }
+    pthread_mutex_unlock(&d->mu);
+    return again;
 }
 
-void st_client_dispatch_run(settee_db *db)
+void st_client_dispatch_run(st_client_dispatcher *d)
 {
-    /* A callback calling settee_db_dispatch on its own db: the round it is
-     * part of will see whatever is due; re-entering would deadlock. */
-    pthread_mutex_lock(&db->mu);
-    bool nested = db->cb_active && pthread_equal(db->cb_thread, pthread_self());
-    pthread_mutex_unlock(&db->mu);
-    if (nested)
+    pthread_mutex_lock(&d->mu);
+    bool nested = on_round_thread(d);
+    pthread_mutex_unlock(&d->mu);
+    if (nested) /* re-entering would deadlock; this round sees what is due */
         return;
-    pthread_mutex_lock(&db->dispatch_mu);
-    st_notify_drain(&db->notify);
-    unsigned round = ++db->round;
+    pthread_mutex_lock(&d->round_mu);
+    round_begin(d);
+    st_notify_drain(&d->notify);
+    pthread_mutex_lock(&d->mu);
+    d->retry_pending = false;
+    unsigned round = ++d->round;
     if (round == 0) /* 0 is "never visited" */
-        round = ++db->round;
-    run_listeners(db, round);
-    run_syncs(db, round);
-    pthread_mutex_unlock(&db->dispatch_mu);
+        round = ++d->round;
+    pthread_mutex_unlock(&d->mu);
+    if (run_tasks(d, round))
+        st_notify_signal(&d->notify);
+    round_end(d);
+    pthread_mutex_unlock(&d->round_mu);
 }
+
+void st_client_dispatch_add(st_client_dispatcher *d, st_client_task *t,
+                            const st_client_task_ops *ops)
+{
+    *t = (st_client_task){.ops = ops, .d = d};
+    pthread_mutex_lock(&d->mu);
+    t->next = d->tasks;
+    d->tasks = t;
+    pthread_mutex_unlock(&d->mu);
+}
+
+void st_client_dispatch_remove(st_client_task *t)
+{
+    st_client_dispatcher *d = t->d;
+    pthread_mutex_lock(&d->mu);
+    if (t->removed) {
+        pthread_mutex_unlock(&d->mu);
+        return;
+    }
+    t->removed = true;
+    unlink_task(d, t);
+    if (on_round_thread(d)) {
+        if (t->busy) { /* its own run: free it once that returns */
+            t->dying = true;
+            t->next = d->dying;
+            d->dying = t;
+            pthread_mutex_unlock(&d->mu);
+            return;
+        }
+        pthread_mutex_unlock(&d->mu);
+        t->ops->free(t, false);
+        return;
+    }
+    if (d->own_thread) { /* hand it to the dispatch thread and wait */
+        bool freed = false;
+        t->freed = &freed;
+        t->next = d->dying;
+        d->dying = t;
+        st_notify_signal(&d->notify);
+        while (!freed)
+            pthread_cond_wait(&d->cond, &d->mu);
+        pthread_mutex_unlock(&d->mu);
+        return;
+    }
+    pthread_mutex_unlock(&d->mu);
+    /* Manual mode: this thread does a round of one free. */
+    pthread_mutex_lock(&d->round_mu);
+    round_begin(d);
+    t->ops->free(t, false);
+    round_end(d);
+    pthread_mutex_unlock(&d->round_mu);
+}
+
+bool st_client_dispatch_removed(st_client_task *t)
+{
+    pthread_mutex_lock(&t->d->mu);
+    bool r = t->removed;
+    pthread_mutex_unlock(&t->d->mu);
+    return r;
+}
+
+void st_client_dispatch_wake(st_client_dispatcher *d) { st_notify_signal(&d->notify); }
+
+int st_client_dispatch_fd(const st_client_dispatcher *d) { return d->notify.rfd; }
 
 static void *thread_main(void *arg)
 {
-    settee_db *db = arg;
-    while (!atomic_load(&db->stopping)) {
-        if (!st_notify_wait(&db->notify, -1))
-            continue;
-        if (atomic_load(&db->stopping))
+    st_client_dispatcher *d = arg;
+    while (!atomic_load(&d->stopping)) {
+        pthread_mutex_lock(&d->mu);
+        int timeout = d->retry_pending ? ST_CLIENT_RETRY_MS : -1;
+        pthread_mutex_unlock(&d->mu);
+        st_notify_wait(&d->notify, timeout);
+        if (atomic_load(&d->stopping))
             break;
-        st_client_dispatch_run(db);
+        st_client_dispatch_run(d);
     }
     return NULL;
 }
 
-st_status st_client_dispatch_start(settee_db *db, st_error *err)
+static st_status start_thread(st_client_dispatcher *d, st_error *err)
 {
     /* The thread takes no signals: those belong to the app's threads. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&db->thread, NULL, thread_main, db);
+    int rc = pthread_create(&d->thread, NULL, thread_main, d);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0)
         return st_fail(err, ST_E_NOMEM, "cannot start the callback thread");
-    db->thread_started = true;
+    d->thread_started = true;
     return ST_OK;
 }
 
-void st_client_dispatch_stop(settee_db *db)
+st_status st_client_dispatch_new(bool own_thread, st_client_dispatcher **out, st_error *err)
 {
-    if (!db->thread_started)
+    *out = NULL;
+    st_client_dispatcher *d = calloc(1, sizeof *d);
+    if (!d)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    d->notify.rfd = d->notify.wfd = -1;
+    d->own_thread = own_thread;
+    atomic_init(&d->stopping, false);
+    pthread_mutex_init(&d->round_mu, NULL);
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cond, NULL);
+    st_status s = st_notify_open(&d->notify, err);
+    if (s == ST_OK && own_thread)
+        s = start_thread(d, err);
+    if (s != ST_OK) {
+        st_client_dispatch_free(d);
+        return s;
+    }
+    *out = d;
+    return ST_OK;
+}
+
+void st_client_dispatch_free(st_client_dispatcher *d)
+{
+    if (!d)
         return;
-    atomic_store(&db->stopping, true);
-    st_notify_signal(&db->notify);
-    pthread_join(db->thread, NULL);
-    db->thread_started = false;
+    if (d->thread_started) {
+        atomic_store(&d->stopping, true);
+        st_notify_signal(&d->notify);
+        pthread_join(d->thread, NULL);
+    }
+    st_notify_close(&d->notify);
+    pthread_cond_destroy(&d->cond);
+    pthread_mutex_destroy(&d->mu);
+    pthread_mutex_destroy(&d->round_mu);
+    free(d);
 }

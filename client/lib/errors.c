@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client_int.h"
+#include "errors.h"
 
 static const struct {
     const char *name;

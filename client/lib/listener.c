@@ -1,25 +1,45 @@
-/* listener.c — change listeners: registration, removal, and delivering
- * "changes since my cursor" in batches.
+/* listener.c — change listeners: a dispatcher task on a core change
+ * follower (st_follow.h).
  *
- * A listener is a cursor, not a queue: it remembers the last sequence it was
- * told about and, when a round finds the database ahead of it, reads core's
- * changes feed from there (optionally only its doc ids).  So a listener sees
- * every document that changed, from local writes and from sync alike, at its
- * newest revision; a document changed twice between two rounds is reported
- * once, as CouchDB's _changes does.
+ * A listener is a cursor, not a queue: its follower remembers the last
+ * sequence it was told about.  When core commits past an armed follower --
+ * a local write, a sync landing documents, or another process writing the
+ * same file (core polls for those) -- the follower's wake marks the
+ * listener woken and wakes the dispatcher; the listener's run reads the
+ * rows after its cursor (optionally only its doc ids), hands them to the
+ * app in batches, and arms the follower again once a read finds nothing
+ * left.  Arming refuses when something committed after the cursor in the
+ * meantime, so the run reads again instead of sleeping through it: no
+ * wake-up is lost.  A document changed twice between two reads is reported
+ * once, at its newest revision, as CouchDB's _changes does.
+ *
+ * Threads: the wake runs on a core thread and only sets a flag and signals;
+ * everything else runs on the db's callback thread (the dispatcher's run and
+ * free), which alone uses the follower.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client_int.h"
+#include "st_follow.h"
 
-#define BATCH 256
+#define BATCH 256      /* changes per callback, at most */
+#define MAX_BATCHES 8  /* per run: then other tasks get their turn */
 
-void st_client_listener_deliver(settee_listener *l);
-void st_client_listener_destroy(settee_listener *l);
+struct settee_listener {
+    st_client_task task;    /* first: the dispatcher hands back &task */
+    settee_db *db;
+    settee_change_fn fn;
+    void *ctx;
+    char **ids;             /* doc id filter (packed copy), or NULL */
+    size_t n_ids;
+    st_follower *follower;  /* the cursor; callback thread only after add */
+    atomic_bool woken;      /* the follower's wake fired since the last run */
+};
 
 /* One batch of rows: strings live in arena, and the change structs point
- * into it once the scan is over (the arena may move while it grows). */
+ * into it once the read is over (the arena may move while it grows). */
 typedef struct batch {
     settee_change rows[BATCH];
     size_t id_off[BATCH], rev_off[BATCH];
@@ -51,62 +71,115 @@ static int collect(void *ctx, const st_change_row *row)
     return 0;
 }
 
-static bool removed(settee_listener *l)
+/* The rows after the cursor into b.  On failure the cursor stays where it
+ * was, so nothing is skipped. */
+static st_status read_batch(settee_listener *l, batch *b)
 {
-    pthread_mutex_lock(&l->db->mu);
-    bool r = l->removed;
-    pthread_mutex_unlock(&l->db->mu);
-    return r;
+    st_changes_opts o;
+    st_changes_opts_init(&o);
+    o.limit = BATCH;
+    o.doc_ids = (const char *const *)l->ids;
+    o.n_doc_ids = l->n_ids;
+    b->n = 0;
+    b->st = ST_OK;
+    st_buf_reset(&b->arena);
+    uint64_t before = st_follow_since(l->follower);
+    st_follow_batch fb;
+    st_status s = st_follow_read(l->follower, &o, collect, b, &fb, NULL);
+    if (s == ST_OK)
+        s = b->st;
+    if (s != ST_OK) {
+        st_follow_seek(l->follower, before);
+        return s;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        b->rows[i].id = b->arena.data + b->id_off[i];
+        b->rows[i].rev = b->arena.data + b->rev_off[i];
+    }
+    return ST_OK;
 }
 
-void st_client_listener_deliver(settee_listener *l)
+static bool listener_due(st_client_task *t)
 {
-    settee_db *db = l->db;
-    uint64_t upto = atomic_load(&db->seen_seq);
+    settee_listener *l = (settee_listener *)t;
+    return atomic_load(&l->woken);
+}
+
+static st_client_next listener_run(st_client_task *t)
+{
+    settee_listener *l = (settee_listener *)t;
+    /* Cleared before reading: a commit from now on wakes it again. */
+    atomic_store(&l->woken, false);
     batch *b = malloc(sizeof *b);
     if (!b)
-        return; /* the cursor stays; the next round retries */
+        return ST_CLIENT_RETRY;
     st_buf_init(&b->arena, 0);
-    /* Bounded: each pass either advances the cursor or ends the loop. */
-    while (l->seq < upto && !removed(l)) {
-        st_changes_opts o;
-        st_changes_opts_init(&o);
-        o.since = l->seq;
-        o.limit = BATCH;
-        o.doc_ids = (const char *const *)l->ids;
-        o.n_doc_ids = l->n_ids;
-        b->n = 0;
-        b->st = ST_OK;
-        st_buf_reset(&b->arena);
-        st_status s = st_db_changes(db->core, &o, collect, b, NULL, NULL, NULL);
-        if (s != ST_OK || b->st != ST_OK)
-            break; /* storage trouble: keep the cursor, retry next round */
-        if (b->n == 0) {
-            l->seq = upto;
+    st_client_next next = ST_CLIENT_MORE; /* unless caught up below */
+    for (int i = 0; i < MAX_BATCHES; i++) {
+        if (st_client_dispatch_removed(t)) {
+            next = ST_CLIENT_IDLE;
             break;
         }
-        for (size_t i = 0; i < b->n; i++) {
-            b->rows[i].id = b->arena.data + b->id_off[i];
-            b->rows[i].rev = b->arena.data + b->rev_off[i];
+        if (read_batch(l, b) != ST_OK) {
+            next = ST_CLIENT_RETRY;
+            break;
         }
-        uint64_t last = b->rows[b->n - 1].seq;
-        l->fn(l->ctx, db, b->rows, b->n);
-        /* A short batch read everything committed before the read began,
-         * which includes every commit up to upto. */
-        l->seq = b->n < BATCH && last < upto ? upto : last;
+        if (b->n)
+            l->fn(l->ctx, l->db, b->rows, b->n);
+        if (b->n < BATCH && st_follow_arm(l->follower)) {
+            next = ST_CLIENT_IDLE;
+            break;
+        }
     }
     st_buf_free(&b->arena);
     free(b);
+    return next;
 }
 
-void st_client_listener_destroy(settee_listener *l)
+static void listener_destroy(settee_listener *l)
 {
-    settee_db *db = l->db;
-    for (size_t i = 0; i < l->n_ids; i++)
-        free(l->ids[i]);
+    st_follow_close(l->follower);
     free(l->ids);
     free(l);
+}
+
+static void listener_free(st_client_task *t, bool deferred)
+{
+    settee_listener *l = (settee_listener *)t;
+    settee_db *db = l->db;
+    listener_destroy(l);
     st_client_child_done(db);
+}
+
+static const st_client_task_ops listener_ops = {listener_due, listener_run, listener_free};
+
+/* The follower's wake: on a core thread, quick, no settee lock. */
+static void on_wake(void *ctx)
+{
+    settee_listener *l = ctx;
+    atomic_store(&l->woken, true);
+    st_client_dispatch_wake(l->db->disp);
+}
+
+/* ids[0..n) packed into one allocation (pointer array, then text); an empty
+ * set still filters (to nothing), so it is non-NULL too. */
+static char **pack_ids(const char *const *ids, size_t n)
+{
+    size_t bytes = (n + 1) * sizeof(char *);
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(ids[i]) + 1;
+    char **out = malloc(bytes);
+    if (!out)
+        return NULL;
+    char *p = (char *)(out + n + 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(ids[i]) + 1;
+        memcpy(p, ids[i], len);
+        out[i] = p;
+        p += len;
+    }
+    out[n] = NULL;
+    return out;
 }
 
 static settee_status add(settee_db *db, const char *const *ids, size_t n, bool filtered,
@@ -123,49 +196,40 @@ static settee_status add(settee_db *db, const char *const *ids, size_t n, bool f
     settee_status rc = st_client_enter(db, e);
     if (rc != SETTEE_OK)
         return rc;
-    settee_listener *l = calloc(1, sizeof *l);
     st_db_info info;
     st_error ce;
-    st_status s = ST_OK;
-    if (!l) {
+    st_status s;
+    settee_listener *l = calloc(1, sizeof *l);
+    if (!l || (filtered && !(l->ids = pack_ids(ids, n)))) {
         rc = st_client_fail(e, SETTEE_NOMEM, "out of memory");
         goto out;
     }
     l->db = db;
     l->fn = fn;
     l->ctx = ctx;
-    if (filtered) {
-        /* An empty set still filters (to nothing): calloc(1) keeps it non-NULL. */
-        l->ids = calloc(n ? n : 1, sizeof *l->ids);
-        if (!l->ids) {
-            rc = st_client_fail(e, SETTEE_NOMEM, "out of memory");
-            goto out;
-        }
-        for (; l->n_ids < n; l->n_ids++)
-            if ((rc = st_client_dup(&l->ids[l->n_ids], ids[l->n_ids], strlen(ids[l->n_ids]),
-                                    e)) != SETTEE_OK)
-                goto out;
-    }
-    if ((s = st_db_info_get(db->core, &info, &ce)) != ST_OK) {
+    l->n_ids = n;
+    atomic_init(&l->woken, false);
+    if ((s = st_db_info_get(db->core, &info, &ce)) != ST_OK ||
+        (s = st_follow_open(db->core, info.update_seq, on_wake, l, &l->follower, &ce)) !=
+            ST_OK) {
         rc = st_client_from_core(e, s, &ce);
         goto out;
     }
-    l->seq = info.update_seq;
+    /* A commit since the info (arm refuses), or one right after the arm
+     * (its wake may have come before the task was registered): the first
+     * round reads it. */
+    if (!st_follow_arm(l->follower))
+        atomic_store(&l->woken, true);
     st_client_child_add(db);
-    pthread_mutex_lock(&db->mu);
-    l->next = db->listeners;
-    db->listeners = l;
-    pthread_mutex_unlock(&db->mu);
+    st_client_dispatch_add(db->disp, &l->task, &listener_ops);
+    if (atomic_load(&l->woken))
+        st_client_dispatch_wake(db->disp);
     *out_tok = l;
     l = NULL;
     st_client_ok(e);
 out:
-    if (l) {
-        for (size_t i = 0; i < l->n_ids; i++)
-            free(l->ids[i]);
-        free(l->ids);
-        free(l);
-    }
+    if (l)
+        listener_destroy(l);
     st_client_leave(db);
     return rc;
 }
@@ -185,25 +249,6 @@ settee_status settee_listener_add_docs(settee_db *db, const char *const *ids, si
 
 void settee_listener_remove(settee_listener *l)
 {
-    if (!l)
-        return;
-    settee_db *db = l->db;
-    pthread_mutex_lock(&db->mu);
-    if (l->removed) { /* a second remove from inside its callback */
-        pthread_mutex_unlock(&db->mu);
-        return;
-    }
-    for (settee_listener **p = &db->listeners; *p; p = &(*p)->next) {
-        if (*p == l) {
-            *p = l->next;
-            break;
-        }
-    }
-    l->removed = true;
-    bool defer = st_client_wait_not_busy(db, &l->busy);
-    if (defer)
-        l->free_in_dispatch = true;
-    pthread_mutex_unlock(&db->mu);
-    if (!defer)
-        st_client_listener_destroy(l);
+    if (l)
+        st_client_dispatch_remove(&l->task);
 }

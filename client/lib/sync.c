@@ -4,19 +4,32 @@
  *
  * Threads: each replicator job runs on its own thread (replicator/), where
  * local writes of pulled documents go straight into the same st_db the app
- * uses, so listeners hear of them through the ordinary commit observer.  The
+ * uses, so listeners hear of them through their ordinary followers.  The
  * jobs' hooks (status changed, a pulled document is conflicted) run on those
- * threads and only record and signal; the app's callbacks — on_status and
- * the resolver — run in the db's dispatch round (dispatch.c), one at a time
- * with its listeners.  So the app never sees two of its callbacks at once,
- * and a slow resolver delays callbacks, never replication or local writes.
+ * threads and only record and wake the dispatcher; the app's callbacks,
+ * on_status and the resolver, run in the sync's dispatcher task, one at a
+ * time with the db's listeners.  So the app never sees two of its callbacks
+ * at once, and a slow resolver delays callbacks, never replication or local
+ * writes.
+ *
+ * Credentials and certificates are the replicator's (st_repl.h): the
+ * config's user/password go to it as username/password, which replace the
+ * URL's, so a name or password needs no escaping; both jobs get the same.
+ *
+ * The end: a sync's last callback has state STOPPED.  When the jobs end by
+ * themselves (one-shot, failure, settee_sync_stop) the task's run delivers
+ * it.  settee_sync_free hands the sync to the dispatcher, whose free retires
+ * the jobs and then delivers it (on the callback thread) unless it was
+ * delivered already or the free was asked from the sync's own callback.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "client_int.h"
-#include "st_pct.h"
 #include "st_repl.h"
 
 /* What a replicator hook was registered for: which job of which sync. */
@@ -26,6 +39,7 @@ typedef struct hook_ctx {
 } hook_ctx;
 
 struct settee_sync {
+    st_client_task task;           /* first: the dispatcher hands back &task */
     settee_db *db;
     settee_sync_fn on_status;
     void *ctx;
@@ -34,12 +48,16 @@ struct settee_sync {
     hook_ctx hooks[2];
     st_repl_config pull_cfg;       /* the pull job (one-shot two-way: started once the
                                     * push made the remote) */
-    char *url;                     /* remote URL with credentials (pull_cfg points here) */
+    char *url;                     /* copies of the config's strings (pull_cfg points */
+    char *user, *password;         /* here); the secrets are wiped when freed */
+    char *bearer_token, *ca_file;
     char **doc_ids;                /* packed copy (pull_cfg points here) */
 
     pthread_mutex_t mu;            /* lock 3: the fields down to own_error */
     st_repl *push;                 /* local → remote, or NULL; set once at start */
     st_repl *pull;                 /* remote → local, or NULL (maybe not yet started) */
+    st_repl_status retired[2];     /* a job's last status once it was freed ... */
+    bool is_retired[2];            /* ... (0 push, 1 pull) */
     bool pull_pending;             /* one-shot two-way: the pull waits for the push
                                     * to create the remote */
     bool stopping;                 /* settee_sync_stop was called */
@@ -51,23 +69,11 @@ struct settee_sync {
     uint64_t conflicts_resolved;   /* written by dispatch, read by get_status */
     settee_error own_error;        /* the resolver's or the deferred pull start's */
 
-    /* Dispatch-only state (rounds are serialized by db->dispatch_mu). */
+    /* Callback-thread state (the task's runs and its free are serialized). */
     settee_sync_status sent;       /* the last status delivered */
     bool any_sent;
     bool final_sent;               /* STOPPED was delivered: no more callbacks */
-
-    /* Under db->mu: the dispatch list (see dispatch.c). */
-    bool busy;
-    unsigned round;
-    bool removed;
-    bool free_in_dispatch;
-    settee_sync *next;
 };
-
-settee_sync *st_client_sync_next(settee_sync *s) { return s->next; }
-bool *st_client_sync_busy(settee_sync *s) { return &s->busy; }
-unsigned *st_client_sync_round(settee_sync *s) { return &s->round; }
-bool st_client_sync_free_in_dispatch(settee_sync *s) { return s->free_in_dispatch; }
 
 const char *settee_sync_state_name(settee_sync_state st)
 {
@@ -118,7 +124,7 @@ static void hook_status(void *ctx, st_repl *r, const st_repl_status *st)
     if (st->state == ST_REPL_FAILED) {
         s->pull_pending = false;
         s->job_failed = true;
-        /* Under s->mu, which st_client_sync_destroy takes to retire a job
+        /* Under s->mu, which retire() takes to unlink a job
          * before freeing it; st_repl_stop only flags and wakes. */
         st_repl *other = h->side == 0 ? s->pull : s->push;
         if (other)
@@ -140,7 +146,7 @@ static void hook_status(void *ctx, st_repl *r, const st_repl_status *st)
         if (stop_now)
             st_repl_stop(pull);
     }
-    st_client_wake(s->db);
+    st_client_dispatch_wake(s->db->disp);
 }
 
 static void hook_conflict(void *ctx, st_repl *r, const char *doc_id)
@@ -161,7 +167,7 @@ static void hook_conflict(void *ctx, st_repl *r, const char *doc_id)
     else
         s->queue_nomem = true; /* reported; settee_conflicts_list still finds it */
     pthread_mutex_unlock(&s->mu);
-    st_client_wake(s->db);
+    st_client_dispatch_wake(s->db->disp);
 }
 
 /* ------------------------------------------------------------ the status */
@@ -211,13 +217,16 @@ static void snapshot(settee_sync *s, settee_sync_status *out, bool *out_all_ende
     int loud = -1;
     pthread_mutex_lock(&s->mu);
     st_repl *jobs[2] = {s->push, s->pull};
+    bool retired[2] = {s->is_retired[0], s->is_retired[1]};
+    st_repl_status saved[2] = {s->retired[0], s->retired[1]};
     bool pull_pending = s->pull_pending && !s->stopping;
     pthread_mutex_unlock(&s->mu);
     for (int k = 0; k < 2; k++) {
-        if (!jobs[k])
+        if (!jobs[k] && !retired[k])
             continue;
-        st_repl_status r;
-        st_repl_get_status(jobs[k], &r);
+        st_repl_status r = saved[k];
+        if (jobs[k])
+            st_repl_get_status(jobs[k], &r);
         out->docs_read += r.docs_read;
         out->docs_written += r.docs_written;
         if (k == 0)
@@ -263,8 +272,9 @@ static bool same_status(const settee_sync_status *a, const settee_sync_status *b
 
 /* --------------------------------------------------------- dispatch's part */
 
-bool st_client_sync_due(settee_sync *s)
+static bool sync_due(st_client_task *t)
 {
+    settee_sync *s = (settee_sync *)t;
     if (s->final_sent)
         return false;
     pthread_mutex_lock(&s->mu);
@@ -273,13 +283,7 @@ bool st_client_sync_due(settee_sync *s)
     return due;
 }
 
-static bool was_removed(settee_sync *s)
-{
-    pthread_mutex_lock(&s->db->mu);
-    bool r = s->removed;
-    pthread_mutex_unlock(&s->db->mu);
-    return r;
-}
+static bool was_removed(settee_sync *s) { return st_client_dispatch_removed(&s->task); }
 
 static void run_resolver(settee_sync *s)
 {
@@ -321,11 +325,12 @@ static void run_resolver(settee_sync *s)
     free(q);
 }
 
-void st_client_sync_dispatch(settee_sync *s)
+static st_client_next sync_run(st_client_task *t)
 {
+    settee_sync *s = (settee_sync *)t;
     run_resolver(s);
     if (was_removed(s))
-        return;
+        return ST_CLIENT_IDLE;
     /* Conflicts queued while the resolver ran keep the sync due (their hook
      * signalled), and so does the status, so the final STOPPED is not lost. */
     pthread_mutex_lock(&s->mu);
@@ -338,7 +343,7 @@ void st_client_sync_dispatch(settee_sync *s)
     snapshot(s, &st, &all_ended);
     /* The final STOPPED waits until every queued conflict was handed over. */
     if (all_ended && queued)
-        return;
+        return ST_CLIENT_IDLE;
     if (!s->any_sent || !same_status(&st, &s->sent) || all_ended) {
         s->sent = st;
         s->any_sent = true;
@@ -347,68 +352,10 @@ void st_client_sync_dispatch(settee_sync *s)
         if (s->on_status)
             s->on_status(s->ctx, s, &st);
     }
+    return ST_CLIENT_IDLE;
 }
 
 /* ------------------------------------------------------------ lifecycle */
-
-/* RFC 3986 userinfo: everything but unreserved characters percent-encoded. */
-static st_status add_userinfo_part(st_buf *b, const char *s)
-{
-    return st_pct_encode(b, s, strlen(s), "-._~");
-}
-
-/* url with user:password@ spliced in after the scheme. */
-static settee_status remote_url(const settee_sync_config *c, st_buf *out, settee_error *e)
-{
-    const char *sep = strstr(c->url, "://");
-    if (!sep || (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0))
-        return st_client_fail(e, SETTEE_BAD_REQUEST, "sync url must be http(s)://host[:port]/db");
-    st_status st = ST_OK;
-    if (!c->user) {
-        st = st_buf_adds(out, c->url);
-    } else {
-        size_t scheme = (size_t)(sep - c->url) + 3;
-        st = st_buf_add(out, c->url, scheme);
-        if (st == ST_OK)
-            st = add_userinfo_part(out, c->user);
-        if (st == ST_OK && c->password)
-            st = st_buf_addc(out, ':');
-        if (st == ST_OK && c->password)
-            st = add_userinfo_part(out, c->password);
-        if (st == ST_OK)
-            st = st_buf_addc(out, '@');
-        if (st == ST_OK)
-            st = st_buf_adds(out, c->url + scheme);
-    }
-    return st == ST_OK ? SETTEE_OK : st_client_fail(e, SETTEE_NOMEM, "out of memory");
-}
-
-void st_client_sync_destroy(settee_sync *s)
-{
-    settee_db *db = s->db;
-    /* The push first: once its thread is gone no hook can start the pull,
-     * so s->pull is final; after both, no hook of s runs any more.  Each is
-     * unlinked under s->mu before it is freed: the other job's hook may
-     * stop it (hook_status). */
-    pthread_mutex_lock(&s->mu);
-    st_repl *push = s->push;
-    s->push = NULL;
-    pthread_mutex_unlock(&s->mu);
-    st_repl_free(push);
-    pthread_mutex_lock(&s->mu);
-    st_repl *pull = s->pull;
-    s->pull = NULL;
-    pthread_mutex_unlock(&s->mu);
-    st_repl_free(pull);
-    for (size_t i = 0; i < s->qn; i++)
-        free(s->queue[i]);
-    free(s->queue);
-    free(s->url);
-    free(s->doc_ids);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
-    st_client_child_done(db);
-}
 
 /* ids[0..n) packed into one allocation (pointer array, then text). */
 static char **pack_ids(const char *const *ids, size_t n)
@@ -430,6 +377,128 @@ static char **pack_ids(const char *const *ids, size_t n)
     return out;
 }
 
+/* Whether url carries user information (user[:password]@ before the path). */
+static bool url_has_userinfo(const char *url)
+{
+    const char *host = strstr(url, "://");
+    if (!host)
+        return false;
+    host += 3;
+    const char *at = strchr(host, '@');
+    return at && at < host + strcspn(host, "/?#");
+}
+
+/* The URL and the credentials (settee.h, above settee_sync_config): what
+ * the replicator would refuse only once running is refused here, so a
+ * contradiction fails the start instead of arriving as a status. */
+static settee_status check_remote(const settee_sync_config *c, settee_error *e)
+{
+    if (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0)
+        return st_client_fail(e, SETTEE_BAD_REQUEST, "sync url must be http(s)://host[:port]/db");
+    bool in_url = url_has_userinfo(c->url);
+    if (c->password && !c->user)
+        return st_client_fail(e, SETTEE_BAD_REQUEST, "a password needs a user");
+    if (c->bearer_token && (c->user || in_url))
+        return st_client_fail(e, SETTEE_BAD_REQUEST,
+                              "a bearer token and a user/password are mutually exclusive");
+    if (c->use_session && !c->user && !in_url)
+        return st_client_fail(e, SETTEE_BAD_REQUEST,
+                              "use_session needs a user and password (fields, or in the url)");
+    return SETTEE_OK;
+}
+
+/* s's copies of c's strings; false when out of memory. */
+static bool copy_config(settee_sync *s, const settee_sync_config *c)
+{
+    bool ok = (s->url = strdup(c->url)) != NULL;
+    const char *src[4] = {c->user, c->password, c->bearer_token, c->ca_file};
+    char **dst[4] = {&s->user, &s->password, &s->bearer_token, &s->ca_file};
+    for (int i = 0; i < 4; i++)
+        if (ok && src[i])
+            ok = (*dst[i] = strdup(src[i])) != NULL;
+    if (ok && c->doc_ids)
+        ok = (s->doc_ids = pack_ids(c->doc_ids, c->n_doc_ids)) != NULL;
+    return ok;
+}
+
+static void wipe_free(char *p)
+{
+    if (p)
+        OPENSSL_cleanse(p, strlen(p));
+    free(p);
+}
+
+/* Free s's copies of the config's strings. */
+static void free_config(settee_sync *s)
+{
+    free(s->url);
+    free(s->user);
+    wipe_free(s->password);
+    wipe_free(s->bearer_token);
+    free(s->ca_file);
+    free(s->doc_ids);
+}
+
+/* Stop job k (0 push, 1 pull), wait for its end, keep its last status and
+ * free it.  The push first: once its thread is gone no hook can start the
+ * pull, so s->pull is final; after both, no hook of s runs any more.  Each
+ * is unlinked under s->mu before it is freed: the other job's hook may stop
+ * it (hook_status). */
+static void retire(settee_sync *s, int k)
+{
+    pthread_mutex_lock(&s->mu);
+    st_repl *r = k == 0 ? s->push : s->pull;
+    pthread_mutex_unlock(&s->mu);
+    if (!r)
+        return;
+    st_repl_stop(r);
+    st_repl_wait(r, -1);
+    st_repl_status last;
+    st_repl_get_status(r, &last);
+    pthread_mutex_lock(&s->mu);
+    s->retired[k] = last;
+    s->is_retired[k] = true;
+    if (k == 0)
+        s->push = NULL;
+    else
+        s->pull = NULL;
+    pthread_mutex_unlock(&s->mu);
+    st_repl_free(r);
+}
+
+/* Free what s holds besides its jobs (retired, or never started). */
+static void sync_destroy(settee_sync *s)
+{
+    for (size_t i = 0; i < s->qn; i++)
+        free(s->queue[i]);
+    free(s->queue);
+    free_config(s);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* The dispatcher's free: on the callback thread, after settee_sync_free.
+ * Conflicts still queued are left to settee_conflicts_list: the app asked
+ * for the end. */
+static void sync_free(st_client_task *t, bool deferred)
+{
+    settee_sync *s = (settee_sync *)t;
+    settee_db *db = s->db;
+    retire(s, 0);
+    retire(s, 1);
+    if (!deferred && !s->final_sent && s->on_status) {
+        settee_sync_status st;
+        bool all_ended;
+        snapshot(s, &st, &all_ended); /* every job retired: STOPPED */
+        s->final_sent = true;
+        s->on_status(s->ctx, s, &st);
+    }
+    sync_destroy(s);
+    st_client_child_done(db);
+}
+
+static const st_client_task_ops sync_ops = {sync_due, sync_run, sync_free};
+
 settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
                                 settee_sync **out_sync, settee_error *e)
 {
@@ -444,10 +513,11 @@ settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
     for (size_t i = 0; c->doc_ids && i < c->n_doc_ids; i++)
         if (!c->doc_ids[i])
             return st_client_fail(e, SETTEE_MISUSE, "NULL id in doc_ids");
-    settee_status rc = st_client_enter(db, e);
+    settee_status rc = check_remote(c, e);
     if (rc != SETTEE_OK)
         return rc;
-    st_buf url = ST_BUF_INIT;
+    if ((rc = st_client_enter(db, e)) != SETTEE_OK)
+        return rc;
     st_error ce;
     st_status s_st;
     settee_sync *s = calloc(1, sizeof *s);
@@ -464,10 +534,7 @@ settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
     s->hooks[1] = (hook_ctx){s, 1};
     st_client_ok(&s->own_error);
     pthread_mutex_init(&s->mu, NULL);
-    if ((rc = remote_url(c, &url, e)) != SETTEE_OK)
-        goto out;
-    if (!(s->url = st_buf_take(&url, NULL)) ||
-        (c->doc_ids && !(s->doc_ids = pack_ids(c->doc_ids, c->n_doc_ids)))) {
+    if (!copy_config(s, c)) {
         rc = st_client_fail(e, SETTEE_NOMEM, "out of memory");
         goto out;
     }
@@ -478,6 +545,12 @@ settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
     base.doc_ids = (const char *const *)s->doc_ids;
     base.n_doc_ids = s->doc_ids ? c->n_doc_ids : 0;
     base.retry_max_ms = c->retry_max_ms;
+    base.ca_file = s->ca_file;
+    base.insecure = c->insecure;
+    base.username = s->user;
+    base.password = s->password;
+    base.bearer_token = s->bearer_token;
+    base.use_session = c->use_session;
     base.on_status = hook_status;
 
     s->pull_cfg = base;
@@ -520,12 +593,9 @@ settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
             st_repl_stop(pull);
     }
     st_client_child_add(db);
-    pthread_mutex_lock(&db->mu);
-    s->next = db->syncs;
-    db->syncs = s;
-    pthread_mutex_unlock(&db->mu);
-    /* The hooks may have fired before s was on the list. */
-    st_client_wake(db);
+    st_client_dispatch_add(db->disp, &s->task, &sync_ops);
+    /* The hooks may have fired before s was registered. */
+    st_client_dispatch_wake(db->disp);
     *out_sync = s;
     s = NULL;
     st_client_ok(e);
@@ -536,12 +606,10 @@ out:
         pthread_mutex_unlock(&s->mu);
         st_repl_free(s->push);
         st_repl_free(s->pull);
-        free(s->url);
-        free(s->doc_ids);
+        free_config(s);
         pthread_mutex_destroy(&s->mu);
         free(s);
     }
-    st_buf_free(&url);
     st_client_leave(db);
     return rc;
 }
@@ -558,7 +626,7 @@ void settee_sync_stop(settee_sync *s)
         st_repl_stop(push);
     if (pull)
         st_repl_stop(pull);
-    st_client_wake(s->db);
+    st_client_dispatch_wake(s->db->disp);
 }
 
 settee_status settee_sync_get_status(settee_sync *s, settee_sync_status *out_status)
@@ -574,24 +642,6 @@ void settee_sync_free(settee_sync *s)
 {
     if (!s)
         return;
-    settee_db *db = s->db;
     settee_sync_stop(s);
-    pthread_mutex_lock(&db->mu);
-    if (s->removed) {
-        pthread_mutex_unlock(&db->mu);
-        return;
-    }
-    for (settee_sync **p = &db->syncs; *p; p = &(*p)->next) {
-        if (*p == s) {
-            *p = s->next;
-            break;
-        }
-    }
-    s->removed = true;
-    bool defer = st_client_wait_not_busy(db, &s->busy);
-    if (defer)
-        s->free_in_dispatch = true;
-    pthread_mutex_unlock(&db->mu);
-    if (!defer)
-        st_client_sync_destroy(s);
+    st_client_dispatch_remove(&s->task);
 }

@@ -3,7 +3,8 @@
  *   bench_fanout PORT DB USER:PASS LISTENERS WRITES [SERVER_PID] [TIMEOUT_S]
  *
  * One process holds every socket (epoll, RLIMIT_NOFILE raised): it opens
- * LISTENERS connections GET /DB/_changes?feed=continuous&since=now&
+ * LISTENERS connections (as USER: new databases are admin-only) GET
+ * /DB/_changes?feed=continuous&since=now&
  * heartbeat=30000 to 127.0.0.1:PORT and waits until each has its headers
  * and first newline.  Then a writer thread PUTs WRITES documents one at a
  * time on its own keep-alive connection; after each 201 it waits until
@@ -21,6 +22,12 @@
  * With SERVER_PID, VmRSS and VmHWM of that process are read from /proc
  * while all listeners are still connected.  Bounded: TIMEOUT_S (default
  * 120) for the whole run, 5 s per write.
+ *
+ * With BENCH_FANOUT_SELECTOR=1 in the environment, each listener follows
+ * its own selector instead (POST _changes?filter=_selector with
+ * {"selector":{"owner":"user<i>"}}), every write is for a random owner,
+ * and only that owner's listener must be told: latencies are over the
+ * (write, owner) pairs, and a row reaching anyone else counts as stray.
  *
  * Output: one line of key=value pairs.
  */
@@ -70,6 +77,9 @@ static atomic_uint ready_count, dead_count;
 static atomic_bool writer_done;
 static atomic_uint write_errors;
 static double deadline;
+static bool sel_mode;                   /* BENCH_FANOUT_SELECTOR=1 */
+static unsigned *owner_of;              /* [write] the listener it is for */
+static atomic_uint stray;               /* rows told to a listener not the owner */
 
 static uint64_t rt_ns(void)
 {
@@ -129,6 +139,10 @@ static void on_line(unsigned ci, const char *line, size_t len, uint64_t kts, uin
     unsigned k = (unsigned)strtoul(p + 1, NULL, 10);
     if (k >= n_writes)
         return;
+    if (sel_mode && owner_of[k] != ci) {
+        atomic_fetch_add(&stray, 1);
+        return;
+    }
     size_t at = (size_t)k * n_listeners + ci;
     if (arr_kernel[at])
         return;
@@ -236,10 +250,21 @@ static int start_connect(int ep, unsigned ci)
 static void on_writable(int ep, unsigned ci)
 {
     conn *c = &conns[ci];
-    char req[512];
-    int n = snprintf(req, sizeof req,
-                     "GET /%s/_changes?feed=continuous&since=now&heartbeat=30000 HTTP/1.1\r\n"
-                     "Host: 127.0.0.1\r\nAccept: application/json\r\n\r\n", db);
+    char req[768], body[96];
+    int bn = snprintf(body, sizeof body, "{\"selector\":{\"owner\":\"user%u\"}}", ci);
+    int n = sel_mode
+                ? snprintf(req, sizeof req,
+                           "POST /%s/_changes?feed=continuous&since=now&heartbeat=30000"
+                           "&filter=_selector HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           "Authorization: Basic %s\r\n"
+                           "Accept: application/json\r\nContent-Type: application/json\r\n"
+                           "Content-Length: %d\r\n\r\n%s",
+                           db, auth, bn, body)
+                : snprintf(req, sizeof req,
+                           "GET /%s/_changes?feed=continuous&since=now&heartbeat=30000 "
+                           "HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic %s\r\n"
+                           "Accept: application/json\r\n\r\n",
+                           db, auth);
     int err = 0;
     socklen_t el = sizeof err;
     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
@@ -257,7 +282,8 @@ static void on_writable(int ep, unsigned ci)
 static int put_doc(int fd, unsigned k, uint64_t *ack)
 {
     char req[768], body[128];
-    int bn = snprintf(body, sizeof body, "{\"k\":%u,\"type\":\"fanout\"}", k);
+    int bn = snprintf(body, sizeof body, "{\"k\":%u,\"type\":\"fanout\",\"owner\":\"user%u\"}",
+                      k, sel_mode ? owner_of[k] : 0);
     int n = snprintf(req, sizeof req,
                      "PUT /%s/fan-%x-%u HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic %s\r\n"
                      "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
@@ -302,7 +328,7 @@ static void *writer(void *arg)
             atomic_fetch_add(&write_errors, 1);
             break;
         }
-        unsigned alive = n_listeners - atomic_load(&dead_count);
+        unsigned alive = sel_mode ? 1 : n_listeners - atomic_load(&dead_count);
         double until = bh_now() + WRITE_WAIT_S;
         while (atomic_load(&got[k]) < alive && bh_now() < until)
             usleep(500);
@@ -384,6 +410,16 @@ int main(int argc, char **argv)
     }
     deadline = bh_now() + timeout;
     run_tag = (unsigned)(rt_ns() / 1000) & 0xffffffu;
+    const char *sm = getenv("BENCH_FANOUT_SELECTOR");
+    sel_mode = sm && strcmp(sm, "1") == 0;
+    owner_of = calloc(n_writes, sizeof *owner_of);
+    if (!owner_of)
+        return 1;
+    unsigned seed = run_tag | 1;
+    for (unsigned k = 0; k < n_writes; k++) {
+        seed = seed * 1103515245u + 12345u;
+        owner_of[k] = (seed >> 8) % n_listeners;
+    }
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
         rl.rlim_cur = rl.rlim_max;
@@ -504,6 +540,8 @@ int main(int argc, char **argv)
             continue;
         acked++;
         for (unsigned c = 0; c < n_listeners; c++) {
+            if (sel_mode && c != owner_of[k])
+                continue; /* only the owner is told */
             size_t at = (size_t)k * n_listeners + c;
             if (!arr_kernel[at]) {
                 missing++;
@@ -527,17 +565,20 @@ int main(int argc, char **argv)
     printf("listeners=%u writes=%u acked=%u samples=%zu missing=%zu early=%zu dead=%u "
            "connect_s=%.2f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f all_p50_ms=%.2f all_max_ms=%.2f "
            "user_p50_ms=%.2f user_p99_ms=%.2f rss_kb=%ld hwm_kb=%ld write_errors=%u "
-           "server_cpu_ms_per_write=%.1f from_put_p50_ms=%.2f from_put_p99_ms=%.2f\n",
+           "server_cpu_ms_per_write=%.3f from_put_p50_ms=%.2f from_put_p99_ms=%.2f "
+           "selector=%d stray=%u\n",
            n_listeners, n_writes, acked, n, missing, early, dead, connect_s, pct(lat, n, 0.50),
            pct(lat, n, 0.99), pct(lat, n, 1.0), pct(last_acked, acked, 0.50),
            pct(last_acked, acked, 1.0), pct(lat_u, nu, 0.50), pct(lat_u, nu, 0.99), rss, hwm,
            atomic_load(&write_errors),
            cpu0 >= 0 && cpu1 >= 0 && acked ? (cpu1 - cpu0) * 1e3 / acked : -1.0,
-           pct(lat_s, n, 0.50), pct(lat_s, n, 0.99));
-    bool ok = acked == n_writes && missing == 0 && dead == 0 && !atomic_load(&write_errors);
+           pct(lat_s, n, 0.50), pct(lat_s, n, 0.99), sel_mode, atomic_load(&stray));
+    bool ok = acked == n_writes && missing == 0 && dead == 0 && !atomic_load(&write_errors) &&
+              !atomic_load(&stray);
     free(lat);
     free(lat_u);
     free(lat_s);
     free(last);
+    free(owner_of);
     return ok ? 0 : 1;
 }

@@ -1,7 +1,9 @@
 /* client_testutil.h — helpers for libsettee's tests, which use nothing of
  * settee but settee.h: scratch paths, bounded waits, and the real
- * `settee serve` binary started on a free 127.0.0.1 port and stopped (or
- * restarted on the same port) by its PID.
+ * `settee serve` binary started on a free 127.0.0.1 port (optionally with
+ * more configuration, and HTTPS with the test certificate of
+ * tests/data/tls on a second port) and stopped (or restarted on the same
+ * ports) by its PID.
  */
 #ifndef CLIENT_TESTUTIL_H
 #define CLIENT_TESTUTIL_H
@@ -68,6 +70,10 @@ typedef struct ct_server {
     int port;
     char data_dir[4096];
     char url[160];        /* http://127.0.0.1:PORT (no credentials) */
+    const char *ini;      /* more --config text (static), or NULL */
+    bool tls;             /* also HTTPS on tls_port */
+    int tls_port;
+    char tls_url[160];    /* https://127.0.0.1:TLS_PORT, or "" */
 } ct_server;
 
 static inline const char *ct_bin(void)
@@ -115,8 +121,25 @@ static inline bool ct_server_spawn(ct_server *s)
         fprintf(stderr, "settee binary not found (set SETTEE_BIN)\n");
         return false;
     }
-    char port[16];
+    char port[16], ini[4200];
     snprintf(port, sizeof port, "%d", s->port);
+    /* A cheap admin hash: these tests are about sync, not password cost. */
+    snprintf(ini, sizeof ini, "%s.ini", s->data_dir);
+    FILE *f = fopen(ini, "w");
+    if (!f)
+        return false;
+    bool written = fputs("[chttpd_auth]\niterations = 1000\n", f) >= 0;
+#ifdef ST_TEST_DATA_DIR
+    if (s->tls)
+        written = written &&
+                  fprintf(f, "[ssl]\nenable = true\ncert_file = %s/tls/server.pem\n"
+                             "key_file = %s/tls/server.key\nport = %d\n",
+                          ST_TEST_DATA_DIR, ST_TEST_DATA_DIR, s->tls_port) > 0;
+#endif
+    if (s->ini)
+        written = written && fputs(s->ini, f) >= 0;
+    if (fclose(f) != 0 || !written)
+        return false;
     pid_t pid = fork();
     if (pid < 0)
         return false;
@@ -125,12 +148,13 @@ static inline bool ct_server_spawn(ct_server *s)
         if (devnull >= 0)
             dup2(devnull, 1);
         execl(bin, bin, "serve", "--data", s->data_dir, "--bind", "127.0.0.1", "--port", port,
-              "--admin", CT_ADMIN ":" CT_PASS, "--log-level", "error", (char *)NULL);
+              "--config", ini, "--admin", CT_ADMIN ":" CT_PASS, "--log-level", "error",
+              (char *)NULL);
         _exit(127);
     }
     s->pid = pid;
-    for (uint64_t t0 = ct_now_ms(); ct_now_ms() - t0 < 10000;) {
-        if (ct_port_open(s->port))
+    for (uint64_t t0 = ct_now_ms(); ct_now_ms() - t0 < 30000;) {
+        if (ct_port_open(s->port) && (!s->tls || ct_port_open(s->tls_port)))
             return true;
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) { /* died (port taken?) */
@@ -142,19 +166,31 @@ static inline bool ct_server_spawn(ct_server *s)
     return false;
 }
 
-static inline bool ct_server_start(ct_server *s, const char *tag)
+/* Start with ini (more configuration text, static; NULL for none) and,
+ * when tls, HTTPS beside HTTP (needs ST_TEST_DATA_DIR). */
+static inline bool ct_server_start_cfg(ct_server *s, const char *tag, const char *ini, bool tls)
 {
     memset(s, 0, sizeof *s);
     s->pid = -1;
+    s->ini = ini;
+    s->tls = tls;
     ct_tmpdir(s->data_dir, sizeof s->data_dir, tag);
     for (int attempt = 0; attempt < 5; attempt++) {
         s->port = ct_free_port();
-        if (s->port > 0 && ct_server_spawn(s)) {
+        s->tls_port = tls ? ct_free_port() : 0;
+        if (s->port > 0 && s->tls_port != s->port && ct_server_spawn(s)) {
             snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
+            if (tls)
+                snprintf(s->tls_url, sizeof s->tls_url, "https://127.0.0.1:%d", s->tls_port);
             return true;
         }
     }
     return false;
+}
+
+static inline bool ct_server_start(ct_server *s, const char *tag)
+{
+    return ct_server_start_cfg(s, tag, NULL, false);
 }
 
 /* Stop by PID: SIGTERM, then SIGKILL after 5 s; reap.  Returns true when

@@ -10,6 +10,12 @@ foreach(src ${_client_tests})
   set_tests_properties(client_${name} PROPERTIES TIMEOUT 300)
 endforeach()
 
+# The CLI's display formatting, unit-tested on its own sources.
+target_sources(client_test_cli_format PRIVATE ${PROJECT_SOURCE_DIR}/client/cli/progress.c
+               ${PROJECT_SOURCE_DIR}/client/cli/http.c)
+target_include_directories(client_test_cli_format PRIVATE ${PROJECT_SOURCE_DIR}/client/cli
+                           ${PROJECT_SOURCE_DIR}/core)
+
 # libsettee.so exports settee_* and nothing else.
 add_test(NAME client_exports
          COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/client/check_exports.sh $<TARGET_FILE:settee_shared>)
@@ -41,6 +47,9 @@ if(TARGET settee_static_pipe)
   add_executable(client_test_listeners_pipe ${CMAKE_CURRENT_SOURCE_DIR}/client/test_listeners.c)
   target_link_libraries(client_test_listeners_pipe PRIVATE settee_static_pipe PkgConfig::CMOCKA)
   target_include_directories(client_test_listeners_pipe PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  target_compile_definitions(client_test_listeners_pipe PRIVATE
+                             CT_SETTEE_BIN="$<TARGET_FILE:settee_cli>")
+  add_dependencies(client_test_listeners_pipe settee_cli)
   add_test(NAME client_test_listeners_pipe COMMAND client_test_listeners_pipe)
   set_tests_properties(client_test_listeners_pipe PROPERTIES TIMEOUT 300
                        ENVIRONMENT "SETTEE_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/tmp")

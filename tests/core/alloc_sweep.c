@@ -22,7 +22,7 @@
  * (tests/CMakeLists.txt).
  *
  * Bounded: each operation's sweep stops at the first N it survives whole
- * (about 3,300 runs in all, the create alone about 1,700); SWEEP_MAX caps N
+ * (about 3,700 runs in all, the create alone about 2,100); SWEEP_MAX caps N
  * in case an operation never ends.  Every N is swept, none skipped: with
  * the files in shared memory (below) the whole sweep takes seconds (on a
  * disk, a minute or two: the syncs of thousands of creates).

@@ -946,7 +946,7 @@ static void test_utf8_repaired_at_open(void **state)
     st_db_info info;
     assert_int_equal(st_db_info_get(f->db, &info, NULL), ST_OK);
     assert_int_equal(info.doc_count, 5);
-    /* the file is format 3 now: a second open repairs nothing */
+    /* the file is format 4 now: a second open repairs nothing */
     assert_int_equal(st_db_close(f->db), ST_OK);
     assert_int_equal(st_db_open(f->path, "test", &o, &f->db, &e), ST_OK);
 }

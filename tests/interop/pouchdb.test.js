@@ -1,4 +1,6 @@
-// PouchDB (node, in-memory adapter) against the real `settee serve` binary.
+// PouchDB (node, in-memory adapter) against the real `settee serve` binary:
+// replication, and pouchdb-find's _find/_index/_explain and selector
+// replication compared with PouchDB's own local answers.
 //
 // The test starts the server itself on an ephemeral 127.0.0.1 port with a
 // scratch data directory and --admin, and stops it by PID at the end.  Every
@@ -16,7 +18,8 @@ const path = require('node:path');
 const PouchDB = require('pouchdb-core')
   .plugin(require('pouchdb-adapter-memory'))
   .plugin(require('pouchdb-adapter-http'))
-  .plugin(require('pouchdb-replication'));
+  .plugin(require('pouchdb-replication'))
+  .plugin(require('pouchdb-find'));
 
 const BIN = process.env.SETTEE_BIN;
 const ADMIN = 'admin';
@@ -195,11 +198,13 @@ test('live sync sees a write made through the server within one second', async (
   assert.strictEqual((await http('PUT', '/live')).status, 201);
   const db = local();
   const sync = db.sync(remote('live'), { live: true, retry: false });
+  const done = new Promise((resolve) => sync.on('complete', resolve));
+  let feed = null;
   try {
     // wait until the first (empty) pass is done and the feed is parked
     await withTimeout(new Promise((resolve) => sync.on('paused', resolve)), 10000, 'paused');
     const seen = new Promise((resolve) => {
-      db.changes({ live: true, since: 'now' }).on('change', (ch) => {
+      feed = db.changes({ live: true, since: 'now' }).on('change', (ch) => {
         if (ch.id === 'ping') resolve(Date.now());
       });
     });
@@ -221,6 +226,94 @@ test('live sync sees a write made through the server within one second', async (
     }
     assert.strictEqual(status, 200);
   } finally {
+    // Wait for the sync to wind down (its last checkpoint request included)
+    // before the server is stopped at the end of the run.
+    if (feed) feed.cancel();
     sync.cancel();
+    await withTimeout(done, 10000, 'sync cancelled').catch(() => {});
   }
+});
+
+// ---- pouchdb-find: the same queries on settee and on PouchDB itself
+
+const PEOPLE = [
+  { _id: 'alice', name: 'alice', age: 31, team: 'red', tags: ['a', 'b'] },
+  { _id: 'bob', name: 'bob', age: 25, team: 'blue', tags: ['b'] },
+  { _id: 'carol', name: 'carol', age: 40, team: 'red' },
+  { _id: 'dave', name: 'dave', age: 19, team: 'green', tags: [] },
+  { _id: 'erin', name: 'erin', age: 52, team: 'blue', tags: ['c'] },
+  { _id: 'frank', name: 'frank', team: 'red' },
+];
+
+const QUERIES = [
+  { selector: { age: { $gt: 20 } }, sort: ['age'], fields: ['_id', 'age'] },
+  { selector: { age: { $gte: 19, $lt: 41 } }, sort: [{ age: 'desc' }], fields: ['_id'] },
+  { selector: { team: 'red', age: { $gt: 0 } }, sort: ['team', 'age'], fields: ['_id', 'name'] },
+  { selector: { tags: { $elemMatch: { $eq: 'b' } } }, fields: ['_id'] },
+  { selector: { name: { $regex: '^[a-c]' } }, fields: ['_id'] },
+  { selector: { $or: [{ team: 'green' }, { age: { $gt: 50 } }] }, fields: ['_id', 'team'] },
+  { selector: { age: { $exists: false } }, fields: ['_id'] },
+  { selector: { age: { $gt: 20 } }, sort: ['age'], limit: 2, skip: 1, fields: ['_id'] },
+];
+
+function ids(res) { return res.docs.map((d) => d._id); }
+
+test('pouchdb-find: indexes and queries on settee answer as PouchDB does', async () => {
+  const srv = remote('findq');
+  const mine = local();
+  await srv.bulkDocs(PEOPLE);
+  await mine.bulkDocs(PEOPLE);
+  for (const db of [srv, mine]) {
+    const made = await db.createIndex({ index: { fields: ['age'] } });
+    assert.strictEqual(made.result, 'created');
+    const again = await db.createIndex({ index: { fields: ['age'] } });
+    assert.strictEqual(again.result, 'exists');
+    await db.createIndex({ index: { fields: ['team', 'age'] }, ddoc: 'byteam', name: 'team-age' });
+  }
+  for (const q of QUERIES) {
+    const [a, b] = await Promise.all([srv.find(q), mine.find(q)]);
+    const sa = q.sort ? ids(a) : ids(a).sort();
+    const sb = q.sort ? ids(b) : ids(b).sort();
+    assert.deepStrictEqual(sa, sb, JSON.stringify(q));
+    if (q.fields) assert.deepStrictEqual(a.docs.map((d) => Object.keys(d).sort()),
+                                         b.docs.map((d) => Object.keys(d).sort()), 'fields');
+  }
+  const list = await srv.getIndexes();
+  assert.strictEqual(list.total_rows, 3);
+  assert.strictEqual(list.indexes[0].name, '_all_docs');
+  const named = list.indexes.find((i) => i.name === 'team-age');
+  assert.deepStrictEqual(named.def.fields, [{ team: 'asc' }, { age: 'asc' }]);
+  const ex = await srv.explain({ selector: { team: 'red', age: { $gt: 0 } } });
+  assert.strictEqual(ex.index.name, 'team-age');
+  // No index for the sort: settee says so, as CouchDB does.
+  await assert.rejects(srv.find({ selector: { name: 'bob' }, sort: ['name'] }),
+                       (e) => e.status === 400 && e.error === 'no_usable_index');
+  // Writes keep the index current.
+  await srv.put({ _id: 'gina', name: 'gina', age: 20, team: 'red' });
+  const young = await srv.find({ selector: { age: { $lt: 21 } }, sort: ['age'], fields: ['_id'] });
+  assert.deepStrictEqual(ids(young), ['dave', 'gina']);
+  await srv.deleteIndex(named);
+  const after = await srv.getIndexes();
+  assert.strictEqual(after.total_rows, 2);
+});
+
+test('selector replication with PouchDB, both ways', async () => {
+  const srv = remote('findrepl');
+  await srv.bulkDocs(PEOPLE);
+  const down = local();
+  const r = await withTimeout(down.replicate.from(srv, { selector: { team: 'red' } }), 20000,
+                              'selector pull');
+  assert.strictEqual(r.ok, true);
+  const got = await down.allDocs();
+  assert.deepStrictEqual(got.rows.map((x) => x.id).sort(), ['alice', 'carol', 'frank']);
+  const up = local();
+  await up.bulkDocs([{ _id: 'x1', keep: true }, { _id: 'x2', keep: false }, { _id: 'x3', keep: true }]);
+  const w = await withTimeout(up.replicate.to(remote('findrepl2'), { selector: { keep: true } }),
+                              20000, 'selector push');
+  assert.strictEqual(w.docs_written, 2);
+  const all = await http('GET', '/findrepl2/_all_docs');
+  assert.deepStrictEqual(all.json.rows.map((x) => x.id), ['x1', 'x3']);
+  // PouchDB's filtered changes against settee.
+  const ch = await srv.changes({ filter: '_selector', selector: { team: 'blue' } });
+  assert.deepStrictEqual(ch.results.map((x) => x.id).sort(), ['bob', 'erin']);
 });

@@ -31,6 +31,7 @@ typedef struct ch_route {
     const char *body;
     size_t len;               /* 0: strlen(body) */
     size_t chunk;             /* > 0: Transfer-Encoding: chunked in pieces of this size */
+    const char *headers;      /* extra response header lines, each ending "\r\n"; or NULL */
     atomic_int hits;
     char last_headers[2048];
 } ch_route;
@@ -84,9 +85,10 @@ static inline void ch_answer(ch_server *s, int fd, const char *req)
     }
     bool chunked = r && r->chunk;
     int hn = snprintf(head, sizeof head,
-                      "HTTP/1.1 %d X\r\nContent-Type: %s\r\nConnection: close\r\n%s\r\n",
+                      "HTTP/1.1 %d X\r\nContent-Type: %s\r\nConnection: close\r\n%s%s\r\n",
                       r ? r->status : 404, r ? r->ctype : "application/json",
-                      chunked ? "Transfer-Encoding: chunked\r\n" : "");
+                      chunked ? "Transfer-Encoding: chunked\r\n" : "",
+                      r && r->headers ? r->headers : "");
     if (!chunked) {
         char cl[64];
         snprintf(cl, sizeof cl, "Content-Length: %zu\r\n\r\n", len);

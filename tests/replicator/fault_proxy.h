@@ -2,8 +2,9 @@
  * for replication tests: it relays to an upstream port and, by chance or on
  * command, cuts connections mid-response, stalls them, answers garbage,
  * pretends _bulk_get does not exist, turns Accept: multipart/mixed into
- * application/json (a peer that only answers JSON), or refuses everything
- * ("down").
+ * application/json (a peer that only answers JSON), answers every request
+ * 401 or 403 as CouchDB words them (credentials gone bad), or refuses
+ * everything ("down").  It counts the logins (POST /_session) it relays.
  *
  * One thread accepts; one thread per connection relays both ways with
  * poll() in 50 ms slices, so every fault and the shutdown are noticed
@@ -43,8 +44,10 @@ typedef struct fp_proxy {
     atomic_bool no_bulk_get;       /* answer POST …/_bulk_get with 404 */
     atomic_bool json_only;         /* ask for JSON where multipart is asked (a
                                       PouchDB-like peer: attachments inline) */
+    atomic_int answer_status;      /* 401 or 403: answer every request so; 0: relay */
     /* counters */
     atomic_ulong conns, cuts, stalls, garbage, rejected, rewritten;
+    atomic_ulong logins;           /* POST /_session requests seen */
     atomic_int active;             /* connection threads alive */
 } fp_proxy;
 
@@ -113,6 +116,22 @@ static inline void *fp_conn_main(void *arg)
             ssize_t r = recv(c->cfd, buf, sizeof buf, 0);
             if (r <= 0)
                 break;
+            if (fp_find(buf, (size_t)r, "POST /_session "))
+                atomic_fetch_add(&p->logins, 1);
+            int refuse = atomic_load(&p->answer_status);
+            if (refuse == 401 || refuse == 403) {
+                static const char u[] =
+                    "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+                    "Connection: close\r\nContent-Length: 66\r\n\r\n"
+                    "{\"error\":\"unauthorized\",\"reason\":\"Name or password is incorrect.\"}";
+                static const char f[] =
+                    "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
+                    "Connection: close\r\nContent-Length: 71\r\n\r\n"
+                    "{\"error\":\"forbidden\",\"reason\":\"You are not allowed to access this db.\"}";
+                fp_write_all(c->cfd, refuse == 401 ? u : f, refuse == 401 ? sizeof u - 1 : sizeof f - 1);
+                atomic_fetch_add(&p->rejected, 1);
+                break;
+            }
             if (atomic_load(&p->no_bulk_get) && fp_find(buf, (size_t)r, "/_bulk_get")) {
                 static const char nf[] =
                     "HTTP/1.1 404 Object Not Found\r\nContent-Type: application/json\r\n"
@@ -250,6 +269,7 @@ static inline void fp_calm(fp_proxy *p)
     atomic_store(&p->down, false);
     atomic_store(&p->no_bulk_get, false);
     atomic_store(&p->json_only, false);
+    atomic_store(&p->answer_status, 0);
 }
 
 static inline void fp_stop(fp_proxy *p)

@@ -320,6 +320,72 @@ static void test_doc_ids_and_since(void **state)
     assert_int_equal(info.doc_count, 2 + 5); /* f15..f19 */
 }
 
+/* A selector replication from a local source: core matches the source's
+ * winners; each selector keeps its own checkpoint (it is part of the id). */
+static void test_selector(void **state)
+{
+    pair *p = *state;
+    for (int i = 0; i < 20; i++)
+        rt_put(p->a, NULL, "{\"_id\":\"s%02d\",\"owner\":\"u%d\"}", i, i % 2);
+    st_repl_config c;
+    st_repl_config_init(&c);
+    c.source_db = p->a;
+    c.target_db = p->b;
+    c.selector = "{\"owner\":\"u1\"}";
+    st_repl_status s;
+    st_error e;
+    assert_int_equal(st_repl_run(&c, &s, &e), ST_OK);
+    assert_int_equal(s.docs_written, 10);
+    for (int i = 20; i < 24; i++)
+        rt_put(p->a, NULL, "{\"_id\":\"s%02d\",\"owner\":\"u%d\"}", i, i % 2);
+    assert_int_equal(st_repl_run(&c, &s, &e), ST_OK);
+    assert_int_equal(s.docs_written, 2); /* resumed from its checkpoint */
+    c.selector = "{\"owner\":{\"$eq\":\"u1\"}}"; /* the same selector, written otherwise */
+    assert_int_equal(st_repl_run(&c, &s, &e), ST_OK);
+    assert_int_equal(s.docs_written, 0);
+    c.selector = "{\"owner\":\"u0\"}"; /* another: from the start */
+    assert_int_equal(st_repl_run(&c, &s, &e), ST_OK);
+    assert_int_equal(s.docs_written, 12);
+    st_db_info info;
+    assert_int_equal(st_db_info_get(p->b, &info, &e), ST_OK);
+    assert_int_equal(info.doc_count, 24);
+    c.selector = "{\"owner\":{\"$nope\":1}}";
+    assert_int_not_equal(st_repl_run(&c, &s, &e), ST_OK);
+}
+
+/* Continuous with a selector: only matching documents follow. */
+static void test_selector_continuous(void **state)
+{
+    pair *p = *state;
+    st_repl_config c;
+    st_repl_config_init(&c);
+    c.source_db = p->a;
+    c.target_db = p->b;
+    c.continuous = true;
+    c.selector = "{\"keep\":true}";
+    st_repl *r = NULL;
+    st_error e;
+    assert_int_equal(st_repl_start(&c, &r, &e), ST_OK);
+    for (int i = 0; i < 10; i++)
+        rt_put(p->a, NULL, "{\"_id\":\"k%d\",\"keep\":%s}", i, i % 3 ? "false" : "true");
+    st_repl_status s;
+    uint64_t t0 = rt_now_ms();
+    do {
+        rt_sleep_ms(5);
+        st_repl_get_status(r, &s);
+    } while (s.docs_written < 4 && rt_now_ms() - t0 < 5000);
+    assert_int_equal(s.docs_written, 4); /* k0 k3 k6 k9 */
+    rt_sleep_ms(100);
+    st_repl_get_status(r, &s);
+    assert_int_equal(s.docs_written, 4);
+    st_repl_stop(r);
+    assert_int_equal(st_repl_wait(r, 10000), ST_REPL_STOPPED);
+    st_repl_free(r);
+    st_db_info info;
+    assert_int_equal(st_db_info_get(p->b, &info, &e), ST_OK);
+    assert_int_equal(info.doc_count, 4);
+}
+
 static void test_create_target(void **state)
 {
     pair *p = *state;
@@ -602,6 +668,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checkpoint_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_doc_ids_and_since, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_selector, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_selector_continuous, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_target, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_continuous, setup, teardown),

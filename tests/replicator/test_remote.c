@@ -156,6 +156,47 @@ static void test_push_pull_roundtrip(void **state)
     rt_unlink(pc);
 }
 
+/* Selector replication through the server's _changes?filter=_selector
+ * (pull) and from a local source (push). */
+static void test_selector_both_ways(void **state)
+{
+    (void)state;
+    char pa[4096], pb[4096], url[256];
+    st_db *a = fresh_local(pa, sizeof pa), *b = fresh_local(pb, sizeof pb);
+    for (int i = 0; i < 30; i++)
+        rt_put(a, NULL, "{\"_id\":\"sel%02d\",\"team\":\"%s\"}", i, i % 3 ? "red" : "blue");
+    remote_url(url, sizeof url, "selrepl");
+    st_repl_config c;
+    st_repl_config_init(&c);
+    c.source_db = a;
+    c.target = url;
+    c.create_target = true;
+    c.selector = "{\"team\":\"blue\"}";
+    c.timeout_ms = 10000;
+    st_repl_status s;
+    st_error e;
+    assert_int_equal(st_repl_run(&c, &s, &e), ST_OK);
+    assert_int_equal(s.docs_written, 10);
+    /* Pull the whole remote back with another selector: none of it is red. */
+    st_repl_config_init(&c);
+    c.source = url;
+    c.target_db = b;
+    c.selector = "{\"team\":{\"$ne\":\"blue\"}}";
+    c.timeout_ms = 10000;
+    assert_int_equal(st_repl_run(&c, &s, &e), ST_OK);
+    assert_int_equal(s.docs_written, 0);
+    c.selector = "{\"_id\":{\"$gte\":\"sel15\"}}";
+    assert_int_equal(st_repl_run(&c, &s, &e), ST_OK);
+    assert_int_equal(s.docs_written, 5); /* blue ones from sel15: 15 18 21 24 27 */
+    st_db_info info;
+    assert_int_equal(st_db_info_get(b, &info, &e), ST_OK);
+    assert_int_equal(info.doc_count, 5);
+    st_db_close(a);
+    st_db_close(b);
+    rt_unlink(pa);
+    rt_unlink(pb);
+}
+
 static void test_conflicts_with_remote(void **state)
 {
     (void)state;
@@ -470,6 +511,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_push_pull_roundtrip),
         cmocka_unit_test(test_conflicts_with_remote),
+        cmocka_unit_test(test_selector_both_ways),
         cmocka_unit_test(test_errors_are_clear),
         cmocka_unit_test(test_stemmed_and_many_revs),
         cmocka_unit_test(test_attachments_round_trip),

@@ -56,9 +56,26 @@ static void test_golden_ids(void **state)
           "badd45975d543dccb6f6cc719f890d93");
     check(e.loc.uuid, &e.loc, &e.loc, ids, 2, NULL, "27e50fa001d08e566316ccd5576d8418",
           "e8e8e581ca7644c2e12d1a789c68fa5a");
+    /* The selector as CouchDB's replicator keeps it: normalised, keys
+     * sorted ({"$and":[{"a":{"$gt":1.5}},{"b":{"$eq":[1,2,300]}},...]}). */
     check(e.rem.uuid, &e.rem2, &e.loc, NULL, 0,
           "{\"a\":{\"$gt\":1.5},\"b\":[1,2,300],\"c\":null,\"d\":true}",
-          "e26c75ae9f4c2c4806fe2c558a784080", "2de029f919cbdea11a1dcd69a974d01b");
+          "fe7d2c723cbba3004962b9a5a8dd2573", "f52b2270690de5ea16fd5de3e7dd02d2");
+    /* So the same selector written differently has the same id. */
+    check(e.rem.uuid, &e.rem2, &e.loc, NULL, 0,
+          "{\"a\":{\"$gt\":1.5},\"b\":{\"$eq\":[1,2,300]},\"c\":{\"$eq\":null},"
+          "\"d\":{\"$eq\":true}}",
+          "fe7d2c723cbba3004962b9a5a8dd2573", "f52b2270690de5ea16fd5de3e7dd02d2");
+    char x[33], y[33];
+    assert_int_equal(st_repl_id_couch(e.rem.uuid, &e.rem2, &e.loc, NULL, 0,
+                                      "{\"$or\":[{\"k\":{\"$lt\":1,\"$gt\":0}}]}",
+                                      ST_TERM_ATOM_UTF8, x, NULL),
+                     ST_OK);
+    assert_int_equal(st_repl_id_couch(e.rem.uuid, &e.rem2, &e.loc, NULL, 0,
+                                      "{\"$or\":[{\"k\":{\"$gt\":0,\"$lt\":1}}]}",
+                                      ST_TERM_ATOM_UTF8, y, NULL),
+                     ST_OK);
+    assert_string_not_equal(x, y); /* $and keeps the order conditions were written in */
 }
 
 /* [<<"u">>, {local,<<"L">>}, {remote,undefined,"h",default,"/d/",[],undefined}] */

@@ -34,6 +34,8 @@ typedef struct tresp {
 static st_server *t_srv;
 static char t_base[64];
 static char t_dir[512];
+/* Set before t_start_with to restart on a directory kept by t_stop_keep. */
+static bool t_reuse_dir;
 
 typedef struct tbuf {
     char *buf;
@@ -69,9 +71,12 @@ static inline int t_start_with(const char *first_section, ...)
 {
     const char *tmp = getenv("SETTEE_TEST_TMP");
     static unsigned counter;
-    snprintf(t_dir, sizeof t_dir, "%s/settee-srv-%ld-%u", tmp ? tmp : "/tmp", (long)getpid(),
-             counter++);
-    t_rm_rf(t_dir);
+    if (!t_reuse_dir) {
+        snprintf(t_dir, sizeof t_dir, "%s/settee-srv-%ld-%u", tmp ? tmp : "/tmp",
+                 (long)getpid(), counter++);
+        t_rm_rf(t_dir);
+    }
+    t_reuse_dir = false;
     st_config *c = st_config_new();
     st_error e;
     if (!c)
@@ -86,6 +91,12 @@ static inline int t_start_with(const char *first_section, ...)
         st_config_set(c, "chttpd_auth", "iterations", "10", &e) != ST_OK ||
         st_config_set(c, "log", "level", getenv("SETTEE_TEST_LOG") ? "debug" : "warning", &e) !=
             ST_OK) {
+        st_config_free(c);
+        return -1;
+    }
+    /* Design-document JavaScript: this build's settee-js. */
+    const char *js = getenv("SETTEE_JS");
+    if (js && st_config_set(c, "query_servers", "javascript", js, &e) != ST_OK) {
         st_config_free(c);
         return -1;
     }
@@ -119,6 +130,13 @@ static inline void t_stop(void)
     st_server_stop(t_srv);
     t_srv = NULL;
     t_rm_rf(t_dir);
+}
+
+/* Stop but keep the data directory (then t_reuse_dir = true; t_start_with). */
+static inline void t_stop_keep(void)
+{
+    st_server_stop(t_srv);
+    t_srv = NULL;
 }
 
 static inline void t_free(tresp *r)

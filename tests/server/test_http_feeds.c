@@ -173,8 +173,10 @@ static void test_normal_feed(void **state)
     r = t_req("GET", "/feeds/_changes?since=abc", NULL, false);
     T_EXPECT(r, 400);
     t_free(&r);
+    /* a filter in a design document that does not exist: CouchDB's 404 */
     r = t_req("GET", "/feeds/_changes?filter=ddoc/f", NULL, false);
-    T_EXPECT(r, 400);
+    T_EXPECT(r, 404);
+    assert_non_null(strstr(r.body, "\"reason\":\"missing\""));
     t_free(&r);
     /* CouchDB takes a negative limit as none, and _changes booleans leniently. */
     r = t_req("GET", "/feeds/_changes?limit=-1&include_docs=yes", NULL, false);
