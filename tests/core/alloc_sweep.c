@@ -1,7 +1,9 @@
 /* alloc_sweep.c — allocation failure, swept (issue 10): for each of a few
  * representative core operations (create, an all-or-nothing write with an
  * attachment, a replicated write with a gzip attachment, purge, _local,
- * read, changes + all_docs, _revs_diff + _bulk_get, compaction), fail its
+ * read, changes + all_docs, _revs_diff + _bulk_get, _find through a json
+ * index, compaction; the database has that index, so every write keeps it
+ * current), fail its
  * 1st allocation, then its 2nd, and so on, every N, until it runs to the
  * end without meeting the failure.  Each time, whatever the operation
  * returns must be an error or the right answer, nothing may leak, no file
@@ -22,20 +24,29 @@
  * (tests/CMakeLists.txt).
  *
  * Bounded: each operation's sweep stops at the first N it survives whole
- * (about 3,700 runs in all, the create alone about 2,100); SWEEP_MAX caps N
+ * (about 4,700 runs in all, the create alone about 2,100); SWEEP_MAX caps N
  * in case an operation never ends.  Every N is swept, none skipped: with
- * the files in shared memory (below) the whole sweep takes seconds (on a
- * disk, a minute or two: the syncs of thousands of creates).
+ * the files in shared memory (below) the whole sweep takes well under a
+ * minute (on a disk, a few minutes: the syncs of thousands of creates).
+ * ICU's allocations and pthread_create's are failed but not counted (see
+ * icu_malloc and pthread_create below: state of the writer pool's threads).
  *
  * Debugging: SWEEP_ONLY=write sweeps one operation, SWEEP_ONLY=write:73
- * runs one case and prints where each leaked block was allocated;
- * SWEEP_VERBOSE=1 prints each operation's allocation count.
+ * runs one case and prints where the failing allocation and each leaked
+ * block were made;
+ * SWEEP_TRACE=1 does that for a whole sweep (slower); SWEEP_VERBOSE=1
+ * prints each operation's allocation count.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* RTLD_NEXT */
+#endif
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <execinfo.h>
 #include <limits.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,9 +55,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <unicode/uclean.h>
+
 #include "st_db.h"
 #include "st_json.h"
 #include "st_jw.h"
+#include "st_mango.h"
 #include "core/testutil.h"
 
 #define SWEEP_MAX 200000
@@ -92,12 +106,16 @@ static size_t slot_of(const void *p)
 /* SWEEP_ONLY=name sweeps one operation; SWEEP_ONLY=name:n runs that one
  * case and shows where each leaked block was allocated (a backtrace per
  * block, kept only then). */
-#define TRACE_DEPTH 10
+#define TRACE_DEPTH 20
 static void *(*trace_tab)[TRACE_DEPTH];
+static bool show_failure;
+
+/* Set while this thread is inside pthread_create (below). */
+static __thread bool creating_thread;
 
 static void track_add(void *p)
 {
-    if (!p || !atomic_load_explicit(&tracking, memory_order_relaxed))
+    if (!p || creating_thread || !atomic_load_explicit(&tracking, memory_order_relaxed))
         return;
     void *frames[TRACE_DEPTH] = {0};
     if (trace_tab)
@@ -145,20 +163,31 @@ static void track_start(void)
     atomic_store(&tracking, true);
 }
 
+/* The number of blocks still held (frees are followed after the stop). */
+static long track_held(void)
+{
+    lock();
+    long n = tracked;
+    unlock();
+    return n;
+}
+
 /* Stop tracking; the number of blocks still held. */
 static long track_stop(void)
 {
     atomic_store(&tracking, false);
-    lock();
-    long n = tracked;
-    unlock();
+    return track_held();
+}
+
+static void track_show(void)
+{
+    long n = track_held();
     for (size_t i = 0; trace_tab && n > 0 && i < TRACK_SLOTS; i++) {
         if (track_tab[i] && track_tab[i] != (void *)1) {
             fprintf(stderr, "leaked block %p, allocated at:\n", track_tab[i]);
             backtrace_symbols_fd(trace_tab[i], TRACE_DEPTH, 2);
         }
     }
-    return n;
 }
 
 /* Default visibility: the build hides symbols by default, and these must
@@ -173,6 +202,12 @@ static bool fail_this(void)
     atomic_fetch_add(&calls, 1);
     if (atomic_fetch_sub(&countdown, 1) == 1) {
         atomic_store(&injected, true);
+        if (show_failure) { /* SWEEP_ONLY=name:n: where the failure is */
+            void *frames[TRACE_DEPTH];
+            int k = backtrace(frames, TRACE_DEPTH);
+            fprintf(stderr, "the allocation that fails:\n");
+            backtrace_symbols_fd(frames, k, 2);
+        }
         return true;
     }
     return false;
@@ -250,6 +285,45 @@ static char *keep(const char *s)
     if (!p)
         abort();
     return memcpy(p, s, n);
+}
+
+/* ICU's allocations are failed like the others but not counted as the
+ * run's: each writer thread keeps a clone of the collator (collate.c) for
+ * as long as the thread lives, and the writers are a pool that outlives
+ * databases (a thread ends after 2 s idle), so a clone made during a run
+ * is held by design after it.  ICU takes these functions before it
+ * allocates anything (main, first). */
+static void *U_CALLCONV icu_malloc(const void *ctx, size_t n)
+{
+    (void)ctx;
+    return fail_this() ? NULL : __libc_malloc(n);
+}
+
+static void *U_CALLCONV icu_realloc(const void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    return fail_this() ? NULL : __libc_realloc(p, n);
+}
+
+static void U_CALLCONV icu_free(const void *ctx, void *p)
+{
+    (void)ctx;
+    __libc_free(p);
+}
+
+/* What pthread_create allocates (the new thread's TLS) is failed like the
+ * rest but not counted either: the writers are a detached pool whose
+ * threads outlive the run that started them.  The real function is looked
+ * up once, in main, before anything is counted. */
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+static pthread_create_fn real_pthread_create;
+
+EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
+{
+    creating_thread = true;
+    int rc = real_pthread_create(t, a, fn, arg);
+    creating_thread = false;
+    return rc;
 }
 
 static void arm(long n)
@@ -338,6 +412,10 @@ static void fill(st_db *db)
         snprintf(json, sizeof json, "{\"_id\":\"d%02d\",\"n\":%d,\"s\":\"%0*d\"}", i, i, 200, i);
         put_ok(db, json);
     }
+    /* a json index on n: every write below keeps it current */
+    put_ok(db, "{\"_id\":\"_design/ix\",\"language\":\"query\",\"views\":{\"by_n\":{\"map\":"
+               "{\"fields\":{\"n\":\"asc\"}},\"reduce\":\"_count\",\"options\":{\"def\":"
+               "{\"fields\":[\"n\"]}}}}}");
     st_json_doc *d = NULL;
     CHECK(st_json_parse("{\"seq\":7}", 9, NULL, &d, NULL) == ST_OK);
     CHECK(st_db_local_put(db, "_local/ck", st_json_doc_root(d), NULL, NULL, NULL) == ST_OK);
@@ -676,6 +754,36 @@ static st_status repl_op(void)
     return st;
 }
 
+/* _find through the json index: n between 3 and 12, sorted. */
+static int find_doc(void *ctx, const char *json, size_t len)
+{
+    st_buf *b = ctx;
+    return st_buf_add(b, json, len) != ST_OK || st_buf_addc(b, '\n') != ST_OK;
+}
+
+static st_status find_op(void)
+{
+    static const char req[] =
+        "{\"selector\":{\"n\":{\"$gte\":3,\"$lt\":12}},\"sort\":[{\"n\":\"asc\"}],"
+        "\"fields\":[\"_id\",\"n\"]}";
+    st_json_doc *d = NULL;
+    st_mango_query *q = NULL;
+    st_mango_cursor *c = NULL;
+    st_buf b = ST_BUF_INIT;
+    st_status st = st_json_parse(req, sizeof req - 1, NULL, &d, &op_err);
+    if (st == ST_OK)
+        st = st_mango_query_parse(st_json_doc_root(d), &q, &op_err);
+    if (st == ST_OK)
+        st = st_mango_find(db, q, &c, &op_err);
+    for (bool done = false; st == ST_OK && !done;)
+        st = st_mango_next(c, 4096, find_doc, &b, &done, &op_err);
+    st_mango_cursor_free(c);
+    st_mango_query_free(q);
+    st_json_doc_free(d);
+    got_out = b.data ? b.data : strdup("");
+    return st;
+}
+
 /* compaction: afterwards every document reads the same. */
 static st_status compact_op(void) { return st_db_compact(db, &op_err); }
 static void compact_verify(st_status st)
@@ -686,6 +794,31 @@ static void compact_verify(st_status st)
     char *now = dump(db);
     CHECK(strcmp(now, before) == 0); /* compaction changes no answer */
     free(now);
+}
+
+/* The operation once, nothing failing and nothing counted: one-time state
+ * (SQLite's, OpenSSL's md5, the C locale, the writer pool's threads and
+ * their caches) exists before counting. */
+static void warm(const scenario *s)
+{
+    test_unlink(path);
+    if (s->needs_db) {
+        fresh_db();
+        before = dump(db);
+    }
+    arm(LONG_MAX);
+    st_status st = s->op();
+    disarm();
+    if (getenv("SWEEP_VERBOSE"))
+        fprintf(stderr, "%s: %ld allocations\n", s->name, atomic_load(&calls));
+    free(got_out);
+    got_out = NULL;
+    CHECK(st == ST_OK);
+    free(before);
+    before = NULL;
+    if (db)
+        close_db();
+    test_unlink(path);
 }
 
 /* Files the run left next to the database (a failed create's temporary
@@ -737,9 +870,11 @@ static long sweep(const scenario *s, long only)
             close_db();
         test_unlink(path);
         long leaked = track_stop();
-        if (leaked != 0)
+        if (leaked != 0) {
+            track_show();
             fprintf(stderr, "%s: n=%ld: %ld allocations leaked (status %d)\n", s->name, n,
                     leaked, (int)st);
+        }
         CHECK(leaked == 0);
         CHECK(stray_files() == 0);
         if (!hit || only)
@@ -751,6 +886,12 @@ static long sweep(const scenario *s, long only)
 
 int main(void)
 {
+    real_pthread_create = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
+    if (!real_pthread_create)
+        abort();
+    UErrorCode icu = U_ZERO_ERROR;
+    u_setMemoryFunctions(NULL, icu_malloc, icu_realloc, icu_free, &icu);
+    CHECK(U_SUCCESS(icu));
     /* Thousands of databases are made and synced: on a disk the syncs are
      * nearly all of the time and none of what is tested, so the files live
      * in shared memory where the system has it. */
@@ -759,8 +900,6 @@ int main(void)
     test_path(path, sizeof path, "alloc-sweep.settee");
     test_path(template_path, sizeof template_path, "alloc-sweep-template.settee");
     make_template();
-    /* Warm up once with nothing failing: one-time state (SQLite's, OpenSSL's
-     * md5, the C locale) exists before counting. */
     const scenario scenarios[] = {
         {"create", false, open_op, open_verify},
         {"write", true, write_op, old_or_new},
@@ -770,31 +909,17 @@ int main(void)
         {"read", true, read_op, answer_verify},
         {"changes", true, changes_op, answer_verify},
         {"revs_diff+bulk_get", true, repl_op, answer_verify},
+        {"_find", true, find_op, answer_verify},
         {"compact", true, compact_op, compact_verify},
     };
-    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
-        test_unlink(path);
-        if (scenarios[i].needs_db) {
-            fresh_db();
-            before = dump(db);
-        }
-        arm(LONG_MAX);
-        st_status st = scenarios[i].op();
-        disarm();
-        if (getenv("SWEEP_VERBOSE"))
-            fprintf(stderr, "%s: %ld allocations\n", scenarios[i].name, atomic_load(&calls));
-        free(got_out);
-        got_out = NULL;
-        CHECK(st == ST_OK);
-        free(before);
-        before = NULL;
-        if (db)
-            close_db();
-    }
+    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+        warm(&scenarios[i]);
     const char *only = getenv("SWEEP_ONLY");
     long only_n = 0;
-    if (only && strchr(only, ':')) {
+    if (only && strchr(only, ':'))
         only_n = atol(strchr(only, ':') + 1);
+    show_failure = only_n != 0;
+    if (only_n || getenv("SWEEP_TRACE")) {
         trace_tab = __libc_calloc(TRACK_SLOTS, sizeof *trace_tab);
         void *f[1];
         backtrace(f, 1); /* loads what backtrace needs, before counting */
