@@ -63,6 +63,9 @@ st_follower *st_subs_wake_chain(st_db *db, st_follower *chain, bool all);
 void st_subs_db_free(st_db *db);
 /* f's cursor goes back: rows up to where it is now come from storage. */
 void st_subs_rewind(st_follower *f);
+/* Rows up to seq come from storage (a queued removal could not be
+ * delivered, follow_sel.c). */
+void st_subs_storage_until(st_follower *f, uint64_t seq);
 /* fol_mu held: f no longer wants a wake. */
 void st_subs_unarm(st_follower *f);
 

@@ -140,6 +140,17 @@ st_status st_follow_sel_read(st_follower *f, const st_changes_opts *o, st_change
     for (; i < t.n && st == ST_OK; i++) {
         deliver d = {f, &t.v[i], count_row, &c, false, 0, ST_OK};
         st = deliver_one(&d, o, false, err);
+        if (st == ST_OK && !d.called && t.v[i].removed) {
+            /* The document stopped matching here and changed again before
+             * this was read.  Its later change, not matching and not having
+             * matched before, queued nothing: dropping this row would lose
+             * the removal.  Storage knows the document as it is now; from
+             * here the rows taken are read from it (with the selector,
+             * every change that does not match is a removal). */
+            cursor = t.v[i].seq - 1;
+            st_subs_storage_until(f, t.upto);
+            break;
+        }
         if (st == ST_OK && d.stop) {
             cursor = t.v[i].seq; /* the caller took this one and no more */
             i++;
@@ -176,6 +187,8 @@ st_status st_follow_sel_cached(st_follower *f, st_change_fn fn, void *ctx, uint6
         st = deliver_one(&d, &o, true, NULL);
         if (st == ST_OK && d.stop)
             st = ST_E_TOO_LARGE;
+        if (st == ST_OK && !d.called && t.v[i].removed)
+            st = ST_E_NOT_FOUND; /* a removal gone from the ring: see st_follow_sel_read */
     }
     if (st == ST_OK)
         *out_upto = t.upto;

@@ -32,6 +32,7 @@ struct st_mango_cursor {
     char *pos_id;
     st_buf res_key;             /* the last document returned */
     char *res_id;
+    uint64_t res_seq;           /* its row's sequence */
     uint64_t skip_left, limit_left;
     st_mango_stats stats;
     struct timespec t0;
@@ -272,17 +273,17 @@ typedef struct page {
 } page;
 
 /* Render a match as the answer has it. */
-static st_status render(page *pg, const st_row_view *row, const st_revtree *t, size_t win,
-                        const char **out, size_t *out_len)
+static st_status render(st_mango_cursor *c, st_conn *conn, const st_row_view *row,
+                        const st_revtree *t, size_t win, const char **out, size_t *out_len,
+                        st_error *err)
 {
-    st_mango_cursor *c = pg->c;
     st_jw w;
     st_buf_reset(&c->doc);
     if (st_jw_init(&w, &c->doc) != ST_OK)
-        return st_fail(pg->err, ST_E_NOMEM, "out of memory");
+        return st_fail(err, ST_E_NOMEM, "out of memory");
     st_get_opts go = {.conflicts = c->q->conflicts};
-    st_status st = st_db_render(pg->conn, row->id, t, win, row->body, row->body_len, row->atts,
-                                row->atts_len, row->seq, &go, &w, pg->err);
+    st_status st = st_db_render(conn, row->id, t, win, row->body, row->body_len, row->atts,
+                                row->atts_len, row->seq, &go, &w, err);
     st_jw_free(&w);
     if (st != ST_OK || c->q->n_fields == 0) {
         *out = c->doc.data;
@@ -290,12 +291,12 @@ static st_status render(page *pg, const st_row_view *row, const st_revtree *t, s
         return st;
     }
     st_json_doc *full = NULL;
-    if ((st = st_json_parse(c->doc.data, c->doc.len, NULL, &full, pg->err)) != ST_OK)
+    if ((st = st_json_parse(c->doc.data, c->doc.len, NULL, &full, err)) != ST_OK)
         return st;
     st_buf_reset(&c->proj);
     if (st_jw_init(&w, &c->proj) != ST_OK) {
         st_json_doc_free(full);
-        return st_fail(pg->err, ST_E_NOMEM, "out of memory");
+        return st_fail(err, ST_E_NOMEM, "out of memory");
     }
     st = st_mango_project(st_json_doc_root(full), c->q->field_paths, c->q->n_fields, &w);
     if (st == ST_OK)
@@ -304,7 +305,7 @@ static st_status render(page *pg, const st_row_view *row, const st_revtree *t, s
     st_json_doc_free(full);
     *out = c->proj.data;
     *out_len = c->proj.len;
-    return st == ST_OK ? ST_OK : st_fail(pg->err, st, "out of memory");
+    return st == ST_OK ? ST_OK : st_fail(err, st, "out of memory");
 }
 
 static st_status remember(st_buf *key, char **id, const void *k, size_t kn, const char *docid)
@@ -318,57 +319,92 @@ static st_status remember(st_buf *key, char **id, const void *k, size_t kn, cons
     return kn ? st_buf_add(key, k, kn) : st_buf_reserve(key, 1);
 }
 
-/* One candidate; nonzero stops the page. */
-static int candidate(page *pg, const void *key, size_t kn, const st_row_view *row)
+/* Does row match the selector?  *out_t: its revision tree, decoded when
+ * the selector asks for _rev or the row matched (a match needs it to be
+ * rendered), with the winner's index in *out_win; the caller frees it. */
+static st_status match_row(st_mango_cursor *c, const st_row_view *row, st_revtree **out_t,
+                           size_t *out_win, bool *out_m, st_error *err)
 {
-    st_mango_cursor *c = pg->c;
     st_revtree *t = NULL;
     mango_doc d = {0};
     bool m = false;
-    pg->examined++;
-    c->stats.keys_examined++;
-    if ((pg->st = remember(&c->pos_key, &c->pos_id, key, kn, row->id)) != ST_OK) {
-        st_fail(pg->err, pg->st, "out of memory");
-        return 1;
-    }
     size_t win = 0;
     char rev[ST_REV_STR_MAX];
-    /* The tree is read for matching only when the selector asks for _rev;
-     * a match needs it anyway to be rendered. */
+    st_status st = ST_OK;
+    *out_t = NULL;
+    *out_m = false;
+    /* The tree is read for matching only when the selector asks for _rev. */
     if (c->q->needs_rev) {
-        if ((pg->st = st_revtree_decode(row->tree, row->tree_len, &t, pg->err)) != ST_OK)
-            return 1;
+        if ((st = st_revtree_decode(row->tree, row->tree_len, &t, err)) != ST_OK)
+            return st;
         win = (size_t)st_revtree_winner(t);
         st_rev r;
         st_revtree_node(t, win, &r, NULL, NULL);
         st_rev_format(&r, rev, sizeof rev);
     }
     c->stats.docs_examined++;
-    pg->st = st_mango_doc_make(&d, row->id, t ? rev : NULL, false, row->body, row->body_len,
-                               pg->err);
-    if (pg->st == ST_OK)
-        pg->st = st_selector_match(c->q->sel, &d.root, &m);
+    st = st_mango_doc_make(&d, row->id, t ? rev : NULL, false, row->body, row->body_len, err);
+    if (st == ST_OK)
+        st = st_selector_match(c->q->sel, &d.root, &m);
     st_mango_doc_free(&d);
-    if (pg->st == ST_OK && m && !t &&
-        (pg->st = st_revtree_decode(row->tree, row->tree_len, &t, pg->err)) == ST_OK)
+    if (st == ST_OK && m && !t && (st = st_revtree_decode(row->tree, row->tree_len, &t, err)) ==
+                                      ST_OK)
         win = (size_t)st_revtree_winner(t);
+    if (st != ST_OK) {
+        st_revtree_free(t);
+        return st;
+    }
+    *out_t = t;
+    *out_win = win;
+    *out_m = m;
+    return ST_OK;
+}
+
+/* Render a match, remember it as the last document returned, hand it to fn;
+ * *out_stop is fn's answer. */
+static st_status give(st_mango_cursor *c, st_conn *conn, const void *key, size_t kn,
+                      const st_row_view *row, const st_revtree *t, size_t win,
+                      st_mango_doc_fn fn, void *ctx, size_t *given, int *out_stop,
+                      st_error *err)
+{
+    const char *json = NULL;
+    size_t len = 0;
+    st_status st = render(c, conn, row, t, win, &json, &len, err);
+    if (st == ST_OK)
+        st = remember(&c->res_key, &c->res_id, key, kn, row->id);
+    if (st != ST_OK)
+        return st;
+    c->res_seq = row->seq;
+    c->stats.results++;
+    *given += len;
+    *out_stop = fn(ctx, json, len);
+    return ST_OK;
+}
+
+/* One candidate; nonzero stops the page. */
+static int candidate(page *pg, const void *key, size_t kn, const st_row_view *row)
+{
+    st_mango_cursor *c = pg->c;
+    st_revtree *t = NULL;
+    bool m = false;
+    size_t win = 0;
+    pg->examined++;
+    c->stats.keys_examined++;
+    if ((pg->st = remember(&c->pos_key, &c->pos_id, key, kn, row->id)) != ST_OK) {
+        st_fail(pg->err, pg->st, "out of memory");
+        return 1;
+    }
+    pg->st = match_row(c, row, &t, &win, &m, pg->err);
     if (pg->st == ST_OK && m && c->skip_left > 0) {
         c->skip_left--;
         m = false;
     }
     int stop = 0;
     if (pg->st == ST_OK && m) {
-        const char *json = NULL;
-        size_t len = 0;
-        pg->st = render(pg, row, t, win, &json, &len);
+        pg->st = give(c, pg->conn, key, kn, row, t, win, pg->fn, pg->ctx, &pg->given, &stop,
+                      pg->err);
         if (pg->st == ST_OK)
-            pg->st = remember(&c->res_key, &c->res_id, key, kn, row->id);
-        if (pg->st == ST_OK) {
-            c->stats.results++;
             c->limit_left--;
-            pg->given += len;
-            stop = pg->fn(pg->ctx, json, len);
-        }
     }
     st_revtree_free(t);
     if (pg->st != ST_OK) {
@@ -502,4 +538,144 @@ void st_mango_stats_get(const st_mango_cursor *c, st_mango_stats *out)
     *out = c->stats;
     if (!c->done)
         out->time_ms = since_ms(&c->t0);
+}
+
+/* ---- live queries ---------------------------------------------------------------- */
+
+void st_mango_cursor_pos(const st_mango_cursor *c, const char **key, size_t *key_len,
+                         const char **id, uint64_t *seq)
+{
+    *key = c->res_key.data ? c->res_key.data : "";
+    *key_len = c->res_key.len;
+    *id = c->res_id;
+    *seq = c->res_seq;
+}
+
+bool st_mango_cursor_descending(const st_mango_cursor *c) { return c->plan.descending; }
+
+st_status st_mango_cursor_seek(st_mango_cursor *c, const void *key, size_t key_len,
+                               const char *id, uint64_t limit, st_error *err)
+{
+    char *pid = id ? strdup(id) : NULL;
+    if (id && !pid)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    st_buf_reset(&c->pos_key);
+    if (id && key_len && st_buf_add(&c->pos_key, key, key_len) != ST_OK) {
+        free(pid);
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    }
+    free(c->pos_id);
+    c->pos_id = pid;
+    free(c->res_id);
+    c->res_id = NULL;
+    st_buf_reset(&c->res_key);
+    free(c->bookmark);
+    c->bookmark = NULL;
+    free(c->warning);
+    c->warning = NULL;
+    memset(&c->stats, 0, sizeof c->stats);
+    clock_gettime(CLOCK_MONOTONIC, &c->t0);
+    c->skip_left = 0;
+    c->limit_left = limit;
+    c->done = c->plan.empty || limit == 0;
+    return ST_OK;
+}
+
+void st_mango_cursor_end(st_mango_cursor *c) { c->done = true; }
+
+/* Byte strings in SQLite's BLOB order (memcmp, then the shorter first). */
+static int blob_cmp(const void *a, size_t an, const void *b, size_t bn)
+{
+    int r = memcmp(a, b, an < bn ? an : bn);
+    return r ? r : (an > bn) - (an < bn);
+}
+
+/* Whether a document of key (or id) lies in the plan's range.  The range
+ * follows from the selector, so a match always does; checked anyway so
+ * that a document read on its own is judged exactly as a scan would. */
+static bool in_range(const mango_plan *p, const st_buf *key, const char *id)
+{
+    if (p->idx) {
+        const char *k = key->data ? key->data : "";
+        if (p->has_lo && blob_cmp(k, key->len, p->lo.data, p->lo.len) < 0)
+            return false;
+        return !p->has_hi || blob_cmp(k, key->len, p->hi.data, p->hi.len) < 0;
+    }
+    return (!p->start_id || strcmp(id, p->start_id) >= 0) &&
+           (!p->end_id || strcmp(id, p->end_id) <= 0);
+}
+
+/* The index key of a row (into key), and whether the plan's index holds it. */
+static st_status row_key(st_mango_cursor *c, const st_row_view *row, st_buf *key, bool *out_has,
+                         st_error *err)
+{
+    const mango_idx *x = c->plan.idx;
+    *out_has = true;
+    st_buf_reset(key);
+    if (!x)
+        return ST_OK;
+    char rev[ST_REV_STR_MAX];
+    mango_doc d = {0};
+    st_status st = x->needs_rev ? st_mango_winner_rev(row->tree, row->tree_len, rev, err) : ST_OK;
+    if (st == ST_OK)
+        st = st_mango_doc_make(&d, row->id, x->needs_rev ? rev : NULL, false, row->body,
+                               row->body_len, err);
+    if (st == ST_OK)
+        st = st_mango_idx_entry(x, &d.root, key, out_has);
+    st_mango_doc_free(&d);
+    return st;
+}
+
+st_status st_mango_cursor_get(st_mango_cursor *c, const char *id, st_mango_doc_fn fn, void *ctx,
+                              bool *out_in, st_error *err)
+{
+    *out_in = false;
+    if (err)
+        st_error_clear(err); /* so that a bare status below still gets a reason */
+    if (c->plan.empty || strncmp(id, "_design/", 8) == 0)
+        return ST_OK;
+    st_conn *conn = st_db_reader(c->db, err);
+    if (!conn)
+        return err ? err->code : ST_E_IO;
+    st_doc_rec rec = {0};
+    st_buf key = ST_BUF_INIT;
+    st_revtree *t = NULL;
+    bool has = false, m = false;
+    size_t win = 0, given = 0;
+    int stop = 0;
+    st_status st = st_store_doc_get(conn, id, &rec, err);
+    st_row_view row = {
+        .seq = rec.seq,
+        .id = id,
+        .deleted = rec.deleted,
+        .tree = rec.tree.data,
+        .tree_len = rec.tree.len,
+        .body = rec.body.data,
+        .body_len = rec.body.len,
+        .atts = rec.atts.len ? rec.atts.data : NULL,
+        .atts_len = rec.atts.len,
+    };
+    if (st == ST_E_NOT_FOUND) {
+        st = ST_OK; /* purged, or never there */
+        goto out;
+    }
+    if (st != ST_OK || rec.deleted)
+        goto out;
+    if ((st = row_key(c, &row, &key, &has, err)) != ST_OK || !has || !in_range(&c->plan, &key, id))
+        goto out;
+    if ((st = match_row(c, &row, &t, &win, &m, err)) != ST_OK || !m)
+        goto out;
+    *out_in = true;
+    st = give(c, conn, key.data ? key.data : "", key.len, &row, t, win, fn, ctx, &given, &stop,
+              err);
+    if (st != ST_OK)
+        *out_in = false;
+out:
+    st_db_reader_put(c->db, conn);
+    st_revtree_free(t);
+    st_buf_free(&key);
+    st_doc_rec_free(&rec);
+    if (st != ST_OK && err && err->code == ST_OK)
+        st_fail(err, st, "out of memory");
+    return st;
 }

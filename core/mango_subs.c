@@ -361,6 +361,14 @@ void st_subs_rewind(st_follower *f)
     pthread_mutex_unlock(&f->db->fol_mu);
 }
 
+void st_subs_storage_until(st_follower *f, uint64_t seq)
+{
+    pthread_mutex_lock(&f->db->fol_mu);
+    if (f->sub && f->sub->live_from < seq)
+        f->sub->live_from = seq;
+    pthread_mutex_unlock(&f->db->fol_mu);
+}
+
 void st_subs_unarm(st_follower *f)
 {
     st_subs *s = subs_of(f->db);

@@ -148,4 +148,43 @@ void st_mango_stats_get(const st_mango_cursor *c, st_mango_stats *out);
  * mrargs, covering) into w. */
 st_status st_mango_explain(st_db *db, const st_mango_query *q, st_jw *w, st_error *err);
 
+/* ---- for live queries (libsettee's settee_live_query_start) -----------------
+ * A live query keeps the first entries of a query's answer current from
+ * change rows instead of running the query again.  For that it needs what a
+ * cursor knows: the position each document takes in the plan's order, one
+ * document judged and rendered on its own, and reading on from a position.
+ *
+ * A position is (key, id): key is the document's entry in the plan's json
+ * index (the indexed fields' sort keys, concatenated; empty for a full scan
+ * of _all_docs), and the answer's order is the byte order of key (shorter
+ * first on a common prefix), then of id, reversed when the plan is
+ * descending.  The plan (and so the order) is fixed when the cursor is
+ * made; an index deleted later leaves its cursor reading nothing more. */
+
+/* Inside fn of st_mango_next or st_mango_cursor_get: the position and the
+ * row sequence of the document being handed over (after the call: of the
+ * last one).  Borrowed until the cursor's next call. */
+void st_mango_cursor_pos(const st_mango_cursor *c, const char **key, size_t *key_len,
+                         const char **id, uint64_t *seq);
+bool st_mango_cursor_descending(const st_mango_cursor *c);
+
+/* Read on strictly after position (key, id) (id NULL: from the plan's
+ * start), for at most limit more documents (UINT64_MAX: no limit), skipping
+ * none; the bookmark, warnings and statistics start over. */
+st_status st_mango_cursor_seek(st_mango_cursor *c, const void *key, size_t key_len,
+                               const char *id, uint64_t limit, st_error *err);
+
+/* Document id as it is now (its own snapshot).  When it belongs to c's
+ * answer -- live, not a design document, in the plan's index and range,
+ * matching the selector -- fn gets it as st_mango_next would give it and
+ * *out_in is true; otherwise (deleted, missing, not matching) fn is not
+ * called.  Skip and limit do not apply and do not change. */
+st_status st_mango_cursor_get(st_mango_cursor *c, const char *id, st_mango_doc_fn fn, void *ctx,
+                              bool *out_in, st_error *err);
+
+/* End c after the last document handed over (a caller that stopped
+ * early): the next st_mango_next reads nothing and reports done, with the
+ * bookmark to resume after that document. */
+void st_mango_cursor_end(st_mango_cursor *c);
+
 #endif

@@ -98,6 +98,11 @@ st_status st_qs_free(st_qs *qs);
  * they become idle. */
 st_status st_qs_set_language(st_qs *qs, const char *lang, const char *cmdline, st_error *err);
 
+/* Map every language COUCHDB_QUERY_SERVER_<LANGUAGE> names in the
+ * environment (lower-cased) to its command, as CouchDB does.  Not
+ * thread-safe against setenv. */
+st_status st_qs_languages_from_env(st_qs *qs, st_error *err);
+
 /* Take a process of lang for exclusive use, waiting up to timeout_ms while
  * all max_procs are busy.  Prefers an idle process whose key (or one of whose
  * design docs' keys) equals key; key may be NULL. */

@@ -371,7 +371,7 @@ static bool name_of(const char *file, char *out, size_t cap)
 
 /* No allocation: this is how a failed create (out of memory too) leaves
  * nothing behind.  A path the system could not open is not there. */
-static void unlink_files(const char *path)
+void st_store_unlink_files(const char *path)
 {
     static const char *const extra[] = {"", "-wal", "-shm"};
     char p[PATH_MAX + 8];
@@ -495,7 +495,7 @@ static st_status create_file(const char *path, const st_store_options *o, st_err
     }
     if (st == ST_OK)
         st = publish(tmp, path, err);
-    unlink_files(tmp);
+    st_store_unlink_files(tmp);
     free(tmp);
     return st;
 }
@@ -509,7 +509,7 @@ st_status st_store_create(st_store_root *root, const char *name, st_store **out,
         return st_fail(err, ST_E_NOMEM, "out of memory");
     st_status st = create_file(path, &root->opts, err);
     if (st == ST_OK && (st = store_new(path, &root->opts, out, err)) != ST_OK)
-        unlink_files(path);
+        st_store_unlink_files(path);
     free(path);
     return st;
 }
@@ -574,7 +574,7 @@ st_status st_store_delete(st_store_root *root, const char *name, st_error *err)
     if (stat(path, &sb) != 0)
         st = st_fail(err, ST_E_NOT_FOUND, "Database does not exist.");
     else {
-        unlink_files(path);
+        st_store_unlink_files(path);
         remove_views_dir(path); /* its view indexes go with it */
     }
     free(path);
@@ -708,6 +708,6 @@ out:
     sqlite3_close(src);
     sqlite3_close(dst);
     if (st != ST_OK)
-        unlink_files(path);
+        st_store_unlink_files(path);
     return st;
 }

@@ -19,6 +19,9 @@ struct st_store {
  * the file itself must exist unless create. */
 st_status st_sqlite_init_file(const char *path, bool create, st_error *err);
 
+/* Unlink an SQLite file and its -wal and -shm (missing ones are fine). */
+void st_store_unlink_files(const char *path);
+
 /* The directory beside the database file at db_path that holds its view
  * index files (malloc'd; NULL without memory).  store_files.c removes it
  * with the database. */

@@ -200,20 +200,6 @@ void st_vfile_close(st_vfile *f)
     free(f);
 }
 
-static void unlink_three(const char *path)
-{
-    static const char *const extra[] = {"", "-wal", "-shm"};
-    size_t n = strlen(path) + 5;
-    char *p = malloc(n);
-    if (!p)
-        return;
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(p, n, "%s%s", path, extra[i]);
-        unlink(p);
-    }
-    free(p);
-}
-
 st_status st_vfile_list(st_store *db, char ***out, size_t *n, st_error *err)
 {
     *out = NULL;
@@ -265,7 +251,7 @@ st_status st_vfile_remove(st_store *db, const char *sig, st_error *err)
     char *p = file_of(db->path, sig);
     if (!p)
         return st_fail(err, ST_E_NOMEM, "out of memory");
-    unlink_three(p);
+    st_store_unlink_files(p);
     free(p);
     return ST_OK;
 }

@@ -1,4 +1,5 @@
-/* view_tree.c — the reduction tree: what makes a ranged or grouped reduce,
+/* view_tree.c — the reduction tree and its upkeep (reading it is
+ * view_fold.c's): what makes a ranged or grouped reduce,
  * and a view's offset, cost a few hundred stored values instead of every
  * row.
  *
@@ -27,117 +28,12 @@
  * inside one group) contributes its stored reduction; one that straddles
  * an edge is opened; rows are read only inside the blocks at the edges.
  */
-#include "view_int.h"
+#include "view_tree_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_LEVELS 16
-#define ROWS_PIECE_MAX 1024 /* rows of one group reduced together before more come */
-
-/* ---- byte strings ------------------------------------------------------ */
-
-/* memcmp order, a prefix first: SQLite's BLOB order. */
-static int bcmp_(const void *a, size_t an, const void *b, size_t bn)
-{
-    int c = memcmp(a, b, an < bn ? an : bn);
-    return c ? c : (an > bn) - (an < bn);
-}
-
-typedef struct span {
-    size_t off, len;
-    bool set;
-} span;
-
-/* A child of a block: a row (level 1) or a block (above). */
-typedef struct item {
-    span lo, minp, maxp, mink, val, doc;
-    uint64_t n;
-} item;
-
-typedef struct items {
-    st_buf arena;
-    item *v;
-    size_t n, cap;
-} items;
-
-static void items_reset(items *it)
-{
-    st_buf_reset(&it->arena);
-    it->n = 0;
-}
-
-static void items_free(items *it)
-{
-    st_buf_free(&it->arena);
-    free(it->v);
-    memset(it, 0, sizeof *it);
-}
-
-static st_status put_span(items *it, span *s, const void *p, size_t n, bool set)
-{
-    s->off = it->arena.len;
-    s->len = n;
-    s->set = set;
-    return n ? st_buf_add(&it->arena, p, n) : ST_OK;
-}
-
-static const unsigned char *at(const items *it, span s)
-{
-    return (const unsigned char *)(it->arena.data ? it->arena.data + s.off : "");
-}
-
-static item *items_push(items *it)
-{
-    if (it->n == it->cap) {
-        size_t nc = it->cap ? it->cap * 2 : 64;
-        item *g = realloc(it->v, nc * sizeof *g);
-        if (!g)
-            return NULL;
-        it->v = g;
-        it->cap = nc;
-    }
-    item *x = &it->v[it->n++];
-    memset(x, 0, sizeof *x);
-    return x;
-}
-
-typedef struct load_ctx {
-    items *it;
-    st_status st;
-} load_ctx;
-
-static int load_row(void *ctx, const st_vrow *r)
-{
-    load_ctx *l = ctx;
-    item *x = items_push(l->it);
-    if (!x || put_span(l->it, &x->lo, r->pos, r->pos_len, true) != ST_OK ||
-        put_span(l->it, &x->mink, r->key, r->key_len, true) != ST_OK ||
-        put_span(l->it, &x->val, r->value, r->value_len, true) != ST_OK ||
-        put_span(l->it, &x->doc, r->doc, strlen(r->doc) + 1, true) != ST_OK) {
-        l->st = ST_E_NOMEM;
-        return 1;
-    }
-    x->minp = x->maxp = x->lo;
-    x->n = 1;
-    return 0;
-}
-
-static int load_block(void *ctx, const st_vblock *b)
-{
-    load_ctx *l = ctx;
-    item *x = items_push(l->it);
-    if (!x || put_span(l->it, &x->lo, b->lo, b->lo_len, true) != ST_OK ||
-        put_span(l->it, &x->minp, b->minp, b->minp_len, b->minp != NULL) != ST_OK ||
-        put_span(l->it, &x->maxp, b->maxp, b->maxp_len, b->maxp != NULL) != ST_OK ||
-        put_span(l->it, &x->mink, b->mink, b->mink_len, b->mink != NULL) != ST_OK ||
-        put_span(l->it, &x->val, b->red, b->red_len, b->red != NULL) != ST_OK) {
-        l->st = ST_E_NOMEM;
-        return 1;
-    }
-    x->n = b->n;
-    return 0;
-}
 
 /* The children of block (lvl, [from, to)): rows for level 1, blocks of
  * the level below otherwise. */
@@ -145,12 +41,12 @@ static st_status load_children(st_vconn *c, unsigned view, unsigned lvl, const v
                                size_t from_n, const void *to, size_t to_n, items *it,
                                st_error *err)
 {
-    load_ctx l = {it, ST_OK};
-    items_reset(it);
-    st_status st = lvl == 1 ? st_vrow_scan(c, view, from, from_n, to, to_n, false, 0, load_row, &l,
+    vt_load_ctx l = {it, ST_OK};
+    vt_items_reset(it);
+    st_status st = lvl == 1 ? st_vrow_scan(c, view, from, from_n, to, to_n, false, 0, vt_load_row, &l,
                                            err)
                             : st_vblock_scan(c, view, lvl - 1, from, from_n, to, to_n, false,
-                                             load_block, &l, err);
+                                             vt_load_block, &l, err);
     if (st == ST_OK && l.st != ST_OK)
         st = st_fail(err, l.st, "out of memory");
     return st;
@@ -176,7 +72,7 @@ static st_status bset_add(bset *s, const void *p, size_t n)
     size_t lo = 0, hi = s->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = bcmp_(s->v[mid].data ? s->v[mid].data : "", s->v[mid].len, p, n);
+        int c = vt_bcmp(s->v[mid].data ? s->v[mid].data : "", s->v[mid].len, p, n);
         if (c == 0)
             return ST_OK;
         if (c < 0)
@@ -247,8 +143,8 @@ static st_status reduce_range(tctx *t, unsigned lvl, size_t a, size_t b, bool *h
         if (!rows)
             return st_fail(t->err, ST_E_NOMEM, "out of memory");
         for (size_t i = a, j = 0; i < b; i++, j++)
-            rows[j] = (vred_row){(const char *)at(k, k->v[i].mink), k->v[i].mink.len,
-                                 (const char *)at(k, k->v[i].doc), (const char *)at(k, k->v[i].val),
+            rows[j] = (vred_row){(const char *)vt_at(k, k->v[i].mink), k->v[i].mink.len,
+                                 (const char *)vt_at(k, k->v[i].doc), (const char *)vt_at(k, k->v[i].val),
                                  k->v[i].val.len};
         st = vred_rows(t->r, rows, n, &t->red, t->err);
         free(rows);
@@ -264,7 +160,7 @@ static st_status reduce_range(tctx *t, unsigned lvl, size_t a, size_t b, bool *h
                 st = st_fail(t->err, ST_E_IO, "a view index block has no reduction");
                 break;
             }
-            reds[j] = (const char *)at(k, k->v[i].val);
+            reds[j] = (const char *)vt_at(k, k->v[i].val);
             lens[j++] = k->v[i].val.len;
         }
         if (st == ST_OK)
@@ -292,11 +188,11 @@ static st_status write_block(tctx *t, unsigned lvl, const void *lo, size_t lo_n,
         blk.n += k->v[i].n;
     }
     if (first < b) {
-        blk.minp = at(k, k->v[first].minp);
+        blk.minp = vt_at(k, k->v[first].minp);
         blk.minp_len = k->v[first].minp.len;
-        blk.maxp = at(k, k->v[last].maxp);
+        blk.maxp = vt_at(k, k->v[last].maxp);
         blk.maxp_len = k->v[last].maxp.len;
-        blk.mink = (const char *)at(k, k->v[first].mink);
+        blk.mink = (const char *)vt_at(k, k->v[first].mink);
         blk.mink_len = k->v[first].mink.len;
     }
     bool has = false;
@@ -321,7 +217,7 @@ static size_t cut_points(const items *k, size_t n, unsigned lvl, st_collate_mode
     for (size_t i = 1; i < n; i++) {
         bool same = true;
         if (lvl == 1) {
-            const unsigned char *a = at(k, k->v[i - 1].lo), *b = at(k, k->v[i].lo);
+            const unsigned char *a = vt_at(k, k->v[i - 1].lo), *b = vt_at(k, k->v[i].lo);
             size_t al = st_vkey_len(a, k->v[i - 1].lo.len, m), bl = st_vkey_len(b, k->v[i].lo.len, m);
             same = al == bl && memcmp(a, b, al) == 0;
         }
@@ -361,7 +257,7 @@ static bool block_exists(tctx *t, unsigned lvl, const void *lo, size_t n)
     st_buf_reset(&t->tmp);
     if (find_lo(t, lvl, lo, n, &t->tmp) != ST_OK)
         return false;
-    return bcmp_(t->tmp.data ? t->tmp.data : "", t->tmp.len, lo, n) == 0;
+    return vt_bcmp(t->tmp.data ? t->tmp.data : "", t->tmp.len, lo, n) == 0;
 }
 
 /* Block (lvl, from) lost its first child: it now starts at `to` (the next
@@ -383,7 +279,7 @@ static st_status fix_parent(tctx *t, unsigned lvl, const void *from, size_t from
     const char *fp = from_copy.data ? from_copy.data : "", *tp = to_copy.data ? to_copy.data : "";
     if (st == ST_OK)
         st = st_vblock_del(t->c, t->view, lvl, fp, from_copy.len, t->err);
-    bool rename = has_to && (!has_next || bcmp_(tp, to_copy.len, next.data ? next.data : "",
+    bool rename = has_to && (!has_next || vt_bcmp(tp, to_copy.len, next.data ? next.data : "",
                                                 next.len) < 0);
     if (st == ST_OK && rename) {
         /* Its data is recomputed: only the record's place matters here. */
@@ -463,7 +359,7 @@ static st_status process_level(tctx *t, unsigned lvl, st_collate_mode m)
         size_t start = 0;
         for (size_t i = 0; st == ST_OK && i <= ncut; i++) {
             size_t end = i < ncut ? cuts[i] : nc;
-            const void *blo = i == 0 ? (const void *)lo : at(&t->kids, t->kids.v[start].lo);
+            const void *blo = i == 0 ? (const void *)lo : vt_at(&t->kids, t->kids.v[start].lo);
             size_t blo_n = i == 0 ? lo_n : t->kids.v[start].lo.len;
             st = write_block(t, lvl, blo, blo_n, start, end);
             if (st == ST_OK && i > 0)
@@ -499,7 +395,7 @@ static void tctx_free(tctx *t)
     for (size_t i = 0; i < MAX_LEVELS + 2; i++)
         bset_free(&t->dirty[i]);
     bset_free(&t->changed);
-    items_free(&t->kids);
+    vt_items_free(&t->kids);
     st_buf_free(&t->red);
     st_buf_free(&t->tmp);
     st_buf_free(&t->lo);
@@ -569,13 +465,13 @@ typedef struct build {
 static st_status emit_block(tctx *t, unsigned lvl, size_t a, size_t b, items *out)
 {
     const items *k = &t->kids;
-    const void *lo = a == 0 && out->n == 0 ? (const void *)"" : at(k, k->v[a].lo);
+    const void *lo = a == 0 && out->n == 0 ? (const void *)"" : vt_at(k, k->v[a].lo);
     size_t lo_n = a == 0 && out->n == 0 ? 0 : k->v[a].lo.len;
     st_status st = write_block(t, lvl, lo, lo_n, a, b);
     if (st != ST_OK)
         return st;
     /* Keep what the next level needs. */
-    item *x = items_push(out);
+    item *x = vt_items_push(out);
     size_t first = a, last = a;
     uint64_t n = 0;
     for (size_t i = a; i < b; i++) {
@@ -586,14 +482,14 @@ static st_status emit_block(tctx *t, unsigned lvl, size_t a, size_t b, items *ou
             last = i;
     }
     bool some = n > 0;
-    if (!x || put_span(out, &x->lo, lo, lo_n, true) != ST_OK ||
-        put_span(out, &x->minp, some ? at(k, k->v[first].minp) : NULL,
+    if (!x || vt_put_span(out, &x->lo, lo, lo_n, true) != ST_OK ||
+        vt_put_span(out, &x->minp, some ? vt_at(k, k->v[first].minp) : NULL,
                  some ? k->v[first].minp.len : 0, some) != ST_OK ||
-        put_span(out, &x->maxp, some ? at(k, k->v[last].maxp) : NULL,
+        vt_put_span(out, &x->maxp, some ? vt_at(k, k->v[last].maxp) : NULL,
                  some ? k->v[last].maxp.len : 0, some) != ST_OK ||
-        put_span(out, &x->mink, some ? at(k, k->v[first].mink) : NULL,
+        vt_put_span(out, &x->mink, some ? vt_at(k, k->v[first].mink) : NULL,
                  some ? k->v[first].mink.len : 0, some) != ST_OK ||
-        put_span(out, &x->val, t->red.data, t->red.len, t->red.len > 0) != ST_OK)
+        vt_put_span(out, &x->val, t->red.data, t->red.len, t->red.len > 0) != ST_OK)
         return st_fail(t->err, ST_E_NOMEM, "out of memory");
     x->n = n;
     return ST_OK;
@@ -607,20 +503,20 @@ static int build_row(void *ctx, const st_vrow *r)
     items *k = &t->kids;
     size_t n = k->n;
     if (n > 0) {
-        const unsigned char *a = at(k, k->v[n - 1].lo);
+        const unsigned char *a = vt_at(k, k->v[n - 1].lo);
         size_t al = st_vkey_len(a, k->v[n - 1].lo.len, b->m), bl = st_vkey_len(r->pos, r->pos_len, b->m);
         bool same = al == bl && memcmp(a, r->pos, al) == 0;
         if (n >= VT_ROWS || (!same && b->pure && n >= VT_ROWS / 4)) {
             if ((b->st = emit_block(t, 1, 0, n, b->lvl1)) != ST_OK)
                 return 1;
-            items_reset(k);
+            vt_items_reset(k);
             b->pure = true;
         } else if (!same) {
             b->pure = false;
         }
     }
-    load_ctx l = {k, ST_OK};
-    load_row(&l, r);
+    vt_load_ctx l = {k, ST_OK};
+    vt_load_row(&l, r);
     if (l.st != ST_OK) {
         b->st = st_fail(t->err, l.st, "out of memory");
         return 1;
@@ -650,7 +546,7 @@ st_status vtree_rebuild(st_vconn *c, unsigned view, vred *r, st_error *err)
         items tmp = t.kids;
         t.kids = cur;       /* the finished level is the children now */
         cur = tmp;
-        items_reset(&cur);
+        vt_items_reset(&cur);
         for (size_t a = 0; st == ST_OK && a < t.kids.n; a += VT_FAN) {
             size_t e = a + VT_FAN < t.kids.n ? a + VT_FAN : t.kids.n;
             if (t.kids.n - e < VT_FAN / 4)
@@ -660,316 +556,8 @@ st_status vtree_rebuild(st_vconn *c, unsigned view, vred *r, st_error *err)
                 break;
         }
     }
-    items_free(&cur);
+    vt_items_free(&cur);
     tctx_free(&t);
-    return st;
-}
-
-/* ---- counting ---------------------------------------------------------------- */
-
-typedef struct range {
-    const unsigned char *lo, *hi; /* NULL: open */
-    size_t lo_n, hi_n;
-} range;
-
-/* Does [minp, maxp] lie inside the range / touch it? */
-static bool inside(const range *q, const unsigned char *minp, size_t minp_n,
-                   const unsigned char *maxp, size_t maxp_n)
-{
-    return (!q->lo || bcmp_(minp, minp_n, q->lo, q->lo_n) >= 0) &&
-           (!q->hi || bcmp_(maxp, maxp_n, q->hi, q->hi_n) < 0);
-}
-
-static bool touches(const range *q, const unsigned char *minp, size_t minp_n,
-                    const unsigned char *maxp, size_t maxp_n)
-{
-    return (!q->lo || bcmp_(maxp, maxp_n, q->lo, q->lo_n) >= 0) &&
-           (!q->hi || bcmp_(minp, minp_n, q->hi, q->hi_n) < 0);
-}
-
-/* The tighter of a block bound and a query bound. */
-static void clamp(const range *q, const unsigned char *from, size_t from_n, bool has_from,
-                  const unsigned char *to, size_t to_n, bool has_to, range *out)
-{
-    *out = *q;
-    if (has_from && (!q->lo || bcmp_(from, from_n, q->lo, q->lo_n) > 0)) {
-        out->lo = from;
-        out->lo_n = from_n;
-    }
-    if (has_to && (!q->hi || bcmp_(to, to_n, q->hi, q->hi_n) < 0)) {
-        out->hi = to;
-        out->hi_n = to_n;
-    }
-}
-
-static st_status count_level(st_vconn *c, unsigned view, unsigned lvl, const range *q,
-                             const unsigned char *from, size_t from_n, bool has_from,
-                             const unsigned char *to, size_t to_n, bool has_to, uint64_t *acc,
-                             st_error *err)
-{
-    if (lvl == 0) {
-        range r;
-        uint64_t n = 0;
-        clamp(q, from, from_n, has_from, to, to_n, has_to, &r);
-        if (r.lo && r.hi && bcmp_(r.lo, r.lo_n, r.hi, r.hi_n) >= 0)
-            return ST_OK;
-        st_status st = st_vrow_count(c, view, r.lo, r.lo_n, r.hi, r.hi_n, &n, err);
-        *acc += n;
-        return st;
-    }
-    items it = {0};
-    load_ctx l = {&it, ST_OK};
-    st_status st = st_vblock_scan(c, view, lvl, has_from ? from : NULL, from_n, has_to ? to : NULL,
-                                  to_n, false, load_block, &l, err);
-    if (st == ST_OK && l.st != ST_OK)
-        st = st_fail(err, l.st, "out of memory");
-    for (size_t i = 0; st == ST_OK && i < it.n; i++) {
-        const item *x = &it.v[i];
-        if (x->n == 0 || !touches(q, at(&it, x->minp), x->minp.len, at(&it, x->maxp), x->maxp.len))
-            continue;
-        if (inside(q, at(&it, x->minp), x->minp.len, at(&it, x->maxp), x->maxp.len)) {
-            *acc += x->n;
-            continue;
-        }
-        bool last = i + 1 == it.n;
-        st = count_level(c, view, lvl - 1, q, at(&it, x->lo), x->lo.len, true,
-                         last ? to : at(&it, it.v[i + 1].lo), last ? to_n : it.v[i + 1].lo.len,
-                         last ? has_to : true, acc, err);
-    }
-    items_free(&it);
-    return st;
-}
-
-st_status vtree_count(st_vconn *c, unsigned view, const void *lo, size_t lo_n, const void *hi,
-                      size_t hi_n, uint64_t *out, st_error *err)
-{
-    unsigned top = 0;
-    range q = {lo, hi, lo_n, hi_n};
-    *out = 0;
-    st_status st = st_vblock_top(c, view, &top, err);
-    if (st == ST_OK)
-        st = count_level(c, view, top, &q, NULL, 0, false, NULL, 0, false, out, err);
-    return st;
-}
-
-/* ---- folding ------------------------------------------------------------------ */
-
-typedef struct fold {
-    st_vconn *c;
-    unsigned view;
-    vred *r;
-    st_collate_mode m;
-    range q;
-    bool desc;
-    int level;
-    const vfold_out *out;
-    st_error *err;
-    st_status st;
-    bool stop;
-    bool have;              /* a group is open */
-    st_buf gbytes, gkey;    /* its prefix and its key JSON */
-    st_buf gend;            /* what every key of it starts with (st_vkey_group_end) */
-    items rows;             /* its rows not yet reduced */
-    st_buf reds;            /* its reductions, back to back */
-    size_t *red_len;
-    size_t nreds, reds_cap;
-    st_buf tmp, bound;
-} fold;
-
-static st_status add_red(fold *f, const char *red, size_t n)
-{
-    if (f->nreds == f->reds_cap) {
-        size_t nc = f->reds_cap ? f->reds_cap * 2 : 32;
-        size_t *g = realloc(f->red_len, nc * sizeof *g);
-        if (!g)
-            return st_fail(f->err, ST_E_NOMEM, "out of memory");
-        f->red_len = g;
-        f->reds_cap = nc;
-    }
-    if (st_buf_add(&f->reds, red, n) != ST_OK)
-        return st_fail(f->err, ST_E_NOMEM, "out of memory");
-    f->red_len[f->nreds++] = n;
-    return ST_OK;
-}
-
-/* The open group's rows, reduced into one more reduction. */
-static st_status reduce_rows(fold *f)
-{
-    if (f->rows.n == 0)
-        return ST_OK;
-    vred_row *rows = malloc(f->rows.n * sizeof *rows);
-    if (!rows)
-        return st_fail(f->err, ST_E_NOMEM, "out of memory");
-    const items *k = &f->rows;
-    for (size_t i = 0; i < k->n; i++)
-        rows[i] = (vred_row){(const char *)at(k, k->v[i].mink), k->v[i].mink.len,
-                             (const char *)at(k, k->v[i].doc), (const char *)at(k, k->v[i].val),
-                             k->v[i].val.len};
-    st_buf_reset(&f->tmp);
-    st_status st = vred_rows(f->r, rows, k->n, &f->tmp, f->err);
-    free(rows);
-    items_reset(&f->rows);
-    return st == ST_OK ? add_red(f, f->tmp.data ? f->tmp.data : "", f->tmp.len) : st;
-}
-
-static st_status flush(fold *f)
-{
-    if (!f->have)
-        return ST_OK;
-    f->have = false;
-    st_status st = reduce_rows(f);
-    if (st != ST_OK || f->nreds == 0)
-        return st;
-    const char **v = malloc(f->nreds * sizeof *v);
-    if (!v)
-        return st_fail(f->err, ST_E_NOMEM, "out of memory");
-    size_t off = 0;
-    for (size_t i = 0; i < f->nreds; i++) {
-        v[i] = f->reds.data + off;
-        off += f->red_len[i];
-    }
-    st_buf_reset(&f->tmp);
-    st = vred_rereduce(f->r, v, f->red_len, f->nreds, &f->tmp, f->err);
-    free(v);
-    f->nreds = 0;
-    st_buf_reset(&f->reds);
-    if (st != ST_OK)
-        return st;
-    /* Ascending, the next group starts above every key of this one;
-     * descending, below its first. */
-    st_buf_reset(&f->bound);
-    const st_buf *g = f->desc ? &f->gbytes : &f->gend;
-    if (f->level != 0 &&
-        (st_buf_add(&f->bound, g->data ? g->data : "", g->len) != ST_OK ||
-         (!f->desc && st_buf_addc(&f->bound, (char)0xFF) != ST_OK)))
-        return st_fail(f->err, ST_E_NOMEM, "out of memory");
-    if (f->out->emit(f->out->ctx, f->gkey.data ? f->gkey.data : "null", f->gkey.len,
-                     f->tmp.data ? f->tmp.data : "null", f->tmp.len,
-                     (const unsigned char *)f->bound.data, f->bound.len))
-        f->stop = true;
-    return ST_OK;
-}
-
-/* A row or a block of the group whose prefix is g[0..gl) (g: a position
- * or sort key of gfull bytes) and whose key JSON is key: flush the open
- * group when it is another. */
-static st_status enter_group(fold *f, const unsigned char *g, size_t gl, size_t gfull,
-                             const char *key, size_t key_len)
-{
-    if (f->have && bcmp_(f->gbytes.data ? f->gbytes.data : "", f->gbytes.len, g, gl) == 0)
-        return ST_OK;
-    st_status st = flush(f);
-    if (st != ST_OK || f->stop)
-        return st;
-    st_buf_reset(&f->gbytes);
-    st_buf_reset(&f->gkey);
-    st_buf_reset(&f->gend);
-    size_t ge = st_vkey_group_end(g, gfull, f->level, f->m);
-    if ((gl && st_buf_add(&f->gbytes, g, gl) != ST_OK) || (ge && st_buf_add(&f->gend, g, ge) != ST_OK) ||
-        st_vkey_group_json(&f->gkey, key, key_len, f->level) != ST_OK)
-        return st_fail(f->err, ST_E_NOMEM, "out of memory");
-    f->have = true;
-    return ST_OK;
-}
-
-static int fold_row(void *ctx, const st_vrow *r)
-{
-    fold *f = ctx;
-    size_t gl = st_vkey_group_len(r->pos, r->pos_len, f->level, f->m);
-    if ((f->st = enter_group(f, r->pos, gl, r->pos_len, r->key, r->key_len)) != ST_OK || f->stop)
-        return 1;
-    load_ctx l = {&f->rows, ST_OK};
-    load_row(&l, r);
-    if (l.st != ST_OK) {
-        f->st = st_fail(f->err, l.st, "out of memory");
-        return 1;
-    }
-    if (f->rows.n >= ROWS_PIECE_MAX && (f->st = reduce_rows(f)) != ST_OK)
-        return 1;
-    return 0;
-}
-
-/* One block lies in one group: the same prefix at both ends. */
-static bool one_group(const fold *f, const items *it, const item *x, size_t *gl)
-{
-    const unsigned char *a = at(it, x->minp), *b = at(it, x->maxp);
-    size_t al = st_vkey_group_len(a, x->minp.len, f->level, f->m);
-    size_t bl = st_vkey_group_len(b, x->maxp.len, f->level, f->m);
-    *gl = al;
-    return al == bl && memcmp(a, b, al) == 0;
-}
-
-static st_status fold_level(fold *f, unsigned lvl, const unsigned char *from, size_t from_n,
-                            bool has_from, const unsigned char *to, size_t to_n, bool has_to)
-{
-    if (lvl == 0) {
-        range r;
-        clamp(&f->q, from, from_n, has_from, to, to_n, has_to, &r);
-        if (r.lo && r.hi && bcmp_(r.lo, r.lo_n, r.hi, r.hi_n) >= 0)
-            return ST_OK;
-        st_status st = st_vrow_scan(f->c, f->view, r.lo, r.lo_n, r.hi, r.hi_n, f->desc, 0, fold_row,
-                                    f, f->err);
-        return st != ST_OK ? st : f->st;
-    }
-    items it = {0};
-    load_ctx l = {&it, ST_OK};
-    st_status st = st_vblock_scan(f->c, f->view, lvl, has_from ? from : NULL, from_n,
-                                  has_to ? to : NULL, to_n, false, load_block, &l, f->err);
-    if (st == ST_OK && l.st != ST_OK)
-        st = st_fail(f->err, l.st, "out of memory");
-    for (size_t k = 0; st == ST_OK && !f->stop && k < it.n; k++) {
-        size_t i = f->desc ? it.n - 1 - k : k;
-        const item *x = &it.v[i];
-        if (x->n == 0 || !touches(&f->q, at(&it, x->minp), x->minp.len, at(&it, x->maxp),
-                                  x->maxp.len))
-            continue;
-        size_t gl = 0;
-        if (x->val.set && one_group(f, &it, x, &gl) &&
-            inside(&f->q, at(&it, x->minp), x->minp.len, at(&it, x->maxp), x->maxp.len)) {
-            if ((st = enter_group(f, at(&it, x->minp), gl, x->minp.len,
-                                  (const char *)at(&it, x->mink), x->mink.len)) == ST_OK &&
-                !f->stop)
-                st = add_red(f, (const char *)at(&it, x->val), x->val.len);
-            continue;
-        }
-        bool last = i + 1 == it.n;
-        st = fold_level(f, lvl - 1, at(&it, x->lo), x->lo.len, true,
-                        last ? to : at(&it, it.v[i + 1].lo), last ? to_n : it.v[i + 1].lo.len,
-                        last ? has_to : true);
-    }
-    items_free(&it);
-    return st;
-}
-
-st_status vtree_fold(st_vconn *c, unsigned view, vred *r, st_collate_mode m, const void *lo,
-                     size_t lo_n, const void *hi, size_t hi_n, bool descending, int level,
-                     const vfold_out *out, st_error *err)
-{
-    fold f;
-    memset(&f, 0, sizeof f);
-    f.c = c;
-    f.view = view;
-    f.r = r;
-    f.m = m;
-    f.q = (range){lo, hi, lo_n, hi_n};
-    f.desc = descending;
-    f.level = level;
-    f.out = out;
-    f.err = err;
-    unsigned top = 0;
-    st_status st = st_vblock_top(c, view, &top, err);
-    if (st == ST_OK)
-        st = fold_level(&f, top, NULL, 0, false, NULL, 0, false);
-    if (st == ST_OK && !f.stop)
-        st = flush(&f);
-    st_buf_free(&f.gbytes);
-    st_buf_free(&f.gkey);
-    st_buf_free(&f.gend);
-    items_free(&f.rows);
-    st_buf_free(&f.reds);
-    free(f.red_len);
-    st_buf_free(&f.tmp);
-    st_buf_free(&f.bound);
     return st;
 }
 

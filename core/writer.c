@@ -290,6 +290,14 @@ static void process(st_db *db)
         run_outside(db, batch);
     } else {
         uint64_t before = atomic_load(&db->committed_seq);
+        /* Idle readers let go of their snapshots first.  SQLite checkpoints
+         * the WAL inside the commit, and a snapshot an idle reader still
+         * holds stops it short of the end, so the WAL never starts over: with
+         * a read between every two writes (a live query, an app reading back
+         * what it wrote) it would grow without end and every commit would
+         * retry a checkpoint (and its fsync).  Those snapshots go stale with
+         * this commit anyway. */
+        st_db_readers_release(db, true);
         bool committed = run_batch(db, batch);
         atomic_fetch_add(&db->commits, 1);
         st_db_readers_release(db, false);

@@ -7,6 +7,8 @@
  *   info         peer and database exist; fills ep->uuid and ep->pouch_id
  *   create       create the database (an existing one is fine)
  *   get_local    a _local document (a checkpoint): reply->json, or ST_E_NOT_FOUND
+ *   get_doc      a document's winning revision (a filter's design document):
+ *                reply->json, or ST_E_NOT_FOUND
  *   put_local    write a _local document (JSON text), without _rev
  *   changes      rows after a sequence, every leaf of each document
  *                (style=all_docs); longpoll waits for a change or timeout_ms
@@ -129,12 +131,19 @@ typedef struct st_ep_changes_req {
     const char *const *doc_ids;  /* filter=_doc_ids */
     size_t n_doc_ids;
     const char *selector;        /* JSON text: filter=_selector */
+    /* filter=<filter> ("ddoc/name", "_view", "_design") with query_params
+     * (a JSON object, or NULL): over HTTP they become URL parameters, a
+     * local endpoint runs the filter itself (st_filter.h) in qs. */
+    const char *filter;
+    const char *query_params;
+    struct st_qs *qs;
 } st_ep_changes_req;
 
 typedef struct st_ep_ops {
     void (*info)(st_ep *ep, st_ep_cb cb, void *ctx);
     void (*create)(st_ep *ep, st_ep_cb cb, void *ctx);
     void (*get_local)(st_ep *ep, const char *id, st_ep_cb cb, void *ctx);
+    void (*get_doc)(st_ep *ep, const char *id, st_ep_cb cb, void *ctx);
     void (*put_local)(st_ep *ep, const char *id, const char *json, size_t n, st_ep_cb cb,
                       void *ctx);
     void (*changes)(st_ep *ep, const st_ep_changes_req *req, st_ep_cb cb, void *ctx);

@@ -95,6 +95,12 @@ static void h_get_local(st_ep *ep, const char *id, st_ep_cb cb, void *ctx)
     st_http_request(e, "GET", st_http_doc_path(e, id, ""), NULL, 0, finish_plain, cb, ctx);
 }
 
+/* Any document by id: the same request as a _local one. */
+static void h_get_doc(st_ep *ep, const char *id, st_ep_cb cb, void *ctx)
+{
+    h_get_local(ep, id, cb, ctx);
+}
+
 static void put_local_done(hreq *q, st_ep_reply *r)
 {
     st_ep_reply_clear(r); /* {"ok":true,...}: nothing the caller needs */
@@ -248,6 +254,68 @@ static st_status filter_body(const st_ep_changes_req *req, st_buf *u, st_buf *bo
     return st == ST_OK ? st_buf_printf(body, "{\"selector\":%s}", req->selector) : st;
 }
 
+/* A view parameter CouchDB's replicator JSON-encodes for filter=_view
+ * (the fields of its mrargs record, and key). */
+static bool view_field(const char *k)
+{
+    static const char *const f[] = {"key", "keys", "start_key", "end_key", "startkey", "endkey",
+                                    "start_key_doc_id", "end_key_doc_id", NULL};
+    for (size_t i = 0; f[i]; i++)
+        if (strcmp(f[i], k) == 0)
+            return true;
+    return false;
+}
+
+/* &filter=<name> and each query parameter (first of a key wins; the feed's
+ * own parameters are not replaced), as CouchDB's replicator sends them:
+ * a string as it is, anything else as its JSON text; for _view the key
+ * fields as JSON always. */
+static st_status filter_params(const st_ep_changes_req *req, st_buf *u)
+{
+    char *esc = st_http_escape(req->filter);
+    st_status st = esc ? st_buf_printf(u, "&filter=%s", esc) : ST_E_NOMEM;
+    curl_free(esc);
+    if (st != ST_OK || !req->query_params)
+        return st;
+    st_json_doc *d = NULL;
+    if (st_json_parse(req->query_params, strlen(req->query_params), NULL, &d, NULL) != ST_OK)
+        return ST_E_BAD_REQUEST; /* checked at start: cannot happen */
+    const st_json *o = st_json_doc_root(d);
+    static const char *const own[] = {"style", "since", "limit", "feed", "timeout", "filter", NULL};
+    bool view = strcmp(req->filter, "_view") == 0;
+    for (size_t i = 0; st == ST_OK && o->type == ST_JSON_OBJECT && i < o->len; i++) {
+        const st_json_member *m = &o->u.members[i];
+        bool skip = false;
+        for (size_t j = 0; own[j] && !skip; j++)
+            skip = strcmp(own[j], m->key) == 0;
+        for (size_t j = 0; j < i && !skip; j++)
+            skip = strcmp(o->u.members[j].key, m->key) == 0;
+        if (skip)
+            continue;
+        st_buf v = ST_BUF_INIT;
+        if (m->value.type == ST_JSON_STRING && !(view && view_field(m->key))) {
+            st = st_buf_add(&v, m->value.u.str, m->value.len);
+        } else {
+            st_jw w;
+            if ((st = st_jw_init(&w, &v)) == ST_OK) {
+                st_jw_value(&w, &m->value);
+                st = st_jw_status(&w);
+                st_jw_free(&w);
+            }
+        }
+        if (st == ST_OK)
+            st = st_buf_addc(&v, '\0');
+        char *ek = st == ST_OK ? st_http_escape(m->key) : NULL;
+        char *ev = ek ? st_http_escape(v.data) : NULL;
+        st = ev ? st_buf_printf(u, "&%s=%s", ek, ev) : ST_E_NOMEM;
+        curl_free(ek);
+        curl_free(ev);
+        st_buf_free(&v);
+    }
+    st_json_doc_free(d);
+    return st;
+}
+
 static void h_changes(st_ep *ep, const st_ep_changes_req *req, st_ep_cb cb, void *ctx)
 {
     http_ep *e = (http_ep *)ep;
@@ -263,6 +331,8 @@ static void h_changes(st_ep *ep, const st_ep_changes_req *req, st_ep_cb cb, void
     bool post = req->n_doc_ids || req->selector;
     if (st == ST_OK && post)
         st = filter_body(req, &u, &body);
+    else if (st == ST_OK && req->filter)
+        st = filter_params(req, &u);
     curl_free(esc);
     char *url = st == ST_OK ? st_buf_take(&u, NULL) : NULL;
     hreq *q = st_http_new(e, post ? "POST" : "GET", url, changes_done, cb, ctx);
@@ -389,6 +459,7 @@ static const st_ep_ops http_ops = {
     .info = h_info,
     .create = h_create,
     .get_local = h_get_local,
+    .get_doc = h_get_doc,
     .put_local = h_put_local,
     .changes = h_changes,
     .revs_diff = h_revs_diff,

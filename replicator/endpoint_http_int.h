@@ -31,6 +31,21 @@ typedef struct http_job {
     void (*free)(struct http_job *job);  /* frees it without answering */
 } http_job;
 
+/* What the request layer (http_req.c) asks of the credentials layer
+ * (http_auth.c), which itself sends requests (the login): hooks set by
+ * st_http_auth_init, so requests need not know how they are
+ * authenticated. */
+typedef struct hreq_auth_hooks {
+    /* Whether q may go out now; false: q is parked until a login (started
+     * by the hook if none is in flight) answers. */
+    bool (*ready)(hreq *q);
+    /* Put q's credentials on its easy handle c (and q->headers). */
+    st_status (*apply)(hreq *q, CURL *c);
+    /* q was answered 401: true when it was sent again behind a new login
+     * (at most once per request, and only when it carried a cookie). */
+    bool (*retry)(hreq *q);
+} hreq_auth_hooks;
+
 typedef struct http_ep {
     st_ep base;
     st_dburl url;
@@ -39,6 +54,7 @@ typedef struct http_ep {
     char *ca_file;           /* CURLOPT_CAINFO, or NULL: the system's CAs */
     bool insecure;           /* no certificate or host name checks */
     /* Credentials (http_auth.c); the secrets are wiped when freed */
+    const hreq_auth_hooks *auth;
     char *user, *pass;       /* decoded Basic credentials (or the session's), or NULL */
     char *bearer;            /* the whole "Authorization: Bearer ..." line, or NULL */
     bool use_session;        /* cookie instead of Basic (user must be set) */
@@ -138,14 +154,6 @@ void st_http_error_reply(st_ep_reply *r, long http, const st_json *body);
  * without a username, or a bad escape. */
 st_status st_http_auth_init(http_ep *e, const st_ep_http_opts *o, st_error *err);
 void st_http_auth_free(http_ep *e);      /* wipes the secrets */
-/* Whether q may go out now; false: q is parked until a login (started
- * here if none is in flight) answers. */
-bool st_http_auth_ready(hreq *q);
-/* Put q's credentials on its easy handle c (and q->headers). */
-st_status st_http_auth_apply(hreq *q, CURL *c);
-/* q was answered 401: true when it was sent again behind a new login (at
- * most once per request, and only when it carried a cookie). */
-bool st_http_auth_retry(hreq *q);
 
 void st_http_job_add(http_ep *e, http_job *j);
 void st_http_job_remove(http_ep *e, http_job *j);

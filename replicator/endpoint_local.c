@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "st_filter.h"
 #include "st_follow.h"
 #include "st_selector.h"
 
@@ -54,6 +55,7 @@ typedef struct chg_query {
     char **doc_ids;           /* owned copies */
     size_t n_doc_ids;
     st_selector *sel;         /* filter=_selector, compiled (owned); NULL: none */
+    st_filter *filt;          /* a filter by name (owned); NULL: none */
 } chg_query;
 
 /* One pending call. */
@@ -103,6 +105,7 @@ static void lop_free(lop *o)
         free(o->q.doc_ids[i]);
     free(o->q.doc_ids);
     st_selector_free(o->q.sel);
+    st_filter_free(o->q.filt);
     free(o);
 }
 
@@ -358,6 +361,24 @@ static void l_get_local(st_ep *ep, const char *id, st_ep_cb cb, void *ctx)
     st_buf_free(&b);
 }
 
+static void l_get_doc(st_ep *ep, const char *id, st_ep_cb cb, void *ctx)
+{
+    local_ep *e = (local_ep *)ep;
+    lop *o = start(e, cb, ctx, true);
+    if (!o)
+        return;
+    st_error err;
+    st_buf b = ST_BUF_INIT;
+    st_status st = st_db_get(e->db, id, NULL, &b, &err);
+    if (st == ST_OK)
+        st = st_json_parse(b.data, b.len, NULL, &o->reply.json, &err);
+    if (st == ST_OK)
+        lop_ok(o, 200);
+    else
+        lop_fail(o, &err);
+    st_buf_free(&b);
+}
+
 static void l_put_local(st_ep *ep, const char *id, const char *json, size_t n, st_ep_cb cb,
                         void *ctx)
 {
@@ -447,6 +468,11 @@ static st_status run_changes(local_ep *e, lop *o, bool follow, st_error *err)
     co.doc_ids = (const char *const *)o->q.doc_ids;
     co.n_doc_ids = o->q.n_doc_ids;
     co.selector = o->q.sel; /* core matches each winner, as filter=_selector does */
+    if (o->q.filt) {
+        co.filter = st_filter_match;
+        co.filter_ctx = o->q.filt;
+        co.filter_needs_doc = st_filter_needs_doc(o->q.filt);
+    }
     chg_ctx k = {c, 0, false};
     uint64_t last = 0, pending = 0;
     st_status st;
@@ -464,6 +490,10 @@ static st_status run_changes(local_ep *e, lop *o, bool follow, st_error *err)
     }
     if (st == ST_OK && k.oom)
         st = st_fail(err, ST_E_NOMEM, "out of memory");
+    /* A function that threw (or its process failed) fails the read, as the
+     * feed of a CouchDB source ends with the error. */
+    if (st == ST_OK && o->q.filt && st_filter_failed(o->q.filt, err))
+        st = err->code;
     if (st != ST_OK) {
         st_arena_free(c->arena);
         return st;
@@ -567,6 +597,22 @@ static void l_changes(st_ep *ep, const st_ep_changes_req *req, st_ep_cb cb, void
         if (st == ST_OK)
             st = st_selector_compile(st_json_doc_root(d), &o->q.sel, &err);
         st_json_doc_free(d);
+        if (st != ST_OK) {
+            lop_fail(o, &err);
+            return;
+        }
+    }
+    if (req->filter) {
+        /* Read once per call: a design document changed meanwhile is the
+         * one the next batch runs. */
+        st_json_doc *qp = NULL;
+        st_status st = ST_OK;
+        if (req->query_params)
+            st = st_json_parse(req->query_params, strlen(req->query_params), NULL, &qp, &err);
+        if (st == ST_OK)
+            st = st_filter_open(e->db, req->qs, req->filter, qp ? st_json_doc_root(qp) : NULL, NULL,
+                                NULL, &o->q.filt, &err);
+        st_json_doc_free(qp);
         if (st != ST_OK) {
             lop_fail(o, &err);
             return;
@@ -811,6 +857,7 @@ static const st_ep_ops local_ops = {
     .info = l_info,
     .create = l_create,
     .get_local = l_get_local,
+    .get_doc = l_get_doc,
     .put_local = l_put_local,
     .changes = l_changes,
     .revs_diff = l_revs_diff,

@@ -59,9 +59,15 @@ static st_status dup_into(char **slot, const char *s, st_error *err)
     return ST_OK;
 }
 
+static bool auth_ready(hreq *q);
+static st_status auth_apply(hreq *q, CURL *c);
+static bool auth_retry(hreq *q);
+static const hreq_auth_hooks hooks = {auth_ready, auth_apply, auth_retry};
+
 st_status st_http_auth_init(http_ep *e, const st_ep_http_opts *o, st_error *err)
 {
     st_status st = ST_OK;
+    e->auth = &hooks;
     if (o->password && !o->username)
         return st_fail(err, ST_E_BAD_REQUEST, "a password needs a username");
     if (o->username) {
@@ -198,7 +204,7 @@ static void start_login(http_ep *e)
     st_buf_free(&b);
 }
 
-bool st_http_auth_ready(hreq *q)
+static bool auth_ready(hreq *q)
 {
     http_ep *e = q->ep;
     if (!e->use_session || q->is_login || e->cookie)
@@ -209,7 +215,7 @@ bool st_http_auth_ready(hreq *q)
     return false;
 }
 
-bool st_http_auth_retry(hreq *q)
+static bool auth_retry(hreq *q)
 {
     http_ep *e = q->ep;
     if (!q->sent_gen || q->relogged)
@@ -227,7 +233,7 @@ bool st_http_auth_retry(hreq *q)
 
 /* -------------------------------------------------------- per request */
 
-st_status st_http_auth_apply(hreq *q, CURL *c)
+static st_status auth_apply(hreq *q, CURL *c)
 {
     http_ep *e = q->ep;
     q->sent_gen = 0;

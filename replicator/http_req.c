@@ -118,7 +118,7 @@ static st_status hreq_start(hreq *q, st_error *err)
     if (add_header(&q->headers, "Accept", q->accept ? q->accept : "application/json") ||
         add_header(&q->headers, "Content-Type",
                    q->content_type ? q->content_type : "application/json") ||
-        add_header(&q->headers, "Expect", "") || st_http_auth_apply(q, c) != ST_OK)
+        add_header(&q->headers, "Expect", "") || e->auth->apply(q, c) != ST_OK)
         return st_fail(err, ST_E_NOMEM, "out of memory");
     long stall_s = (long)((e->o.timeout_ms + q->extra_wait_ms + 999) / 1000);
     curl_easy_setopt(c, CURLOPT_URL, q->url);
@@ -185,7 +185,7 @@ void st_http_fail_later(hreq *q, const st_error *err, int http_status)
 void st_http_go(hreq *q)
 {
     st_error err;
-    if (!st_http_auth_ready(q))
+    if (!q->ep->auth->ready(q))
         return; /* parked: the login's answer sends it or fails it */
     if (hreq_start(q, &err) != ST_OK)
         st_http_fail_later(q, &err, 0);
@@ -273,7 +273,7 @@ static void on_xfer_done(void *ctx, CURLcode rc)
         transient(q, rc == CURLE_OPERATION_TIMEDOUT ? ST_E_TIMEOUT : ST_E_NETWORK, 0, why);
         return;
     }
-    if (http == 401 && st_http_auth_retry(q))
+    if (http == 401 && q->ep->auth->retry(q))
         return; /* sent again behind a new login */
     if (http >= 500 || http == 408 || http == 429 || http < 200) {
         char why[64];

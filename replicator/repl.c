@@ -40,6 +40,20 @@ static st_status open_side(st_repl *r, const char *spec, st_db *db, st_ep **out,
     return st;
 }
 
+/* A local source runs a filter itself: it needs a query-server pool. */
+static st_status need_qs(st_repl *r, st_error *err)
+{
+    const char *f = r->cfg.filter;
+    bool local = r->cfg.source_db || !st_ep_is_url(r->cfg.source);
+    if (!f || strcmp(f, "_design") == 0 || !local || r->cfg.qs)
+        return ST_OK;
+    st_status st = st_qs_new(NULL, &r->own_qs, err);
+    if (st == ST_OK)
+        st = st_qs_languages_from_env(r->own_qs, err);
+    r->cfg.qs = r->own_qs;
+    return st;
+}
+
 static void *thread_main(void *arg)
 {
     st_repl *r = arg;
@@ -49,7 +63,8 @@ static void *thread_main(void *arg)
     st_ckpt_time(r->start_time);
     r->state = ST_REPL_STARTING;
     st_repl_publish(r, true);
-    if (open_side(r, r->cfg.source, r->cfg.source_db, &r->src, &e) != ST_OK ||
+    if (need_qs(r, &e) != ST_OK ||
+        open_side(r, r->cfg.source, r->cfg.source_db, &r->src, &e) != ST_OK ||
         open_side(r, r->cfg.target, r->cfg.target_db, &r->tgt, &e) != ST_OK)
         st_repl_finish(r, ST_REPL_FAILED, &e, 0);
     else
@@ -64,6 +79,11 @@ static void *thread_main(void *arg)
     st_ep_free(r->src);
     st_ep_free(r->tgt);
     r->src = r->tgt = NULL;
+    /* Nothing is checked out once the endpoints are gone. */
+    st_qs_free(r->own_qs);
+    r->own_qs = NULL;
+    free(r->filter_code);
+    r->filter_code = NULL;
     st_repl_cands_free(r);
     free(r->since);
     free(r->start_seq);
@@ -110,6 +130,8 @@ static void repl_destroy(st_repl *r)
     wipe_free(r->password);
     wipe_free(r->bearer_token);
     free(r->selector);
+    free(r->filter);
+    free(r->query_params);
     free(r->since_seq);
     for (size_t i = 0; r->doc_ids && i < r->cfg.n_doc_ids; i++)
         free(r->doc_ids[i]);
@@ -142,6 +164,19 @@ st_status st_repl_start(const st_repl_config *c, st_repl **out, st_error *err)
         if (!obj)
             return st_fail(err, ST_E_BAD_REQUEST, "the selector must be a JSON object");
     }
+    if ((c->n_doc_ids > 0) + (c->selector != NULL) + (c->filter != NULL) > 1)
+        return st_fail(err, ST_E_BAD_REQUEST,
+                       "`selector`, `filter` and `doc_ids` are mutually exclusive");
+    if (c->filter && (!c->filter[0] || (c->filter[0] != '_' && !strchr(c->filter, '/'))))
+        return st_fail(err, ST_E_BAD_REQUEST, "Invalid filter. Must match `ddocname/filtername`.");
+    if (c->filter && c->query_params) {
+        st_json_doc *d = NULL;
+        st_status st = st_json_parse(c->query_params, strlen(c->query_params), NULL, &d, err);
+        bool obj = st == ST_OK && st_json_doc_root(d)->type == ST_JSON_OBJECT;
+        st_json_doc_free(d);
+        if (!obj)
+            return st_fail(err, ST_E_BAD_REQUEST, "query_params must be a JSON object");
+    }
     if (c->since_seq) {
         st_json_doc *d = NULL;
         st_status st = st_json_parse(c->since_seq, strlen(c->since_seq), NULL, &d, err);
@@ -165,6 +200,9 @@ st_status st_repl_start(const st_repl_config *c, st_repl **out, st_error *err)
     r->cfg.source = r->source = dup_opt(c->source, &oom);
     r->cfg.target = r->target = dup_opt(c->target, &oom);
     r->cfg.selector = r->selector = dup_opt(c->selector, &oom);
+    r->cfg.filter = r->filter = dup_opt(c->filter, &oom);
+    /* query_params mean nothing without a filter (as in CouchDB). */
+    r->cfg.query_params = r->query_params = c->filter ? dup_opt(c->query_params, &oom) : NULL;
     r->cfg.since_seq = r->since_seq = dup_opt(c->since_seq, &oom);
     r->cfg.ca_file = r->ca_file = dup_opt(c->ca_file, &oom);
     r->cfg.username = r->username = dup_opt(c->username, &oom);

@@ -102,6 +102,9 @@ void st_repl_read_changes(st_repl *r)
         .doc_ids = r->cfg.doc_ids,
         .n_doc_ids = r->cfg.n_doc_ids,
         .selector = r->cfg.selector,
+        .filter = r->cfg.filter,
+        .query_params = r->cfg.query_params,
+        .qs = r->cfg.qs,
     };
     r->reading = true;
     r->src->ops->changes(r->src, &q, on_changes, r);

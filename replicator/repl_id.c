@@ -117,19 +117,46 @@ static st_status selector_term(const char *selector, st_json_doc **out, st_error
     return st;
 }
 
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+char *st_repl_id_filter_code(const char *src)
+{
+    size_t b = 0, e = strlen(src);
+    while (b < e && is_space(src[b]))
+        b++;
+    while (e > b && is_space(src[e - 1]))
+        e--;
+    if (memchr(src + b, '\n', e - b))
+        return strdup(src);
+    return strndup(src + b, e - b);
+}
+
 st_status st_repl_id_term(const char *uuid, const st_ep *src, const st_ep *tgt,
                           const char *const *doc_ids, size_t n_doc_ids, const char *selector,
-                          st_term_atoms atoms, st_buf *out, st_error *err)
+                          const st_repl_id_filter *filter, st_term_atoms atoms, st_buf *out,
+                          st_error *err)
 {
-    st_json_doc *sel = NULL;
+    st_json_doc *sel = NULL, *qp = NULL;
     if (selector && !n_doc_ids) {
         st_status st = selector_term(selector, &sel, err);
         if (st != ST_OK)
             return st;
     }
+    bool by_name = !n_doc_ids && !sel && filter && filter->name;
+    if (by_name) {
+        const char *q = filter->query_params ? filter->query_params : "{}";
+        st_status st = st_json_parse(q, strlen(q), NULL, &qp, err);
+        if (st != ST_OK) {
+            st_json_doc_free(sel);
+            return st;
+        }
+    }
     st_term t;
     st_term_begin(&t, out, atoms);
-    st_term_list(&t, n_doc_ids || sel ? 4 : 3);
+    st_term_list(&t, by_name ? 5 : n_doc_ids || sel ? 4 : 3);
     st_term_binary(&t, uuid, strlen(uuid));
     put_endpoint(&t, src);
     put_endpoint(&t, tgt);
@@ -141,9 +168,15 @@ st_status st_repl_id_term(const char *uuid, const st_ep *src, const st_ep *tgt,
         st_term_nil(&t);
     } else if (sel) {
         st_term_json(&t, st_json_doc_root(sel));
+    } else if (by_name) {
+        /* [Code, QueryParams], or [<<"_view">>, QueryParams] for a builtin. */
+        const char *c = filter->name[0] == '_' || !filter->code ? filter->name : filter->code;
+        st_term_binary(&t, c, strlen(c));
+        st_term_json(&t, st_json_doc_root(qp));
     }
     st_term_nil(&t);
     st_json_doc_free(sel);
+    st_json_doc_free(qp);
     if (st_term_status(&t) != ST_OK) {
         if (err)
             *err = t.err;
@@ -160,11 +193,12 @@ static bool md5(const void *p, size_t n, unsigned char out[16])
 
 st_status st_repl_id_couch(const char *uuid, const st_ep *src, const st_ep *tgt,
                            const char *const *doc_ids, size_t n_doc_ids,
-                           const char *selector, st_term_atoms atoms, char out[33],
-                           st_error *err)
+                           const char *selector, const st_repl_id_filter *filter,
+                           st_term_atoms atoms, char out[33], st_error *err)
 {
     st_buf term = ST_BUF_INIT;
-    st_status st = st_repl_id_term(uuid, src, tgt, doc_ids, n_doc_ids, selector, atoms, &term, err);
+    st_status st = st_repl_id_term(uuid, src, tgt, doc_ids, n_doc_ids, selector, filter, atoms,
+                                   &term, err);
     unsigned char d[16];
     if (st == ST_OK && !md5(term.data, term.len, d))
         st = st_fail(err, ST_E_IO, "md5 failed");
@@ -174,14 +208,56 @@ st_status st_repl_id_couch(const char *uuid, const st_ep *src, const st_ep *tgt,
     return st;
 }
 
+static int cmp_member(const void *a, const void *b)
+{
+    return strcmp((*(const st_json_member *const *)a)->key, (*(const st_json_member *const *)b)->key);
+}
+
+/* filter + view + JSON.stringify(query_params with its keys sorted), as
+ * PouchDB concatenates them (the view is query_params.view for _view). */
+static st_status pouch_filter(st_buf *b, const st_repl_id_filter *f, st_error *err)
+{
+    st_status st = st_buf_adds(b, f->name);
+    if (st != ST_OK || !f->query_params)
+        return st;
+    st_json_doc *qp = NULL;
+    if ((st = st_json_parse(f->query_params, strlen(f->query_params), NULL, &qp, err)) != ST_OK)
+        return st;
+    const st_json *root = st_json_doc_root(qp);
+    const char *view = strcmp(f->name, "_view") == 0 ? st_json_get_str(root, "view") : NULL;
+    if (view)
+        st = st_buf_adds(b, view);
+    const st_json_member **m = root->len ? malloc(root->len * sizeof *m) : NULL;
+    if (root->len && !m)
+        st = ST_E_NOMEM;
+    for (size_t i = 0; st == ST_OK && i < root->len; i++)
+        m[i] = &root->u.members[i];
+    if (st == ST_OK && root->len)
+        qsort(m, root->len, sizeof *m, cmp_member);
+    st_jw w;
+    if (st == ST_OK && (st = st_jw_init(&w, b)) == ST_OK) {
+        st_jw_obj_open(&w);
+        for (size_t i = 0; i < root->len; i++) {
+            st_jw_keyn(&w, m[i]->key, m[i]->key_len);
+            st_jw_value(&w, &m[i]->value);
+        }
+        st_jw_obj_close(&w);
+        st = st_jw_status(&w);
+        st_jw_free(&w);
+    }
+    free(m);
+    st_json_doc_free(qp);
+    return st;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 st_status st_repl_id_pouch(const st_ep *src, const st_ep *tgt, const char *const *doc_ids,
-                           size_t n_doc_ids, const char *selector, char out[25],
-                           st_error *err)
+                           size_t n_doc_ids, const char *selector,
+                           const st_repl_id_filter *filter, char out[25], st_error *err)
 {
     if (!src->pouch_id || !tgt->pouch_id)
         return st_fail(err, ST_E_BAD_REQUEST, "PouchDB ids exist only for remote endpoints");
@@ -191,6 +267,8 @@ st_status st_repl_id_pouch(const st_ep *src, const st_ep *tgt, const char *const
     st_status st = st_buf_adds(&b, src->pouch_id);
     if (st == ST_OK)
         st = st_buf_adds(&b, tgt->pouch_id);
+    if (st == ST_OK && filter && filter->name)
+        st = pouch_filter(&b, filter, err);
     if (st == ST_OK && n_doc_ids) {
         /* PouchDB sorts doc_ids (collate: code-unit order) and the array
          * stringifies as "a,b,c". */

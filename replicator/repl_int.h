@@ -32,6 +32,7 @@
 #include "checkpoint.h"
 #include "endpoint.h"
 #include "loop.h"
+#include "st_qs.h"
 #include "st_repl.h"
 
 #define MAX_CANDIDATES 6
@@ -65,7 +66,7 @@ typedef struct side_ctx {
 struct st_repl {
     /* ---- immutable after st_repl_start */
     st_repl_config cfg;        /* its strings point at the copies below */
-    char *source, *target, *selector, *since_seq;
+    char *source, *target, *selector, *since_seq, *filter, *query_params;
     char *ca_file, *username, *password, *bearer_token; /* secrets wiped when freed */
     char **doc_ids;
     st_loop *loop;             /* created before the thread, freed after it */
@@ -80,6 +81,8 @@ struct st_repl {
 
     /* ---- replication thread only */
     phase ph;
+    st_qs *own_qs;             /* the pool made for a local source's filter, or NULL */
+    char *filter_code;         /* a ddoc filter's source as fetched (for the ids) */
     st_ep *src, *tgt;
     unsigned setup_pending;    /* setup calls not answered yet */
     bool target_created;

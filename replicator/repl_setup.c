@@ -128,24 +128,27 @@ static bool add_cands(st_repl *r, st_error *e)
     const char *const *ids = r->cfg.doc_ids;
     size_t n_ids = r->cfg.n_doc_ids;
     const char *sel = r->cfg.selector;
+    st_repl_id_filter fv = {r->cfg.filter, r->filter_code, r->cfg.query_params};
+    const st_repl_id_filter *f = r->cfg.filter ? &fv : NULL;
     char id[33];
-    if (st_repl_id_couch(uuid, r->src, r->tgt, ids, n_ids, sel, ST_TERM_ATOM_LATIN1, r->rep_id,
+    if (st_repl_id_couch(uuid, r->src, r->tgt, ids, n_ids, sel, f, ST_TERM_ATOM_LATIN1, r->rep_id,
                          e) != ST_OK)
         return false;
     pthread_mutex_lock(&r->mu);
     memcpy(r->pub.replication_id, r->rep_id, sizeof r->rep_id);
     pthread_mutex_unlock(&r->mu);
     add_cand(r, r->rep_id, ST_CKPT_COUCH);
-    if (st_repl_id_couch(uuid, r->src, r->tgt, ids, n_ids, sel, ST_TERM_ATOM_UTF8, id, e) == ST_OK)
+    if (st_repl_id_couch(uuid, r->src, r->tgt, ids, n_ids, sel, f, ST_TERM_ATOM_UTF8, id, e) ==
+        ST_OK)
         add_cand(r, id, ST_CKPT_COUCH);
     for (int a = 0; alt && a < 2; a++)
-        if (st_repl_id_couch(alt, r->src, r->tgt, ids, n_ids, sel, (st_term_atoms)a, id, e) ==
+        if (st_repl_id_couch(alt, r->src, r->tgt, ids, n_ids, sel, f, (st_term_atoms)a, id, e) ==
             ST_OK)
             add_cand(r, id, ST_CKPT_COUCH);
     r->pouch_cand = -1;
     if (r->cfg.pouchdb_checkpoints) {
         char pid[25];
-        if (st_repl_id_pouch(r->src, r->tgt, ids, n_ids, sel, pid, e) != ST_OK)
+        if (st_repl_id_pouch(r->src, r->tgt, ids, n_ids, sel, f, pid, e) != ST_OK)
             return false;
         add_cand(r, pid, ST_CKPT_POUCH);
         if (strcmp(r->cands[r->n_cands - 1].doc_id + 7, pid) == 0)
@@ -154,7 +157,58 @@ static bool add_cands(st_repl *r, st_error *e)
     return true;
 }
 
+/* ------------------------------------------------------ the filter's code */
+
+static void after_filter(st_repl *r);
+
+/* The design document of a "ddoc/name" filter, read from the source: its
+ * function's source goes into the replication id, as CouchDB's replicator
+ * fetches it (couch_replicator_filters:fetch), and a missing one fails the
+ * replication with CouchDB's 404 not_found. */
+static void on_filter_ddoc(void *ctx, st_ep_reply *rep)
+{
+    st_repl *r = ctx;
+    const char *slash = strchr(r->cfg.filter, '/');
+    int dn = (int)(slash - r->cfg.filter);
+    st_error e;
+    if (rep->st != ST_OK) {
+        st_fail(&e, rep->st == ST_E_NOT_FOUND ? ST_E_NOT_FOUND : rep->st,
+                "Couldn't open document `_design/%.*s` from source database `%s`: %s", dn,
+                r->cfg.filter, r->src->display, rep->err.reason);
+        st_repl_finish(r, ST_REPL_FAILED, &e, rep->st == ST_E_NOT_FOUND ? 404 : rep->http_status);
+        return;
+    }
+    const st_json *filters = st_json_get(st_json_doc_root(rep->json), "filters");
+    const char *src = filters && filters->type == ST_JSON_OBJECT ? st_json_get_str(filters, slash + 1)
+                                                                 : NULL;
+    if (!src) {
+        st_fail(&e, ST_E_NOT_FOUND,
+                "Couldn't parse filter code from document %.*s on `%s`: missing json key: %s", dn,
+                r->cfg.filter, r->src->display, filters ? slash + 1 : "filters");
+        st_repl_finish(r, ST_REPL_FAILED, &e, 404);
+        return;
+    }
+    if (!(r->filter_code = st_repl_id_filter_code(src))) {
+        st_repl_fail_msg(r, ST_E_NOMEM, "out of memory");
+        return;
+    }
+    after_filter(r);
+}
+
 static void after_info(st_repl *r)
+{
+    const char *f = r->cfg.filter;
+    if (!f || f[0] == '_' || r->filter_code) {
+        after_filter(r);
+        return;
+    }
+    const char *slash = strchr(f, '/');
+    char id[600];
+    snprintf(id, sizeof id, "_design/%.*s", (int)(slash - f), f);
+    r->src->ops->get_doc(r->src, id, on_filter_ddoc, r);
+}
+
+static void after_filter(st_repl *r)
 {
     st_error e;
     st_error_clear(&e);
@@ -282,6 +336,8 @@ void st_repl_restart(st_repl *r, const st_ep_reply *rep)
     free(r->start_seq);
     free(r->ckpt_next);
     free(r->ckpt_writing);
+    free(r->filter_code); /* a re-created source may hold another function */
+    r->filter_code = NULL;
     r->since = r->start_seq = r->ckpt_next = r->ckpt_writing = NULL;
     r->ckpt_inflight = 0;
     r->reading = r->caught_up = r->feed_done = false;

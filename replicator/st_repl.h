@@ -114,6 +114,21 @@ typedef struct st_repl_config {
     const char *const *doc_ids;  /* non-NULL: only these documents (filter=_doc_ids) */
     size_t n_doc_ids;
     const char *selector;        /* JSON object: filter=_selector (passed to the source) */
+    /* A filter by name: "ddoc/name" (filters.name of _design/ddoc in the
+     * source) or "_view" (query_params {"view":"ddoc/view"}), with
+     * query_params (a JSON object: the function's req.query).  A remote
+     * source runs it (the parameters go on its _changes URL, as CouchDB's
+     * replicator sends them); a local one runs it in qs.  doc_ids,
+     * selector and filter are mutually exclusive.  The replication id
+     * covers the function's source and the parameters (repl_id.h).  A
+     * missing design document or function fails the replication: 404
+     * not_found. */
+    const char *filter;
+    const char *query_params;
+    /* The query-server pool a local source's filter runs in (borrowed);
+     * NULL: the replication starts its own, with settee-js or the
+     * command COUCHDB_QUERY_SERVER_<LANGUAGE> names, as the server does. */
+    struct st_qs *qs;
     unsigned batch_size;         /* change rows per batch; 0 = 500 */
     unsigned concurrency;        /* batches in flight (each its own requests); 0 = 4 */
     const char *since_seq;       /* raw JSON seq to start from, ignoring checkpoints; NULL = use them */

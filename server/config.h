@@ -138,7 +138,7 @@ st_config *st_config_copy(const st_config *c);
  * (NULL: leave that entry). */
 st_status st_config_rewrite_admins(const st_config *c, char *const *hashes, st_error *err);
 
-/* The one reading of a setting's number (decimal, at most max) and boolean
+/* config_value.c: the one reading of a setting's number (decimal, at most max) and boolean
  * (true/false, 1/0, yes/no, any case): false when the text is not one. */
 bool st_config_parse_u64(const char *s, uint64_t max, uint64_t *out);
 bool st_config_parse_bool(const char *s, bool *out);

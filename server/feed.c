@@ -160,24 +160,23 @@ static int idle(st_feed *f, uint64_t last)
     pthread_mutex_unlock(&reg->mu);
     /* f now belongs to the registry (the fan-out thread may write to it):
      * touch nothing of it from here on. */
-    if (deadline && deadline < atomic_load(&reg->timer_wake))
-        st_feed_poke_fd(reg->efd);
+    st_feed_timer_want(reg, deadline);
     return P_WAIT;
 }
 
-uint64_t st_feed_users_seq(const st_feed *f)
+static uint64_t current_users_seq(const st_feed *f)
 {
     return st_users_seq(st_auth_users(f->reg->srv->auth));
 }
 
 bool st_feed_allowed(st_feed *f)
 {
-    if (!st_feed_stale(f))
+    if (!st_feed_stale_at(f, f->users_tracked ? current_users_seq(f) : 0))
         return true;
     st_error e;
     bool refresh = atomic_exchange(&f->recheck, false);
     if (f->users_tracked) {
-        uint64_t seq = st_feed_users_seq(f);
+        uint64_t seq = current_users_seq(f);
         refresh = refresh || seq != f->users_seq;
         f->users_seq = seq; /* read before the refresh: a later change is seen next time */
     }

@@ -405,11 +405,12 @@ static void fan_out(st_feeds *reg, st_feed_db *d, st_feed *list)
         }
         sl[i]->drain = NULL;
     }
-    bool poke_timer = false, again = false;
+    bool again = false;
+    uint64_t want = 0; /* the earliest deadline among the feeds parked again */
     pthread_mutex_lock(&reg->mu);
     for (unsigned i = 0; i < writers; i++) {
-        if (sl[i]->keep_wake && sl[i]->keep_wake < atomic_load(&reg->timer_wake))
-            poke_timer = true;
+        if (sl[i]->keep_wake && (!want || sl[i]->keep_wake < want))
+            want = sl[i]->keep_wake;
         again = repark(reg, d, sl[i]) || again;
     }
     if (again)
@@ -418,8 +419,7 @@ static void fan_out(st_feeds *reg, st_feed_db *d, st_feed *list)
     pthread_mutex_unlock(&reg->mu);
     if (last)
         st_feed_entry_destroy(reg, d);
-    if (poke_timer)
-        st_feed_poke_fd(reg->efd);
+    st_feed_timer_want(reg, want);
 }
 
 /* Take the next queued database's woken feeds (they stay parked, marked

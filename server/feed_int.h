@@ -178,6 +178,9 @@ struct st_feeds {
 
 uint64_t st_feed_now_ms(void);
 void st_feed_poke_fd(int fd);
+/* A feed was parked with this deadline (after reg->mu was released): bring
+ * the timer thread's next walk forward to it when it is earlier. */
+void st_feed_timer_want(st_feeds *reg, uint64_t deadline);
 
 /* feed_format.c: the bytes around one row, per feed type. */
 bool st_feed_envelope(const st_feed *f);
@@ -188,21 +191,16 @@ bool st_feed_put_row(st_feed *f, const st_change_row *row);
 st_status st_feed_finish(st_feed *f);
 st_status st_feed_heartbeat(st_feed *f);
 
-/* feed.c: may f's reader still read it?  (its own thread, or the fan-out
- * thread's cheap test, st_feed_stale). */
+/* feed.c: may f's reader still read it?  (its own thread; the
+ * fan-out thread tests st_feed_stale_at first). */
 bool st_feed_allowed(st_feed *f);
-uint64_t st_feed_users_seq(const st_feed *f);
-/* The same against a _users sequence read beforehand (the fan-out reads it
+/* The cheap test against a _users sequence read beforehand (the fan-out reads it
  * once per wake-up: the commit that woke it came after any user change it
  * must honour). */
 static inline bool st_feed_stale_at(st_feed *f, uint64_t users_seq)
 {
     return f->sec_gen != st_db_security_gen(f->db) || atomic_load(&f->recheck) ||
            (f->users_tracked && f->users_seq != users_seq);
-}
-static inline bool st_feed_stale(st_feed *f)
-{
-    return st_feed_stale_at(f, f->users_tracked ? st_feed_users_seq(f) : 0);
 }
 
 /* feed_reg.c */

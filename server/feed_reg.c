@@ -35,6 +35,17 @@ void st_feed_poke_fd(int fd)
     (void)w; /* EAGAIN: the counter is already non-zero, the reader will wake */
 }
 
+void st_feed_timer_want(st_feeds *reg, uint64_t deadline)
+{
+    uint64_t w = atomic_load(&reg->timer_wake);
+    while (deadline && deadline < w) {
+        if (atomic_compare_exchange_weak(&reg->timer_wake, &w, deadline)) {
+            st_feed_poke_fd(reg->efd);
+            return;
+        }
+    }
+}
+
 /* ---- lists (reg->mu held) */
 
 static void list_add(st_feed **head, st_feed *f)
@@ -297,6 +308,12 @@ static void *timer_main(void *arg)
         reap(reg);
         st_log_tick();
         now = st_feed_now_ms();
+        /* Most pokes only hand over feeds to release: walk the parked
+         * feeds only when a deadline is due (or every TIMER_MAX_SLEEP_MS),
+         * not once per poke — with thousands parked, a walk per write was
+         * most of a write's fan-out cost. */
+        if (now < atomic_load(&reg->timer_wake))
+            continue;
         uint64_t next = now + TIMER_MAX_SLEEP_MS;
         pthread_mutex_lock(&reg->mu);
         for (st_feed_db *d = reg->dbs; d; d = d->next) {

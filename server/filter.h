@@ -1,4 +1,5 @@
-/* filter.h — _changes filters defined by design documents, and _design:
+/* filter.h — _changes filters defined by design documents, and _design,
+ * read from the request (the filters are core's, st_filter.h):
  *   filter=ddoc/name       filters.<name>(doc, req) in the query server;
  *                          any truthy answer keeps the change; req is
  *                          js_req.h's object, built once per feed (its

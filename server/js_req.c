@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "st_ddoc_req.h"
 #include "st_pct.h"
 
 typedef struct hdr_ctx {
@@ -61,26 +62,39 @@ static void form(st_jw *w, const char *s, size_t n)
     }
 }
 
-static void info(st_jw *w, st_db *db)
+/* The URL's parameters as an object, a parameter given twice keeping its
+ * first value. */
+static void query(st_jw *w, const st_req *r)
 {
-    st_db_info in;
-    st_error e;
     st_jw_obj_open(w);
-    st_jw_key(w, "db_name");
-    st_jw_str(w, st_db_name(db));
-    if (st_db_info_get(db, &in, &e) == ST_OK) {
-        st_jw_key(w, "update_seq");
-        st_jw_uint(w, in.update_seq);
-        st_jw_key(w, "purge_seq");
-        st_jw_uint(w, in.purge_seq);
-        st_jw_key(w, "doc_count");
-        st_jw_uint(w, in.doc_count);
-        st_jw_key(w, "doc_del_count");
-        st_jw_uint(w, in.doc_del_count);
-        st_jw_key(w, "instance_start_time");
-        st_jw_str(w, in.instance_start_time);
+    for (size_t i = 0; i < r->n_query; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(r->query[j].key, r->query[i].key) == 0;
+        if (seen)
+            continue;
+        st_jw_key(w, r->query[i].key);
+        st_jw_str(w, r->query[i].value);
     }
     st_jw_obj_close(w);
+}
+
+st_status st_js_req_query(st_req *r, st_json_doc **out, st_error *err)
+{
+    st_buf b = ST_BUF_INIT;
+    st_jw w;
+    *out = NULL;
+    if (st_jw_init(&w, &b) != ST_OK)
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    query(&w, r);
+    st_status st = st_jw_status(&w);
+    st_jw_free(&w);
+    if (st == ST_OK)
+        st = st_json_parse(b.data, b.len, NULL, out, err);
+    else
+        st_fail(err, st, "out of memory");
+    st_buf_free(&b);
+    return st;
 }
 
 st_status st_js_req(st_req *r, const char *docid, bool body_parsed, st_buf *out, st_error *err)
@@ -89,8 +103,7 @@ st_status st_js_req(st_req *r, const char *docid, bool body_parsed, st_buf *out,
     if (st_jw_init(&w, out) != ST_OK)
         return st_fail(err, ST_E_NOMEM, "out of memory");
     st_jw_obj_open(&w);
-    st_jw_key(&w, "info");
-    info(&w, r->dbh);
+    st_ddoc_req_info(&w, r->dbh);
     st_jw_key(&w, "id");
     st_jw_str(&w, docid);
     char uuid[33];
@@ -110,17 +123,7 @@ st_status st_js_req(st_req *r, const char *docid, bool body_parsed, st_buf *out,
     st_jw_key(&w, "raw_path");
     st_jw_str(&w, r->uri);
     st_jw_key(&w, "query");
-    st_jw_obj_open(&w);
-    for (size_t i = 0; i < r->n_query; i++) {
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = strcmp(r->query[j].key, r->query[i].key) == 0;
-        if (seen)
-            continue;
-        st_jw_key(&w, r->query[i].key);
-        st_jw_str(&w, r->query[i].value);
-    }
-    st_jw_obj_close(&w);
+    query(&w, r);
     st_jw_key(&w, "headers");
     st_jw_obj_open(&w);
     hdr_ctx h = {&w};
@@ -148,24 +151,8 @@ st_status st_js_req(st_req *r, const char *docid, bool body_parsed, st_buf *out,
     st_jw_obj_open(&w);
     cookies(&w, st_req_header(r, MHD_HTTP_HEADER_COOKIE));
     st_jw_obj_close(&w);
-    st_jw_key(&w, "userCtx");
-    st_jw_obj_open(&w);
-    st_jw_key(&w, "db");
-    st_jw_str(&w, st_db_name(r->dbh));
-    st_jw_key(&w, "name");
-    st_jw_str(&w, r->user.name);
-    st_jw_key(&w, "roles");
-    st_jw_arr_open(&w);
-    for (size_t i = 0; i < r->user.n_roles; i++)
-        st_jw_str(&w, r->user.roles[i]);
-    st_jw_arr_close(&w);
-    st_jw_obj_close(&w);
-    st_jw_key(&w, "secObj");
-    st_security *sec = st_db_security(r->dbh);
-    size_t sl = 0;
-    const char *sj = st_security_json(sec, &sl);
-    st_jw_raw(&w, sj, sl);
-    st_security_release(sec);
+    st_ddoc_req_user_ctx(&w, st_db_name(r->dbh), &r->user);
+    st_ddoc_req_sec_obj(&w, r->dbh);
     st_jw_obj_close(&w);
     st_status st = st_jw_status(&w);
     st_jw_free(&w);

@@ -25,6 +25,12 @@ static void usage(FILE *f, const char *cmd)
             "  --doc-ids a,b,c       only these documents\n"
             "  --selector JSON       only documents matching a Mango selector (the source\n"
             "                        must support _changes filter=_selector)\n"
+            "  --filter DDOC/NAME    only documents the filter function filters.NAME of\n"
+            "                        SOURCE's _design/DDOC keeps; --filter _view with\n"
+            "                        --query-params '{\"view\":\"DDOC/VIEW\"}' keeps those the\n"
+            "                        view's map emits for (a database file as SOURCE runs\n"
+            "                        the function here, with settee-js)\n"
+            "  --query-params JSON   an object: the filter function's req.query\n"
             "  --create-target       create TARGET if it does not exist\n"
             "  --since SEQ           start from this source sequence, ignoring checkpoints\n"
             "  --batch-size N        changes per batch (default 500)\n"
@@ -53,7 +59,7 @@ static void usage(FILE *f, const char *cmd)
 }
 
 enum { O_CONT, O_CREATE, O_JSON, O_QUIET, O_POUCH, O_RETRY, O_DOC_IDS, O_SELECTOR, O_SINCE,
-       O_BATCH, O_CONC, O_TIMEOUT, O_N };
+       O_BATCH, O_CONC, O_TIMEOUT, O_FILTER, O_QPARAMS, O_N };
 
 /* --since as JSON: a number or a JSON string as given, a bare opaque
  * sequence quoted.  false (message printed) when it cannot be one. */
@@ -92,7 +98,8 @@ static int run_cmd(int argc, char **argv, bool both)
         [O_RETRY] = {"--retry", false, NULL},      [O_DOC_IDS] = {"--doc-ids", true, NULL},
         [O_SELECTOR] = {"--selector", true, NULL}, [O_SINCE] = {"--since", true, NULL},
         [O_BATCH] = {"--batch-size", true, NULL},  [O_CONC] = {"--concurrency", true, NULL},
-        [O_TIMEOUT] = {"--timeout", true, NULL},
+        [O_TIMEOUT] = {"--timeout", true, NULL},   [O_FILTER] = {"--filter", true, NULL},
+        [O_QPARAMS] = {"--query-params", true, NULL},
     };
     cli_remote_opts(o + O_N);
     cli_args a;
@@ -113,7 +120,12 @@ static int run_cmd(int argc, char **argv, bool both)
         .json = o[O_JSON].value != NULL, .quiet = o[O_QUIET].value != NULL,
         .pouch = o[O_POUCH].value != NULL, .retry = o[O_RETRY].value != NULL,
         .selector = o[O_SELECTOR].value,
+        .filter = o[O_FILTER].value, .query_params = o[O_QPARAMS].value,
     };
+    if (so.query_params && !so.filter) {
+        fprintf(stderr, "settee %s: --query-params goes with --filter\n", cmd);
+        return 2;
+    }
     char since[1100];
     uint64_t v;
     if (o[O_SINCE].value) {

@@ -30,6 +30,8 @@ typedef struct cli_sync_opts {
     bool continuous, create_target, json, quiet, pouch, retry;
     unsigned timeout_s;           /* 0: the default above */
     const char *selector;         /* JSON, or NULL */
+    const char *filter;           /* "ddoc/name" or "_view", or NULL */
+    const char *query_params;     /* JSON object for filter, or NULL */
     const char *since_json;       /* raw JSON sequence, or NULL */
     const char *const *doc_ids;
     size_t n_doc_ids;

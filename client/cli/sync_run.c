@@ -113,6 +113,8 @@ static void config_for(const cli_sync_opts *o, const char *src, const char *tgt,
     c->doc_ids = o->doc_ids;
     c->n_doc_ids = o->n_doc_ids;
     c->selector = o->selector;
+    c->filter = o->filter;
+    c->query_params = o->query_params;
     c->since_seq = o->since_json;
     c->batch_size = o->batch_size;
     c->concurrency = o->concurrency;

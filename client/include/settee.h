@@ -36,8 +36,9 @@
  * - A settee_db may be used from any number of threads at once: reads run in
  *   parallel, concurrent writes are committed together.
  * - A settee_changes iterator is used by one thread at a time.
- * - Callbacks (change listeners, sync status, conflict resolvers) for one
- *   database run one at a time, never concurrently with each other:
+ * - Callbacks (change listeners, live queries, sync status, conflict
+ *   resolvers) for one database run one at a time, never concurrently with
+ *   each other:
  *     SETTEE_DISPATCH_THREAD (default): on a thread settee owns, one per db;
  *     SETTEE_DISPATCH_MANUAL: inside settee_db_dispatch(), on whatever thread
  *       the app calls it from, typically when settee_db_notify_fd() polls
@@ -129,6 +130,14 @@ typedef enum settee_status {
     SETTEE_NOT_ACCEPTABLE = 26,         /* 406 not_acceptable */
     SETTEE_INTERNAL = 27,               /* 500 internal_server_error */
     SETTEE_INSUFFICIENT_STORAGE = 28,   /* 507: no space left on the device */
+    SETTEE_COMPILATION_ERROR = 29,      /* 400 compilation_error: a design document's
+                                         * function does not compile */
+    SETTEE_OS_PROCESS_ERROR = 30,       /* 500 os_process_error: a query-server process
+                                         * failed (a function that timed out, a crash) */
+    SETTEE_UNKNOWN_QUERY_LANGUAGE = 31, /* 500 unknown_query_language: no query server
+                                         * for the language (settee-js not found or
+                                         * switched off) */
+    SETTEE_QUERY_SERVER_ERROR = 32,     /* 500: a function failed at run time */
     SETTEE_STATUS_LAST                  /* never use: grows with the enum */
 } settee_status;
 
@@ -161,7 +170,7 @@ SETTEE_API void settee_free(void *p);
 
 typedef struct settee_db settee_db;             /* an open local database */
 typedef struct settee_changes settee_changes;   /* a changes iterator */
-typedef struct settee_listener settee_listener; /* a change-listener registration */
+typedef struct settee_listener settee_listener; /* a listener or live query registration */
 typedef struct settee_sync settee_sync;         /* a running (or ended) sync */
 
 /* ---------------------------------------------------------------- database */
@@ -194,6 +203,14 @@ typedef struct settee_db_options {
     int mmap_kib;                 /* memory-mapped reads per connection, in KiB;
                                    * 0 = off (the default), -1 = off.  Mapped
                                    * pages count in the resident size once read */
+    /* Design documents' JavaScript (views, validate_doc_update): see
+     * "Design documents" below. */
+    const char *query_server;     /* the settee-js executable (a command line,
+                                   * split on blanks); NULL = $SETTEE_JS when set,
+                                   * else the installed one; "" = no JavaScript */
+    unsigned query_timeout_ms;    /* a function's deadline (CouchDB's
+                                   * os_process_timeout); 0 = 5000 */
+    unsigned query_processes;     /* query-server processes at most; 0 = 2 */
 } settee_db_options;
 
 /* Fill the first struct_size bytes of o with the defaults above and record
@@ -389,9 +406,11 @@ SETTEE_API SETTEE_NODISCARD settee_status
 settee_listener_add_docs(settee_db *db, const char *const *ids, size_t n, settee_change_fn fn,
                          void *ctx, settee_listener **out_tok, settee_error *e);
 
-/* DESTRUCTOR.  After it returns fn is not running and is never called again
- * (from another thread it waits until no callback of db runs; from inside
- * any callback of db it returns at once).  NULL ok.  Any thread. */
+/* DESTRUCTOR.  Removes any listener: a change listener or a live query
+ * (settee_live_query_start).  After it returns fn is not running and is
+ * never called again (from another thread it waits until no callback of db
+ * runs; from inside any callback of db it returns at once).  NULL ok.  Any
+ * thread. */
 SETTEE_API void settee_listener_remove(settee_listener *tok);
 
 /* The descriptor an app with its own run loop polls (SETTEE_DISPATCH_MANUAL):
@@ -468,6 +487,236 @@ SETTEE_API settee_status settee_resolve_winner(void *ctx, settee_db *db, const c
 SETTEE_API settee_status settee_resolve_newest(void *ctx, settee_db *db, const char *id,
                                                const settee_leaf *leaves, size_t n);
 
+/* ----------------------------------------------------------------- queries */
+/* Mango queries on the local database, as CouchDB's POST /{db}/_find and
+ * /{db}/_index give them (the same request bodies, the same answers and
+ * error names), without a server.  json indexes are design documents with
+ * "language":"query" (CouchDB's format, so they replicate); settee keeps
+ * each one current inside every write, so a query never waits for an index.
+ *
+ * Errors of a request body are SETTEE_BAD_REQUEST (HTTP 400) with a message
+ * that starts with CouchDB's specific error name and a colon, e.g.
+ * "no_usable_index: No index exists for this sort, try indexing by the sort
+ * fields." or "invalid_operator: Invalid operator: $foo". */
+
+/* One document of an answer (JSON text, fields applied), borrowed for the
+ * call.  Return nonzero to stop after it. */
+typedef int (*settee_find_fn)(void *ctx, const char *json, size_t len);
+
+/* Run a _find request: query_json[0..n) is its body -- selector (required),
+ * fields, sort, limit (default 25), skip, bookmark, use_index, conflicts,
+ * allow_fallback, r, update, stable, stale and execution_stats are accepted
+ * as CouchDB accepts them (the last four change nothing here).  fn gets each
+ * document in order, on the calling thread, during the call; it may call
+ * settee functions.  Large answers are read a page at a time, each page
+ * from its own snapshot, as CouchDB's are.  *out_bookmark (resend it as
+ * "bookmark" for the next page; "nil" when nothing was returned) and
+ * *out_warning (NULL when none: a full scan says "No matching index found,
+ * create an index to optimize query time.") are settee_free'd by the
+ * caller; either may be NULL.  When fn stops early the bookmark resumes
+ * after the last document fn got.  n may be SETTEE_NUL_TERMINATED.
+ * Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_find(settee_db *db, const char *query_json, size_t n, settee_find_fn fn, void *ctx,
+            char **out_bookmark, char **out_warning, settee_error *e);
+
+/* Create a json index: index_json[0..n) is the body of CouchDB's POST
+ * _index, e.g. {"index":{"fields":["owner",{"due":"desc"}]},"ddoc":"tasks",
+ * "name":"by-owner"} (ddoc and name are generated when absent;
+ * partial_filter_selector is accepted).  The index is built before the call
+ * returns.  *out_ddoc ("_design/...") and *out_name (settee_free) say which
+ * it is; *out_existed is true when that index was there already (CouchDB's
+ * "result":"exists") and nothing was written.  Every out may be NULL.
+ * Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_index_create(settee_db *db, const char *index_json, size_t n, char **out_ddoc,
+                    char **out_name, bool *out_existed, settee_error *e);
+
+/* Delete json index name of design document ddoc (with or without its
+ * "_design/" prefix); the design document goes too when it holds nothing
+ * else.  SETTEE_NOT_FOUND ("missing") when there is no such index.
+ * Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_index_delete(settee_db *db, const char *ddoc, const char *name, settee_error *e);
+
+/* Every index as CouchDB's GET _index answers: {"total_rows":N,"indexes":
+ * [{"ddoc":null,"name":"_all_docs","type":"special",...},{"ddoc":
+ * "_design/...","name":...,"type":"json","partitioned":false,"def":
+ * {"fields":[{"owner":"asc"}]}},...]} into *out_json (settee_free).
+ * Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_index_list(settee_db *db, char **out_json, settee_error *e);
+
+/* ------------------------------------------------------------ live queries */
+/* A live query is a query whose answer the app is told once and then kept
+ * current: the callback gets the initial result, then only what changed --
+ * documents added, changed (perhaps moved) and removed, with their positions
+ * -- as local writes, syncs and other processes change the database.  An
+ * update costs what the change costs, not what the result holds: settee
+ * keeps the result's positions (document ids and sort keys; the documents
+ * themselves only for a limited result's window) and judges each changed
+ * document on its own; the query is never run again, except to read on
+ * past the end of a limited result when documents left it.
+ *
+ * A live query is a listener: settee_live_query_start gives a
+ * settee_listener token and settee_listener_remove removes it, with the
+ * same guarantees as for change listeners (and from any thread, its own
+ * callback included). */
+
+typedef enum settee_live_op {
+    SETTEE_LIVE_ADDED = 1,    /* a document entered the result at new_pos */
+    SETTEE_LIVE_CHANGED = 2,  /* a document of the result changed; it moved
+                               * from old_pos to new_pos (often the same) */
+    SETTEE_LIVE_REMOVED = 3   /* the document at old_pos left the result */
+} settee_live_op;
+
+/* A position that does not apply (old_pos of ADDED, new_pos of REMOVED). */
+#define SETTEE_LIVE_NO_POS ((size_t)-1)
+
+/* One change of a live query's result, borrowed for the callback.  Apply
+ * the changes of one call in order: each one's old_pos is a position in the
+ * result as the changes before it left it, and its new_pos one in the
+ * result after it (CHANGED: take it out at old_pos, put it in at new_pos). */
+typedef struct settee_live_change {
+    settee_live_op op;
+    const char *id;        /* the document's _id (whatever "fields" says) */
+    const char *json;      /* ADDED, CHANGED: the document as settee_find gives
+                            * it (fields applied); REMOVED: NULL */
+    size_t json_len;
+    size_t old_pos;        /* CHANGED, REMOVED: 0-based position before */
+    size_t new_pos;        /* ADDED, CHANGED: 0-based position after */
+} settee_live_change;
+
+/* The first call is the initial result: every document, ADDED at 0, 1, 2,
+ * ... (n may be 0: nothing matches yet); every later call has n >= 1.
+ * Borrowed arguments.  Runs on the db's callback thread (see the preamble). */
+typedef void (*settee_live_fn)(void *ctx, settee_db *db, const settee_live_change *changes,
+                               size_t n);
+
+/* CONSTRUCTOR.  Start a live query: query_json[0..n) is a _find body with
+ * selector (required), and optionally sort, limit (absent: no limit -- a
+ * live query is not paged), fields, use_index and conflicts.  skip and
+ * bookmark are refused (SETTEE_BAD_REQUEST).  The result's order is the
+ * order settee_find gives the same query: by sort when there is one (which,
+ * as in _find, needs an index on the sort fields: "no_usable_index"
+ * otherwise), documents equal on it by the index's other fields, then by
+ * _id; without sort, by the index the selector picks, else by _id.
+ * Errors here mean nothing started and fn will never be called.  ctx must
+ * outlive the registration.  *out_tok is removed with
+ * settee_listener_remove.  n may be SETTEE_NUL_TERMINATED.  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_live_query_start(settee_db *db, const char *query_json, size_t n, settee_live_fn fn,
+                        void *ctx, settee_listener **out_tok, settee_error *e);
+
+/* --------------------------------------------------------- design documents
+ * A database's design documents ("_design/..." documents, written with the
+ * ordinary document calls and pulled by a sync like any other) work here as
+ * on the server: the same views answer the same rows, and the same
+ * validate_doc_update functions refuse the same writes, offline.
+ *
+ * JavaScript runs in query-server processes (settee-js, CouchDB's query
+ * server protocol), started on demand, at most query_processes of them per
+ * database, each answer within query_timeout_ms or the process is killed
+ * (the call fails with SETTEE_OS_PROCESS_ERROR; a function cannot hang or
+ * crash the app).  settee_db_options.query_server names the executable;
+ * else $SETTEE_JS; else settee-js where settee installs it
+ * (<libexecdir>/settee/settee-js, looked up next to the library first, so
+ * a relocated installation finds its own).  When it is missing (or
+ * query_server is ""), plain reads and writes keep working, and what needs
+ * JavaScript fails with SETTEE_UNKNOWN_QUERY_LANGUAGE and a message saying
+ * where settee-js was looked for: view queries that must map documents,
+ * and every write to a database whose design documents have a
+ * validate_doc_update (a write the server would check is never let
+ * through unchecked).  Design documents are then stored without compiling
+ * their functions.
+ *
+ * Validation.  Every write -- settee_doc_put/_post/_delete,
+ * settee_bulk_docs (each document on its own), attachments, conflict
+ * resolution, and the revisions a sync pulls -- runs the validate_doc_update
+ * of every design document, with newDoc, oldDoc, userCtx and secObj as
+ * CouchDB passes them.  throw({forbidden: "why"}) fails the write with
+ * SETTEE_FORBIDDEN (403) and "why" as the message; throw({unauthorized:
+ * "why"}) with SETTEE_UNAUTHORIZED (401).  A pulled revision refused this
+ * way is not written; the sync counts it in doc_write_failures and reports
+ * it in last, and goes on (as CouchDB's replicator does).  _local documents
+ * are never validated.  A design document is checked when written: CouchDB's
+ * shape rules (SETTEE_BAD_REQUEST, "invalid_design_doc" messages) and
+ * functions that compile (SETTEE_COMPILATION_ERROR).  The app owns its
+ * database, so any design document may be written locally (the server
+ * decides who may push one to it).
+ *
+ * userCtx.  Functions see userCtx {"db": <file's base name>, "name": null,
+ * "roles": ["_admin"]} -- CouchDB's context for the node itself -- until
+ * settee_db_set_user names the app's user; secObj is the local database's
+ * security object ({} unless set). */
+
+/* Who the local writes are made by, as validate_doc_update sees it:
+ * userCtx.name = name (NULL: null) and userCtx.roles = roles[0..n) (copied;
+ * roles may be NULL when n is 0).  Give the user the server knows, so a
+ * function that checks userCtx refuses locally what the server would.
+ * Takes effect for writes that start afterwards.  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_db_set_user(settee_db *db, const char *name, const char *const *roles, size_t n,
+                   settee_error *e);
+
+/* One row of a view query, borrowed for the callback. */
+typedef struct settee_view_row {
+    const char *json;      /* the row as CouchDB sends it: {"id","key","value"[,"doc"]},
+                            * or {"key","value"} for reduce rows */
+    size_t json_len;
+    const char *id;        /* map rows: the emitting document's id; NULL for reduce rows */
+    const char *key;       /* JSON text (not NUL-terminated: use key_len) */
+    size_t key_len;
+    const char *value;     /* JSON text (value_len) */
+    size_t value_len;
+    const char *doc;       /* include_docs: the document (JSON, doc_len); NULL when it
+                            * is missing or deleted (CouchDB's "doc":null), or without
+                            * include_docs */
+    size_t doc_len;
+} settee_view_row;
+
+/* Return nonzero to stop early (the call still returns SETTEE_OK). */
+typedef int (*settee_view_row_fn)(void *ctx, const settee_view_row *row);
+
+/* What a view query answered besides its rows. */
+typedef struct settee_view_result {
+    bool reduced;          /* the rows are reduce rows (no total_rows/offset) */
+    uint64_t total_rows;   /* map rows: rows in the whole view */
+    uint64_t offset;       /* map rows: rows before the first one returned */
+    uint64_t update_seq;   /* the database sequence the index reflects */
+} settee_view_result;
+
+/* Query view `view` of design document ddoc ("name" or "_design/name"), as
+ * GET /db/_design/ddoc/_view/view does.  params_json[0..n) is NULL (the
+ * defaults) or a JSON object of CouchDB's view parameters, JSON-valued as in
+ * a POST body: key, keys, startkey/start_key, endkey/end_key,
+ * startkey_docid, endkey_docid, inclusive_end, descending, limit, skip,
+ * group, group_level, reduce, include_docs, conflicts, update
+ * (true/false/"lazy"), stale, update_seq, sorted, stable; e.g.
+ * {"startkey":["a"],"endkey":["a",{}],"group_level":2} or
+ * {"keys":[1,2],"reduce":false,"include_docs":true}.  Unknown members are
+ * ignored; a bad value fails with SETTEE_QUERY_PARSE_ERROR and CouchDB's
+ * message, before any row.  update: true (the default) brings the index up
+ * to date first, mapping only documents changed since it last was; false
+ * answers from the index as it is; "lazy" answers as it is, then updates
+ * the index before the call returns (the rows come first).  n may be
+ * SETTEE_NUL_TERMINATED.
+ * fn gets the rows in view order on the calling thread, during the call,
+ * from one snapshot of the index; it may call settee functions.
+ * out_result may be NULL.  Errors: SETTEE_NOT_FOUND ("missing"/"deleted"
+ * design document, "missing_named_view"), the query server's (above).
+ * Any thread; queries run in parallel with each other and with writes. */
+SETTEE_API SETTEE_NODISCARD settee_status
+settee_view_query(settee_db *db, const char *ddoc, const char *view, const char *params_json,
+                  size_t n, settee_view_row_fn fn, void *ctx, settee_view_result *out_result,
+                  settee_error *e);
+
+/* View indexes live beside the database file, in "<path>-views/" (one file
+ * per design document's set of views, rebuilt when its functions change).
+ * Remove the index files no current design document uses (CouchDB's
+ * _view_cleanup).  Any thread. */
+SETTEE_API SETTEE_NODISCARD settee_status settee_view_cleanup(settee_db *db, settee_error *e);
+
 /* -------------------------------------------------------------------- sync */
 
 typedef enum settee_sync_direction {
@@ -539,6 +788,20 @@ typedef struct settee_sync_config {
     bool insecure;               /* skip certificate and host name checks (default false) */
     const char *bearer_token;    /* a JWT, or NULL */
     bool use_session;            /* cookie session instead of Basic (default false) */
+    /* A filter function of a design document, "ddoc/name" (filters.name of
+     * _design/ddoc), or "_view" with query_params {"view":"ddoc/view"}
+     * (documents the view's map emits for), as CouchDB's replicator and
+     * PouchDB's filter option; NULL: no filter.  Each direction runs it on
+     * its source: the pull on the server (which must hold the design
+     * document), the push here, in a settee-js process (the command
+     * COUCHDB_QUERY_SERVER_JAVASCRIPT names, else the installed one), on
+     * the local copy of the design document.  Excludes doc_ids.  A missing
+     * design document or function ends the sync with SETTEE_NOT_FOUND
+     * (CouchDB's 404 not_found); filter and parameters are part of the
+     * checkpoint's id, so changing them replicates from the start. */
+    const char *filter;          /* copied */
+    const char *query_params;    /* a JSON object, the function's req.query (copied);
+                                    ignored without filter */
 } settee_sync_config;
 
 /* Fill c with the defaults above.  Any thread. */

@@ -9,10 +9,15 @@
  *   notify.c     eventfd / self-pipe                          (nothing)
  *   registry.c   open handles, in-flight calls, children      errors
  *   dispatch.c   the dispatcher: one loop over tasks          notify
- *   db.c         open/close, notify fd, settee_db_dispatch    registry, dispatch, errors
+ *   js.c         query servers, views, validation of a db     errors
+ *   db.c         open/close, notify fd, settee_db_dispatch    registry, dispatch, js, errors
+ *   views.c      settee_view_query                            registry, js, errors
  *   docs.c alldocs.c atts.c changes.c conflicts.c             registry, errors
  *   resolvers.c  built-in resolvers                           conflicts (public API)
+ *   find.c       settee_find, json indexes                    registry, errors
+ *   lqset.c      a live query's window (ordered, ranked)      (nothing)
  *   listener.c   listeners: a task on a core follower         registry, dispatch, errors
+ *   livequery.c  live queries: a task on a selector follower  registry, dispatch, lqset, errors
  *   sync.c       syncs: a task on two replications            registry, dispatch, conflicts, errors
  *
  * Locks, in the order they may nest (never the other way round):
@@ -37,6 +42,7 @@
 
 #include "dispatch.h"
 #include "errors.h"
+#include "js.h"
 #include "registry.h"
 #include "settee.h"
 #include "st_db.h"
@@ -46,6 +52,7 @@ struct settee_db {
     size_t max_doc_size;           /* JSON parse limit for writes */
     settee_dispatch_mode mode;
     st_client_dispatcher *disp;    /* runs the listeners and syncs of this db */
+    st_client_js *js;              /* design documents' JavaScript (js.c) */
 };
 
 /* ------------------------------------------------------------ conflicts.c */

@@ -1,10 +1,13 @@
 /* db.c — opening and closing a settee_db, and the two calls that reach its
  * dispatcher (the notify fd and settee_db_dispatch).
  *
- * A db is three things in a fixed order: core's st_db, the dispatcher that
- * runs its callbacks, and its entry in the registry.  Open makes them in that
- * order and close undoes them in reverse, after the registry said the db is
- * idle (no call inside it, no child alive), so nothing here has to wait.
+ * A db is four things in a fixed order: core's st_db, its design-document
+ * machinery (js.c: query servers, views, the validator installed on the
+ * st_db), the dispatcher that runs its callbacks, and its entry in the
+ * registry.  Open makes them in that order and close undoes them in
+ * reverse, after the registry said the db is idle (no call inside it, no
+ * child alive), so nothing here has to wait -- except that the query
+ * servers outlive the st_db, whose validator runs in them to the end.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -46,6 +49,7 @@ static void db_destroy(settee_db *db)
 {
     st_client_dispatch_free(db->disp);
     st_db_close(db->core);
+    st_client_js_close(db->js); /* after the database: its validator runs JavaScript */
     free(db);
 }
 
@@ -101,6 +105,11 @@ settee_status settee_db_open(const char *path, const settee_db_options *o, sette
         rc = st_client_from_core(e, s, &ce);
         goto fail;
     }
+    rc = st_client_js_open(db->core, OPT_HAS(o, query_server) ? o->query_server : NULL,
+                           OPT_HAS(o, query_timeout_ms) ? o->query_timeout_ms : 0,
+                           OPT_HAS(o, query_processes) ? o->query_processes : 0, &db->js, e);
+    if (rc != SETTEE_OK)
+        goto fail;
     s = st_client_dispatch_new(db->mode == SETTEE_DISPATCH_THREAD, &db->disp, &ce);
     if (s != ST_OK) {
         rc = st_client_from_core(e, s, &ce);

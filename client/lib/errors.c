@@ -46,6 +46,10 @@ static const struct {
     [SETTEE_NOT_ACCEPTABLE] = {"not_acceptable", 406},
     [SETTEE_INTERNAL] = {"internal_server_error", 500},
     [SETTEE_INSUFFICIENT_STORAGE] = {"insufficient_storage", 507},
+    [SETTEE_COMPILATION_ERROR] = {"compilation_error", 400},
+    [SETTEE_OS_PROCESS_ERROR] = {"os_process_error", 500},
+    [SETTEE_UNKNOWN_QUERY_LANGUAGE] = {"unknown_query_language", 500},
+    [SETTEE_QUERY_SERVER_ERROR] = {"query_server_error", 500},
 };
 
 const char *settee_status_name(settee_status code)
@@ -89,19 +93,21 @@ settee_status st_client_code(st_status s)
     case ST_E_QUERY_PARSE: return SETTEE_QUERY_PARSE_ERROR;
     case ST_E_NOT_ACCEPTABLE: return SETTEE_NOT_ACCEPTABLE;
     case ST_E_DISK_FULL: return SETTEE_INSUFFICIENT_STORAGE;
-    /* Mango selector errors: no public code of their own (yet). */
+    /* Mango selector errors: no public code of their own; the message
+     * starts with their name (specific_name). */
     case ST_E_INVALID_SELECTOR_JSON:
     case ST_E_INVALID_OPERATOR:
     case ST_E_BAD_ARG:
     case ST_E_NOT_SUPPORTED:
     case ST_E_INVALID_SELECTOR:
     case ST_E_BAD_FIELD: return SETTEE_BAD_REQUEST;
-    /* Query-server codes: the public API has no design documents yet, so
-     * they need no public names of their own. */
-    case ST_E_COMPILATION: return SETTEE_BAD_REQUEST;
-    case ST_E_OS_PROCESS:
-    case ST_E_QUERY_SERVER:
-    case ST_E_UNKNOWN_LANGUAGE:
+    /* Query-server codes (design documents' JavaScript). */
+    case ST_E_COMPILATION: return SETTEE_COMPILATION_ERROR;
+    case ST_E_OS_PROCESS: return SETTEE_OS_PROCESS_ERROR;
+    case ST_E_UNKNOWN_LANGUAGE: return SETTEE_UNKNOWN_QUERY_LANGUAGE;
+    case ST_E_QUERY_SERVER: return SETTEE_QUERY_SERVER_ERROR;
+    /* _stats over non-numbers, a validate_doc_update that threw neither
+     * {forbidden} nor {unauthorized}: CouchDB's 500s without a name here. */
     case ST_E_INVALID_VALUE:
     case ST_E_UNKNOWN_ERROR: return SETTEE_INTERNAL;
     /* HTTP framing answers: only the server gives them. */
@@ -134,6 +140,19 @@ settee_status st_client_fail(settee_error *e, settee_status code, const char *fm
     return code;
 }
 
+/* CouchDB's error name for an error the public code does not name by
+ * itself: Mango's many 400s (st_error.name: no_usable_index, ...) and the
+ * selector's own codes, which all surface as SETTEE_BAD_REQUEST.  NULL
+ * when settee_status_name says it all. */
+static const char *specific_name(st_status s, const st_error *ce)
+{
+    if (ce && ce->code == s && ce->name)
+        return ce->name;
+    if (s >= ST_E_INVALID_SELECTOR_JSON && s <= ST_E_BAD_FIELD)
+        return st_status_name(s);
+    return NULL;
+}
+
 settee_status st_client_from_core(settee_error *e, st_status s, const st_error *ce)
 {
     settee_status code = st_client_code(s);
@@ -146,7 +165,13 @@ settee_status st_client_from_core(settee_error *e, st_status s, const st_error *
     e->code = code;
     e->http_status = st_status_http(s);
     const char *why = ce && ce->code == s && ce->reason[0] ? ce->reason : st_status_name(s);
-    snprintf(e->message, sizeof e->message, "%s", why);
+    const char *name = specific_name(s, ce);
+    size_t at = 0;
+    if (name && strcmp(name, why) != 0) {
+        int k = snprintf(e->message, sizeof e->message, "%s: ", name);
+        at = k > 0 && (size_t)k < sizeof e->message ? (size_t)k : 0;
+    }
+    snprintf(e->message + at, sizeof e->message - at, "%s", why); /* cut to fit */
     return code;
 }
 

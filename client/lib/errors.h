@@ -14,7 +14,10 @@
 /* Fill e (if non-NULL) and return code. */
 settee_status st_client_fail(settee_error *e, settee_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Translate a core status (and its error, if any) into e; returns the code. */
+/* Translate a core status (and its error, if any) into e; returns the code.
+ * When CouchDB has a more specific name for the error than the code's
+ * (Mango: "no_usable_index", "invalid_operator", ...) the message is
+ * "name: reason". */
 settee_status st_client_from_core(settee_error *e, st_status s, const st_error *ce);
 /* The public code for a core status. */
 settee_status st_client_code(st_status s);

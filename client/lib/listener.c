@@ -247,8 +247,11 @@ settee_status settee_listener_add_docs(settee_db *db, const char *const *ids, si
     return add(db, ids, n, true, fn, ctx, out_tok, e);
 }
 
-void settee_listener_remove(settee_listener *l)
+/* Any kind of listener: a change listener (above) or a live query
+ * (livequery.c).  Each begins with its dispatcher task, so the token is a
+ * pointer to that task, and the task's ops free the right kind. */
+void settee_listener_remove(settee_listener *tok)
 {
-    if (l)
-        st_client_dispatch_remove(&l->task);
+    if (tok)
+        st_client_dispatch_remove((st_client_task *)(void *)tok);
 }

@@ -51,6 +51,7 @@ struct settee_sync {
     char *url;                     /* copies of the config's strings (pull_cfg points */
     char *user, *password;         /* here); the secrets are wiped when freed */
     char *bearer_token, *ca_file;
+    char *filter, *query_params;
     char **doc_ids;                /* packed copy (pull_cfg points here) */
 
     pthread_mutex_t mu;            /* lock 3: the fields down to own_error */
@@ -411,9 +412,11 @@ static settee_status check_remote(const settee_sync_config *c, settee_error *e)
 static bool copy_config(settee_sync *s, const settee_sync_config *c)
 {
     bool ok = (s->url = strdup(c->url)) != NULL;
-    const char *src[4] = {c->user, c->password, c->bearer_token, c->ca_file};
-    char **dst[4] = {&s->user, &s->password, &s->bearer_token, &s->ca_file};
-    for (int i = 0; i < 4; i++)
+    const char *src[6] = {c->user, c->password, c->bearer_token, c->ca_file, c->filter,
+                          c->filter ? c->query_params : NULL};
+    char **dst[6] = {&s->user, &s->password, &s->bearer_token, &s->ca_file, &s->filter,
+                     &s->query_params};
+    for (int i = 0; i < 6; i++)
         if (ok && src[i])
             ok = (*dst[i] = strdup(src[i])) != NULL;
     if (ok && c->doc_ids)
@@ -436,6 +439,8 @@ static void free_config(settee_sync *s)
     wipe_free(s->password);
     wipe_free(s->bearer_token);
     free(s->ca_file);
+    free(s->filter);
+    free(s->query_params);
     free(s->doc_ids);
 }
 
@@ -551,6 +556,8 @@ settee_status settee_sync_start(settee_db *db, const settee_sync_config *c,
     base.password = s->password;
     base.bearer_token = s->bearer_token;
     base.use_session = c->use_session;
+    base.filter = s->filter;
+    base.query_params = s->query_params;
     base.on_status = hook_status;
 
     s->pull_cfg = base;

@@ -5,7 +5,8 @@
  * settled by the configured resolver, listeners saw every change); a
  * client killed mid-sync resumes without loss; and a continuous sync of a
  * remote database that does not exist yet waits for it (connecting, the
- * error shown and then cleared).  Every wait is bounded. */
+ * error shown and then cleared); a filtered sync (filter + query_params)
+ * copies only what the function keeps, both ways.  Every wait is bounded. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <pthread.h>
 
 #include "client/client_testutil.h"
+#include "client/ct_http.h"
 
 #define MAXIDS 8192
 
@@ -741,9 +743,84 @@ static void test_custom_merge_resolver(void **state)
     client_close(&b);
 }
 
+/* A filtered one-shot sync (settee_sync_config.filter + query_params):
+ * the push runs the function here, the pull on the server; each side gets
+ * only the documents it keeps.  A missing function ends it NOT_FOUND. */
+static void test_filtered_sync(void **state)
+{
+    fx *f = *state;
+    static const char ddoc[] =
+        "{\"_id\":\"_design/app\",\"filters\":{\"by_t\":"
+        "\"function(doc, req) { return doc.t === req.query.t; }\"}}";
+    assert_int_equal(ct_http_status(&f->srv, "PUT", "/filtered", NULL), 201);
+    assert_int_equal(ct_http_status(&f->srv, "POST", "/filtered", ddoc), 201);
+    assert_int_equal(ct_http_status(&f->srv, "PUT", "/filtered/s1", "{\"t\":\"x\"}"), 201);
+    assert_int_equal(ct_http_status(&f->srv, "PUT", "/filtered/s2", "{\"t\":\"y\"}"), 201);
+    client a;
+    client_open(&a, f->dir, "fa");
+    put(a.db, ddoc);
+    put(a.db, "{\"_id\":\"a1\",\"t\":\"x\"}");
+    put(a.db, "{\"_id\":\"a2\",\"t\":\"y\"}");
+    char url[256];
+    snprintf(url, sizeof url, "%s/filtered", f->srv.url);
+    settee_sync_config cfg;
+    settee_sync_config_init(&cfg);
+    cfg.url = url;
+    cfg.user = CT_ADMIN;
+    cfg.password = CT_PASS;
+    cfg.continuous = false;
+    cfg.on_status = on_status;
+    cfg.ctx = &a;
+    cfg.filter = "app/by_t";
+    cfg.query_params = "{\"t\":\"x\"}";
+    settee_error e;
+    assert_int_equal(settee_sync_start(a.db, &cfg, &a.sync, &e), SETTEE_OK);
+    statewait stopped = {&a, SETTEE_SYNC_STOPPED};
+    assert_true(ct_wait(last_state_is, &stopped, NULL, 20000));
+    pthread_mutex_lock(&a.mu);
+    settee_sync_status last = a.last;
+    pthread_mutex_unlock(&a.mu);
+    if (last.last.code != SETTEE_OK)
+        fprintf(stderr, "filtered sync: %s\n", last.last.message);
+    assert_int_equal(last.last.code, SETTEE_OK);
+    assert_int_equal(last.docs_pushed, 1);
+    assert_int_equal(last.docs_pulled, 1);
+    char *doc = NULL;
+    assert_int_equal(settee_doc_get(a.db, "s1", NULL, &doc, &e), SETTEE_OK);
+    settee_free(doc);
+    assert_int_equal(settee_doc_get(a.db, "s2", NULL, &doc, &e), SETTEE_NOT_FOUND);
+    assert_int_equal(ct_http_status(&f->srv, "GET", "/filtered/a1", NULL), 200);
+    assert_int_equal(ct_http_status(&f->srv, "GET", "/filtered/a2", NULL), 404);
+    settee_sync_free(a.sync);
+    a.sync = NULL;
+
+    /* A function neither side has: the sync ends with NOT_FOUND. */
+    cfg.filter = "app/nope";
+    memset(&a.last, 0, sizeof a.last);
+    a.n_status = 0;
+    assert_int_equal(settee_sync_start(a.db, &cfg, &a.sync, &e), SETTEE_OK);
+    assert_true(ct_wait(last_state_is, &stopped, NULL, 20000));
+    pthread_mutex_lock(&a.mu);
+    last = a.last;
+    pthread_mutex_unlock(&a.mu);
+    assert_int_equal(last.last.code, SETTEE_NOT_FOUND);
+    assert_non_null(strstr(last.last.message, "missing json key: nope"));
+    /* Exclusive with doc_ids. */
+    const char *ids[] = {"a1"};
+    cfg.doc_ids = ids;
+    cfg.n_doc_ids = 1;
+    settee_sync *bad = NULL;
+    assert_int_equal(settee_sync_start(a.db, &cfg, &bad, &e), SETTEE_BAD_REQUEST);
+    assert_null(bad);
+    client_close(&a);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* The filter's push runs settee-js (the server finds it the same way). */
+    if (getenv("SETTEE_JS"))
+        setenv("COUCHDB_QUERY_SERVER_JAVASCRIPT", getenv("SETTEE_JS"), 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_killed_mid_sync_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_change_reaches_other_client, setup, teardown),
@@ -751,6 +828,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offline_first_end_to_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_custom_merge_resolver, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waits_for_remote_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_filtered_sync, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

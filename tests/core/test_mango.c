@@ -801,6 +801,20 @@ static void test_selector_followers(void **state)
     assert_true(logs[4].v[logs[4].n - 1].removed);
     for (size_t i = before; i + 1 < logs[4].n; i++)
         assert_false(logs[4].v[i].removed);
+    /* A document that stops matching and changes again (still not
+     * matching) before the follower reads: its second change queues
+     * nothing, and the removal must not be lost with the first one's row. */
+    rev_of(db, "bulk0008", rev);
+    put_f(db, "{\"_id\":\"bulk0008\",\"_rev\":\"%s\",\"owner\":\"u9\"}", rev);
+    rev_of(db, "bulk0008", rev);
+    put_f(db, "{\"_id\":\"bulk0008\",\"_rev\":\"%s\",\"owner\":\"u8\"}", rev);
+    before = logs[4].n;
+    drain(rm, &logs[4]);
+    assert_true(logs[4].n > before);
+    bool told = false;
+    for (size_t i = before; i < logs[4].n; i++)
+        told = told || (strcmp(logs[4].v[i].id, "bulk0008") == 0 && logs[4].v[i].removed);
+    assert_true(told);
     for (int i = 0; i < 4; i++) {
         st_follow_close(f[i]);
         st_selector_free(s[i]);

@@ -4,7 +4,8 @@
  * against a peer that refuses or never answers, --timeout and --retry, the
  * progress line on a terminal of a given width and plain lines elsewhere,
  * summaries that say to/from, a continuous replication woken by another
- * process's commit); options in any order; the document commands
+ * process's commit); --filter with --query-params from a file and from a
+ * URL; options in any order; the document commands
  * on a file and on a URL; backup and restore of files and URLs.  Skipped
  * when the binary is not built. */
 #define _XOPEN_SOURCE 700 /* posix_openpt and friends, for the terminal test */
@@ -652,6 +653,73 @@ static void test_backup_restore_url(void **state)
     assert_true(rs_stop(&srv));
 }
 
+/* --filter and --query-params: from a file (the tool runs the function,
+ * with the settee-js COUCHDB_QUERY_SERVER_JAVASCRIPT names) and from a
+ * URL (the server runs it); --help lists them; a missing filter, a bad
+ * one and parameters without a filter are clear errors. */
+static void test_filtered(void **state)
+{
+    (void)state;
+    const char *js = getenv("SETTEE_JS");
+    assert_non_null(js);
+    setenv("COUCHDB_QUERY_SERVER_JAVASCRIPT", js, 1);
+    static const char ddoc[] =
+        "{\"_id\":\"_design/app\",\"filters\":{\"by_t\":"
+        "\"function(doc, req) { return doc.t === req.query.t; }\"}}";
+    char pa[4096], pb[4096], pc[4096];
+    rt_path(pa, sizeof pa, "cli-fa.settee");
+    rt_path(pb, sizeof pb, "cli-fb.settee");
+    rt_path(pc, sizeof pc, "cli-fc.settee");
+    st_db *a = rt_open(pa, true);
+    rt_put(a, NULL, "%s", ddoc);
+    for (int i = 0; i < 10; i++)
+        rt_put(a, NULL, "{\"_id\":\"d%02d\",\"t\":\"%s\"}", i, i < 3 ? "x" : "y");
+    st_db_close(a);
+    char *out = NULL;
+    assert_int_equal(cli(&out, "sync --help"), 0);
+    assert_non_null(strstr(out, "--filter DDOC/NAME"));
+    assert_non_null(strstr(out, "--query-params JSON"));
+    free(out);
+    assert_int_equal(cli(&out, "replicate --json --create-target --filter app/by_t "
+                               "--query-params '{\"t\":\"x\"}' '%s' '%s'", pa, pb), 0);
+    assert_non_null(strstr(out, "\"docs_written\":3"));
+    free(out);
+    assert_int_equal(doc_count(pb), 3);
+    /* A missing filter: exit 1, CouchDB's words. */
+    assert_int_equal(cli(&out, "replicate --filter app/nope '%s' '%s'", pa, pb), 1);
+    assert_non_null(strstr(out, "missing json key: nope"));
+    free(out);
+    assert_int_equal(cli(&out, "replicate --filter other/by_t '%s' '%s'", pa, pb), 1);
+    assert_non_null(strstr(out, "Couldn't open document `_design/other`"));
+    free(out);
+    /* Bad usage: 2. */
+    assert_int_equal(cli(&out, "replicate --filter by_t '%s' '%s'", pa, pb), 2);
+    assert_non_null(strstr(out, "Must match `ddocname/filtername`"));
+    free(out);
+    assert_int_equal(cli(&out, "replicate --query-params '{}' '%s' '%s'", pa, pb), 2);
+    assert_non_null(strstr(out, "--query-params goes with --filter"));
+    free(out);
+    assert_int_equal(cli(&out, "replicate --filter app/by_t --query-params '[]' '%s' '%s'", pa, pb),
+                     2);
+    assert_non_null(strstr(out, "query_params must be a JSON object"));
+    free(out);
+
+    /* From a URL: the server runs the function with the parameters. */
+    rs_server srv;
+    assert_true(rs_start_cfg(&srv, "cli-filter", CT_FAST_HASH_INI));
+    assert_int_equal(cli(&out, "replicate --quiet --create-target '%s' '%s/fsrc'", pa, srv.base), 0);
+    free(out);
+    assert_int_equal(cli(&out, "replicate --json --create-target --filter app/by_t "
+                               "--query-params '{\"t\":\"y\"}' '%s/fsrc' '%s'", srv.base, pc), 0);
+    assert_non_null(strstr(out, "\"docs_written\":7"));
+    free(out);
+    assert_int_equal(doc_count(pc), 7);
+    assert_true(rs_stop(&srv));
+    rt_unlink(pa);
+    rt_unlink(pb);
+    rt_unlink(pc);
+}
+
 int main(void)
 {
     if (!rs_bin()) {
@@ -669,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_summary_to_from),
         cmocka_unit_test(test_backup_restore_file),
         cmocka_unit_test(test_backup_restore_url),
+        cmocka_unit_test(test_filtered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -36,9 +37,9 @@ static void check(const char *uuid, const st_ep *s, const st_ep *t, const char *
 {
     char out[33];
     st_error e;
-    assert_int_equal(st_repl_id_couch(uuid, s, t, ids, n, sel, ST_TERM_ATOM_LATIN1, out, &e), ST_OK);
+    assert_int_equal(st_repl_id_couch(uuid, s, t, ids, n, sel, NULL, ST_TERM_ATOM_LATIN1, out, &e), ST_OK);
     assert_string_equal(out, latin1);
-    assert_int_equal(st_repl_id_couch(uuid, s, t, ids, n, sel, ST_TERM_ATOM_UTF8, out, &e), ST_OK);
+    assert_int_equal(st_repl_id_couch(uuid, s, t, ids, n, sel, NULL, ST_TERM_ATOM_UTF8, out, &e), ST_OK);
     assert_string_equal(out, utf8);
 }
 
@@ -68,11 +69,11 @@ static void test_golden_ids(void **state)
           "fe7d2c723cbba3004962b9a5a8dd2573", "f52b2270690de5ea16fd5de3e7dd02d2");
     char x[33], y[33];
     assert_int_equal(st_repl_id_couch(e.rem.uuid, &e.rem2, &e.loc, NULL, 0,
-                                      "{\"$or\":[{\"k\":{\"$lt\":1,\"$gt\":0}}]}",
+                                      "{\"$or\":[{\"k\":{\"$lt\":1,\"$gt\":0}}]}", NULL,
                                       ST_TERM_ATOM_UTF8, x, NULL),
                      ST_OK);
     assert_int_equal(st_repl_id_couch(e.rem.uuid, &e.rem2, &e.loc, NULL, 0,
-                                      "{\"$or\":[{\"k\":{\"$gt\":0,\"$lt\":1}}]}",
+                                      "{\"$or\":[{\"k\":{\"$gt\":0,\"$lt\":1}}]}", NULL,
                                       ST_TERM_ATOM_UTF8, y, NULL),
                      ST_OK);
     assert_string_not_equal(x, y); /* $and keeps the order conditions were written in */
@@ -104,13 +105,13 @@ static void test_term_bytes(void **state)
         106};                                          /* ] */
     st_buf b = ST_BUF_INIT;
     st_error e;
-    assert_int_equal(st_repl_id_term("u", &loc, &rem, NULL, 0, NULL, ST_TERM_ATOM_LATIN1, &b, &e),
+    assert_int_equal(st_repl_id_term("u", &loc, &rem, NULL, 0, NULL, NULL, ST_TERM_ATOM_LATIN1, &b, &e),
                      ST_OK);
     assert_int_equal(b.len, sizeof want);
     assert_memory_equal(b.data, want, sizeof want);
     st_buf_free(&b);
     /* OTP 26+: the same with SMALL_ATOM_UTF8_EXT (119, one length byte). */
-    assert_int_equal(st_repl_id_term("u", &loc, &rem, NULL, 0, NULL, ST_TERM_ATOM_UTF8, &b, &e),
+    assert_int_equal(st_repl_id_term("u", &loc, &rem, NULL, 0, NULL, NULL, ST_TERM_ATOM_UTF8, &b, &e),
                      ST_OK);
     assert_int_equal(b.len, sizeof want - 5);
     assert_int_equal((unsigned char)b.data[14], 119);
@@ -118,11 +119,67 @@ static void test_term_bytes(void **state)
     st_buf_free(&b);
 }
 
+/* A design-document filter: [UUID, Src, Tgt, Code, QueryParams], the
+ * parameters as jiffy decodes an object ({[{K, V}]}); none is {[]}. */
+static void test_filter_term(void **state)
+{
+    (void)state;
+    st_ep loc;
+    memset(&loc, 0, sizeof loc);
+    strcpy(loc.uuid, "L");
+    static const unsigned char tail[] = {
+        109, 0, 0, 0, 4, 'c', 'o', 'd', 'e',           /* <<"code">> */
+        104, 1, 108, 0, 0, 0, 1,                       /* {[ */
+        104, 2, 109, 0, 0, 0, 1, 't', 109, 0, 0, 0, 1, 'a', /* {<<"t">>,<<"a">>} */
+        106,                                           /* ]} */
+        106};                                          /* ] */
+    st_repl_id_filter f = {"d/f", "code", "{\"t\":\"a\"}"};
+    st_buf b = ST_BUF_INIT;
+    st_error e;
+    assert_int_equal(st_repl_id_term("u", &loc, &loc, NULL, 0, NULL, &f, ST_TERM_ATOM_LATIN1, &b, &e),
+                     ST_OK);
+    assert_true(b.len > sizeof tail);
+    assert_int_equal((unsigned char)b.data[5], 5); /* a list of 5 */
+    assert_memory_equal(b.data + b.len - sizeof tail, tail, sizeof tail);
+    st_buf_free(&b);
+    /* _view is named, not fetched; no parameters are {[]}. */
+    st_repl_id_filter v = {"_view", NULL, NULL};
+    static const unsigned char vtail[] = {109, 0, 0, 0, 5, '_', 'v', 'i', 'e', 'w', 104, 1, 106, 106};
+    assert_int_equal(st_repl_id_term("u", &loc, &loc, NULL, 0, NULL, &v, ST_TERM_ATOM_LATIN1, &b, &e),
+                     ST_OK);
+    assert_memory_equal(b.data + b.len - sizeof vtail, vtail, sizeof vtail);
+    st_buf_free(&b);
+    /* Other code or other parameters: other ids; the same ones: the same. */
+    char a1[33], a2[33], a3[33], a4[33];
+    st_repl_id_filter g = {"d/f", "code2", "{\"t\":\"a\"}"}, h = {"d/f", "code", "{\"t\":\"b\"}"};
+    assert_int_equal(st_repl_id_couch("u", &loc, &loc, NULL, 0, NULL, &f, 0, a1, &e), ST_OK);
+    assert_int_equal(st_repl_id_couch("u", &loc, &loc, NULL, 0, NULL, &g, 0, a2, &e), ST_OK);
+    assert_int_equal(st_repl_id_couch("u", &loc, &loc, NULL, 0, NULL, &h, 0, a3, &e), ST_OK);
+    assert_int_equal(st_repl_id_couch("u", &loc, &loc, NULL, 0, NULL, &f, 0, a4, &e), ST_OK);
+    assert_string_not_equal(a1, a2);
+    assert_string_not_equal(a1, a3);
+    assert_string_equal(a1, a4);
+}
+
+/* CouchDB trims a fetched source only when what is left is one line. */
+static void test_filter_code_trim(void **state)
+{
+    (void)state;
+    char *c = st_repl_id_filter_code("  \tfunction(doc) { return 1; }\n ");
+    assert_string_equal(c, "function(doc) { return 1; }");
+    free(c);
+    c = st_repl_id_filter_code("\nfunction(doc) {\n  return 1;\n}\n");
+    assert_string_equal(c, "\nfunction(doc) {\n  return 1;\n}\n");
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_ids),
         cmocka_unit_test(test_term_bytes),
+        cmocka_unit_test(test_filter_term),
+        cmocka_unit_test(test_filter_code_trim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
