@@ -4,6 +4,7 @@
  */
 #include "atts.h"
 #include "db_int.h"
+#include "st_utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@ st_status st_db_att_edit_req(st_db *db, const st_write_req *req, db_loaded *old,
     if (att->name[0] == '_')
         return st_fail(err, ST_E_BAD_REQUEST,
                        "Attachment name '%s' starts with prohibited character '_'", att->name);
+    if (!st_utf8_valid(att->name, strlen(att->name))) /* names from a URL are bytes */
+        return st_fail(err, ST_E_BAD_REQUEST, "Attachment name is not UTF-8 encoded");
     st_buf_reset(buf_a);
     st_buf_reset(buf_b);
     st_status st = ST_OK;

@@ -7,8 +7,11 @@
  * replicated attachments keep the bytes and encoding their source sent.
  */
 #include "atts.h"
+#include "md5.h"
+#include "st_utf8.h"
 
 #include <ctype.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +30,20 @@ void st_atts_out_free(st_atts_out *o)
     o->n = 0;
 }
 
-static void md5_digest(const void *p, size_t n, unsigned char md5[16], char digest[64])
+/* False when libcrypto could not (out of memory: MD5 itself is always
+ * there); its error queue is cleared, so the thread's next use of libcrypto
+ * does not find this failure. */
+static bool md5_digest(const void *p, size_t n, unsigned char md5[16], char digest[64])
 {
     unsigned int len = 16;
-    EVP_Digest(p, n, md5, &len, EVP_md5(), NULL);
+    const EVP_MD *md = st_md5();
+    if (!md || EVP_Digest(p, n, md5, &len, md, NULL) != 1 || len != 16) {
+        ERR_clear_error();
+        return false;
+    }
     memcpy(digest, "md5-", 4);
     EVP_EncodeBlock((unsigned char *)digest + 4, md5, 16);
+    return true;
 }
 
 static bool digest_md5(const char *digest, unsigned char md5[16])
@@ -144,14 +155,12 @@ static bool reencode(const st_atts_in *in, const entry *e, const void *bytes, si
     char digest[64];
     if (!want || !in->replicated || !st_atts_compressible(e->type, in->compressible))
         return false;
-    md5_digest(bytes ? bytes : "", len, md5, digest);
-    if (strcmp(digest, want) == 0)
+    if (!md5_digest(bytes ? bytes : "", len, md5, digest) || strcmp(digest, want) == 0)
         return false;
     int level = in->compress_level > 0 ? in->compress_level : 8;
     if (st_gzip(bytes ? bytes : "", len, level, gz, NULL) != ST_OK)
         return false;
-    md5_digest(gz->data, gz->len, md5, digest);
-    return strcmp(digest, want) == 0;
+    return md5_digest(gz->data, gz->len, md5, digest) && strcmp(digest, want) == 0;
 }
 
 /* Store bytes for e.  encoded: they are gzip (kept as they are, their
@@ -164,12 +173,24 @@ static st_status store_bytes(st_conn *c, const st_atts_in *in, entry *e, const v
     st_buf gz = ST_BUF_INIT;
     st_status st = ST_OK;
     if (encoded) {
-        size_t decoded = 0;
-        st = st_gunzip_each(bytes, len, in->max_att_size, NULL, NULL, &decoded, err);
+        /* Counted, not kept, but a small body of gzip parts can still ask
+         * for gigabytes of inflating: each part is bounded by the
+         * attachment size, all of a request's parts by what is left. */
+        size_t decoded = 0, max = in->max_att_size;
+        bool total = in->decode_left && *in->decode_left < max;
+        if (total)
+            max = (size_t)*in->decode_left;
+        st = st_gunzip_each(bytes, len, max, NULL, NULL, &decoded, err);
+        if (st == ST_E_ATT_TOO_LARGE && total)
+            return st_fail(err, ST_E_TOO_LARGE,
+                           "The attachments of this request decode to more than the request "
+                           "size limit");
         if (st == ST_E_ATT_TOO_LARGE)
             return st_fail(err, st, "Attachment %s is too large", e->name);
         if (st != ST_OK)
             return st;
+        if (in->decode_left)
+            *in->decode_left -= decoded;
         e->gzip = true;
         e->length = decoded;
         e->encoded_length = len;
@@ -191,8 +212,10 @@ static st_status store_bytes(st_conn *c, const st_atts_in *in, entry *e, const v
             e->encoded_length = len;
         }
     }
-    md5_digest(bytes ? bytes : "", len, e->md5, e->digest);
-    st = st_store_att_put(c, e->digest, bytes, len, err);
+    if (md5_digest(bytes ? bytes : "", len, e->md5, e->digest))
+        st = st_store_att_put(c, e->digest, bytes, len, err);
+    else
+        st = st_fail(err, ST_E_NOMEM, "out of memory");
     st_buf_free(&gz);
     return st;
 }
@@ -204,7 +227,17 @@ static st_status check_name(const char *name, size_t n, st_error *err)
     if (name[0] == '_')
         return st_fail(err, ST_E_BAD_REQUEST,
                        "Attachment name '%s' starts with prohibited character '_'", name);
+    if (!st_utf8_valid(name, n)) /* typed revisions carry bytes (CouchDB's words) */
+        return st_fail(err, ST_E_BAD_REQUEST, "Attachment name is not UTF-8 encoded");
     return ST_OK;
+}
+
+/* Inline data that did not decode: malformed (CouchDB's 400), or memory. */
+static st_status bad_data(st_status st, const char *name, st_error *err)
+{
+    if (st == ST_E_BAD_REQUEST)
+        return st_fail(err, st, "Invalid attachment data for %s", name);
+    return st_fail(err, st, "out of memory");
 }
 
 /* One member of _attachments: a valid name, an object, and its stub /
@@ -244,8 +277,8 @@ st_status st_atts_check(const st_json *obj, st_error *err)
         if (!b64 || b64->type != ST_JSON_STRING)
             st = st_fail(err, ST_E_BAD_REQUEST,
                          "Attachment %s needs one of stub, data or follows", m->key);
-        else if (!st_base64_decode(b64->u.str, b64->len, &data))
-            st = st_fail(err, ST_E_BAD_REQUEST, "Invalid attachment data for %s", m->key);
+        else if ((st = st_base64_decode_to(&data, b64->u.str, b64->len)) != ST_OK)
+            st = bad_data(st, m->key, err);
     }
     st_buf_free(&data);
     return st;
@@ -288,8 +321,8 @@ static st_status entries_from_json(st_conn *c, const st_atts_in *in, const st_js
         bool encoded = false;
         if (b64 && b64->type == ST_JSON_STRING) {
             st_buf_reset(&data);
-            if (!st_base64_decode(b64->u.str, b64->len, &data)) {
-                st = st_fail(err, ST_E_BAD_REQUEST, "Invalid attachment data for %s", m->key);
+            if ((st = st_base64_decode_to(&data, b64->u.str, b64->len)) != ST_OK) {
+                st = bad_data(st, m->key, err);
                 break;
             }
             bytes = data.data;

@@ -38,6 +38,9 @@ typedef struct st_atts_in {
     const st_att_data *follows;    /* bytes for "follows" entries */
     size_t n_follows;
     size_t max_att_size;           /* decoded bytes per attachment */
+    uint64_t *decode_left;         /* decoded bytes the rest of the request may
+                                      still take (shared by its documents;
+                                      NULL: no total) */
     bool replicated;               /* new_edits=false: keep given revpos and encoding */
     const char *doc_id;            /* for error messages */
     int compress_level;            /* gzip level for compressible new uploads; 0: none */

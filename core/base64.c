@@ -99,15 +99,18 @@ st_status st_base64_encode(st_buf *out, const void *data, size_t n)
     return ST_OK;
 }
 
-bool st_base64_decode(const char *in, size_t n, st_buf *out)
+st_status st_base64_decode_to(st_buf *out, const char *in, size_t n)
 {
-    if (n % 4 != 0 || st_buf_reserve(out, ST_B64_DECODED_MAX(n) + 1) != ST_OK)
-        return false;
+    if (n % 4 != 0)
+        return ST_E_BAD_REQUEST;
+    st_status st = st_buf_reserve(out, ST_B64_DECODED_MAX(n) + 1);
+    if (st != ST_OK)
+        return st;
     size_t len = 0;
     if (!st_b64_decode(ST_B64_STD, in, n, (unsigned char *)out->data + out->len,
                        out->cap - out->len - 1, &len))
-        return false;
+        return ST_E_BAD_REQUEST;
     out->len += len;
     out->data[out->len] = '\0';
-    return true;
+    return ST_OK;
 }

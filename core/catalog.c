@@ -3,8 +3,10 @@
  * The store owns where and how databases live (store.h: files in a
  * directory for SQLite); the catalog validates names and shares handles:
  * they are opened on first use and kept in a small list with reference
- * counts; deleting a database removes its storage at once and closes the
- * handle when its last user puts it back.
+ * counts, most recently used first; deleting a database removes its
+ * storage at once and closes the handle when its last user puts it back.
+ * With a bound on open handles (st_catalog_set_max_open), idle handles
+ * from the end of the list are closed to make room.
  */
 #include "st_catalog.h"
 #include "db_int.h"
@@ -29,7 +31,59 @@ struct st_catalog {
     entry *open;
     st_catalog_open_fn on_open;
     void *on_open_ctx;
+    size_t max_open;       /* 0: unbounded */
+    size_t n_open;         /* entries in the list */
 };
+
+void st_catalog_set_max_open(st_catalog *cat, size_t max)
+{
+    pthread_mutex_lock(&cat->mu);
+    cat->max_open = max;
+    pthread_mutex_unlock(&cat->mu);
+}
+
+/* Unlink e from the list (held lock). */
+static void unlink_entry(st_catalog *cat, entry *e)
+{
+    for (entry **p = &cat->open; *p; p = &(*p)->next) {
+        if (*p == e) {
+            *p = e->next;
+            cat->n_open--;
+            return;
+        }
+    }
+}
+
+/* Make room for one more handle under the bound: idle entries from the
+ * end of the list (least recently used) are unlinked and returned as a
+ * chain through next, for the caller to close without the lock (closing
+ * waits for the database's writer and checkpoints). */
+static entry *evict_idle(st_catalog *cat)
+{
+    entry *chain = NULL;
+    while (cat->max_open && cat->n_open >= cat->max_open) {
+        entry *victim = NULL;
+        for (entry *e = cat->open; e; e = e->next)
+            if (e->refs == 0 && !e->deleted)
+                victim = e; /* the last idle one */
+        if (!victim)
+            break;
+        unlink_entry(cat, victim);
+        victim->next = chain;
+        chain = victim;
+    }
+    return chain;
+}
+
+static void close_chain(entry *chain)
+{
+    for (entry *e = chain, *next; e; e = next) {
+        next = e->next;
+        st_db_close(e->db);
+        free(e->name);
+        free(e);
+    }
+}
 
 void st_catalog_on_open(st_catalog *cat, st_catalog_open_fn fn, void *ctx)
 {
@@ -134,6 +188,7 @@ static entry *entry_new(st_catalog *cat, const char *name, st_db *db, st_error *
     e->db = db;
     e->next = cat->open;
     cat->open = e;
+    cat->n_open++;
     if (cat->on_open)
         cat->on_open(cat->on_open_ctx, db);
     return e;
@@ -145,6 +200,7 @@ st_status st_catalog_create(st_catalog *cat, const char *name, const char *secur
     if (!st_dbname_valid(name))
         return name_error(name, err);
     pthread_mutex_lock(&cat->mu);
+    entry *evicted = evict_idle(cat);
     st_store *store = NULL;
     st_status st = st_store_create(cat->root, name, &store, err);
     st_db *db = NULL;
@@ -159,6 +215,7 @@ st_status st_catalog_create(st_catalog *cat, const char *name, const char *secur
         st = ST_E_NOMEM;
     }
     pthread_mutex_unlock(&cat->mu);
+    close_chain(evicted);
     return st;
 }
 
@@ -174,12 +231,7 @@ st_status st_catalog_delete(st_catalog *cat, const char *name, st_error *err)
         e->deleted = true;
         st_db_mark_deleted(e->db);
         if (e->refs == 0) {
-            for (entry **p = &cat->open; *p; p = &(*p)->next) {
-                if (*p == e) {
-                    *p = e->next;
-                    break;
-                }
-            }
+            unlink_entry(cat, e);
             to_close = e->db;
             free(e->name);
             free(e);
@@ -196,9 +248,17 @@ st_status st_catalog_get(st_catalog *cat, const char *name, st_db **out, st_erro
     if (!st_dbname_valid(name))
         return name_error(name, err);
     st_status st = ST_OK;
+    entry *evicted = NULL;
     pthread_mutex_lock(&cat->mu);
     entry *e = find_open(cat, name);
+    if (e && e != cat->open) { /* most recently used first */
+        unlink_entry(cat, e);
+        e->next = cat->open;
+        cat->open = e;
+        cat->n_open++;
+    }
     if (!e) {
+        evicted = evict_idle(cat);
         st_store *store = NULL;
         st_db *db = NULL;
         st = st_store_open(cat->root, name, &store, err);
@@ -212,6 +272,7 @@ st_status st_catalog_get(st_catalog *cat, const char *name, st_db **out, st_erro
         *out = e->db;
     }
     pthread_mutex_unlock(&cat->mu);
+    close_chain(evicted);
     return st;
 }
 
@@ -229,6 +290,7 @@ void st_catalog_put(st_catalog *cat, st_db *db)
             e->refs--;
         if (e->refs == 0 && e->deleted) {
             *p = e->next;
+            cat->n_open--;
             to_close = e->db;
             free(e->name);
             free(e);

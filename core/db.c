@@ -23,7 +23,8 @@ void st_db_options_init(st_db_options *o)
     o->durability = ST_DURABLE_FULL;
     o->max_doc_size = 8000000;
     o->max_att_size = 256u << 20;
-    o->max_depth = 64;
+    o->max_decoded_size = UINT64_C(4) << 30;
+    o->max_depth = ST_JSON_DEFAULT_DEPTH;
     o->readers = 8;
     o->cache_kib = 16384;
     o->mmap_kib = 262144;
@@ -104,7 +105,9 @@ st_status st_db_open_store(st_store *store, const char *name, const st_db_option
     if (db->opts.readers > ST_DB_MAX_READERS)
         db->opts.readers = ST_DB_MAX_READERS;
     if (db->opts.max_depth == 0)
-        db->opts.max_depth = 64;
+        db->opts.max_depth = ST_JSON_DEFAULT_DEPTH;
+    if (db->opts.max_decoded_size == 0)
+        db->opts.max_decoded_size = UINT64_C(4) << 30;
     db->store = store;
     pthread_mutex_init(&db->wq_mu, NULL);
     pthread_cond_init(&db->wq_cond, NULL);

@@ -102,6 +102,7 @@ struct st_db {
     db_compaction *compact; /* a running compaction (writer thread only) */
     atomic_bool compact_running;
     pthread_cond_t compact_cond; /* compaction ended (wq_mu) */
+    st_error compact_err;        /* how the last one ended (wq_mu): what st_db_compact returns */
 
     /* readers */
     pthread_mutex_t rd_mu;

@@ -13,6 +13,7 @@
 #include "atts.h"
 #include "db_int.h"
 #include "mango_int.h"
+#include "st_utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,10 @@ static st_status check_id(const char *id, st_error *err)
         return st_fail(err, ST_E_ILLEGAL_DOCID, "Document id must not be empty");
     if (n > MAX_ID_LEN)
         return st_fail(err, ST_E_ILLEGAL_DOCID, "Document id is too long");
+    /* Ids from a JSON body are UTF-8 already; ids from a URL, a header or
+     * the embedded API are bytes.  Every id reaches JSON output. */
+    if (!st_utf8_valid(id, n))
+        return st_fail(err, ST_E_ILLEGAL_DOCID, "Document id must be valid UTF-8");
     if (id[0] == '_' && strncmp(id, "_design/", 8) != 0 && strncmp(id, "_local/", 7) != 0)
         return st_fail(err, ST_E_ILLEGAL_DOCID,
                        "Only reserved document ids may start with underscore.");
@@ -193,6 +198,7 @@ typedef struct wctx {
     unsigned validate_scope;
     st_security *sec;
     const st_user_ctx *user; /* the request being written */
+    uint64_t decode_left;    /* what the job's gzip attachments may still decode to */
 } wctx;
 
 static bool is_design(const char *id)
@@ -236,15 +242,24 @@ static st_status validate(wctx *w, const st_rev *rev, bool deleted, bool replica
     return st;
 }
 
+/* Stemming removes bodies; the first failed delete is kept and ends the
+ * write: SQLite may have rolled the transaction back already (out of
+ * memory), and what the write did after would then commit piecemeal. */
+typedef struct removed_ctx {
+    wctx *w;
+    st_status st;
+    st_error *err;
+} removed_ctx;
+
 static void remove_body(void *ctx, const st_rev *rev, unsigned flags)
 {
-    wctx *w = ctx;
-    if (!(flags & ST_REVTREE_HAS_BODY))
+    removed_ctx *r = ctx;
+    if (!(flags & ST_REVTREE_HAS_BODY) || r->st != ST_OK)
         return;
     char rs[ST_REV_STR_MAX];
     st_rev_format(rev, rs, sizeof rs);
     /* The row's winner body is replaced anyway; others leave revs. */
-    (void)st_store_rev_delete(w->db->writer, w->id, rs, NULL);
+    r->st = st_store_rev_delete(r->w->db->writer, r->w->id, rs, r->err);
 }
 
 static void rev_str(const st_revtree *t, int i, char out[ST_REV_STR_MAX])
@@ -318,8 +333,11 @@ static st_status apply(wctx *w, st_revtree *t, const st_rev *path, size_t n, boo
             return st_fail(err, ST_E_CONFLICT, "Document update conflict.");
         return ST_OK; /* already known: nothing changes, no new sequence */
     }
-    if ((st = st_revtree_stem(t, db->ctr.revs_limit, remove_body, w)) != ST_OK)
+    removed_ctx removed = {w, ST_OK, err};
+    if ((st = st_revtree_stem(t, db->ctr.revs_limit, remove_body, &removed)) != ST_OK)
         return st;
+    if (removed.st != ST_OK)
+        return removed.st;
     int winner = st_revtree_winner(t);
     int leaf = st_revtree_find(t, &path[0]);
     char winner_rev[ST_REV_STR_MAX];
@@ -561,6 +579,7 @@ static st_status write_one(st_db *db, const st_write_req *req, unsigned flags,
     st_atts_in ain = {
         .obj = p.atts,
         .max_att_size = db->opts.max_att_size,
+        .decode_left = &w->decode_left,
         .follows = req->atts,
         .n_follows = req->n_atts,
         .replicated = replicated,
@@ -664,6 +683,7 @@ static st_status write_rep_one(st_db *db, const st_rep_doc *d, st_write_result *
         .typed = d->atts,
         .n_typed = d->n_atts,
         .max_att_size = db->opts.max_att_size,
+        .decode_left = &w->decode_left,
         .replicated = true,
         .doc_id = d->id,
     };
@@ -701,6 +721,7 @@ static st_status run_write(st_db *db, void *arg, st_error *err)
     wctx w;
     memset(&w, 0, sizeof w);
     w.db = db;
+    w.decode_left = db->opts.max_decoded_size; /* per job: a job is one request */
     pthread_mutex_lock(&db->sec_mu);
     w.validate = db->validate;
     w.validate_ctx = db->validate_ctx;

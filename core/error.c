@@ -61,6 +61,9 @@ static const struct {
     [ST_E_UNKNOWN_LANGUAGE] = {"unknown_query_language", 500},
     [ST_E_INVALID_VALUE] = {"invalid_value", 500},
     [ST_E_UNKNOWN_ERROR] = {"unknown_error", 500},
+    /* chttpd's error_info(not_implemented) and (request_uri_too_long). */
+    [ST_E_NOT_IMPLEMENTED] = {"not_implemented", 501},
+    [ST_E_URI_TOO_LONG] = {"too_long", 414},
 };
 
 _Static_assert(sizeof status_table / sizeof status_table[0] == ST_E_LAST,

@@ -16,16 +16,19 @@
  * are pre-scanned for unpaired surrogates, as CouchDB's jiffy does.
  */
 #include "st_json.h"
+#include "st_utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
-#define DEFAULT_MAX_DEPTH 64
+#include "yajl_mem.h"
+
 #define ARENA_FIRST_MIN 256
 #define ARENA_FIRST_MAX (64 * 1024)
 #define NODE_ALIGN _Alignof(st_json_member)
 #define INVALID_JSON "invalid UTF-8 JSON"
+#define TOO_DEEP "nesting too deep"
 
 /* An extra arena chunk; the first chunk lives inside the doc allocation. */
 typedef struct chunk {
@@ -164,55 +167,6 @@ const st_json *st_json_doc_root(const st_json_doc *doc)
 }
 
 /* ---- validation -------------------------------------------------------- */
-
-/* Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing past
- * U+10FFFF.  ASCII runs are skipped eight bytes at a time. */
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        unsigned c, lo = 0x80, hi = 0xBF, more;
-        uint64_t w;
-
-        while (i + 8 <= n) {
-            memcpy(&w, s + i, 8);
-            if (w & UINT64_C(0x8080808080808080))
-                break;
-            i += 8;
-        }
-        if (i >= n)
-            break;
-        c = s[i++];
-        if (c < 0x80)
-            continue;
-        if (c < 0xC2)
-            return 0;
-        if (c < 0xE0) {
-            more = 1;
-        } else if (c < 0xF0) {
-            more = 2;
-            if (c == 0xE0)
-                lo = 0xA0; /* overlong */
-            else if (c == 0xED)
-                hi = 0x9F; /* surrogates */
-        } else if (c < 0xF5) {
-            more = 3;
-            if (c == 0xF0)
-                lo = 0x90; /* overlong */
-            else if (c == 0xF4)
-                hi = 0x8F; /* past U+10FFFF */
-        } else {
-            return 0;
-        }
-        if (n - i < more || s[i] < lo || s[i] > hi)
-            return 0;
-        for (i++, more--; more > 0; more--, i++)
-            if ((s[i] & 0xC0) != 0x80)
-                return 0;
-    }
-    return 1;
-}
 
 static int hex4(const char *p, unsigned *out)
 {
@@ -356,7 +310,7 @@ static int cb_number(void *ctx, const char *s, size_t n)
 
 static int cb_string(void *ctx, const unsigned char *s, size_t n)
 {
-    if (!utf8_valid(s, n))
+    if (!st_utf8_valid(s, n))
         return cancel(ctx, ST_E_BAD_REQUEST, INVALID_JSON);
     return push_text(ctx, ST_JSON_STRING, s, n);
 }
@@ -365,7 +319,7 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t n)
 {
     parse_ctx *c = ctx;
 
-    if (!utf8_valid(s, n))
+    if (!st_utf8_valid(s, n))
         return cancel(c, ST_E_BAD_REQUEST, INVALID_JSON);
     c->key = arena_str(c->doc, s, n);
     if (c->key == NULL)
@@ -379,7 +333,7 @@ static int open_container(parse_ctx *c)
     frame *f;
 
     if (c->depth >= c->max_depth)
-        return cancel(c, ST_E_BAD_REQUEST, "nesting too deep");
+        return cancel(c, ST_E_BAD_REQUEST, TOO_DEEP);
     if (c->depth == c->frames_cap) {
         void *arr = c->frames;
 
@@ -518,13 +472,44 @@ static const yajl_callbacks callbacks = {
 
 /* ---- parse -------------------------------------------------------------- */
 
+/* The yajl part of a parse.  Out of memory inside yajl comes back here
+ * through m->escape (yajl_mem.h); m is the caller's, so nothing this
+ * function changes after setjmp is read on that way back. */
+static st_status run_yajl(st_yajl_mem *m, parse_ctx *c, const char *text, size_t n,
+                          st_error *err)
+{
+    yajl_handle h;
+    yajl_status ys;
+
+    st_yajl_mem_init(m);
+    if (setjmp(m->escape) != 0) {
+        st_yajl_mem_release(m);
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    }
+    m->armed = true;
+    h = yajl_alloc(&callbacks, &m->funcs, c);
+    if (h == NULL) {
+        m->armed = false;
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    }
+    ys = yajl_parse(h, (const unsigned char *)text, n);
+    if (ys == yajl_status_ok)
+        ys = yajl_complete_parse(h);
+    m->armed = false;
+    yajl_free(h);
+    if (ys == yajl_status_client_canceled)
+        return st_fail(err, c->fail, "%s", c->why);
+    if (ys != yajl_status_ok)
+        return st_fail(err, ST_E_BAD_REQUEST, INVALID_JSON);
+    return ST_OK;
+}
+
 st_status st_json_parse(const char *text, size_t n, const st_json_limits *lim,
                         st_json_doc **out_doc, st_error *err)
 {
     parse_ctx c;
-    yajl_handle h = NULL;
-    yajl_status ys;
-    st_status rc = ST_OK;
+    st_yajl_mem mem;
+    st_status rc;
 
     if (out_doc == NULL || (text == NULL && n > 0))
         return st_fail(err, ST_E_MISUSE, "st_json_parse: NULL argument");
@@ -544,36 +529,19 @@ st_status st_json_parse(const char *text, size_t n, const st_json_limits *lim,
     c.frames = c.frames_inline;
     c.depth = 0;
     c.frames_cap = FRAMES_INLINE;
-    c.max_depth = lim != NULL && lim->max_depth != 0 ? lim->max_depth : DEFAULT_MAX_DEPTH;
+    c.max_depth = lim != NULL && lim->max_depth != 0 ? lim->max_depth : ST_JSON_DEFAULT_DEPTH;
     c.key = NULL;
     c.key_len = 0;
     c.fail = ST_OK;
     c.why = NULL;
-    if (c.doc == NULL) {
+    if (c.doc == NULL)
         rc = st_fail(err, ST_E_NOMEM, "out of memory");
-        goto out;
+    else
+        rc = run_yajl(&mem, &c, text, n, err);
+    if (rc == ST_OK) {
+        *out_doc = c.doc;
+        c.doc = NULL;
     }
-    h = yajl_alloc(&callbacks, NULL, &c);
-    if (h == NULL) {
-        rc = st_fail(err, ST_E_NOMEM, "out of memory");
-        goto out;
-    }
-    ys = yajl_parse(h, (const unsigned char *)text, n);
-    if (ys == yajl_status_ok)
-        ys = yajl_complete_parse(h);
-    if (ys == yajl_status_client_canceled) {
-        rc = st_fail(err, c.fail, "%s", c.why);
-        goto out;
-    }
-    if (ys != yajl_status_ok) {
-        rc = st_fail(err, ST_E_BAD_REQUEST, INVALID_JSON);
-        goto out;
-    }
-    *out_doc = c.doc;
-    c.doc = NULL;
-out:
-    if (h != NULL)
-        yajl_free(h);
     if (c.vals != c.vals_inline)
         free(c.vals);
     if (c.frames != c.frames_inline)

@@ -1,23 +1,20 @@
-/* jw.c — a streaming JSON writer over st_buf, escaping through yajl_gen.
+/* jw.c — a streaming JSON writer over st_buf.
  *
- * Why not yajl_gen for everything: yajl_gen cannot splice pre-rendered JSON
- * (stored bodies are kept minified and are copied into responses as is), so
- * this writer tracks commas and nesting itself and borrows yajl only for
- * string escaping, so that one escaper serves the whole codebase.  Strings
- * with nothing to escape (most ids and revs) skip yajl and are copied
- * directly; yajl's escape set is exactly '"', '\\' and bytes below 0x20
- * (solidus escaping stays off), so both paths give identical bytes.
- *
- * The yajl_gen's print callback carries a pointer to the st_jw, so an
- * initialised writer must not be copied or moved.
+ * Why not a generator library: stored bodies are kept minified and are
+ * copied into responses as is, which a generator cannot splice, so this
+ * writer tracks commas and nesting itself.  It escapes strings itself too,
+ * with the bytes yajl's generator would write ('"', '\\' and bytes below
+ * 0x20; \b \f \n \r \t by name, the rest as \u00XX; solidus and
+ * DEL as they are), because yajl's generator does not check what its
+ * allocator returns (yajl 2.1 writes through a failed buffer allocation in
+ * yajl_gen_alloc), and out of memory must be an error, not a crash.
  */
 #include "st_jw.h"
+#include "st_utf8.h"
 
 #include <limits.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yajl/yajl_gen.h>
 
 /* need_comma[] holds two flags per nesting level (level 0 is top level). */
 #define JW_COMMA 1u  /* a value was written at this level */
@@ -49,11 +46,6 @@ static void jw_emitc(st_jw *w, char c)
     rc = st_buf_addc(w->out, c);
     if (rc != ST_OK)
         jw_fail(w, rc);
-}
-
-static void jw_print(void *ctx, const char *s, size_t n)
-{
-    jw_emit(ctx, s, n);
 }
 
 /* Index of the first byte JSON requires escaped, or n. */
@@ -89,15 +81,63 @@ static st_status quote_plain(st_buf *b, const char *s, size_t n)
     return ST_OK;
 }
 
-/* Quote through yajl.  A string is a whole top-level value for yajl_gen, so
- * the generator is reset after each one. */
-static int yajl_quote(yajl_gen g, const char *s, size_t n)
+/* Append "s" (quoted, escaped) to b: all or nothing. */
+static st_status quote_escaped(st_buf *b, const char *s, size_t n)
 {
-    yajl_gen_status gs;
+    static const char hex[] = "0123456789ABCDEF";
+    size_t old_len = b->len;
+    st_status rc = st_buf_addc(b, '"');
 
-    gs = yajl_gen_string(g, (const unsigned char *)s, n);
-    yajl_gen_reset(g, NULL);
-    return gs == yajl_gen_status_ok;
+    for (size_t i = 0; i < n && rc == ST_OK;) {
+        size_t run = plain_prefix(s + i, n - i);
+        if (run > 0) {
+            rc = st_buf_add(b, s + i, run);
+            i += run;
+            continue;
+        }
+        unsigned char c = (unsigned char)s[i++];
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t len = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            len = 6;
+        }
+        rc = st_buf_add(b, esc, len);
+    }
+    if (rc == ST_OK)
+        rc = st_buf_addc(b, '"');
+    if (rc != ST_OK && b->data != NULL) { /* drop a partial string */
+        b->len = old_len;
+        b->data[old_len] = '\0';
+    }
+    return rc;
+}
+
+static void jw_string(st_jw *w, const char *s, size_t n);
+
+/* A string that is not UTF-8 is written with U+FFFD for each bad byte: JSON
+ * text must be UTF-8, and one such string (an id stored before ids were
+ * checked, a name cut at a byte limit inside an error reason) must not make
+ * a whole answer unreadable. */
+static void jw_string_repaired(st_jw *w, const char *s, size_t n)
+{
+    st_buf fixed = ST_BUF_INIT;
+    st_status rc = st_utf8_repair(&fixed, s, n);
+    if (rc != ST_OK)
+        jw_fail(w, rc);
+    else
+        jw_string(w, fixed.data ? fixed.data : "", fixed.len);
+    st_buf_free(&fixed);
 }
 
 static void jw_string(st_jw *w, const char *s, size_t n)
@@ -106,32 +146,19 @@ static void jw_string(st_jw *w, const char *s, size_t n)
 
     if (w->status != ST_OK)
         return;
+    if (!st_utf8_valid(s, n)) {
+        jw_string_repaired(w, s, n);
+        return;
+    }
     if (plain_prefix(s, n) == n) {
         rc = quote_plain(w->out, s, n);
         if (rc != ST_OK)
             jw_fail(w, rc);
         return;
     }
-    if (n > UINT_MAX) { /* yajl's encoder counts in unsigned int */
-        jw_fail(w, ST_E_TOO_LARGE);
-        return;
-    }
-    /* The generator is made on first need: most writers never escape. */
-    if (w->gen == NULL) {
-        yajl_gen g = yajl_gen_alloc(NULL);
-        if (g == NULL) {
-            jw_fail(w, ST_E_NOMEM);
-            return;
-        }
-        if (!yajl_gen_config(g, yajl_gen_print_callback, jw_print, (void *)w)) {
-            yajl_gen_free(g);
-            jw_fail(w, ST_E_NOMEM);
-            return;
-        }
-        w->gen = g;
-    }
-    if (!yajl_quote(w->gen, s, n))
-        jw_fail(w, ST_E_MISUSE);
+    rc = quote_escaped(w->out, s, n);
+    if (rc != ST_OK)
+        jw_fail(w, rc);
 }
 
 st_status st_jw_init(st_jw *w, st_buf *out)
@@ -147,10 +174,33 @@ st_status st_jw_init(st_jw *w, st_buf *out)
 
 void st_jw_free(st_jw *w)
 {
-    if (w == NULL || w->gen == NULL)
+    if (w == NULL)
         return;
-    yajl_gen_free(w->gen);
-    w->gen = NULL;
+    free(w->deep);
+    w->deep = NULL;
+    w->deep_cap = 0;
+}
+
+/* The flags of level d (d <= w->depth, or d == w->depth + 1 once grown). */
+static unsigned char *level(st_jw *w, unsigned d)
+{
+    return d < ST_JW_INLINE_LEVELS ? &w->need_comma[d] : &w->deep[d - ST_JW_INLINE_LEVELS];
+}
+
+/* Room for level d; false (status set) on memory. */
+static bool level_room(st_jw *w, unsigned d)
+{
+    if (d < ST_JW_INLINE_LEVELS || d - ST_JW_INLINE_LEVELS < w->deep_cap)
+        return true;
+    unsigned cap = w->deep_cap ? w->deep_cap * 2 : 64;
+    unsigned char *p = realloc(w->deep, cap);
+    if (p == NULL) {
+        jw_fail(w, ST_E_NOMEM);
+        return false;
+    }
+    w->deep = p;
+    w->deep_cap = cap;
+    return true;
 }
 
 st_status st_jw_status(const st_jw *w)
@@ -167,7 +217,7 @@ static bool begin_value(st_jw *w)
 
     if (w->status != ST_OK)
         return false;
-    f = &w->need_comma[w->depth];
+    f = level(w, w->depth);
     if (*f & JW_OBJECT) {
         if (!w->after_key) {
             jw_fail(w, ST_E_MISUSE);
@@ -189,15 +239,18 @@ static void jw_open(st_jw *w, char c, unsigned flags)
         jw_fail(w, ST_E_MISUSE);
         return;
     }
+    if (!level_room(w, w->depth + 1))
+        return;
     jw_emitc(w, c);
-    w->need_comma[++w->depth] = (unsigned char)flags;
+    w->depth++;
+    *level(w, w->depth) = (unsigned char)flags;
 }
 
 static void jw_close(st_jw *w, char c, unsigned flags)
 {
     if (w->status != ST_OK)
         return;
-    if (w->depth == 0 || (w->need_comma[w->depth] & JW_OBJECT) != flags || w->after_key) {
+    if (w->depth == 0 || (*level(w, w->depth) & JW_OBJECT) != flags || w->after_key) {
         jw_fail(w, ST_E_MISUSE);
         return;
     }
@@ -231,7 +284,7 @@ void st_jw_keyn(st_jw *w, const char *key, size_t n)
 
     if (w->status != ST_OK)
         return;
-    f = &w->need_comma[w->depth];
+    f = level(w, w->depth);
     if (!(*f & JW_OBJECT) || w->after_key || key == NULL) {
         jw_fail(w, ST_E_MISUSE);
         return;
@@ -338,7 +391,7 @@ void st_jw_members(st_jw *w, const char *obj_json, size_t n)
 
     if (w->status != ST_OK)
         return;
-    f = &w->need_comma[w->depth];
+    f = level(w, w->depth);
     if (!(*f & JW_OBJECT) || w->after_key || obj_json == NULL) {
         jw_fail(w, ST_E_MISUSE);
         return;
@@ -365,158 +418,116 @@ void st_jw_members(st_jw *w, const char *obj_json, size_t n)
     jw_emit(w, p, (size_t)(e - p));
 }
 
+/* One open container of st_jw_value: the node and its next child. */
+typedef struct value_frame {
+    const st_json *v;
+    size_t next;
+} value_frame;
+
+/* A scalar, or the opening of a container (true: its children follow). */
+static bool value_head(st_jw *w, const st_json *v)
+{
+    switch (v->type) {
+    case ST_JSON_NULL:
+        st_jw_null(w);
+        return false;
+    case ST_JSON_FALSE:
+        st_jw_bool(w, false);
+        return false;
+    case ST_JSON_TRUE:
+        st_jw_bool(w, true);
+        return false;
+    case ST_JSON_NUMBER:
+        st_jw_raw(w, v->u.str, v->len);
+        return false;
+    case ST_JSON_STRING:
+        st_jw_strn(w, v->u.str, v->len);
+        return false;
+    case ST_JSON_ARRAY:
+        st_jw_arr_open(w);
+        return w->status == ST_OK;
+    case ST_JSON_OBJECT:
+        st_jw_obj_open(w);
+        return w->status == ST_OK;
+    default:
+        jw_fail(w, ST_E_MISUSE);
+        return false;
+    }
+}
+
+/* Iterative, with an explicit stack on the heap: documents may nest
+ * thousands of levels (CouchDB stores them) and this runs on threads whose
+ * stacks the embedding application sizes. */
 void st_jw_value(st_jw *w, const st_json *v)
 {
+    value_frame inline_frames[32], *frames = inline_frames;
+    size_t n = 0, cap = sizeof inline_frames / sizeof inline_frames[0];
+
     if (w->status != ST_OK)
         return;
     if (v == NULL) {
         jw_fail(w, ST_E_MISUSE);
         return;
     }
-    switch (v->type) {
-    case ST_JSON_NULL:
-        st_jw_null(w);
-        break;
-    case ST_JSON_FALSE:
-        st_jw_bool(w, false);
-        break;
-    case ST_JSON_TRUE:
-        st_jw_bool(w, true);
-        break;
-    case ST_JSON_NUMBER:
-        st_jw_raw(w, v->u.str, v->len);
-        break;
-    case ST_JSON_STRING:
-        st_jw_strn(w, v->u.str, v->len);
-        break;
-    case ST_JSON_ARRAY:
-        st_jw_arr_open(w);
-        for (size_t i = 0; i < v->len && w->status == ST_OK; i++)
-            st_jw_value(w, &v->u.items[i]);
-        st_jw_arr_close(w);
-        break;
-    case ST_JSON_OBJECT:
-        st_jw_obj_open(w);
-        for (size_t i = 0; i < v->len && w->status == ST_OK; i++) {
-            st_jw_keyn(w, v->u.members[i].key, v->u.members[i].key_len);
-            st_jw_value(w, &v->u.members[i].value);
+    if (!value_head(w, v))
+        return;
+    frames[n++] = (value_frame){v, 0};
+    while (n > 0 && w->status == ST_OK) {
+        value_frame *f = &frames[n - 1];
+        const st_json *c = f->v;
+        if (f->next == c->len) {
+            if (c->type == ST_JSON_ARRAY)
+                st_jw_arr_close(w);
+            else
+                st_jw_obj_close(w);
+            n--;
+            continue;
         }
-        st_jw_obj_close(w);
-        break;
-    default:
-        jw_fail(w, ST_E_MISUSE);
-        break;
+        const st_json *child;
+        if (c->type == ST_JSON_OBJECT) {
+            const st_json_member *m = &c->u.members[f->next++];
+            st_jw_keyn(w, m->key, m->key_len);
+            child = &m->value;
+        } else {
+            child = &c->u.items[f->next++];
+        }
+        if (!value_head(w, child))
+            continue;
+        if (n == cap) {
+            value_frame *g = malloc(2 * cap * sizeof *g);
+            if (g == NULL) {
+                jw_fail(w, ST_E_NOMEM);
+                break;
+            }
+            memcpy(g, frames, n * sizeof *g);
+            if (frames != inline_frames)
+                free(frames);
+            frames = g;
+            cap *= 2;
+        }
+        frames[n++] = (value_frame){child, 0};
     }
+    if (frames != inline_frames)
+        free(frames);
 }
 
-/* ---- st_json_quote ------------------------------------------------------
- * Called per document id in hot paths, so each thread keeps one yajl_gen
- * (freed by the key's destructor at thread exit) for the strings that need
- * escaping; the common plain string never reaches yajl. */
-
-typedef struct quoter {
-    yajl_gen gen;
-    st_buf *out;      /* target of the current call */
-    st_status status; /* first append failure of the current call */
-} quoter;
-
-static pthread_key_t quoter_key;
-static pthread_once_t quoter_once = PTHREAD_ONCE_INIT;
-static bool quoter_key_ok; /* written once, under quoter_once */
-
-static void quoter_print(void *ctx, const char *s, size_t n)
-{
-    quoter *q = ctx;
-    st_status rc;
-
-    if (q->status != ST_OK)
-        return;
-    rc = st_buf_add(q->out, s, n);
-    if (rc != ST_OK)
-        q->status = rc;
-}
-
-static void quoter_free(void *p)
-{
-    quoter *q = p;
-
-    if (q == NULL)
-        return;
-    if (q->gen != NULL)
-        yajl_gen_free(q->gen);
-    free(q);
-}
-
-static void quoter_key_init(void)
-{
-    quoter_key_ok = pthread_key_create(&quoter_key, quoter_free) == 0;
-}
-
-static quoter *quoter_new(void)
-{
-    quoter *q = calloc(1, sizeof *q);
-
-    if (q == NULL)
-        return NULL;
-    q->gen = yajl_gen_alloc(NULL);
-    if (q->gen == NULL ||
-        !yajl_gen_config(q->gen, yajl_gen_print_callback, quoter_print, (void *)q)) {
-        quoter_free(q);
-        return NULL;
-    }
-    return q;
-}
-
-/* The calling thread's quoter; *owned set when the caller must free it
- * (the key could not be created or set). */
-static quoter *quoter_get(bool *owned)
-{
-    quoter *q;
-
-    *owned = false;
-    if (pthread_once(&quoter_once, quoter_key_init) == 0 && quoter_key_ok) {
-        q = pthread_getspecific(quoter_key);
-        if (q != NULL)
-            return q;
-        q = quoter_new();
-        if (q == NULL)
-            return NULL;
-        if (pthread_setspecific(quoter_key, q) == 0)
-            return q;
-        *owned = true;
-        return q;
-    }
-    q = quoter_new();
-    *owned = q != NULL;
-    return q;
-}
+/* ---- st_json_quote ------------------------------------------------------ */
 
 st_status st_json_quote(st_buf *b, const char *s, size_t n)
 {
-    quoter *q;
-    bool owned;
-    size_t old_len;
     st_status rc;
 
     if (b == NULL || (s == NULL && n > 0))
         return ST_E_MISUSE;
+    if (!st_utf8_valid(s, n)) { /* as jw_string: U+FFFD for each bad byte */
+        st_buf fixed = ST_BUF_INIT;
+        rc = st_utf8_repair(&fixed, s, n);
+        if (rc == ST_OK)
+            rc = st_json_quote(b, fixed.data ? fixed.data : "", fixed.len);
+        st_buf_free(&fixed);
+        return rc;
+    }
     if (plain_prefix(s, n) == n)
         return quote_plain(b, s, n);
-    if (n > UINT_MAX)
-        return ST_E_TOO_LARGE;
-    q = quoter_get(&owned);
-    if (q == NULL)
-        return ST_E_NOMEM;
-    old_len = b->len;
-    q->out = b;
-    q->status = ST_OK;
-    rc = yajl_quote(q->gen, s, n) ? q->status : ST_E_MISUSE;
-    q->out = NULL;
-    if (rc != ST_OK && b->data != NULL) { /* all or nothing: drop a partial string */
-        b->len = old_len;
-        b->data[old_len] = '\0';
-    }
-    if (owned)
-        quoter_free(q);
-    return rc;
+    return quote_escaped(b, s, n);
 }

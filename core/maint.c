@@ -379,14 +379,19 @@ static void slice_done(db_job *j)
                 atomic_load(&db->closing);
     if (j->status != ST_OK)
         fprintf(stderr, "settee: compaction of %s stopped: %s\n", db->name, j->err.reason);
+    st_error end;
+    st_error_clear(&end);
+    if (j->status != ST_OK)
+        end = j->err;
     if (!stop) {
         cp->job.outside_txn = cp->phase == C_CHECKPOINT;
-        if (st_db_enqueue(db, &cp->job, NULL) == ST_OK)
+        if (st_db_enqueue(db, &cp->job, &end) == ST_OK)
             return;
     }
     db->compact = NULL;
     compaction_free(cp);
     pthread_mutex_lock(&db->wq_mu);
+    db->compact_err = end;
     atomic_store(&db->compact_running, false);
     pthread_cond_broadcast(&db->compact_cond);
     pthread_cond_broadcast(&db->wq_cond);
@@ -432,9 +437,13 @@ st_status st_db_compact(st_db *db, st_error *err)
     pthread_mutex_lock(&db->wq_mu);
     while (atomic_load(&db->compact_running))
         pthread_cond_wait(&db->compact_cond, &db->wq_mu);
+    st_error end = db->compact_err; /* a slice that failed (memory, disk) */
     pthread_mutex_unlock(&db->wq_mu);
-    return atomic_load(&db->deleted) ? st_fail(err, ST_E_NOT_FOUND, "Database does not exist.")
-                                     : ST_OK;
+    if (atomic_load(&db->deleted))
+        return st_fail(err, ST_E_NOT_FOUND, "Database does not exist.");
+    if (end.code != ST_OK && err)
+        *err = end;
+    return end.code;
 }
 
 /* ------------------------------------------------------------------ purge */
@@ -447,16 +456,25 @@ typedef struct purge_job {
     void *ctx;
 } purge_job;
 
+/* The bodies of the revisions a purge removes.  A failed delete stops the
+ * purge (the first failure is kept): SQLite may have rolled the whole
+ * transaction back already (out of memory), and what the purge wrote after
+ * would then commit piecemeal. */
+typedef struct drop_ctx {
+    st_db *db;
+    const char *id;
+    st_status st;
+    st_error *err;
+} drop_ctx;
+
 static void drop_body(void *ctx, const st_rev *rev, unsigned flags)
 {
-    void **a = ctx;
-    st_db *db = a[0];
-    const char *id = a[1];
-    if (!(flags & ST_REVTREE_HAS_BODY))
+    drop_ctx *a = ctx;
+    if (!(flags & ST_REVTREE_HAS_BODY) || a->st != ST_OK)
         return;
     char rs[ST_REV_STR_MAX];
     st_rev_format(rev, rs, sizeof rs);
-    (void)st_store_rev_delete(db->writer, id, rs, NULL);
+    a->st = st_store_rev_delete(a->db->writer, a->id, rs, a->err);
 }
 
 /* One document's purge: its remaining tree (or its row) and counters. */
@@ -469,15 +487,17 @@ static st_status purge_doc(st_db *db, const char *id, const st_json *revs, db_lo
     st_revtree_node(d->tree, (size_t)old_win, &ow, NULL, NULL);
     st_jw_key(w, id);
     st_jw_arr_open(w);
-    void *ctx[2] = {db, (void *)id};
-    for (size_t k = 0; k < revs->len; k++) {
+    drop_ctx ctx = {db, id, ST_OK, err};
+    for (size_t k = 0; k < revs->len && ctx.st == ST_OK; k++) {
         st_rev r;
         if (revs->u.items[k].type != ST_JSON_STRING ||
             st_rev_parse(revs->u.items[k].u.str, revs->u.items[k].len, &r, NULL) != ST_OK)
             continue;
-        if (st_revtree_purge_leaf(d->tree, &r, drop_body, ctx) == ST_OK)
+        if (st_revtree_purge_leaf(d->tree, &r, drop_body, &ctx) == ST_OK)
             st_jw_strn(w, revs->u.items[k].u.str, revs->u.items[k].len);
     }
+    if (ctx.st != ST_OK)
+        return ctx.st;
     st_jw_arr_close(w);
     db->ctr.purge_seq++;
     if (d->rec.deleted)

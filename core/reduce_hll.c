@@ -111,7 +111,7 @@ static st_status hll_merge(hll *h, const st_json *v, st_error *err)
     st_status rc = ST_OK;
 
     if (kind == NULL || data == NULL || (!dense && strcmp(kind, "exact") != 0) ||
-        !st_base64_decode(data, strlen(data), &raw) ||
+        st_base64_decode_to(&raw, data, strlen(data)) != ST_OK ||
         (dense ? raw.len != HLL_M : raw.len % 8 != 0 || raw.len > sizeof h->hashes)) {
         rc = st_fail(err, ST_E_INVALID_VALUE, "not an _approx_count_distinct reduction");
     } else if (dense) {

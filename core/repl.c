@@ -120,6 +120,56 @@ static void bg_error(st_jw *w, const char *id, const char *rev, const st_error *
     st_jw_obj_close(w);
 }
 
+st_status st_db_bulk_get_entry(st_db *db, const st_json *d, const st_get_opts *o, st_jw *w,
+                               st_error *err)
+{
+    const char *id = d->type == ST_JSON_OBJECT ? st_json_get_str(d, "id") : NULL;
+    const char *rev = d->type == ST_JSON_OBJECT ? st_json_get_str(d, "rev") : NULL;
+    st_status st = ST_OK;
+    st_jw_obj_open(w);
+    st_jw_key(w, "id");
+    st_jw_str(w, id);
+    st_jw_key(w, "docs");
+    st_jw_arr_open(w);
+    st_error e;
+    st_error_clear(&e);
+    if (!id) {
+        st_fail(&e, ST_E_BAD_REQUEST, "document id missing");
+        bg_error(w, "null", rev, &e);
+    } else {
+        st_get_opts go = o ? *o : (st_get_opts){0};
+        const st_json *since = st_json_get(d, "atts_since");
+        const char **list = NULL;
+        if (since && since->type == ST_JSON_ARRAY && since->len) {
+            list = calloc(since->len, sizeof *list);
+            if (!list)
+                return st_fail(err, ST_E_NOMEM, "out of memory");
+            size_t n = 0;
+            for (size_t k = 0; k < since->len; k++)
+                if (since->u.items[k].type == ST_JSON_STRING)
+                    list[n++] = since->u.items[k].u.str;
+            go.atts_since = list;
+            go.n_atts_since = n;
+        }
+        bg b = {w, id};
+        const char *one[1] = {rev};
+        st_status s = st_db_open_revs(db, id, rev ? one : NULL, rev ? 1 : 0, &go, bg_doc, &b, &e);
+        free(list);
+        if (s == ST_E_IO || s == ST_E_NOMEM) {
+            st = s;
+            if (err)
+                *err = e;
+        } else if (s != ST_OK) {
+            bg_error(w, id, rev, &e);
+        }
+    }
+    st_jw_arr_close(w);
+    st_jw_obj_close(w);
+    if (st == ST_OK && (st = st_jw_status(w)) != ST_OK)
+        st_fail(err, st, "out of memory");
+    return st;
+}
+
 st_status st_db_bulk_get(st_db *db, const st_json *req, const st_get_opts *o, st_jw *w,
                          st_error *err)
 {
@@ -130,53 +180,8 @@ st_status st_db_bulk_get(st_db *db, const st_json *req, const st_get_opts *o, st
     st_jw_key(w, "results");
     st_jw_arr_open(w);
     st_status st = ST_OK;
-    for (size_t i = 0; i < docs->len && st == ST_OK; i++) {
-        const st_json *d = &docs->u.items[i];
-        const char *id = d->type == ST_JSON_OBJECT ? st_json_get_str(d, "id") : NULL;
-        const char *rev = d->type == ST_JSON_OBJECT ? st_json_get_str(d, "rev") : NULL;
-        st_jw_obj_open(w);
-        st_jw_key(w, "id");
-        st_jw_str(w, id);
-        st_jw_key(w, "docs");
-        st_jw_arr_open(w);
-        st_error e;
-        st_error_clear(&e);
-        if (!id) {
-            st_fail(&e, ST_E_BAD_REQUEST, "document id missing");
-            bg_error(w, "null", rev, &e);
-        } else {
-            st_get_opts go = o ? *o : (st_get_opts){0};
-            const st_json *since = st_json_get(d, "atts_since");
-            const char **list = NULL;
-            if (since && since->type == ST_JSON_ARRAY && since->len) {
-                list = calloc(since->len, sizeof *list);
-                if (!list) {
-                    st = st_fail(err, ST_E_NOMEM, "out of memory");
-                    break;
-                }
-                size_t n = 0;
-                for (size_t k = 0; k < since->len; k++)
-                    if (since->u.items[k].type == ST_JSON_STRING)
-                        list[n++] = since->u.items[k].u.str;
-                go.atts_since = list;
-                go.n_atts_since = n;
-            }
-            bg b = {w, id};
-            const char *one[1] = {rev};
-            st_status s = st_db_open_revs(db, id, rev ? one : NULL, rev ? 1 : 0, &go, bg_doc, &b,
-                                          &e);
-            free(list);
-            if (s == ST_E_IO || s == ST_E_NOMEM) {
-                st = s;
-                if (err)
-                    *err = e;
-            } else if (s != ST_OK) {
-                bg_error(w, id, rev, &e);
-            }
-        }
-        st_jw_arr_close(w);
-        st_jw_obj_close(w);
-    }
+    for (size_t i = 0; i < docs->len && st == ST_OK; i++)
+        st = st_db_bulk_get_entry(db, &docs->u.items[i], o, w, err);
     st_jw_arr_close(w);
     st_jw_obj_close(w);
     if (st == ST_OK && (st = st_jw_status(w)) != ST_OK)

@@ -36,6 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "md5.h"
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 /* External term format tags (erts external.h). */
@@ -198,8 +200,10 @@ static void sink_emit(term_sink *s, const void *p, size_t n)
     if (s->rc != ST_OK || n == 0)
         return;
     if (s->md != NULL) {
-        if (EVP_DigestUpdate(s->md, p, n) != 1)
-            sink_fail(s, ST_E_IO, "md5 update failed");
+        if (EVP_DigestUpdate(s->md, p, n) != 1) {
+            ERR_clear_error(); /* see st_rev_compute */
+            sink_fail(s, ST_E_NOMEM, "out of memory");
+        }
         return;
     }
     rc = st_buf_add(s->buf, p, n);
@@ -492,109 +496,144 @@ static bool byte_value(const st_json *v, unsigned *out)
     return true;
 }
 
-static void put_value(term_sink *s, const st_json *v, unsigned depth);
-
-static void put_array(term_sink *s, const st_json *v, unsigned depth)
+/* Members of an object that are encoded (at the top level, strip, the
+ * special ones are left out). */
+static bool member_kept(const st_json_member *m, bool strip)
 {
-    bool bytes = v->len <= 65535;
-    unsigned b;
-
-    if (v->len == 0) {
-        put_u8(s, ETF_NIL);
-        return;
-    }
-    if (v->len > UINT32_MAX) {
-        sink_fail(s, ST_E_BAD_REQUEST, "array too long");
-        return;
-    }
-    for (size_t i = 0; bytes && i < v->len; i++)
-        bytes = byte_value(&v->u.items[i], &b);
-    if (bytes) {
-        /* The trap: [1,2,3] is the Erlang string "\1\2\3". */
-        put_u8(s, ETF_STRING);
-        put_be16(s, (uint32_t)v->len);
-        for (size_t i = 0; i < v->len; i++) {
-            (void)byte_value(&v->u.items[i], &b);
-            put_u8(s, b);
-        }
-        return;
-    }
-    put_u8(s, ETF_LIST);
-    put_be32(s, (uint32_t)v->len);
-    for (size_t i = 0; i < v->len && s->rc == ST_OK; i++)
-        put_value(s, &v->u.items[i], depth + 1);
-    put_u8(s, ETF_NIL);
+    return !strip || !st_rev_is_stripped_member(m->key, m->key_len);
 }
 
-/* {[{K,V},...]}; at the top level (strip) the special members are left out. */
-static void put_object(term_sink *s, const st_json *v, unsigned depth, bool strip)
+/* A scalar, or a container's head: true when its elements follow (each,
+ * then ETF_NIL).  [1,2,3] is the Erlang string "\1\2\3": the trap. */
+static bool put_head(term_sink *s, const st_json *v, bool strip)
 {
+    unsigned b;
     size_t kept = 0;
 
-    for (size_t i = 0; i < v->len; i++)
-        if (!strip || !st_rev_is_stripped_member(v->u.members[i].key, v->u.members[i].key_len))
-            kept++;
-    if (kept > UINT32_MAX) {
-        sink_fail(s, ST_E_BAD_REQUEST, "object too large");
-        return;
-    }
-    put_u8(s, ETF_SMALL_TUPLE);
-    put_u8(s, 1);
-    if (kept == 0) {
-        put_u8(s, ETF_NIL);
-        return;
-    }
-    put_u8(s, ETF_LIST);
-    put_be32(s, (uint32_t)kept);
-    for (size_t i = 0; i < v->len && s->rc == ST_OK; i++) {
-        const st_json_member *m = &v->u.members[i];
-
-        if (strip && st_rev_is_stripped_member(m->key, m->key_len))
-            continue;
-        put_u8(s, ETF_SMALL_TUPLE);
-        put_u8(s, 2);
-        put_binary(s, m->key != NULL ? m->key : "", m->key_len);
-        put_value(s, &m->value, depth + 1);
-    }
-    put_u8(s, ETF_NIL);
-}
-
-static void put_value(term_sink *s, const st_json *v, unsigned depth)
-{
-    if (s->rc != ST_OK)
-        return;
-    if (depth > ST_REV_MAX_DEPTH) {
-        sink_fail(s, ST_E_BAD_REQUEST, "document nested too deeply");
-        return;
-    }
     switch (v->type) {
     case ST_JSON_NULL:
         put_atom(s, "null");
-        break;
+        return false;
     case ST_JSON_FALSE:
         put_atom(s, "false");
-        break;
+        return false;
     case ST_JSON_TRUE:
         put_atom(s, "true");
-        break;
+        return false;
     case ST_JSON_NUMBER:
         put_number(s, v);
-        break;
+        return false;
     case ST_JSON_STRING:
         put_binary(s, v->u.str != NULL ? v->u.str : "", v->len);
-        break;
-    case ST_JSON_ARRAY:
-        put_array(s, v, depth);
-        break;
-    case ST_JSON_OBJECT:
-        put_object(s, v, depth, false);
-        break;
+        return false;
+    case ST_JSON_ARRAY: {
+        bool bytes = v->len <= 65535;
+        if (v->len == 0) {
+            put_u8(s, ETF_NIL);
+            return false;
+        }
+        if (v->len > UINT32_MAX) {
+            sink_fail(s, ST_E_BAD_REQUEST, "array too long");
+            return false;
+        }
+        for (size_t i = 0; bytes && i < v->len; i++)
+            bytes = byte_value(&v->u.items[i], &b);
+        if (bytes) {
+            put_u8(s, ETF_STRING);
+            put_be16(s, (uint32_t)v->len);
+            for (size_t i = 0; i < v->len; i++) {
+                (void)byte_value(&v->u.items[i], &b);
+                put_u8(s, b);
+            }
+            return false;
+        }
+        put_u8(s, ETF_LIST);
+        put_be32(s, (uint32_t)v->len);
+        return s->rc == ST_OK;
+    }
+    case ST_JSON_OBJECT: /* {[{K,V},...]} */
+        for (size_t i = 0; i < v->len; i++)
+            kept += member_kept(&v->u.members[i], strip);
+        if (kept > UINT32_MAX) {
+            sink_fail(s, ST_E_BAD_REQUEST, "object too large");
+            return false;
+        }
+        put_u8(s, ETF_SMALL_TUPLE);
+        put_u8(s, 1);
+        if (kept == 0) {
+            put_u8(s, ETF_NIL);
+            return false;
+        }
+        put_u8(s, ETF_LIST);
+        put_be32(s, (uint32_t)kept);
+        return s->rc == ST_OK;
     default:
         sink_fail(s, ST_E_BAD_REQUEST, "invalid JSON value");
-        break;
+        return false;
     }
 }
 
+/* One open container: the node, its next element, whether it strips. */
+typedef struct term_frame {
+    const st_json *v;
+    size_t next;
+    bool strip;
+} term_frame;
+
+/* Iterative, with the open containers on the heap: a document may nest
+ * ST_REV_MAX_DEPTH levels and rev ids are computed on whatever thread
+ * writes, whose stack the embedding application sizes. */
+static void put_value(term_sink *s, const st_json *v, bool strip)
+{
+    term_frame inline_frames[32], *frames = inline_frames;
+    size_t n = 0, cap = sizeof inline_frames / sizeof inline_frames[0];
+
+    if (s->rc != ST_OK || !put_head(s, v, strip))
+        return;
+    frames[n++] = (term_frame){v, 0, strip};
+    while (n > 0 && s->rc == ST_OK) {
+        term_frame *f = &frames[n - 1];
+        const st_json *c = f->v, *child;
+        if (c->type == ST_JSON_OBJECT)
+            while (f->next < c->len && !member_kept(&c->u.members[f->next], f->strip))
+                f->next++;
+        if (f->next == c->len) {
+            put_u8(s, ETF_NIL);
+            n--;
+            continue;
+        }
+        if (c->type == ST_JSON_OBJECT) {
+            const st_json_member *m = &c->u.members[f->next++];
+            put_u8(s, ETF_SMALL_TUPLE);
+            put_u8(s, 2);
+            put_binary(s, m->key != NULL ? m->key : "", m->key_len);
+            child = &m->value;
+        } else {
+            child = &c->u.items[f->next++];
+        }
+        if (n > ST_REV_MAX_DEPTH) {
+            sink_fail(s, ST_E_BAD_REQUEST, "nesting too deep");
+            break;
+        }
+        if (!put_head(s, child, false))
+            continue;
+        if (n == cap) {
+            term_frame *g = malloc(2 * cap * sizeof *g);
+            if (g == NULL) {
+                sink_fail(s, ST_E_NOMEM, "out of memory");
+                break;
+            }
+            memcpy(g, frames, n * sizeof *g);
+            if (frames != inline_frames)
+                free(frames);
+            frames = g;
+            cap *= 2;
+        }
+        frames[n++] = (term_frame){child, 0, false};
+    }
+    if (frames != inline_frames)
+        free(frames);
+}
 
 /* couch_doc:parse_revid: 32 hex digits become the 16 bytes they spell. */
 static void put_old_rev(term_sink *s, const st_rev *parent)
@@ -644,7 +683,7 @@ static void put_term(term_sink *s, const st_rev *parent, bool deleted, const st_
         put_old_rev(s, parent);
     else
         put_integer(s, false, 0);
-    put_object(s, doc, 0, true);
+    put_value(s, doc, true);
     if (n_atts == 0) {
         put_u8(s, ETF_NIL);
     } else {
@@ -686,22 +725,12 @@ st_status st_rev_term_encode_value(const st_json *v, st_buf *out, st_error *err)
         return st_fail(err, ST_E_MISUSE, "no value or output buffer");
     sink_init(&s, NULL, out, err);
     put_u8(&s, ETF_VERSION);
-    put_value(&s, v, 0);
+    put_value(&s, v, false);
     sink_flush(&s);
     return s.rc;
 }
 
 /* ---------------------------------------------------------------- digest */
-
-/* MD5 fetched once: with OpenSSL 3 passing EVP_md5() to every init costs an
- * implicit provider fetch (a lock and a lookup) per rev id. */
-static pthread_once_t md5_once = PTHREAD_ONCE_INIT;
-static EVP_MD *md5_md = NULL; /* immutable once set; shared by all threads */
-
-static void md5_init(void)
-{
-    md5_md = EVP_MD_fetch(NULL, "MD5", NULL);
-}
 
 st_status st_rev_compute(const st_rev *parent, bool deleted, const st_json *doc,
                          const st_rev_att *atts, size_t n_atts, st_rev *out,
@@ -717,14 +746,18 @@ st_status st_rev_compute(const st_rev *parent, bool deleted, const st_json *doc,
         return st_fail(err, ST_E_MISUSE, "no output rev");
     if (parent != NULL && parent->gen == UINT64_MAX)
         return st_fail(err, ST_E_BAD_REQUEST, "Invalid rev format");
-    (void)pthread_once(&md5_once, md5_init);
-    if (md5_md == NULL)
-        return st_fail(err, ST_E_IO, "md5 is not available from OpenSSL");
+    const EVP_MD *md5 = st_md5();
+    if (md5 == NULL)
+        return st_fail(err, ST_E_NOMEM, "out of memory (md5)");
     ctx = EVP_MD_CTX_new();
     if (ctx == NULL)
         return st_fail(err, ST_E_NOMEM, "out of memory");
-    if (EVP_DigestInit_ex(ctx, md5_md, NULL) != 1) {
-        rc = st_fail(err, ST_E_IO, "md5 init failed");
+    /* With the digest fetched and a context made, what can still fail is
+     * memory; libcrypto's error queue is cleared so that the thread's next
+     * use of libcrypto (TLS, say) does not find this failure. */
+    if (EVP_DigestInit_ex(ctx, md5, NULL) != 1) {
+        ERR_clear_error();
+        rc = st_fail(err, ST_E_NOMEM, "out of memory");
         goto out;
     }
     sink_init(&s, ctx, NULL, err);
@@ -734,7 +767,8 @@ st_status st_rev_compute(const st_rev *parent, bool deleted, const st_json *doc,
     if (rc != ST_OK)
         goto out;
     if (EVP_DigestFinal_ex(ctx, digest, &dlen) != 1 || dlen != 16) {
-        rc = st_fail(err, ST_E_IO, "md5 final failed");
+        ERR_clear_error();
+        rc = st_fail(err, ST_E_NOMEM, "out of memory");
         goto out;
     }
     st_hex_encode(digest, 16, out->hash);
@@ -885,7 +919,7 @@ void st_term_json(st_term *t, const st_json *v)
     term_sink s;
     if (!term_open(t, &s))
         return;
-    put_value(&s, v, 0);
+    put_value(&s, v, false);
     term_close(t, &s);
 }
 

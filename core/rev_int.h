@@ -19,8 +19,10 @@
  * (ST_E_BAD_REQUEST) instead of burning CPU; 100000 digits take ~20 ms. */
 #define ST_REV_MAX_INT_DIGITS 100000
 
-/* Deepest JSON nesting the encoder follows (it recurses once per level). */
-#define ST_REV_MAX_DEPTH 4096
+/* Deepest JSON nesting the encoder follows (iteratively: the levels are on
+ * the heap); the same as the parser's default, so any document that parses
+ * gets a rev id. */
+#define ST_REV_MAX_DEPTH ST_JSON_DEFAULT_DEPTH
 
 /* Append term_to_binary([Deleted, OldGen, OldRevId, Body, AttDigests],
  * [{minor_version,1}]) to out: exactly the bytes st_rev_compute() hashes.

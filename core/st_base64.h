@@ -34,9 +34,10 @@ bool st_b64_decode(st_b64_alphabet a, const char *in, size_t n, unsigned char *o
 size_t st_b64_encode(st_b64_alphabet a, const unsigned char *in, size_t n, char *out, size_t cap);
 
 /* The same appending to a buffer (standard alphabet, padded): attachments.
- * decode is false on malformed input (padding required here, as CouchDB's
- * attachment data must be whole groups) or memory failure. */
+ * decode: ST_E_BAD_REQUEST on malformed input (padding required here, as
+ * CouchDB's attachment data must be whole groups), ST_E_NOMEM on memory;
+ * out is the caller's to free either way. */
 st_status st_base64_encode(st_buf *out, const void *data, size_t n);
-bool st_base64_decode(const char *in, size_t n, st_buf *out);
+st_status st_base64_decode_to(st_buf *out, const char *in, size_t n);
 
 #endif

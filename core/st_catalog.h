@@ -49,6 +49,14 @@ bool st_catalog_exists(st_catalog *cat, const char *name);
 typedef void (*st_catalog_open_fn)(void *ctx, st_db *db);
 void st_catalog_on_open(st_catalog *cat, st_catalog_open_fn fn, void *ctx);
 
+/* At most max handles stay open (0: no bound, the default): opening one
+ * more first closes handles nobody holds, least recently used first.  Each
+ * open database costs file descriptors (two per pooled connection and one
+ * for the shared WAL index), so a server bounds them to stay within the
+ * descriptors it keeps for databases.  Handles in use are never closed:
+ * with all of them in use, the open goes ahead over the bound. */
+void st_catalog_set_max_open(st_catalog *cat, size_t max);
+
 /* Names in sorted order; *out is a malloc'd array of malloc'd strings,
  * freed with st_catalog_names_free. */
 st_status st_catalog_list(st_catalog *cat, char ***out, size_t *out_n, st_error *err);

@@ -47,7 +47,12 @@ typedef struct st_db_options {
     st_durability durability; /* default ST_DURABLE_FULL */
     size_t max_doc_size;      /* bytes of JSON per document; default 8000000 */
     size_t max_att_size;      /* bytes per attachment; default 256 MiB */
-    unsigned max_depth;       /* JSON nesting; default 64 */
+    uint64_t max_decoded_size;/* what the gzip-encoded attachments of one write
+                                 (one st_db_write call: one request) may decode to
+                                 in total; default 4 GiB, CouchDB's
+                                 max_http_request_size: no more than the client
+                                 could have sent plainly.  Past it 413 too_large. */
+    unsigned max_depth;       /* JSON nesting; default ST_JSON_DEFAULT_DEPTH (4096) */
     unsigned readers;         /* pooled read connections; default 8, at most 32 */
     unsigned cache_kib;       /* page cache per connection; default 16384 (16 MiB) */
     int mmap_kib;             /* memory-mapped reads per connection; default
@@ -380,6 +385,12 @@ st_status st_db_revs_diff(st_db *db, const st_json *req, st_jw *w, st_error *err
  * {"results":[...]} to w.  o supplies revs/latest/attachments. */
 st_status st_db_bulk_get(st_db *db, const st_json *req, const st_get_opts *o, st_jw *w,
                          st_error *err);
+/* One element of that answer, for one entry of docs: {"id","docs":[...]},
+ * what the entry lacks or names wrongly written as its error rows.  Only
+ * storage and memory failures are returned.  (The server streams _bulk_get
+ * an entry at a time with it.) */
+st_status st_db_bulk_get_entry(st_db *db, const st_json *entry, const st_get_opts *o, st_jw *w,
+                               st_error *err);
 
 /* Typed revisions for replication: what a replicator moves between two
  * local databases without rendering or parsing JSON, and what the HTTP
@@ -550,7 +561,9 @@ st_status st_db_revs_limit_set_async(st_db *db, unsigned limit, st_done_fn done,
  * WAL back.  It runs in the background on the database's writer, in slices
  * between other writes (a write waits at most one slice).  start returns at
  * once; while one runs, another start is a no-op (as CouchDB).
- * st_db_compact starts one (or joins the running one) and waits for it. */
+ * st_db_compact starts one (or joins the running one), waits for it and
+ * returns how it ended (a slice that failed stops it; what it did so far
+ * stays, consistent). */
 st_status st_db_compact_start(st_db *db, st_error *err);
 st_status st_db_compact(st_db *db, st_error *err);
 

@@ -54,6 +54,8 @@ typedef enum {
     ST_E_UNKNOWN_LANGUAGE = 36, /* 500 unknown_query_language */
     ST_E_INVALID_VALUE = 37,  /* 500 invalid_value (e.g. _stats over non-numbers) */
     ST_E_UNKNOWN_ERROR = 38,  /* 500 unknown_error (e.g. a VDU threw a bare string) */
+    ST_E_NOT_IMPLEMENTED = 39, /* 501 not_implemented (e.g. a transfer coding) */
+    ST_E_URI_TOO_LONG = 40,   /* 414 too_long: the request target */
     ST_E_LAST                 /* never use */
 } st_status;
 

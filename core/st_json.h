@@ -48,16 +48,25 @@ struct st_json_member {
     st_json value;
 };
 
+/* Nesting accepted when no other limit is given.  CouchDB has no limit
+ * (it stores 65, 100 and 1,000 levels), so documents replicated from it
+ * must fit; the bound is there for memory and time, not the stack: this
+ * parser, the writer (st_jw_value) and the rev hash's encoder are
+ * iterative.  Nesting costs about 40 bytes of heap a level while parsing. */
+#define ST_JSON_DEFAULT_DEPTH 4096
+
 typedef struct st_json_limits {
     size_t max_bytes;  /* input longer than this: ST_E_DOC_TOO_LARGE; 0 = unlimited */
-    unsigned max_depth;/* nesting deeper than this: ST_E_BAD_REQUEST; 0 = 64 */
+    unsigned max_depth;/* nesting deeper than this: ST_E_BAD_REQUEST "nesting too deep";
+                          0 = ST_JSON_DEFAULT_DEPTH */
 } st_json_limits;
 
 typedef struct st_json_doc st_json_doc;
 
-/* Parse text[0..n).  lim may be NULL (no size limit, depth 64).  Invalid
- * JSON gives ST_E_BAD_REQUEST with reason "invalid UTF-8 JSON" or yajl's
- * message.  On success *out_doc is set; free it with st_json_doc_free(). */
+/* Parse text[0..n).  lim may be NULL (no size limit, the default depth).
+ * Invalid JSON gives ST_E_BAD_REQUEST with reason "invalid UTF-8 JSON",
+ * nesting past the limit ST_E_BAD_REQUEST "nesting too deep".  On success
+ * *out_doc is set; free it with st_json_doc_free(). */
 st_status st_json_parse(const char *text, size_t n, const st_json_limits *lim,
                         st_json_doc **out_doc, st_error *err);
 const st_json *st_json_doc_root(const st_json_doc *doc);

@@ -1,7 +1,6 @@
 /* st_jw.h — JSON writer into an st_buf.
  *
- * Commas and nesting are tracked here; strings are escaped by yajl's
- * generator (one yajl_gen per writer).  st_jw_raw() splices an already
+ * Commas, nesting and string escaping are done here.  st_jw_raw() splices an already
  * rendered JSON value, and st_jw_members() splices the members of an already
  * rendered object into the object currently open: that is how a stored body
  * becomes `{"_id":..,"_rev":..,<body members>}` without being parsed again.
@@ -20,20 +19,25 @@
 #include "st_buf.h"
 #include "st_json.h"
 
-#define ST_JW_MAX_DEPTH 128
+/* Deepest nesting a writer opens: a document at the parser's default
+ * depth (st_json.h) inside the few levels of an answer around it.  Levels
+ * past ST_JW_INLINE_LEVELS live on the heap, so a writer is small on the
+ * stack; st_jw_value() is iterative, so depth never costs stack. */
+#define ST_JW_MAX_DEPTH (ST_JSON_DEFAULT_DEPTH + 64)
+#define ST_JW_INLINE_LEVELS 64
 
 typedef struct st_jw {
     st_buf *out;
-    void *gen;                         /* yajl_gen used for string escaping */
     st_status status;                  /* first failure, sticky */
     unsigned depth;
-    unsigned char need_comma[ST_JW_MAX_DEPTH + 1];
+    unsigned char need_comma[ST_JW_INLINE_LEVELS]; /* flags of levels 0..63 */
+    unsigned char *deep;               /* flags of levels 64.., malloc'd on need */
+    unsigned deep_cap;
     bool after_key;                    /* a key was written, value comes next */
 } st_jw;
 
-/* The yajl_gen keeps a pointer to w: do not copy or move w after init. */
-st_status st_jw_init(st_jw *w, st_buf *out);  /* ST_E_NOMEM on failure */
-void st_jw_free(st_jw *w);                    /* frees the yajl_gen only */
+st_status st_jw_init(st_jw *w, st_buf *out);  /* ST_E_MISUSE without a buffer */
+void st_jw_free(st_jw *w);                    /* frees the deep levels */
 st_status st_jw_status(const st_jw *w);
 
 void st_jw_obj_open(st_jw *w);
@@ -50,7 +54,7 @@ void st_jw_bool(st_jw *w, bool v);
 void st_jw_null(st_jw *w);
 void st_jw_raw(st_jw *w, const char *json, size_t n);     /* one complete value */
 void st_jw_members(st_jw *w, const char *obj_json, size_t n); /* "{...}" members */
-void st_jw_value(st_jw *w, const st_json *v);              /* serialize a tree */
+void st_jw_value(st_jw *w, const st_json *v);              /* serialize a tree (iteratively) */
 
 /* Append s escaped as a JSON string literal (with quotes) to b. */
 st_status st_json_quote(st_buf *b, const char *s, size_t n);

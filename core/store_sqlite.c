@@ -21,6 +21,8 @@
  */
 #include "store_sqlite_int.h"
 
+#include <errno.h>
+#include <sys/statvfs.h>
 #include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -107,6 +109,26 @@ struct st_conn {
     int64_t data_version;        /* last seen by st_store_changed; -1 = never asked */
 };
 
+bool st_sqlite_disk_full(sqlite3 *db)
+{
+    if (!db)
+        return false;
+    int code = sqlite3_errcode(db);
+    if (code == SQLITE_FULL) /* a write that hit ENOSPC */
+        return true;
+    if ((code & 0xff) != SQLITE_IOERR)
+        return false;
+    /* A full disk also shows as an I/O error of a step that grows a file
+     * (a sync with delayed allocation, the WAL index): the OS error says
+     * so, or, when that was overwritten since, the file system does. */
+    int sys = sqlite3_system_errno(db);
+    if (sys == ENOSPC || sys == EDQUOT)
+        return true;
+    const char *path = sqlite3_db_filename(db, "main");
+    struct statvfs fs;
+    return path && *path && statvfs(path, &fs) == 0 && fs.f_bavail == 0;
+}
+
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
 /* SQLITE_MISUSE when the library was initialised already (an embedding
@@ -117,10 +139,12 @@ void st_sqlite_global_init(void) { pthread_once(&global_once, global_init); }
 
 st_status st_sqlite_fail(sqlite3 *db, st_error *err, const char *what)
 {
-    int code = db ? sqlite3_errcode(db) : SQLITE_ERROR;
+    /* No handle: sqlite3_open_v2 gives none only when it could not
+     * allocate one. */
+    int code = db ? sqlite3_errcode(db) : SQLITE_NOMEM;
     if (code == SQLITE_NOMEM)
         return st_fail(err, ST_E_NOMEM, "out of memory");
-    if (code == SQLITE_FULL)
+    if (st_sqlite_disk_full(db))
         return st_fail(err, ST_E_DISK_FULL, "No space left on device.");
     if (code == SQLITE_BUSY)
         return st_fail(err, ST_E_BUSY, "The database is busy, try again.");

@@ -35,6 +35,9 @@ char *st_store_views_dir(const char *db_path);
  * a two-thread replication went to it).  Nothing in settee reads them. */
 void st_sqlite_global_init(void);
 
+/* Whether the connection's last error means the disk (or quota) is full. */
+bool st_sqlite_disk_full(sqlite3 *db);
+
 /* Map the connection's last SQLite error to a status and reason. */
 st_status st_sqlite_fail(sqlite3 *db, st_error *err, const char *what);
 

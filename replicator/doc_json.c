@@ -122,8 +122,12 @@ static st_status parse_att(const st_json_member *m, const st_dj_part *parts, siz
     if (data && data->type == ST_JSON_STRING) {
         /* Inline data is always the decoded bytes. */
         st_buf dec = ST_BUF_INIT;
-        if (!st_base64_decode(data->u.str, data->len, &dec))
-            return bad(err, id, "attachment data is not base64");
+        st_status st = st_base64_decode_to(&dec, data->u.str, data->len);
+        if (st != ST_OK) {
+            st_buf_free(&dec); /* a bad group is found after the buffer is made */
+            return st == ST_E_NOMEM ? st_fail(err, st, "out of memory")
+                                    : bad(err, id, "attachment data is not base64");
+        }
         att->data = st_arena_memdup(a, dec.data ? dec.data : "", dec.len);
         att->len = att->length = dec.len;
         att->encoding = NULL;

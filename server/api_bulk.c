@@ -6,6 +6,7 @@
 
 #include "api.h"
 #include "log.h"
+#include "stream.h"
 #include "users_db.h"
 
 /* Parse a JSON object body for a bulk endpoint; sets the error response. */
@@ -161,56 +162,89 @@ fail:
     bulk_free(c);
 }
 
+/* _bulk_get, streamed (stream.h) an entry at a time: memory per request
+ * is the parsed request (bounded by max_read_body_size) plus one piece,
+ * whatever the documents weigh or however slowly the client reads. */
+typedef struct bg_stream {
+    st_server *srv;
+    st_db *db;              /* the request's reference, taken */
+    st_json_doc *d;         /* the request body */
+    const st_json *docs;    /* its "docs" */
+    st_get_opts o;          /* points into store and the request */
+    st_get_store store;
+    size_t next;            /* the next entry to answer */
+    bool started;
+} bg_stream;
+
+static void bg_free(void *p)
+{
+    bg_stream *b = p;
+    st_catalog_put(b->srv->cat, b->db);
+    st_api_get_opts_free(&b->store);
+    st_json_doc_free(b->d);
+    free(b);
+}
+
+static st_status bg_next(void *ctx, st_buf *out, size_t want, bool *done)
+{
+    bg_stream *b = ctx;
+    st_status st = ST_OK;
+    if (!b->started) {
+        b->started = true;
+        st = st_buf_adds(out, "{\"results\":[");
+    }
+    while (st == ST_OK && b->next < b->docs->len && out->len < want) {
+        st_jw w;
+        st_error e;
+        if (b->next > 0 && (st = st_buf_addc(out, ',')) != ST_OK)
+            break;
+        if ((st = st_jw_init(&w, out)) != ST_OK)
+            break;
+        st = st_db_bulk_get_entry(b->db, &b->docs->u.items[b->next], &b->o, &w, &e);
+        st_jw_free(&w);
+        if (st != ST_OK)
+            st_log(ST_LOG_ERROR, "_bulk_get: %s", e.reason);
+        b->next++;
+    }
+    if (st == ST_OK && b->next == b->docs->len) {
+        *done = true;
+        st = st_buf_adds(out, "]}\n");
+    }
+    return st;
+}
+
+static const st_stream_ops bg_ops = {bg_next, bg_free};
+
 void st_api_bulk_get(st_req *r)
 {
-    st_json_doc *d = NULL;
-    st_get_opts o;
-    st_get_store store;
-    st_buf b = ST_BUF_INIT;
-    st_jw w;
-    bool w_ok = false;
-    st_error e;
-    st_db *db = NULL;
-    memset(&store, 0, sizeof store);
-    if (!object_body(r, &d))
-        goto out;
-    if (!st_api_get_opts(r, &o, &store))
-        goto out;
+    bg_stream *b = calloc(1, sizeof *b);
+    if (!b) {
+        st_resp_fail(r, ST_E_NOMEM, "out of memory");
+        return;
+    }
+    b->srv = r->srv;
+    if (!object_body(r, &b->d) || !st_api_get_opts(r, &b->o, &b->store)) {
+        bg_free(b);
+        return;
+    }
     /* CouchDB's replicator repeats revs/latest/attachments in the body. */
-    const st_json *root = st_json_doc_root(d);
+    const st_json *root = st_json_doc_root(b->d);
     const st_json *v;
     if ((v = st_json_get(root, "revs")) && v->type == ST_JSON_TRUE)
-        o.revs = true;
+        b->o.revs = true;
     if ((v = st_json_get(root, "latest")) && v->type == ST_JSON_TRUE)
-        o.latest = true;
+        b->o.latest = true;
     if ((v = st_json_get(root, "attachments")) && v->type == ST_JSON_TRUE)
-        o.atts = ST_ATTS_INLINE;
-    const st_json *docs = st_json_get(root, "docs");
-    if (!docs || docs->type != ST_JSON_ARRAY) {
+        b->o.atts = ST_ATTS_INLINE;
+    b->docs = st_json_get(root, "docs");
+    if (!b->docs || b->docs->type != ST_JSON_ARRAY) {
         st_resp_fail(r, ST_E_BAD_REQUEST, "Missing JSON list of 'docs'.");
-        goto out;
+        bg_free(b);
+        return;
     }
-    db = r->dbh;
-    if (st_jw_init(&w, &b) != ST_OK) {
-        st_resp_jw_failed(r, &w);
-        goto out;
-    }
-    w_ok = true;
-    if (st_db_bulk_get(db, root, &o, &w, &e) != ST_OK) {
-        st_resp_status(r, &e);
-        goto out;
-    }
-    if (st_jw_status(&w) != ST_OK) {
-        st_resp_jw_failed(r, &w);
-        goto out;
-    }
-    st_resp_json(r, 200, &b);
-out:
-    if (w_ok)
-        st_jw_free(&w);
-    st_buf_free(&b);
-    st_api_get_opts_free(&store);
-    st_json_doc_free(d);
+    b->db = r->dbh;
+    r->dbh = NULL; /* the stream holds the reference until MHD is done */
+    st_resp_stream(r, 200, "application/json", &bg_ops, b);
 }
 
 /* A JSON object in, a core call that answers in JSON, the answer out: the

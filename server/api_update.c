@@ -59,7 +59,7 @@ static void respond(st_req *r, const st_json *resp, unsigned code, const char *n
         }
         ctype = "application/json";
     } else if (b64 && b64->type == ST_JSON_STRING) {
-        st = st_base64_decode(b64->u.str, b64->len, &b) ? ST_OK : ST_E_BAD_REQUEST;
+        st = st_base64_decode_to(&b, b64->u.str, b64->len);
         ctype = "application/binary";
     } else if (body && body->type == ST_JSON_STRING) {
         st = st_buf_add(&b, body->u.str, body->len);

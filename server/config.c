@@ -47,6 +47,7 @@ st_config *st_config_new(void)
     c->max_document_size = 8000000;
     c->max_attachment_size = 256u * 1024 * 1024;
     c->max_http_request_size = UINT64_C(4294967296);
+    c->max_read_body_size = UINT64_C(16) << 20;
     c->changes_timeout_ms = 60000;
     c->cors_max_age = 600;
     c->session_timeout_s = 600;
@@ -343,10 +344,18 @@ static st_status config_set(st_config *c, const char *section, const char *key,
         if (!st_config_parse_u64(value, 1024, &u))
             goto bad;
         c->threads = (unsigned)u;
+    } else if (KEY("settee", "max_read_body_size")) {
+        if (!st_config_parse_u64(value, UINT64_MAX, &u) || u == 0)
+            goto bad;
+        c->max_read_body_size = u;
     } else if (KEY("settee", "max_connections")) {
         if (!st_config_parse_u64(value, 1000000, &u) || u == 0)
             goto bad;
         c->max_connections = (unsigned)u;
+    } else if (KEY("settee", "fd_reserve")) {
+        if (!st_config_parse_u64(value, 1000000, &u))
+            goto bad;
+        c->fd_reserve = (unsigned)u;
     } else if (KEY("settee", "connection_timeout")) {
         if (!st_config_parse_u64(value, 86400, &u))
             goto bad;

@@ -88,6 +88,8 @@ struct st_config {
     size_t max_document_size;      /* [couchdb] max_document_size */
     size_t max_attachment_size;    /* [couchdb] max_attachment_size */
     uint64_t max_http_request_size;/* [chttpd] max_http_request_size */
+    uint64_t max_read_body_size;   /* [settee] max_read_body_size: bodies of everything
+                                      but document writes (router.h) */
     unsigned changes_timeout_ms;   /* [chttpd] changes_timeout */
     st_admin *admins;              /* [admins] */
     size_t n_admins;
@@ -110,7 +112,10 @@ struct st_config {
     bool log_json;                 /* [log] format = json (one JSON object a line) */
     /* settee-only tuning ([settee]) */
     unsigned threads;              /* HTTP worker threads; 0 = from the core count */
-    unsigned max_connections;      /* open sockets, feeds included */
+    unsigned max_connections;      /* open sockets, feeds included (lowered at start
+                                      to what the open-file limit allows, daemon.c) */
+    unsigned fd_reserve;           /* [settee] fd_reserve: descriptors kept for databases
+                                      and query servers; 0 = a quarter of the limit, >= 64 */
     unsigned connection_timeout_s; /* idle/slow client cutoff */
     size_t connection_memory;      /* per-connection buffer (headers + write buffer) */
     st_durability durability;      /* [settee] durability = full | normal */

@@ -24,6 +24,7 @@
  * thread pool of the configured size.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -58,6 +59,9 @@
 #define DISCARD_SLACK (64u * 1024 * 1024) /* chunked overflow read before closing */
 #define STOP_GRACE_MS 10000
 
+static unsigned pool_size(const st_config *c);
+static void check_limit(const st_listener *l);
+
 static st_method parse_method(const char *m)
 {
     static const struct {
@@ -72,6 +76,25 @@ static st_method parse_method(const char *m)
     return ST_M_OTHER;
 }
 
+/* Why the query string is hidden from MHD: libmicrohttpd (0.9.75) copies
+ * every query parameter into the connection's memory pool (a header record
+ * each) after this callback, and when the pool runs out it neither answers
+ * nor calls the completion callback: about 460 parameters in 32 KiB got a
+ * 431, from about 470 the connection hung until its timeout and this
+ * callback's st_req leaked.  settee never asks MHD for parameters (it parses
+ * its own copy of the raw target, request.c), so the first byte after '?'
+ * is set to NUL in MHD's buffer, which the callback is handed before MHD
+ * splits the parameters: MHD then sees an empty query, and the number of
+ * parameters is bounded only by the request line fitting the connection's
+ * memory (past it MHD answers 414).  The buffer is MHD's own request line,
+ * writable; only that one byte is touched. */
+static void hide_query(const char *uri)
+{
+    char *q = strchr(uri, '?');
+    if (q && q[1])
+        q[1] = '\0';
+}
+
 static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     const st_listener *l = cls;
@@ -83,9 +106,16 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
     r->srv = srv;
     r->tls = l->tls;
     r->uri = strdup(uri ? uri : "");
+    if (uri) {
+        /* Where MHD's copy of the target ends; access_cb compares it with
+         * where the HTTP version starts to find a NUL inside the target. */
+        r->mhd_uri_end = (uintptr_t)(uri + strlen(uri));
+        hide_query(uri);
+    }
     clock_gettime(CLOCK_MONOTONIC, &r->started);
     st_buf_init(&r->body, 0);
     atomic_fetch_add(&srv->live_requests, 1);
+    check_limit(l);
     return r;
 }
 
@@ -136,7 +166,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                                  const char *upload_data, size_t *upload_data_size,
                                  void **con_cls)
 {
-    st_server *srv = ((const st_listener *)cls)->srv;
+    (void)cls;
     st_req *r = *con_cls;
     (void)url;
     if (!r) {
@@ -160,6 +190,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
             st_resp_fail(r, ST_E_NOMEM, "out of memory");
             return queue(r);
         }
+        if (!st_req_framing_ok(r, version))
+            return queue(r);
         st_dispatch_begin(r);
         if (r->resp)
             return queue(r);
@@ -177,7 +209,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         *upload_data_size = 0;
         /* Past the slack we stop reading and drop the connection: a client
          * streaming without end must not keep a worker busy forever. */
-        if (r->body_too_large && r->body_seen > srv->cfg->max_http_request_size + DISCARD_SLACK)
+        if (r->body_too_large && r->body_seen > r->body_cap + DISCARD_SLACK)
             return MHD_NO;
         return MHD_YES;
     }
@@ -229,10 +261,45 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&srv->live_requests, 1);
 }
 
+/* At its connection limit libmicrohttpd stops accepting (new clients wait
+ * in the listen backlog until others close, costing nothing) and says
+ * nothing; its messages about it only come when a race lets one more in.
+ * So the request that fills the house says it, once per server. */
+static void limit_reached(st_server *srv)
+{
+    if (!atomic_exchange(&srv->limit_logged, true))
+        st_log(ST_LOG_WARN,
+               "connection limit reached (%u connections): new clients wait until others "
+               "close; see [settee] max_connections and fd_reserve",
+               srv->cfg->max_connections);
+}
+
+static void check_limit(const st_listener *l)
+{
+    st_server *srv = l->srv;
+    if (atomic_load(&srv->limit_logged) || !l->mhd)
+        return;
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    /* Each worker thread has its share of the limit: count it full when
+     * within one connection per worker of the total. */
+    if (i && i->num_connections + pool_size(srv->cfg) >= srv->cfg->max_connections)
+        limit_reached(srv);
+}
+
+static bool at_limit_message(const char *fmt)
+{
+    return strncmp(fmt, "Server reached connection limit", 31) == 0 ||
+           strstr(fmt, "resource limit") != NULL;
+}
+
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
+    st_server *srv = cls;
     char msg[512];
-    (void)cls;
+    if (at_limit_message(fmt)) { /* said once above, not once per socket */
+        limit_reached(srv);
+        return;
+    }
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
@@ -289,6 +356,59 @@ static void raise_nofile(void)
     }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
         st_log(ST_LOG_DEBUG, "open-file limit %llu", (unsigned long long)rl.rlim_cur);
+}
+
+/* Descriptors open now (Linux: /proc/self/fd; elsewhere a guess). */
+static unsigned fds_in_use(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return 32;
+    unsigned n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n > 0 ? n - 1 : 0; /* not the directory's own */
+}
+
+/* Fit the connections into the open-file limit.  Each connection is a
+ * socket; databases (2 descriptors per pooled SQLite connection, 1 for the
+ * WAL index), query-server processes and log files need theirs too, and
+ * when accept() meets EMFILE libmicrohttpd retries in a loop (100% CPU)
+ * while opens of databases fail with 500.  So a reserve is kept out of the
+ * connections' reach: [settee] fd_reserve, by default a quarter of the
+ * limit (at least 64); the catalog keeps no more databases open than the
+ * reserve holds, closing idle ones.  Connections get what remains after
+ * the descriptors open now and libmicrohttpd's own (two per thread). */
+static void fit_fd_limit(st_server *s)
+{
+    st_config *c = s->cfg;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    uint64_t limit = rl.rlim_cur;
+    uint64_t reserve = c->fd_reserve ? c->fd_reserve : limit / 4 < 64 ? 64 : limit / 4;
+    /* With HTTPS beside HTTP each listener has its own threads and its own
+     * connection limit: they share what there is. */
+    unsigned listeners = c->ssl_enabled ? 2 : 1;
+    uint64_t used = fds_in_use() + listeners * 2u * pool_size(c) + 8;
+    uint64_t conns = limit > used + reserve ? limit - used - reserve : 0;
+    if (conns < 16) {
+        conns = 16;
+        st_log(ST_LOG_WARN, "open-file limit %llu is too low for settee: %llu descriptors in "
+               "use and %llu kept for databases leave too few for connections",
+               (unsigned long long)limit, (unsigned long long)used,
+               (unsigned long long)reserve);
+    }
+    if (conns / listeners < c->max_connections) {
+        st_log(ST_LOG_NOTICE, "open-file limit %llu: at most %llu connections, %llu "
+               "descriptors kept for databases", (unsigned long long)limit,
+               (unsigned long long)conns, (unsigned long long)reserve);
+        c->max_connections = (unsigned)(conns / listeners);
+    }
+    size_t per_db = 2 * ((size_t)c->db_readers + 1) + 1;
+    st_catalog_set_max_open(s->cat, reserve / 2 / per_db > 2 ? reserve / 2 / per_db : 2);
 }
 
 static unsigned pool_size(const st_config *c)
@@ -477,6 +597,7 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     dbo.durability = s->cfg->durability;
     dbo.max_doc_size = s->cfg->max_document_size;
     dbo.max_att_size = s->cfg->max_attachment_size;
+    dbo.max_decoded_size = s->cfg->max_http_request_size;
     dbo.readers = s->cfg->db_readers;
     rc = views_start(s, err);
     if (rc != ST_OK)
@@ -499,6 +620,7 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     rc = st_watch_start(s, &s->watch, err);
     if (rc != ST_OK)
         goto fail;
+    fit_fd_limit(s);
     rc = start_listener(s, &s->http, s->cfg->bind_address, s->cfg->port, err);
     if (rc == ST_OK && s->cfg->ssl_enabled)
         rc = start_listener(s, &s->https, https_bind(s->cfg), s->cfg->ssl_port, err);

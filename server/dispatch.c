@@ -36,27 +36,38 @@ static bool open_db(st_req *r)
     return true;
 }
 
-static bool body_fits(st_req *r)
+/* The route's body cap (router.h): a declared larger body is refused
+ * before a byte of it is read; a chunked one is cut at the cap (daemon.c). */
+static bool body_fits(st_req *r, const st_method_spec *m)
 {
+    const st_config *c = r->srv->cfg;
+    uint64_t max = c->max_http_request_size;
+    if (m->body == ST_BODY_SMALL && c->max_read_body_size < max)
+        max = c->max_read_body_size;
+    if (max > SIZE_MAX / 2)
+        max = SIZE_MAX / 2;
+    r->body_cap = max;
     const char *cl = st_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end = NULL;
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
-        if (!errno && end && !*end && n > r->srv->cfg->max_http_request_size) {
+        if (!errno && end && !*end && n > max) {
             st_resp_fail(r, ST_E_TOO_LARGE, "the request entity is too large");
             return false;
         }
     }
-    uint64_t max = r->srv->cfg->max_http_request_size;
-    st_buf_init(&r->body, max > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)max);
+    st_buf_init(&r->body, (size_t)max);
     return true;
 }
 
 void st_dispatch_begin(st_req *r)
 {
     if (!st_req_parse_target(r)) {
-        st_resp_fail(r, ST_E_BAD_REQUEST, "Malformed request target");
+        if (r->too_many_params)
+            st_resp_fail(r, ST_E_URI_TOO_LONG, "the request uri is too long");
+        else
+            st_resp_fail(r, ST_E_BAD_REQUEST, "Malformed request target");
         return;
     }
     st_cors_check_origin(r);
@@ -81,7 +92,7 @@ void st_dispatch_begin(st_req *r)
         return;
     if (!st_access_check(r, m->role))
         return;
-    body_fits(r);
+    body_fits(r, m);
 }
 
 void st_dispatch_run(st_req *r)

@@ -39,6 +39,10 @@ typedef enum {
 } st_method;
 
 #define ST_MAX_SEGS 64
+/* Query parameters a request may carry (CouchDB serves 600 as any other
+ * request); past it 414 too_long.  Memory is bounded before that by the
+ * request line having to fit [settee] connection_memory. */
+#define ST_MAX_QUERY_PARAMS 1000
 
 typedef struct st_qparam {
     char *key;    /* decoded */
@@ -53,6 +57,8 @@ typedef struct st_req {
     st_server *srv;
     struct MHD_Connection *conn;
     char *uri;                  /* raw request target, as received */
+    uintptr_t mhd_uri_end;      /* where MHD's copy of the target ended (its
+                                   first NUL): compared, never dereferenced */
     st_method method;
     char method_str[16];
     bool http11;                /* HTTP/1.1 request (else 1.0) */
@@ -60,6 +66,7 @@ typedef struct st_req {
     char *segs[ST_MAX_SEGS];
     size_t n_segs;
     bool bad_path;              /* undecodable or too many segments */
+    bool too_many_params;       /* more than ST_MAX_QUERY_PARAMS: 414 */
     st_qparam *query;
     size_t n_query;
     /* Routing result: the matched route and its captures. */
@@ -68,7 +75,8 @@ typedef struct st_req {
     char *docid;                /* malloc'd ("_design/x" joins two segments) */
     char *att;                  /* malloc'd, rest of the path joined by '/' */
     /* Body */
-    st_buf body;                /* capped at max_http_request_size */
+    st_buf body;                /* capped at body_cap; freed once parsed (st_req_json) */
+    uint64_t body_cap;          /* the route's cap (router.h), set by the dispatcher */
     uint64_t body_seen;         /* bytes received, kept even when discarded */
     bool body_too_large;
     bool dispatched;            /* the handler ran (or an early answer was queued) */
@@ -117,7 +125,9 @@ bool st_req_qbool(st_req *r, const char *key, bool def, bool *out);
 bool st_req_qu64(st_req *r, const char *key, uint64_t def, uint64_t *out);
 
 /* Parse the body as JSON with the given size limit (0 = request limit).
- * On failure a 400/413 response is set and false returned. */
+ * On failure a 400/413 response is set and false returned.  On success the
+ * raw body is freed at once (the tree holds its own copies): a write waiting
+ * on the writer, or a feed, then holds one copy of what was sent, not two. */
 bool st_req_json(st_req *r, size_t max_bytes, st_json_doc **out);
 
 /* Content-Type of the request is (or begins with) ctype, ignoring
@@ -136,6 +146,14 @@ bool st_req_chunked_reply(st_req *r);
 bool st_req_accepts(st_req *r, const char *mtype);
 
 bool st_req_parse_target(st_req *r);   /* fills segs/query from uri */
+
+/* HTTP framing MHD lets through, checked once the headers are in: a NUL
+ * inside the request target (400), a Transfer-Encoding other than one
+ * "chunked" (501; MHD would read such a body until the connection ends),
+ * Transfer-Encoding with Content-Length, or Content-Length headers that
+ * disagree (400: two framings of one body are how requests are smuggled).
+ * false with the answer set (and Connection: close) when one is found. */
+bool st_req_framing_ok(st_req *r, const char *version);
 void st_req_free(st_req *r);
 
 /* ---- responses (response.c) */

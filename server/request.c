@@ -67,6 +67,11 @@ bool st_req_parse_target(st_req *r)
     size_t count = 1;
     for (size_t k = 0; k < qlen; k++)
         count += qs[k] == '&';
+    if (count > ST_MAX_QUERY_PARAMS) { /* empty ones ("a&&b") count too: cheap to refuse */
+        r->too_many_params = true;
+        r->bad_path = true;
+        return false;
+    }
     r->query = calloc(count, sizeof *r->query);
     if (!r->query) {
         r->bad_path = true;
@@ -94,6 +99,82 @@ bool st_req_parse_target(st_req *r)
         }
         k = e + 1;
     }
+    return true;
+}
+
+/* What the framing check counts over the request's headers. */
+typedef struct framing {
+    unsigned n_length, n_coding;
+    const char *length;  /* the first Content-Length */
+    size_t length_len;
+    bool lengths_differ;
+    bool other_coding;   /* a Transfer-Encoding value other than "chunked" */
+} framing;
+
+/* v without the blanks MHD may leave at its end; *n its length. */
+static const char *trimmed(const char *v, size_t *n)
+{
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t len = strlen(v);
+    while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+        len--;
+    *n = len;
+    return v;
+}
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    framing *f = cls;
+    size_t n = 0;
+    (void)kind;
+    if (!key || !value)
+        return MHD_YES;
+    const char *v = trimmed(value, &n);
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->n_length++ == 0) {
+            f->length = v;
+            f->length_len = n;
+        } else if (n != f->length_len || memcmp(v, f->length, n) != 0) {
+            f->lengths_differ = true;
+        }
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->n_coding++;
+        if (n != 7 || strncasecmp(v, "chunked", 7) != 0)
+            f->other_coding = true;
+    }
+    return MHD_YES;
+}
+
+static bool framing_fail(st_req *r, st_status code, const char *reason)
+{
+    st_resp_fail(r, code, reason);
+    /* The body's end cannot be known: the connection cannot be reused. */
+    st_resp_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    return false;
+}
+
+bool st_req_framing_ok(st_req *r, const char *version)
+{
+    /* MHD cuts the target at its first NUL ("GET /\0abc" would be served as
+     * "GET /"); without one, the HTTP version starts right after MHD's copy
+     * of the target (the NUL there replaced the space). */
+    if (r->mhd_uri_end && version && (uintptr_t)version != r->mhd_uri_end + 1)
+        return framing_fail(r, ST_E_BAD_REQUEST, "Malformed request line");
+    framing f;
+    memset(&f, 0, sizeof f);
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.other_coding)
+        return framing_fail(r, ST_E_NOT_IMPLEMENTED,
+                            "Only the chunked transfer coding is supported");
+    if (f.n_coding > 1)
+        return framing_fail(r, ST_E_BAD_REQUEST, "Transfer-Encoding is repeated");
+    if (f.n_coding && f.n_length)
+        return framing_fail(r, ST_E_BAD_REQUEST,
+                            "Transfer-Encoding and Content-Length are both given");
+    if (f.lengths_differ)
+        return framing_fail(r, ST_E_BAD_REQUEST, "Conflicting Content-Length headers");
     return true;
 }
 
@@ -187,12 +268,11 @@ bool st_req_json(st_req *r, size_t max_bytes, st_json_doc **out)
         return false;
     }
     if (st_json_parse(r->body.data, r->body.len, &lim, out, &e) != ST_OK) {
-        if (e.code == ST_E_BAD_REQUEST)
-            st_resp_fail(r, ST_E_BAD_REQUEST, "invalid UTF-8 JSON");
-        else
-            st_resp_status(r, &e);
+        /* The parser's reason: "invalid UTF-8 JSON" or "nesting too deep". */
+        st_resp_status(r, &e);
         return false;
     }
+    st_buf_free(&r->body);
     return true;
 }
 

@@ -12,8 +12,9 @@
 #include <string.h>
 #include "api.h"
 
-#define M(fn, role, db) {fn, ST_ROLE_##role, db}
-#define NO {NULL, ST_ROLE_PUBLIC, false}
+#define M(fn, role, db) {fn, ST_ROLE_##role, db, ST_BODY_SMALL}
+#define W(fn, role, db) {fn, ST_ROLE_##role, db, ST_BODY_LARGE} /* writes documents */
+#define NO {NULL, ST_ROLE_PUBLIC, false, ST_BODY_SMALL}
 
 /* Roles follow CouchDB 3.5's matrix (PROTOCOL-2.md A.8). */
 static const st_route routes[] = {
@@ -25,15 +26,15 @@ static const st_route routes[] = {
                   M(st_api_session_delete, PUBLIC, 0), NO}},
     {"favicon.ico", {M(st_api_favicon, ANY, 0), NO, NO, NO, NO}},
     {"{db}", {M(st_api_db_get, READER, 1), M(st_api_db_put, SERVER_ADMIN, 0),
-              M(st_api_db_post, WRITER, 1), M(st_api_db_delete, SERVER_ADMIN, 0), NO}},
+              W(st_api_db_post, WRITER, 1), M(st_api_db_delete, SERVER_ADMIN, 0), NO}},
     {"{db}/_all_docs", {M(st_api_all_docs, LISTER, 1), NO, M(st_api_all_docs, LISTER, 1), NO, NO}},
-    {"{db}/_bulk_docs", {NO, NO, M(st_api_bulk_docs, WRITER, 1), NO, NO}},
+    {"{db}/_bulk_docs", {NO, NO, W(st_api_bulk_docs, WRITER, 1), NO, NO}},
     {"{db}/_bulk_get", {NO, NO, M(st_api_bulk_get, LISTER, 1), NO, NO}},
     {"{db}/_revs_diff", {NO, NO, M(st_api_revs_diff, LISTER, 1), NO, NO}},
     {"{db}/_changes", {M(st_api_changes, LISTER, 1), NO, M(st_api_changes, LISTER, 1), NO, NO}},
     {"{db}/_ensure_full_commit", {NO, NO, M(st_api_ensure_full_commit, WRITER, 1), NO, NO}},
     {"{db}/_compact", {NO, NO, M(st_api_compact, COMPACT, 1), NO, NO}},
-    {"{db}/_purge", {NO, NO, M(st_api_purge, SERVER_ADMIN, 1), NO, NO}},
+    {"{db}/_purge", {NO, NO, W(st_api_purge, SERVER_ADMIN, 1), NO, NO}},
     {"{db}/_revs_limit", {M(st_api_revs_limit_get, READER, 1),
                           M(st_api_revs_limit_put, DB_ADMIN, 1), NO, NO, NO}},
     {"{db}/_security", {M(st_api_security_get, READER, 1), M(st_api_security_put, DB_ADMIN, 1),
@@ -46,7 +47,7 @@ static const st_route routes[] = {
     {"{db}/_index/_design/{doc}/json/{att}", {NO, NO, NO, M(st_api_index_delete, DB_ADMIN, 1),
                                               NO}},
     {"{db}/_index/{doc}/json/{att}", {NO, NO, NO, M(st_api_index_delete, DB_ADMIN, 1), NO}},
-    {"{db}/_local/{doc}", {M(st_api_local_get, READER, 1), M(st_api_local_put, WRITER, 1), NO,
+    {"{db}/_local/{doc}", {M(st_api_local_get, READER, 1), W(st_api_local_put, WRITER, 1), NO,
                            M(st_api_local_delete, WRITER, 1), NO}},
     {"{db}/_local/{doc}/{att}", {M(st_api_local_att, READER, 1), M(st_api_local_att, WRITER, 1),
                                  NO, M(st_api_local_att, WRITER, 1), NO}},
@@ -55,15 +56,15 @@ static const st_route routes[] = {
     {"{db}/_design/{doc}/_view/{att}", {M(st_api_view, READER, 1), NO, M(st_api_view, READER, 1),
                                         NO, NO}},
     {"{db}/_design/{doc}/_info", {M(st_api_view_info, READER, 1), NO, NO, NO, NO}},
-    {"{db}/_design/{doc}/_update/{att}", {NO, M(st_api_update, WRITER, 1),
-                                          M(st_api_update, WRITER, 1), NO, NO}},
-    {"{db}/_design/{doc}", {M(st_api_doc_get, READER, 1), M(st_api_doc_put, DESIGN, 1), NO,
+    {"{db}/_design/{doc}/_update/{att}", {NO, W(st_api_update, WRITER, 1),
+                                          W(st_api_update, WRITER, 1), NO, NO}},
+    {"{db}/_design/{doc}", {M(st_api_doc_get, READER, 1), W(st_api_doc_put, DESIGN, 1), NO,
                             M(st_api_doc_delete, DESIGN, 1), NO}},
-    {"{db}/_design/{doc}/{att}", {M(st_api_att_get, READER, 1), M(st_api_att_put, DESIGN, 1),
+    {"{db}/_design/{doc}/{att}", {M(st_api_att_get, READER, 1), W(st_api_att_put, DESIGN, 1),
                                   NO, M(st_api_att_delete, DESIGN, 1), NO}},
-    {"{db}/{doc}", {M(st_api_doc_get, READER, 1), M(st_api_doc_put, WRITER, 1), NO,
+    {"{db}/{doc}", {M(st_api_doc_get, READER, 1), W(st_api_doc_put, WRITER, 1), NO,
                     M(st_api_doc_delete, WRITER, 1), NO}},
-    {"{db}/{doc}/{att}", {M(st_api_att_get, READER, 1), M(st_api_att_put, WRITER, 1), NO,
+    {"{db}/{doc}/{att}", {M(st_api_att_get, READER, 1), W(st_api_att_put, WRITER, 1), NO,
                           M(st_api_att_delete, WRITER, 1), NO}},
 };
 

@@ -26,12 +26,21 @@ typedef void (*st_handler)(st_req *r);
 /* Index of a method in st_route.handlers/roles. */
 enum { ST_H_GET, ST_H_PUT, ST_H_POST, ST_H_DELETE, ST_H_COPY, ST_H_COUNT };
 
-/* One method of one route: its handler, the role it needs, and whether
- * the dispatcher opens {db} for it (r->dbh). */
+/* The body a method takes, so the dispatcher bounds it before reading:
+ * documents, attachments and batches of them may be as large as
+ * [chttpd] max_http_request_size; everything else (reads, read-only POSTs
+ * such as _all_docs, _changes, _bulk_get, _revs_diff, small settings) gets
+ * [settee] max_read_body_size, so an anonymous read cannot make the server
+ * hold gigabytes. */
+typedef enum { ST_BODY_SMALL = 0, ST_BODY_LARGE } st_body;
+
+/* One method of one route: its handler, the role it needs, whether the
+ * dispatcher opens {db} for it (r->dbh), and how large its body may be. */
 typedef struct st_method_spec {
     st_handler fn;
     st_role role;
     bool db;
+    st_body body;
 } st_method_spec;
 
 struct st_route {

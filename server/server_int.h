@@ -57,6 +57,7 @@ struct st_server {
                                     (MHD must not stop with one: see st_server_stop) */
     atomic_uint live_requests;   /* requests between URI callback and completion */
     atomic_bool stopping;        /* set once st_server_stop begins */
+    atomic_bool limit_logged;    /* the connection limit was reached and said so */
 };
 
 /* reload.c: the authentication state for cfg (plain admin passwords hashed

@@ -110,6 +110,9 @@ settee_status st_client_code(st_status s)
      * {forbidden} nor {unauthorized}: CouchDB's 500s without a name here. */
     case ST_E_INVALID_VALUE:
     case ST_E_UNKNOWN_ERROR: return SETTEE_INTERNAL;
+    /* HTTP framing answers: only the server gives them. */
+    case ST_E_NOT_IMPLEMENTED:
+    case ST_E_URI_TOO_LONG: return SETTEE_BAD_REQUEST;
     case ST_E_LAST: break;
     }
     return SETTEE_INTERNAL;

@@ -13,6 +13,7 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include "st_utf8.h"
 
 #include "st_db.h"
 #include "st_gzip.h"
@@ -552,6 +553,21 @@ static void test_purge(void **state)
     assert_int_equal(info.purge_seq, 1);
 }
 
+/* {"_id":"deepN","a":[[...]]}: a document nested n levels (itself one). */
+static char *deep_doc(unsigned n)
+{
+    size_t cap = 2 * (size_t)n + 64;
+    char *s = malloc(cap);
+    assert_non_null(s);
+    size_t len = (size_t)snprintf(s, cap, "{\"_id\":\"deep%u\",\"a\":", n);
+    for (unsigned i = 1; i < n; i++)
+        s[len++] = '[';
+    for (unsigned i = 1; i < n; i++)
+        s[len++] = ']';
+    memcpy(s + len, "}", 2);
+    return s;
+}
+
 static void test_bad_input(void **state)
 {
     fx *f = *state;
@@ -564,21 +580,30 @@ static void test_bad_input(void **state)
     assert_int_equal(put(f->db, "{\"_id\":\"x\",\"_rev\":\"garbage\"}", 0, NULL), ST_E_BAD_REQUEST);
     assert_int_equal(put(f->db, "{\"_id\":\"x\"}", ST_WRITE_REPLICATED, NULL), ST_E_BAD_REQUEST);
     assert_int_equal(put(f->db, "{\"_id\":\"x\",\"_revisions\":{\"start\":1,\"ids\":[\"a\",\"b\"]}}", ST_WRITE_REPLICATED, NULL), ST_E_BAD_REQUEST);
-    /* deep nesting */
-    char deep[1024] = "{\"_id\":\"deep\",\"a\":";
-    for (int i = 0; i < 100; i++)
-        strcat(deep, "[");
-    for (int i = 0; i < 100; i++)
-        strcat(deep, "]");
-    strcat(deep, "}");
-    assert_int_equal(put(f->db, deep, 0, NULL), ST_E_BAD_REQUEST);
+    /* deep nesting: 100 and ST_JSON_DEFAULT_DEPTH levels are stored (CouchDB
+     * stores 1,000), one level more is refused with the parser's reason */
+    static const unsigned levels[] = {100, ST_JSON_DEFAULT_DEPTH, ST_JSON_DEFAULT_DEPTH + 1};
+    for (size_t k = 0; k < 3; k++) {
+        char *deep = deep_doc(levels[k]);
+        st_write_result r;
+        st_error e;
+        st_status st = st_db_put_json(f->db, deep, strlen(deep), 0, &r, &e);
+        st_write_results_free(&r, 1);
+        if (k < 2) {
+            assert_int_equal(st, ST_OK);
+        } else {
+            assert_int_equal(st, ST_E_BAD_REQUEST);
+            assert_string_equal(e.reason, "nesting too deep");
+        }
+        free(deep);
+    }
     /* _design is allowed, and the special members _access etc. are kept */
     assert_int_equal(put(f->db, "{\"_id\":\"_design/x\",\"views\":{}}", 0, NULL), ST_OK);
     /* nothing half-written */
     st_db_info info;
     assert_int_equal(st_db_info_get(f->db, &info, NULL), ST_OK);
-    assert_int_equal(info.doc_count, 1);
-    assert_int_equal(info.update_seq, 1);
+    assert_int_equal(info.doc_count, 3); /* _design/x, deep100, deep4096 */
+    assert_int_equal(info.update_seq, 3);
 }
 
 static void test_oversize(void **state)
@@ -797,6 +822,140 @@ static void test_memory_options(void **state)
 }
 
 /* Files that are not settee's, or come from a newer settee, are refused. */
+/* A write of one document whose id (or attachment name) comes as bytes. */
+static st_status put_raw(st_db *db, const char *id, const char *att, st_error *e)
+{
+    st_write_result r;
+    st_status st;
+    if (att) {
+        st_att_data a = {att, "text/plain", "hi", 2, NULL};
+        st = st_db_put_attachment(db, id, NULL, &a, &r, e);
+    } else {
+        st_json_doc *d = NULL;
+        assert_int_equal(st_json_parse("{\"x\":1}", 7, NULL, &d, NULL), ST_OK);
+        st_write_req req = {.doc = st_json_doc_root(d), .id = id};
+        st = st_db_write(db, &req, 1, 0, &r, e);
+        if (st == ST_OK && r.err.code != ST_OK) {
+            st = r.err.code;
+            *e = r.err;
+        }
+        st_json_doc_free(d);
+    }
+    st_write_results_free(&r, 1);
+    return st;
+}
+
+/* Issue 10 #1: PUT /db/%ff%fe was stored.  Every id and attachment name
+ * is checked in core's write path, with CouchDB's words. */
+static void test_utf8_ids_refused(void **state)
+{
+    fx *f = *state;
+    st_error e;
+    static const char *const bad[] = {"\xff\xfe", "a\x80", "\xc0\xaf", "\xed\xa0\x80",
+                                      "\xf4\x90\x80\x80", "ok\xe2\x82", "_design/\xff",
+                                      "_local/\xff"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(put_raw(f->db, bad[i], NULL, &e), ST_E_ILLEGAL_DOCID);
+        assert_string_equal(e.reason, "Document id must be valid UTF-8");
+    }
+    st_json_doc *d = NULL;
+    assert_int_equal(st_json_parse("{}", 2, NULL, &d, NULL), ST_OK);
+    assert_int_equal(st_db_local_put(f->db, "_local/\xff", st_json_doc_root(d), NULL, NULL, &e),
+                     ST_E_ILLEGAL_DOCID);
+    st_json_doc_free(d);
+    assert_int_equal(put_raw(f->db, "doc", "\xff.txt", &e), ST_E_BAD_REQUEST);
+    assert_string_equal(e.reason, "Attachment name is not UTF-8 encoded");
+    /* valid multi-byte ids and names are fine */
+    assert_int_equal(put_raw(f->db, "\xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80", NULL, &e), ST_OK);
+    assert_int_equal(put_raw(f->db, "doc", "\xc3\xa9.txt", &e), ST_OK);
+    st_db_info info;
+    assert_int_equal(st_db_info_get(f->db, &info, NULL), ST_OK);
+    assert_int_equal(info.doc_count, 2);
+}
+
+static void raw_sql(const char *path, const char *sql)
+{
+    sqlite3 *raw;
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(raw, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "%s: %s\n", sql, msg ? msg : "?");
+    sqlite3_free(msg);
+    assert_int_equal(rc, SQLITE_OK);
+    sqlite3_close(raw);
+}
+
+static int collect_alldocs_id(void *ctx, const st_alldocs_row *r)
+{
+    st_buf *b = ctx;
+    assert_int_equal(st_buf_adds(b, r->id), ST_OK);
+    assert_int_equal(st_buf_addc(b, '|'), ST_OK);
+    return 0;
+}
+
+/* A file of format 2 holding ids and attachment names that are not UTF-8
+ * (what an older settee stored) is repaired at open: each bad byte is
+ * U+FFFD, a clash gets "-<seq>", and everything reads and lists as valid
+ * UTF-8 under the new names. */
+static void test_utf8_repaired_at_open(void **state)
+{
+    fx *f = *state;
+    st_error e;
+    assert_int_equal(put_raw(f->db, "good", NULL, &e), ST_OK);
+    assert_int_equal(put_raw(f->db, "badX", NULL, &e), ST_OK);           /* seq 2 */
+    assert_int_equal(put_raw(f->db, "c\xef\xbf\xbd", NULL, &e), ST_OK); /* seq 3 */
+    assert_int_equal(put_raw(f->db, "cX", NULL, &e), ST_OK);             /* seq 4 */
+    assert_int_equal(put_raw(f->db, "attX", "nameX.txt", &e), ST_OK);
+    st_json_doc *d = NULL;
+    assert_int_equal(st_json_parse("{\"n\":1}", 7, NULL, &d, NULL), ST_OK);
+    assert_int_equal(st_db_local_put(f->db, "_local/X", st_json_doc_root(d), NULL, NULL, &e), ST_OK);
+    st_json_doc_free(d);
+    assert_int_equal(st_db_close(f->db), ST_OK);
+    f->db = NULL;
+    /* What the old format allowed: the X bytes become 0xFF. */
+    raw_sql(f->path,
+            "UPDATE docs SET id = CAST(X'626164FF' AS TEXT) WHERE id = 'badX';"
+            "UPDATE revs SET id = CAST(X'626164FF' AS TEXT) WHERE id = 'badX';"
+            "UPDATE docs SET id = CAST(X'63FF' AS TEXT) WHERE id = 'cX';"
+            "UPDATE docs SET id = CAST(X'617474FF' AS TEXT) WHERE id = 'attX';"
+            "UPDATE docs SET atts = replace(atts, 'nameX', CAST(X'6E616D65FF' AS TEXT))"
+            "  WHERE atts LIKE '%nameX%';"
+            "UPDATE local SET id = CAST(X'5F6C6F63616C2FFF' AS TEXT) WHERE id = '_local/X';"
+            "PRAGMA user_version = 2;");
+    st_db_options o;
+    st_db_options_init(&o);
+    o.durability = ST_DURABLE_NORMAL;
+    assert_int_equal(st_db_open(f->path, "test", &o, &f->db, &e), ST_OK);
+    st_buf ids = ST_BUF_INIT;
+    st_alldocs_opts ao;
+    st_alldocs_opts_init(&ao);
+    assert_int_equal(st_db_all_docs(f->db, &ao, NULL, collect_alldocs_id, &ids, &e), ST_OK);
+    assert_string_equal(ids.data, "att\xef\xbf\xbd|bad\xef\xbf\xbd|c\xef\xbf\xbd|c\xef\xbf\xbd-4|good|");
+    assert_true(st_utf8_valid(ids.data, ids.len));
+    st_buf_free(&ids);
+    /* read, and the attachment under its repaired name */
+    st_buf b = ST_BUF_INIT;
+    st_get_opts go;
+    memset(&go, 0, sizeof go);
+    assert_int_equal(st_db_get(f->db, "bad\xef\xbf\xbd", &go, &b, &e), ST_OK);
+    st_buf_reset(&b);
+    assert_int_equal(st_db_get(f->db, "att\xef\xbf\xbd", &go, &b, &e), ST_OK);
+    assert_non_null(strstr(b.data, "\"name\xef\xbf\xbd.txt\""));
+    assert_true(st_utf8_valid(b.data, b.len));
+    st_buf_free(&b);
+    assert_int_equal(st_db_local_get(f->db, "_local/\xef\xbf\xbd", &b, &e), ST_OK);
+    st_buf_free(&b);
+    /* and it can be edited and deleted there */
+    assert_int_equal(put_raw(f->db, "bad\xef\xbf\xbd", "more.txt", &e), ST_E_CONFLICT);
+    st_db_info info;
+    assert_int_equal(st_db_info_get(f->db, &info, NULL), ST_OK);
+    assert_int_equal(info.doc_count, 5);
+    /* the file is format 4 now: a second open repairs nothing */
+    assert_int_equal(st_db_close(f->db), ST_OK);
+    assert_int_equal(st_db_open(f->path, "test", &o, &f->db, &e), ST_OK);
+}
+
 static void test_foreign_and_newer_files(void **state)
 {
     char path[4096];
@@ -885,6 +1044,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reads_between_writes_keep_the_wal_small, setup,
                                         teardown),
         cmocka_unit_test(test_memory_options),
+        cmocka_unit_test_setup_teardown(test_utf8_ids_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_utf8_repaired_at_open, setup, teardown),
         cmocka_unit_test(test_foreign_and_newer_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,12 +4,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
 #include <cmocka.h>
 
 #include "st_jw.h"
+#include "st_rev.h"
+#include "st_utf8.h"
 
 typedef struct fixture {
     st_buf b;
@@ -410,6 +413,90 @@ static void test_quote_threads(void **state)
     }
 }
 
+/* Strings that are not UTF-8 (an id stored before ids were checked, a
+ * name cut at a byte limit in a reason) come out with U+FFFD per bad byte:
+ * JSON output is always UTF-8.  Valid multi-byte text is untouched. */
+static void test_invalid_utf8_repaired(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"\xff\xfe", "\"\xef\xbf\xbd\xef\xbf\xbd\""},
+        {"a\x80" "b", "\"a\xef\xbf\xbd" "b\""},
+        {"\xc3\xa9\xe2\x82", "\"\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\""}, /* cut short */
+        {"\xed\xa0\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""},  /* a surrogate */
+        {"q\"\xff", "\"q\\\"\xef\xbf\xbd\""},                               /* and escaped */
+        {"\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""},
+    };
+    fixture *f = *state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        st_buf_reset(&f->b);
+        st_jw_str(W, cases[i].in);
+        assert_int_equal(st_jw_status(W), ST_OK);
+        assert_string_equal(f->b.data, cases[i].out);
+        st_buf q = ST_BUF_INIT;
+        assert_int_equal(st_json_quote(&q, cases[i].in, strlen(cases[i].in)), ST_OK);
+        assert_string_equal(q.data, cases[i].out);
+        assert_true(st_utf8_valid(q.data, q.len));
+        st_buf_free(&q);
+    }
+    assert_true(st_utf8_valid("", 0));
+    assert_true(st_utf8_valid("a\0b", 3));
+    assert_false(st_utf8_valid("\xf5\x80\x80\x80", 4)); /* past U+10FFFF */
+    assert_false(st_utf8_valid("\xe0\x80\x80", 3));      /* overlong */
+}
+
+/* A document as deep as the parser takes, {"a":[{"a":[...]}]}, is written
+ * back byte for byte and gets a rev id on a thread with a 256 KiB stack:
+ * the writer and the rev encoder keep their levels on the heap (recursing,
+ * both needed more than 512 KiB under AddressSanitizer at this depth). */
+static void *deep_thread(void *arg)
+{
+    (void)arg;
+    unsigned levels = ST_JSON_DEFAULT_DEPTH;
+    size_t cap = 8 * (size_t)levels + 16, n = 0;
+    char *text = malloc(cap);
+    if (!text)
+        return NULL;
+    for (unsigned i = 0; i < levels; i++)
+        n += (size_t)snprintf(text + n, cap - n, i % 2 ? "[" : "{\"a\":");
+    text[n++] = '1';
+    for (unsigned i = levels; i-- > 0;)
+        text[n++] = i % 2 ? ']' : '}';
+    text[n] = '\0';
+    st_json_doc *doc = NULL;
+    st_buf b = ST_BUF_INIT;
+    st_jw w;
+    st_rev rev;
+    bool ok = st_json_parse(text, n, NULL, &doc, NULL) == ST_OK &&
+              st_jw_init(&w, &b) == ST_OK;
+    if (ok) {
+        st_jw_value(&w, st_json_doc_root(doc));
+        ok = st_jw_status(&w) == ST_OK && b.len == n && memcmp(b.data, text, n) == 0;
+        st_jw_free(&w);
+    }
+    ok = ok && st_rev_compute(NULL, false, st_json_doc_root(doc), NULL, 0, &rev, NULL) == ST_OK &&
+         rev.gen == 1;
+    st_buf_free(&b);
+    st_json_doc_free(doc);
+    free(text);
+    return ok ? (void *)1 : NULL;
+}
+
+static void test_deep_value_small_stack(void **state)
+{
+    (void)state;
+    pthread_attr_t a;
+    pthread_t t;
+    void *ok = NULL;
+    assert_int_equal(pthread_attr_init(&a), 0);
+    assert_int_equal(pthread_attr_setstacksize(&a, 256 * 1024), 0);
+    assert_int_equal(pthread_create(&t, &a, deep_thread, NULL), 0);
+    assert_int_equal(pthread_join(t, &ok), 0);
+    pthread_attr_destroy(&a);
+    assert_true(ok == (void *)1);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -427,9 +514,11 @@ int main(void)
         T(test_depth_cap),
         T(test_round_trip),
         T(test_normalising_round_trip),
+        T(test_invalid_utf8_repaired),
         cmocka_unit_test(test_quote),
         cmocka_unit_test(test_quote_cap_all_or_nothing),
         cmocka_unit_test(test_quote_threads),
+        cmocka_unit_test(test_deep_value_small_stack),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

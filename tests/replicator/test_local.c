@@ -11,6 +11,8 @@
 
 #include <pthread.h>
 
+#include <sqlite3.h>
+
 #include "repl_testutil.h"
 #include "st_base64.h"
 
@@ -101,6 +103,40 @@ static void test_docs_deletions_attachments(void **state)
     assert_int_equal(st, ST_OK);
     assert_int_equal(s.docs_written, 1);
     assert_same(p->a, p->b);
+}
+
+/* Issue 10 #1: a database an older settee stored an id that is not UTF-8
+ * in made a sync retry forever and copy nothing.  Opened now, the id is
+ * repaired (U+FFFD for the bad byte) and the sync copies everything. */
+static void test_repaired_ids_replicate(void **state)
+{
+    pair *p = *state;
+    for (int i = 0; i < 5; i++)
+        rt_put(p->a, NULL, "{\"_id\":\"ok%d\"}", i);
+    rt_put(p->a, NULL, "{\"_id\":\"badX\",\"v\":1}");
+    st_db_close(p->a);
+    sqlite3 *raw;
+    assert_int_equal(sqlite3_open(p->pa, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw,
+                                  "UPDATE docs SET id = CAST(X'626164FF' AS TEXT) WHERE id = 'badX';"
+                                  "UPDATE revs SET id = CAST(X'626164FF' AS TEXT) WHERE id = 'badX';"
+                                  "PRAGMA user_version = 2;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(raw);
+    p->a = rt_open(p->pa, false);
+    assert_non_null(p->a);
+    st_status st;
+    st_repl_status s = rt_replicate(p->a, p->b, &st);
+    assert_int_equal(st, ST_OK);
+    assert_int_equal(s.state, ST_REPL_STOPPED);
+    assert_int_equal(s.doc_write_failures, 0);
+    assert_int_equal(s.docs_written, 6);
+    assert_same(p->a, p->b);
+    st_buf b = ST_BUF_INIT;
+    assert_int_equal(st_db_get(p->b, "bad\xef\xbf\xbd", NULL, &b, NULL), ST_OK);
+    assert_non_null(strstr(b.data, "\"v\":1"));
+    st_buf_free(&b);
 }
 
 static void test_conflicts_both_ways(void **state)
@@ -626,6 +662,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_docs_deletions_attachments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repaired_ids_replicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflicts_both_ways, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stemmed_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_resume, setup, teardown),

@@ -119,8 +119,16 @@ static inline void t_free(tresp *r) { ts_resp_free(r); }
 static inline tresp t_req_full(const char *method, const char *path, const char *body, size_t blen,
                                const char *ctype, bool auth, const char *const *hdrs)
 {
-    char url[4096], ct[256];
-    snprintf(url, sizeof url, "%s%s", t_base, path);
+    /* paths may be long (tests of limits) */
+    size_t url_cap = strlen(t_base) + strlen(path) + 1;
+    char *url = malloc(url_cap), ct[256];
+    if (!url) {
+        tresp r;
+        memset(&r, 0, sizeof r);
+        r.status = -1;
+        return r;
+    }
+    snprintf(url, url_cap, "%s%s", t_base, path);
     const char *lines[64];
     size_t n = 0;
     if (ctype) {
@@ -141,6 +149,7 @@ static inline tresp t_req_full(const char *method, const char *path, const char 
     tresp r = ts_http(&q);
     if (r.curl_code != CURLE_OK)
         r.status = -(long)r.curl_code;
+    free(url);
     return r;
 }
 
