@@ -61,7 +61,25 @@
 #include "st_json.h"
 #include "st_jw.h"
 #include "st_mango.h"
-#include "core/testutil.h"
+
+/* Scratch paths.  Not tests/support's: that library is built with the
+ * sanitizers, and this program must be built without them. */
+static void test_unlink(const char *path)
+{
+    static const char *const ext[] = {"", "-wal", "-shm"};
+    char p[4200];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", path, ext[i]);
+        unlink(p);
+    }
+}
+
+static void test_path(char *out, size_t cap, const char *name)
+{
+    const char *base = getenv("SETTEE_TEST_TMP");
+    snprintf(out, cap, "%s/st-%d-%s", base ? base : "/tmp", (int)getpid(), name);
+    test_unlink(out);
+}
 
 #define SWEEP_MAX 200000
 

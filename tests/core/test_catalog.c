@@ -100,7 +100,7 @@ static void test_max_open(void **state)
 {
     (void)state;
     char dir[4096], name[32];
-    test_path(dir, sizeof dir, "catalog-max");
+    ts_db_path(dir, sizeof dir, "catalog-max");
     st_catalog *cat = NULL;
     st_error e;
     st_db_options o;

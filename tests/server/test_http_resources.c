@@ -136,7 +136,7 @@ static int start_child(void)
     snprintf(dir, sizeof dir, "%s/settee-srv-res-%ld", tmp ? tmp : "/tmp", (long)getpid());
     snprintf(ini, sizeof ini, "%s.ini", dir);
     snprintf(logpath, sizeof logpath, "%s.log", dir);
-    t_rm_rf(dir);
+    ts_rm_rf(dir);
     FILE *f = fopen(ini, "w");
     if (!f)
         return -1;
@@ -345,7 +345,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     stop_child();
-    t_rm_rf(dir);
+    ts_rm_rf(dir);
     unlink(ini);
     if (!getenv("SETTEE_KEEP_LOG"))
         unlink(logpath);
