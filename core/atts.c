@@ -266,7 +266,7 @@ st_status st_atts_check(const st_json *obj, st_error *err)
     st_status st = ST_OK;
     for (size_t i = 0; i < obj->len && st == ST_OK; i++) {
         const st_json_member *m = &obj->u.members[i];
-        const st_json *stub, *follows, *b64;
+        const st_json *stub = NULL, *follows = NULL, *b64 = NULL;
         if ((st = att_member(m, &stub, &follows, &b64, err)) != ST_OK)
             break;
         if (stub && stub->type == ST_JSON_TRUE)
@@ -296,7 +296,7 @@ static st_status entries_from_json(st_conn *c, const st_atts_in *in, const st_js
         const st_json *a = &m->value;
         e->name = m->key;
         e->name_len = m->key_len;
-        const st_json *stub, *follows, *b64;
+        const st_json *stub = NULL, *follows = NULL, *b64 = NULL;
         if ((st = att_member(m, &stub, &follows, &b64, err)) != ST_OK)
             break;
         const char *type = st_json_get_str(a, "content_type");
