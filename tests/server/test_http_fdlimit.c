@@ -23,12 +23,14 @@
 #include <cmocka.h>
 
 #include "httpc.h"
+#include "support/serve.h"
 
 #define CHILD_NOFILE 256
 #define FEEDS 300
 #define IDLE 1000
 
 static pid_t child = -1;
+static ts_server srv;
 static int port;
 static char dir[512], ini[600], logpath[600];
 
@@ -50,6 +52,14 @@ static double cpu_seconds(pid_t pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* In the child: the limit under test. */
+static void lower_nofile(void)
+{
+    struct rlimit rl = {CHILD_NOFILE, CHILD_NOFILE};
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        _exit(126);
+}
+
 static int start_child(void)
 {
     const char *tmp = getenv("SETTEE_TEST_TMP");
@@ -66,67 +76,21 @@ static int start_child(void)
                "connection_timeout = 20\n[log]\nlevel = notice\nfile = %s\n",
             dir, logpath);
     fclose(f);
-    int fds[2];
-    if (pipe(fds) != 0)
+    if (!ts_server_start_config(&srv, ini, lower_nofile))
         return -1;
-    child = fork();
-    if (child < 0)
-        return -1;
-    if (child == 0) {
-        struct rlimit rl = {CHILD_NOFILE, CHILD_NOFILE};
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-            _exit(126);
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        /* close what this process had open beyond stdio */
-        for (int fd = 3; fd < 1024; fd++)
-            close(fd);
-        execl(ST_TEST_SETTEE_BIN, "settee", "serve", "--config", ini, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char buf[1024];
-    size_t len = 0;
-    double t0 = t_now_ms();
-    while (t_now_ms() - t0 < 30000 && len < sizeof buf - 1 && port == 0) {
-        struct pollfd p = {fds[0], POLLIN, 0};
-        if (poll(&p, 1, 200) <= 0)
-            continue;
-        ssize_t n = read(fds[0], buf + len, sizeof buf - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        buf[len] = '\0';
-        const char *m = strstr(buf, "listening on http://127.0.0.1:");
-        if (m)
-            port = atoi(m + strlen("listening on http://127.0.0.1:"));
-    }
-    close(fds[0]);
-    if (port <= 0)
-        return -1;
-    snprintf(t_base, sizeof t_base, "http://127.0.0.1:%d", port);
+    child = srv.pid;
+    port = srv.port;
+    snprintf(t_base, sizeof t_base, "http://127.0.0.1:%d", srv.port);
     return 0;
 }
 
-/* SIGTERM our child, by its pid, and wait (bounded) for it. */
+/* SIGTERM our child, by its pid, and wait (bounded) for it: 0 when it
+ * exited cleanly. */
 static int stop_child(void)
 {
-    if (child <= 0)
-        return 0;
-    kill(child, SIGTERM);
-    int status = -1;
-    for (int i = 0; i < 300; i++) {
-        if (waitpid(child, &status, WNOHANG) == child)
-            break;
-        usleep(100000);
-        if (i == 299) {
-            kill(child, SIGKILL);
-            waitpid(child, &status, 0);
-        }
-    }
+    bool clean = ts_server_halt(&srv);
     child = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return clean ? 0 : -1;
 }
 
 static int group_setup(void **state)

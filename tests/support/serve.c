@@ -77,6 +77,14 @@ static bool spawn(ts_server *s, int port)
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
+        if (s->config_only) {
+            for (int fd = 3; fd < 1024; fd++)
+                close(fd);
+            if (s->in_child)
+                s->in_child();
+            execl(bin, bin, "serve", "--config", s->ini, (char *)NULL);
+            _exit(127);
+        }
         if (s->ini[0])
             execl(bin, bin, "serve", "--data", s->data_dir, "--bind", "127.0.0.1", "--port",
                   port_arg, "--admin", admin, "--log-level", "error", "--config", s->ini,
@@ -128,6 +136,16 @@ bool ts_server_start(ts_server *s, const char *tag, const char *pass, const char
     ts_tmp_dir(s->data_dir, sizeof s->data_dir, tag);
     if (ini && !write_ini(s, ini))
         return false;
+    return spawn(s, 0);
+}
+
+bool ts_server_start_config(ts_server *s, const char *ini_path, void (*in_child)(void))
+{
+    memset(s, 0, sizeof *s);
+    s->pid = -1;
+    s->config_only = true;
+    s->in_child = in_child;
+    snprintf(s->ini, sizeof s->ini, "%s", ini_path);
     return spawn(s, 0);
 }
 

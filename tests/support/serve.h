@@ -30,6 +30,8 @@ typedef struct ts_server {
     char url[160];         /* http://127.0.0.1:PORT (no credentials) */
     char base[224];        /* http://admin:PASS@127.0.0.1:PORT */
     char tls_url[160];     /* https://127.0.0.1:TLS_PORT, or "" */
+    bool config_only;      /* started by ts_server_start_config */
+    void (*in_child)(void); /* ts_server_start_config's hook */
 } ts_server;
 
 /* The binary, or NULL when there is none to run. */
@@ -39,6 +41,16 @@ const char *ts_settee_bin(void);
  * after tag, and ini (the text of a --config file, e.g. "[ssl]\n..."; NULL
  * for none).  False (with a message on stderr) when it cannot start. */
 bool ts_server_start(ts_server *s, const char *tag, const char *pass, const char *ini);
+
+/* Start `settee serve --config ini_path` and nothing else on its command
+ * line: for tests whose config says everything (data directory, port 0,
+ * admins, log file, limits); the caller owns that file and the data.
+ * Every descriptor above stdio is closed in the child, so it holds only
+ * its own (tests of descriptor limits count on it); then in_child, when not
+ * NULL, runs there before exec (a resource limit, an environment
+ * variable; it may _exit on failure).  s->pass and s->base are empty.
+ * False (with a message on stderr) when it cannot start. */
+bool ts_server_start_config(ts_server *s, const char *ini_path, void (*in_child)(void));
 
 /* Stop the server (SIGTERM, SIGKILL after 10 s) and keep its data.  True
  * when it exited by itself with status 0 (a sanitizer report in the
