@@ -285,6 +285,24 @@ bool st_follow_arm(st_follower *f)
     return armed;
 }
 
+bool st_follow_arm_at(st_follower *f, uint64_t since)
+{
+    st_db *db = f->db;
+    pthread_mutex_lock(&db->fol_mu);
+    bool ok = !f->sub && atomic_load(&db->committed_seq) <= since && !atomic_load(&db->deleted);
+    if (ok && !f->armed) {
+        f->since = since;
+        f->prev = NULL;
+        f->next = db->armed;
+        if (db->armed)
+            db->armed->prev = f;
+        db->armed = f;
+        f->armed = true;
+    }
+    pthread_mutex_unlock(&db->fol_mu);
+    return ok;
+}
+
 void st_follow_disarm(st_follower *f)
 {
     pthread_mutex_lock(&f->db->fol_mu);

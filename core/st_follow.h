@@ -67,6 +67,13 @@ st_status st_follow_read(st_follower *f, const st_changes_opts *o, st_change_fn 
 
 /* See the file comment.  Arming an armed follower is a no-op (true). */
 bool st_follow_arm(st_follower *f);
+/* Arm f for a group of waiters whose positions are since or later (the
+ * server parks thousands of feeds on one such follower per database):
+ * false when something already committed after since (or the database is
+ * gone), leaving f as it was; else f is armed (already, or now at since)
+ * and its next wake comes with the next commit.  Unlike st_follow_arm, an
+ * armed f still answers for since, so every waiter parked on it can ask. */
+bool st_follow_arm_at(st_follower *f, uint64_t since);
 /* No wake for this follower until it is armed again. */
 void st_follow_disarm(st_follower *f);
 

@@ -3,9 +3,10 @@
  *
  * Why suspend/resume instead of a thread or a blocking wait per feed: the
  * target is 10,000 open listeners on two cores.  A waiting feed is a parked
- * MHD connection (a socket and its small memory pool) with an armed change
- * follower; nothing polls it.  A commit calls the follower's wake, which
- * only moves the feed to the fan-out's list.
+ * MHD connection (a socket and its small memory pool) on an armed change
+ * follower (its database's group follower, or its own for a selector
+ * feed); nothing polls it.  A commit calls the follower's wake, which only
+ * queues the feeds for the fan-out.
  *
  * A feed reads from its own position, one bounded batch per read callback
  * (st_follow_read: the ring when it covers the position and the feed asks
@@ -13,9 +14,10 @@
  * costs its socket buffer and one batch.
  *
  * The lost-wakeup race: a feed reads, finds nothing, then parks.  It arms
- * its follower and parks under the registry lock; the wake takes the same
- * lock, and arming fails (read again) when something committed after the
- * read.  Nothing is missed in between.
+ * the follower (st_follow_arm_at its position, for the group) and parks
+ * under the registry lock; the wake takes the same lock, and arming fails
+ * (read again) when something committed after the read.  Nothing is
+ * missed in between.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,8 @@ void st_feeds_shutdown(st_feeds *reg)
     pthread_mutex_lock(&reg->mu);
     reg->stopping = true;
     for (st_feed_db *d = reg->dbs; d; d = d->next) {
+        while (d->plain)
+            st_feed_unpark(d->plain);
         while (d->waiters)
             st_feed_unpark(d->waiters);
         while (d->woken)
@@ -148,15 +152,14 @@ static int idle(st_feed *f, uint64_t last)
         pthread_mutex_unlock(&reg->mu);
         return st_feed_finish(f) == ST_OK ? P_MORE : P_ERROR;
     }
-    if (!st_follow_arm(f->fol)) { /* a commit (or the deletion) raced the read */
+    uint64_t deadline = f->heartbeat_ms ? f->next_beat : f->end_at;
+    f->deadline = deadline;
+    if (!st_feed_park(f)) { /* a commit (or the deletion) raced the read */
         pthread_mutex_unlock(&reg->mu);
         return P_MORE;
     }
-    uint64_t deadline = f->heartbeat_ms ? f->next_beat : f->end_at;
-    f->deadline = deadline;
     atomic_fetch_add(&reg->srv->suspended, 1);
     MHD_suspend_connection(f->conn);
-    st_feed_park(f);
     pthread_mutex_unlock(&reg->mu);
     /* f now belongs to the registry (the fan-out thread may write to it):
      * touch nothing of it from here on. */

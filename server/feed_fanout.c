@@ -173,6 +173,8 @@ static void slice_one(fan_slice *sl, st_feed *f)
         f->deadline = f->heartbeat_ms ? f->next_beat : f->end_at;
         if (f->deadline && (!sl->keep_wake || f->deadline < sl->keep_wake))
             sl->keep_wake = f->deadline;
+        if (!f->selector && f->since < sl->keep_min)
+            sl->keep_min = f->since;
         f->next = sl->keep;
         if (sl->keep)
             sl->keep->prev = f;
@@ -196,6 +198,7 @@ static void slice_run(st_feeds *reg, fan_slice *sl)
     sl->valid = false;
     sl->keep = sl->keep_tail = sl->drain = NULL;
     sl->keep_wake = 0;
+    sl->keep_min = UINT64_MAX;
     for (;;) {
         size_t from = atomic_fetch_add(&reg->fan_claim, FAN_CLAIM);
         if (from >= reg->fan_n)
@@ -325,9 +328,10 @@ static bool claim_list(st_feeds *reg, st_feed *list)
     return reg->fan_n > 0;
 }
 
-/* Park again what the writers kept (reg->mu held): armed again at their
- * new position, or straight back to woken when something committed
- * meanwhile. */
+/* Park again what a writer kept (reg->mu held): plain feeds back on the
+ * entry's list (the caller arms the group once for them); a selector feed
+ * armed again at its new position, or straight back to woken when
+ * something committed meanwhile. */
 static bool repark(st_feeds *reg, st_feed_db *d, fan_slice *sl)
 {
     bool again = false;
@@ -339,6 +343,14 @@ static bool repark(st_feeds *reg, st_feed_db *d, fan_slice *sl)
             f->parked = false;
             MHD_resume_connection(f->conn);
             atomic_fetch_sub(&reg->srv->suspended, 1);
+            continue;
+        }
+        if (!f->selector) {
+            f->where = W_PLAIN;
+            f->next = d->plain;
+            if (d->plain)
+                d->plain->prev = f;
+            d->plain = f;
             continue;
         }
         bool armed = !f->rewake && st_follow_arm(f->fol);
@@ -407,12 +419,21 @@ static void fan_out(st_feeds *reg, st_feed_db *d, st_feed *list)
     }
     bool again = false;
     uint64_t want = 0; /* the earliest deadline among the feeds parked again */
+    uint64_t lowest = UINT64_MAX; /* the lowest position of a plain feed kept */
     pthread_mutex_lock(&reg->mu);
     for (unsigned i = 0; i < writers; i++) {
         if (sl[i]->keep_wake && (!want || sl[i]->keep_wake < want))
             want = sl[i]->keep_wake;
+        if (sl[i]->keep_min < lowest)
+            lowest = sl[i]->keep_min;
         again = repark(reg, d, sl[i]) || again;
     }
+    /* The group answers for the lowest kept position: a commit after it
+     * (during this fan-out) or a wake meanwhile means another round. */
+    if (lowest != UINT64_MAX && !reg->stopping && !st_follow_arm_at(d->group, lowest))
+        d->fired = true;
+    if (d->fired && d->plain)
+        again = true;
     if (again)
         st_feed_queue_db(reg, d);
     bool last = st_feed_entry_unref_locked(reg, d); /* fan_main's reference */
@@ -435,9 +456,18 @@ static st_feed_db *take_next(st_feeds *reg, st_feed **list, bool *stopping)
         if (!reg->fan_q)
             reg->fan_q_tail = NULL;
         d->fan_queued = false;
-        if (!*stopping && d->woken) {
-            *list = d->woken;
+        if (!*stopping && (d->woken || (d->fired && d->plain))) {
+            /* The woken selector feeds, then (the group fired) every plain one. */
+            st_feed **tail = list;
+            *tail = d->woken;
             d->woken = NULL;
+            if (d->fired) {
+                while (*tail)
+                    tail = &(*tail)->next;
+                *tail = d->plain;
+                d->plain = NULL;
+                d->fired = false;
+            }
             for (st_feed *f = *list; f; f = f->next)
                 f->where = W_FANOUT;
             d->refs++;

@@ -39,8 +39,9 @@
 
 typedef struct st_feed_db st_feed_db;
 
-/* Where a parked feed is (reg->mu). */
-enum { W_NONE, W_WAITING, W_WOKEN, W_FANOUT };
+/* Where a parked feed is (reg->mu): a plain feed on its entry's plain
+ * list, a selector feed on waiters or woken, or held by the fan-out. */
+enum { W_NONE, W_PLAIN, W_WAITING, W_WOKEN, W_FANOUT };
 
 struct st_feed {
     /* Fields the fan-out threads touch for every parked feed come first
@@ -112,8 +113,18 @@ struct st_feed_db {
     st_feed_db *prev, *next;    /* reg->dbs links */
     st_db *db;                  /* one catalog reference, held by the entry */
     unsigned refs;              /* feeds attached (+1 while the fan-out works on it) */
-    st_feed *waiters;           /* parked, armed feeds */
-    st_feed *woken;             /* parked feeds whose follower fired */
+    bool dying;                 /* refs reached 0: the group's wake is ignored */
+    /* Plain feeds (no selector) park on one follower for the database, the
+     * group: a commit wakes it once, not each feed, and the fan-out then
+     * takes every plain feed (a feed already at the top costs a compare).
+     * Each feed's own follower is its cursor only, never armed. */
+    st_follower *group;
+    st_feed *plain;             /* parked plain feeds */
+    bool fired;                 /* the group woke since the fan-out took plain */
+    /* Selector feeds each arm their own follower (only a matching commit
+     * wakes one). */
+    st_feed *waiters;           /* parked, armed selector feeds */
+    st_feed *woken;             /* parked selector feeds whose follower fired */
     bool fan_queued;            /* on reg->fan_q */
     st_feed_db *fan_next;
 };
@@ -123,6 +134,7 @@ struct st_feed_db {
 typedef struct fan_slice {
     st_feed *keep, *keep_tail;  /* out: written, to park again (linked both ways) */
     uint64_t keep_wake;         /* out: earliest deadline among them (0 = none) */
+    uint64_t keep_min;          /* out: lowest position of a kept plain feed */
     st_feed *drain;             /* out: part of a chunk is still to go */
     uint64_t now;
     uint64_t users_seq;         /* the _users update_seq when this fan-out began */
@@ -208,8 +220,9 @@ st_feed_db *st_feed_attach(st_feeds *reg, st_db *db, st_error *err); /* takes db
 void st_feed_release(st_feed *f);           /* timer thread / teardown */
 void st_feed_unref(st_feed *f);             /* the last one defers the release */
 void st_feed_woken(void *ctx);              /* follower wake (core thread) */
-/* Park f (reg->mu held, connection suspended by the caller). */
-void st_feed_park(st_feed *f);
+/* Park f (reg->mu held) unless something committed after its position
+ * (false: read again).  The caller suspends the connection when true. */
+bool st_feed_park(st_feed *f);
 /* Hand a parked feed back to MHD (reg->mu held). */
 void st_feed_unpark(st_feed *f);
 bool st_feed_queue_db(st_feeds *reg, st_feed_db *d);   /* reg->mu held */

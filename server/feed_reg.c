@@ -1,8 +1,13 @@
 /* feed_reg.c — the registry of waiting feeds (see feed_int.h).
  *
  * One entry per database with waiting feeds: it holds the database's
- * catalog reference and the feeds parked on it, split into those whose
- * follower is armed (waiters) and those it woke (woken, for the fan-out).
+ * catalog reference and the feeds parked on it.  Plain feeds park on the
+ * entry's group follower: one wake per commit for all of them, and the
+ * fan-out takes the whole list (before, each feed armed its own follower,
+ * and a commit walked and woke 10,000 followers one by one under two
+ * locks, while the fan-out took them in the fragments that had arrived).
+ * Selector feeds arm their own followers, split into those armed
+ * (waiters) and those woken (woken, for the fan-out).
  *
  * Why freed feeds go through the timer thread: MHD destroys a response
  * (and calls our free callback) from inside its own connection clean-up,
@@ -68,23 +73,36 @@ static void list_del(st_feed **head, st_feed *f)
     f->prev = f->next = NULL;
 }
 
-void st_feed_park(st_feed *f)
+bool st_feed_park(st_feed *f)
 {
+    st_feed_db *d = f->fdb;
+    if (f->selector) {
+        if (!st_follow_arm(f->fol))
+            return false;
+        f->where = W_WAITING;
+        list_add(&d->waiters, f);
+    } else {
+        if (!st_follow_arm_at(d->group, f->since))
+            return false;
+        f->where = W_PLAIN;
+        list_add(&d->plain, f);
+    }
     f->parked = true;
-    f->where = W_WAITING;
     f->rewake = false;
-    list_add(&f->fdb->waiters, f);
+    return true;
 }
 
 void st_feed_unpark(st_feed *f)
 {
-    if (f->where == W_WAITING)
+    if (f->where == W_PLAIN)
+        list_del(&f->fdb->plain, f);
+    else if (f->where == W_WAITING)
         list_del(&f->fdb->waiters, f);
     else if (f->where == W_WOKEN)
         list_del(&f->fdb->woken, f);
     f->where = W_NONE;
     f->parked = false;
-    if (f->fol)
+    if (f->selector)
         st_follow_disarm(f->fol);
     MHD_resume_connection(f->conn);
     atomic_fetch_sub(&f->reg->srv->suspended, 1);
@@ -110,13 +128,14 @@ void st_feeds_user_changed(st_feeds *reg, const char *name)
     for (st_feed_db *d = reg->dbs; d; d = d->next) {
         recheck_list(d->woken, name, false); /* the fan-out looks at them anyway */
         recheck_list(d->waiters, name, true);
+        recheck_list(d->plain, name, true);
     }
     pthread_mutex_unlock(&reg->mu);
 }
 
 bool st_feed_queue_db(st_feeds *reg, st_feed_db *d)
 {
-    if (d->fan_queued || !d->woken)
+    if (d->fan_queued || !(d->woken || (d->fired && d->plain)))
         return false;
     d->fan_queued = true;
     d->fan_next = NULL;
@@ -147,8 +166,27 @@ static void fan_unqueue(st_feeds *reg, st_feed_db *d)
     d->fan_queued = false;
 }
 
-/* A follower fired: runs on the committing thread (or core's poller), must
- * be quick.  A feed the fan-out holds right now is marked to go again. */
+/* An entry's group follower fired (the committing thread or core's
+ * poller; quick): the fan-out takes every plain feed.  Plain feeds it
+ * holds right now are seen by its repark (fired, or the group's arm). */
+static void group_woken(void *ctx)
+{
+    st_feed_db *d = ctx;
+    st_feeds *reg = d->reg;
+    bool poke = false;
+    pthread_mutex_lock(&reg->mu);
+    if (!d->dying) {
+        d->fired = true;
+        poke = st_feed_queue_db(reg, d);
+    }
+    pthread_mutex_unlock(&reg->mu);
+    if (poke)
+        st_feed_poke_fd(reg->fan_efd);
+}
+
+/* A selector feed's follower fired: runs on the committing thread (or
+ * core's poller), must be quick.  A feed the fan-out holds right now is
+ * marked to go again. */
 void st_feed_woken(void *ctx)
 {
     st_feed *f = ctx;
@@ -178,32 +216,65 @@ static st_feed_db *find_entry(st_feeds *reg, st_db *db)
     return NULL;
 }
 
+/* An attached feed's entry, or NULL; reg->mu held. */
+static st_feed_db *attach_existing(st_feeds *reg, st_db *db)
+{
+    st_feed_db *d = find_entry(reg, db);
+    if (d)
+        d->refs++;
+    return d;
+}
+
 st_feed_db *st_feed_attach(st_feeds *reg, st_db *db, st_error *err)
 {
     st_catalog *cat = reg->srv->cat;
     pthread_mutex_lock(&reg->mu);
-    st_feed_db *d = find_entry(reg, db);
+    st_feed_db *d = attach_existing(reg, db);
+    pthread_mutex_unlock(&reg->mu);
     if (d) {
-        d->refs++;
-    } else if ((d = calloc(1, sizeof *d))) {
-        d->reg = reg;
-        d->db = db;
-        d->refs = 1;
-        d->next = reg->dbs;
+        st_catalog_put(cat, db);
+        return d;
+    }
+    /* A new entry; its group follower is opened without reg->mu (core's
+     * locks come after ours, and opening takes several). */
+    st_feed_db *n = calloc(1, sizeof *n);
+    if (!n) {
+        st_catalog_put(cat, db);
+        st_fail(err, ST_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    n->reg = reg;
+    n->db = db;
+    n->refs = 1;
+    if (st_follow_open(db, 0, group_woken, n, &n->group, err) != ST_OK) {
+        free(n);
+        st_catalog_put(cat, db);
+        return NULL;
+    }
+    pthread_mutex_lock(&reg->mu);
+    d = attach_existing(reg, db); /* another feed made one meanwhile */
+    if (!d) {
+        n->next = reg->dbs;
         if (reg->dbs)
-            reg->dbs->prev = d;
-        reg->dbs = d;
-        db = NULL; /* the entry holds it */
+            reg->dbs->prev = n;
+        reg->dbs = n;
     }
     pthread_mutex_unlock(&reg->mu);
-    st_catalog_put(cat, db);
     if (!d)
-        st_fail(err, ST_E_NOMEM, "out of memory");
+        return n;
+    n->dying = true;
+    st_follow_close(n->group);
+    free(n);
+    st_catalog_put(cat, db);
     return d;
 }
 
 void st_feed_entry_destroy(st_feeds *reg, st_feed_db *d)
 {
+    pthread_mutex_lock(&reg->mu);
+    d->dying = true; /* already, unless the registry is being freed */
+    pthread_mutex_unlock(&reg->mu);
+    st_follow_close(d->group); /* waits for a wake in progress (it sees dying) */
     st_catalog_put(reg->srv->cat, d->db);
     free(d);
 }
@@ -212,6 +283,7 @@ bool st_feed_entry_unref_locked(st_feeds *reg, st_feed_db *d)
 {
     if (--d->refs > 0)
         return false;
+    d->dying = true;
     fan_unqueue(reg, d);
     if (d->prev)
         d->prev->next = d->next;
@@ -317,6 +389,7 @@ static void *timer_main(void *arg)
         uint64_t next = now + TIMER_MAX_SLEEP_MS;
         pthread_mutex_lock(&reg->mu);
         for (st_feed_db *d = reg->dbs; d; d = d->next) {
+            resume_due(reg, d->plain, now, &next);
             resume_due(reg, d->waiters, now, &next);
             resume_due(reg, d->woken, now, &next);
         }
