@@ -2,7 +2,8 @@
  * normal (since, limit, descending, include_docs, doc_ids by GET and
  * POST, since=now), longpoll (wake-up and timeout), continuous and
  * eventsource (rows, heartbeats, timeout), many parked listeners woken by
- * one write, a stalled listener (bounded, nobody waits for it, every row
+ * one write, listeners joining while a writer commits (every row once),
+ * a stalled listener (bounded, nobody waits for it, every row
  * once when it reads again), HTTP/1.0 listeners (no chunking), and a
  * graceful stop with feeds open.  Every wait is bounded. */
 #include <pthread.h>
@@ -315,6 +316,76 @@ static void test_fanout(void **state)
     curl_multi_cleanup(m);
 }
 
+/* Listeners joining while writes come in bursts: each reads the backlog,
+ * parks on its database's group follower at its own position and is told
+ * of what follows.  A commit between a listener's read and its park, or
+ * during a fan-out, must not wait for a later commit: after each burst
+ * every listener has the burst's last row with no further write, and at
+ * the end every row came exactly once. */
+#define RACE_BURSTS 40
+#define RACE_BURST 3
+#define RACE_LISTENERS 40
+
+typedef struct race_want {
+    listener *ls;
+    int n;
+    char id[32];
+} race_want;
+
+static bool race_seen(void *ctx)
+{
+    race_want *w = ctx;
+    for (int i = 0; i < w->n; i++)
+        if (!w->ls[i].buf.buf || !strstr(w->ls[i].buf.buf, w->id))
+            return false;
+    return true;
+}
+
+static void test_fanout_racing_writes(void **state)
+{
+    (void)state;
+    put("/race", NULL);
+    CURLM *m = curl_multi_init();
+    static listener ls[RACE_LISTENERS];
+    int open = 0;
+    for (; open < RACE_LISTENERS / 2; open++)
+        l_open(m, &ls[open], "/race/_changes?feed=continuous&since=0&heartbeat=5000");
+    int doc = 0;
+    for (int b = 0; b < RACE_BURSTS; b++) {
+        if (open < RACE_LISTENERS) { /* one more joins, racing the burst */
+            l_open(m, &ls[open], open % 2 ? "/race/_changes?feed=continuous&since=0&timeout=60000"
+                                          : "/race/_changes?feed=continuous&since=0");
+            open++;
+            pump(m, b % 3, NULL, NULL);
+        }
+        race_want w = {ls, open, ""};
+        for (int k = 0; k < RACE_BURST; k++, doc++) {
+            char path[64];
+            snprintf(path, sizeof path, "/race/d%04d", doc);
+            put(path, "{}");
+            snprintf(w.id, sizeof w.id, "\"id\":\"d%04d\"", doc);
+        }
+        bool seen = pump(m, 5000, race_seen, &w);
+        if (!seen)
+            fprintf(stderr, "burst %d: %s not told to every listener\n", b, w.id);
+        assert_true(seen);
+    }
+    for (int i = 0; i < open; i++) {
+        for (int d = 0; d < doc; d++) {
+            char id[32];
+            snprintf(id, sizeof id, "\"id\":\"d%04d\"", d);
+            int n = 0;
+            for (const char *p = ls[i].buf.buf; (p = strstr(p, id)); p += strlen(id))
+                n++;
+            if (n != 1)
+                fprintf(stderr, "listener %d: %s seen %d times\n", i, id, n);
+            assert_int_equal(n, 1);
+        }
+        l_close(m, &ls[i]);
+    }
+    curl_multi_cleanup(m);
+}
+
 /* ---- raw-socket listeners (what curl cannot do: stall, speak HTTP/1.0) */
 
 #include <arpa/inet.h>
@@ -547,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_longpoll),
         cmocka_unit_test(test_continuous_and_eventsource),
         cmocka_unit_test(test_fanout),
+        cmocka_unit_test(test_fanout_racing_writes),
         cmocka_unit_test(test_stalled_listener),
         cmocka_unit_test(test_http10_continuous),
         cmocka_unit_test(test_feed_on_deleted_db),
