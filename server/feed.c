@@ -112,6 +112,8 @@ static st_status read_batch(st_feed *f, st_changes_opts *o, uint64_t *last, uint
         o->since = f->since;
         return st_db_changes(f->db, o, row_cb, f, last, pending, e);
     }
+    if (st_follow_since(f->fol) != f->since) /* the fan-out moved the feed */
+        st_follow_seek(f->fol, f->since);
     st_follow_batch b;
     st_status s = st_follow_read(f->fol, o, row_cb, f, &b, e);
     if (s == ST_OK) {

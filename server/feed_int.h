@@ -45,8 +45,9 @@ enum { W_NONE, W_PLAIN, W_WAITING, W_WOKEN, W_FANOUT };
 
 struct st_feed {
     /* Fields the fan-out threads touch for every parked feed come first
-     * (two cache lines for 10,000 feeds per commit). */
-    st_feed *prev, *next;       /* an entry's waiters/woken list, a fan-out chain, or draining */
+     * (about two cache lines: 10,000 feeds per commit), down to
+     * users_tracked. */
+    st_feed *prev, *next;       /* an entry's plain/waiters/woken list, a fan-out chain, or draining */
     int fd;                     /* the connection's socket (fast path), -1 if unknown */
     bool fast_path;             /* the fan-out thread may write rows to fd itself */
     bool parked;                /* suspended by us: belongs to the registry */
@@ -56,24 +57,29 @@ struct st_feed {
     bool sent_any;              /* continuous/eventsource sent something */
     st_feed_type type;
     st_follower *fol;           /* waiting feeds: the cursor; NULL for normal feeds */
-    uint64_t since;             /* normal feeds: the cursor; else mirrors fol */
+    uint64_t since;             /* the cursor (fol catches up when the feed reads) */
     uint64_t heartbeat_ms;
     uint64_t next_beat;         /* monotonic ms; heartbeat due */
     uint64_t end_at;            /* monotonic ms; timeout (0 = never) */
     uint64_t deadline;          /* while parked: when the timer resumes us */
     uint64_t direct_bytes;      /* body bytes the fan-out thread wrote (for the log) */
+    st_db *db;                  /* borrowed from fdb, or our own ref for normal */
+    struct st_selector *selector; /* filter=_selector (owned); the follower, when
+                                 there is one, is a selector follower */
+    /* Who reads it (see who, below), compared for every feed of a fan-out. */
+    uint64_t sec_gen;
+    uint64_t users_seq;         /* _users update_seq when who was last refreshed */
+    atomic_bool recheck;
+    bool users_tracked;         /* who's roles are read from _users (Basic, cookie) */
     struct MHD_Connection *conn;
     st_feed_db *fdb;            /* registry entry (waiting feeds); NULL for normal */
     st_feeds *reg;
-    st_db *db;                  /* borrowed from fdb, or our own ref for normal */
     st_req *req;                /* valid only inside the read callback */
     st_changes_opts opts;
     void (*filter_free)(void *ctx);     /* frees opts.filter_ctx */
     bool (*filter_failed)(void *ctx);   /* the filter broke: end the feed */
     char **doc_ids;
     size_t n_doc_ids;
-    struct st_selector *selector; /* filter=_selector (owned); the follower, when
-                                 there is one, is a selector follower */
     uint64_t remaining;         /* limit left (normal/longpoll) */
     bool limit_set;
     uint64_t timeout_ms;
@@ -102,10 +108,6 @@ struct st_feed {
      * after a role change was acknowledged is never sent. */
     st_identity who;
     bool lister;                /* _changes of the users database: server admins only */
-    bool users_tracked;         /* who's roles are read from _users (Basic, cookie) */
-    uint64_t sec_gen;
-    uint64_t users_seq;         /* _users update_seq when who was last refreshed */
-    atomic_bool recheck;
 };
 
 struct st_feed_db {
