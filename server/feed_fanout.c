@@ -175,14 +175,23 @@ static void slice_one(fan_slice *sl, st_feed *f)
         f->deadline = f->heartbeat_ms ? f->next_beat : f->end_at;
         if (f->deadline && (!sl->keep_wake || f->deadline < sl->keep_wake))
             sl->keep_wake = f->deadline;
-        if (!f->selector && f->since < sl->keep_min)
+        if (f->selector) {
+            f->next = sl->keep;
+            sl->keep = f;
+            break;
+        }
+        /* A plain feed goes back on its entry's list as part of this chain,
+         * spliced in whole (the fan-out owns a feed it holds: its list
+         * state is ours to set until the splice). */
+        if (f->since < sl->keep_min)
             sl->keep_min = f->since;
-        f->next = sl->keep;
-        if (sl->keep)
-            sl->keep->prev = f;
+        f->where = W_PLAIN;
+        f->next = sl->keep_plain;
+        if (sl->keep_plain)
+            sl->keep_plain->prev = f;
         else
-            sl->keep_tail = f;
-        sl->keep = f;
+            sl->keep_plain_tail = f;
+        sl->keep_plain = f;
         break;
     case D_DRAIN:
         f->next = sl->drain;
@@ -198,7 +207,7 @@ static void slice_one(fan_slice *sl, st_feed *f)
 static void slice_run(st_feeds *reg, fan_slice *sl)
 {
     sl->valid = false;
-    sl->keep = sl->keep_tail = sl->drain = NULL;
+    sl->keep = sl->keep_plain = sl->keep_plain_tail = sl->drain = NULL;
     sl->keep_wake = 0;
     sl->keep_min = UINT64_MAX;
     for (;;) {
@@ -308,53 +317,41 @@ static void drain_expire(st_feeds *reg, bool all)
 
 /* ---- one fan-out */
 
-static bool claim_list(st_feeds *reg, st_feed *list)
+/* Hand a chain of feeds back to MHD (stopping; reg->mu held). */
+static void resume_chain(st_feeds *reg, st_feed *f)
 {
-    reg->fan_n = 0;
-    for (st_feed *f = list, *next; f; f = next) {
+    for (st_feed *next; f; f = next) {
         next = f->next;
-        if (reg->fan_n == reg->fan_cap) {
-            size_t ncap = reg->fan_cap ? reg->fan_cap * 2 : 1024;
-            st_feed **g = realloc(reg->fan_arr, ncap * sizeof *g);
-            if (!g) { /* no memory: this one goes the MHD way */
-                f->prev = f->next = NULL;
-                resume(reg, f);
-                continue;
-            }
-            reg->fan_arr = g;
-            reg->fan_cap = ncap;
-        }
-        reg->fan_arr[reg->fan_n++] = f;
+        f->prev = f->next = NULL;
+        f->where = W_NONE;
+        f->parked = false;
+        MHD_resume_connection(f->conn);
+        atomic_fetch_sub(&reg->srv->suspended, 1);
     }
-    atomic_store(&reg->fan_claim, 0);
-    return reg->fan_n > 0;
 }
 
-/* Park again what a writer kept (reg->mu held): plain feeds back on the
- * entry's list (the caller arms the group once for them); a selector feed
- * armed again at its new position, or straight back to woken when
- * something committed meanwhile. */
+/* Park again what a writer kept (reg->mu held): the plain feeds' chain
+ * back on the entry's list at once (the caller arms the group once for
+ * them); a selector feed armed again at its new position, or straight
+ * back to woken when something committed meanwhile. */
 static bool repark(st_feeds *reg, st_feed_db *d, fan_slice *sl)
 {
     bool again = false;
+    if (reg->stopping) {
+        resume_chain(reg, sl->keep);
+        resume_chain(reg, sl->keep_plain);
+        sl->keep = sl->keep_plain = sl->keep_plain_tail = NULL;
+        return false;
+    }
+    if (sl->keep_plain) {
+        sl->keep_plain_tail->next = d->plain;
+        if (d->plain)
+            d->plain->prev = sl->keep_plain_tail;
+        d->plain = sl->keep_plain;
+    }
     for (st_feed *f = sl->keep, *next; f; f = next) {
         next = f->next;
         f->prev = f->next = NULL;
-        if (reg->stopping) {
-            f->where = W_NONE;
-            f->parked = false;
-            MHD_resume_connection(f->conn);
-            atomic_fetch_sub(&reg->srv->suspended, 1);
-            continue;
-        }
-        if (!f->selector) {
-            f->where = W_PLAIN;
-            f->next = d->plain;
-            if (d->plain)
-                d->plain->prev = f;
-            d->plain = f;
-            continue;
-        }
         bool armed = !f->rewake && st_follow_arm(f->fol);
         f->rewake = false;
         if (armed) {
@@ -372,14 +369,15 @@ static bool repark(st_feeds *reg, st_feed_db *d, fan_slice *sl)
             again = true;
         }
     }
-    sl->keep = sl->keep_tail = NULL;
+    sl->keep = sl->keep_plain = sl->keep_plain_tail = NULL;
     return again;
 }
 
-/* Tell the woken feeds of d (taken off d->woken as list) about their rows,
- * then park again those that are still waiting.  The writes are shared
- * among the fan-out thread and its helpers. */
-static void fan_out(st_feeds *reg, st_feed_db *d, st_feed *list)
+/* Tell the feeds take_next claimed about their rows, then park again
+ * those that are still waiting (leftover: feeds the claim array had no
+ * room for, handed to MHD).  The writes are shared among the fan-out
+ * thread and its helpers. */
+static void fan_out(st_feeds *reg, st_feed_db *d, st_feed *leftover)
 {
     uint64_t now = st_feed_now_ms();
     uint64_t users_seq = st_users_seq(st_auth_users(reg->srv->auth));
@@ -392,7 +390,12 @@ static void fan_out(st_feeds *reg, st_feed_db *d, st_feed *list)
         sl[i]->now = now;
         sl[i]->users_seq = users_seq;
     }
-    claim_list(reg, list);
+    for (st_feed *f = leftover, *next; f; f = next) {
+        next = f->next;
+        f->prev = f->next = NULL;
+        resume(reg, f);
+    }
+    atomic_store(&reg->fan_claim, 0);
     /* Helpers only pay off for many feeds. */
     bool helped = writers > 1 && reg->fan_n >= 2 * FAN_CLAIM;
     if (!helped) {
@@ -445,33 +448,64 @@ static void fan_out(st_feeds *reg, st_feed_db *d, st_feed *list)
     st_feed_timer_want(reg, want);
 }
 
-/* Take the next queued database's woken feeds (they stay parked, marked
- * W_FANOUT) and a reference to its entry; NULL when none is queued. */
-static st_feed_db *take_next(st_feeds *reg, st_feed **list, bool *stopping)
+/* Claim a chain of feeds into reg->fan_arr, marked W_FANOUT (they stay
+ * parked); what does not fit (no memory) is returned.  reg->mu held. */
+static st_feed *claim(st_feeds *reg, st_feed *f)
+{
+    for (; f; f = f->next) {
+        if (reg->fan_n == reg->fan_cap) {
+            size_t ncap = reg->fan_cap ? reg->fan_cap * 2 : 1024;
+            st_feed **g = realloc(reg->fan_arr, ncap * sizeof *g);
+            if (!g)
+                break;
+            reg->fan_arr = g;
+            reg->fan_cap = ncap;
+        }
+        f->where = W_FANOUT;
+        reg->fan_arr[reg->fan_n++] = f;
+    }
+    for (st_feed *x = f; x; x = x->next)
+        x->where = W_FANOUT;
+    return f;
+}
+
+/* Take the next queued database's woken feeds into reg->fan_arr, and a
+ * reference to its entry; NULL when none is queued.  *found: some were
+ * taken; *leftover: those that did not fit. */
+static st_feed_db *take_next(st_feeds *reg, bool *found, st_feed **leftover, bool *stopping)
 {
     pthread_mutex_lock(&reg->mu);
     *stopping = reg->stopping;
     st_feed_db *d = reg->fan_q;
-    *list = NULL;
+    *found = false;
+    *leftover = NULL;
+    reg->fan_n = 0;
     if (d) {
         reg->fan_q = d->fan_next;
         if (!reg->fan_q)
             reg->fan_q_tail = NULL;
         d->fan_queued = false;
         if (!*stopping && (d->woken || (d->fired && d->plain))) {
-            /* The woken selector feeds, then (the group fired) every plain one. */
-            st_feed **tail = list;
-            *tail = d->woken;
+            /* The woken selector feeds, and (the group fired) every plain one:
+             * one walk, which is the claim. */
+            st_feed *sel = d->woken, *plain = NULL;
             d->woken = NULL;
             if (d->fired) {
-                while (*tail)
-                    tail = &(*tail)->next;
-                *tail = d->plain;
+                plain = d->plain;
                 d->plain = NULL;
                 d->fired = false;
             }
-            for (st_feed *f = *list; f; f = f->next)
-                f->where = W_FANOUT;
+            st_feed *rest = claim(reg, sel), *more = claim(reg, plain);
+            if (rest) { /* no memory for the array: rare, a walk is fine */
+                st_feed *t = rest;
+                while (t->next)
+                    t = t->next;
+                t->next = more;
+            } else {
+                rest = more;
+            }
+            *leftover = rest;
+            *found = true;
             d->refs++;
         }
     }
@@ -496,12 +530,13 @@ static void *fan_main(void *arg)
             }
         }
         for (unsigned round = 0; round < 1000; round++) {
-            st_feed *list;
-            st_feed_db *d = take_next(reg, &list, &stopping);
+            bool found;
+            st_feed *leftover;
+            st_feed_db *d = take_next(reg, &found, &leftover, &stopping);
             if (!d)
                 break;
-            if (list)
-                fan_out(reg, d, list);
+            if (found)
+                fan_out(reg, d, leftover);
         }
         if (!stopping) {
             pthread_mutex_lock(&reg->mu);

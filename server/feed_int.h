@@ -134,7 +134,8 @@ struct st_feed_db {
 /* What one fan-out writer works on, and the chunk it built last: feeds at
  * the same position get the same bytes, so those are built once. */
 typedef struct fan_slice {
-    st_feed *keep, *keep_tail;  /* out: written, to park again (linked both ways) */
+    st_feed *keep;              /* out: selector feeds written, to park again */
+    st_feed *keep_plain, *keep_plain_tail; /* out: plain ones (linked both ways) */
     uint64_t keep_wake;         /* out: earliest deadline among them (0 = none) */
     uint64_t keep_min;          /* out: lowest position of a kept plain feed */
     st_feed *drain;             /* out: part of a chunk is still to go */
