@@ -166,7 +166,7 @@ struct st_feeds {
     pthread_t timer;
     bool timer_started;
     atomic_bool timer_stop;
-    _Atomic uint64_t timer_wake;/* when the timer plans to wake (monotonic ms) */
+    _Atomic uint64_t timer_wake;/* earliest deadline of a parked feed (monotonic ms; UINT64_MAX: none) */
     _Atomic(st_feed *) dead;    /* freed by MHD, released by the timer */
     /* fan-out thread */
     st_feed_db *fan_q, *fan_q_tail;
