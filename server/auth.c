@@ -135,6 +135,9 @@ static st_status setup(st_auth *a, st_error *err)
     if (s->hash_algorithms &&
         (st = st_session_set_algorithms(&a->session, s->hash_algorithms, err)) != ST_OK)
         return st;
+    /* Prepared keys serve this secret only: a reload makes a new table. */
+    if (!(a->session.keys = st_session_keys_new()))
+        return st_fail(err, ST_E_NOMEM, "out of memory");
     a->session.timeout_s = c->session_timeout_s;
     a->session.persistent = s->allow_persistent_cookies;
     a->session.domain = s->cookie_domain;
@@ -182,6 +185,7 @@ void st_auth_free(st_auth *a)
     st_lockout_free(a->lockout);
     st_jwt_keys_free(a->jwt_keys);
     st_jwt_required_free(a->jwt_required);
+    st_session_keys_free(a->session.keys);
     OPENSSL_cleanse(a->secret, sizeof a->secret);
     free(a);
 }
