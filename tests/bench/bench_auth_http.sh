@@ -24,7 +24,9 @@
 # (PBKDF2-SHA256, 600,000 iterations: only the first Basic request pays it,
 # then the verified-credentials cache answers) and logs at info level to a
 # file, like bench_server.sh.  127.0.0.1 and an ephemeral port only; the
-# servers are stopped by their PIDs.
+# servers are stopped by their PIDs.  BENCH_ROUNDS and BENCH_DUR (seconds
+# per phase) override the 3 rounds of 10 s: on a busy machine, more and
+# shorter rounds spread the noise more evenly.
 set -euo pipefail
 
 USAGE="usage: bench_auth_http.sh BUILD_DIR [NEW_BUILD_DIR] [quick]"
@@ -42,7 +44,7 @@ for B in "${BUILDS[@]}"; do
 done
 command -v wrk >/dev/null || { echo "wrk not found (apt-get install wrk)" >&2; exit 2; }
 
-DUR=10; ROUNDS=3; SEED=10000; CONNS=64
+DUR=${BENCH_DUR:-10}; ROUNDS=${BENCH_ROUNDS:-3}; SEED=10000; CONNS=64
 if [ "$QUICK" = quick ]; then DUR=2; ROUNDS=1; SEED=2000; fi
 
 ADMIN=admin:bench-admin-pw
