@@ -4,8 +4,9 @@
  * than EVP: a hash state here is a plain struct, so a prepared key is copied
  * by assignment, where EVP would allocate a context per call and duplicate
  * the provider's state for every copy.  On the request path that overhead
- * was most of an HMAC's cost (about 1 us of the ~0.3 us of hashing is gone);
- * the hashing itself is the same code EVP's default provider runs.
+ * was most of an HMAC's cost (a microbenchmark of a 22-byte HMAC-SHA256:
+ * ~1.2 us through EVP, ~0.3 us here); the hashing itself is the same code
+ * EVP's default provider runs.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 #include "auth_mac.h"
