@@ -135,6 +135,9 @@ static st_status setup(st_auth *a, st_error *err)
     if (s->hash_algorithms &&
         (st = st_session_set_algorithms(&a->session, s->hash_algorithms, err)) != ST_OK)
         return st;
+    /* Prepared keys serve this secret only: a reload makes a new table. */
+    if (!(a->session.keys = st_session_keys_new()))
+        return st_fail(err, ST_E_NOMEM, "out of memory");
     a->session.timeout_s = c->session_timeout_s;
     a->session.persistent = s->allow_persistent_cookies;
     a->session.domain = s->cookie_domain;
@@ -182,6 +185,7 @@ void st_auth_free(st_auth *a)
     st_lockout_free(a->lockout);
     st_jwt_keys_free(a->jwt_keys);
     st_jwt_required_free(a->jwt_required);
+    st_session_keys_free(a->session.keys);
     OPENSSL_cleanse(a->secret, sizeof a->secret);
     free(a);
 }
@@ -209,32 +213,31 @@ static int64_t now_s(void)
     return (int64_t)time(NULL);
 }
 
-/* who takes p's name and roles (no copy: this runs on every authenticated
- * request); p keeps the rest for st_principal_clear. */
-static void identity_take(st_principal *p, st_identity *who)
+/* who borrows p's name and roles and takes the caller's reference to p
+ * (no copy: this runs on every authenticated request). */
+static void identity_take(const st_principal *p, st_identity *who)
 {
     memset(who, 0, sizeof *who);
     who->name = p->name;
     who->roles = p->roles;
-    p->name = NULL;
-    memset(&p->roles, 0, sizeof p->roles);
+    who->owner = p;
 }
 
 st_status st_auth_password(st_auth *a, const char *peer, const char *name, const void *pw,
                            size_t pw_len, st_identity *who, st_error *err)
 {
     memset(who, 0, sizeof *who);
-    st_principal p;
+    const st_principal *p = NULL;
     st_error le;
-    st_status found = st_users_lookup(a->users, name, &p, &le);
+    st_status found = st_users_get(a->users, name, &p, &le);
     if (found != ST_OK && found != ST_E_NOT_FOUND)
         return st_fail(err, found, "%s", le.reason);
-    bool known = found == ST_OK && p.has_hash;
-    const char *salt = found == ST_OK ? p.salt : NULL;
+    bool known = found == ST_OK && p->has_hash;
+    const char *salt = found == ST_OK ? p->salt : NULL;
     int64_t now = now_s();
     st_lockout_verdict v = st_lockout_check(a->lockout, peer, name, salt, now);
     if (v == ST_LOCKOUT_LOCKED) {
-        st_principal_clear(&p);
+        st_principal_release(p);
         return st_fail(err, ST_E_FORBIDDEN, ST_LOCKOUT_REASON);
     }
     if (v == ST_LOCKOUT_WARNED)
@@ -244,21 +247,24 @@ st_status st_auth_password(st_auth *a, const char *peer, const char *name, const
     st_status st = ST_OK;
     if (known) {
         /* The roles are the lookup's (current); the cache only vouches for the password. */
-        if (st_auth_cache_get(a->cache, name, pw, pw_len, p.salt, p.rev, now, NULL) == ST_OK) {
+        if (st_auth_cache_get(a->cache, name, pw, pw_len, p->salt, p->rev, now, NULL) == ST_OK) {
             ok = true;
-        } else if ((st = st_pw_verify(&p.hash, &a->policy, pw, pw_len, &ok, err)) == ST_OK && ok) {
-            (void)st_auth_cache_put(a->cache, name, pw, pw_len, p.salt, p.rev, &p.roles, now);
+        } else if ((st = st_pw_verify(&p->hash, &a->policy, pw, pw_len, &ok, err)) == ST_OK &&
+                   ok) {
+            (void)st_auth_cache_put(a->cache, name, pw, pw_len, p->salt, p->rev, &p->roles, now);
         }
     } else {
         st_pw_verify_unknown(&a->policy, pw, pw_len);
     }
-    if (st == ST_OK && ok)
-        identity_take(&p, who);
-    else if (st == ST_OK)
-        st = st_fail(err, ST_E_UNAUTHORIZED, BAD_CREDS);
     if (!ok)
-        st_lockout_failed(a->lockout, peer, name, salt, now);
-    st_principal_clear(&p);
+        st_lockout_failed(a->lockout, peer, name, salt, now); /* salt is p's: p still held */
+    if (st == ST_OK && ok) {
+        identity_take(p, who);
+        p = NULL;
+    } else if (st == ST_OK) {
+        st = st_fail(err, ST_E_UNAUTHORIZED, BAD_CREDS);
+    }
+    st_principal_release(p);
     return st;
 }
 
@@ -267,13 +273,14 @@ st_status st_auth_cookie(st_auth *a, const char *name, bool secure, char **out, 
     *out = NULL;
     char *value = NULL;
     if (name) {
-        st_principal p;
-        st_status st = st_users_lookup(a->users, name, &p, err);
+        const st_principal *p = NULL;
+        st_status st = st_users_get(a->users, name, &p, err);
         if (st == ST_E_NOT_FOUND)
             st = st_fail(err, ST_E_UNAUTHORIZED, BAD_CREDS);
         if (st == ST_OK)
-            st = st_session_make(&a->session, name, p.salt, strlen(p.salt), now_s(), &value, err);
-        st_principal_clear(&p);
+            st = st_session_make(&a->session, name, p->salt, strlen(p->salt), now_s(), &value,
+                                 err);
+        st_principal_release(p);
         if (st != ST_OK)
             return st;
     }
@@ -286,14 +293,15 @@ st_status st_auth_refresh(st_auth *a, st_identity *who, st_error *err)
 {
     if (!who->name || !who->how || strcmp(who->how, "proxy") == 0 || strcmp(who->how, "jwt") == 0)
         return ST_OK;
-    st_principal p;
-    st_status st = st_users_lookup(a->users, who->name, &p, err);
+    const st_principal *p = NULL;
+    st_status st = st_users_get(a->users, who->name, &p, err);
     if (st != ST_OK)
         return st;
-    st_roles_free(&who->roles);
-    st = st_roles_copy(&who->roles, &p.roles);
-    st_principal_clear(&p);
-    return st == ST_OK ? ST_OK : st_fail(err, st, "out of memory");
+    const char *how = who->how;
+    st_identity_clear(who); /* the current principal in place of the old */
+    identity_take(p, who);
+    who->how = how;
+    return ST_OK;
 }
 
 /* ---- the handlers: each answers NONE (not mine, try the next), USER, or
@@ -314,19 +322,20 @@ static verdict by_cookie(st_auth *a, st_req *r)
     }
     if (st != ST_OK)
         return R_ERROR;
-    st_principal p;
+    const st_principal *p = NULL;
     verdict out = R_NONE;
-    if (st_users_lookup(a->users, t.name, &p, NULL) == ST_OK) {
+    if (st_users_get(a->users, t.name, &p, NULL) == ST_OK) {
         int64_t now = now_s();
-        st_session_verdict sv = st_session_check(&a->session, &t, p.salt, strlen(p.salt), now);
+        st_session_verdict sv = st_session_check(&a->session, &t, p->salt, strlen(p->salt), now);
         if (sv == ST_SESSION_VALID || sv == ST_SESSION_VALID_REFRESH) {
-            identity_take(&p, &r->who);
+            identity_take(p, &r->who);
+            p = NULL;
             out = R_USER;
             if (sv == ST_SESSION_VALID_REFRESH &&
                 st_auth_cookie(a, r->who.name, r->tls, &r->set_cookie, NULL) != ST_OK)
                 r->set_cookie = NULL;
         }
-        st_principal_clear(&p);
+        st_principal_release(p);
     }
     st_session_token_free(&t);
     return out;

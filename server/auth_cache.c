@@ -2,7 +2,8 @@
  *
  * Why keyed digests: entries hold HMAC(key, name ++ NUL ++ password), so a
  * memory dump reveals no password (nor a fast unsalted hash of one) without
- * the per-cache key.  The bucket is a hash of the name seeded from that key
+ * the per-cache key.  The key is prepared once (auth_mac.h): the digest is
+ * computed on every Basic request.  The bucket is a hash of the name seeded from that key
  * (FNV-1a, not an HMAC: the lookup runs on every Basic request, and only
  * names whose password just verified are ever put, at most max_entries of
  * them, so a chain cannot be made longer than the cache).
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
+#include "auth_mac.h"
 #include "digest.h"
 
 #define DIGEST 32
@@ -32,6 +34,7 @@ typedef struct entry {
 struct st_auth_cache {
     pthread_mutex_t mu;
     unsigned char key[DIGEST];    /* per-cache HMAC key */
+    st_auth_mac mac;              /* that key, prepared (read-only after new) */
     entry **buckets;
     size_t n_buckets;             /* power of two */
     entry *head, *tail;
@@ -51,7 +54,9 @@ st_auth_cache *st_auth_cache_new(size_t max_entries, unsigned ttl_s)
         c->n_buckets *= 2;
     c->buckets = calloc(c->n_buckets, sizeof *c->buckets);
     if (!c->buckets || !st_random_bytes(c->key, sizeof c->key) ||
+        !st_auth_mac_init(&c->mac, ST_DIGEST_SHA256, c->key, sizeof c->key) ||
         pthread_mutex_init(&c->mu, NULL) != 0) {
+        st_auth_mac_wipe(&c->mac);
         free(c->buckets);
         free(c);
         return NULL;
@@ -135,12 +140,12 @@ static bool digests(const st_auth_cache *c, const char *name, const void *pw, si
     memcpy(msg, name, name_len + 1);
     if (pw_len)
         memcpy(msg + name_len + 1, pw, pw_len);
-    bool ok = st_hmac(ST_DIGEST_SHA256, c->key, sizeof c->key, msg, n, pw_digest);
+    st_auth_mac_run(&c->mac, msg, n, pw_digest);
     OPENSSL_cleanse(msg, n);
     if (msg != small)
         free(msg);
     *bucket = bucket_of(c, name);
-    return ok;
+    return true;
 }
 
 static bool same(const char *stored, const char *given)
@@ -257,6 +262,7 @@ void st_auth_cache_free(st_auth_cache *c)
     st_auth_cache_clear(c);
     pthread_mutex_destroy(&c->mu);
     OPENSSL_cleanse(c->key, sizeof c->key);
+    st_auth_mac_wipe(&c->mac);
     free(c->buckets);
     free(c);
 }

@@ -32,13 +32,20 @@ bool st_roles_has(const st_roles *r, const char *role);
 bool st_roles_equal(const st_roles *a, const st_roles *b);      /* same names, same order */
 void st_roles_free(st_roles *r);                                /* NULL ok */
 
-/* Who made a request, once the authentication handlers ran (auth.c);
- * the identity owns its strings (st_identity_clear frees them). */
+struct st_principal;
+
+/* Who made a request, once the authentication handlers ran (auth.c).
+ * Either the identity owns its strings, or (owner set: a user or admin
+ * that a password or cookie named) name and roles are borrowed from that
+ * shared, immutable principal (users.h), of which the identity holds one
+ * reference.  Read name and roles, never change or free them:
+ * st_identity_clear releases whichever it is. */
 typedef struct st_identity {
-    char *name;        /* malloc'd; NULL = anonymous */
+    char *name;        /* NULL = anonymous */
     st_roles roles;    /* "_admin" for server admins */
     const char *how;   /* the handler that authenticated it: "cookie",
                           "default", "proxy", "jwt"; NULL when anonymous */
+    const struct st_principal *owner; /* a reference, or NULL: owns its strings */
 } st_identity;
 
 /* The identity as core sees it (borrowed from id). */

@@ -9,15 +9,18 @@
 #include "session.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 #include <openssl/crypto.h>
+#include "auth_mac.h"
 #include "st_base64.h"
 
 #define MAX_KEY_STACK 512
+#define MAX_SALT 64 /* longer salts are not kept prepared */
 
 void st_session_config_init(st_session_config *c)
 {
@@ -72,10 +75,64 @@ st_status st_session_new_secret(char out[ST_SESSION_SECRET_HEX + 1], st_error *e
     return ST_OK;
 }
 
-/* HMAC(secret ++ salt, msg).  The key is assembled on the stack when small. */
-static bool session_mac(const st_session_config *c, st_digest d, const char *salt,
-                        size_t salt_len, const void *msg, size_t msg_len, unsigned char *out)
+struct st_session_keys {
+    pthread_mutex_t mu;
+    struct key_slot {
+        bool used;
+        st_digest d;
+        size_t salt_len;
+        char salt[MAX_SALT]; /* the user's salt (not a secret) */
+        st_auth_mac mac;                /* HMAC key secret ++ salt, prepared */
+    } slot[ST_SESSION_KEYS];
+};
+
+st_session_keys *st_session_keys_new(void)
 {
+    st_session_keys *k = calloc(1, sizeof *k);
+    if (k && pthread_mutex_init(&k->mu, NULL) != 0) {
+        free(k);
+        k = NULL;
+    }
+    return k;
+}
+
+void st_session_keys_free(st_session_keys *k)
+{
+    if (!k)
+        return;
+    pthread_mutex_destroy(&k->mu);
+    OPENSSL_cleanse(k, sizeof *k);
+    free(k);
+}
+
+static struct key_slot *slot_of(st_session_keys *k, st_digest d, const char *salt, size_t n)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)d;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)salt[i]) * 16777619u;
+    return &k->slot[h % ST_SESSION_KEYS];
+}
+
+static bool slot_is(const struct key_slot *s, st_digest d, const char *salt, size_t n)
+{
+    return s->used && s->d == d && s->salt_len == n && memcmp(s->salt, salt, n) == 0;
+}
+
+/* The HMAC key secret ++ salt, prepared into *m (from c->keys when there). */
+static bool session_key(const st_session_config *c, st_digest d, const char *salt,
+                        size_t salt_len, st_auth_mac *m)
+{
+    struct key_slot *s = NULL;
+    if (c->keys && salt_len <= MAX_SALT) {
+        s = slot_of(c->keys, d, salt, salt_len);
+        pthread_mutex_lock(&c->keys->mu);
+        bool hit = slot_is(s, d, salt, salt_len);
+        if (hit)
+            *m = s->mac;
+        pthread_mutex_unlock(&c->keys->mu);
+        if (hit)
+            return true;
+    }
     unsigned char stack[MAX_KEY_STACK];
     size_t key_len = c->secret_len + salt_len;
     unsigned char *key = key_len <= sizeof stack ? stack : malloc(key_len);
@@ -85,10 +142,33 @@ static bool session_mac(const st_session_config *c, st_digest d, const char *sal
         memcpy(key, c->secret, c->secret_len);
     if (salt_len)
         memcpy(key + c->secret_len, salt, salt_len);
-    bool ok = st_hmac(d, key, key_len, msg, msg_len, out);
+    bool ok = st_auth_mac_init(m, d, key, key_len);
     OPENSSL_cleanse(key, key_len);
     if (key != stack)
         free(key);
+    if (ok && s) {
+        pthread_mutex_lock(&c->keys->mu);
+        OPENSSL_cleanse(&s->mac, sizeof s->mac);
+        s->used = true;
+        s->d = d;
+        s->salt_len = salt_len;
+        if (salt_len)
+            memcpy(s->salt, salt, salt_len);
+        s->mac = *m;
+        pthread_mutex_unlock(&c->keys->mu);
+    }
+    return ok;
+}
+
+/* HMAC(secret ++ salt, msg). */
+static bool session_mac(const st_session_config *c, st_digest d, const char *salt,
+                        size_t salt_len, const void *msg, size_t msg_len, unsigned char *out)
+{
+    st_auth_mac m;
+    bool ok = session_key(c, d, salt, salt_len, &m);
+    if (ok)
+        st_auth_mac_run(&m, msg, msg_len, out);
+    st_auth_mac_wipe(&m);
     return ok;
 }
 

@@ -44,6 +44,20 @@ typedef enum {
     ST_SAME_SITE_STRICT
 } st_same_site;
 
+/* Prepared MAC keys (secret ++ salt, one per user's salt and algorithm), so
+ * that checking a cookie costs two hash compressions instead of four to six.  A
+ * bounded table (ST_SESSION_KEYS slots, direct-mapped by salt; a collision
+ * replaces the slot).  Secrets: a prepared key is as sensitive as the secret
+ * it is derived from, which is in memory anyway; no password or cookie is
+ * kept, and slots are wiped when replaced or freed.  It must only serve the
+ * one secret it was made for: st_auth makes one per configuration.
+ * Threads: new/free once; lookups from any thread (one mutex, held for a
+ * struct copy). */
+#define ST_SESSION_KEYS 128u
+typedef struct st_session_keys st_session_keys;
+st_session_keys *st_session_keys_new(void); /* NULL when out of memory */
+void st_session_keys_free(st_session_keys *k); /* NULL ok */
+
 typedef struct st_session_config {
     const char *secret;             /* [chttpd_auth] secret, used as its bytes (borrowed) */
     size_t secret_len;
@@ -53,6 +67,8 @@ typedef struct st_session_config {
     bool persistent;                /* allow_persistent_cookies: Expires + Max-Age */
     const char *domain;             /* cookie_domain; NULL or "" = none (borrowed) */
     st_same_site same_site;         /* same_site */
+    st_session_keys *keys;          /* prepared keys for this secret, or NULL:
+                                       prepare per check (borrowed) */
 } st_session_config;
 
 /* CouchDB 3.5 defaults: no secret, sha256 then sha, 600 s, persistent. */

@@ -1,6 +1,6 @@
 /* users.c — see users.h.
  *
- * The cache is a small chained hash table of copies; a stale entry (the
+ * The cache is a small chained hash table of shared principals; a stale entry (the
  * _users update_seq moved) is replaced on the next lookup of its name, and
  * when the table is full it is emptied (lookups then read the database
  * again: a bound on memory, not a policy).
@@ -20,12 +20,12 @@ typedef struct entry {
     struct entry *next;
     uint64_t seq;        /* _users update_seq when read */
     st_db *db;           /* the handle it was read from (not a reference) */
-    bool missing;        /* no such user (cached as well) */
-    st_principal p;
+    char *name;
+    st_principal *p;     /* one reference; NULL: no such user (cached as well) */
 } entry;
 
 typedef struct admin_rec {
-    st_principal p;
+    st_principal *p;     /* one reference */
     char *hash;          /* made at start from a plain password, or NULL */
 } admin_rec;
 
@@ -41,17 +41,37 @@ struct st_users {
     size_t n_entries, max_entries;
 };
 
-void st_principal_clear(st_principal *p)
+static void principal_free(st_principal *p)
 {
-    if (!p)
-        return;
     free(p->name);
     st_roles_free(&p->roles);
     if (p->buf) {
         OPENSSL_cleanse(p->buf, strlen(p->buf));
         free(p->buf);
     }
-    memset(p, 0, sizeof *p);
+    free(p);
+}
+
+static st_principal *principal_new(void)
+{
+    st_principal *p = calloc(1, sizeof *p);
+    if (p)
+        atomic_init(&p->refs, 1);
+    return p;
+}
+
+const st_principal *st_principal_ref(const st_principal *p)
+{
+    if (p)
+        atomic_fetch_add_explicit(&((st_principal *)p)->refs, 1, memory_order_relaxed);
+    return p;
+}
+
+void st_principal_release(const st_principal *p)
+{
+    st_principal *q = (st_principal *)p;
+    if (q && atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) == 1)
+        principal_free(q);
 }
 
 /* Copy h's strings (and the rev) into one buffer owned by p. */
@@ -82,20 +102,6 @@ static st_status own_hash(st_principal *p, const st_pw_hash *h, const char *rev,
     return ST_OK;
 }
 
-static st_status copy_principal(st_principal *dst, const st_principal *src, st_error *err)
-{
-    memset(dst, 0, sizeof *dst);
-    dst->admin = src->admin;
-    if (!(dst->name = strdup(src->name)) || st_roles_copy(&dst->roles, &src->roles) != ST_OK) {
-        st_principal_clear(dst);
-        return st_fail(err, ST_E_NOMEM, "out of memory");
-    }
-    st_status st = own_hash(dst, src->has_hash ? &src->hash : NULL, src->rev, err);
-    if (st != ST_OK)
-        st_principal_clear(dst);
-    return st;
-}
-
 static st_status admin_principal(admin_rec *a, const st_admin *cfg, const st_pw_policy *pol,
                                  st_error *err)
 {
@@ -110,11 +116,11 @@ static st_status admin_principal(admin_rec *a, const st_admin *cfg, const st_pw_
     st_status st = st_pw_parse_admin(value, strlen(value), &h, err);
     if (st != ST_OK)
         return st_fail(err, ST_E_BAD_REQUEST, "admin %s: unreadable password hash", cfg->name);
-    if (!(a->p.name = strdup(cfg->name)) ||
-        st_roles_add(&a->p.roles, ST_ROLE_ADMIN, strlen(ST_ROLE_ADMIN)) != ST_OK)
+    if (!(a->p = principal_new()) || !(a->p->name = strdup(cfg->name)) ||
+        st_roles_add(&a->p->roles, ST_ROLE_ADMIN, strlen(ST_ROLE_ADMIN)) != ST_OK)
         return st_fail(err, ST_E_NOMEM, "out of memory");
-    a->p.admin = true;
-    return own_hash(&a->p, &h, "admin", err);
+    a->p->admin = true;
+    return own_hash(a->p, &h, "admin", err);
 }
 
 st_status st_users_new(st_catalog *cat, const st_config *cfg, const st_pw_policy *policy,
@@ -149,7 +155,8 @@ st_status st_users_new(st_catalog *cat, const st_config *cfg, const st_pw_policy
 
 static void entry_free(entry *e)
 {
-    st_principal_clear(&e->p);
+    st_principal_release(e->p);
+    free(e->name);
     free(e);
 }
 
@@ -171,7 +178,7 @@ void st_users_free(st_users *u)
         return;
     cache_clear(u);
     for (size_t i = 0; i < u->n_admins; i++) {
-        st_principal_clear(&u->admins[i].p);
+        st_principal_release(u->admins[i].p);
         if (u->admins[i].hash) {
             OPENSSL_cleanse(u->admins[i].hash, strlen(u->admins[i].hash));
             free(u->admins[i].hash);
@@ -243,9 +250,11 @@ static size_t bucket_of(const char *name)
     return h % BUCKETS;
 }
 
-/* Read the user's document into a fresh principal (no lock held). */
-static st_status read_user(st_db *db, const char *name, st_principal *p, st_error *err)
+/* Read the user's document into a fresh principal (no lock held):
+ * ST_E_NOT_FOUND (*out NULL) when there is none. */
+static st_status read_user(st_db *db, const char *name, st_principal **out, st_error *err)
 {
+    *out = NULL;
     size_t n = strlen(ST_USER_PREFIX) + strlen(name) + 1;
     char *id = malloc(n);
     if (!id)
@@ -268,12 +277,12 @@ static st_status read_user(st_db *db, const char *name, st_principal *p, st_erro
     if (st != ST_OK)
         return st;
     const st_json *doc = st_json_doc_root(d);
-    memset(p, 0, sizeof *p);
+    st_principal *p = principal_new();
     st_pw_hash h;
     bool hashed = st_pw_from_user_doc(doc, &h, NULL) == ST_OK;
     const char *rev = st_json_get_str(doc, "_rev");
     const st_json *roles = st_json_get(doc, "roles");
-    if (!(p->name = strdup(name)))
+    if (!p || !(p->name = strdup(name)))
         st = st_fail(err, ST_E_NOMEM, "out of memory");
     /* Roles that are not a list of strings grant nothing. */
     if (st == ST_OK && roles && st_roles_from_json(&p->roles, roles) != ST_OK)
@@ -281,17 +290,24 @@ static st_status read_user(st_db *db, const char *name, st_principal *p, st_erro
     if (st == ST_OK)
         st = own_hash(p, hashed ? &h : NULL, rev ? rev : "", err);
     st_json_doc_free(d);
-    if (st != ST_OK)
-        st_principal_clear(p);
-    return st;
+    if (st != ST_OK) {
+        if (p)
+            principal_free(p);
+        return st;
+    }
+    *out = p;
+    return ST_OK;
 }
 
-st_status st_users_lookup(st_users *u, const char *name, st_principal *out, st_error *err)
+st_status st_users_get(st_users *u, const char *name, const st_principal **out, st_error *err)
 {
-    memset(out, 0, sizeof *out);
-    for (size_t i = 0; i < u->n_admins; i++)
-        if (strcmp(u->admins[i].p.name, name) == 0)
-            return copy_principal(out, &u->admins[i].p, err);
+    *out = NULL;
+    for (size_t i = 0; i < u->n_admins; i++) {
+        if (strcmp(u->admins[i].p->name, name) == 0) {
+            *out = st_principal_ref(u->admins[i].p);
+            return ST_OK;
+        }
+    }
     size_t b = bucket_of(name);
     pthread_mutex_lock(&u->mu);
     st_db *db = handle_locked(u);
@@ -301,11 +317,11 @@ st_status st_users_lookup(st_users *u, const char *name, st_principal *out, st_e
     }
     uint64_t seq = st_db_update_seq(db);
     for (entry *e = u->buckets[b]; e; e = e->next) {
-        if (strcmp(e->p.name, name) != 0 || e->seq != seq || e->db != db)
+        if (strcmp(e->name, name) != 0 || e->seq != seq || e->db != db)
             continue;
-        st_status st = e->missing ? ST_E_NOT_FOUND : copy_principal(out, &e->p, err);
+        *out = st_principal_ref(e->p);
         pthread_mutex_unlock(&u->mu);
-        return st;
+        return e->p ? ST_OK : ST_E_NOT_FOUND;
     }
     st_db *ref = NULL;
     if (st_catalog_get(u->cat, u->db_name, &ref, NULL) != ST_OK) {
@@ -321,22 +337,18 @@ st_status st_users_lookup(st_users *u, const char *name, st_principal *out, st_e
         free(ne);
         return st;
     }
-    ne->missing = st == ST_E_NOT_FOUND;
-    if (ne->missing && !(ne->p.name = strdup(name))) {
-        free(ne);
-        return ST_E_NOT_FOUND;
-    }
-    if (!ne->missing && (st = copy_principal(out, &ne->p, err)) != ST_OK) {
+    if (!(ne->name = strdup(name))) {
+        bool missing = !ne->p;
         entry_free(ne);
-        return st;
+        return missing ? ST_E_NOT_FOUND : st_fail(err, ST_E_NOMEM, "out of memory");
     }
     ne->seq = seq;
     ne->db = db;
-    bool missing = ne->missing;
+    *out = st_principal_ref(ne->p);
     pthread_mutex_lock(&u->mu);
     /* Drop older entries for the name, then insert. */
     for (entry **pp = &u->buckets[b]; *pp;) {
-        if (strcmp((*pp)->p.name, name) == 0) {
+        if (strcmp((*pp)->name, name) == 0) {
             entry *dead = *pp;
             *pp = dead->next;
             entry_free(dead);
@@ -351,5 +363,5 @@ st_status st_users_lookup(st_users *u, const char *name, st_principal *out, st_e
     u->buckets[b] = ne;
     u->n_entries++;
     pthread_mutex_unlock(&u->mu);
-    return missing ? ST_E_NOT_FOUND : ST_OK;
+    return *out ? ST_OK : ST_E_NOT_FOUND;
 }

@@ -9,13 +9,19 @@
  * entry stale at once, so no cached password, salt or role outlives a
  * change (user writes are rare; reads of them happen on every request).
  *
- * Ownership: a principal filled by st_users_lookup is the caller's; free it
- * with st_principal_clear.  Threads: any thread may call any function after
- * st_users_new returned; one mutex guards the cache and the handle.
+ * Ownership: principals are shared and immutable once published: the cache
+ * holds one reference, and st_users_get lends the caller another, dropped
+ * with st_principal_release (no copy: this runs on every authenticated
+ * request).  A principal that left the cache (a _users write, eviction)
+ * lives on only until its last borrower releases it; it is never answered
+ * again.  Threads: any thread may call any function after st_users_new
+ * returned; one mutex guards the cache and the handle; references are
+ * atomic.
  */
 #ifndef ST_SERVER_USERS_H
 #define ST_SERVER_USERS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include "config.h"
 #include "password.h"
@@ -33,9 +39,13 @@ typedef struct st_principal {
     const char *salt;    /* NUL-terminated (in buf), "" without a hash */
     const char *rev;     /* the credential's version: the doc's _rev, or "admin" */
     char *buf;           /* owns the strings above */
+    atomic_uint refs;    /* the cache's and each borrower's */
 } st_principal;
 
-void st_principal_clear(st_principal *p); /* NULL ok; wipes the hash */
+/* One more reference to p, for another holder (an identity copied). */
+const st_principal *st_principal_ref(const st_principal *p);
+/* Drop a reference (NULL ok); the last one wipes the hash and frees p. */
+void st_principal_release(const st_principal *p);
 
 typedef struct st_users st_users;
 
@@ -49,8 +59,9 @@ void st_users_free(st_users *u); /* NULL ok */
 /* The hash made at start for cfg->admins[i] when it was plain, else NULL. */
 const char *st_users_admin_hash(const st_users *u, size_t i);
 
-/* ST_E_NOT_FOUND (err untouched) when no admin or user has that name. */
-st_status st_users_lookup(st_users *u, const char *name, st_principal *out, st_error *err);
+/* *out = the principal of that name, a reference the caller releases;
+ * ST_E_NOT_FOUND (err untouched, *out NULL) when no admin or user has it. */
+st_status st_users_get(st_users *u, const char *name, const st_principal **out, st_error *err);
 
 /* The authentication database (a catalog reference the caller puts back),
  * or NULL when it does not exist. */

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -300,6 +301,48 @@ static void test_basic_long(void **state)
     free(plain);
 }
 
+/* Prepared keys (st_session_keys) give the same verdicts as preparing per
+ * check: known answers, both algorithms, a wrong salt, more salts than
+ * slots (collisions replace), a long salt that is never kept. */
+static void test_prepared_keys(void **state)
+{
+    (void)state;
+    st_session_config c = config();
+    assert_non_null(c.keys = st_session_keys_new());
+    for (int pass = 0; pass < 2; pass++) { /* a miss that fills, then a hit */
+        assert_int_equal(check(&c, COOKIE_SHA256, SALT, T0), ST_SESSION_VALID);
+        assert_int_equal(check(&c, COOKIE_SHA1, SALT, T0), ST_SESSION_VALID);
+        assert_int_equal(check(&c, COOKIE_SHA256, "other-salt", T0), ST_SESSION_FORGED);
+        assert_int_equal(check(&c, COOKIE_SHA256, "", T0), ST_SESSION_FORGED);
+    }
+    char *v = NULL;
+    assert_int_equal(st_session_make(&c, "alice", SALT, 32, T0, &v, NULL), ST_OK);
+    assert_string_equal(v, COOKIE_SHA256);
+    free(v);
+    for (int round = 0; round < 2; round++) {
+        for (unsigned i = 0; i < 3 * ST_SESSION_KEYS; i++) {
+            char salt[40], other[40];
+            snprintf(salt, sizeof salt, "salt-%u", i);
+            snprintf(other, sizeof other, "salt-%u", i + 1);
+            assert_int_equal(st_session_make(&c, "bob", salt, strlen(salt), T0, &v, NULL), ST_OK);
+            assert_int_equal(check(&c, v, salt, T0), ST_SESSION_VALID);
+            assert_int_equal(check(&c, v, other, T0), ST_SESSION_FORGED);
+            free(v);
+        }
+    }
+    char long_salt[200];
+    memset(long_salt, 'x', sizeof long_salt - 1);
+    long_salt[sizeof long_salt - 1] = '\0';
+    assert_int_equal(st_session_make(&c, "carol", long_salt, strlen(long_salt), T0, &v, NULL),
+                     ST_OK);
+    assert_int_equal(check(&c, v, long_salt, T0), ST_SESSION_VALID);
+    long_salt[0] = 'y';
+    assert_int_equal(check(&c, v, long_salt, T0), ST_SESSION_FORGED);
+    free(v);
+    st_session_keys_free(c.keys);
+    st_session_keys_free(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,7 +351,7 @@ int main(void)
         cmocka_unit_test(test_make_refusals), cmocka_unit_test(test_set_cookie),
         cmocka_unit_test(test_secret),        cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_basic_split),   cmocka_unit_test(test_basic_other_and_bad),
-        cmocka_unit_test(test_basic_long),
+        cmocka_unit_test(test_basic_long),    cmocka_unit_test(test_prepared_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
