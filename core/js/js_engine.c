@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "js_json.h"
+#include "js_map.h"
 #include "js_utf8.h"
 
 extern const char js_qs_source[];
@@ -26,7 +27,7 @@ typedef struct request {
     size_t n;
 } request;
 
-static js_engine *engine_of(duk_context *ctx)
+js_engine *js_engine_of(duk_context *ctx)
 {
     duk_memory_functions mf;
 
@@ -64,7 +65,7 @@ static bool put_line(js_engine *e, const char *s, size_t n)
 
 static duk_ret_t host_write(duk_context *ctx)
 {
-    js_engine *e = engine_of(ctx);
+    js_engine *e = js_engine_of(ctx);
     duk_size_t n;
     const char *s = duk_require_lstring(ctx, 0, &n);
 
@@ -104,7 +105,7 @@ static duk_ret_t host_gc(duk_context *ctx)
 
 static duk_ret_t host_fatal(duk_context *ctx)
 {
-    engine_of(ctx)->fatal = true;
+    js_engine_of(ctx)->fatal = true;
     return 0;
 }
 
@@ -126,8 +127,14 @@ static duk_ret_t boot(duk_context *ctx, void *udata)
     put_native(ctx, "compile", host_compile, 2);
     put_native(ctx, "gc", host_gc, 0);
     put_native(ctx, "fatal", host_fatal, 0);
+    js_map_natives(ctx);
     duk_push_global_object(ctx);
     duk_put_prop_string(ctx, -2, "global");
+    /* Object.prototype (an intrinsic: reachable for the heap's life). */
+    duk_push_object(ctx);
+    duk_get_prototype(ctx, -1);
+    js_engine_of(ctx)->object_proto = duk_get_heapptr(ctx, -1);
+    duk_pop_2(ctx);
     duk_call(ctx, 1);
     if (!duk_is_function(ctx, -1))
         return duk_error(ctx, DUK_ERR_TYPE_ERROR, "qs.js did not give a function");
@@ -163,6 +170,7 @@ void js_engine_close(js_engine *e)
     if (e->ctx != NULL)
         duk_destroy_heap(e->ctx);
     e->ctx = NULL;
+    js_map_free(e);
     js_alloc_release(&e->alloc);
 }
 
@@ -174,7 +182,7 @@ static duk_ret_t parse_line(duk_context *ctx, void *udata)
 {
     request *r = udata;
 
-    js_json_push(ctx, r->line, r->n);
+    js_json_push(ctx, r->line, r->n, js_engine_of(ctx)->object_proto);
     return 1;
 }
 
@@ -227,6 +235,7 @@ bool js_engine_handle(js_engine *e, const char *line, size_t n)
     bool ok;
 
     e->fatal = false;
+    e->oversize = 0;
     if (duk_safe_call(ctx, run_line, &r, 0, 1) != DUK_EXEC_SUCCESS) {
         char reason[256];
         snprintf(reason, sizeof reason, "the query server failed: %s",
@@ -236,6 +245,8 @@ bool js_engine_handle(js_engine *e, const char *line, size_t n)
         return false;
     }
     answer = duk_get_lstring(ctx, -1, &alen);
+    if (e->oversize > alen)
+        alen = e->oversize; /* built in C and not kept */
     if (alen > e->max_output) {
         char reason[160];
         snprintf(reason, sizeof reason, "the answer of %zu bytes is over the %zu-byte limit",

@@ -15,6 +15,10 @@
  *   host.write(line)   write one line (a log line) before the answer
  *   host.gc()          run a full collection
  *   host.fatal()       exit after this answer (CouchDB's "fatal" errors)
+ *   host.map(funs, doc, onError, stringify)
+ *                      the map_doc answer (js_map.c: the loop in C)
+ *   host.emit          emit() as user code sees it
+ *   host.emitted()     whether emit ran outside host.map since the last call
  *
  * User functions see the standard built-ins (JSON, Date, Math, ...) and the
  * CouchDB helpers emit, sum, log, toJSON, isArray and require; nothing here
@@ -39,8 +43,6 @@
     var reduceCache = dict(); /* reduce source -> compiled function */
     var reduceCacheSize = 0;
     var ddocs = dict();       /* ddoc id -> {doc, funs: {path: fn}, require} */
-    var rows = null;          /* rows of the running map function, else null */
-    var emitted = false;      /* an emit() happened (the _view filter) */
     var lineLength = 0;       /* length of the request line (reduce_limit) */
 
     /* ---- helpers ------------------------------------------------------ */
@@ -82,12 +84,8 @@
 
     /* ---- what user code sees ----------------------------------------- */
 
-    global.emit = function emit(key, value) {
-        if (rows !== null)
-            rows[rows.length] = [key, value];
-        else
-            emitted = true;
-    };
+    /* Rows are kept (and written) by js_map.c. */
+    global.emit = host.emit;
 
     global.sum = function sum(values) {
         var rv = 0;
@@ -256,26 +254,15 @@
         return 'true';
     }
 
+    function mapError(e, doc) {
+        viewError(e, doc, 'map');
+    }
+
     function mapDoc(doc) {
         /* settee-js froze doc while parsing the line (CouchDB seals it so
          * that one map function cannot change what the next one sees). */
-        var out = '[';
         global.require = viewRequire;
-        for (var i = 0; i < funs.length; i++) {
-            var part;
-            rows = [];
-            try {
-                funs[i](doc);
-                part = stringify(rows);
-            } catch (e) {
-                rows = null;
-                viewError(e, doc, 'map');
-                part = '[]';
-            }
-            out += (i === 0 ? '' : ',') + part;
-        }
-        rows = null;
-        return out + ']';
+        return host.map(funs, doc, mapError, stringify);
     }
 
     function compileReduce(source) {
@@ -351,11 +338,10 @@
     function viewFilter(fn, ddoc, args) {
         var docs = isArray(args) && isArray(args[0]) ? args[0] : [];
         var out = [];
-        rows = null;
         for (var i = 0; i < docs.length; i++) {
-            emitted = false;
+            host.emitted();
             fn(docs[i]);
-            out[i] = emitted;
+            out[i] = host.emitted();
         }
         return encode([true, out]);
     }
@@ -465,7 +451,6 @@
                 throw ['fatal', 'unknown_command', "unknown command '" + name + "'"];
             }
         } catch (e) {
-            rows = null;
             try {
                 return errorLine(e);
             } catch (e2) {
