@@ -266,6 +266,44 @@ static void test_map_emits(void **state)
     free_pool(qs);
 }
 
+/* Rows are written as JSON.stringify wrote them when the loop was in
+ * qs.js: values as they are when the function returns, toJSON with the
+ * row index as key, undefined and functions as null, integers exactly to
+ * 2^53, strings escaped; a function whose rows cannot be written (a cycle)
+ * or that throws after emitting has none. */
+static void test_map_rows_written(void **state)
+{
+    st_qs *qs = pool();
+    st_qs_proc *p = take(qs);
+    unsigned before;
+    st_qs_answer a;
+    st_error e;
+    const char *doc = "{\"n\":5000}";
+    size_t n = strlen(doc);
+
+    reset(p);
+    add_fun(p, "function(doc){ var o = {a: 1}; emit('k', o); o.a = 2; emit(o, null); }");
+    add_fun(p, "function(doc){ emit(new Date(0), 1); emit({toJSON: function(k){ return 'at ' + k; }}, [undefined, function(){}]); }");
+    add_fun(p, "function(doc){ emit(9007199254740991, 9007199254740992); emit(-5, 0.1); emit(NaN, 1/0); emit(-1/0, -0); emit(1e21, 123e-20); }");
+    add_fun(p, "function(doc){ emit('a\"b\\\\c\\n', 'tab\\t\\u0001\\u007f'); emit(doc.s, doc._id); }");
+    add_fun(p, "function(doc){ var c = {}; c.c = c; emit(1, 1); emit(1, c); }");
+    add_fun(p, "function(doc){ emit(1, 1); throw 'x'; }");
+    add_fun(p, "function(doc){ emit(); emit(null); emit(true, false); }");
+    before = g_logs.count;
+    map_one(p, "{\"_id\":\"d\\u00e9\",\"s\":\"\\u00e9\\ud83d\\ude00 \\\"q\\\"\"}",
+            "[[[\"k\",{\"a\":2}],[{\"a\":2},null]],[[\"1970-01-01T00:00:00.000Z\",1],[\"at 0\",[null,null]]],[[9007199254740991,9007199254740992],[-5,0.1],[null,null],[null,0],[1e+21,1.23e-18]],[[\"a\\\"b\\\\c\\n\",\"tab\\t\\u0001\x7f""\"],[\"\xc3""\xa9""\xf0""\x9f""\x98""\x80"" \\\"q\\\"\",\"d\xc3""\xa9""\"]],[],[],[[null,null],[null,null],[true,false]]]");
+    assert_int_equal(g_logs.count, before + 2);
+    /* Many rows: the answer grows past its first buffer. */
+    reset(p);
+    add_fun(p, "function(doc){ for (var i = 0; i < doc.n; i++) emit('key-' + i, i); }");
+    assert_int_equal(st_qs_map_docs(p, &doc, &n, 1, &a, &e), ST_OK);
+    assert_int_equal(a.value->u.items[0].len, 5000);
+    assert_string_equal(a.value->u.items[0].u.items[4999].u.items[0].u.str, "key-4999");
+    st_qs_answer_free(&a);
+    st_qs_checkin(p);
+    free_pool(qs);
+}
+
 static void test_map_throws_logs(void **state)
 {
     st_qs *qs = pool();
@@ -1070,6 +1108,7 @@ int main(void)
         cmocka_unit_test(test_reset_and_add_fun),
         cmocka_unit_test(test_map_emits),
         cmocka_unit_test(test_map_throws_logs),
+        cmocka_unit_test(test_map_rows_written),
         cmocka_unit_test(test_compile_errors),
         cmocka_unit_test(test_reduce_rereduce),
         cmocka_unit_test(test_ddoc_filters),
