@@ -25,6 +25,7 @@ extern const size_t js_qs_source_len;
 typedef struct request {
     const char *line;
     size_t n;
+    bool map_doc;        /* the line is a map_doc command */
 } request;
 
 js_engine *js_engine_of(duk_context *ctx)
@@ -182,11 +183,12 @@ static duk_ret_t parse_line(duk_context *ctx, void *udata)
 {
     request *r = udata;
 
-    js_json_push(ctx, r->line, r->n, js_engine_of(ctx)->object_proto);
+    r->map_doc = js_json_push(ctx, r->line, r->n, js_engine_of(ctx)->object_proto);
     return 1;
 }
 
-/* [] -> [answer string]: parse, then dispatch(cmd, length). */
+/* [] -> [answer string]: parse, then dispatch(cmd, length), or for the
+ * commands that make a view (one per document) js_map_doc. */
 static duk_ret_t run_line(duk_context *ctx, void *udata)
 {
     request *r = udata;
@@ -203,6 +205,10 @@ static duk_ret_t run_line(duk_context *ctx, void *udata)
         duk_push_sprintf(ctx, "invalid JSON request: %s", duk_safe_to_string(ctx, -2));
         duk_put_prop_index(ctx, -2, 2);
         duk_json_encode(ctx, -1);
+        return 1;
+    }
+    if (r->map_doc) {
+        js_map_doc(js_engine_of(ctx), ctx);
         return 1;
     }
     duk_push_number(ctx, (double)r->n);
@@ -228,7 +234,7 @@ bool js_engine_error(js_engine *e, const char *name, const char *reason)
 
 bool js_engine_handle(js_engine *e, const char *line, size_t n)
 {
-    request r = {line, n};
+    request r = {line, n, false};
     duk_context *ctx = e->ctx;
     duk_size_t alen;
     const char *answer;

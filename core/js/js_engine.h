@@ -26,6 +26,8 @@ typedef struct js_engine {
     void *object_proto;  /* Object.prototype, for js_json_push */
     size_t oversize;     /* the answer built in C was this long: too large */
     /* map_doc in C (js_map.c) */
+    void *map_funs, *map_require, *map_on_error, *map_stringify, *map_failed;
+                         /* from host.mapSetup, kept reachable in the stash */
     void *map_rows;      /* the running map function's rows (key, value, ...), or NULL */
     duk_uarridx_t map_nrows; /* entries in map_rows */
     bool emitted;        /* emit() ran outside a map function */

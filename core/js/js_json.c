@@ -303,7 +303,7 @@ static void parse_value(parser *j, unsigned depth)
     }
 }
 
-void js_json_push(duk_context *ctx, const char *s, size_t n, void *object_proto)
+bool js_json_push(duk_context *ctx, const char *s, size_t n, void *object_proto)
 {
     parser j = {ctx, (const unsigned char *)s, (const unsigned char *)s,
                 (const unsigned char *)s + n, false, object_proto};
@@ -312,4 +312,5 @@ void js_json_push(duk_context *ctx, const char *s, size_t n, void *object_proto)
     skip_ws(&j);
     if (j.p != j.end)
         fail(&j, "trailing characters");
+    return j.freeze;
 }

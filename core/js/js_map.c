@@ -171,11 +171,12 @@ static duk_ret_t map_one(duk_context *ctx, void *udata)
     return 0;
 }
 
-/* host.map(funs, doc, onError, stringify): the map_doc answer. */
-static duk_ret_t host_map(duk_context *ctx)
+/* Stack top: [funs, doc, onError, stringify].  Pushes the answer. */
+static duk_ret_t map_all(duk_context *ctx, void *udata)
 {
-    js_engine *e = js_engine_of(ctx);
-    duk_uarridx_t nfuns = (duk_uarridx_t)duk_get_length(ctx, 0);
+    js_engine *e = udata;
+    duk_idx_t funs = duk_get_top(ctx) - 4;
+    duk_uarridx_t nfuns = (duk_uarridx_t)duk_get_length(ctx, funs);
 
     if (e->map_cap > BUF_KEEP) {
         free(e->map_buf);
@@ -190,17 +191,17 @@ static duk_ret_t host_map(duk_context *ctx)
         if (i > 0)
             buf_add(ctx, e, ",", 1);
         start = e->map_total;
-        duk_get_prop_index(ctx, 0, i);
-        duk_dup(ctx, 1);
-        duk_dup(ctx, 3);
+        duk_get_prop_index(ctx, funs, i);
+        duk_dup(ctx, funs + 1);
+        duk_dup(ctx, funs + 3);
         rc = duk_safe_call(ctx, map_one, e, 3, 1);
         e->map_rows = NULL;
         if (rc != DUK_EXEC_SUCCESS) {
             /* No rows for this function; onError(e, doc) may throw on. */
             buf_cut(e, start);
-            duk_dup(ctx, 2);
+            duk_dup(ctx, funs + 2);
             duk_swap_top(ctx, -2);
-            duk_dup(ctx, 1);
+            duk_dup(ctx, funs + 1);
             duk_call(ctx, 2);
             buf_add(ctx, e, "[]", 2);
         }
@@ -214,6 +215,50 @@ static duk_ret_t host_map(duk_context *ctx)
     }
     duk_push_lstring(ctx, e->map_buf, e->map_len);
     return 1;
+}
+
+void js_map_doc(js_engine *e, duk_context *ctx)
+{
+    duk_idx_t cmd = duk_get_top(ctx) - 1;
+
+    duk_push_global_object(ctx);
+    duk_push_heapptr(ctx, e->map_require);
+    duk_put_prop_string(ctx, -2, "require");
+    duk_pop(ctx);
+    duk_push_heapptr(ctx, e->map_funs);
+    duk_get_prop_index(ctx, cmd, 1);
+    duk_push_heapptr(ctx, e->map_on_error);
+    duk_push_heapptr(ctx, e->map_stringify);
+    if (duk_safe_call(ctx, map_all, e, 4, 1) != DUK_EXEC_SUCCESS) {
+        e->map_rows = NULL;
+        duk_push_heapptr(ctx, e->map_failed);
+        duk_swap_top(ctx, -2);
+        duk_call(ctx, 1);
+    }
+}
+
+/* host.mapSetup(funs, require, onError, stringify, failed): what map_doc
+ * uses, kept reachable in the heap stash. */
+static duk_ret_t host_map_setup(duk_context *ctx)
+{
+    js_engine *e = js_engine_of(ctx);
+
+    for (duk_idx_t i = 0; i < 5; i++)
+        if (i != 1 && !duk_is_object(ctx, i))
+            return duk_error(ctx, DUK_ERR_TYPE_ERROR, "mapSetup: argument %d", (int)i);
+    e->map_funs = duk_get_heapptr(ctx, 0);
+    e->map_require = duk_get_heapptr(ctx, 1);
+    e->map_on_error = duk_get_heapptr(ctx, 2);
+    e->map_stringify = duk_get_heapptr(ctx, 3);
+    e->map_failed = duk_get_heapptr(ctx, 4);
+    duk_push_heap_stash(ctx);
+    duk_push_array(ctx);
+    for (duk_idx_t i = 0; i < 5; i++) {
+        duk_dup(ctx, i);
+        duk_put_prop_index(ctx, -2, (duk_uarridx_t)i);
+    }
+    duk_put_prop_string(ctx, -2, "map");
+    return 0;
 }
 
 /* emit(key, value): a row of the running map function; outside one (the
@@ -247,8 +292,8 @@ static duk_ret_t host_emitted(duk_context *ctx)
 
 void js_map_natives(duk_context *ctx)
 {
-    duk_push_c_function(ctx, host_map, 4);
-    duk_put_prop_string(ctx, -2, "map");
+    duk_push_c_function(ctx, host_map_setup, 5);
+    duk_put_prop_string(ctx, -2, "mapSetup");
     duk_push_c_function(ctx, host_emit, 2);
     duk_put_prop_string(ctx, -2, "emit");
     duk_push_c_function(ctx, host_emitted, 0);

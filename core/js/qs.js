@@ -15,8 +15,9 @@
  *   host.write(line)   write one line (a log line) before the answer
  *   host.gc()          run a full collection
  *   host.fatal()       exit after this answer (CouchDB's "fatal" errors)
- *   host.map(funs, doc, onError, stringify)
- *                      the map_doc answer (js_map.c: the loop in C)
+ *   host.mapSetup(funs, require, onError, stringify, failed)
+ *                      what map_doc uses: settee-js runs map_doc lines in C
+ *                      (js_map.c) with these, not through dispatch
  *   host.emit          emit() as user code sees it
  *   host.emitted()     whether emit ran outside host.map since the last call
  *
@@ -240,12 +241,14 @@
         reduceCache = dict();
         reduceCacheSize = 0;
         queryConfig = config !== null && typeof config === 'object' ? config : {};
+        host.mapSetup(funs, viewRequire, mapError, stringify, failed);
         host.gc();
         return 'true';
     }
 
     function addLib(lib) {
         viewRequire = makeRequire({views: {lib: lib}}, dict());
+        host.mapSetup(funs, viewRequire, mapError, stringify, failed);
         return 'true';
     }
 
@@ -256,13 +259,6 @@
 
     function mapError(e, doc) {
         viewError(e, doc, 'map');
-    }
-
-    function mapDoc(doc) {
-        /* settee-js froze doc while parsing the line (CouchDB seals it so
-         * that one map function cannot change what the next one sees). */
-        global.require = viewRequire;
-        return host.map(funs, doc, mapError, stringify);
     }
 
     function compileReduce(source) {
@@ -433,6 +429,17 @@
 
     /* ---- the loop's entry point -------------------------------------- */
 
+    /* The answer for a command that threw. */
+    function failed(e) {
+        try {
+            return errorLine(e);
+        } catch (e2) {
+            /* The thrown value defeats even describing it (a cyclic
+             * reason, a throwing toJSON). */
+            return '["error","unnamed_error","the thrown value cannot be serialized"]';
+        }
+    }
+
     reset(null);   /* a fresh process behaves as if reset (CouchDB's needs one) */
 
     return function dispatch(cmd, length) {
@@ -443,7 +450,10 @@
             case 'reset': return reset(cmd[1]);
             case 'add_lib': return addLib(cmd[1]);
             case 'add_fun': return addFun(cmd[1]);
-            case 'map_doc': return mapDoc(cmd[1]);
+            /* map_doc lines go to js_map.c, which calls funs in turn
+             * (settee-js froze the document while parsing the line, as
+             * CouchDB seals it so that one map function cannot change
+             * what the next one sees), with global.require the view's. */
             case 'reduce': return reduce(cmd[1], cmd[2]);
             case 'rereduce': return rereduce(cmd[1], cmd[2]);
             case 'ddoc': return ddoc(cmd);
@@ -451,13 +461,7 @@
                 throw ['fatal', 'unknown_command', "unknown command '" + name + "'"];
             }
         } catch (e) {
-            try {
-                return errorLine(e);
-            } catch (e2) {
-                /* The thrown value defeats even describing it (a cyclic
-                 * reason, a throwing toJSON). */
-                return '["error","unnamed_error","the thrown value cannot be serialized"]';
-            }
+            return failed(e);
         }
     };
 })
