@@ -28,6 +28,7 @@ typedef struct js_engine {
     /* map_doc in C (js_map.c) */
     void *map_funs, *map_require, *map_on_error, *map_stringify, *map_failed;
                          /* from host.mapSetup, kept reachable in the stash */
+    void *map_rows_array; /* the array emit fills, reused (in the stash) */
     void *map_rows;      /* the running map function's rows (key, value, ...), or NULL */
     duk_uarridx_t map_nrows; /* entries in map_rows */
     bool emitted;        /* emit() ran outside a map function */

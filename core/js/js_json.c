@@ -303,14 +303,45 @@ static void parse_value(parser *j, unsigned depth)
     }
 }
 
+/* The line as the pool writes map_doc, ["map_doc",DOC]: DOC alone, frozen,
+ * true; false (nothing pushed) when the line is anything else. */
+static bool push_map_doc(parser *j)
+{
+    static const char head[] = "[\"map_doc\",";
+    size_t len = sizeof head - 1;
+
+    if ((size_t)(j->end - j->p) < len || memcmp(j->p, head, len) != 0)
+        return false;
+    j->p += len;
+    j->freeze = true;
+    parse_value(j, 1);
+    skip_ws(j);
+    if (peek(j) == ']') {
+        j->p++;
+        skip_ws(j);
+        if (j->p == j->end)
+            return true;
+    }
+    duk_pop(j->ctx); /* more than a document: parse it as any line */
+    j->p = j->start;
+    j->freeze = false;
+    return false;
+}
+
 bool js_json_push(duk_context *ctx, const char *s, size_t n, void *object_proto)
 {
     parser j = {ctx, (const unsigned char *)s, (const unsigned char *)s,
                 (const unsigned char *)s + n, false, object_proto};
 
+    if (push_map_doc(&j))
+        return true;
     parse_value(&j, 0);
     skip_ws(&j);
     if (j.p != j.end)
         fail(&j, "trailing characters");
+    if (j.freeze) {
+        duk_get_prop_index(ctx, -1, 1); /* the document (undefined if none) */
+        duk_remove(ctx, -2);
+    }
     return j.freeze;
 }

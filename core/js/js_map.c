@@ -122,10 +122,11 @@ static duk_ret_t map_one(duk_context *ctx, void *udata)
 {
     js_engine *e = udata;
     duk_idx_t fun = duk_get_top(ctx) - 3;
-    duk_idx_t rows = duk_push_array(ctx);
+    duk_idx_t rows = duk_push_heapptr(ctx, e->map_rows_array);
     duk_uarridx_t n;
 
-    e->map_rows = duk_get_heapptr(ctx, rows);
+    duk_set_length(ctx, rows, 0);
+    e->map_rows = e->map_rows_array;
     e->map_nrows = 0;
     duk_dup(ctx, fun);
     duk_dup(ctx, fun + 1);
@@ -168,6 +169,7 @@ static duk_ret_t map_one(duk_context *ctx, void *udata)
         duk_pop_3(ctx);
     }
     buf_add(ctx, e, "]", 1);
+    duk_set_length(ctx, rows, 0);
     return 0;
 }
 
@@ -197,6 +199,9 @@ static duk_ret_t map_all(duk_context *ctx, void *udata)
         rc = duk_safe_call(ctx, map_one, e, 3, 1);
         e->map_rows = NULL;
         if (rc != DUK_EXEC_SUCCESS) {
+            duk_push_heapptr(ctx, e->map_rows_array); /* let its rows go */
+            duk_set_length(ctx, -1, 0);
+            duk_pop(ctx);
             /* No rows for this function; onError(e, doc) may throw on. */
             buf_cut(e, start);
             duk_dup(ctx, funs + 2);
@@ -219,14 +224,14 @@ static duk_ret_t map_all(duk_context *ctx, void *udata)
 
 void js_map_doc(js_engine *e, duk_context *ctx)
 {
-    duk_idx_t cmd = duk_get_top(ctx) - 1;
+    duk_idx_t doc = duk_get_top(ctx) - 1;
 
     duk_push_global_object(ctx);
     duk_push_heapptr(ctx, e->map_require);
     duk_put_prop_string(ctx, -2, "require");
     duk_pop(ctx);
     duk_push_heapptr(ctx, e->map_funs);
-    duk_get_prop_index(ctx, cmd, 1);
+    duk_dup(ctx, doc);
     duk_push_heapptr(ctx, e->map_on_error);
     duk_push_heapptr(ctx, e->map_stringify);
     if (duk_safe_call(ctx, map_all, e, 4, 1) != DUK_EXEC_SUCCESS) {
@@ -292,6 +297,12 @@ static duk_ret_t host_emitted(duk_context *ctx)
 
 void js_map_natives(duk_context *ctx)
 {
+    /* One rows array for every call: its storage stays allocated. */
+    duk_push_heap_stash(ctx);
+    duk_push_array(ctx);
+    js_engine_of(ctx)->map_rows_array = duk_get_heapptr(ctx, -1);
+    duk_put_prop_string(ctx, -2, "rows");
+    duk_pop(ctx);
     duk_push_c_function(ctx, host_map_setup, 5);
     duk_put_prop_string(ctx, -2, "mapSetup");
     duk_push_c_function(ctx, host_emit, 2);

@@ -23,7 +23,7 @@ struct js_engine;
 
 /* Put map, emit and emitted on the object at the top of ctx's stack. */
 void js_map_natives(duk_context *ctx);
-/* Stack top: [cmd], a parsed ["map_doc", doc] line.  Pushes the answer
+/* Stack top: [doc], from a map_doc line (js_json_push).  Pushes the answer
  * string; throws only when the heap fails outside user code. */
 void js_map_doc(struct js_engine *e, duk_context *ctx);
 /* Free the engine's answer buffer. */

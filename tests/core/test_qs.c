@@ -293,6 +293,14 @@ static void test_map_rows_written(void **state)
     map_one(p, "{\"_id\":\"d\\u00e9\",\"s\":\"\\u00e9\\ud83d\\ude00 \\\"q\\\"\"}",
             "[[[\"k\",{\"a\":2}],[{\"a\":2},null]],[[\"1970-01-01T00:00:00.000Z\",1],[\"at 0\",[null,null]]],[[9007199254740991,9007199254740992],[-5,0.1],[null,null],[null,0],[1e+21,1.23e-18]],[[\"a\\\"b\\\\c\\n\",\"tab\\t\\u0001\x7f""\"],[\"\xc3""\xa9""\xf0""\x9f""\x98""\x80"" \\\"q\\\"\",\"d\xc3""\xa9""\"]],[],[],[[null,null],[null,null],[true,false]]]");
     assert_int_equal(g_logs.count, before + 2);
+    /* map_doc lines written otherwise than the pool writes them. */
+    reset(p);
+    add_fun(p, "function(doc){ emit(doc.a, 1); }");
+    says(p, "[ \"map_doc\" , {\"a\":[1]} ]", "[[[[1],1]]]");
+    says(p, "[\"map_doc\",{\"a\":2},3]", "[[[2,1]]]");
+    says(p, "[\"map_doc\"]", "[[]]");
+    says(p, "[\"map_doc\",{\"a\":3}]  ", "[[[3,1]]]");
+    says_prefix(p, "[\"map_doc\",{\"a\":4}", "[\"error\",\"bad_request\"");
     /* Many rows: the answer grows past its first buffer. */
     reset(p);
     add_fun(p, "function(doc){ for (var i = 0; i < doc.n; i++) emit('key-' + i, i); }");
