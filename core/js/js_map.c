@@ -22,6 +22,7 @@
 #include "js_engine.h"
 
 #define BUF_KEEP (1u << 20)     /* answer buffer kept between documents */
+#define ROWS_KEEP 4096u         /* rows array entries kept between calls */
 #define EXACT_INT 9007199254740992.0 /* 2^53: integers below print exactly */
 
 /* ---- the answer buffer (grows inside Duktape calls: throws on failure) ---
@@ -173,6 +174,17 @@ static duk_ret_t map_one(duk_context *ctx, void *udata)
     return 0;
 }
 
+/* A new, empty rows array: the old one's storage (grown by a function that
+ * emitted a lot, perhaps until the heap was full) goes with it. */
+static void rows_renew(duk_context *ctx, js_engine *e)
+{
+    duk_push_heap_stash(ctx);
+    duk_push_array(ctx);
+    e->map_rows_array = duk_get_heapptr(ctx, -1);
+    duk_put_prop_string(ctx, -2, "rows");
+    duk_pop(ctx);
+}
+
 /* Stack top: [funs, doc, onError, stringify].  Pushes the answer. */
 static duk_ret_t map_all(duk_context *ctx, void *udata)
 {
@@ -198,10 +210,9 @@ static duk_ret_t map_all(duk_context *ctx, void *udata)
         duk_dup(ctx, funs + 3);
         rc = duk_safe_call(ctx, map_one, e, 3, 1);
         e->map_rows = NULL;
+        if (rc != DUK_EXEC_SUCCESS || e->map_nrows > ROWS_KEEP)
+            rows_renew(ctx, e);
         if (rc != DUK_EXEC_SUCCESS) {
-            duk_push_heapptr(ctx, e->map_rows_array); /* let its rows go */
-            duk_set_length(ctx, -1, 0);
-            duk_pop(ctx);
             /* No rows for this function; onError(e, doc) may throw on. */
             buf_cut(e, start);
             duk_dup(ctx, funs + 2);
@@ -298,11 +309,7 @@ static duk_ret_t host_emitted(duk_context *ctx)
 void js_map_natives(duk_context *ctx)
 {
     /* One rows array for every call: its storage stays allocated. */
-    duk_push_heap_stash(ctx);
-    duk_push_array(ctx);
-    js_engine_of(ctx)->map_rows_array = duk_get_heapptr(ctx, -1);
-    duk_put_prop_string(ctx, -2, "rows");
-    duk_pop(ctx);
+    rows_renew(ctx, js_engine_of(ctx));
     duk_push_c_function(ctx, host_map_setup, 5);
     duk_put_prop_string(ctx, -2, "mapSetup");
     duk_push_c_function(ctx, host_emit, 2);

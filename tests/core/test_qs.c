@@ -763,6 +763,15 @@ static void test_heap_bomb_fails_cleanly(void **state)
     /* Same process, still working. */
     assert_int_equal(p->pid, pid);
     map_one(p, "{\"_id\":\"after\"}", "[[],[[\"after\",2]]]");
+    /* Emitting until the heap is full: the rows go, the heap is whole again
+     * for the next document (which needs most of it). */
+    reset(p);
+    add_fun(p, "function(doc){ if (doc.bomb) while (true) emit(1, 1);"
+               " var a = []; for (var i = 0; i < 300; i++) a.push('x'.repeat(100000) + i);"
+               " emit(doc._id, a.length); }");
+    map_one(p, "{\"_id\":\"e\",\"bomb\":true}", "[[]]");
+    assert_int_equal(p->pid, pid);
+    map_one(p, "{\"_id\":\"f\"}", "[[[\"f\",300]]]");
     st_qs_checkin(p);
     free_pool(qs);
 }
