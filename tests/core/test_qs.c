@@ -312,6 +312,85 @@ static void test_map_rows_written(void **state)
     free_pool(qs);
 }
 
+/* Random documents: a map_doc line as the pool writes it (parsed as the
+ * document alone) and the same document in a line written otherwise (parsed
+ * as a command) give the same answer, the document frozen and an ordinary
+ * object either way. */
+static unsigned rj_state = 2026;
+static unsigned rj(unsigned n)
+{
+    rj_state = rj_state * 1103515245u + 12345u;
+    return ((rj_state >> 8) & 0xFFFFFF) % n;
+}
+
+static void rj_value(st_buf *b, int depth)
+{
+    static const char *const scalars[] = {
+        "0", "-0", "7", "-12", "1.5e3", "0.1", "12345678901234", "9007199254740993", "true",
+        "false", "null", "\"\"", "\"abc\"", "\"q\\\"b\\\\s\\n\\t\"", "\"\\u00e9\\ud83d\\ude00\"",
+        "\"\xc3\xa9t\xc3\xa9\"", "\"\\u0001\\u001f\"", "\"__proto__\""};
+    static const char *const keys[] = {"\"a\"", "\"b\"", "\"__proto__\"", "\"_id\"",
+                                       "\"n\"", "\"\\u00e9\"", "\"constructor\""};
+    unsigned kind = depth > 3 ? 0 : rj(4);
+
+    if (kind < 2) {
+        assert_int_equal(st_buf_adds(b, scalars[rj(sizeof scalars / sizeof *scalars)]), ST_OK);
+        return;
+    }
+    assert_int_equal(st_buf_addc(b, kind == 2 ? '{' : '['), ST_OK);
+    for (unsigned i = 0, n = rj(5); i < n; i++) {
+        if (i > 0)
+            assert_int_equal(st_buf_adds(b, rj(2) ? "," : " , "), ST_OK);
+        if (kind == 2) {
+            assert_int_equal(st_buf_adds(b, keys[rj(sizeof keys / sizeof *keys)]), ST_OK);
+            assert_int_equal(st_buf_addc(b, ':'), ST_OK);
+        }
+        rj_value(b, depth + 1);
+    }
+    assert_int_equal(st_buf_addc(b, kind == 2 ? '}' : ']'), ST_OK);
+}
+
+static void test_map_doc_lines_random(void **state)
+{
+    st_qs *qs = pool();
+    st_qs_proc *p = take(qs);
+
+    reset(p);
+    add_fun(p, "function(doc){ emit(toJSON(doc), [Object.isFrozen(doc),"
+               " Object.getPrototypeOf(doc) === Object.prototype, doc.__proto__ === undefined]); }");
+    for (int i = 0; i < 300; i++) {
+        st_buf doc = ST_BUF_INIT, l1 = ST_BUF_INIT, l2 = ST_BUF_INIT;
+        st_qs_answer a1, a2;
+        st_error e;
+        char *t1, *t2;
+
+        assert_int_equal(st_buf_addc(&doc, '{'), ST_OK);
+        assert_int_equal(st_buf_adds(&doc, "\"_id\":\"r\""), ST_OK);
+        for (unsigned k = 0, n = rj(4); k < n; k++) {
+            assert_int_equal(st_buf_adds(&doc, k % 2 ? ",\"x\":" : ",\"__proto__\":"), ST_OK);
+            rj_value(&doc, 1);
+        }
+        assert_int_equal(st_buf_addc(&doc, '}'), ST_OK);
+        assert_int_equal(st_buf_printf(&l1, "[\"map_doc\",%s]", doc.data), ST_OK);
+        assert_int_equal(st_buf_printf(&l2, "[ \"map_doc\", %s ]", doc.data), ST_OK);
+        assert_int_equal(st_qs_prompt(p, l1.data, l1.len, &a1, &e), ST_OK);
+        assert_int_equal(st_qs_prompt(p, l2.data, l2.len, &a2, &e), ST_OK);
+        t1 = answer_text(&a1);
+        t2 = answer_text(&a2);
+        if (strcmp(t1, t2) != 0 || strstr(t1, "[true,true,") == NULL)
+            fail_msg("%s\n  answered %s\n  and %s", doc.data, t1, t2);
+        free(t1);
+        free(t2);
+        st_qs_answer_free(&a1);
+        st_qs_answer_free(&a2);
+        st_buf_free(&doc);
+        st_buf_free(&l1);
+        st_buf_free(&l2);
+    }
+    st_qs_checkin(p);
+    free_pool(qs);
+}
+
 static void test_map_throws_logs(void **state)
 {
     st_qs *qs = pool();
@@ -1126,6 +1205,7 @@ int main(void)
         cmocka_unit_test(test_map_emits),
         cmocka_unit_test(test_map_throws_logs),
         cmocka_unit_test(test_map_rows_written),
+        cmocka_unit_test(test_map_doc_lines_random),
         cmocka_unit_test(test_compile_errors),
         cmocka_unit_test(test_reduce_rereduce),
         cmocka_unit_test(test_ddoc_filters),
