@@ -3,8 +3,9 @@
  *
  * Two protected calls per line: the JSON parse (a bad line gets an error
  * answer and the process goes on) and the dispatch into qs.js, which catches
- * everything user code throws.  A failure of the dispatch itself can only be
- * the heap running out while qs.js builds an answer, after which its state is
+ * everything user code throws (a map_doc line goes to js_map_doc instead,
+ * which catches likewise).  A failure of the dispatch itself can only be the
+ * heap running out while an answer is built, after which the heap's state is
  * suspect, so the process answers and exits and the pool starts a fresh one.
  */
 #include "js_engine.h"
