@@ -3,8 +3,9 @@
  *
  * Two protected calls per line: the JSON parse (a bad line gets an error
  * answer and the process goes on) and the dispatch into qs.js, which catches
- * everything user code throws.  A failure of the dispatch itself can only be
- * the heap running out while qs.js builds an answer, after which its state is
+ * everything user code throws (a map_doc line goes to js_map_doc instead,
+ * which catches likewise).  A failure of the dispatch itself can only be the
+ * heap running out while an answer is built, after which the heap's state is
  * suspect, so the process answers and exits and the pool starts a fresh one.
  */
 #include "js_engine.h"
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "js_json.h"
+#include "js_map.h"
 #include "js_utf8.h"
 
 extern const char js_qs_source[];
@@ -24,9 +26,10 @@ extern const size_t js_qs_source_len;
 typedef struct request {
     const char *line;
     size_t n;
+    bool map_doc;        /* the line is a map_doc command */
 } request;
 
-static js_engine *engine_of(duk_context *ctx)
+js_engine *js_engine_of(duk_context *ctx)
 {
     duk_memory_functions mf;
 
@@ -64,7 +67,7 @@ static bool put_line(js_engine *e, const char *s, size_t n)
 
 static duk_ret_t host_write(duk_context *ctx)
 {
-    js_engine *e = engine_of(ctx);
+    js_engine *e = js_engine_of(ctx);
     duk_size_t n;
     const char *s = duk_require_lstring(ctx, 0, &n);
 
@@ -104,7 +107,7 @@ static duk_ret_t host_gc(duk_context *ctx)
 
 static duk_ret_t host_fatal(duk_context *ctx)
 {
-    engine_of(ctx)->fatal = true;
+    js_engine_of(ctx)->fatal = true;
     return 0;
 }
 
@@ -126,8 +129,14 @@ static duk_ret_t boot(duk_context *ctx, void *udata)
     put_native(ctx, "compile", host_compile, 2);
     put_native(ctx, "gc", host_gc, 0);
     put_native(ctx, "fatal", host_fatal, 0);
+    js_map_natives(ctx);
     duk_push_global_object(ctx);
     duk_put_prop_string(ctx, -2, "global");
+    /* Object.prototype (an intrinsic: reachable for the heap's life). */
+    duk_push_object(ctx);
+    duk_get_prototype(ctx, -1);
+    js_engine_of(ctx)->object_proto = duk_get_heapptr(ctx, -1);
+    duk_pop_2(ctx);
     duk_call(ctx, 1);
     if (!duk_is_function(ctx, -1))
         return duk_error(ctx, DUK_ERR_TYPE_ERROR, "qs.js did not give a function");
@@ -163,6 +172,7 @@ void js_engine_close(js_engine *e)
     if (e->ctx != NULL)
         duk_destroy_heap(e->ctx);
     e->ctx = NULL;
+    js_map_free(e);
     js_alloc_release(&e->alloc);
 }
 
@@ -174,11 +184,12 @@ static duk_ret_t parse_line(duk_context *ctx, void *udata)
 {
     request *r = udata;
 
-    js_json_push(ctx, r->line, r->n);
+    r->map_doc = js_json_push(ctx, r->line, r->n, js_engine_of(ctx)->object_proto);
     return 1;
 }
 
-/* [] -> [answer string]: parse, then dispatch(cmd, length). */
+/* [] -> [answer string]: parse, then dispatch(cmd, length), or for the
+ * commands that make a view (one per document) js_map_doc. */
 static duk_ret_t run_line(duk_context *ctx, void *udata)
 {
     request *r = udata;
@@ -195,6 +206,10 @@ static duk_ret_t run_line(duk_context *ctx, void *udata)
         duk_push_sprintf(ctx, "invalid JSON request: %s", duk_safe_to_string(ctx, -2));
         duk_put_prop_index(ctx, -2, 2);
         duk_json_encode(ctx, -1);
+        return 1;
+    }
+    if (r->map_doc) {
+        js_map_doc(js_engine_of(ctx), ctx);
         return 1;
     }
     duk_push_number(ctx, (double)r->n);
@@ -220,13 +235,14 @@ bool js_engine_error(js_engine *e, const char *name, const char *reason)
 
 bool js_engine_handle(js_engine *e, const char *line, size_t n)
 {
-    request r = {line, n};
+    request r = {line, n, false};
     duk_context *ctx = e->ctx;
     duk_size_t alen;
     const char *answer;
     bool ok;
 
     e->fatal = false;
+    e->oversize = 0;
     if (duk_safe_call(ctx, run_line, &r, 0, 1) != DUK_EXEC_SUCCESS) {
         char reason[256];
         snprintf(reason, sizeof reason, "the query server failed: %s",
@@ -236,6 +252,8 @@ bool js_engine_handle(js_engine *e, const char *line, size_t n)
         return false;
     }
     answer = duk_get_lstring(ctx, -1, &alen);
+    if (e->oversize > alen)
+        alen = e->oversize; /* built in C and not kept */
     if (alen > e->max_output) {
         char reason[160];
         snprintf(reason, sizeof reason, "the answer of %zu bytes is over the %zu-byte limit",

@@ -23,6 +23,17 @@ typedef struct js_engine {
     js_writer *out;
     size_t max_output;   /* longest answer line, newline excluded */
     bool fatal;          /* the command asked for the process to end */
+    void *object_proto;  /* Object.prototype, for js_json_push */
+    size_t oversize;     /* the answer built in C was this long: too large */
+    /* map_doc in C (js_map.c) */
+    void *map_funs, *map_require, *map_on_error, *map_stringify, *map_failed;
+                         /* from host.mapSetup, kept reachable in the stash */
+    void *map_rows_array; /* the array emit fills, reused (in the stash) */
+    void *map_rows;      /* the running map function's rows (key, value, ...), or NULL */
+    duk_uarridx_t map_nrows; /* entries in map_rows */
+    bool emitted;        /* emit() ran outside a map function */
+    char *map_buf;       /* the answer being written, map_len bytes kept */
+    size_t map_len, map_total, map_cap; /* kept, logical, allocated bytes */
 } js_engine;
 
 /* Heap capped at heap_max bytes; false (message on stderr) on failure. */
@@ -33,6 +44,9 @@ void js_engine_close(js_engine *e);
  * answer is flushed (a fatal protocol error, or the heap failed outside user
  * code: its state can no longer be trusted). */
 bool js_engine_handle(js_engine *e, const char *line, size_t n);
+
+/* The engine a native of ctx runs for. */
+js_engine *js_engine_of(duk_context *ctx);
 
 /* Write a ["error", name, reason] answer built in C (reason is plain text). */
 bool js_engine_error(js_engine *e, const char *name, const char *reason);

@@ -15,6 +15,7 @@ typedef struct parser {
     duk_context *ctx;
     const unsigned char *start, *p, *end;
     bool freeze;            /* the line is a map_doc: freeze what lies below */
+    void *object_proto;     /* Object.prototype, given to each object once filled */
 } parser;
 
 static void parse_value(parser *j, unsigned depth);
@@ -198,43 +199,31 @@ static void parse_number(parser *j)
     duk_to_number(j->ctx, -1);
 }
 
-static bool is_proto_key(duk_context *ctx)
-{
-    duk_size_t n;
-    const char *k = duk_get_lstring(ctx, -1, &n);
-
-    return n == 9 && memcmp(k, "__proto__", 9) == 0;
-}
-
 static void parse_object(parser *j, unsigned depth)
 {
     duk_context *ctx = j->ctx;
     duk_idx_t obj;
 
+    /* Filled while it has no prototype: a put then looks no further than
+     * the object (no setter to find, "__proto__" is a plain key). */
     duk_require_stack(ctx, 4);
-    obj = duk_push_object(ctx);
+    obj = duk_push_bare_object(ctx);
     j->p++;
     skip_ws(j);
     if (peek(j) == '}') {
         j->p++;
     } else {
         for (;;) {
-            bool proto;
             skip_ws(j);
             if (peek(j) != '"')
                 fail(j, "expected a key");
             parse_string(j);
-            proto = is_proto_key(ctx);
             skip_ws(j);
             if (peek(j) != ':')
                 fail(j, "expected ':'");
             j->p++;
             parse_value(j, depth + 1);
-            if (proto) /* a plain put would call the prototype setter */
-                duk_def_prop(ctx, obj, DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_SET_WRITABLE |
-                                           DUK_DEFPROP_SET_ENUMERABLE | DUK_DEFPROP_SET_CONFIGURABLE);
-            else
-                duk_put_prop(ctx, obj);
+            duk_put_prop(ctx, obj);
             skip_ws(j);
             if (peek(j) == ',') {
                 j->p++;
@@ -246,6 +235,8 @@ static void parse_object(parser *j, unsigned depth)
             break;
         }
     }
+    duk_push_heapptr(ctx, j->object_proto);
+    duk_set_prototype(ctx, obj);
     if (j->freeze && depth > 0)
         duk_freeze(ctx, obj);
 }
@@ -312,13 +303,45 @@ static void parse_value(parser *j, unsigned depth)
     }
 }
 
-void js_json_push(duk_context *ctx, const char *s, size_t n)
+/* The line as the pool writes map_doc, ["map_doc",DOC]: DOC alone, frozen,
+ * true; false (nothing pushed) when the line is anything else. */
+static bool push_map_doc(parser *j)
+{
+    static const char head[] = "[\"map_doc\",";
+    size_t len = sizeof head - 1;
+
+    if ((size_t)(j->end - j->p) < len || memcmp(j->p, head, len) != 0)
+        return false;
+    j->p += len;
+    j->freeze = true;
+    parse_value(j, 1);
+    skip_ws(j);
+    if (peek(j) == ']') {
+        j->p++;
+        skip_ws(j);
+        if (j->p == j->end)
+            return true;
+    }
+    duk_pop(j->ctx); /* more than a document: parse it as any line */
+    j->p = j->start;
+    j->freeze = false;
+    return false;
+}
+
+bool js_json_push(duk_context *ctx, const char *s, size_t n, void *object_proto)
 {
     parser j = {ctx, (const unsigned char *)s, (const unsigned char *)s,
-                (const unsigned char *)s + n, false};
+                (const unsigned char *)s + n, false, object_proto};
 
+    if (push_map_doc(&j))
+        return true;
     parse_value(&j, 0);
     skip_ws(&j);
     if (j.p != j.end)
         fail(&j, "trailing characters");
+    if (j.freeze) {
+        duk_get_prop_index(ctx, -1, 1); /* the document (undefined if none) */
+        duk_remove(ctx, -2);
+    }
+    return j.freeze;
 }

@@ -16,6 +16,7 @@
 #ifndef JS_JSON_H
 #define JS_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <duktape.h>
 
@@ -24,7 +25,11 @@
 /* Push the value of s[0..n).  Throws a SyntaxError (or a RangeError when the
  * heap is full), so call it inside a protected call.  When the value is an
  * array whose first element is the string "map_doc", every object and array
- * below the top level is frozen. */
-void js_json_push(duk_context *ctx, const char *s, size_t n);
+ * below the top level is frozen, and the result is true with the
+ * document (its second element, undefined if none) pushed in place of the
+ * command.  object_proto is Object.prototype (a
+ * heap pointer the caller keeps reachable): objects get it as JSON.parse's
+ * do. */
+bool js_json_push(duk_context *ctx, const char *s, size_t n, void *object_proto);
 
 #endif

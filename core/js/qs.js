@@ -15,6 +15,11 @@
  *   host.write(line)   write one line (a log line) before the answer
  *   host.gc()          run a full collection
  *   host.fatal()       exit after this answer (CouchDB's "fatal" errors)
+ *   host.mapSetup(funs, require, onError, stringify, failed)
+ *                      what map_doc uses: settee-js runs map_doc lines in C
+ *                      (js_map.c) with these, not through dispatch
+ *   host.emit          emit() as user code sees it
+ *   host.emitted()     whether emit ran outside host.map since the last call
  *
  * User functions see the standard built-ins (JSON, Date, Math, ...) and the
  * CouchDB helpers emit, sum, log, toJSON, isArray and require; nothing here
@@ -39,8 +44,6 @@
     var reduceCache = dict(); /* reduce source -> compiled function */
     var reduceCacheSize = 0;
     var ddocs = dict();       /* ddoc id -> {doc, funs: {path: fn}, require} */
-    var rows = null;          /* rows of the running map function, else null */
-    var emitted = false;      /* an emit() happened (the _view filter) */
     var lineLength = 0;       /* length of the request line (reduce_limit) */
 
     /* ---- helpers ------------------------------------------------------ */
@@ -82,12 +85,8 @@
 
     /* ---- what user code sees ----------------------------------------- */
 
-    global.emit = function emit(key, value) {
-        if (rows !== null)
-            rows[rows.length] = [key, value];
-        else
-            emitted = true;
-    };
+    /* Rows are kept (and written) by js_map.c. */
+    global.emit = host.emit;
 
     global.sum = function sum(values) {
         var rv = 0;
@@ -242,12 +241,14 @@
         reduceCache = dict();
         reduceCacheSize = 0;
         queryConfig = config !== null && typeof config === 'object' ? config : {};
+        host.mapSetup(funs, viewRequire, mapError, stringify, failed);
         host.gc();
         return 'true';
     }
 
     function addLib(lib) {
         viewRequire = makeRequire({views: {lib: lib}}, dict());
+        host.mapSetup(funs, viewRequire, mapError, stringify, failed);
         return 'true';
     }
 
@@ -256,26 +257,8 @@
         return 'true';
     }
 
-    function mapDoc(doc) {
-        /* settee-js froze doc while parsing the line (CouchDB seals it so
-         * that one map function cannot change what the next one sees). */
-        var out = '[';
-        global.require = viewRequire;
-        for (var i = 0; i < funs.length; i++) {
-            var part;
-            rows = [];
-            try {
-                funs[i](doc);
-                part = stringify(rows);
-            } catch (e) {
-                rows = null;
-                viewError(e, doc, 'map');
-                part = '[]';
-            }
-            out += (i === 0 ? '' : ',') + part;
-        }
-        rows = null;
-        return out + ']';
+    function mapError(e, doc) {
+        viewError(e, doc, 'map');
     }
 
     function compileReduce(source) {
@@ -351,11 +334,10 @@
     function viewFilter(fn, ddoc, args) {
         var docs = isArray(args) && isArray(args[0]) ? args[0] : [];
         var out = [];
-        rows = null;
         for (var i = 0; i < docs.length; i++) {
-            emitted = false;
+            host.emitted();
             fn(docs[i]);
-            out[i] = emitted;
+            out[i] = host.emitted();
         }
         return encode([true, out]);
     }
@@ -447,6 +429,17 @@
 
     /* ---- the loop's entry point -------------------------------------- */
 
+    /* The answer for a command that threw. */
+    function failed(e) {
+        try {
+            return errorLine(e);
+        } catch (e2) {
+            /* The thrown value defeats even describing it (a cyclic
+             * reason, a throwing toJSON). */
+            return '["error","unnamed_error","the thrown value cannot be serialized"]';
+        }
+    }
+
     reset(null);   /* a fresh process behaves as if reset (CouchDB's needs one) */
 
     return function dispatch(cmd, length) {
@@ -457,7 +450,10 @@
             case 'reset': return reset(cmd[1]);
             case 'add_lib': return addLib(cmd[1]);
             case 'add_fun': return addFun(cmd[1]);
-            case 'map_doc': return mapDoc(cmd[1]);
+            /* map_doc lines go to js_map.c, which calls funs in turn
+             * (settee-js froze the document while parsing the line, as
+             * CouchDB seals it so that one map function cannot change
+             * what the next one sees), with global.require the view's. */
             case 'reduce': return reduce(cmd[1], cmd[2]);
             case 'rereduce': return rereduce(cmd[1], cmd[2]);
             case 'ddoc': return ddoc(cmd);
@@ -465,14 +461,7 @@
                 throw ['fatal', 'unknown_command', "unknown command '" + name + "'"];
             }
         } catch (e) {
-            rows = null;
-            try {
-                return errorLine(e);
-            } catch (e2) {
-                /* The thrown value defeats even describing it (a cyclic
-                 * reason, a throwing toJSON). */
-                return '["error","unnamed_error","the thrown value cannot be serialized"]';
-            }
+            return failed(e);
         }
     };
 })

@@ -266,6 +266,131 @@ static void test_map_emits(void **state)
     free_pool(qs);
 }
 
+/* Rows are written as JSON.stringify wrote them when the loop was in
+ * qs.js: values as they are when the function returns, toJSON with the
+ * row index as key, undefined and functions as null, integers exactly to
+ * 2^53, strings escaped; a function whose rows cannot be written (a cycle)
+ * or that throws after emitting has none. */
+static void test_map_rows_written(void **state)
+{
+    st_qs *qs = pool();
+    st_qs_proc *p = take(qs);
+    unsigned before;
+    st_qs_answer a;
+    st_error e;
+    const char *doc = "{\"n\":5000}";
+    size_t n = strlen(doc);
+
+    reset(p);
+    add_fun(p, "function(doc){ var o = {a: 1}; emit('k', o); o.a = 2; emit(o, null); }");
+    add_fun(p, "function(doc){ emit(new Date(0), 1); emit({toJSON: function(k){ return 'at ' + k; }}, [undefined, function(){}]); }");
+    add_fun(p, "function(doc){ emit(9007199254740991, 9007199254740992); emit(-5, 0.1); emit(NaN, 1/0); emit(-1/0, -0); emit(1e21, 123e-20); }");
+    add_fun(p, "function(doc){ emit('a\"b\\\\c\\n', 'tab\\t\\u0001\\u007f'); emit(doc.s, doc._id); }");
+    add_fun(p, "function(doc){ var c = {}; c.c = c; emit(1, 1); emit(1, c); }");
+    add_fun(p, "function(doc){ emit(1, 1); throw 'x'; }");
+    add_fun(p, "function(doc){ emit(); emit(null); emit(true, false); }");
+    before = g_logs.count;
+    map_one(p, "{\"_id\":\"d\\u00e9\",\"s\":\"\\u00e9\\ud83d\\ude00 \\\"q\\\"\"}",
+            "[[[\"k\",{\"a\":2}],[{\"a\":2},null]],[[\"1970-01-01T00:00:00.000Z\",1],[\"at 0\",[null,null]]],[[9007199254740991,9007199254740992],[-5,0.1],[null,null],[null,0],[1e+21,1.23e-18]],[[\"a\\\"b\\\\c\\n\",\"tab\\t\\u0001\x7f""\"],[\"\xc3""\xa9""\xf0""\x9f""\x98""\x80"" \\\"q\\\"\",\"d\xc3""\xa9""\"]],[],[],[[null,null],[null,null],[true,false]]]");
+    assert_int_equal(g_logs.count, before + 2);
+    /* map_doc lines written otherwise than the pool writes them. */
+    reset(p);
+    add_fun(p, "function(doc){ emit(doc.a, 1); }");
+    says(p, "[ \"map_doc\" , {\"a\":[1]} ]", "[[[[1],1]]]");
+    says(p, "[\"map_doc\",{\"a\":2},3]", "[[[2,1]]]");
+    says(p, "[\"map_doc\"]", "[[]]");
+    says(p, "[\"map_doc\",{\"a\":3}]  ", "[[[3,1]]]");
+    says_prefix(p, "[\"map_doc\",{\"a\":4}", "[\"error\",\"bad_request\"");
+    /* Many rows: the answer grows past its first buffer. */
+    reset(p);
+    add_fun(p, "function(doc){ for (var i = 0; i < doc.n; i++) emit('key-' + i, i); }");
+    assert_int_equal(st_qs_map_docs(p, &doc, &n, 1, &a, &e), ST_OK);
+    assert_int_equal(a.value->u.items[0].len, 5000);
+    assert_string_equal(a.value->u.items[0].u.items[4999].u.items[0].u.str, "key-4999");
+    st_qs_answer_free(&a);
+    st_qs_checkin(p);
+    free_pool(qs);
+}
+
+/* Random documents: a map_doc line as the pool writes it (parsed as the
+ * document alone) and the same document in a line written otherwise (parsed
+ * as a command) give the same answer, the document frozen and an ordinary
+ * object either way. */
+static unsigned rj_state = 2026;
+static unsigned rj(unsigned n)
+{
+    rj_state = rj_state * 1103515245u + 12345u;
+    return ((rj_state >> 8) & 0xFFFFFF) % n;
+}
+
+static void rj_value(st_buf *b, int depth)
+{
+    static const char *const scalars[] = {
+        "0", "-0", "7", "-12", "1.5e3", "0.1", "12345678901234", "9007199254740993", "true",
+        "false", "null", "\"\"", "\"abc\"", "\"q\\\"b\\\\s\\n\\t\"", "\"\\u00e9\\ud83d\\ude00\"",
+        "\"\xc3\xa9t\xc3\xa9\"", "\"\\u0001\\u001f\"", "\"__proto__\""};
+    static const char *const keys[] = {"\"a\"", "\"b\"", "\"__proto__\"", "\"_id\"",
+                                       "\"n\"", "\"\\u00e9\"", "\"constructor\""};
+    unsigned kind = depth > 3 ? 0 : rj(4);
+
+    if (kind < 2) {
+        assert_int_equal(st_buf_adds(b, scalars[rj(sizeof scalars / sizeof *scalars)]), ST_OK);
+        return;
+    }
+    assert_int_equal(st_buf_addc(b, kind == 2 ? '{' : '['), ST_OK);
+    for (unsigned i = 0, n = rj(5); i < n; i++) {
+        if (i > 0)
+            assert_int_equal(st_buf_adds(b, rj(2) ? "," : " , "), ST_OK);
+        if (kind == 2) {
+            assert_int_equal(st_buf_adds(b, keys[rj(sizeof keys / sizeof *keys)]), ST_OK);
+            assert_int_equal(st_buf_addc(b, ':'), ST_OK);
+        }
+        rj_value(b, depth + 1);
+    }
+    assert_int_equal(st_buf_addc(b, kind == 2 ? '}' : ']'), ST_OK);
+}
+
+static void test_map_doc_lines_random(void **state)
+{
+    st_qs *qs = pool();
+    st_qs_proc *p = take(qs);
+
+    reset(p);
+    add_fun(p, "function(doc){ emit(toJSON(doc), [Object.isFrozen(doc),"
+               " Object.getPrototypeOf(doc) === Object.prototype, doc.__proto__ === undefined]); }");
+    for (int i = 0; i < 300; i++) {
+        st_buf doc = ST_BUF_INIT, l1 = ST_BUF_INIT, l2 = ST_BUF_INIT;
+        st_qs_answer a1, a2;
+        st_error e;
+        char *t1, *t2;
+
+        assert_int_equal(st_buf_addc(&doc, '{'), ST_OK);
+        assert_int_equal(st_buf_adds(&doc, "\"_id\":\"r\""), ST_OK);
+        for (unsigned k = 0, n = rj(4); k < n; k++) {
+            assert_int_equal(st_buf_adds(&doc, k % 2 ? ",\"x\":" : ",\"__proto__\":"), ST_OK);
+            rj_value(&doc, 1);
+        }
+        assert_int_equal(st_buf_addc(&doc, '}'), ST_OK);
+        assert_int_equal(st_buf_printf(&l1, "[\"map_doc\",%s]", doc.data), ST_OK);
+        assert_int_equal(st_buf_printf(&l2, "[ \"map_doc\", %s ]", doc.data), ST_OK);
+        assert_int_equal(st_qs_prompt(p, l1.data, l1.len, &a1, &e), ST_OK);
+        assert_int_equal(st_qs_prompt(p, l2.data, l2.len, &a2, &e), ST_OK);
+        t1 = answer_text(&a1);
+        t2 = answer_text(&a2);
+        if (strcmp(t1, t2) != 0 || strstr(t1, "[true,true,") == NULL)
+            fail_msg("%s\n  answered %s\n  and %s", doc.data, t1, t2);
+        free(t1);
+        free(t2);
+        st_qs_answer_free(&a1);
+        st_qs_answer_free(&a2);
+        st_buf_free(&doc);
+        st_buf_free(&l1);
+        st_buf_free(&l2);
+    }
+    st_qs_checkin(p);
+    free_pool(qs);
+}
+
 static void test_map_throws_logs(void **state)
 {
     st_qs *qs = pool();
@@ -717,6 +842,15 @@ static void test_heap_bomb_fails_cleanly(void **state)
     /* Same process, still working. */
     assert_int_equal(p->pid, pid);
     map_one(p, "{\"_id\":\"after\"}", "[[],[[\"after\",2]]]");
+    /* Emitting until the heap is full: the rows go, the heap is whole again
+     * for the next document (which needs most of it). */
+    reset(p);
+    add_fun(p, "function(doc){ if (doc.bomb) while (true) emit(1, 1);"
+               " var a = []; for (var i = 0; i < 300; i++) a.push('x'.repeat(100000) + i);"
+               " emit(doc._id, a.length); }");
+    map_one(p, "{\"_id\":\"e\",\"bomb\":true}", "[[]]");
+    assert_int_equal(p->pid, pid);
+    map_one(p, "{\"_id\":\"f\"}", "[[[\"f\",300]]]");
     st_qs_checkin(p);
     free_pool(qs);
 }
@@ -1070,6 +1204,8 @@ int main(void)
         cmocka_unit_test(test_reset_and_add_fun),
         cmocka_unit_test(test_map_emits),
         cmocka_unit_test(test_map_throws_logs),
+        cmocka_unit_test(test_map_rows_written),
+        cmocka_unit_test(test_map_doc_lines_random),
         cmocka_unit_test(test_compile_errors),
         cmocka_unit_test(test_reduce_rereduce),
         cmocka_unit_test(test_ddoc_filters),
