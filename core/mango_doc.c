@@ -100,15 +100,11 @@ static st_json str_value(const char *s)
     return v;
 }
 
-st_status st_mango_doc_make(mango_doc *d, const char *id, const char *rev, bool deleted,
-                            const char *body, size_t len, st_error *err)
+/* d->root: _id, _rev and _deleted as given, then the members of b (none
+ * when b is not an object), which d->members borrows. */
+static st_status assemble(mango_doc *d, const char *id, const char *rev, bool deleted,
+                          const st_json *b, st_error *err)
 {
-    memset(d, 0, sizeof *d);
-    st_status st = st_json_parse(body && len ? body : "{}", body && len ? len : 2, NULL,
-                                 &d->body, err);
-    if (st != ST_OK)
-        return st;
-    const st_json *b = st_json_doc_root(d->body);
     size_t nb = b->type == ST_JSON_OBJECT ? b->len : 0;
     d->members = calloc(nb + 3, sizeof *d->members);
     if (!d->members) {
@@ -137,6 +133,29 @@ st_status st_mango_doc_make(mango_doc *d, const char *id, const char *rev, bool 
     d->root.len = n + nb;
     d->root.u.members = d->members;
     return ST_OK;
+}
+
+st_status st_mango_doc_make(mango_doc *d, const char *id, const char *rev, bool deleted,
+                            const char *body, size_t len, st_error *err)
+{
+    memset(d, 0, sizeof *d);
+    st_status st = st_json_parse(body && len ? body : "{}", body && len ? len : 2, NULL,
+                                 &d->body, err);
+    if (st != ST_OK)
+        return st;
+    return assemble(d, id, rev, deleted, st_json_doc_root(d->body), err);
+}
+
+st_status st_mango_doc_pick(mango_doc *d, st_json_pick *p, const st_json_key *keys,
+                            size_t nkeys, const char *id, const char *rev, bool deleted,
+                            const char *body, size_t len, st_error *err)
+{
+    st_json b;
+    memset(d, 0, sizeof *d);
+    if (p && st_json_pick_parse(p, body && len ? body : "{}", body && len ? len : 2, keys,
+                                nkeys, &b))
+        return assemble(d, id, rev, deleted, &b, err);
+    return st_mango_doc_make(d, id, rev, deleted, body, len, err);
 }
 
 void st_mango_doc_free(mango_doc *d)
