@@ -138,6 +138,18 @@ static void ws(cur *c)
         c->s++;
 }
 
+/* Bytes a string's fast loop stops at: '"', '\\', controls, non-ASCII. */
+#define ALL16 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+#define NONE16 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+static const unsigned char stop[256] = {
+    ALL16, ALL16,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x22 '"' */
+    NONE16, NONE16,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, /* 0x5C '\\' */
+    NONE16, NONE16,
+    ALL16, ALL16, ALL16, ALL16, ALL16, ALL16, ALL16, ALL16,
+};
+
 /* A string at c->s (its opening quote): raw[0..*raw_len) is what lies
  * between the quotes, *esc whether it holds escapes.  Declines \u, control
  * characters, unknown escapes and invalid UTF-8. */
@@ -147,6 +159,8 @@ static bool scan_string(cur *c, const unsigned char **raw, size_t *raw_len, bool
     bool high = false;
     *esc = false;
     for (;;) {
+        while (s < end && !stop[*s])
+            s++;
         if (s == end)
             return false;
         unsigned char b = *s;
@@ -360,7 +374,8 @@ static bool value(cur *c, unsigned depth, bool build, st_json *out)
 static bool wanted(const st_json_key *keys, size_t nkeys, const char *k, size_t n)
 {
     for (size_t i = 0; i < nkeys; i++)
-        if (keys[i].len == n && memcmp(keys[i].key, k, n) == 0)
+        if (keys[i].len == n && (n == 0 || (keys[i].key[0] == k[0] &&
+                                            memcmp(keys[i].key, k, n) == 0)))
             return true;
     return false;
 }

@@ -318,11 +318,18 @@ static st_status render(st_mango_cursor *c, st_conn *conn, const st_row_view *ro
 
 static st_status remember(st_buf *key, char **id, const void *k, size_t kn, const char *docid)
 {
-    char *d = strdup(docid);
-    if (!d)
-        return ST_E_NOMEM;
-    free(*id);
-    *id = d;
+    /* Every candidate moves the position: an id no longer than the last
+     * one reuses its allocation. */
+    size_t n = strlen(docid);
+    if (*id && strlen(*id) >= n) {
+        memmove(*id, docid, n + 1);
+    } else {
+        char *d = strdup(docid);
+        if (!d)
+            return ST_E_NOMEM;
+        free(*id);
+        *id = d;
+    }
     st_buf_reset(key);
     return kn ? st_buf_add(key, k, kn) : st_buf_reserve(key, 1);
 }
