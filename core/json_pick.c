@@ -153,7 +153,7 @@ static const unsigned char stop[256] = {
 /* A string at c->s (its opening quote): raw[0..*raw_len) is what lies
  * between the quotes, *esc whether it holds escapes.  Declines \u, control
  * characters, unknown escapes and invalid UTF-8. */
-static bool scan_string(cur *c, const unsigned char **raw, size_t *raw_len, bool *esc)
+static bool scan_string_slow(cur *c, const unsigned char **raw, size_t *raw_len, bool *esc)
 {
     const unsigned char *s = c->s + 1, *end = c->end;
     bool high = false;
@@ -184,6 +184,21 @@ static bool scan_string(cur *c, const unsigned char **raw, size_t *raw_len, bool
     /* Escapes are ASCII and never join or split a multi-byte sequence, so
      * the raw text is valid exactly when the unescaped string is. */
     return !high || st_utf8_valid(*raw, *raw_len);
+}
+
+/* The same; most strings are plain ASCII, read here without the call. */
+static inline bool scan_string(cur *c, const unsigned char **raw, size_t *raw_len, bool *esc)
+{
+    const unsigned char *s = c->s + 1;
+    while (s < c->end && !stop[*s])
+        s++;
+    if (s == c->end || *s != '"')
+        return scan_string_slow(c, raw, raw_len, esc);
+    *raw = c->s + 1;
+    *raw_len = (size_t)(s - *raw);
+    *esc = false;
+    c->s = s + 1;
+    return true;
 }
 
 /* The unescaped string of raw[0..n), NUL-terminated, in the arena. */
@@ -381,7 +396,7 @@ static bool wanted(const st_json_key *keys, size_t nkeys, const char *k, size_t 
 }
 
 bool st_json_pick_parse(st_json_pick *p, const char *text, size_t n, const st_json_key *keys,
-                        size_t nkeys, st_json *out)
+                        size_t nkeys, size_t lead, st_json *out)
 {
     cur c = {p, (const unsigned char *)text, (const unsigned char *)text + n};
     if (!text || !reset(p))
@@ -429,10 +444,14 @@ bool st_json_pick_parse(st_json_pick *p, const char *text, size_t n, const st_js
     ws(&c);
     if (c.s != c.end)
         return false;
-    st_json o = {.type = ST_JSON_OBJECT, .len = p->nvals};
-    if (p->nvals && (!(o.u.members = arena(p, p->nvals * sizeof *o.u.members)) ||
-                     !st_json_dedupe_members(p->vals, p->nvals, o.u.members, &o.len)))
+    st_json o = {.type = ST_JSON_OBJECT};
+    if (lead > SIZE_MAX / sizeof *o.u.members - p->nvals ||
+        !(o.u.members = arena(p, (lead + p->nvals) * sizeof *o.u.members)))
         return false;
+    memset(o.u.members, 0, lead * sizeof *o.u.members);
+    if (!st_json_dedupe_members(p->vals, p->nvals, o.u.members + lead, &o.len))
+        return false;
+    o.len += lead;
     *out = o;
     return true;
 }

@@ -100,39 +100,25 @@ static st_json str_value(const char *s)
     return v;
 }
 
-/* d->root: _id, _rev and _deleted as given, then the members of b (none
- * when b is not an object), which d->members borrows. */
-static st_status assemble(mango_doc *d, const char *id, const char *rev, bool deleted,
-                          const st_json *b, st_error *err)
+/* Put _id, _rev and _deleted as given into m[0..3), those present first;
+ * their count. */
+static size_t specials(st_json_member *m, const char *id, const char *rev, bool deleted)
 {
-    size_t nb = b->type == ST_JSON_OBJECT ? b->len : 0;
-    d->members = calloc(nb + 3, sizeof *d->members);
-    if (!d->members) {
-        st_mango_doc_free(d);
-        return st_fail(err, ST_E_NOMEM, "out of memory");
-    }
     size_t n = 0;
-    d->members[n].key = "_id";
-    d->members[n].key_len = 3;
-    d->members[n++].value = str_value(id);
+    m[n].key = "_id";
+    m[n].key_len = 3;
+    m[n++].value = str_value(id);
     if (rev) {
-        d->members[n].key = "_rev";
-        d->members[n].key_len = 4;
-        d->members[n++].value = str_value(rev);
+        m[n].key = "_rev";
+        m[n].key_len = 4;
+        m[n++].value = str_value(rev);
     }
     if (deleted) {
-        d->members[n].key = "_deleted";
-        d->members[n].key_len = 8;
-        d->members[n++].value = (st_json){.type = ST_JSON_TRUE};
+        m[n].key = "_deleted";
+        m[n].key_len = 8;
+        m[n++].value = (st_json){.type = ST_JSON_TRUE};
     }
-    /* Body members after the special ones: a lookup takes the last of equal
-     * keys, so a body can never shadow _id or _rev (it has neither). */
-    if (nb)
-        memcpy(d->members + n, b->u.members, nb * sizeof *d->members);
-    d->root.type = ST_JSON_OBJECT;
-    d->root.len = n + nb;
-    d->root.u.members = d->members;
-    return ST_OK;
+    return n;
 }
 
 st_status st_mango_doc_make(mango_doc *d, const char *id, const char *rev, bool deleted,
@@ -143,7 +129,22 @@ st_status st_mango_doc_make(mango_doc *d, const char *id, const char *rev, bool 
                                  &d->body, err);
     if (st != ST_OK)
         return st;
-    return assemble(d, id, rev, deleted, st_json_doc_root(d->body), err);
+    const st_json *b = st_json_doc_root(d->body);
+    size_t nb = b->type == ST_JSON_OBJECT ? b->len : 0;
+    d->members = calloc(nb + 3, sizeof *d->members);
+    if (!d->members) {
+        st_mango_doc_free(d);
+        return st_fail(err, ST_E_NOMEM, "out of memory");
+    }
+    size_t n = specials(d->members, id, rev, deleted);
+    /* Body members after the special ones: a lookup takes the last of equal
+     * keys, so a body can never shadow _id or _rev (it has neither). */
+    if (nb)
+        memcpy(d->members + n, b->u.members, nb * sizeof *d->members);
+    d->root.type = ST_JSON_OBJECT;
+    d->root.len = n + nb;
+    d->root.u.members = d->members;
+    return ST_OK;
 }
 
 st_status st_mango_doc_pick(mango_doc *d, st_json_pick *p, const st_json_key *keys,
@@ -152,10 +153,17 @@ st_status st_mango_doc_pick(mango_doc *d, st_json_pick *p, const st_json_key *ke
 {
     st_json b;
     memset(d, 0, sizeof *d);
-    if (p && st_json_pick_parse(p, body && len ? body : "{}", body && len ? len : 2, keys,
-                                nkeys, &b))
-        return assemble(d, id, rev, deleted, &b, err);
-    return st_mango_doc_make(d, id, rev, deleted, body, len, err);
+    if (!p || !st_json_pick_parse(p, body && len ? body : "{}", body && len ? len : 2, keys,
+                                  nkeys, 3, &b))
+        return st_mango_doc_make(d, id, rev, deleted, body, len, err);
+    /* The picked object has three free members in front for the special
+     * ones; those absent close up. */
+    size_t n = specials(b.u.members, id, rev, deleted);
+    if (n < 3)
+        memmove(b.u.members + n, b.u.members + 3, (b.len - 3) * sizeof *b.u.members);
+    d->root = b;
+    d->root.len = b.len - (3 - n);
+    return ST_OK;
 }
 
 void st_mango_doc_free(mango_doc *d)

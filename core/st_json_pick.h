@@ -40,10 +40,11 @@ st_json_pick *st_json_pick_new(void); /* NULL when out of memory */
 void st_json_pick_free(st_json_pick *p); /* NULL ok */
 
 /* Parse text[0..n) keeping the members named in keys[0..nkeys) (with all
- * they hold).  True: *out is an object of those members in input order, of
- * duplicate keys only the last, as st_json_parse builds them.  False: not
- * handled here (see above); *out is untouched and the caller falls back. */
+ * they hold).  True: *out is an object of `lead` zeroed members, for the
+ * caller to fill, then those members in input order, of duplicate keys only
+ * the last, as st_json_parse builds them.  False: not handled here (see
+ * above); *out is untouched and the caller falls back. */
 bool st_json_pick_parse(st_json_pick *p, const char *text, size_t n, const st_json_key *keys,
-                        size_t nkeys, st_json *out);
+                        size_t nkeys, size_t lead, st_json *out);
 
 #endif

@@ -1457,7 +1457,7 @@ static void test_random_pick(void **state)
 
                 assert_int_equal(st_selector_match(s, st_json_doc_root(full), &want), ST_OK);
                 total++;
-                if (st_json_pick_parse(p, v[k].data, v[k].len, keys, nkeys, &part)) {
+                if (st_json_pick_parse(p, v[k].data, v[k].len, keys, nkeys, 0, &part)) {
                     picked++;
                     assert_int_equal(st_selector_match(s, &part, &got), ST_OK);
                     if (got != want)

@@ -6,7 +6,8 @@
  * members under the named keys, in the same order, value for value.  The
  * keys are every other top-level key of the full parse (which ones from the
  * input's first byte) plus "a" and ""; each input is parsed twice with the
- * same scratch, so that its reuse is exercised. */
+ * same scratch, so that its reuse is exercised, the second time with three
+ * members left free in front (which must come zeroed). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,13 +66,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     st_json_pick *p = st_json_pick_new();
     if (!p)
         abort();
-    for (int round = 0; round < 2; round++) {
+    for (size_t lead = 0; lead < 4; lead += 3) {
         st_json got;
-        if (!st_json_pick_parse(p, (const char *)data, size, keys, nkeys, &got))
+        if (!st_json_pick_parse(p, (const char *)data, size, keys, nkeys, lead, &got))
             continue;
-        if (!root || root->type != ST_JSON_OBJECT || got.type != ST_JSON_OBJECT)
+        if (!root || root->type != ST_JSON_OBJECT || got.type != ST_JSON_OBJECT ||
+            got.len < lead)
             abort();
-        size_t k = 0;
+        for (size_t i = 0; i < lead; i++)
+            if (got.u.members[i].key || got.u.members[i].key_len ||
+                got.u.members[i].value.type != ST_JSON_NULL)
+                abort();
+        size_t k = lead;
         for (size_t i = 0; i < root->len; i++) {
             const st_json_member *m = &root->u.members[i];
             if (!named(keys, nkeys, m))
