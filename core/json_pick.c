@@ -100,7 +100,7 @@ static bool reset(st_json_pick *p)
 static void *arena(st_json_pick *p, size_t n)
 {
     size_t at = (p->used + NODE_ALIGN - 1) & ~(NODE_ALIGN - 1);
-    if (at <= p->cap && p->cap - at >= n) {
+    if (p->block && at <= p->cap && p->cap - at >= n) {
         p->used = at + n;
         return p->block + at;
     }
