@@ -15,6 +15,7 @@
  * lone "\uD800" into "?", so strings are re-checked strictly and \u escapes
  * are pre-scanned for unpaired surrogates, as CouchDB's jiffy does.
  */
+#include "json_int.h"
 #include "st_json.h"
 #include "st_utf8.h"
 
@@ -365,8 +366,9 @@ static bool same_key(const st_json_member *a, const st_json_member *b)
 
 /* Copy an object's members into out, keeping only the last of duplicate
  * keys (where it stands), as CouchDB does with what it stores and hashes:
- * {"k":1,"k":2} is {"k":2}.  Returns the count kept; false on memory. */
-static bool dedupe_members(const st_json_member *kids, size_t count, st_json_member *out,
+ * {"k":1,"k":2} is {"k":2}.  Returns the count kept; false on memory.
+ * (Shared with json_pick.c through json_int.h.) */
+bool st_json_dedupe_members(const st_json_member *kids, size_t count, st_json_member *out,
                            size_t *out_n)
 {
     bool *drop = NULL;
@@ -422,7 +424,7 @@ static int close_container(parse_ctx *c, st_json_type type)
 
     if (count > 0 && type == ST_JSON_OBJECT) {
         v.u.members = arena_nodes(c->doc, count * sizeof(st_json_member));
-        if (v.u.members == NULL || !dedupe_members(kids, count, v.u.members, &v.len))
+        if (v.u.members == NULL || !st_json_dedupe_members(kids, count, v.u.members, &v.len))
             return cancel(c, ST_E_NOMEM, "out of memory");
     } else if (count > 0) {
         v.u.items = arena_nodes(c->doc, count * sizeof(st_json));

@@ -100,6 +100,27 @@ static st_json str_value(const char *s)
     return v;
 }
 
+/* Put _id, _rev and _deleted as given into m[0..3), those present first;
+ * their count. */
+static size_t specials(st_json_member *m, const char *id, const char *rev, bool deleted)
+{
+    size_t n = 0;
+    m[n].key = "_id";
+    m[n].key_len = 3;
+    m[n++].value = str_value(id);
+    if (rev) {
+        m[n].key = "_rev";
+        m[n].key_len = 4;
+        m[n++].value = str_value(rev);
+    }
+    if (deleted) {
+        m[n].key = "_deleted";
+        m[n].key_len = 8;
+        m[n++].value = (st_json){.type = ST_JSON_TRUE};
+    }
+    return n;
+}
+
 st_status st_mango_doc_make(mango_doc *d, const char *id, const char *rev, bool deleted,
                             const char *body, size_t len, st_error *err)
 {
@@ -115,20 +136,7 @@ st_status st_mango_doc_make(mango_doc *d, const char *id, const char *rev, bool 
         st_mango_doc_free(d);
         return st_fail(err, ST_E_NOMEM, "out of memory");
     }
-    size_t n = 0;
-    d->members[n].key = "_id";
-    d->members[n].key_len = 3;
-    d->members[n++].value = str_value(id);
-    if (rev) {
-        d->members[n].key = "_rev";
-        d->members[n].key_len = 4;
-        d->members[n++].value = str_value(rev);
-    }
-    if (deleted) {
-        d->members[n].key = "_deleted";
-        d->members[n].key_len = 8;
-        d->members[n++].value = (st_json){.type = ST_JSON_TRUE};
-    }
+    size_t n = specials(d->members, id, rev, deleted);
     /* Body members after the special ones: a lookup takes the last of equal
      * keys, so a body can never shadow _id or _rev (it has neither). */
     if (nb)
@@ -136,6 +144,25 @@ st_status st_mango_doc_make(mango_doc *d, const char *id, const char *rev, bool 
     d->root.type = ST_JSON_OBJECT;
     d->root.len = n + nb;
     d->root.u.members = d->members;
+    return ST_OK;
+}
+
+st_status st_mango_doc_pick(mango_doc *d, st_json_pick *p, const st_json_key *keys,
+                            size_t nkeys, const char *id, const char *rev, bool deleted,
+                            const char *body, size_t len, st_error *err)
+{
+    st_json b;
+    memset(d, 0, sizeof *d);
+    if (!p || !st_json_pick_parse(p, body && len ? body : "{}", body && len ? len : 2, keys,
+                                  nkeys, 3, &b))
+        return st_mango_doc_make(d, id, rev, deleted, body, len, err);
+    /* The picked object has three free members in front for the special
+     * ones; those absent close up. */
+    size_t n = specials(b.u.members, id, rev, deleted);
+    if (n < 3)
+        memmove(b.u.members + n, b.u.members + 3, (b.len - 3) * sizeof *b.u.members);
+    d->root = b;
+    d->root.len = b.len - (3 - n);
     return ST_OK;
 }
 

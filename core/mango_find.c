@@ -20,6 +20,7 @@
 
 #define PAGE_KEYS 512           /* candidates examined per page */
 #define SCAN_WARNING_RATIO 10   /* CouchDB's index_scan_warning_threshold */
+#define PICK_KEYS 16            /* more top-level fields in a selector: full parses */
 
 struct st_mango_cursor {
     st_db *db;
@@ -40,6 +41,9 @@ struct st_mango_cursor {
     char *warning;
     st_buf doc;                 /* a rendered document */
     st_buf proj;                /* its projection */
+    st_json_pick *pick;         /* matching parses only keys (NULL: whole bodies) */
+    st_json_key keys[PICK_KEYS];
+    size_t nkeys;
 };
 
 static double since_ms(const struct timespec *t0)
@@ -216,6 +220,7 @@ void st_mango_cursor_free(st_mango_cursor *c)
     free(c->warning);
     st_buf_free(&c->doc);
     st_buf_free(&c->proj);
+    st_json_pick_free(c->pick);
     free(c);
 }
 
@@ -235,6 +240,9 @@ st_status st_mango_find(st_db *db, const st_mango_query *q, st_mango_cursor **ou
         st = st_mango_plan(q, c->idx, c->n_idx, &c->plan, err);
     if (st == ST_OK && q->bookmark)
         st = bookmark_read(c, q->bookmark, err);
+    /* Out of memory here only costs speed: every body is then parsed whole. */
+    if (st == ST_OK && st_selector_top_keys(q->sel, c->keys, PICK_KEYS, &c->nkeys))
+        c->pick = st_json_pick_new();
     if (st != ST_OK) {
         st_mango_cursor_free(c);
         return st;
@@ -310,11 +318,18 @@ static st_status render(st_mango_cursor *c, st_conn *conn, const st_row_view *ro
 
 static st_status remember(st_buf *key, char **id, const void *k, size_t kn, const char *docid)
 {
-    char *d = strdup(docid);
-    if (!d)
-        return ST_E_NOMEM;
-    free(*id);
-    *id = d;
+    /* Every candidate moves the position: an id no longer than the last
+     * one reuses its allocation. */
+    size_t n = strlen(docid);
+    if (*id && strlen(*id) >= n) {
+        memmove(*id, docid, n + 1);
+    } else {
+        char *d = strdup(docid);
+        if (!d)
+            return ST_E_NOMEM;
+        free(*id);
+        *id = d;
+    }
     st_buf_reset(key);
     return kn ? st_buf_add(key, k, kn) : st_buf_reserve(key, 1);
 }
@@ -343,7 +358,8 @@ static st_status match_row(st_mango_cursor *c, const st_row_view *row, st_revtre
         st_rev_format(&r, rev, sizeof rev);
     }
     c->stats.docs_examined++;
-    st = st_mango_doc_make(&d, row->id, t ? rev : NULL, false, row->body, row->body_len, err);
+    st = st_mango_doc_pick(&d, c->pick, c->keys, c->nkeys, row->id, t ? rev : NULL, false,
+                           row->body, row->body_len, err);
     if (st == ST_OK)
         st = st_selector_match(c->q->sel, &d.root, &m);
     st_mango_doc_free(&d);

@@ -44,12 +44,19 @@ const st_json *st_mango_path_get(const mango_path *p, const st_json *v);
  * against the document's JSON with its special members.  The body is
  * parsed once; the object's members point into it. */
 typedef struct mango_doc {
-    st_json_doc *body;      /* the parsed body */
+    st_json_doc *body;      /* the parsed body (NULL when picked) */
     st_json root;           /* the object */
     st_json_member *members;
 } mango_doc;
 
 st_status st_mango_doc_make(mango_doc *d, const char *id, const char *rev, bool deleted,
+                            const char *body, size_t len, st_error *err);
+/* The same object with only the body members named in keys (the others
+ * unread: st_json_pick.h), for a selector that reads no others
+ * (st_selector_top_keys); it lives in p until p's next parse.  Falls back
+ * to st_mango_doc_make when p declines the body or is NULL. */
+st_status st_mango_doc_pick(mango_doc *d, st_json_pick *p, const st_json_key *keys,
+                            size_t nkeys, const char *id, const char *rev, bool deleted,
                             const char *body, size_t len, st_error *err);
 void st_mango_doc_free(mango_doc *d);
 

@@ -192,3 +192,41 @@ const st_selector_field *st_selector_field_find(const st_selector *s, const char
             return &s->fields[i];
     return NULL;
 }
+
+/* ---- the members a match reads --------------------------------------------- */
+
+/* Add each top-level key under n to keys (distinct); false when there are
+ * more than cap or n might read the document some other way. */
+static bool top_keys(const sel_node *n, st_json_key *keys, size_t cap, size_t *nk)
+{
+    switch (n->op) {
+    case SEL_TRUE:
+        return true;
+    case SEL_AND:
+    case SEL_OR:
+        for (size_t i = 0; i < n->u.list.n; i++)
+            if (!top_keys(n->u.list.kids[i], keys, cap, nk))
+                return false;
+        return true;
+    case SEL_FIELD: {
+        if (n->u.field.nsegs == 0)
+            return false; /* the document itself: only inside $elemMatch & co. */
+        const sel_seg *sg = &n->u.field.segs[0];
+        for (size_t i = 0; i < *nk; i++)
+            if (keys[i].len == sg->len && memcmp(keys[i].key, sg->key, sg->len) == 0)
+                return true;
+        if (*nk == cap)
+            return false;
+        keys[(*nk)++] = (st_json_key){sg->key, sg->len};
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+bool st_selector_top_keys(const st_selector *s, st_json_key *keys, size_t cap, size_t *out_n)
+{
+    *out_n = 0;
+    return top_keys(s->root, keys, cap, out_n);
+}

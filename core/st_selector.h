@@ -59,6 +59,7 @@
 #include "st_buf.h"
 #include "st_error.h"
 #include "st_json.h"
+#include "st_json_pick.h"
 #include "st_jw.h"
 
 #define ST_SELECTOR_MAX_DEPTH 32    /* JSON nesting of the whole selector */
@@ -127,5 +128,12 @@ typedef struct st_selector_field {
 const st_selector_field *st_selector_fields(const st_selector *s, size_t *out_n);
 /* One field by its normal-form path, or NULL when unconstrained. */
 const st_selector_field *st_selector_field_find(const st_selector *s, const char *path);
+
+/* The top-level members a match can read: the first segment of every field
+ * path (borrowed from the selector), distinct, into keys[0..*out_n).  A
+ * match looks at nothing else of the document, so a document holding only
+ * these members (and _id, _rev...) matches exactly when the whole one does.
+ * False when there are more than cap of them. */
+bool st_selector_top_keys(const st_selector *s, st_json_key *keys, size_t cap, size_t *out_n);
 
 #endif

@@ -20,6 +20,7 @@
 #include "st_buf.h"
 #include "st_collate.h"
 #include "st_json.h"
+#include "st_json_pick.h"
 #include "st_jw.h"
 #include "st_selector.h"
 
@@ -1393,6 +1394,123 @@ static void test_random_against_reference(void **state)
         st_json_doc_free(docs[i]);
 }
 
+/* The scan's partial parse (st_json_pick.h): a document holding only the
+ * selector's top-level members (st_selector_top_keys) matches exactly when
+ * the whole one does.  Each random document is also tried with a duplicate
+ * key at the end (the last value wins) and with spaces around its tokens. */
+static void variants(const char *text, st_buf out[3])
+{
+    size_t n = strlen(text);
+
+    add(&out[0], text);
+    assert_int_equal(st_buf_add(&out[1], text, n - 1), ST_OK);
+    add(&out[1], n > 2 ? ",\"a\":[1,{\"x\":2,\"x\":\"b\"}]}" : "\"a\":-1}");
+    for (size_t i = 0; i < n; i++) {
+        bool tok = strchr("{}[],:", text[i]) != NULL;
+
+        if (tok)
+            add(&out[2], " \n");
+        assert_int_equal(st_buf_addc(&out[2], text[i]), ST_OK);
+        if (tok)
+            add(&out[2], "\t\r");
+    }
+}
+
+static void test_random_pick(void **state)
+{
+    char *texts[RANDOM_DOCS];
+    st_json_pick *p = st_json_pick_new();
+    size_t picked = 0, total = 0;
+
+    assert_non_null(p);
+    srand(11);
+    for (int i = 0; i < RANDOM_DOCS; i++) {
+        st_buf b = ST_BUF_INIT;
+
+        gen_doc(&b);
+        texts[i] = st_buf_take(&b, NULL);
+    }
+    for (int i = 0; i < RANDOM_SELECTORS; i++) {
+        st_buf b = ST_BUF_INIT;
+        st_json_doc *sd;
+        st_selector *s = NULL;
+        st_json_key keys[16];
+        size_t nkeys = 0;
+        st_error e;
+
+        gen_selector(&b, 0, false);
+        sd = parse(b.data);
+        if (st_selector_compile(st_json_doc_root(sd), &s, &e) != ST_OK) {
+            st_json_doc_free(sd);
+            st_buf_free(&b);
+            continue;
+        }
+        assert_true(st_selector_top_keys(s, keys, 16, &nkeys));
+        for (int d = 0; d < RANDOM_DOCS; d++) {
+            st_buf v[3] = {ST_BUF_INIT, ST_BUF_INIT, ST_BUF_INIT};
+
+            variants(texts[d], v);
+            for (int k = 0; k < 3; k++) {
+                st_json_doc *full = parse(v[k].data);
+                st_json part;
+                bool want, got;
+
+                assert_int_equal(st_selector_match(s, st_json_doc_root(full), &want), ST_OK);
+                total++;
+                if (st_json_pick_parse(p, v[k].data, v[k].len, keys, nkeys, 0, &part)) {
+                    picked++;
+                    assert_int_equal(st_selector_match(s, &part, &got), ST_OK);
+                    if (got != want)
+                        fail_msg("selector %s\n  doc %s\n  picked %d, whole %d", b.data,
+                                 v[k].data, got, want);
+                }
+                st_json_doc_free(full);
+                st_buf_free(&v[k]);
+            }
+        }
+        st_selector_free(s);
+        st_json_doc_free(sd);
+        st_buf_free(&b);
+    }
+    print_message("%zu of %zu documents picked\n", picked, total);
+    assert_true(picked > total * 9 / 10); /* declines are for the unusual only */
+    for (int i = 0; i < RANDOM_DOCS; i++)
+        free(texts[i]);
+    st_json_pick_free(p);
+    (void)state;
+}
+
+/* The members a selector reads; none past the cap, none for $elemMatch's
+ * inner fields (relative to the elements). */
+static void test_top_keys(void **state)
+{
+    st_selector *s = compile("{\"a.b\":1,\"$or\":[{\"c\":{\"$elemMatch\":{\"d\":1}}},"
+                             "{\"a\\\\.x\":2}],\"_id\":{\"$gt\":\"k\"}}");
+    st_json_key keys[4];
+    size_t n = 0;
+    bool dotted = false;
+
+    assert_false(st_selector_top_keys(s, keys, 3, &n));
+    assert_true(st_selector_top_keys(s, keys, 4, &n));
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < n; i++)
+        dotted |= keys[i].len == 3 && memcmp(keys[i].key, "a.x", 3) == 0;
+    assert_true(dotted);
+    st_selector_free(s);
+    s = compile("{\"a.b\":1,\"c\":{\"$elemMatch\":{\"d\":1}},\"a.c\":{\"$exists\":false}}");
+    assert_true(st_selector_top_keys(s, keys, 3, &n));
+    assert_int_equal(n, 2);
+    assert_true(keys[0].len == 1 && keys[0].key[0] == 'a');
+    assert_true(keys[1].len == 1 && keys[1].key[0] == 'c');
+    assert_false(st_selector_top_keys(s, keys, 1, &n));
+    st_selector_free(s);
+    s = compile("{}");
+    assert_true(st_selector_top_keys(s, keys, 3, &n));
+    assert_int_equal(n, 0);
+    st_selector_free(s);
+    (void)state;
+}
+
 /* ---- threads ------------------------------------------------------------------ */
 
 typedef struct worker {
@@ -1470,6 +1588,8 @@ int main(void)
         cmocka_unit_test(test_regex_limits),
         cmocka_unit_test(test_analysis),
         cmocka_unit_test(test_random_against_reference),
+        cmocka_unit_test(test_random_pick),
+        cmocka_unit_test(test_top_keys),
         cmocka_unit_test(test_threads),
     };
 
