@@ -24,7 +24,7 @@
 #include "st_error.h"
 #include "st_json.h"
 #include "st_jw.h"
-#include "roles.h"
+#include "identity.h"
 #include "st_security.h"
 
 typedef enum {

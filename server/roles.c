@@ -1,7 +1,6 @@
 /* roles.c — a growable array of role names with a hard bound, so a token
  * carrying a million roles costs a refusal, not a million allocations. */
 #include "roles.h"
-#include "users.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -82,32 +81,4 @@ void st_roles_free(st_roles *r)
     free(r->v);
     r->v = NULL;
     r->n = 0;
-}
-
-void st_identity_clear(st_identity *id)
-{
-    if (id->owner) {
-        st_principal_release(id->owner);
-    } else {
-        free(id->name);
-        st_roles_free(&id->roles);
-    }
-    memset(id, 0, sizeof *id);
-}
-
-st_status st_identity_copy(st_identity *dst, const st_identity *src)
-{
-    memset(dst, 0, sizeof *dst);
-    if (src->owner) { /* immutable: share it */
-        *dst = *src;
-        st_principal_ref(dst->owner);
-        return ST_OK;
-    }
-    dst->how = src->how;
-    if ((src->name && !(dst->name = strdup(src->name))) ||
-        st_roles_copy(&dst->roles, &src->roles) != ST_OK) {
-        st_identity_clear(dst);
-        return ST_E_NOMEM;
-    }
-    return ST_OK;
 }

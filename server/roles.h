@@ -1,5 +1,5 @@
-/* roles.h — a list of role names: what a verified credential grants; and an
- * identity, a name with its roles.
+/* roles.h — a list of role names: what a verified credential grants (an
+ * identity, a name with its roles, is identity.h's).
  *
  * Ownership: an st_roles owns its strings; st_roles_free() releases them and
  * leaves an empty list.  Start from ST_ROLES_INIT.  Not thread-safe: one
@@ -31,30 +31,5 @@ st_status st_roles_from_json(st_roles *r, const st_json *v);
 bool st_roles_has(const st_roles *r, const char *role);
 bool st_roles_equal(const st_roles *a, const st_roles *b);      /* same names, same order */
 void st_roles_free(st_roles *r);                                /* NULL ok */
-
-struct st_principal;
-
-/* Who made a request, once the authentication handlers ran (auth.c).
- * Either the identity owns its strings, or (owner set: a user or admin
- * that a password or cookie named) name and roles are borrowed from that
- * shared, immutable principal (users.h), of which the identity holds one
- * reference.  Read name and roles, never change or free them:
- * st_identity_clear releases whichever it is. */
-typedef struct st_identity {
-    char *name;        /* NULL = anonymous */
-    st_roles roles;    /* "_admin" for server admins */
-    const char *how;   /* the handler that authenticated it: "cookie",
-                          "default", "proxy", "jwt"; NULL when anonymous */
-    const struct st_principal *owner; /* a reference, or NULL: owns its strings */
-} st_identity;
-
-/* The identity as core sees it (borrowed from id). */
-static inline st_user_ctx st_identity_ctx(const st_identity *id)
-{
-    st_user_ctx u = {id->name, (const char *const *)id->roles.v, id->roles.n};
-    return u;
-}
-void st_identity_clear(st_identity *id);
-st_status st_identity_copy(st_identity *dst, const st_identity *src);
 
 #endif

@@ -37,6 +37,12 @@ js_engine *js_engine_of(duk_context *ctx)
     return (js_engine *)((char *)mf.udata - offsetof(js_engine, alloc));
 }
 
+/* For js_map.c's natives: the map state of the engine they run for. */
+static js_map *map_of(duk_context *ctx)
+{
+    return &js_engine_of(ctx)->map;
+}
+
 /* Duktape calls this on errors it cannot throw (no protected call around
  * them); the process cannot go on, and the pool sees it exit. */
 static void on_fatal(void *udata, const char *msg)
@@ -129,7 +135,7 @@ static duk_ret_t boot(duk_context *ctx, void *udata)
     put_native(ctx, "compile", host_compile, 2);
     put_native(ctx, "gc", host_gc, 0);
     put_native(ctx, "fatal", host_fatal, 0);
-    js_map_natives(ctx);
+    js_map_natives(ctx, map_of);
     duk_push_global_object(ctx);
     duk_put_prop_string(ctx, -2, "global");
     /* Object.prototype (an intrinsic: reachable for the heap's life). */
@@ -153,6 +159,7 @@ bool js_engine_open(js_engine *e, size_t heap_max, size_t max_output, js_writer 
     js_alloc_init(&e->alloc, heap_max);
     e->out = out;
     e->max_output = max_output;
+    e->map.max_output = max_output;
     e->ctx = duk_create_heap(js_alloc_fn, js_realloc_fn, js_free_fn, &e->alloc, on_fatal);
     if (e->ctx == NULL) {
         fprintf(stderr, "settee-js: cannot create the JavaScript heap\n");
@@ -172,7 +179,7 @@ void js_engine_close(js_engine *e)
     if (e->ctx != NULL)
         duk_destroy_heap(e->ctx);
     e->ctx = NULL;
-    js_map_free(e);
+    js_map_free(&e->map);
     js_alloc_release(&e->alloc);
 }
 
@@ -209,7 +216,7 @@ static duk_ret_t run_line(duk_context *ctx, void *udata)
         return 1;
     }
     if (r->map_doc) {
-        js_map_doc(js_engine_of(ctx), ctx);
+        js_map_doc(&js_engine_of(ctx)->map, ctx);
         return 1;
     }
     duk_push_number(ctx, (double)r->n);
@@ -242,7 +249,7 @@ bool js_engine_handle(js_engine *e, const char *line, size_t n)
     bool ok;
 
     e->fatal = false;
-    e->oversize = 0;
+    e->map.oversize = 0;
     if (duk_safe_call(ctx, run_line, &r, 0, 1) != DUK_EXEC_SUCCESS) {
         char reason[256];
         snprintf(reason, sizeof reason, "the query server failed: %s",
@@ -252,8 +259,8 @@ bool js_engine_handle(js_engine *e, const char *line, size_t n)
         return false;
     }
     answer = duk_get_lstring(ctx, -1, &alen);
-    if (e->oversize > alen)
-        alen = e->oversize; /* built in C and not kept */
+    if (e->map.oversize > alen)
+        alen = e->map.oversize; /* built in C and not kept */
     if (alen > e->max_output) {
         char reason[160];
         snprintf(reason, sizeof reason, "the answer of %zu bytes is over the %zu-byte limit",

@@ -16,6 +16,7 @@
 
 #include "js_alloc.h"
 #include "js_io.h"
+#include "js_map.h"
 
 typedef struct js_engine {
     js_alloc alloc;      /* first: natives find the engine from the heap's udata */
@@ -24,16 +25,8 @@ typedef struct js_engine {
     size_t max_output;   /* longest answer line, newline excluded */
     bool fatal;          /* the command asked for the process to end */
     void *object_proto;  /* Object.prototype, for js_json_push */
-    size_t oversize;     /* the answer built in C was this long: too large */
-    /* map_doc in C (js_map.c) */
-    void *map_funs, *map_require, *map_on_error, *map_stringify, *map_failed;
-                         /* from host.mapSetup, kept reachable in the stash */
-    void *map_rows_array; /* the array emit fills, reused (in the stash) */
-    void *map_rows;      /* the running map function's rows (key, value, ...), or NULL */
-    duk_uarridx_t map_nrows; /* entries in map_rows */
-    bool emitted;        /* emit() ran outside a map function */
-    char *map_buf;       /* the answer being written, map_len bytes kept */
-    size_t map_len, map_total, map_cap; /* kept, logical, allocated bytes */
+    js_map map;          /* map_doc in C (js_map.c); its oversize: the answer
+                            built in C was this long, too large */
 } js_engine;
 
 /* Heap capped at heap_max bytes; false (message on stderr) on failure. */

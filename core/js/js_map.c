@@ -19,7 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "js_engine.h"
+static js_map_of_fn map_of; /* set by js_map_natives */
+
 
 #define BUF_KEEP (1u << 20)     /* answer buffer kept between documents */
 #define ROWS_KEEP 4096u         /* rows array entries kept between calls */
@@ -29,7 +30,7 @@
  * map_total is the answer's length so far; its bytes are kept while it fits
  * in max_output (map_len == map_total), past that only counted. */
 
-static void buf_add(duk_context *ctx, js_engine *e, const char *s, size_t n)
+static void buf_add(duk_context *ctx, js_map *e, const char *s, size_t n)
 {
     bool keep = e->map_len == e->map_total && e->map_total + n <= e->max_output;
 
@@ -52,7 +53,7 @@ static void buf_add(duk_context *ctx, js_engine *e, const char *s, size_t n)
 }
 
 /* Forget what was added after the answer was `len` long. */
-static void buf_cut(js_engine *e, size_t len)
+static void buf_cut(js_map *e, size_t len)
 {
     e->map_total = len;
     if (e->map_len > len)
@@ -62,7 +63,7 @@ static void buf_cut(js_engine *e, size_t len)
 /* Append the JSON of the value at idx when it is one whose text is certain
  * without JSON.stringify (as an array element: undefined is null); false,
  * with nothing appended, for the rest. */
-static bool add_plain(duk_context *ctx, js_engine *e, duk_idx_t idx)
+static bool add_plain(duk_context *ctx, js_map *e, duk_idx_t idx)
 {
     switch (duk_get_type(ctx, idx)) {
     case DUK_TYPE_UNDEFINED:
@@ -121,7 +122,7 @@ static bool add_plain(duk_context *ctx, js_engine *e, duk_idx_t idx)
  * writing) throws. */
 static duk_ret_t map_one(duk_context *ctx, void *udata)
 {
-    js_engine *e = udata;
+    js_map *e = udata;
     duk_idx_t fun = duk_get_top(ctx) - 3;
     duk_idx_t rows = duk_push_heapptr(ctx, e->map_rows_array);
     duk_uarridx_t n;
@@ -176,7 +177,7 @@ static duk_ret_t map_one(duk_context *ctx, void *udata)
 
 /* A new, empty rows array: the old one's storage (grown by a function that
  * emitted a lot, perhaps until the heap was full) goes with it. */
-static void rows_renew(duk_context *ctx, js_engine *e)
+static void rows_renew(duk_context *ctx, js_map *e)
 {
     duk_push_heap_stash(ctx);
     duk_push_array(ctx);
@@ -188,7 +189,7 @@ static void rows_renew(duk_context *ctx, js_engine *e)
 /* Stack top: [funs, doc, onError, stringify].  Pushes the answer. */
 static duk_ret_t map_all(duk_context *ctx, void *udata)
 {
-    js_engine *e = udata;
+    js_map *e = udata;
     duk_idx_t funs = duk_get_top(ctx) - 4;
     duk_uarridx_t nfuns = (duk_uarridx_t)duk_get_length(ctx, funs);
 
@@ -233,7 +234,7 @@ static duk_ret_t map_all(duk_context *ctx, void *udata)
     return 1;
 }
 
-void js_map_doc(js_engine *e, duk_context *ctx)
+void js_map_doc(js_map *e, duk_context *ctx)
 {
     duk_idx_t doc = duk_get_top(ctx) - 1;
 
@@ -257,7 +258,7 @@ void js_map_doc(js_engine *e, duk_context *ctx)
  * uses, kept reachable in the heap stash. */
 static duk_ret_t host_map_setup(duk_context *ctx)
 {
-    js_engine *e = js_engine_of(ctx);
+    js_map *e = map_of(ctx);
 
     for (duk_idx_t i = 0; i < 5; i++)
         if (i != 1 && !duk_is_object(ctx, i))
@@ -281,7 +282,7 @@ static duk_ret_t host_map_setup(duk_context *ctx)
  * _view changes filter), a note that something was emitted. */
 static duk_ret_t host_emit(duk_context *ctx)
 {
-    js_engine *e = js_engine_of(ctx);
+    js_map *e = map_of(ctx);
 
     if (e->map_rows == NULL) {
         e->emitted = true;
@@ -299,17 +300,18 @@ static duk_ret_t host_emit(duk_context *ctx)
 /* host.emitted(): whether emit ran outside a map since the last call. */
 static duk_ret_t host_emitted(duk_context *ctx)
 {
-    js_engine *e = js_engine_of(ctx);
+    js_map *e = map_of(ctx);
 
     duk_push_boolean(ctx, e->emitted);
     e->emitted = false;
     return 1;
 }
 
-void js_map_natives(duk_context *ctx)
+void js_map_natives(duk_context *ctx, js_map_of_fn of)
 {
+    map_of = of;
     /* One rows array for every call: its storage stays allocated. */
-    rows_renew(ctx, js_engine_of(ctx));
+    rows_renew(ctx, map_of(ctx));
     duk_push_c_function(ctx, host_map_setup, 5);
     duk_put_prop_string(ctx, -2, "mapSetup");
     duk_push_c_function(ctx, host_emit, 2);
@@ -318,7 +320,7 @@ void js_map_natives(duk_context *ctx)
     duk_put_prop_string(ctx, -2, "emitted");
 }
 
-void js_map_free(js_engine *e)
+void js_map_free(js_map *e)
 {
     free(e->map_buf);
     e->map_buf = NULL;
