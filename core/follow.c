@@ -262,6 +262,18 @@ void st_follow_seek(st_follower *f, uint64_t since)
 }
 st_db *st_follow_db(const st_follower *f) { return f->db; }
 
+/* Put f on the armed list (fol_mu held); true. */
+static bool link_armed(st_db *db, st_follower *f)
+{
+    f->prev = NULL;
+    f->next = db->armed;
+    if (db->armed)
+        db->armed->prev = f;
+    db->armed = f;
+    f->armed = true;
+    return true;
+}
+
 bool st_follow_arm(st_follower *f)
 {
     st_db *db = f->db;
@@ -273,14 +285,8 @@ bool st_follow_arm(st_follower *f)
         pthread_mutex_unlock(&db->fol_mu);
         return armed;
     }
-    if (!armed && atomic_load(&db->committed_seq) <= f->since && !atomic_load(&db->deleted)) {
-        f->prev = NULL;
-        f->next = db->armed;
-        if (db->armed)
-            db->armed->prev = f;
-        db->armed = f;
-        f->armed = armed = true;
-    }
+    if (!armed && atomic_load(&db->committed_seq) <= f->since && !atomic_load(&db->deleted))
+        armed = link_armed(db, f);
     pthread_mutex_unlock(&db->fol_mu);
     return armed;
 }
@@ -292,12 +298,7 @@ bool st_follow_arm_at(st_follower *f, uint64_t since)
     bool ok = !f->sub && atomic_load(&db->committed_seq) <= since && !atomic_load(&db->deleted);
     if (ok && !f->armed) {
         f->since = since;
-        f->prev = NULL;
-        f->next = db->armed;
-        if (db->armed)
-            db->armed->prev = f;
-        db->armed = f;
-        f->armed = true;
+        link_armed(db, f);
     }
     pthread_mutex_unlock(&db->fol_mu);
     return ok;
