@@ -147,6 +147,7 @@ typedef struct vbatch {
     size_t nans;
     st_status st;                 /* the map's outcome */
     st_error err;
+    bool done;                    /* mapped (the mapper's mu) */
 } vbatch;
 
 void vbatch_reset(vbatch *b);
@@ -161,10 +162,13 @@ st_status vbatch_add(vbatch *b, const char *id, uint64_t seq, const char *json, 
 typedef struct vmapper vmapper;
 st_status vmapper_start(vindex *ix, bool threaded, bool must, vmapper **out, st_error *err);
 st_qs_proc *vmapper_proc(vmapper *m); /* for reduces, while it maps nothing */
-/* Map b (at once, or on the worker); vmapper_wait gives it back. */
+/* Map b (at once, or on the worker, after the batches submitted before
+ * it); at most VMAP_DEPTH batches are out at a time.  vmapper_wait returns
+ * when b is mapped (b->st says how). */
+#define VMAP_DEPTH 2
 void vmapper_submit(vmapper *m, vbatch *b);
-vbatch *vmapper_wait(vmapper *m);
-void vmapper_stop(vmapper *m); /* waits for a batch in progress; NULL ok */
+void vmapper_wait(vmapper *m, vbatch *b);
+void vmapper_stop(vmapper *m); /* waits for the batches out; NULL ok */
 
 /* ---- an index ------------------------------------------------------------ */
 

@@ -5,9 +5,14 @@
  * process; while one batch is being mapped the updater can read the next
  * one and write the previous one, and two processes map on two cores.  A
  * worker holds its own process (with the view's functions loaded) for the
- * length of one update run, and maps one batch at a time; batches are
- * written in the order they were read, so the index's sequence only ever
- * moves forward over mapped documents.
+ * length of one update run, and maps its batches one at a time, in the
+ * order they came; batches are written in the order they were read, so the
+ * index's sequence only ever moves forward over mapped documents.
+ *
+ * Why a worker takes a second batch before the first is taken back: with
+ * one, a process waits while the updater writes the batch it mapped, and
+ * the updater waits whenever a map is slower than usual; two per worker
+ * keep both busy.
  */
 #include "view_int.h"
 
@@ -116,8 +121,8 @@ struct vmapper {
     pthread_t t;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    vbatch *work;             /* submitted, not yet mapped */
-    vbatch *done;             /* mapped (or failed), not yet taken */
+    vbatch *queue[VMAP_DEPTH]; /* submitted, not yet mapped: oldest at head */
+    unsigned head, n;
     bool stop;
 };
 
@@ -146,16 +151,17 @@ static void *worker(void *arg)
     vmapper *m = arg;
     pthread_mutex_lock(&m->mu);
     for (;;) {
-        while (!m->work && !m->stop)
+        while (m->n == 0 && !m->stop)
             pthread_cond_wait(&m->cv, &m->mu);
-        if (m->stop)
+        if (m->n == 0)
             break;
-        vbatch *b = m->work;
+        vbatch *b = m->queue[m->head];
         pthread_mutex_unlock(&m->mu);
         b->st = map_batch(m->proc, b, &b->err);
         pthread_mutex_lock(&m->mu);
-        m->work = NULL;
-        m->done = b;
+        b->done = true;
+        m->head = (m->head + 1) % VMAP_DEPTH;
+        m->n--;
         pthread_cond_broadcast(&m->cv);
     }
     pthread_mutex_unlock(&m->mu);
@@ -202,32 +208,29 @@ st_qs_proc *vmapper_proc(vmapper *m) { return m->proc; }
 
 void vmapper_submit(vmapper *m, vbatch *b)
 {
+    b->done = false;
     if (!m->threaded) {
         b->st = map_batch(m->proc, b, &b->err);
-        m->done = b;
+        b->done = true;
         return;
     }
     pthread_mutex_lock(&m->mu);
-    m->work = b;
-    m->done = NULL;
+    while (m->n == VMAP_DEPTH) /* a caller's slip: wait rather than drop a batch */
+        pthread_cond_wait(&m->cv, &m->mu);
+    m->queue[(m->head + m->n) % VMAP_DEPTH] = b;
+    m->n++;
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
 }
 
-vbatch *vmapper_wait(vmapper *m)
+void vmapper_wait(vmapper *m, vbatch *b)
 {
-    if (!m->threaded) {
-        vbatch *b = m->done;
-        m->done = NULL;
-        return b;
-    }
+    if (!m->threaded)
+        return;
     pthread_mutex_lock(&m->mu);
-    while (m->work)
+    while (!b->done)
         pthread_cond_wait(&m->cv, &m->mu);
-    vbatch *b = m->done;
-    m->done = NULL;
     pthread_mutex_unlock(&m->mu);
-    return b;
 }
 
 void vmapper_stop(vmapper *m)
@@ -236,9 +239,7 @@ void vmapper_stop(vmapper *m)
         return;
     if (m->threaded) {
         pthread_mutex_lock(&m->mu);
-        while (m->work)
-            pthread_cond_wait(&m->cv, &m->mu);
-        m->stop = true;
+        m->stop = true; /* the worker maps what is queued, then ends */
         pthread_cond_broadcast(&m->cv);
         pthread_mutex_unlock(&m->mu);
         pthread_join(m->t, NULL);

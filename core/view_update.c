@@ -329,13 +329,17 @@ static void run_free(run *r)
     free(r->touch);
 }
 
-/* The run: up to two mappers work ahead on batches read from the feed
- * while the batches they finished are written, in order. */
+/* The run: up to two mappers work ahead, each on up to VMAP_DEPTH batches
+ * read from the feed, while the batches they finished are written in the
+ * order they were read.  Batch j always goes to mapper j % k, so a
+ * mapper's batches come back in order too. */
+#define PIPE_BATCHES (2 * VMAP_DEPTH)
 static st_status pipeline(run *r, st_follower *f, vmapper **m, unsigned k, uint64_t target)
 {
-    vbatch b[2];
-    bool inflight[2] = {false, false}, eof = false, txn = false, first = true;
-    size_t in_txn = 0;
+    vbatch b[PIPE_BATCHES];
+    unsigned nb = k * VMAP_DEPTH;
+    bool inflight[PIPE_BATCHES] = {false}, eof = false, txn = false, first = true;
+    size_t in_txn = 0, out = 0;
     st_status st = ST_OK;
     st_changes_opts o;
     st_changes_opts_init(&o);
@@ -343,19 +347,22 @@ static st_status pipeline(run *r, st_follower *f, vmapper **m, unsigned k, uint6
     o.conflicts = true;
     o.limit = r->ix->opts->batch;
     memset(b, 0, sizeof b);
-    for (unsigned i = 0; i < k && !eof; i++) {
+    for (unsigned i = 0; i < nb && !eof; i++) {
         if (read_batch(r, f, &o, &b[i], target, &st)) {
-            vmapper_submit(m[i], &b[i]);
+            vmapper_submit(m[i % k], &b[i]);
             inflight[i] = true;
+            out++;
         } else {
             eof = true;
         }
     }
     st_vconn *c = r->ix->writer;
     uint64_t done_seq = 0;
-    for (unsigned i = 0; st == ST_OK && inflight[i]; i = (i + 1) % k) {
-        vbatch *got = vmapper_wait(m[i]);
+    for (unsigned i = 0; st == ST_OK && inflight[i]; i = (i + 1) % nb) {
+        vbatch *got = &b[i];
+        vmapper_wait(m[i % k], got);
         inflight[i] = false;
+        out--;
         if (got->st != ST_OK) {
             st = got->st;
             if (r->err)
@@ -375,12 +382,13 @@ static st_status pipeline(run *r, st_follower *f, vmapper **m, unsigned k, uint6
         in_txn += got->n;
         done_seq = got->last_seq;
         if (!eof && st == ST_OK && read_batch(r, f, &o, &b[i], target, &st)) {
-            vmapper_submit(m[i], &b[i]);
+            vmapper_submit(m[i % k], &b[i]);
             inflight[i] = true;
+            out++;
         } else {
             eof = true;
         }
-        bool last = !inflight[(i + 1) % k] && !inflight[i];
+        bool last = out == 0;
         if (st == ST_OK && (!r->bulk || in_txn >= BULK_COMMIT_DOCS || last)) {
             if ((st = st_vconn_commit(c, r->err)) == ST_OK)
                 atomic_store(&r->ix->seq, done_seq);
@@ -391,10 +399,10 @@ static st_status pipeline(run *r, st_follower *f, vmapper **m, unsigned k, uint6
     if (txn)
         st_vconn_rollback(c);
     /* A mapper still busy finishes before its batch goes away. */
-    for (unsigned i = 0; i < k; i++)
+    for (unsigned i = 0; i < nb; i++)
         if (inflight[i])
-            (void)vmapper_wait(m[i]);
-    for (unsigned i = 0; i < 2; i++)
+            vmapper_wait(m[i % k], &b[i]);
+    for (unsigned i = 0; i < PIPE_BATCHES; i++)
         vbatch_free(&b[i]);
     return st;
 }

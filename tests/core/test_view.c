@@ -729,6 +729,33 @@ static void test_hostile(void **state)
     free_kept();
 }
 
+/* A map that fails while later batches are already queued on both
+ * mappers: the build stops with the error, nothing after the failure is
+ * claimed, and the build with a mended function maps every document. */
+static void test_fail_mid_build(void **state)
+{
+    fx *f = *state;
+    for (int i = 0; i < 1200; i++)
+        putf(f, "{\"_id\":\"d%04d\",\"n\":%d}", i, i);
+    char *rev = NULL;
+    st_view_params p = P();
+    p.limit = 1;
+    st_status st;
+    st_error e;
+    set_map(f, "_design/m", "function(doc){ if (doc.n == 700) while(true){} emit(doc.n, null); }",
+            &rev);
+    char *got = query_st(f, "_design/m", "v", &p, false, true, &st, &e);
+    assert_null(got);
+    assert_int_equal(st, ST_E_OS_PROCESS);
+    set_map(f, "_design/m", "function(doc){ emit(doc.n, null); }", &rev);
+    got = query(f, "_design/m", "v", &p);
+    if (!strstr(got, "\"total_rows\":1200,"))
+        fail_msg("got %.300s", got);
+    free(got);
+    free(rev);
+    free_kept();
+}
+
 /* ---- incremental == full ------------------------------------------------------ */
 
 #define NDOCS 3000
@@ -1020,6 +1047,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_emits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reduce_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile, setup_fast, teardown),
+        cmocka_unit_test_setup_teardown(test_fail_mid_build, setup_fast, teardown),
         cmocka_unit_test_setup_teardown(test_ddoc_change_and_cleanup, setup, teardown),
         cmocka_unit_test(test_ddoc_check),
         cmocka_unit_test_setup_teardown(test_incremental_equals_full, setup, teardown),
