@@ -409,7 +409,8 @@ st_status st_follow_read(st_follower *f, const st_changes_opts *o, st_change_fn 
         q.limit = limit;
         q.descending = false;
         c.rows = 0;
-        st_status st = st_db_changes(db, &q, count_row, &c, &last, &pending, err);
+        st_status st =
+            st_db_changes(db, &q, count_row, &c, &last, o->no_pending ? NULL : &pending, err);
         if (st != ST_OK)
             return st;
         if (last > f->since)

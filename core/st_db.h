@@ -355,6 +355,9 @@ typedef struct st_changes_opts {
      * reader holds nothing yet); followers of st_follow_open_selector
      * report only documents that matched before their change. */
     bool removed;
+    /* The caller has no use for the count of changes after the batch
+     * (st_follow_read then reports pending 0 and saves counting them). */
+    bool no_pending;
 } st_changes_opts;
 
 void st_changes_opts_init(st_changes_opts *o);

@@ -9,6 +9,8 @@
  *                  reductions, kept up to date and folded over ranges
  *   view_update.c  the updater: follows the database, maps changed
  *                  documents, writes rows, keeps the tree
+ *   view_feed.c    the updater's reader: the feed read ahead in batches
+ *   view_map.c     mapping batches through query-server processes
  *   view_query.c   map and reduce queries with CouchDB's parameters
  *   views.c        the registry of open indexes and the public calls
  *
@@ -26,6 +28,7 @@
 #include <stdint.h>
 #include "db_int.h"
 #include "st_ddoc.h"
+#include "st_follow.h"
 #include "st_qs.h"
 #include "st_reduce.h"
 #include "st_view.h"
@@ -169,6 +172,25 @@ st_qs_proc *vmapper_proc(vmapper *m); /* for reduces, while it maps nothing */
 void vmapper_submit(vmapper *m, vbatch *b);
 void vmapper_wait(vmapper *m, vbatch *b);
 void vmapper_stop(vmapper *m); /* waits for the batches out; NULL ok */
+
+/* ---- reading the feed (view_feed.c) ------------------------------------ */
+
+/* Batches of the documents changed after f's position up to target, read
+ * in order (on a thread of its own when threaded) and each submitted to
+ * one of the k mappers m.  The caller's thread: vfeed_next, then
+ * vmapper_wait on the mapper it names, then vfeed_release when done with
+ * the batch, before the next vfeed_next.  f and m stay the caller's, not
+ * used by the caller until vfeed_stop. */
+typedef struct vfeed vfeed;
+st_status vfeed_start(vindex *ix, st_follower *f, uint64_t target, vmapper **m, unsigned k,
+                      bool threaded, vfeed **out, st_error *err);
+/* The next batch (submitted to *mapper); NULL at the end or when reading
+ * failed (vfeed_stop says). */
+vbatch *vfeed_next(vfeed *fd, vmapper **mapper);
+void vfeed_release(vfeed *fd);
+/* Stops reading, waits for every batch still out, frees everything: ST_OK
+ * or why reading failed (into err).  NULL ok. */
+st_status vfeed_stop(vfeed *fd, st_error *err);
 
 /* ---- an index ------------------------------------------------------------ */
 

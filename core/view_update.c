@@ -120,27 +120,12 @@ typedef struct run {
     bool fresh;               /* the index was empty when the run began */
     uint64_t target;          /* the database's sequence when it began */
     st_qs_proc *proc;         /* for JavaScript reduces of the tree */
-    vbatch *fill;             /* the batch the feed reads into */
-    st_status st;
     /* scratch */
     st_buf pos, key, val, idsv, old;
     vtouch *touch;            /* per view */
 } run;
 
 static void noop_wake(void *ctx) { (void)ctx; }
-
-static int take_change(void *ctx, const st_change_row *row)
-{
-    run *r = ctx;
-    bool design = strncmp(row->id, "_design/", 8) == 0;
-    bool map = !row->deleted && row->doc_json &&
-               (!design || st_ddoc_include_design(r->ix->ddoc));
-    if (vbatch_add(r->fill, row->id, row->seq, row->doc_json, row->doc_len, map) != ST_OK) {
-        r->st = ST_E_NOMEM;
-        return 1;
-    }
-    return 0;
-}
 
 static st_status to_text(st_buf *out, const st_json *v, st_error *err)
 {
@@ -295,28 +280,6 @@ static st_status decide_bulk(run *r, uint64_t seq, uint64_t target)
     return st;
 }
 
-/* Read the next batch from the feed into b; false when there is none. */
-static bool read_batch(run *r, st_follower *f, const st_changes_opts *o, vbatch *b,
-                       uint64_t target, st_status *st)
-{
-    st_follow_batch fb;
-    uint64_t before = st_follow_since(f);
-    vbatch_reset(b);
-    if (before >= target)
-        return false;
-    r->fill = b;
-    r->st = ST_OK;
-    if ((*st = st_follow_read(f, o, take_change, r, &fb, r->err)) != ST_OK)
-        return false;
-    if (r->st != ST_OK) {
-        *st = st_fail(r->err, r->st, "out of memory");
-        return false;
-    }
-    b->rows = fb.rows;
-    b->last_seq = fb.last_seq;
-    return fb.rows > 0 || fb.last_seq > before;
-}
-
 static void run_free(run *r)
 {
     st_buf_free(&r->pos);
@@ -329,40 +292,21 @@ static void run_free(run *r)
     free(r->touch);
 }
 
-/* The run: up to two mappers work ahead, each on up to VMAP_DEPTH batches
- * read from the feed, while the batches they finished are written in the
- * order they were read.  Batch j always goes to mapper j % k, so a
- * mapper's batches come back in order too. */
-#define PIPE_BATCHES (2 * VMAP_DEPTH)
+/* The run: the feed is read ahead (view_feed.c) and mapped by up to two
+ * mappers while the batches they finished are written here, in the order
+ * they were read. */
 static st_status pipeline(run *r, st_follower *f, vmapper **m, unsigned k, uint64_t target)
 {
-    vbatch b[PIPE_BATCHES];
-    unsigned nb = k * VMAP_DEPTH;
-    bool inflight[PIPE_BATCHES] = {false}, eof = false, txn = false, first = true;
-    size_t in_txn = 0, out = 0;
-    st_status st = ST_OK;
-    st_changes_opts o;
-    st_changes_opts_init(&o);
-    o.include_docs = true;
-    o.conflicts = true;
-    o.limit = r->ix->opts->batch;
-    memset(b, 0, sizeof b);
-    for (unsigned i = 0; i < nb && !eof; i++) {
-        if (read_batch(r, f, &o, &b[i], target, &st)) {
-            vmapper_submit(m[i % k], &b[i]);
-            inflight[i] = true;
-            out++;
-        } else {
-            eof = true;
-        }
-    }
+    vfeed *fd = NULL;
+    st_status st = vfeed_start(r->ix, f, target, m, k, r->bulk, &fd, r->err);
+    bool txn = false, first = true;
+    size_t in_txn = 0;
     st_vconn *c = r->ix->writer;
     uint64_t done_seq = 0;
-    for (unsigned i = 0; st == ST_OK && inflight[i]; i = (i + 1) % nb) {
-        vbatch *got = &b[i];
-        vmapper_wait(m[i % k], got);
-        inflight[i] = false;
-        out--;
+    vbatch *got;
+    vmapper *from;
+    while (st == ST_OK && (got = vfeed_next(fd, &from)) != NULL) {
+        vmapper_wait(from, got);
         if (got->st != ST_OK) {
             st = got->st;
             if (r->err)
@@ -381,29 +325,28 @@ static st_status pipeline(run *r, st_follower *f, vmapper **m, unsigned k, uint6
             st = write_batch(r, got);
         in_txn += got->n;
         done_seq = got->last_seq;
-        if (!eof && st == ST_OK && read_batch(r, f, &o, &b[i], target, &st)) {
-            vmapper_submit(m[i % k], &b[i]);
-            inflight[i] = true;
-            out++;
-        } else {
-            eof = true;
-        }
-        bool last = out == 0;
-        if (st == ST_OK && (!r->bulk || in_txn >= BULK_COMMIT_DOCS || last)) {
+        vfeed_release(fd);
+        if (st == ST_OK && (!r->bulk || in_txn >= BULK_COMMIT_DOCS)) {
             if ((st = st_vconn_commit(c, r->err)) == ST_OK)
                 atomic_store(&r->ix->seq, done_seq);
             txn = false;
             in_txn = 0;
         }
     }
+    st_error ferr;
+    st_status fst = vfeed_stop(fd, &ferr);
+    if (st == ST_OK && fst != ST_OK) {
+        st = fst;
+        if (r->err)
+            *r->err = ferr;
+    }
+    if (txn && st == ST_OK) {
+        if ((st = st_vconn_commit(c, r->err)) == ST_OK)
+            atomic_store(&r->ix->seq, done_seq);
+        txn = false;
+    }
     if (txn)
         st_vconn_rollback(c);
-    /* A mapper still busy finishes before its batch goes away. */
-    for (unsigned i = 0; i < nb; i++)
-        if (inflight[i])
-            vmapper_wait(m[i % k], &b[i]);
-    for (unsigned i = 0; i < PIPE_BATCHES; i++)
-        vbatch_free(&b[i]);
     return st;
 }
 

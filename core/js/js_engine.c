@@ -187,6 +187,8 @@ void js_engine_close(js_engine *e)
 
 /* qs.js freezes nothing itself: js_json_push freezes map documents. */
 
+#define KEEP_DOC_MAX 65536 /* bytes of a map_doc line kept alive for the next */
+
 static duk_ret_t parse_line(duk_context *ctx, void *udata)
 {
     request *r = udata;
@@ -216,6 +218,17 @@ static duk_ret_t run_line(duk_context *ctx, void *udata)
         return 1;
     }
     if (r->map_doc) {
+        /* The document is kept until the next one is parsed: the next
+         * one's keys (mostly the same) are then found interned instead of
+         * being made again, as they would be once this one was freed.  Not
+         * a large one: two of those could pass the heap's limit. */
+        duk_push_heap_stash(ctx);
+        if (r->n <= KEEP_DOC_MAX)
+            duk_dup(ctx, -2);
+        else
+            duk_push_undefined(ctx);
+        duk_put_prop_string(ctx, -2, "lastDoc");
+        duk_pop(ctx);
         js_map_doc(&js_engine_of(ctx)->map, ctx);
         return 1;
     }
