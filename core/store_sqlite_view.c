@@ -52,8 +52,17 @@ enum {
     V_BEGIN_WRITE,
     V_COMMIT,
     V_ROLLBACK,
+    V_IDS_PUT_N,              /* VPUT_MULTI id lists in one statement */
     V_COUNT
 };
+
+/* Why several id lists a statement: they mostly go in at the end of the
+ * table (documents come in sequence order, often id order), where a
+ * statement's own cost (start, cursor, end, reset) is most of an insert's.
+ * Rows are not: they go all over their table, and a multi-row statement
+ * then keeps a statement journal of every page it touches, which cost
+ * more than the statements saved. */
+#define VPUT_MULTI 32
 
 static const char *const vsql[V_COUNT] = {
     [V_META_GET] = "SELECT v FROM meta WHERE k = ?1",
@@ -86,6 +95,7 @@ static const char *const vsql[V_COUNT] = {
     [V_BEGIN_WRITE] = "BEGIN IMMEDIATE",
     [V_COMMIT] = "COMMIT",
     [V_ROLLBACK] = "ROLLBACK",
+    [V_IDS_PUT_N] = "INSERT OR REPLACE INTO ids(doc, keys) VALUES",
 };
 
 static const char vschema[] =
@@ -290,10 +300,24 @@ void st_vconn_close(st_vconn *c)
     free(c);
 }
 
+/* The SQL of statement q: the multi-row insert is its head and VPUT_MULTI
+ * tuples. */
+static const char *sql_of(int q, char *buf, size_t cap)
+{
+    if (q != V_IDS_PUT_N)
+        return vsql[q];
+    size_t o = (size_t)snprintf(buf, cap, "%s", vsql[q]);
+    for (unsigned i = 0; i < VPUT_MULTI && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s(?,?)", i ? "," : "");
+    return o < cap ? buf : NULL;
+}
+
 static sqlite3_stmt *vstmt(st_vconn *c, int q)
 {
-    if (!c->stmt[q] && sqlite3_prepare_v3(c->db, vsql[q], -1, SQLITE_PREPARE_PERSISTENT,
-                                          &c->stmt[q], NULL) != SQLITE_OK)
+    char buf[512];
+    const char *sql = c->stmt[q] ? NULL : sql_of(q, buf, sizeof buf);
+    if (!c->stmt[q] && (!sql || sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                                   &c->stmt[q], NULL) != SQLITE_OK))
         return NULL;
     return c->stmt[q];
 }
@@ -410,6 +434,25 @@ st_status st_vids_put(st_vconn *c, const char *doc, const void *keys, size_t n, 
     sqlite3_bind_text(s, 1, doc, -1, SQLITE_STATIC);
     sqlite3_bind_blob64(s, 2, keys, n, SQLITE_STATIC);
     return vexec(c, s, V_IDS_PUT, err);
+}
+
+st_status st_vids_put_many(st_vconn *c, const st_vids_item *ids, size_t n, st_error *err)
+{
+    st_status st = ST_OK;
+    size_t i = 0;
+    for (; st == ST_OK && n - i >= VPUT_MULTI; i += VPUT_MULTI) {
+        sqlite3_stmt *s = vstmt(c, V_IDS_PUT_N);
+        if (!s)
+            return vfail(c, err, V_IDS_PUT_N);
+        for (int k = 0; k < VPUT_MULTI; k++) {
+            sqlite3_bind_text(s, 2 * k + 1, ids[i + k].doc, -1, SQLITE_STATIC);
+            sqlite3_bind_blob64(s, 2 * k + 2, ids[i + k].keys, ids[i + k].n, SQLITE_STATIC);
+        }
+        st = vexec(c, s, V_IDS_PUT_N, err);
+    }
+    for (; st == ST_OK && i < n; i++)
+        st = st_vids_put(c, ids[i].doc, ids[i].keys, ids[i].n, err);
+    return st;
 }
 
 st_status st_vids_del(st_vconn *c, const char *doc, st_error *err)

@@ -10,6 +10,7 @@
  *   view_update.c  the updater: follows the database, maps changed
  *                  documents, writes rows, keeps the tree
  *   view_feed.c    the updater's reader: the feed read ahead in batches
+ *   view_put.c     a batch's id lists, written several to a statement
  *   view_map.c     mapping batches through query-server processes
  *   view_query.c   map and reduce queries with CouchDB's parameters
  *   views.c        the registry of open indexes and the public calls
@@ -172,6 +173,24 @@ st_qs_proc *vmapper_proc(vmapper *m); /* for reduces, while it maps nothing */
 void vmapper_submit(vmapper *m, vbatch *b);
 void vmapper_wait(vmapper *m, vbatch *b);
 void vmapper_stop(vmapper *m); /* waits for the batches out; NULL ok */
+
+/* ---- writing a batch (view_put.c) --------------------------------------- */
+
+/* Id lists held back and written several to a statement.  The lists are
+ * copied; doc ids are borrowed until the flush.  One thread. */
+typedef struct vput {
+    st_buf data;
+    struct pids *ids;
+    size_t nids, ids_cap;
+    st_vids_item *items;
+    size_t items_cap;
+} vput;
+void vput_init(vput *p);
+void vput_free(vput *p);
+st_status vput_ids(vput *p, st_vconn *c, const char *doc, const void *keys, size_t n,
+                   st_error *err);
+/* Write everything held (inside the caller's transaction). */
+st_status vput_flush(vput *p, st_vconn *c, st_error *err);
 
 /* ---- reading the feed (view_feed.c) ------------------------------------ */
 

@@ -75,6 +75,14 @@ st_status st_vmeta_set(st_vconn *c, const char *key, const char *v, st_error *er
 
 st_status st_vids_get(st_vconn *c, const char *doc, st_buf *out, st_error *err); /* NOT_FOUND */
 st_status st_vids_put(st_vconn *c, const char *doc, const void *keys, size_t n, st_error *err);
+/* Several documents' lists at once, faster than one by one (each document
+ * at most once). */
+typedef struct st_vids_item {
+    const char *doc;
+    const void *keys;
+    size_t n;
+} st_vids_item;
+st_status st_vids_put_many(st_vconn *c, const st_vids_item *ids, size_t n, st_error *err);
 st_status st_vids_del(st_vconn *c, const char *doc, st_error *err);
 
 /* ---- rows ----------------------------------------------------------------- */

@@ -122,6 +122,7 @@ typedef struct run {
     st_qs_proc *proc;         /* for JavaScript reduces of the tree */
     /* scratch */
     st_buf pos, key, val, idsv, old;
+    vput put;                 /* the batch's id lists, written at its end */
     vtouch *touch;            /* per view */
 } run;
 
@@ -198,7 +199,7 @@ static st_status apply_doc(run *r, const char *id, uint64_t seq, const st_json *
     if (st != ST_OK)
         return st;
     if (r->idsv.len)
-        return st_vids_put(c, id, r->idsv.data, r->idsv.len, r->err);
+        return vput_ids(&r->put, c, id, r->idsv.data, r->idsv.len, r->err);
     return r->old.len ? st_vids_del(c, id, r->err) : ST_OK;
 }
 
@@ -231,6 +232,8 @@ static st_status write_batch(run *r, vbatch *b)
         }
         st = apply_doc(r, b->ids.data + b->id_off[i], b->seqs[i], a);
     }
+    if (st == ST_OK)
+        st = vput_flush(&r->put, r->ix->writer, r->err);
     if (st == ST_OK && !r->bulk)
         st = keep_trees(r);
     if (st == ST_OK)
@@ -287,6 +290,7 @@ static void run_free(run *r)
     st_buf_free(&r->val);
     st_buf_free(&r->idsv);
     st_buf_free(&r->old);
+    vput_free(&r->put);
     for (size_t v = 0; r->touch && v < r->nviews; v++)
         vtouch_free(&r->touch[v]);
     free(r->touch);
