@@ -52,6 +52,8 @@ struct st_server {
     st_qs *qs;                   /* query-server processes (design-doc JavaScript) */
     st_views *views;             /* view indexes */
     st_vjobs *vjobs;             /* view work after the answer (view_jobs.c) */
+    unsigned threads;            /* MHD workers per listener, fixed at start: a reload's
+                                    [settee] threads cannot resize running daemons */
     atomic_uint async_calls;     /* writes handed to core, connection suspended */
     atomic_int suspended;        /* connections we suspended and have not resumed
                                     (MHD must not stop with one: see st_server_stop) */
