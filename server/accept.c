@@ -75,7 +75,7 @@ void st_accept_notify(void *cls, struct MHD_Connection *c, void **socket_context
         return;
     /* At the limit the acceptor sleeps REST_MS at most; telling it saves
      * the wait. */
-    if (atomic_fetch_sub(&l->open, 1) >= l->srv->cfg->max_connections) {
+    if (atomic_fetch_sub(&l->open, 1) >= l->srv->max_connections) {
         uint64_t one = 1;
         ssize_t n = write(l->srv->accept_efd, &one, sizeof one);
         (void)n; /* a full counter already wakes it */
@@ -84,7 +84,7 @@ void st_accept_notify(void *cls, struct MHD_Connection *c, void **socket_context
 
 static bool has_room(const st_listener *l)
 {
-    return atomic_load(&l->open) < l->srv->cfg->max_connections;
+    return atomic_load(&l->open) < l->srv->max_connections;
 }
 
 static uint64_t now_ms(void)

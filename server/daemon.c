@@ -292,13 +292,13 @@ void st_server_limit_reached(st_server *srv)
         st_log(ST_LOG_WARN,
                "connection limit reached (%u connections): new clients wait until others "
                "close; see [settee] max_connections and fd_reserve",
-               srv->cfg->max_connections);
+               srv->max_connections);
 }
 
 static void check_limit(const st_listener *l)
 {
     st_server *srv = l->srv;
-    if (!atomic_load(&srv->limit_logged) && atomic_load(&l->open) >= srv->cfg->max_connections)
+    if (!atomic_load(&srv->limit_logged) && atomic_load(&l->open) >= srv->max_connections)
         st_server_limit_reached(srv);
 }
 
@@ -574,7 +574,7 @@ static st_status start_listener(st_server *s, st_listener *l, const char *bind, 
      * over).  libmicrohttpd splits its own among the workers and checks a
      * worker's share only when that worker takes the connection, then
      * closes it without a word: so its limit is one no worker can reach. */
-    unsigned mhd_limit = s->cfg->max_connections * s->threads;
+    unsigned mhd_limit = s->max_connections * s->threads;
     l->srv = s;
     l->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, access_cb, l, MHD_OPTION_THREAD_POOL_SIZE, s->threads,
@@ -658,6 +658,7 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     if (rc != ST_OK)
         goto fail;
     fit_fd_limit(s);
+    s->max_connections = s->cfg->max_connections;
     rc = start_listener(s, &s->http, s->cfg->bind_address, s->cfg->port, err);
     if (rc == ST_OK && s->cfg->ssl_enabled)
         rc = start_listener(s, &s->https, https_bind(s->cfg), s->cfg->ssl_port, err);

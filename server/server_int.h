@@ -56,6 +56,8 @@ struct st_server {
     st_vjobs *vjobs;             /* view work after the answer (view_jobs.c) */
     unsigned threads;            /* MHD workers per listener, fixed at start: a reload's
                                     [settee] threads cannot resize running daemons */
+    unsigned max_connections;    /* per listener, fixed at start (fitted to the open-file
+                                    limit; a reload's cfg has the unfitted value) */
     atomic_uint async_calls;     /* writes handed to core, connection suspended */
     atomic_int suspended;        /* connections we suspended and have not resumed
                                     (MHD must not stop with one: see st_server_stop) */

@@ -2,7 +2,8 @@
  * clients past [settee] max_connections wait in the listen backlog (they
  * are neither answered nor closed) and are served as soon as others close;
  * with more workers than connections every connection is still served,
- * and one closing at the limit lets the next client in at once. */
+ * one closing at the limit lets the next client in at once, and a reload
+ * does not change the limit the listeners started with. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,13 +53,30 @@ static int answered(int fd, int ms)
     return strncmp(buf, "HTTP/1.1 200", 12) == 0 ? 1 : -1;
 }
 
-static void run_limit(const char *threads)
+/* A reload with a config that does not set max_connections (its default
+ * is 20,000): the running listeners keep the limit they started with. */
+static void reload_without_limit(void)
+{
+    st_config *c = st_config_new();
+    st_error e;
+    assert_non_null(c);
+    assert_int_equal(st_config_set(c, "couchdb", "database_dir", t_dir, &e), ST_OK);
+    assert_int_equal(st_config_set(c, "chttpd", "port", "0", &e), ST_OK);
+    assert_int_equal(st_config_set(c, "admins", T_ADMIN, T_PASS, &e), ST_OK);
+    assert_int_equal(st_config_set(c, "chttpd_auth", "iterations", "10", &e), ST_OK);
+    assert_int_equal(st_server_reload(t_srv, c, &e), ST_OK);
+    st_config_free(c);
+}
+
+static void run_limit(const char *threads, bool reload)
 {
     char limit[16];
     snprintf(limit, sizeof limit, "%d", LIMIT);
     assert_int_equal(t_start_with("settee", "max_connections", limit, "settee", "threads", threads,
                                   NULL),
                      0);
+    if (reload)
+        reload_without_limit();
     int fds[LIMIT + EXTRA];
     for (int i = 0; i < LIMIT; i++) {
         fds[i] = connect_and_ask();
@@ -92,7 +110,7 @@ static void run_limit(const char *threads)
 static void test_limit_two_workers(void **state)
 {
     (void)state;
-    run_limit("2");
+    run_limit("2", false);
 }
 
 /* More workers than the limit: whichever worker takes a connection, the
@@ -100,7 +118,13 @@ static void test_limit_two_workers(void **state)
 static void test_limit_many_workers(void **state)
 {
     (void)state;
-    run_limit("32");
+    run_limit("32", false);
+}
+
+static void test_limit_kept_across_reload(void **state)
+{
+    (void)state;
+    run_limit("2", true);
 }
 
 int main(void)
@@ -109,6 +133,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_limit_two_workers),
         cmocka_unit_test(test_limit_many_workers),
+        cmocka_unit_test(test_limit_kept_across_reload),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
