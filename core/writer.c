@@ -83,6 +83,7 @@ static bool pool_push(st_db *db)
         pthread_attr_destroy(&a);
     }
     bool ok = n_threads > 0;
+    bool wake = false;
     if (ok) {
         db->run_next = NULL;
         if (runq_tail)
@@ -90,10 +91,16 @@ static bool pool_push(st_db *db)
         else
             runq_head = db;
         runq_tail = db;
-        if (n_idle > 0)
-            pthread_cond_signal(&pool_cv);
+        wake = n_idle > 0;
     }
     pthread_mutex_unlock(&pool_mu);
+    /* Signalled after the unlock: a thread woken while we still held
+     * pool_mu would block on it at once and need a second wake-up (two
+     * futex calls, and two cross-CPU wake-ups, for every write).  Nothing
+     * is lost: the thread rechecks runq_head under the mutex, and a
+     * signal that finds no waiter (one took the work meanwhile) is a no-op. */
+    if (wake)
+        pthread_cond_signal(&pool_cv);
     return ok;
 }
 

@@ -12,10 +12,12 @@
  *      (or, for a write handed to core's writer, wait to be resumed).
  *   5. Completed notification: log one line, free the st_req.
  *
- * Threads: MHD's internal thread pool with epoll.  Writes never hold a
- * worker: they are handed to core's writer with the connection suspended
- * (api_async.c).  Reads may block briefly on storage, which is why the pool
- * is larger than the core count.  Feeds park their connections (feed.c).
+ * Threads: MHD's internal thread pool with epoll, fed by one accepting
+ * thread (accept.c).  Writes never hold a worker: they are handed to core's
+ * writer with the connection suspended (api_async.c).  Reads may block
+ * briefly on storage, which is why the pool is larger than the core count,
+ * and larger still when many connections may be open (pool_size).  Feeds
+ * park their connections (feed.c).
  *
  * Listeners: plain HTTP always, and HTTPS beside it when [ssl] enable is
  * set: a second MHD daemon (GnuTLS inside MHD) started by the same
@@ -41,6 +43,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "accept.h"
 #include "cors.h"
 #include "dispatch.h"
 #include "st_hex.h"
@@ -59,7 +62,6 @@
 #define DISCARD_SLACK (64u * 1024 * 1024) /* chunked overflow read before closing */
 #define STOP_GRACE_MS 10000
 
-static unsigned pool_size(const st_config *c);
 static void check_limit(const st_listener *l);
 
 static st_method parse_method(const char *m)
@@ -119,12 +121,31 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
     return r;
 }
 
+/* Five random bytes for a request id.  Why a per-thread stock: one
+ * RAND_bytes call costs about as much as the rest of a small request's
+ * bookkeeping (2 % of a durable PUT's CPU), so each worker draws 50 ids at
+ * a time; the bytes are the same generator's. */
+static void request_id_bytes(unsigned char out[5], const void *fallback)
+{
+    static _Thread_local unsigned char stock[250];
+    static _Thread_local size_t left;
+    if (left < 5) {
+        if (RAND_bytes(stock, sizeof stock) != 1) {
+            memset(out, 0, 5);
+            memcpy(out, &fallback, sizeof fallback < 5 ? sizeof fallback : 5);
+            return;
+        }
+        left = sizeof stock;
+    }
+    left -= 5;
+    memcpy(out, stock + left, 5);
+}
+
 /* A request id as CouchDB makes them (10 hex digits), and the peer. */
 static void name_request(st_req *r)
 {
-    unsigned char raw[5] = {0};
-    if (RAND_bytes(raw, sizeof raw) != 1)
-        memcpy(raw, &r, sizeof raw < sizeof r ? sizeof raw : sizeof r);
+    unsigned char raw[5];
+    request_id_bytes(raw, r);
     st_hex_encode(raw, sizeof raw, r->id);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -261,29 +282,24 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&srv->live_requests, 1);
 }
 
-/* At its connection limit libmicrohttpd stops accepting (new clients wait
+/* At the connection limit the acceptor stops accepting (new clients wait
  * in the listen backlog until others close, costing nothing) and says
- * nothing; its messages about it only come when a race lets one more in.
- * So the request that fills the house says it, once per server. */
-static void limit_reached(st_server *srv)
+ * nothing; the request that fills the house says it (check_limit), or the
+ * acceptor when accept() runs out of descriptors, once per server. */
+void st_server_limit_reached(st_server *srv)
 {
     if (!atomic_exchange(&srv->limit_logged, true))
         st_log(ST_LOG_WARN,
                "connection limit reached (%u connections): new clients wait until others "
                "close; see [settee] max_connections and fd_reserve",
-               srv->cfg->max_connections);
+               srv->max_connections);
 }
 
 static void check_limit(const st_listener *l)
 {
     st_server *srv = l->srv;
-    if (atomic_load(&srv->limit_logged) || !l->mhd)
-        return;
-    const union MHD_DaemonInfo *i = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-    /* Each worker thread has its share of the limit: count it full when
-     * within one connection per worker of the total. */
-    if (i && i->num_connections + pool_size(srv->cfg) >= srv->cfg->max_connections)
-        limit_reached(srv);
+    if (!atomic_load(&srv->limit_logged) && atomic_load(&l->open) >= srv->max_connections)
+        st_server_limit_reached(srv);
 }
 
 static bool at_limit_message(const char *fmt)
@@ -297,7 +313,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     st_server *srv = cls;
     char msg[512];
     if (at_limit_message(fmt)) { /* said once above, not once per socket */
-        limit_reached(srv);
+        st_server_limit_reached(srv);
         return;
     }
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -392,7 +408,7 @@ static void fit_fd_limit(st_server *s)
     /* With HTTPS beside HTTP each listener has its own threads and its own
      * connection limit: they share what there is. */
     unsigned listeners = c->ssl_enabled ? 2 : 1;
-    uint64_t used = fds_in_use() + listeners * 2u * pool_size(c) + 8;
+    uint64_t used = fds_in_use() + listeners * 2u * s->threads + 8;
     uint64_t conns = limit > used + reserve ? limit - used - reserve : 0;
     if (conns < 16) {
         conns = 16;
@@ -411,6 +427,14 @@ static void fit_fd_limit(st_server *s)
     st_catalog_set_max_open(s->cat, reserve / 2 / per_db > 2 ? reserve / 2 / per_db : 2);
 }
 
+/* Workers per listener: 4 per core (reads may block briefly on storage),
+ * and more when the server may hold many connections: one per
+ * CONNS_PER_WORKER, up to 64.  Why: each resume of a suspended connection
+ * (every write's own, when its commit is durable) makes libmicrohttpd
+ * 0.9.75 walk all the connections its worker has suspended, and parked
+ * feeds are suspended connections; fewer per worker keep that walk short.
+ * Workers are cheap since one thread accepts for them all (accept.c). */
+#define CONNS_PER_WORKER 256
 static unsigned pool_size(const st_config *c)
 {
     if (c->threads)
@@ -418,7 +442,14 @@ static unsigned pool_size(const st_config *c)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores < 1)
         cores = 1;
-    long n = cores * 4;
+    uint64_t conns = c->max_connections;
+    struct rlimit rl; /* each connection is a descriptor */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur / 2 < conns)
+        conns = rl.rlim_cur / 2;
+    uint64_t n = (uint64_t)cores * 4;
+    if (conns / CONNS_PER_WORKER > n)
+        n = conns / CONNS_PER_WORKER;
     return (unsigned)(n < 4 ? 4 : n > 64 ? 64 : n);
 }
 
@@ -429,20 +460,15 @@ static void stop_listener(st_listener *l)
     l->mhd = NULL;
 }
 
-/* The listening socket closes: no new connections (in-flight ones go on). */
-static void quiesce_listener(st_listener *l)
-{
-    MHD_socket lfd = l->mhd ? MHD_quiesce_daemon(l->mhd) : MHD_INVALID_SOCKET;
-    if (lfd != MHD_INVALID_SOCKET)
-        close(lfd);
-}
-
 static void server_free(st_server *s)
 {
     if (!s)
         return;
+    st_acceptor_stop(s); /* before the daemons it hands connections to */
     stop_listener(&s->https);
     stop_listener(&s->http);
+    if (s->accept_efd >= 0) /* after them: their close notifications write to it */
+        close(s->accept_efd);
     st_tls_free(&s->tls);
     st_vjobs_free(s->vjobs);
     st_views_free(s->views);
@@ -521,7 +547,8 @@ static const char *https_bind(const st_config *c)
     return c->ssl_bind_address ? c->ssl_bind_address : c->bind_address;
 }
 
-/* Start one daemon (plain or TLS, as l->tls says) on the shared callbacks. */
+/* Start one daemon (plain or TLS, as l->tls says) on the shared callbacks,
+ * with its listening socket; accept.c accepts on it once both are up. */
 static st_status start_listener(st_server *s, st_listener *l, const char *bind, unsigned port,
                                 st_error *err)
 {
@@ -530,30 +557,38 @@ static st_status start_listener(st_server *s, st_listener *l, const char *bind, 
     st_status rc = parse_bind(bind, port, &addr, &v6, err);
     if (rc != ST_OK)
         return rc;
+    socklen_t len = v6 ? sizeof addr.in6 : sizeof addr.in4;
+    st_error why;
+    if (st_accept_listen(&addr.sa, len, &l->fd, &l->port, &why) != ST_OK)
+        return st_fail(err, ST_E_IO, "cannot listen on %s%s:%u (address in use or not "
+                       "permitted: %s)", l->tls ? "https://" : "", bind, port, why.reason);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) | (l->tls ? MHD_USE_TLS : 0);
+                     MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | (l->tls ? MHD_USE_TLS : 0);
     /* The TLS daemon's certificate and key, or no options at all. */
     struct MHD_OptionItem tls_opts[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls.cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls.key},
         {MHD_OPTION_END, 0, NULL},
     };
+    /* The connection limit is the acceptor's (accept.c counts what it hands
+     * over).  libmicrohttpd splits its own among the workers and checks a
+     * worker's share only when that worker takes the connection, then
+     * closes it without a word: so its limit is one no worker can reach. */
+    unsigned mhd_limit = s->max_connections * s->threads;
     l->srv = s;
     l->mhd = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, access_cb, l, MHD_OPTION_SOCK_ADDR, &addr.sa,
-        MHD_OPTION_THREAD_POOL_SIZE, pool_size(s->cfg), MHD_OPTION_CONNECTION_LIMIT,
-        s->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, s->cfg->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->cfg->connection_memory,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, l,
-        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
-        MHD_OPTION_ARRAY, l->tls ? tls_opts : &tls_opts[2], MHD_OPTION_END);
+        flags, 0, NULL, NULL, access_cb, l, MHD_OPTION_THREAD_POOL_SIZE, s->threads,
+        MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+        s->cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        s->cfg->connection_memory, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, l,
+        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, l, MHD_OPTION_NOTIFY_CONNECTION,
+        st_accept_notify, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s, MHD_OPTION_ARRAY,
+        l->tls ? tls_opts : &tls_opts[2], MHD_OPTION_END);
     if (!l->mhd)
-        return st_fail(err, ST_E_IO, "cannot listen on %s%s:%u (address in use or not "
-                       "permitted%s)", l->tls ? "https://" : "", bind, port,
+        return st_fail(err, ST_E_IO, "cannot serve on %s%s:%u (libmicrohttpd did not start%s)",
+                       l->tls ? "https://" : "", bind, port,
                        l->tls ? ", or GnuTLS refused the certificate: see the log at level debug"
                               : "");
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    l->port = info ? info->port : (uint16_t)port;
     return ST_OK;
 }
 
@@ -578,6 +613,7 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
         return st_fail(err, ST_E_NOMEM, "out of memory");
     s->http.srv = s->https.srv = s;
     s->https.tls = true;
+    s->http.fd = s->https.fd = s->accept_efd = -1;
     atomic_init(&s->live_requests, 0);
     atomic_init(&s->suspended, 0);
     atomic_init(&s->stopping, false);
@@ -592,6 +628,7 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     if (s->cfg->ssl_enabled && (rc = st_tls_load(s->cfg, &s->tls, err)) != ST_OK)
         goto fail;
     raise_nofile();
+    s->threads = pool_size(s->cfg); /* once: sysconf reads /sys on every call */
     st_db_options dbo;
     st_db_options_init(&dbo);
     dbo.durability = s->cfg->durability;
@@ -621,13 +658,16 @@ st_status st_server_start(const st_config *c, st_server **out, st_error *err)
     if (rc != ST_OK)
         goto fail;
     fit_fd_limit(s);
+    s->max_connections = s->cfg->max_connections;
     rc = start_listener(s, &s->http, s->cfg->bind_address, s->cfg->port, err);
     if (rc == ST_OK && s->cfg->ssl_enabled)
         rc = start_listener(s, &s->https, https_bind(s->cfg), s->cfg->ssl_port, err);
+    if (rc == ST_OK)
+        rc = st_acceptor_start(s, err);
     if (rc != ST_OK)
         goto fail; /* server_free stops a listener already started */
     st_log(ST_LOG_NOTICE, "settee listening on %s:%u, data in %s, %u threads",
-           s->cfg->bind_address, s->http.port, s->cfg->data_dir, pool_size(s->cfg));
+           s->cfg->bind_address, s->http.port, s->cfg->data_dir, s->threads);
     if (s->https.mhd)
         st_log(ST_LOG_NOTICE, "settee listening on https://%s:%u", https_bind(s->cfg),
                s->https.port);
@@ -654,8 +694,7 @@ void st_server_stop(st_server *s)
         return;
     atomic_store(&s->stopping, true);
     /* 1. No new connections. */
-    quiesce_listener(&s->http);
-    quiesce_listener(&s->https);
+    st_acceptor_stop(s);
     /* 2. Waiting feeds end (they write their last_seq and close). */
     st_feeds_shutdown(s->feeds);
     /* 3. In-flight requests finish, within a grace period. */

@@ -31,6 +31,8 @@ typedef struct st_listener {
     struct MHD_Daemon *mhd;      /* NULL: not started */
     bool tls;                    /* HTTPS: its requests are marked r->tls */
     uint16_t port;               /* bound port */
+    int fd;                      /* listening socket, -1 when none (accept.c accepts on it) */
+    atomic_uint open;            /* connections handed to mhd and not yet closed */
 } st_listener;
 
 struct st_server {
@@ -52,13 +54,25 @@ struct st_server {
     st_qs *qs;                   /* query-server processes (design-doc JavaScript) */
     st_views *views;             /* view indexes */
     st_vjobs *vjobs;             /* view work after the answer (view_jobs.c) */
+    unsigned threads;            /* MHD workers per listener, fixed at start: a reload's
+                                    [settee] threads cannot resize running daemons */
+    unsigned max_connections;    /* per listener, fixed at start (fitted to the open-file
+                                    limit; a reload's cfg has the unfitted value) */
     atomic_uint async_calls;     /* writes handed to core, connection suspended */
     atomic_int suspended;        /* connections we suspended and have not resumed
                                     (MHD must not stop with one: see st_server_stop) */
     atomic_uint live_requests;   /* requests between URI callback and completion */
     atomic_bool stopping;        /* set once st_server_stop begins */
     atomic_bool limit_logged;    /* the connection limit was reached and said so */
+    /* The accepting thread (accept.c). */
+    pthread_t acceptor;
+    bool acceptor_running;
+    int accept_efd;              /* wakes it: stop, or a connection closed at the limit */
+    atomic_bool accept_stop;
 };
+
+/* daemon.c: say once that the connection limit was reached. */
+void st_server_limit_reached(st_server *srv);
 
 /* reload.c: the authentication state for cfg (plain admin passwords hashed
  * and written back to the config file they came from; the authentication

@@ -1,6 +1,8 @@
 /* test_http_ops.c — what an operator sees: request lines in the log with
  * the client's address and a request id that is also the answer's
- * X-Couch-Request-ID, in text and in JSON format. */
+ * X-Couch-Request-ID, in text and in JSON format; ids are 10 hex digits
+ * and differ from one request to the next, past the 50 ids a worker draws
+ * at a time. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -81,12 +83,34 @@ static void test_log_json(void **state)
     run(true);
 }
 
+/* 120 requests on one connection (so mostly one worker's stock of ids,
+ * refilled twice): each id is 10 lowercase hex digits, none repeats. */
+static void test_request_ids_distinct(void **state)
+{
+    (void)state;
+    enum { N = 120 };
+    static char ids[N][32];
+    assert_int_equal(t_start_with(NULL), 0);
+    for (int i = 0; i < N; i++) {
+        tresp r = t_req("GET", "/_up", NULL, false);
+        T_EXPECT(r, 200);
+        assert_true(t_header(&r, "X-Couch-Request-ID", ids[i], sizeof ids[i]));
+        t_free(&r);
+        assert_int_equal(strlen(ids[i]), 10);
+        assert_int_equal(strspn(ids[i], "0123456789abcdef"), 10);
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(ids[i], ids[j]);
+    }
+    t_stop();
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_text),
         cmocka_unit_test(test_log_json),
+        cmocka_unit_test(test_request_ids_distinct),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
