@@ -552,6 +552,54 @@ st_status st_json_parse(const char *text, size_t n, const st_json_limits *lim,
     return rc;
 }
 
+/* ---- copies ------------------------------------------------------------- */
+
+static bool copy_into(st_json_doc *d, const st_json *v, st_json *out, unsigned depth)
+{
+    *out = *v;
+    if (depth > ST_JSON_DEFAULT_DEPTH)
+        return false;
+    switch (v->type) {
+    case ST_JSON_STRING:
+    case ST_JSON_NUMBER:
+        return (out->u.str = arena_str(d, v->u.str, v->len)) != NULL;
+    case ST_JSON_ARRAY:
+        if (v->len == 0)
+            return true;
+        if (!(out->u.items = arena_nodes(d, v->len * sizeof *out->u.items)))
+            return false;
+        for (size_t i = 0; i < v->len; i++)
+            if (!copy_into(d, &v->u.items[i], &out->u.items[i], depth + 1))
+                return false;
+        return true;
+    case ST_JSON_OBJECT:
+        if (v->len == 0)
+            return true;
+        if (!(out->u.members = arena_nodes(d, v->len * sizeof *out->u.members)))
+            return false;
+        for (size_t i = 0; i < v->len; i++) {
+            st_json_member *m = &out->u.members[i];
+            m->key_len = v->u.members[i].key_len;
+            if (!(m->key = arena_str(d, v->u.members[i].key, m->key_len)) ||
+                !copy_into(d, &v->u.members[i].value, &m->value, depth + 1))
+                return false;
+        }
+        return true;
+    default:
+        return true;
+    }
+}
+
+st_json_doc *st_json_doc_copy(const st_json *v, size_t size_hint)
+{
+    st_json_doc *d = doc_new(size_hint);
+    if (d && !copy_into(d, v, &d->root, 0)) {
+        st_json_doc_free(d);
+        d = NULL;
+    }
+    return d;
+}
+
 /* ---- lookups ------------------------------------------------------------ */
 
 const st_json *st_json_get(const st_json *obj, const char *key)

@@ -455,3 +455,19 @@ bool st_json_pick_parse(st_json_pick *p, const char *text, size_t n, const st_js
     *out = o;
     return true;
 }
+
+bool st_json_pick_value(st_json_pick *p, const char *text, size_t n, st_json *out)
+{
+    cur c = {p, (const unsigned char *)text, (const unsigned char *)text + n};
+    st_json v;
+    if (!text || !reset(p))
+        return false;
+    ws(&c);
+    if (!value(&c, 0, true, &v))
+        return false;
+    ws(&c);
+    if (c.s != c.end)
+        return false;
+    *out = v;
+    return true;
+}

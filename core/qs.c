@@ -285,6 +285,7 @@ static void proc_free(st_qs_proc *p)
         close(p->fd);
     st_qs_reader_free(&p->rd);
     st_buf_free(&p->wbuf);
+    st_json_pick_free(p->pick);
     free(p->funs_key);
     for (size_t i = 0; i < p->nddocs; i++) {
         free(p->ddocs[i].id);
@@ -309,6 +310,7 @@ static st_status proc_start(st_qs *qs, qs_lang *lang, char **argv, unsigned gen,
     p->exit_status = -1;
     st_qs_reader_init(&p->rd, qs->opt.max_line);
     st_buf_init(&p->wbuf, 0);
+    p->pick = st_json_pick_new(); /* NULL is fine: answers take json.c's parser */
     rc = spawn_via_thread(qs, argv, &p->pid, &p->fd);
     if (rc != 0) {
         proc_free(p);

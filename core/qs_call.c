@@ -86,7 +86,7 @@ static st_status take_lines(st_qs_proc *p, size_t *got, size_t expect, int64_t *
             return ST_OK;
         if (rs == ST_QS_LINE_TOO_LONG)
             return proc_failed(p, false, "OS process wrote a line longer than max_line", err);
-        if ((rc = st_qs_line_parse(line, n, &a, &kind, &log, &log_len, &fatal, err)) != ST_OK) {
+        if ((rc = st_qs_line_parse(p->pick, line, n, &a, &kind, &log, &log_len, &fatal, err)) != ST_OK) {
             st_qs_proc_kill(p);
             return rc;
         }

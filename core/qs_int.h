@@ -13,6 +13,7 @@
 #include "st_buf.h"
 #include "st_error.h"
 #include "st_json.h"
+#include "st_json_pick.h"
 #include "st_qs.h"
 
 /* ---- reading a process's output (qs_proto.c) ---------------------------- */
@@ -48,9 +49,11 @@ typedef enum {
 
 /* Classify one line.  On success the line's parsed form is in *ans (free it
  * with st_qs_answer_free); for a LOG line *log points into ans->doc.  A line
- * that is not one JSON value is ST_E_OS_PROCESS. */
-st_status st_qs_line_parse(const char *line, size_t n, st_qs_answer *ans, st_qs_line_kind *kind,
-                           const char **log, size_t *log_len, bool *fatal, st_error *err);
+ * that is not one JSON value is ST_E_OS_PROCESS.  pick (NULL ok) is scratch
+ * for the fast path a small answer takes (st_json_pick_value). */
+st_status st_qs_line_parse(st_json_pick *pick, const char *line, size_t n, st_qs_answer *ans,
+                           st_qs_line_kind *kind, const char **log, size_t *log_len, bool *fatal,
+                           st_error *err);
 
 /* The st_status for a query-server error name ("not_found" -> ST_E_NOT_FOUND,
  * "compilation_error" -> ST_E_COMPILATION, ...; others ST_E_QUERY_SERVER). */
@@ -82,6 +85,7 @@ struct st_qs_proc {
     size_t nddocs, ddocs_cap;
     st_qs_reader rd;
     st_buf wbuf;               /* request bytes not yet written */
+    st_json_pick *pick;        /* scratch for parsing answers (NULL: none) */
     int exit_status;           /* from waitpid once reaped, else -1 */
 };
 

@@ -71,6 +71,10 @@ st_status st_json_parse(const char *text, size_t n, const st_json_limits *lim,
                         st_json_doc **out_doc, st_error *err);
 const st_json *st_json_doc_root(const st_json_doc *doc);
 void st_json_doc_free(st_json_doc *doc); /* NULL ok */
+/* A document holding a deep copy of v (NULL when out of memory or nested
+ * deeper than ST_JSON_DEFAULT_DEPTH); size_hint is the length of v's text,
+ * if known, to size the first allocation. */
+st_json_doc *st_json_doc_copy(const st_json *v, size_t size_hint);
 
 /* Lookups (borrowed results, NULL when absent or wrong type).  For objects
  * with duplicate keys, the LAST occurrence wins, as in CouchDB (jiffy). */

@@ -47,4 +47,9 @@ void st_json_pick_free(st_json_pick *p); /* NULL ok */
 bool st_json_pick_parse(st_json_pick *p, const char *text, size_t n, const st_json_key *keys,
                         size_t nkeys, size_t lead, st_json *out);
 
+/* Parse text[0..n) as any value, everything kept, under the same rules
+ * (declined: false, *out untouched).  Where a small answer is parsed again
+ * and again (a query server's), this skips json.c's parser set-up. */
+bool st_json_pick_value(st_json_pick *p, const char *text, size_t n, st_json *out);
+
 #endif

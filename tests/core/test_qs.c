@@ -1157,11 +1157,13 @@ static void test_reader_and_lines(void **state)
     st_qs_line_kind kind;
     bool fatal;
     st_error e;
+    st_json_pick *pick = st_json_pick_new(); /* the fast path for half of them */
 
+    assert_non_null(pick);
     st_qs_reader_init(&r, 16);
     assert_int_equal(st_qs_reader_append(&r, "[\"log\",\"hi\"]\ntr", 15), ST_OK);
     assert_int_equal(st_qs_reader_next(&r, &line, &n), ST_QS_GOT_LINE);
-    assert_int_equal(st_qs_line_parse(line, n, &a, &kind, &log, &log_len, &fatal, &e), ST_OK);
+    assert_int_equal(st_qs_line_parse(pick, line, n, &a, &kind, &log, &log_len, &fatal, &e), ST_OK);
     assert_int_equal(kind, ST_QS_LINE_LOG);
     assert_int_equal(log_len, 2);
     assert_memory_equal(log, "hi", 2);
@@ -1169,7 +1171,7 @@ static void test_reader_and_lines(void **state)
     assert_int_equal(st_qs_reader_next(&r, &line, &n), ST_QS_NEED_MORE);
     assert_int_equal(st_qs_reader_append(&r, "ue\n", 3), ST_OK);
     assert_int_equal(st_qs_reader_next(&r, &line, &n), ST_QS_GOT_LINE);
-    assert_int_equal(st_qs_line_parse(line, n, &a, &kind, &log, &log_len, &fatal, &e), ST_OK);
+    assert_int_equal(st_qs_line_parse(NULL, line, n, &a, &kind, &log, &log_len, &fatal, &e), ST_OK);
     assert_int_equal(kind, ST_QS_LINE_ANSWER);
     assert_int_equal(a.value->type, ST_JSON_TRUE);
     st_qs_answer_free(&a);
@@ -1179,19 +1181,29 @@ static void test_reader_and_lines(void **state)
     assert_int_equal(st_qs_reader_append(&r, "[\"fatal\",\"xy\",{}]\n", 18), ST_OK);
     assert_int_equal(st_qs_reader_next(&r, &line, &n), ST_QS_LINE_TOO_LONG);
     st_qs_reader_free(&r);
-    assert_int_equal(st_qs_line_parse("[\"fatal\",\"x\",{}]", 16, &a, &kind, &log, &log_len,
+    assert_int_equal(st_qs_line_parse(pick, "[\"fatal\",\"x\",{}]", 16, &a, &kind, &log, &log_len,
                                       &fatal, &e),
                      ST_OK);
     assert_int_equal(kind, ST_QS_LINE_ERROR);
     assert_true(fatal);
     assert_string_equal(a.error, "x");
     st_qs_answer_free(&a);
-    assert_int_equal(st_qs_line_parse("[\"error\",1,2]", 13, &a, &kind, &log, &log_len, &fatal, &e),
+    assert_int_equal(st_qs_line_parse(NULL, "[\"error\",1,2]", 13, &a, &kind, &log, &log_len, &fatal, &e),
                      ST_OK);
     assert_int_equal(kind, ST_QS_LINE_ANSWER); /* a non-string name is no error line */
     st_qs_answer_free(&a);
-    assert_int_equal(st_qs_line_parse("[1,", 3, &a, &kind, &log, &log_len, &fatal, &e),
+    assert_int_equal(st_qs_line_parse(NULL, "[1,", 3, &a, &kind, &log, &log_len, &fatal, &e),
                      ST_E_OS_PROCESS);
+    assert_int_equal(st_qs_line_parse(pick, "[1,", 3, &a, &kind, &log, &log_len, &fatal, &e),
+                     ST_E_OS_PROCESS);
+    /* Declined by the fast path (an escape), answered by json.c the same. */
+    assert_int_equal(st_qs_line_parse(pick, "[\"log\",\"\\u0041\"]", 16, &a, &kind, &log,
+                                      &log_len, &fatal, &e),
+                     ST_OK);
+    assert_int_equal(kind, ST_QS_LINE_LOG);
+    assert_memory_equal(log, "A", 1);
+    st_qs_answer_free(&a);
+    st_json_pick_free(pick);
     assert_int_equal(st_qs_error_status("compilation_error"), ST_E_COMPILATION);
     assert_int_equal(st_qs_error_status("not_found"), ST_E_NOT_FOUND);
     assert_int_equal(st_qs_error_status("TypeError"), ST_E_QUERY_SERVER);

@@ -92,6 +92,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (k != got.len)
             abort();
     }
+    /* Any value: accepted only where json.c accepts, with the same tree,
+     * and a copy of it is the same tree again. */
+    st_json any;
+    if (st_json_pick_value(p, (const char *)data, size, &any)) {
+        if (!root || !same(root, &any))
+            abort();
+        st_json_doc *copy = st_json_doc_copy(&any, size);
+        if (!copy || !same(root, st_json_doc_root(copy)))
+            abort();
+        st_json_doc_free(copy);
+    }
     st_json_pick_free(p);
     st_json_doc_free(doc);
     return 0;

@@ -16,6 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     chunk = (size_t)data[0] % 64 + 1;
     st_qs_reader_init(&r, 1024);
+    st_json_pick *pick = st_json_pick_new();
     while (off < size) {
         size_t n = size - off < chunk ? size - off : chunk;
         const char *line;
@@ -33,7 +34,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             bool fatal;
             st_error e;
 
-            if (st_qs_line_parse(line, len, &a, &kind, &log, &log_len, &fatal, &e) == ST_OK) {
+            /* With and without the pick parser's fast path: the same kind. */
+            st_qs_answer b;
+            st_qs_line_kind kind_b;
+            const char *log_b = NULL;
+            size_t log_b_len = 0;
+            bool fatal_b;
+            st_status sb = st_qs_line_parse(NULL, line, len, &b, &kind_b, &log_b, &log_b_len,
+                                            &fatal_b, &e);
+            st_status sa = st_qs_line_parse(pick, line, len, &a, &kind, &log, &log_len, &fatal, &e);
+            if (sa != sb || (sa == ST_OK && (kind != kind_b || fatal != fatal_b ||
+                                             log_len != log_b_len)))
+                __builtin_trap();
+            if (sb == ST_OK)
+                st_qs_answer_free(&b);
+            if (sa == ST_OK) {
                 if (kind == ST_QS_LINE_LOG && log_len > 0 && log[log_len - 1] == '\0')
                     __builtin_trap(); /* a log message never includes its terminator */
                 if (kind == ST_QS_LINE_ERROR)
@@ -45,5 +60,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break; /* the pool kills such a process */
     }
     st_qs_reader_free(&r);
+    st_json_pick_free(pick);
     return 0;
 }
