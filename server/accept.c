@@ -82,6 +82,19 @@ void st_accept_notify(void *cls, struct MHD_Connection *c, void **socket_context
     }
 }
 
+/* At the connection limit the acceptor stops accepting (new clients wait
+ * in the listen backlog until others close, costing nothing) and says
+ * nothing; the request that fills the house says it (check_limit), or the
+ * acceptor when accept() runs out of descriptors, once per server. */
+void st_server_limit_reached(st_server *srv)
+{
+    if (!atomic_exchange(&srv->limit_logged, true))
+        st_log(ST_LOG_WARN,
+               "connection limit reached (%u connections): new clients wait until others "
+               "close; see [settee] max_connections and fd_reserve",
+               srv->max_connections);
+}
+
 static bool has_room(const st_listener *l)
 {
     return atomic_load(&l->open) < l->srv->max_connections;

@@ -32,4 +32,7 @@ void st_acceptor_stop(st_server *s);
 void st_accept_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                       enum MHD_ConnectionNotificationCode code);
 
+/* Say once that the connection limit was reached (any thread). */
+void st_server_limit_reached(st_server *srv);
+
 #endif

@@ -71,9 +71,6 @@ struct st_server {
     atomic_bool accept_stop;
 };
 
-/* daemon.c: say once that the connection limit was reached. */
-void st_server_limit_reached(st_server *srv);
-
 /* reload.c: the authentication state for cfg (plain admin passwords hashed
  * and written back to the config file they came from; the authentication
  * database created admin-only if missing). */
