@@ -7,13 +7,16 @@
 #ifndef ST_TEST_HTTPC_H
 #define ST_TEST_HTTPC_H
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +30,18 @@
 #define T_TIMEOUT_MS 10000L
 #define T_ADMIN "admin"
 #define T_PASS "s3cret"
+
+/* Connect fd (a TCP socket the caller made, options set) to 127.0.0.1:port,
+ * for the tests that speak raw bytes; connect()'s result. */
+static inline int t_loopback_connect(int fd, unsigned port)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return connect(fd, (struct sockaddr *)&a, sizeof a);
+}
 
 /* status: the HTTP status, or -CURLcode when there was no answer. */
 typedef ts_resp tresp;

@@ -24,13 +24,8 @@ static int connect_and_ask(void)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         return -1;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons(st_server_port(t_srv));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     static const char req[] = "GET /_up HTTP/1.1\r\nHost: x\r\n\r\n";
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+    if (t_loopback_connect(fd, st_server_port(t_srv)) != 0 ||
         send(fd, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1)) {
         close(fd);
         return -1;

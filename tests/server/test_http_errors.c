@@ -143,13 +143,8 @@ static void test_too_large(void **state)
 static int raw_connect(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons(st_server_port(t_srv));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_true(fd >= 0);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(t_loopback_connect(fd, st_server_port(t_srv)), 0);
     return fd;
 }
 

@@ -399,12 +399,7 @@ static int raw_open(const char *request, int rcvbuf)
     assert_true(fd >= 0);
     if (rcvbuf)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons(st_server_port(t_srv));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(t_loopback_connect(fd, st_server_port(t_srv)), 0);
     assert_int_equal(send(fd, request, strlen(request), 0), (ssize_t)strlen(request));
     return fd;
 }

@@ -187,12 +187,7 @@ static int connect_to_server(int rcvbuf)
     struct timeval tv = {60, 0}; /* no client waits longer */
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    if (t_loopback_connect(fd, (unsigned)port) != 0) {
         close(fd);
         return -1;
     }
